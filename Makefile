@@ -1,0 +1,85 @@
+# smtpwatch -- plain GNU make.  `make` builds build/smtpwatchd and
+# build/smtpwatchctl; `make check` runs every test; `make run` shows the
+# demo.  Both install missing Debian packages first (see contrib/deps).
+
+PREFIX	?= /usr/local
+SBINDIR	?= $(PREFIX)/sbin
+BINDIR	?= $(PREFIX)/bin
+MANDIR	?= $(PREFIX)/share/man
+DATADIR	?= $(PREFIX)/share/smtpwatch
+SYSCONFDIR ?= /etc/smtpwatch
+
+CC	?= cc
+CFLAGS	?= -O2 -g
+WARNINGS = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	   -Wpointer-arith -Wcast-qual -Wformat=2 -Wno-format-nonliteral -Werror
+PKGS	 = libpcre2-8 sqlite3 libsystemd
+# Recursive (=) so pkg-config runs after `deps` has installed it.
+SW_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARNINGS) \
+	   -DSW_DATADIR='"$(DATADIR)"' -DSW_SYSCONFDIR='"$(SYSCONFDIR)"' \
+	   $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+SW_LDLIBS = -lev $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+SAN	 = -fsanitize=address,undefined -fno-omit-frame-pointer \
+	   -fno-sanitize-recover=all
+
+B	 = build
+CORE	 = log util lines parse join rules match conf
+CTL	 = $(CORE) scan smtpwatchctl
+DAEMON	 = $(CORE) smtpwatchd
+UNITS	 = t_parse t_rules t_match t_corpus
+
+CORE_O	 = $(CORE:%=$(B)/%.o)
+HDRS	 = daemon/smtpwatch.h
+
+all: $(B)/smtpwatchd $(B)/smtpwatchctl
+
+$(B)/%.o: daemon/%.c $(HDRS) | $(B)
+	$(CC) $(SW_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(B)/asan/%.o: daemon/%.c $(HDRS) | $(B)
+	@mkdir -p $(B)/asan
+	$(CC) $(SW_CFLAGS) $(CFLAGS) $(SAN) -c -o $@ $<
+
+$(B)/smtpwatchctl: $(CTL:%=$(B)/%.o)
+	$(CC) $(CFLAGS) -o $@ $^ $(SW_LDLIBS)
+
+$(B)/smtpwatchd: $(DAEMON:%=$(B)/%.o)
+	$(CC) $(CFLAGS) -o $@ $^ $(SW_LDLIBS)
+
+$(B)/asan/smtpwatchctl: $(CTL:%=$(B)/asan/%.o)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(SW_LDLIBS)
+
+# Unit tests include the module they test, to reach its statics.
+$(B)/t_%: tests/unit/t_%.c tests/unit/check.h $(CORE_O) $(HDRS)
+	$(CC) $(SW_CFLAGS) $(CFLAGS) -Wno-missing-prototypes -o $@ $< \
+	    $(filter-out $(B)/$*.o,$(CORE_O)) $(SW_LDLIBS)
+
+$(B)/asan/t_%: tests/unit/t_%.c tests/unit/check.h $(CORE:%=$(B)/asan/%.o) $(HDRS)
+	$(CC) $(SW_CFLAGS) $(CFLAGS) $(SAN) -Wno-missing-prototypes -o $@ $< \
+	    $(filter-out $(B)/asan/$*.o,$(CORE:%=$(B)/asan/%.o)) $(SW_LDLIBS)
+
+$(B):
+	@mkdir -p $(B)
+
+tests: all $(UNITS:%=$(B)/%) $(UNITS:%=$(B)/asan/%) $(B)/asan/smtpwatchctl
+
+deps:
+	@sh contrib/deps build
+
+check:
+	@sh contrib/deps check
+	@$(MAKE) --no-print-directory tests
+	@sh tests/run-tests
+
+run:
+	@sh contrib/deps build
+	@$(MAKE) --no-print-directory all
+	@sh tests/demo
+
+lint:
+	mandoc -Tlint -Wwarning man/*.[0-9]
+
+clean:
+	rm -rf $(B)
+
+.PHONY: all tests deps check run lint clean

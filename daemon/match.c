@@ -1,0 +1,451 @@
+/*
+ * match.c -- turn one record into at most one event.  Rules are tried in
+ * order: the program glob (cached per tag), then every literal with
+ * memmem(3), and only then the PCRE2 pattern under match and depth
+ * limits.  The named groups are copied, bounded, into the fixed-size
+ * event, so matching never allocates.  The matcher also keeps the little
+ * state that turns repeats into what they are: Exim's syslog copy of a
+ * line it just wrote, and the recipients of one failed delivery attempt.
+ */
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+
+#include <arpa/inet.h>
+
+#include <fnmatch.h>
+#include <pcre2.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "smtpwatch.h"
+
+#define TAG_CACHE	32		/* distinct program tags remembered */
+#define DUP_SLOTS	16		/* Exim processes remembered */
+
+struct tag_entry {
+	char		 tag[SW_TAG_MAX];
+	size_t		 len;
+	unsigned char	*ok;		/* per extract: program matches */
+};
+
+struct dup_slot {
+	pid_t		 pid;
+	uint64_t	 hash;		/* of host and text */
+	int		 open;		/* a copy may follow */
+};
+
+struct sw_matcher {
+	const struct sw_rules	*rs;
+	struct sw_matchopt	 opt;
+	pcre2_match_data	*md;
+	pcre2_match_data	*dmd;	/* for diagnoses */
+	pcre2_match_context	*mc;
+	struct tag_entry	 tags[TAG_CACHE];
+	unsigned int		 ntags, nexttag;
+	struct dup_slot		 dups[DUP_SLOTS];
+	unsigned int		 nextdup;
+	struct {			/* the last client-side failure */
+		int		 valid;
+		pid_t		 pid;
+		time_t		 when;
+		char		 queue[SW_QUEUE_MAX];
+		char		 relay[SW_NAME_MAX];
+		char		 host[SW_NAME_MAX];
+	}			 last;
+};
+
+struct sw_matcher *
+matcher_new(const struct sw_rules *rs, const struct sw_matchopt *opt)
+{
+	struct sw_matcher	*m;
+	size_t			 i;
+
+	m = xcalloc(1, sizeof(*m));
+	m->rs = rs;
+	if (opt != NULL)
+		m->opt = *opt;
+	m->md = pcre2_match_data_create(32, NULL);
+	m->dmd = pcre2_match_data_create(1, NULL);
+	m->mc = pcre2_match_context_create(NULL);
+	if (m->md == NULL || m->dmd == NULL || m->mc == NULL)
+		fatalx("pcre2: out of memory");
+	pcre2_set_match_limit(m->mc, SW_MATCH_LIMIT);
+	pcre2_set_depth_limit(m->mc, SW_DEPTH_LIMIT);
+	for (i = 0; i < TAG_CACHE; i++)
+		m->tags[i].ok = xcalloc(rs->nextracts, 1);
+	return m;
+}
+
+void
+matcher_free(struct sw_matcher *m)
+{
+	size_t	 i;
+
+	if (m == NULL)
+		return;
+	for (i = 0; i < TAG_CACHE; i++)
+		free(m->tags[i].ok);
+	pcre2_match_data_free(m->md);
+	pcre2_match_data_free(m->dmd);
+	pcre2_match_context_free(m->mc);
+	free(m);
+}
+
+/* For the tag, which extracts' program globs match: cached. */
+static const unsigned char *
+match_programs(struct sw_matcher *m, const char *tag, size_t len)
+{
+	struct tag_entry	*t;
+	const struct sw_extract	*x;
+	unsigned int		 i;
+	size_t			 j;
+
+	for (i = 0; i < m->ntags; i++) {
+		t = &m->tags[i];
+		if (t->len == len && memcmp(t->tag, tag, len) == 0)
+			return t->ok;
+	}
+	t = &m->tags[m->nexttag];
+	m->nexttag = (m->nexttag + 1) % TAG_CACHE;
+	if (m->ntags < TAG_CACHE)
+		m->ntags++;
+	memcpy(t->tag, tag, len);
+	t->tag[len] = '\0';
+	t->len = len;
+	for (i = 0; i < m->rs->nextracts; i++) {
+		x = &m->rs->extracts[i];
+		t->ok[i] = 0;
+		for (j = 0; j < x->nprograms && !t->ok[i]; j++)
+			t->ok[i] = fnmatch(x->programs[j], t->tag, 0) == 0;
+	}
+	return t->ok;
+}
+
+static int
+match_literals(const struct sw_extract *x, const struct sw_record *rec)
+{
+	size_t	 i;
+
+	for (i = 0; i < x->nliterals; i++)
+		if (memmem(rec->text, rec->len, x->literals[i],
+		    strlen(x->literals[i])) == NULL)
+			return 0;
+	return 1;
+}
+
+/* Copies group g into dst (size n); returns its length, cut to fit. */
+static size_t
+cap_copy(struct sw_matcher *m, int g, char *dst, size_t n,
+    const struct sw_record *rec, unsigned int *flags)
+{
+	PCRE2_SIZE	*ov = pcre2_get_ovector_pointer(m->md);
+	size_t		 a, b, len;
+
+	dst[0] = '\0';
+	if (g <= 0 || (uint32_t)g >= pcre2_get_ovector_count(m->md))
+		return 0;
+	a = ov[2 * g];
+	b = ov[2 * g + 1];
+	if (a == PCRE2_UNSET || b < a)
+		return 0;
+	len = b - a;
+	if (len >= n) {
+		len = n - 1;
+		*flags |= SW_EVF_CUT;
+	}
+	memcpy(dst, rec->text + a, len);
+	dst[len] = '\0';
+	return len;
+}
+
+/* Decodes Exim's \ooo escapes in place; returns the new length. */
+static size_t
+decode_octal(char *s, size_t len)
+{
+	size_t	 i, o = 0;
+
+	for (i = 0; i < len; i++) {
+		if (s[i] == '\\' && i + 3 < len && s[i + 1] >= '0' &&
+		    s[i + 1] <= '3' && s[i + 2] >= '0' && s[i + 2] <= '7' &&
+		    s[i + 3] >= '0' && s[i + 3] <= '7') {
+			s[o++] = (char)((s[i + 1] - '0') * 64 +
+			    (s[i + 2] - '0') * 8 + (s[i + 3] - '0'));
+			i += 3;
+		} else
+			s[o++] = s[i];
+	}
+	s[o] = '\0';
+	return o;
+}
+
+/* 1 when s is an IPv4 or IPv6 address (an IPv6 zone is allowed). */
+static int
+addr_valid(const char *s)
+{
+	unsigned char	 buf[sizeof(struct in6_addr)];
+	char		 tmp[SW_ADDR_MAX];
+	const char	*pct;
+
+	if (inet_pton(AF_INET, s, buf) == 1)
+		return 1;
+	if ((pct = strchr(s, '%')) != NULL) {
+		if ((size_t)(pct - s) >= sizeof(tmp))
+			return 0;
+		memcpy(tmp, s, (size_t)(pct - s));
+		tmp[pct - s] = '\0';
+		s = tmp;
+	}
+	return inet_pton(AF_INET6, s, buf) == 1;
+}
+
+/*
+ * Strips what providers add to a reply that says nothing about the
+ * failure: Postfix's '?' between the lines of a multi-line reply, the
+ * "<id> - gsmtp" tail of Google, the "[server timestamp id]" of
+ * Microsoft.
+ */
+static void
+reply_clean(char *r)
+{
+	size_t	 i, o = 0, len;
+	char	*p;
+
+	for (i = 0; r[i] != '\0'; i++) {
+		if (r[i] == '?' && r[i + 1] >= '2' && r[i + 1] <= '5' &&
+		    strspn(r + i + 1, "0123456789") == 3 &&
+		    (r[i + 4] == ' ' || r[i + 4] == '-'))
+			r[i] = ' ';
+		if (r[i] == ' ' && o > 0 && r[o - 1] == ' ')
+			continue;
+		r[o++] = r[i];
+	}
+	r[o] = '\0';
+	len = o;
+	if (len > 8 && strcmp(r + len - 8, " - gsmtp") == 0) {
+		r[len - 8] = '\0';
+		if ((p = strrchr(r, ' ')) != NULL)
+			*p = '\0';
+	}
+	if ((p = strrchr(r, '[')) != NULL && p > r && p[-1] == ' ' &&
+	    r[strlen(r) - 1] == ']' && (strstr(p, ".outlook.com") != NULL ||
+	    strstr(p, ".prod.") != NULL))
+		p[-1] = '\0';
+}
+
+/* Fills ev from the groups of rule x that matched rec. */
+static int
+match_fill(struct sw_matcher *m, const struct sw_extract *x,
+    const struct sw_record *rec, struct sw_event *ev)
+{
+	const struct sw_line	*l = &rec->env;
+	size_t			 n;
+
+	memset(ev, 0, offsetof(struct sw_event, host));
+	ev->when = l->when;
+	ev->kind = x->kind;
+	ev->dir = x->dir;
+	ev->mta = x->mta_set ? x->mta : l->mta;
+	ev->rule = x;
+	ev->pid = l->pid;
+	ev->flags = rec->cut ? SW_EVF_CUT : 0;
+	n = l->hostlen < sizeof(ev->host) ? l->hostlen : sizeof(ev->host) - 1;
+	memcpy(ev->host, l->host != NULL ? l->host : "", n);
+	ev->host[n] = '\0';
+	cap_copy(m, x->cap[SW_CAP_ADDR], ev->addr, sizeof(ev->addr), rec,
+	    &ev->flags);
+	if (ev->addr[0] != '\0' && !addr_valid(ev->addr))
+		return -1;
+	cap_copy(m, x->cap[SW_CAP_NAME], ev->name, sizeof(ev->name), rec,
+	    &ev->flags);
+	cap_copy(m, x->cap[SW_CAP_RELAY], ev->relay, sizeof(ev->relay), rec,
+	    &ev->flags);
+	cap_copy(m, x->cap[SW_CAP_MECH], ev->mech, sizeof(ev->mech), rec,
+	    &ev->flags);
+	cap_copy(m, x->cap[SW_CAP_REPLY], ev->reply, sizeof(ev->reply), rec,
+	    &ev->flags);
+	cap_copy(m, x->cap[SW_CAP_QUEUE], ev->queue, sizeof(ev->queue), rec,
+	    &ev->flags);
+	n = cap_copy(m, x->cap[SW_CAP_ACCOUNT], ev->account,
+	    sizeof(ev->account), rec, &ev->flags);
+	if (ev->mta == SW_MTA_EXIM)
+		n = decode_octal(ev->account, n);
+	ev->accountlen = n;
+	if (n > 0 && strcmp(ev->account, "(unavailable)") != 0)
+		ev->flags |= SW_EVF_ACCOUNT;
+	else
+		ev->account[0] = '\0', ev->accountlen = 0;
+	if (ev->dir == SW_DIR_CLIENT)
+		reply_clean(ev->reply);
+	return 0;
+}
+
+static uint64_t
+hash_bytes(uint64_t h, const char *s, size_t len)
+{
+	while (len-- > 0) {
+		h ^= (unsigned char)*s++;
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+/* Exim via syslog writes reject-log lines twice: 1 for the copy. */
+static int
+match_twice(struct sw_matcher *m, const struct sw_record *rec)
+{
+	struct dup_slot	*s = NULL;
+	uint64_t	 h = 0xcbf29ce484222325ULL;
+	unsigned int	 i;
+
+	h = hash_bytes(h, rec->env.host, rec->env.hostlen);
+	h = hash_bytes(h, "\n", 1);
+	h = hash_bytes(h, rec->text, rec->len);
+	for (i = 0; i < DUP_SLOTS; i++)
+		if (m->dups[i].pid == rec->env.pid && m->dups[i].hash != 0)
+			s = &m->dups[i];
+	if (s != NULL && s->open && s->hash == h) {
+		s->open = 0;
+		return 1;
+	}
+	if (s == NULL) {
+		s = &m->dups[m->nextdup];
+		m->nextdup = (m->nextdup + 1) % DUP_SLOTS;
+	}
+	s->pid = rec->env.pid;
+	s->hash = h;
+	s->open = 1;
+	return 0;
+}
+
+/* Recipients of one failed delivery attempt: the first is the failure. */
+static void
+match_attempt(struct sw_matcher *m, struct sw_event *ev)
+{
+	if (ev->kind != SW_EV_FAILURE || ev->dir != SW_DIR_CLIENT ||
+	    ev->queue[0] == '\0')
+		return;
+	if (m->last.valid && m->last.pid == ev->pid &&
+	    m->last.when == ev->when && strcmp(m->last.queue, ev->queue) == 0 &&
+	    strcmp(m->last.relay, ev->relay) == 0 &&
+	    strcmp(m->last.host, ev->host) == 0) {
+		ev->kind = SW_EV_AFFECTED;
+		ev->flags |= SW_EVF_DUP;
+		return;
+	}
+	m->last.valid = 1;
+	m->last.pid = ev->pid;
+	m->last.when = ev->when;
+	memcpy(m->last.queue, ev->queue, sizeof(m->last.queue));
+	memcpy(m->last.relay, ev->relay, sizeof(m->last.relay));
+	memcpy(m->last.host, ev->host, sizeof(m->last.host));
+}
+
+/* Runs rule x on rec; 1 matched, 0 not (a limit hit counts as not). */
+static int
+match_run(struct sw_matcher *m, const struct sw_extract *x,
+    const struct sw_record *rec)
+{
+	int	 rc;
+
+	rc = pcre2_match(x->re, (PCRE2_SPTR)rec->text, rec->len, 0, 0,
+	    m->md, m->mc);
+	if (rc >= 0)
+		return 1;
+	if (rc != PCRE2_ERROR_NOMATCH)
+		log_debug("rule %s: pcre2 error %d at line %lu", x->id, rc,
+		    rec->lineno);
+	return 0;
+}
+
+/*
+ * Matches rec against the rules.  Returns SW_MATCH_EVENT with *ev set,
+ * SW_MATCH_DUP or SW_MATCH_IGNORED with ev->rule set, or SW_MATCH_NONE.
+ */
+int
+match_record(struct sw_matcher *m, const struct sw_record *rec,
+    struct sw_event *ev)
+{
+	const struct sw_extract	*x;
+	const unsigned char	*ok;
+	size_t			 i;
+
+	if (rec->env.tag == NULL)
+		return SW_MATCH_NONE;
+	ok = match_programs(m, rec->env.tag, rec->env.taglen);
+	for (i = 0; i < m->rs->nextracts; i++) {
+		x = &m->rs->extracts[i];
+		if (!ok[i] || !match_literals(x, rec) || !match_run(m, x, rec))
+			continue;
+		if (x->ignore) {
+			ev->rule = x;
+			return SW_MATCH_IGNORED;
+		}
+		if (match_fill(m, x, rec, ev) == -1)
+			continue;	/* no address where one must be */
+		if (x->twice && m->opt.exim_syslog_dup &&
+		    rec->env.fmt != SW_FMT_EXIM && match_twice(m, rec)) {
+			ev->flags |= SW_EVF_DUP;
+			return SW_MATCH_DUP;
+		}
+		match_attempt(m, ev);
+		ev->diag = rules_diagnose(m->rs, ev, m->dmd);
+		return SW_MATCH_EVENT;
+	}
+	return SW_MATCH_NONE;
+}
+
+/*
+ * Runs rule x on rec again and calls cb(arg, name, value, len) for each
+ * named group that took part, in pattern order.  Returns the number of
+ * groups reported, or -1 when the rule does not match.
+ */
+int
+match_captures(const struct sw_extract *x, const struct sw_record *rec,
+    sw_capture_cb cb, void *arg)
+{
+	pcre2_match_data	*md;
+	PCRE2_SPTR		 tab;
+	PCRE2_SIZE		*ov;
+	uint32_t		 n, size, i;
+	int			 g, count = 0;
+
+	md = pcre2_match_data_create_from_pattern(x->re, NULL);
+	if (md == NULL)
+		fatalx("pcre2: out of memory");
+	if (pcre2_match(x->re, (PCRE2_SPTR)rec->text, rec->len, 0, 0, md,
+	    NULL) < 0) {
+		pcre2_match_data_free(md);
+		return -1;
+	}
+	ov = pcre2_get_ovector_pointer(md);
+	pcre2_pattern_info(x->re, PCRE2_INFO_NAMECOUNT, &n);
+	pcre2_pattern_info(x->re, PCRE2_INFO_NAMEENTRYSIZE, &size);
+	pcre2_pattern_info(x->re, PCRE2_INFO_NAMETABLE, &tab);
+	for (i = 0; i < n; i++, tab += size) {
+		g = (tab[0] << 8) | tab[1];
+		if (ov[2 * g] == PCRE2_UNSET)
+			continue;
+		cb(arg, (const char *)tab + 2, rec->text + ov[2 * g],
+		    ov[2 * g + 1] - ov[2 * g]);
+		count++;
+	}
+	pcre2_match_data_free(md);
+	return count;
+}
+
+/* 1 when an unmatched record still looks like it is about AUTH. */
+int
+match_mentions_auth(const struct sw_record *rec)
+{
+	static const char *const words[] = {
+		"uthenticat", "AUTH", "SASL", "sasl", "535 ", "535-", NULL
+	};
+	size_t	 i;
+
+	for (i = 0; words[i] != NULL; i++)
+		if (memmem(rec->text, rec->len, words[i],
+		    strlen(words[i])) != NULL)
+			return 1;
+	return 0;
+}

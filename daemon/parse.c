@@ -1,0 +1,387 @@
+/*
+ * parse.c -- split the syslog envelope off one physical line: timestamp,
+ * host, program tag, pid, message.  Understands classic BSD stamps (the
+ * year inferred, the Dec->Jan turn followed), RFC 3339 stamps with
+ * fractions and offsets, Exim's native mainlog stamps, an optional <PRI>,
+ * and the doubled headers that relaying through a second syslog adds.
+ * Nothing here allocates; every pointer in struct sw_line borrows the line.
+ */
+
+#include <ctype.h>
+#include <string.h>
+#include <time.h>
+
+#include "smtpwatch.h"
+
+static const char	*parse_classic(struct sw_clock *, const char *,
+			    const char *, time_t *);
+static const char	*parse_rfc3339(const char *, const char *, time_t *);
+static const char	*parse_eximstamp(const char *, const char *, time_t *);
+static const char	*parse_header(struct sw_clock *, const char *,
+			    const char *, struct sw_line *);
+static const char	*parse_tag(const char *, const char *,
+			    struct sw_line *);
+static void		 parse_exim_msg(struct sw_line *);
+static int		 num(const char *, int);
+
+static const char	 months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+
+/* Starts year inference at the time ref (now, or a file's mtime). */
+void
+clock_init(struct sw_clock *c, time_t ref)
+{
+	struct tm	 tm;
+
+	c->ref = ref;
+	c->month = -1;
+	if (localtime_r(&ref, &tm) == NULL) {
+		c->year = 1970;
+		return;
+	}
+	c->year = tm.tm_year + 1900;
+	c->month = -1 - tm.tm_mon;	/* < 0: not yet seen, ref month */
+}
+
+/* Returns n digits at p as a number, or -1. */
+static int
+num(const char *p, int n)
+{
+	int	 v = 0;
+
+	while (n-- > 0) {
+		if (!isdigit((unsigned char)*p))
+			return -1;
+		v = v * 10 + (*p++ - '0');
+	}
+	return v;
+}
+
+/* Infers the year of a classic stamp in month mon (0-11). */
+static int
+clock_year(struct sw_clock *c, int mon)
+{
+	int	 refmon;
+
+	if (c->month < 0) {
+		refmon = -1 - c->month;
+		if (mon > refmon + 1)	/* the future: last year's log */
+			c->year--;
+	} else if (mon < c->month - 6)
+		c->year++;		/* Dec -> Jan */
+	else if (mon > c->month + 6)
+		c->year--;		/* Jan -> Dec: a line from before */
+	c->month = mon;
+	return c->year;
+}
+
+/* "Nov 28 04:08:29 ": returns the byte after the blank, or NULL. */
+static const char *
+parse_classic(struct sw_clock *c, const char *p, const char *end,
+    time_t *when)
+{
+	const char	*m;
+	struct tm	 tm;
+	int		 mon, day;
+
+	if (end - p < 16 || p[3] != ' ' || p[6] != ' ' || p[9] != ':' ||
+	    p[12] != ':' || p[15] != ' ')
+		return NULL;
+	for (m = months; *m != '\0'; m += 3)
+		if (memcmp(m, p, 3) == 0)
+			break;
+	if (*m == '\0')
+		return NULL;
+	mon = (int)(m - months) / 3;
+	day = p[4] == ' ' ? num(p + 5, 1) : num(p + 4, 2);
+	memset(&tm, 0, sizeof(tm));
+	if (day < 1 || (tm.tm_hour = num(p + 7, 2)) < 0 ||
+	    (tm.tm_min = num(p + 10, 2)) < 0 ||
+	    (tm.tm_sec = num(p + 13, 2)) < 0)
+		return NULL;
+	tm.tm_mday = day;
+	tm.tm_mon = mon;
+	tm.tm_year = clock_year(c, mon) - 1900;
+	tm.tm_isdst = -1;
+	*when = mktime(&tm);
+	return p + 16;
+}
+
+/* Parses "+01:00", "-0530" or "Z"; returns the byte after, or NULL. */
+static const char *
+parse_offset(const char *p, const char *end, long *off)
+{
+	int	 h, m, sign;
+
+	*off = 0;
+	if (p < end && *p == 'Z')
+		return p + 1;
+	if (end - p < 5 || (*p != '+' && *p != '-'))
+		return NULL;
+	sign = *p == '-' ? -1 : 1;
+	if ((h = num(p + 1, 2)) < 0)
+		return NULL;
+	p += 3;
+	if (*p == ':')
+		p++;
+	if (end - p < 2 || (m = num(p, 2)) < 0)
+		return NULL;
+	*off = sign * (h * 3600L + m * 60L);
+	return p + 2;
+}
+
+/* "YYYY-MM-DD?HH:MM:SS" into tm; returns 0 or -1. */
+static int
+parse_ymdhms(const char *p, char sep, struct tm *tm)
+{
+	memset(tm, 0, sizeof(*tm));
+	if (p[4] != '-' || p[7] != '-' || p[10] != sep || p[13] != ':' ||
+	    p[16] != ':')
+		return -1;
+	if ((tm->tm_year = num(p, 4)) < 0 || (tm->tm_mon = num(p + 5, 2)) < 1 ||
+	    (tm->tm_mday = num(p + 8, 2)) < 1 ||
+	    (tm->tm_hour = num(p + 11, 2)) < 0 ||
+	    (tm->tm_min = num(p + 14, 2)) < 0 ||
+	    (tm->tm_sec = num(p + 17, 2)) < 0)
+		return -1;
+	tm->tm_year -= 1900;
+	tm->tm_mon -= 1;
+	tm->tm_isdst = -1;
+	return 0;
+}
+
+/* "2026-11-28T04:08:29.123+00:00 ": returns the byte after the blank. */
+static const char *
+parse_rfc3339(const char *p, const char *end, time_t *when)
+{
+	struct tm	 tm;
+	long		 off;
+
+	if (end - p < 21 || parse_ymdhms(p, 'T', &tm) == -1)
+		return NULL;
+	p += 19;
+	if (p < end && *p == '.')
+		for (p++; p < end && isdigit((unsigned char)*p); p++)
+			continue;
+	if ((p = parse_offset(p, end, &off)) == NULL || p >= end || *p != ' ')
+		return NULL;
+	*when = timegm(&tm) - off;
+	return p + 1;
+}
+
+/* Exim's "2026-11-28 04:08:29[.123][ +0100] ": local time unless offset. */
+static const char *
+parse_eximstamp(const char *p, const char *end, time_t *when)
+{
+	struct tm	 tm;
+	const char	*q;
+	long		 off;
+
+	if (end - p < 20 || parse_ymdhms(p, ' ', &tm) == -1)
+		return NULL;
+	p += 19;
+	if (p < end && *p == '.')
+		for (p++; p < end && isdigit((unsigned char)*p); p++)
+			continue;
+	if (p >= end || *p != ' ')
+		return NULL;
+	p++;
+	if ((q = parse_offset(p, end, &off)) != NULL && q < end && *q == ' ' &&
+	    *p != 'Z') {
+		*when = timegm(&tm) - off;
+		return q + 1;
+	}
+	*when = mktime(&tm);
+	return p;
+}
+
+/* "tag[pid]: " or "tag: "; returns the message start or NULL. */
+static const char *
+parse_tag(const char *p, const char *end, struct sw_line *l)
+{
+	const char	*t = p;
+	long		 pid = 0;
+
+	while (p < end && *p != '[' && *p != ':' && *p != ' ')
+		p++;
+	if (p == t || p >= end || p - t > SW_TAG_MAX)
+		return NULL;
+	l->tag = t;
+	l->taglen = (size_t)(p - t);
+	if (*p == '[') {
+		for (p++; p < end && isdigit((unsigned char)*p); p++)
+			if (pid < 100000000)
+				pid = pid * 10 + (*p - '0');
+		if (p >= end || *p != ']')
+			return NULL;
+		p++;
+	}
+	if (p >= end || *p != ':')
+		return NULL;
+	p++;
+	if (p < end && *p == ' ')
+		p++;
+	l->pid = (pid_t)pid;
+	return p;
+}
+
+/* A syslog header at p: stamp, host, tag.  Returns the message or NULL. */
+static const char *
+parse_header(struct sw_clock *c, const char *p, const char *end,
+    struct sw_line *l)
+{
+	const char	*q, *h;
+	enum sw_format	 fmt = SW_FMT_CLASSIC;
+
+	if ((q = parse_classic(c, p, end, &l->when)) == NULL) {
+		if ((q = parse_rfc3339(p, end, &l->when)) == NULL)
+			return NULL;
+		fmt = SW_FMT_RFC3339;
+	}
+	for (h = q; q < end && *q != ' '; q++)
+		continue;
+	if (q == h || q >= end)
+		return NULL;
+	l->fmt = fmt;
+	l->host = h;
+	l->hostlen = (size_t)(q - h);
+	q++;
+	l->tag = NULL;
+	l->taglen = 0;
+	l->pid = 0;
+	if ((h = parse_tag(q, end, l)) == NULL)
+		return q;		/* no tag: the message follows the host */
+	return h;
+}
+
+/* Exim under syslog: "[1\2] " part prefix, then its own stamp and pid. */
+static void
+parse_exim_msg(struct sw_line *l)
+{
+	const char	*p = l->msg, *end = l->msg + l->msglen, *q;
+	time_t		 t;
+	int		 a, b;
+
+	if (end - p >= 6 && p[0] == '[' && isdigit((unsigned char)p[1])) {
+		for (q = p + 1, a = 0; q < end && isdigit((unsigned char)*q); q++)
+			a = a * 10 + (*q - '0');
+		if (q < end && (*q == '\\' || *q == '/')) {
+			for (q++, b = 0; q < end && isdigit((unsigned char)*q);
+			    q++)
+				b = b * 10 + (*q - '0');
+			if (q + 1 < end && q[0] == ']' && q[1] == ' ' &&
+			    a >= 1 && a <= b && b <= 99) {
+				l->part = a;
+				l->parts = b;
+				p = q + 2;
+			}
+		}
+	}
+	if ((q = parse_eximstamp(p, end, &t)) != NULL) {
+		p = q;
+		if (end - p > 2 && *p == '[') {
+			for (q = p + 1; q < end && isdigit((unsigned char)*q);
+			    q++)
+				continue;
+			if (q + 1 < end && q[0] == ']' && q[1] == ' ')
+				p = q + 2;
+		}
+	}
+	l->msglen -= (size_t)(p - l->msg);
+	l->msg = p;
+}
+
+/* The mta a program tag belongs to. */
+enum sw_mta
+parse_mta(const char *tag, size_t len)
+{
+	if (len >= 7 && memcmp(tag, "postfix", 7) == 0)
+		return SW_MTA_POSTFIX;
+	if (len >= 4 && memcmp(tag, "exim", 4) == 0)
+		return SW_MTA_EXIM;
+	if (len >= 7 && memcmp(tag, "dovecot", 7) == 0)
+		return SW_MTA_DOVECOT;
+	if (len >= 9 && memcmp(tag, "saslauthd", 9) == 0)
+		return SW_MTA_SASLAUTHD;
+	return SW_MTA_UNKNOWN;
+}
+
+const char *
+mta_name(enum sw_mta m)
+{
+	switch (m) {
+	case SW_MTA_POSTFIX:
+		return "postfix";
+	case SW_MTA_EXIM:
+		return "exim";
+	case SW_MTA_DOVECOT:
+		return "dovecot";
+	case SW_MTA_SASLAUTHD:
+		return "saslauthd";
+	case SW_MTA_UNKNOWN:
+	case SW_MTA_NMTAS:
+	default:
+		return "unknown";
+	}
+}
+
+/* Strips "<13>" or "<13>1 " from the front. */
+static const char *
+skip_pri(const char *p, const char *end)
+{
+	const char	*q;
+
+	if (p >= end || *p != '<')
+		return p;
+	for (q = p + 1; q < end && q - p <= 4 && isdigit((unsigned char)*q); q++)
+		continue;
+	if (q == p + 1 || q >= end || *q != '>')
+		return p;
+	q++;
+	if (end - q >= 2 && q[0] == '1' && q[1] == ' ')
+		q += 2;
+	return q;
+}
+
+/*
+ * Fills l from the line buf (len bytes, no newline).  Returns 1 when an
+ * envelope was found, 0 when the whole line is the message (SW_FMT_NONE).
+ */
+int
+parse_line(struct sw_clock *c, const char *buf, size_t len, struct sw_line *l)
+{
+	const char	*p, *end = buf + len, *q;
+	int		 depth;
+
+	memset(l, 0, sizeof(*l));
+	l->msg = buf;
+	l->msglen = len;
+	p = skip_pri(buf, end);
+	if ((q = parse_eximstamp(p, end, &l->when)) != NULL) {
+		l->fmt = SW_FMT_EXIM;
+		l->tag = "exim";
+		l->taglen = 4;
+		l->mta = SW_MTA_EXIM;
+		l->msg = q;
+		l->msglen = (size_t)(end - q);
+		parse_exim_msg(l);
+		return 1;
+	}
+	for (depth = 0; depth < 3; depth++) {
+		if ((q = parse_header(c, p, end, l)) == NULL)
+			break;
+		l->msg = p = q;
+		l->msglen = (size_t)(end - q);
+		if (l->tag == NULL)	/* "stamp host stamp host tag: " */
+			p = l->host + l->hostlen + 1;
+	}
+	if (l->fmt == SW_FMT_NONE) {
+		l->when = 0;
+		return 0;
+	}
+	if (l->tag != NULL) {
+		l->mta = parse_mta(l->tag, l->taglen);
+		if (l->mta == SW_MTA_EXIM)
+			parse_exim_msg(l);
+	}
+	return 1;
+}

@@ -1,0 +1,334 @@
+/*
+ * smtpwatch.h -- the structures every stage shares and the prototypes of
+ * each file, grouped by file in reading order.  A log line travels
+ * parse.c (envelope) -> join.c (whole records) -> match.c (one event) ->
+ * the consumers (scan.c today; store.c and alert.c later).  Rules and
+ * diagnoses are loaded by rules.c and never change once loaded.
+ */
+
+#ifndef SMTPWATCH_H
+#define SMTPWATCH_H
+
+#include <sys/types.h>
+
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+
+#define SW_VERSION		"0.1"
+
+/* Installed defaults; every one has a command-line override. */
+#ifndef SW_SYSCONFDIR
+#define SW_SYSCONFDIR		"/etc/smtpwatch"
+#endif
+#ifndef SW_DATADIR
+#define SW_DATADIR		"/usr/share/smtpwatch"
+#endif
+#define SW_CONF_DEFAULT		SW_SYSCONFDIR "/smtpwatch.conf"
+#define SW_RULES_SHIPPED	SW_DATADIR "/rules"
+#define SW_RULES_LOCAL		SW_SYSCONFDIR "/rules.d"
+
+/*
+ * Bounds.  A physical line longer than SW_LINE_MAX bytes is cut there and
+ * flagged; the rest of it is read and dropped.  A record joined from
+ * continuation lines is bounded the same way.
+ */
+#define SW_LINE_MAX		65536
+#define SW_ACCOUNT_MAX		256	/* Postfix logs at most 100 */
+#define SW_ADDR_MAX		64	/* IPv6 with zone, as text */
+#define SW_NAME_MAX		256	/* a DNS name */
+#define SW_REPLY_MAX		512
+#define SW_MECH_MAX		32
+#define SW_QUEUE_MAX		32
+#define SW_TAG_MAX		64
+#define SW_RULE_FILES_MAX	256
+#define SW_MATCH_LIMIT		100000	/* PCRE2 match limit per pattern */
+#define SW_DEPTH_LIMIT		5000	/* PCRE2 depth limit per pattern */
+
+enum sw_kind {
+	SW_EV_FAILURE,		/* credentials rejected */
+	SW_EV_SUCCESS,		/* AUTH accepted, or mail sent via relay */
+	SW_EV_AFFECTED,		/* consequence of a failure already counted */
+	SW_EV_ATTRIBUTION,	/* a SASL back end names the account */
+	SW_EV_TROUBLE,		/* AUTH failed, not for the credentials */
+	SW_EV_NKINDS
+};
+
+enum sw_dir {
+	SW_DIR_SERVER,		/* clients authenticating to us */
+	SW_DIR_CLIENT,		/* us authenticating to a relay */
+	SW_DIR_NDIRS
+};
+
+enum sw_mta {
+	SW_MTA_UNKNOWN,
+	SW_MTA_POSTFIX,
+	SW_MTA_EXIM,
+	SW_MTA_DOVECOT,
+	SW_MTA_SASLAUTHD,
+	SW_MTA_NMTAS
+};
+
+/* parse.c: the syslog envelope of one physical line. */
+enum sw_format {
+	SW_FMT_NONE,		/* no envelope: a continuation or garbage */
+	SW_FMT_CLASSIC,		/* Nov 28 04:08:29 host tag[pid]: msg */
+	SW_FMT_RFC3339,		/* 2026-11-28T04:08:29.1+00:00 host tag: */
+	SW_FMT_EXIM		/* 2026-11-28 04:08:29 [pid] msg (mainlog) */
+};
+
+struct sw_line {
+	enum sw_format	 fmt;
+	time_t		 when;		/* UTC; 0 when the line has none */
+	const char	*host;		/* borrowed from the line */
+	size_t		 hostlen;
+	const char	*tag;		/* program: postfix/smtpd, exim4 ... */
+	size_t		 taglen;
+	pid_t		 pid;		/* 0 when not logged */
+	enum sw_mta	 mta;		/* from the tag or the format */
+	const char	*msg;		/* the message after the envelope */
+	size_t		 msglen;
+	int		 part, parts;	/* Exim syslog [1\2] prefix, else 0 */
+};
+
+/* Year inference for classic stamps: keeps the last month seen. */
+struct sw_clock {
+	int		 year;		/* year of the last classic stamp */
+	int		 month;		/* 0-11 of the last one, -1 at start */
+	time_t		 ref;		/* "now" for the first inference */
+};
+
+/* join.c: a record is one log entry, continuation lines included. */
+struct sw_record {
+	struct sw_line	 env;		/* envelope of its first line */
+	const char	*text;		/* the whole message, joined by ' ' */
+	size_t		 len;
+	unsigned long	 lineno;	/* first physical line, from 1 */
+	unsigned int	 nlines;	/* physical lines joined */
+	int		 cut;		/* a line was longer than SW_LINE_MAX */
+};
+
+struct sw_fix {
+	int		 percent;	/* success (fix) or failure rate */
+	char		*text;
+};
+
+/* Named groups a pattern may use; the matcher copies them to the event. */
+enum sw_cap {
+	SW_CAP_ADDR,
+	SW_CAP_NAME,
+	SW_CAP_ACCOUNT,
+	SW_CAP_MECH,
+	SW_CAP_REPLY,
+	SW_CAP_RELAY,
+	SW_CAP_QUEUE,
+	SW_CAP_N
+};
+
+/* rules.c: one [extract ID] entry. */
+struct sw_extract {
+	char		*id;
+	const char	*file;		/* owned by struct sw_rules */
+	unsigned int	 line;
+	char	       **programs;	/* fnmatch globs on the tag */
+	size_t		 nprograms;
+	enum sw_mta	 mta;
+	enum sw_dir	 dir;
+	enum sw_kind	 kind;
+	char	       **literals;	/* all must occur: cheap prefilter */
+	size_t		 nliterals;
+	char		*pattern;
+	void		*re;		/* pcre2_code * */
+	int		 twice;		/* Exim syslog writes it twice */
+	int		 mta_set;	/* mta given: else from the tag */
+	int		 ignore;	/* event = none: a known look-alike */
+	int		 cap[SW_CAP_N];	/* group numbers, 0 = absent */
+};
+
+/* rules.c: one [diagnosis ID] entry. */
+struct sw_diagnosis {
+	char		*id;
+	const char	*file;
+	unsigned int	 line;
+	int		 dir;		/* enum sw_dir, or -1 for any */
+	int		 kind;		/* enum sw_kind, or -1 for any */
+	int		 mta;		/* enum sw_mta, or -1 for any */
+	char		*behaviour;	/* picked by name, not by line */
+	void		*relay_re;	/* pcre2_code *, optional */
+	void		*reply_re;	/* pcre2_code *, optional */
+	char		*summary;
+	char		*cause;
+	struct sw_fix	*fixes;		/* best first */
+	size_t		 nfixes;
+	struct sw_fix	*deadends;
+	size_t		 ndeadends;
+	char		*affects;	/* versions, free text */
+	char		*see;		/* documentation, free text */
+};
+
+struct sw_rules {
+	struct sw_extract	*extracts;
+	size_t			 nextracts;
+	struct sw_diagnosis	*diagnoses;
+	size_t			 ndiagnoses;
+	char		       **files;	/* the files loaded, in order */
+	size_t			 nfiles;
+	int			 jit;	/* JIT compiled (where allowed) */
+};
+
+/*
+ * match.c: one event, fixed size so matching never allocates.  Strings are
+ * NUL-terminated; account keeps its length since Exim's octal escapes can
+ * decode to any byte.  Every string but addr is attacker-typed on the
+ * server side: escape it wherever it is printed.
+ */
+#define SW_EVF_CUT	0x01		/* a field or the line was cut */
+#define SW_EVF_ACCOUNT	0x02		/* the account is known */
+#define SW_EVF_DUP	0x04		/* collapsed into the event before */
+
+struct sw_event {
+	time_t				 when;
+	enum sw_kind			 kind;
+	enum sw_dir			 dir;
+	enum sw_mta			 mta;
+	unsigned int			 flags;
+	const struct sw_extract		*rule;
+	const struct sw_diagnosis	*diag;	/* NULL when none applies */
+	pid_t				 pid;
+	char				 host[SW_NAME_MAX];
+	char				 account[SW_ACCOUNT_MAX];
+	size_t				 accountlen;
+	char				 addr[SW_ADDR_MAX];	/* client or relay IP */
+	char				 name[SW_NAME_MAX];	/* its DNS name */
+	char				 relay[SW_NAME_MAX];	/* client side */
+	char				 mech[SW_MECH_MAX];
+	char				 reply[SW_REPLY_MAX];	/* reason or reply */
+	char				 queue[SW_QUEUE_MAX];
+};
+
+/* Options the matcher takes from the configuration. */
+struct sw_matchopt {
+	int		 exim_syslog_dup;	/* collapse doubled lines */
+};
+
+/* conf.c */
+struct sw_conf {
+	char		*path;
+	char	       **rules;		/* rules directories, in order */
+	size_t		 nrules;
+	char	       **logs;
+	size_t		 nlogs;
+	char		*database;
+	struct sw_matchopt	 match;
+};
+
+/* log.c */
+void	 log_init(const char *, int);
+void	 log_warn(const char *, ...)
+	    __attribute__((format(printf, 1, 2)));
+void	 log_warnx(const char *, ...)
+	    __attribute__((format(printf, 1, 2)));
+void	 log_info(const char *, ...)
+	    __attribute__((format(printf, 1, 2)));
+void	 log_debug(const char *, ...)
+	    __attribute__((format(printf, 1, 2)));
+void	 fatal(const char *, ...)
+	    __attribute__((format(printf, 1, 2), noreturn));
+void	 fatalx(const char *, ...)
+	    __attribute__((format(printf, 1, 2), noreturn));
+
+/* util.c */
+void	*xmalloc(size_t);
+void	*xcalloc(size_t, size_t);
+void	*xreallocarray(void *, size_t, size_t);
+char	*xstrdup(const char *);
+char	*xstrndup(const char *, size_t);
+void	 strv_push(char ***, size_t *, const char *);
+void	 strv_free(char **, size_t);
+size_t	 str_vis(char *, size_t, const char *, size_t);
+void	 fput_vis(FILE *, const char *, size_t);
+void	 fput_json(FILE *, const char *, size_t);
+int	 duration_parse(const char *, long *);
+
+/* parse.c */
+void	 clock_init(struct sw_clock *, time_t);
+int	 parse_line(struct sw_clock *, const char *, size_t,
+	    struct sw_line *);
+enum sw_mta	 parse_mta(const char *, size_t);
+const char	*mta_name(enum sw_mta);
+
+/* join.c */
+struct sw_join;
+typedef void	(*sw_record_cb)(void *, const struct sw_record *);
+struct sw_join	*join_new(time_t, sw_record_cb, void *);
+void		 join_free(struct sw_join *);
+void		 join_line(struct sw_join *, const char *, size_t, int);
+void		 join_flush(struct sw_join *);
+
+/* lines.c: split a byte stream into lines, bounded by SW_LINE_MAX. */
+typedef void	(*sw_line_cb)(void *, const char *, size_t, int);
+struct sw_lines {
+	char		*buf;		/* a partial line across chunks */
+	size_t		 len;
+	int		 cut;		/* the line in buf was cut */
+	sw_line_cb	 cb;
+	void		*arg;
+};
+void	 lines_init(struct sw_lines *, sw_line_cb, void *);
+void	 lines_feed(struct sw_lines *, const char *, size_t);
+void	 lines_finish(struct sw_lines *);
+void	 lines_free(struct sw_lines *);
+
+/* rules.c */
+extern int	 rules_nojit;
+int	 rules_load(char *const *, size_t, struct sw_rules **);
+const char	*cap_name(enum sw_cap);
+void	 rules_free(struct sw_rules *);
+const struct sw_diagnosis	*rules_diagnose(const struct sw_rules *,
+	    const struct sw_event *, void *);
+const struct sw_diagnosis	*rules_behaviour(const struct sw_rules *,
+	    const char *);
+const char	*kind_name(enum sw_kind);
+const char	*dir_name(enum sw_dir);
+
+/* match.c: what match_record() found. */
+#define SW_MATCH_NONE		0	/* no rule matched */
+#define SW_MATCH_EVENT		1	/* *ev is an event */
+#define SW_MATCH_DUP		2	/* Exim's syslog copy of the last one */
+#define SW_MATCH_IGNORED	3	/* a rule with event = none matched */
+
+struct sw_matcher;
+typedef void	(*sw_capture_cb)(void *, const char *, const char *, size_t);
+struct sw_matcher	*matcher_new(const struct sw_rules *,
+			    const struct sw_matchopt *);
+void	 matcher_free(struct sw_matcher *);
+int	 match_record(struct sw_matcher *, const struct sw_record *,
+	    struct sw_event *);
+int	 match_captures(const struct sw_extract *, const struct sw_record *,
+	    sw_capture_cb, void *);
+int	 match_mentions_auth(const struct sw_record *);
+
+/* scan.c: offline analysis of existing logs (smtpwatchctl scan). */
+#define SCAN_EVENTS	0x01		/* print every event */
+#define SCAN_JSON	0x02		/* ... as JSON */
+#define SCAN_MISSED	0x04		/* print lines about AUTH no rule took */
+#define SCAN_PROGRESS	0x08		/* progress bar on stderr */
+
+struct scan;
+struct scan	*scan_new(const struct sw_rules *, const struct sw_matchopt *,
+		    unsigned int, FILE *);
+int		 scan_path(struct scan *, const char *);
+void		 scan_report(struct scan *);
+void		 scan_report_json(struct scan *);
+void		 scan_free(struct scan *);
+void		 event_print_json(FILE *, const char *, unsigned long,
+		    const struct sw_event *);
+
+/* conf.c */
+int	 conf_load(const char *, int, struct sw_conf **);
+void	 conf_free(struct sw_conf *);
+
+#endif /* SMTPWATCH_H */

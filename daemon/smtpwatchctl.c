@@ -1,0 +1,343 @@
+/*
+ * smtpwatchctl.c -- the command line.  A sorted table of commands, each
+ * a function; options common to all come first.  Today: `scan`, the
+ * offline analysis of existing logs, and `explain`, which shows how one
+ * line is read, which rule takes it, and what its diagnosis says.
+ */
+
+#include <fnmatch.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "smtpwatch.h"
+
+struct ctl {
+	const char		*conffile;
+	int			 conf_given;
+	char		       **rules;	/* --rules, replacing the config's */
+	size_t			 nrules;
+	int			 json, events, missed, progress;
+	struct sw_conf		*conf;
+	struct sw_rules		*rs;
+	struct sw_matcher	*m;	/* explain */
+};
+
+struct command {
+	const char	*name;
+	int		 minargs;
+	int		 (*fn)(struct ctl *, int, char **);
+	const char	*usage;
+};
+
+static int	cmd_explain(struct ctl *, int, char **);
+static int	cmd_scan(struct ctl *, int, char **);
+
+static const struct command commands[] = {	/* sorted */
+	{ "explain",	0, cmd_explain,	"explain [LINE ...]" },
+	{ "scan",	1, cmd_scan,
+	    "scan [--events] [--json] [--missed] FILE ..." },
+};
+
+static void __attribute__((noreturn))
+usage(void)
+{
+	size_t	 i;
+
+	fprintf(stderr, "usage: smtpwatchctl [-f CONFIG] [--rules DIR] "
+	    "COMMAND [ARG ...]\n");
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(stderr, "       smtpwatchctl %s\n", commands[i].usage);
+	exit(3);
+}
+
+/* Loads the configuration and the rules the options name. */
+static int
+ctl_load(struct ctl *c)
+{
+	if (conf_load(c->conffile, c->conf_given, &c->conf) == -1)
+		return -1;
+	if (c->nrules > 0)
+		return rules_load(c->rules, c->nrules, &c->rs);
+	return rules_load(c->conf->rules, c->conf->nrules, &c->rs);
+}
+
+static int
+cmd_scan(struct ctl *c, int argc, char **argv)
+{
+	struct scan	*s;
+	unsigned int	 flags = 0;
+	int		 i, rc = 0;
+
+	if (c->events)
+		flags |= SCAN_EVENTS;
+	if (c->json)
+		flags |= SCAN_JSON;
+	if (c->missed)
+		flags |= SCAN_MISSED;
+	if (c->progress && isatty(STDERR_FILENO))
+		flags |= SCAN_PROGRESS;
+	s = scan_new(c->rs, &c->conf->match, flags, stdout);
+	for (i = 0; i < argc; i++)
+		if (scan_path(s, argv[i]) == -1)
+			rc = 3;
+	if (!c->events) {
+		if (c->json)
+			scan_report_json(s);
+		else
+			scan_report(s);
+	}
+	scan_free(s);
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		log_warn("stdout");
+		rc = 3;
+	}
+	return rc;
+}
+
+static void
+explain_capture(void *arg, const char *name, const char *v, size_t n)
+{
+	FILE	*fp = arg;
+
+	fprintf(fp, "  %-10s ", name);
+	fput_vis(fp, v, n);
+	fputc('\n', fp);
+}
+
+/* Why each rule that could have taken rec did not. */
+static void
+explain_miss(struct ctl *c, const struct sw_record *rec, FILE *fp)
+{
+	const struct sw_extract	*x;
+	char			 tag[SW_TAG_MAX + 1];
+	size_t			 i, j;
+	int			 prog, tried = 0;
+
+	fprintf(fp, "rule:      none matched\n");
+	if (rec->env.tag == NULL) {
+		fprintf(fp, "  the line has no syslog envelope, and every "
+		    "rule needs a program\n");
+		return;
+	}
+	memcpy(tag, rec->env.tag, rec->env.taglen);
+	tag[rec->env.taglen] = '\0';
+	for (i = 0; i < c->rs->nextracts; i++) {
+		x = &c->rs->extracts[i];
+		for (j = 0, prog = 0; j < x->nprograms && !prog; j++)
+			prog = fnmatch(x->programs[j], tag, 0) == 0;
+		if (!prog)
+			continue;
+		tried++;
+		for (j = 0; j < x->nliterals; j++)
+			if (memmem(rec->text, rec->len, x->literals[j],
+			    strlen(x->literals[j])) == NULL)
+				break;
+		fprintf(fp, "  %-36s ", x->id);
+		if (j < x->nliterals)
+			fprintf(fp, "literal \"%s\" absent\n", x->literals[j]);
+		else
+			fprintf(fp, "pattern did not match\n");
+	}
+	if (tried == 0)
+		fprintf(fp, "  no rule is for program \"%s\"\n", tag);
+}
+
+static void
+explain_diag(const struct sw_diagnosis *d, FILE *fp)
+{
+	size_t	 i;
+
+	fprintf(fp, "diagnosis: %s (%s:%u)\n  %s\n  cause: %s\n", d->id,
+	    d->file, d->line, d->summary, d->cause);
+	for (i = 0; i < d->nfixes; i++)
+		fprintf(fp, "  fix (works %d%%): %s\n", d->fixes[i].percent,
+		    d->fixes[i].text);
+	for (i = 0; i < d->ndeadends; i++)
+		fprintf(fp, "  dead end (fails %d%%): %s\n",
+		    d->deadends[i].percent, d->deadends[i].text);
+	if (d->affects != NULL)
+		fprintf(fp, "  affects: %s\n", d->affects);
+	if (d->see != NULL)
+		fprintf(fp, "  see: %s\n", d->see);
+}
+
+static void
+explain_envelope(const struct sw_record *rec, FILE *fp)
+{
+	static const char *const fmts[] = {
+		"none", "classic syslog", "RFC 3339 syslog", "Exim mainlog"
+	};
+	const struct sw_line	*l = &rec->env;
+	char			 t[32];
+	struct tm		 tm;
+
+	fprintf(fp, "envelope:  %s", fmts[l->fmt]);
+	if (l->when != 0 && gmtime_r(&l->when, &tm) != NULL) {
+		strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		fprintf(fp, ", time %s", t);
+	}
+	if (l->hostlen > 0) {
+		fputs(", host ", fp);
+		fput_vis(fp, l->host, l->hostlen);
+	}
+	if (l->tag != NULL) {
+		fputs(", program ", fp);
+		fput_vis(fp, l->tag, l->taglen);
+	}
+	if (l->pid != 0)
+		fprintf(fp, ", pid %ld", (long)l->pid);
+	fprintf(fp, ", mta %s", mta_name(l->mta));
+	if (rec->nlines > 1)
+		fprintf(fp, ", %u lines joined", rec->nlines);
+	if (rec->cut)
+		fprintf(fp, ", cut at %d bytes", SW_LINE_MAX);
+	fputs("\nmessage:   ", fp);
+	fput_vis(fp, rec->text, rec->len);
+	fputc('\n', fp);
+}
+
+/* join.c hands each record of an explain session here. */
+static void
+explain_record(void *arg, const struct sw_record *rec)
+{
+	struct ctl	*c = arg;
+	struct sw_event	 ev;
+	FILE		*fp = stdout;
+	int		 rc;
+
+	fprintf(fp, "line %lu\n", rec->lineno);
+	explain_envelope(rec, fp);
+	rc = match_record(c->m, rec, &ev);
+	if (rc == SW_MATCH_NONE) {
+		explain_miss(c, rec, fp);
+		fputc('\n', fp);
+		return;
+	}
+	fprintf(fp, "rule:      %s (%s:%u)\n", ev.rule->id, ev.rule->file,
+	    ev.rule->line);
+	match_captures(ev.rule, rec, explain_capture, fp);
+	if (rc == SW_MATCH_IGNORED)
+		fprintf(fp, "event:     none (a known look-alike)\n");
+	else if (rc == SW_MATCH_DUP)
+		fprintf(fp, "event:     none (Exim's syslog copy of the line "
+		    "before; see exim-syslog-duplication)\n");
+	else {
+		fputs("event:     ", fp);
+		event_print_json(fp, "-", rec->lineno, &ev);
+		if (ev.diag != NULL)
+			explain_diag(ev.diag, fp);
+		else if (ev.dir == SW_DIR_SERVER && ev.kind == SW_EV_FAILURE)
+			fprintf(fp, "diagnosis: from behaviour over time "
+			    "(stale-device, brute-force, "
+			    "distributed-brute-force, password-spraying)\n");
+		else
+			fprintf(fp, "diagnosis: none applies\n");
+	}
+	fputc('\n', fp);
+}
+
+static void
+explain_line(void *arg, const char *line, size_t len, int cut)
+{
+	join_line(arg, line, len, cut);
+}
+
+static int
+cmd_explain(struct ctl *c, int argc, char **argv)
+{
+	struct sw_join	*j;
+	struct sw_lines	 ls;
+	char		 buf[65536];
+	ssize_t		 n;
+	int		 i;
+
+	c->m = matcher_new(c->rs, &c->conf->match);
+	j = join_new(time(NULL), explain_record, c);
+	for (i = 0; i < argc; i++)
+		join_line(j, argv[i], strlen(argv[i]), 0);
+	if (argc == 0) {
+		lines_init(&ls, explain_line, j);
+		while ((n = read(STDIN_FILENO, buf, sizeof(buf))) > 0)
+			lines_feed(&ls, buf, (size_t)n);
+		lines_finish(&ls);
+		lines_free(&ls);
+	}
+	join_flush(j);
+	join_free(j);
+	matcher_free(c->m);
+	return 0;
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "events",	no_argument,		NULL, 'E' },
+		{ "help",	no_argument,		NULL, 'h' },
+		{ "json",	no_argument,		NULL, 'J' },
+		{ "missed",	no_argument,		NULL, 'M' },
+		{ "no-progress", no_argument,		NULL, 'P' },
+		{ "rules",	required_argument,	NULL, 'R' },
+		{ "version",	no_argument,		NULL, 'V' },
+		{ NULL,		0,			NULL, 0 }
+	};
+	struct ctl		 c;
+	const struct command	*cmd = NULL;
+	size_t			 i;
+	int			 ch, rc;
+
+	memset(&c, 0, sizeof(c));
+	c.conffile = SW_CONF_DEFAULT;
+	c.progress = 1;
+	log_init("smtpwatchctl", 0);
+	while ((ch = getopt_long(argc, argv, "f:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'E':
+			c.events = 1;
+			break;
+		case 'f':
+			c.conffile = optarg;
+			c.conf_given = 1;
+			break;
+		case 'J':
+			c.json = 1;
+			break;
+		case 'M':
+			c.missed = 1;
+			break;
+		case 'P':
+			c.progress = 0;
+			break;
+		case 'R':
+			strv_push(&c.rules, &c.nrules, optarg);
+			break;
+		case 'V':
+			printf("smtpwatchctl %s\n", SW_VERSION);
+			return 0;
+		case 'h':
+		default:
+			usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc == 0)
+		usage();
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(argv[0], commands[i].name) == 0)
+			cmd = &commands[i];
+	if (cmd == NULL || argc - 1 < cmd->minargs)
+		usage();
+	if (ctl_load(&c) == -1)
+		rc = 3;
+	else
+		rc = cmd->fn(&c, argc - 1, argv + 1);
+	rules_free(c.rs);
+	conf_free(c.conf);
+	strv_free(c.rules, c.nrules);
+	return rc;
+}
