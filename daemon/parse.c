@@ -8,6 +8,7 @@
  */
 
 #include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -16,12 +17,13 @@
 static const char	*parse_classic(struct sw_clock *, const char *,
 			    const char *, time_t *);
 static const char	*parse_rfc3339(const char *, const char *, time_t *);
-static const char	*parse_eximstamp(const char *, const char *, time_t *);
+static const char	*parse_eximstamp(struct sw_clock *, const char *,
+			    const char *, time_t *);
 static const char	*parse_header(struct sw_clock *, const char *,
 			    const char *, struct sw_line *);
 static const char	*parse_tag(const char *, const char *,
 			    struct sw_line *);
-static void		 parse_exim_msg(struct sw_line *);
+static void		 parse_exim_msg(struct sw_clock *, struct sw_line *);
 static int		 num(const char *, int);
 
 static const char	 months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
@@ -74,6 +76,26 @@ clock_year(struct sw_clock *c, int mon)
 	return c->year;
 }
 
+/*
+ * Local time to time_t.  Lines come in order, many per minute, so the
+ * start of the last minute is kept and mktime(3) runs once a minute.
+ */
+static time_t
+clock_local(struct sw_clock *c, struct tm *tm)
+{
+	char	 key[20];
+	int	 sec = tm->tm_sec;
+
+	snprintf(key, sizeof(key), "%04d%02d%02d%02d%02d", tm->tm_year % 10000,
+	    tm->tm_mon, tm->tm_mday, tm->tm_hour, tm->tm_min);
+	if (strcmp(key, c->minute) != 0) {
+		tm->tm_sec = 0;
+		c->base = mktime(tm);
+		memcpy(c->minute, key, sizeof(key));
+	}
+	return c->base + sec;
+}
+
 /* "Nov 28 04:08:29 ": returns the byte after the blank, or NULL. */
 static const char *
 parse_classic(struct sw_clock *c, const char *p, const char *end,
@@ -102,7 +124,7 @@ parse_classic(struct sw_clock *c, const char *p, const char *end,
 	tm.tm_mon = mon;
 	tm.tm_year = clock_year(c, mon) - 1900;
 	tm.tm_isdst = -1;
-	*when = mktime(&tm);
+	*when = clock_local(c, &tm);
 	return p + 16;
 }
 
@@ -170,7 +192,8 @@ parse_rfc3339(const char *p, const char *end, time_t *when)
 
 /* Exim's "2026-11-28 04:08:29[.123][ +0100] ": local time unless offset. */
 static const char *
-parse_eximstamp(const char *p, const char *end, time_t *when)
+parse_eximstamp(struct sw_clock *c, const char *p, const char *end,
+    time_t *when)
 {
 	struct tm	 tm;
 	const char	*q;
@@ -190,7 +213,7 @@ parse_eximstamp(const char *p, const char *end, time_t *when)
 		*when = timegm(&tm) - off;
 		return q + 1;
 	}
-	*when = mktime(&tm);
+	*when = clock_local(c, &tm);
 	return p;
 }
 
@@ -255,7 +278,7 @@ parse_header(struct sw_clock *c, const char *p, const char *end,
 
 /* Exim under syslog: "[1\2] " part prefix, then its own stamp and pid. */
 static void
-parse_exim_msg(struct sw_line *l)
+parse_exim_msg(struct sw_clock *c, struct sw_line *l)
 {
 	const char	*p = l->msg, *end = l->msg + l->msglen, *q;
 	time_t		 t;
@@ -276,7 +299,7 @@ parse_exim_msg(struct sw_line *l)
 			}
 		}
 	}
-	if ((q = parse_eximstamp(p, end, &t)) != NULL) {
+	if ((q = parse_eximstamp(c, p, end, &t)) != NULL) {
 		p = q;
 		if (end - p > 2 && *p == '[') {
 			for (q = p + 1; q < end && isdigit((unsigned char)*q);
@@ -356,14 +379,14 @@ parse_line(struct sw_clock *c, const char *buf, size_t len, struct sw_line *l)
 	l->msg = buf;
 	l->msglen = len;
 	p = skip_pri(buf, end);
-	if ((q = parse_eximstamp(p, end, &l->when)) != NULL) {
+	if ((q = parse_eximstamp(c, p, end, &l->when)) != NULL) {
 		l->fmt = SW_FMT_EXIM;
 		l->tag = "exim";
 		l->taglen = 4;
 		l->mta = SW_MTA_EXIM;
 		l->msg = q;
 		l->msglen = (size_t)(end - q);
-		parse_exim_msg(l);
+		parse_exim_msg(c, l);
 		return 1;
 	}
 	for (depth = 0; depth < 3; depth++) {
@@ -381,7 +404,7 @@ parse_line(struct sw_clock *c, const char *buf, size_t len, struct sw_line *l)
 	if (l->tag != NULL) {
 		l->mta = parse_mta(l->tag, l->taglen);
 		if (l->mta == SW_MTA_EXIM)
-			parse_exim_msg(l);
+			parse_exim_msg(c, l);
 	}
 	return 1;
 }
