@@ -40,7 +40,6 @@ struct sw_matcher {
 	struct sw_matchopt	 opt;
 	pcre2_match_data	*md;
 	pcre2_match_data	*dmd;	/* for diagnoses */
-	pcre2_match_context	*mc;
 	struct tag_entry	 tags[TAG_CACHE];
 	unsigned int		 ntags, nexttag;
 	struct dup_slot		 dups[DUP_SLOTS];
@@ -67,11 +66,8 @@ matcher_new(const struct sw_rules *rs, const struct sw_matchopt *opt)
 		m->opt = *opt;
 	m->md = pcre2_match_data_create(32, NULL);
 	m->dmd = pcre2_match_data_create(1, NULL);
-	m->mc = pcre2_match_context_create(NULL);
-	if (m->md == NULL || m->dmd == NULL || m->mc == NULL)
+	if (m->md == NULL || m->dmd == NULL)
 		fatalx("pcre2: out of memory");
-	pcre2_set_match_limit(m->mc, SW_MATCH_LIMIT);
-	pcre2_set_depth_limit(m->mc, SW_DEPTH_LIMIT);
 	for (i = 0; i < TAG_CACHE; i++)
 		m->tags[i].ok = xcalloc(rs->nextracts, 1);
 	return m;
@@ -88,7 +84,6 @@ matcher_free(struct sw_matcher *m)
 		free(m->tags[i].ok);
 	pcre2_match_data_free(m->md);
 	pcre2_match_data_free(m->dmd);
-	pcre2_match_context_free(m->mc);
 	free(m);
 }
 
@@ -349,7 +344,7 @@ match_run(struct sw_matcher *m, const struct sw_extract *x,
 	int	 rc;
 
 	rc = pcre2_match(x->re, (PCRE2_SPTR)rec->text, rec->len, 0, 0,
-	    m->md, m->mc);
+	    m->md, m->rs->mc);
 	if (rc >= 0)
 		return 1;
 	if (rc != PCRE2_ERROR_NOMATCH)
@@ -401,8 +396,8 @@ match_record(struct sw_matcher *m, const struct sw_record *rec,
  * groups reported, or -1 when the rule does not match.
  */
 int
-match_captures(const struct sw_extract *x, const struct sw_record *rec,
-    sw_capture_cb cb, void *arg)
+match_captures(const struct sw_rules *rs, const struct sw_extract *x,
+    const struct sw_record *rec, sw_capture_cb cb, void *arg)
 {
 	pcre2_match_data	*md;
 	PCRE2_SPTR		 tab;
@@ -414,7 +409,7 @@ match_captures(const struct sw_extract *x, const struct sw_record *rec,
 	if (md == NULL)
 		fatalx("pcre2: out of memory");
 	if (pcre2_match(x->re, (PCRE2_SPTR)rec->text, rec->len, 0, 0, md,
-	    NULL) < 0) {
+	    rs->mc) < 0) {
 		pcre2_match_data_free(md);
 		return -1;
 	}

@@ -276,12 +276,31 @@ parse_header(struct sw_clock *c, const char *p, const char *end,
 	return h;
 }
 
+/* Exim's "[1234] " after its stamp: sets *pid, returns what follows. */
+static const char *
+parse_pid(const char *p, const char *end, pid_t *pid)
+{
+	const char	*q;
+	long		 n = 0;
+
+	if (end - p < 3 || *p != '[')
+		return p;
+	for (q = p + 1; q < end && isdigit((unsigned char)*q) && n < 99999999;
+	    q++)
+		n = n * 10 + (*q - '0');
+	if (q == p + 1 || q + 1 >= end || q[0] != ']' || q[1] != ' ')
+		return p;
+	*pid = (pid_t)n;
+	return q + 2;
+}
+
 /* Exim under syslog: "[1\2] " part prefix, then its own stamp and pid. */
 static void
 parse_exim_msg(struct sw_clock *c, struct sw_line *l)
 {
 	const char	*p = l->msg, *end = l->msg + l->msglen, *q;
 	time_t		 t;
+	pid_t		 pid;
 	int		 a, b;
 
 	if (end - p >= 6 && p[0] == '[' && isdigit((unsigned char)p[1])) {
@@ -299,16 +318,8 @@ parse_exim_msg(struct sw_clock *c, struct sw_line *l)
 			}
 		}
 	}
-	if ((q = parse_eximstamp(c, p, end, &t)) != NULL) {
-		p = q;
-		if (end - p > 2 && *p == '[') {
-			for (q = p + 1; q < end && isdigit((unsigned char)*q);
-			    q++)
-				continue;
-			if (q + 1 < end && q[0] == ']' && q[1] == ' ')
-				p = q + 2;
-		}
-	}
+	if ((q = parse_eximstamp(c, p, end, &t)) != NULL)
+		p = parse_pid(q, end, &pid);
 	l->msglen -= (size_t)(p - l->msg);
 	l->msg = p;
 }
@@ -384,9 +395,8 @@ parse_line(struct sw_clock *c, const char *buf, size_t len, struct sw_line *l)
 		l->tag = "exim";
 		l->taglen = 4;
 		l->mta = SW_MTA_EXIM;
-		l->msg = q;
-		l->msglen = (size_t)(end - q);
-		parse_exim_msg(c, l);
+		l->msg = parse_pid(q, end, &l->pid);
+		l->msglen = (size_t)(end - l->msg);
 		return 1;
 	}
 	for (depth = 0; depth < 3; depth++) {

@@ -700,6 +700,10 @@ rules_load(char *const *dirs, size_t ndirs, struct sw_rules **out)
 
 	memset(&ld, 0, sizeof(ld));
 	ld.rs = xcalloc(1, sizeof(*ld.rs));
+	if ((ld.rs->mc = pcre2_match_context_create(NULL)) == NULL)
+		fatalx("pcre2: out of memory");
+	pcre2_set_match_limit(ld.rs->mc, SW_MATCH_LIMIT);
+	pcre2_set_depth_limit(ld.rs->mc, SW_DEPTH_LIMIT);
 	if (rules_list(dirs, ndirs, &ld.rs->files, &ld.rs->nfiles) == -1) {
 		rules_free(ld.rs);
 		return -1;
@@ -748,16 +752,19 @@ rules_free(struct sw_rules *rs)
 	free(rs->extracts);
 	free(rs->diagnoses);
 	strv_free(rs->files, rs->nfiles);
+	pcre2_match_context_free(rs->mc);
 	free(rs);
 }
 
 /* 1 when the regex (NULL = no condition) matches s. */
 static int
-diag_test(void *re, const char *s, pcre2_match_data *md)
+diag_test(const struct sw_rules *rs, void *re, const char *s,
+    pcre2_match_data *md)
 {
 	if (re == NULL)
 		return 1;
-	return pcre2_match(re, (PCRE2_SPTR)s, strlen(s), 0, 0, md, NULL) >= 0;
+	return pcre2_match(re, (PCRE2_SPTR)s, strlen(s), 0, 0, md,
+	    rs->mc) >= 0;
 }
 
 /*
@@ -785,8 +792,8 @@ rules_diagnose(const struct sw_rules *rs, const struct sw_event *ev,
 		    (d->kind != -1 && d->kind != (int)ev->kind) ||
 		    (d->mta != -1 && d->mta != (int)ev->mta))
 			continue;
-		if (diag_test(d->relay_re, relay, md) &&
-		    diag_test(d->reply_re, ev->reply, md))
+		if (diag_test(rs, d->relay_re, relay, md) &&
+		    diag_test(rs, d->reply_re, ev->reply, md))
 			found = d;
 	}
 	if (mdp == NULL)

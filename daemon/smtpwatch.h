@@ -179,6 +179,7 @@ struct sw_rules {
 	char		       **files;	/* the files loaded, in order */
 	size_t			 nfiles;
 	int			 jit;	/* JIT compiled (where allowed) */
+	void			*mc;	/* pcre2_match_context: the limits */
 };
 
 /*
@@ -309,8 +310,8 @@ struct sw_matcher	*matcher_new(const struct sw_rules *,
 void	 matcher_free(struct sw_matcher *);
 int	 match_record(struct sw_matcher *, const struct sw_record *,
 	    struct sw_event *);
-int	 match_captures(const struct sw_extract *, const struct sw_record *,
-	    sw_capture_cb, void *);
+int	 match_captures(const struct sw_rules *, const struct sw_extract *,
+	    const struct sw_record *, sw_capture_cb, void *);
 int	 match_mentions_auth(const struct sw_record *);
 
 /* scan.c: offline analysis of existing logs (smtpwatchctl scan). */

@@ -219,7 +219,7 @@ explain_record(void *arg, const struct sw_record *rec)
 	}
 	fprintf(fp, "rule:      %s (%s:%u)\n", ev.rule->id, ev.rule->file,
 	    ev.rule->line);
-	match_captures(ev.rule, rec, explain_capture, fp);
+	match_captures(c->rs, ev.rule, rec, explain_capture, fp);
 	if (rc == SW_MATCH_IGNORED)
 		fprintf(fp, "event:     none (a known look-alike)\n");
 	else if (rc == SW_MATCH_DUP)
