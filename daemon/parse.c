@@ -96,17 +96,19 @@ clock_local(struct sw_clock *c, struct tm *tm)
 	return c->base + sec;
 }
 
-/* "Nov 28 04:08:29 ": returns the byte after the blank, or NULL. */
+/*
+ * "Nov 28 04:08:29 ", also "Nov  8" and the unpadded "Nov 8" some
+ * syslogs write: returns the byte after the blank, or NULL.
+ */
 static const char *
 parse_classic(struct sw_clock *c, const char *p, const char *end,
     time_t *when)
 {
-	const char	*m;
+	const char	*m, *q;
 	struct tm	 tm;
 	int		 mon, day;
 
-	if (end - p < 16 || p[3] != ' ' || p[6] != ' ' || p[9] != ':' ||
-	    p[12] != ':' || p[15] != ' ')
+	if (end - p < 15 || p[3] != ' ')
 		return NULL;
 	for (m = months; *m != '\0'; m += 3)
 		if (memcmp(m, p, 3) == 0)
@@ -114,18 +116,29 @@ parse_classic(struct sw_clock *c, const char *p, const char *end,
 	if (*m == '\0')
 		return NULL;
 	mon = (int)(m - months) / 3;
-	day = p[4] == ' ' ? num(p + 5, 1) : num(p + 4, 2);
+	q = p + 4;
+	if (*q == ' ')
+		q++;
+	if ((day = num(q, 1)) < 0)
+		return NULL;
+	if (q[1] != ' ') {
+		if ((day = num(q, 2)) < 0)
+			return NULL;
+		q++;
+	}
+	q += 2;				/* the day's last digit, a blank */
+	if (end - q < 9 || q[2] != ':' || q[5] != ':' || q[8] != ' ')
+		return NULL;
 	memset(&tm, 0, sizeof(tm));
-	if (day < 1 || (tm.tm_hour = num(p + 7, 2)) < 0 ||
-	    (tm.tm_min = num(p + 10, 2)) < 0 ||
-	    (tm.tm_sec = num(p + 13, 2)) < 0)
+	if (day < 1 || day > 31 || (tm.tm_hour = num(q, 2)) < 0 ||
+	    (tm.tm_min = num(q + 3, 2)) < 0 || (tm.tm_sec = num(q + 6, 2)) < 0)
 		return NULL;
 	tm.tm_mday = day;
 	tm.tm_mon = mon;
 	tm.tm_year = clock_year(c, mon) - 1900;
 	tm.tm_isdst = -1;
 	*when = clock_local(c, &tm);
-	return p + 16;
+	return q + 9;
 }
 
 /* Parses "+01:00", "-0530" or "Z"; returns the byte after, or NULL. */
@@ -358,6 +371,31 @@ mta_name(enum sw_mta m)
 	}
 }
 
+/*
+ * After an Exim-style stamp, "host tag[pid]: " means a syslog that writes
+ * ISO stamps with a blank; Exim's own messages never start that way.
+ */
+static int
+parse_isohost(const char *p, const char *end, struct sw_line *l)
+{
+	const char	*h = p, *msg;
+
+	while (p < end && *p != ' ') {
+		if (strchr("=<>()[]:", *p) != NULL)
+			return 0;
+		p++;
+	}
+	if (p == h || p >= end)
+		return 0;
+	if ((msg = parse_tag(p + 1, end, l)) == NULL)
+		return 0;
+	l->host = h;
+	l->hostlen = (size_t)(p - h);
+	l->msg = msg;
+	l->msglen = (size_t)(end - msg);
+	return 1;
+}
+
 /* Strips "<13>" or "<13>1 " from the front. */
 static const char *
 skip_pri(const char *p, const char *end)
@@ -390,7 +428,15 @@ parse_line(struct sw_clock *c, const char *buf, size_t len, struct sw_line *l)
 	l->msg = buf;
 	l->msglen = len;
 	p = skip_pri(buf, end);
-	if ((q = parse_eximstamp(c, p, end, &l->when)) != NULL) {
+	if ((q = parse_eximstamp(c, p, end, &l->when)) != NULL &&
+	    parse_isohost(q, end, l)) {
+		l->fmt = SW_FMT_RFC3339;	/* "2026-11-28 04:08:29 host tag:" */
+		l->mta = parse_mta(l->tag, l->taglen);
+		if (l->mta == SW_MTA_EXIM)
+			parse_exim_msg(c, l);
+		return 1;
+	}
+	if (q != NULL) {
 		l->fmt = SW_FMT_EXIM;
 		l->tag = "exim";
 		l->taglen = 4;
