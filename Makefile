@@ -2,7 +2,7 @@
 # build/smtpwatchctl; `make check` runs every test; `make run` shows the
 # demo.  Both install missing Debian packages first (see contrib/deps).
 
-PREFIX	?= /usr/local
+PREFIX	?= /usr
 SBINDIR	?= $(PREFIX)/sbin
 BINDIR	?= $(PREFIX)/bin
 MANDIR	?= $(PREFIX)/share/man

@@ -22,6 +22,7 @@
 
 #define TAG_CACHE	32		/* distinct program tags remembered */
 #define DUP_SLOTS	16		/* Exim processes remembered */
+#define ATTEMPT_SLOTS	16		/* delivery processes remembered */
 
 struct tag_entry {
 	char		 tag[SW_TAG_MAX];
@@ -44,14 +45,14 @@ struct sw_matcher {
 	unsigned int		 ntags, nexttag;
 	struct dup_slot		 dups[DUP_SLOTS];
 	unsigned int		 nextdup;
-	struct {			/* the last client-side failure */
-		int		 valid;
+	struct attempt {		/* last client failure, per process */
 		pid_t		 pid;
 		time_t		 when;
 		char		 queue[SW_QUEUE_MAX];
 		char		 relay[SW_NAME_MAX];
 		char		 host[SW_NAME_MAX];
-	}			 last;
+	}			 attempts[ATTEMPT_SLOTS];
+	unsigned int		 nextattempt;
 };
 
 struct sw_matcher *
@@ -313,27 +314,41 @@ match_twice(struct sw_matcher *m, const struct sw_record *rec)
 	return 0;
 }
 
-/* Recipients of one failed delivery attempt: the first is the failure. */
+/*
+ * Recipients of one failed delivery attempt (same process, queue id,
+ * relay and second) are one failure; the others are affected.  Several
+ * delivery processes interleave, so the last attempt of each is kept.
+ */
 static void
 match_attempt(struct sw_matcher *m, struct sw_event *ev)
 {
+	struct attempt	*a = NULL;
+	unsigned int	 i;
+
 	if (ev->kind != SW_EV_FAILURE || ev->dir != SW_DIR_CLIENT ||
 	    ev->queue[0] == '\0')
 		return;
-	if (m->last.valid && m->last.pid == ev->pid &&
-	    m->last.when == ev->when && strcmp(m->last.queue, ev->queue) == 0 &&
-	    strcmp(m->last.relay, ev->relay) == 0 &&
-	    strcmp(m->last.host, ev->host) == 0) {
+	for (i = 0; i < ATTEMPT_SLOTS && a == NULL; i++)
+		if (m->attempts[i].queue[0] != '\0' &&
+		    m->attempts[i].pid == ev->pid &&
+		    strcmp(m->attempts[i].host, ev->host) == 0)
+			a = &m->attempts[i];
+	if (a != NULL && a->when == ev->when &&
+	    strcmp(a->queue, ev->queue) == 0 &&
+	    strcmp(a->relay, ev->relay) == 0) {
 		ev->kind = SW_EV_AFFECTED;
 		ev->flags |= SW_EVF_DUP;
 		return;
 	}
-	m->last.valid = 1;
-	m->last.pid = ev->pid;
-	m->last.when = ev->when;
-	memcpy(m->last.queue, ev->queue, sizeof(m->last.queue));
-	memcpy(m->last.relay, ev->relay, sizeof(m->last.relay));
-	memcpy(m->last.host, ev->host, sizeof(m->last.host));
+	if (a == NULL) {
+		a = &m->attempts[m->nextattempt];
+		m->nextattempt = (m->nextattempt + 1) % ATTEMPT_SLOTS;
+	}
+	a->pid = ev->pid;
+	a->when = ev->when;
+	memcpy(a->queue, ev->queue, sizeof(a->queue));
+	memcpy(a->relay, ev->relay, sizeof(a->relay));
+	memcpy(a->host, ev->host, sizeof(a->host));
 }
 
 /* Runs rule x on rec; 1 matched, 0 not (a limit hit counts as not). */
@@ -377,7 +392,7 @@ match_record(struct sw_matcher *m, const struct sw_record *rec,
 			return SW_MATCH_IGNORED;
 		}
 		if (match_fill(m, x, rec, ev) == -1)
-			continue;	/* no address where one must be */
+			return SW_MATCH_NONE;	/* not an address: no event */
 		if (x->twice && m->opt.exim_syslog_dup &&
 		    rec->env.fmt != SW_FMT_EXIM && match_twice(m, rec)) {
 			ev->flags |= SW_EVF_DUP;

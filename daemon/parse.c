@@ -332,7 +332,8 @@ parse_exim_msg(struct sw_clock *c, struct sw_line *l)
 		}
 	}
 	if ((q = parse_eximstamp(c, p, end, &t)) != NULL)
-		p = parse_pid(q, end, &pid);
+		p = q;
+	p = parse_pid(p, end, &pid);	/* log_selector +pid */
 	l->msglen -= (size_t)(p - l->msg);
 	l->msg = p;
 }

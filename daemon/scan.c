@@ -363,6 +363,17 @@ scan_progress(struct scan *s)
 	    s->bytes * 100 / s->total, s->lines);
 }
 
+/* A record about AUTH that no rule took; on stderr when stdout is JSON. */
+static void
+scan_missed(struct scan *s, const struct sw_record *rec)
+{
+	FILE	*fp = (s->flags & SCAN_JSON) ? stderr : s->out;
+
+	fprintf(fp, "%s:%lu: missed: ", s->file, rec->lineno);
+	fput_vis(fp, rec->text, rec->len);
+	fputc('\n', fp);
+}
+
 /* join.c hands every record here. */
 static void
 scan_record(void *arg, const struct sw_record *rec)
@@ -394,12 +405,8 @@ scan_record(void *arg, const struct sw_record *rec)
 		if (!match_mentions_auth(rec))
 			break;
 		s->missed++;
-		if (s->flags & SCAN_MISSED) {
-			fprintf(s->out, "%s:%lu: missed: ", s->file,
-			    rec->lineno);
-			fput_vis(s->out, rec->text, rec->len);
-			fputc('\n', s->out);
-		}
+		if (s->flags & SCAN_MISSED)
+			scan_missed(s, rec);
 		break;
 	}
 }
@@ -545,11 +552,14 @@ report_relays(struct scan *s, FILE *fp)
 	size_t		  i;
 	char		  t1[32], t2[32];
 
-	if (s->relays.n == 0)
-		return;
-	fprintf(fp, "\nRelays: our credentials, rejected by the smarthost\n");
 	v = table_sorted(&s->relays, by_failures);
+	if (s->relays.n > 0 && v[0]->n[SW_EV_FAILURE] +
+	    v[0]->n[SW_EV_AFFECTED] > 0)
+		fprintf(fp, "\nRelays: our credentials, rejected by the "
+		    "smarthost\n");
 	for (i = 0; i < s->relays.n; i++) {
+		if (v[i]->n[SW_EV_FAILURE] + v[i]->n[SW_EV_AFFECTED] == 0)
+			continue;	/* a relay that only delivered */
 		fputs("  ", fp);
 		fput_vis(fp, v[i]->key, v[i]->keylen);
 		if (v[i]->addr[0] != '\0' && strcmp(v[i]->addr, v[i]->key))

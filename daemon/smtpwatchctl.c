@@ -39,19 +39,21 @@ static int	cmd_scan(struct ctl *, int, char **);
 static const struct command commands[] = {	/* sorted */
 	{ "explain",	0, cmd_explain,	"explain [LINE ...]" },
 	{ "scan",	1, cmd_scan,
-	    "scan [--events] [--json] [--missed] FILE ..." },
+	    "scan [--events] [--json] [--missed] [--no-progress] FILE ..." },
 };
 
 static void __attribute__((noreturn))
-usage(void)
+usage(int rc)
 {
+	FILE	*fp = rc == 0 ? stdout : stderr;
 	size_t	 i;
 
-	fprintf(stderr, "usage: smtpwatchctl [-f CONFIG] [--rules DIR] "
+	fprintf(fp, "usage: smtpwatchctl [-f CONFIG] [--rules DIR] "
 	    "COMMAND [ARG ...]\n");
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(stderr, "       smtpwatchctl %s\n", commands[i].usage);
-	exit(3);
+		fprintf(fp, "       smtpwatchctl %s\n", commands[i].usage);
+	fprintf(fp, "       smtpwatchctl --version\n");
+	exit(rc);
 }
 
 /* Loads the configuration and the rules the options name. */
@@ -319,19 +321,20 @@ main(int argc, char *argv[])
 			printf("smtpwatchctl %s\n", SW_VERSION);
 			return 0;
 		case 'h':
+			usage(0);
 		default:
-			usage();
+			usage(3);
 		}
 	}
 	argc -= optind;
 	argv += optind;
 	if (argc == 0)
-		usage();
+		usage(3);
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (strcmp(argv[0], commands[i].name) == 0)
 			cmd = &commands[i];
 	if (cmd == NULL || argc - 1 < cmd->minargs)
-		usage();
+		usage(3);
 	if (ctl_load(&c) == -1)
 		rc = 3;
 	else
