@@ -164,24 +164,31 @@ parse_offset(const char *p, const char *end, long *off)
 	return p + 2;
 }
 
-/* "YYYY-MM-DD?HH:MM:SS" into tm; returns 0 or -1. */
-static int
-parse_ymdhms(const char *p, char sep, struct tm *tm)
+/*
+ * "YYYY-MM-DD?HH:MM:SS[.fraction]" into tm, ? being sep; returns the
+ * byte after it, or NULL.  The caller made sure of 19 bytes.
+ */
+static const char *
+parse_ymdhms(const char *p, const char *end, char sep, struct tm *tm)
 {
 	memset(tm, 0, sizeof(*tm));
 	if (p[4] != '-' || p[7] != '-' || p[10] != sep || p[13] != ':' ||
 	    p[16] != ':')
-		return -1;
+		return NULL;
 	if ((tm->tm_year = num(p, 4)) < 0 || (tm->tm_mon = num(p + 5, 2)) < 1 ||
 	    (tm->tm_mday = num(p + 8, 2)) < 1 ||
 	    (tm->tm_hour = num(p + 11, 2)) < 0 ||
 	    (tm->tm_min = num(p + 14, 2)) < 0 ||
 	    (tm->tm_sec = num(p + 17, 2)) < 0)
-		return -1;
+		return NULL;
 	tm->tm_year -= 1900;
 	tm->tm_mon -= 1;
 	tm->tm_isdst = -1;
-	return 0;
+	p += 19;
+	if (p < end && *p == '.')
+		for (p++; p < end && isdigit((unsigned char)*p); p++)
+			continue;
+	return p;
 }
 
 /* "2026-11-28T04:08:29.123+00:00 ": returns the byte after the blank. */
@@ -191,12 +198,8 @@ parse_rfc3339(const char *p, const char *end, time_t *when)
 	struct tm	 tm;
 	long		 off;
 
-	if (end - p < 21 || parse_ymdhms(p, 'T', &tm) == -1)
+	if (end - p < 21 || (p = parse_ymdhms(p, end, 'T', &tm)) == NULL)
 		return NULL;
-	p += 19;
-	if (p < end && *p == '.')
-		for (p++; p < end && isdigit((unsigned char)*p); p++)
-			continue;
 	if ((p = parse_offset(p, end, &off)) == NULL || p >= end || *p != ' ')
 		return NULL;
 	*when = timegm(&tm) - off;
@@ -212,12 +215,8 @@ parse_eximstamp(struct sw_clock *c, const char *p, const char *end,
 	const char	*q;
 	long		 off;
 
-	if (end - p < 20 || parse_ymdhms(p, ' ', &tm) == -1)
+	if (end - p < 20 || (p = parse_ymdhms(p, end, ' ', &tm)) == NULL)
 		return NULL;
-	p += 19;
-	if (p < end && *p == '.')
-		for (p++; p < end && isdigit((unsigned char)*p); p++)
-			continue;
 	if (p >= end || *p != ' ')
 		return NULL;
 	p++;

@@ -528,21 +528,35 @@ addr_behaviour(const struct agg *a)
 	return NULL;
 }
 
-/* "cause", "fix" and "dead end" lines of a diagnosis, indented. */
-static void
-diag_print(FILE *fp, const struct sw_diagnosis *d, int full)
+/*
+ * A diagnosis for a person: summary, cause, fixes and dead ends, each
+ * line led by indent.  Without full, only the best fix.
+ */
+void
+diag_print(FILE *fp, const struct sw_diagnosis *d, const char *indent,
+    int full)
 {
 	size_t	 i;
 
-	fprintf(fp, "    diagnosis: %s\n", d->id);
-	fprintf(fp, "      %s\n", d->summary);
-	fprintf(fp, "      cause: %s\n", d->cause);
+	fprintf(fp, "%s%s\n%scause: %s\n", indent, d->summary, indent,
+	    d->cause);
 	for (i = 0; i < d->nfixes && (full || i == 0); i++)
-		fprintf(fp, "      fix (%d%%): %s\n", d->fixes[i].percent,
-		    d->fixes[i].text);
+		fprintf(fp, "%sfix (works %d%%): %s\n", indent,
+		    d->fixes[i].percent, d->fixes[i].text);
 	for (i = 0; full && i < d->ndeadends; i++)
-		fprintf(fp, "      dead end (fails %d%%): %s\n",
+		fprintf(fp, "%sdead end (fails %d%%): %s\n", indent,
 		    d->deadends[i].percent, d->deadends[i].text);
+	if (full && d->affects != NULL)
+		fprintf(fp, "%saffects: %s\n", indent, d->affects);
+	if (full && d->see != NULL)
+		fprintf(fp, "%ssee: %s\n", indent, d->see);
+}
+
+static void
+diag_note(FILE *fp, const struct sw_diagnosis *d, int full)
+{
+	fprintf(fp, "    diagnosis: %s\n", d->id);
+	diag_print(fp, d, "      ", full);
 }
 
 static void
@@ -577,7 +591,7 @@ report_relays(struct scan *s, FILE *fp)
 			fputc('\n', fp);
 		}
 		if (v[i]->diag != NULL)
-			diag_print(fp, v[i]->diag, i < 3);
+			diag_note(fp, v[i]->diag, i < 3);
 	}
 	free(v);
 }
@@ -595,7 +609,7 @@ behaviour_note(struct scan *s, FILE *fp, const char *b, const char **seen,
 			return;
 	seen[(*nseen)++] = b;
 	if ((d = rules_behaviour(s->rs, b)) != NULL)
-		diag_print(fp, d, 0);
+		diag_note(fp, d, 0);
 }
 
 static void
@@ -648,7 +662,7 @@ report_trouble(struct scan *s, FILE *fp)
 		fput_vis(fp, v[i]->reply, strlen(v[i]->reply));
 		fputc('\n', fp);
 		if (v[i]->diag != NULL)
-			diag_print(fp, v[i]->diag, 0);
+			diag_note(fp, v[i]->diag, 0);
 	}
 	free(v);
 }

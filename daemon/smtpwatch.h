@@ -329,6 +329,8 @@ void		 scan_report_json(struct scan *);
 void		 scan_free(struct scan *);
 void		 event_print_json(FILE *, const char *, unsigned long,
 		    const struct sw_event *);
+void		 diag_print(FILE *, const struct sw_diagnosis *, const char *,
+		    int);
 
 /* conf.c */
 int	 conf_load(const char *, int, struct sw_conf **);

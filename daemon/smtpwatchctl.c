@@ -149,25 +149,6 @@ explain_miss(struct ctl *c, const struct sw_record *rec, FILE *fp)
 }
 
 static void
-explain_diag(const struct sw_diagnosis *d, FILE *fp)
-{
-	size_t	 i;
-
-	fprintf(fp, "diagnosis: %s (%s:%u)\n  %s\n  cause: %s\n", d->id,
-	    d->file, d->line, d->summary, d->cause);
-	for (i = 0; i < d->nfixes; i++)
-		fprintf(fp, "  fix (works %d%%): %s\n", d->fixes[i].percent,
-		    d->fixes[i].text);
-	for (i = 0; i < d->ndeadends; i++)
-		fprintf(fp, "  dead end (fails %d%%): %s\n",
-		    d->deadends[i].percent, d->deadends[i].text);
-	if (d->affects != NULL)
-		fprintf(fp, "  affects: %s\n", d->affects);
-	if (d->see != NULL)
-		fprintf(fp, "  see: %s\n", d->see);
-}
-
-static void
 explain_envelope(const struct sw_record *rec, FILE *fp)
 {
 	static const char *const fmts[] = {
@@ -230,8 +211,11 @@ explain_record(void *arg, const struct sw_record *rec)
 	else {
 		fputs("event:     ", fp);
 		event_print_json(fp, "-", rec->lineno, &ev);
-		if (ev.diag != NULL)
-			explain_diag(ev.diag, fp);
+		if (ev.diag != NULL) {
+			fprintf(fp, "diagnosis: %s (%s:%u)\n", ev.diag->id,
+			    ev.diag->file, ev.diag->line);
+			diag_print(fp, ev.diag, "  ", 1);
+		}
 		else if (ev.dir == SW_DIR_SERVER && ev.kind == SW_EV_FAILURE)
 			fprintf(fp, "diagnosis: from behaviour over time "
 			    "(stale-device, brute-force, "
