@@ -26,7 +26,7 @@ B	 = build
 CORE	 = log util lines parse join rules match conf
 CTL	 = $(CORE) scan smtpwatchctl
 DAEMON	 = $(CORE) smtpwatchd
-UNITS	 = t_parse t_rules t_match t_corpus
+UNITS	 = t_parse t_rules t_match t_corpus t_lines
 
 CORE_O	 = $(CORE:%=$(B)/%.o)
 HDRS	 = daemon/smtpwatch.h

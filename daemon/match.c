@@ -25,7 +25,7 @@
 #define ATTEMPT_SLOTS	16		/* delivery processes remembered */
 
 struct tag_entry {
-	char		 tag[SW_TAG_MAX];
+	char		 tag[SW_TAG_MAX + 1];	/* + NUL */
 	size_t		 len;
 	unsigned char	*ok;		/* per extract: program matches */
 };
@@ -407,7 +407,7 @@ match_record(struct sw_matcher *m, const struct sw_record *rec,
 
 /*
  * Runs rule x on rec again and calls cb(arg, name, value, len) for each
- * named group that took part, in pattern order.  Returns the number of
+ * named group that took part, in name order (PCRE2 keeps its name table sorted).  Returns the number of
  * groups reported, or -1 when the rule does not match.
  */
 int

@@ -234,14 +234,14 @@ static const char *
 parse_tag(const char *p, const char *end, struct sw_line *l)
 {
 	const char	*t = p;
+	size_t		 n;
 	long		 pid = 0;
 
 	while (p < end && *p != '[' && *p != ':' && *p != ' ')
 		p++;
 	if (p == t || p >= end || p - t > SW_TAG_MAX)
 		return NULL;
-	l->tag = t;
-	l->taglen = (size_t)(p - t);
+	n = (size_t)(p - t);
 	if (*p == '[') {
 		for (p++; p < end && isdigit((unsigned char)*p); p++)
 			if (pid < 100000000)
@@ -255,6 +255,8 @@ parse_tag(const char *p, const char *end, struct sw_line *l)
 	p++;
 	if (p < end && *p == ' ')
 		p++;
+	l->tag = t;
+	l->taglen = n;
 	l->pid = (pid_t)pid;
 	return p;
 }
@@ -371,6 +373,23 @@ mta_name(enum sw_mta m)
 	}
 }
 
+/* 1 when [p, end) is an Exim message id: 6-6-2 (4.96) or 6-11-4 (4.97+). */
+static int
+exim_msgid(const char *p, const char *end)
+{
+	size_t	 n = (size_t)(end - p), i;
+
+	if (n != 16 && n != 23)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (i == 6 || i == n - (n == 16 ? 3 : 5)) {
+			if (p[i] != '-')
+				return 0;
+		} else if (!isalnum((unsigned char)p[i]))
+			return 0;
+	return 1;
+}
+
 /*
  * After an Exim-style stamp, "host tag[pid]: " means a syslog that writes
  * ISO stamps with a blank; Exim's own messages never start that way.
@@ -385,7 +404,7 @@ parse_isohost(const char *p, const char *end, struct sw_line *l)
 			return 0;
 		p++;
 	}
-	if (p == h || p >= end)
+	if (p == h || p >= end || exim_msgid(h, p))
 		return 0;
 	if ((msg = parse_tag(p + 1, end, l)) == NULL)
 		return 0;
@@ -422,6 +441,7 @@ int
 parse_line(struct sw_clock *c, const char *buf, size_t len, struct sw_line *l)
 {
 	const char	*p, *end = buf + len, *q;
+	struct sw_line	 h;
 	int		 depth;
 
 	memset(l, 0, sizeof(*l));
@@ -445,13 +465,14 @@ parse_line(struct sw_clock *c, const char *buf, size_t len, struct sw_line *l)
 		l->msglen = (size_t)(end - l->msg);
 		return 1;
 	}
-	for (depth = 0; depth < 3; depth++) {
-		if ((q = parse_header(c, p, end, l)) == NULL)
+	/* "stamp host stamp host tag: ": a relay's header before the tag. */
+	for (depth = 0; depth < 3 && l->tag == NULL; depth++) {
+		h = *l;
+		if ((q = parse_header(c, p, end, &h)) == NULL)
 			break;
+		*l = h;
 		l->msg = p = q;
 		l->msglen = (size_t)(end - q);
-		if (l->tag == NULL)	/* "stamp host stamp host tag: " */
-			p = l->host + l->hostlen + 1;
 	}
 	if (l->fmt == SW_FMT_NONE) {
 		l->when = 0;

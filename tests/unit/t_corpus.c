@@ -1,5 +1,5 @@
 /*
- * t_corpus.c -- run the annotated corpus: every case of tests/corpus/*.txt
+ * t_corpus.c -- run the annotated corpus: every case of tests/corpus/NAME.txt
  * goes through a fresh joiner and matcher, exactly as a log line would,
  * and its events must be the ones written under it.  The format:
  *
