@@ -168,13 +168,10 @@ join_part(struct sw_join *j, const char *line, size_t len, int cut,
 
 /* Hands one record on without a copy. */
 static void
-join_pass(struct sw_join *j, const char *line, size_t len, int cut,
-    const struct sw_line *l)
+join_pass(struct sw_join *j, int cut, const struct sw_line *l)
 {
 	struct sw_record	 rec;
 
-	(void)line;
-	(void)len;
 	memset(&rec, 0, sizeof(rec));
 	rec.env = *l;
 	rec.text = l->msg;
@@ -213,7 +210,7 @@ join_line(struct sw_join *j, const char *line, size_t len, int cut)
 		join_part(j, line, len, cut, &l);
 		return;
 	}
-	join_pass(j, line, len, cut, &l);
+	join_pass(j, cut, &l);
 }
 
 /* Hands on every record still held: at end of input, or when idle. */

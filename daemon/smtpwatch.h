@@ -44,7 +44,6 @@
 #define SW_MECH_MAX		32
 #define SW_QUEUE_MAX		32
 #define SW_TAG_MAX		64
-#define SW_RULE_FILES_MAX	256
 #define SW_MATCH_LIMIT		100000	/* PCRE2 match limit per pattern */
 #define SW_DEPTH_LIMIT		5000	/* PCRE2 depth limit per pattern */
 

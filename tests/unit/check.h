@@ -13,9 +13,13 @@
 #ifndef CHECK_H
 #define CHECK_H
 
+#include <sys/stat.h>
+
 #include <errno.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 static unsigned long	 check_count, check_failed;
 
@@ -107,6 +111,32 @@ check_done(void)
 	printf("%s: %lu checks, %lu failed\n", program_invocation_short_name,
 	    check_count, check_failed);
 	return check_failed == 0 ? 0 : 1;
+}
+
+/* The time_t of a UTC date, for expected timestamps. */
+static inline time_t
+check_utc(int y, int mo, int d, int h, int mi, int s)
+{
+	struct tm	 tm;
+
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = s;
+	return timegm(&tm);
+}
+
+/* nftw(3) callback removing a test's temporary tree, depth first. */
+static inline int
+check_rm(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
 }
 
 #endif /* CHECK_H */

@@ -139,21 +139,6 @@ one(struct sw_matcher *m, const char *line)
 	return run(m, 0, line, (const char *)NULL) == 1 ? R[0].rc : -1;
 }
 
-static time_t
-utc(int y, int mo, int d, int h, int mi, int s)
-{
-	struct tm	 tm;
-
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = s;
-	return timegm(&tm);
-}
-
 static const char *
 rule_id(const struct sw_event *ev)
 {
@@ -190,7 +175,7 @@ test_fields(struct sw_matcher *m)
 	CHECK_INT(ev->dir, SW_DIR_SERVER);
 	CHECK_INT(ev->mta, SW_MTA_POSTFIX);
 	CHECK_INT(ev->flags, SW_EVF_ACCOUNT);
-	CHECK_INT(ev->when, utc(2026, 11, 28, 4, 8, 29));
+	CHECK_INT(ev->when, check_utc(2026, 11, 28, 4, 8, 29));
 	CHECK_INT(ev->pid, 4242);
 	CHECK_STR(ev->host, "mx1");
 	CHECK_STR(ev->addr, "203.0.113.9");
@@ -687,15 +672,6 @@ test_misc(const struct sw_rules *rs, struct sw_matcher *m)
 	    SW_MATCH_EVENT);
 }
 
-static int
-rm(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 int
 main(void)
 {
@@ -718,7 +694,7 @@ main(void)
 	if (rules_load(&dir, 1, &rs) == -1)
 		fatalx("rules_load");
 
-	J = join_new(utc(2026, 11, 28, 12, 0, 0), on_record, NULL);
+	J = join_new(check_utc(2026, 11, 28, 12, 0, 0), on_record, NULL);
 	opt.exim_syslog_dup = 1;
 	m = matcher_new(rs, &opt);
 	test_fields(m);
@@ -729,6 +705,6 @@ main(void)
 	matcher_free(m);
 	join_free(J);
 	rules_free(rs);
-	nftw(base, rm, 16, FTW_DEPTH | FTW_PHYS);
+	nftw(base, check_rm, 16, FTW_DEPTH | FTW_PHYS);
 	return check_done();
 }

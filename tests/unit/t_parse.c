@@ -28,21 +28,6 @@ parse(struct sw_clock *c, const char *s, size_t len)
 #define P(c, s)			parse((c), (s), strlen(s))
 #define CHECK_SPAN(p, n, s)	CHECK_MEM((p), (n), (s), strlen(s))
 
-static time_t
-utc(int y, int mo, int d, int h, int mi, int s)
-{
-	struct tm	 tm;
-
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = s;
-	return timegm(&tm);
-}
-
 /* The message of L is the rest of the line, to its last byte. */
 static int
 msg_ends_line(size_t len)
@@ -55,11 +40,11 @@ test_classic(void)
 {
 	struct sw_clock	 c;
 
-	clock_init(&c, utc(2026, 11, 28, 12, 0, 0));
+	clock_init(&c, check_utc(2026, 11, 28, 12, 0, 0));
 	CHECK_INT(P(&c, "Nov 28 04:08:29 mx1 postfix/smtpd[4242]: warning: x"),
 	    1);
 	CHECK_INT(L.fmt, SW_FMT_CLASSIC);
-	CHECK_INT(L.when, utc(2026, 11, 28, 4, 8, 29));
+	CHECK_INT(L.when, check_utc(2026, 11, 28, 4, 8, 29));
 	CHECK_SPAN(L.host, L.hostlen, "mx1");
 	CHECK_SPAN(L.tag, L.taglen, "postfix/smtpd");
 	CHECK_INT(L.pid, 4242);
@@ -70,22 +55,22 @@ test_classic(void)
 
 	/* Seconds within the cached minute, then the next minutes. */
 	CHECK_INT(P(&c, "Nov 28 04:08:30 mx1 a: b"), 1);
-	CHECK_INT(L.when, utc(2026, 11, 28, 4, 8, 30));
+	CHECK_INT(L.when, check_utc(2026, 11, 28, 4, 8, 30));
 	CHECK_INT(P(&c, "Nov 28 04:09:00 mx1 a: b"), 1);
-	CHECK_INT(L.when, utc(2026, 11, 28, 4, 9, 0));
+	CHECK_INT(L.when, check_utc(2026, 11, 28, 4, 9, 0));
 	CHECK_INT(P(&c, "Nov 28 04:08:59 mx1 a: b"), 1);
-	CHECK_INT(L.when, utc(2026, 11, 28, 4, 8, 59));
+	CHECK_INT(L.when, check_utc(2026, 11, 28, 4, 8, 59));
 	CHECK_INT(P(&c, "Nov 28 05:08:59 mx1 a: b"), 1);
-	CHECK_INT(L.when, utc(2026, 11, 28, 5, 8, 59));
+	CHECK_INT(L.when, check_utc(2026, 11, 28, 5, 8, 59));
 
 	/* Single-digit days: padded, and the unpadded form. */
 	CHECK_INT(P(&c, "Nov  8 04:08:29 mx1 postfix/smtpd[1]: hi"), 1);
 	CHECK_INT(L.fmt, SW_FMT_CLASSIC);
-	CHECK_INT(L.when, utc(2026, 11, 8, 4, 8, 29));
+	CHECK_INT(L.when, check_utc(2026, 11, 8, 4, 8, 29));
 	CHECK_SPAN(L.host, L.hostlen, "mx1");
 	CHECK_SPAN(L.msg, L.msglen, "hi");
 	CHECK_INT(P(&c, "Nov 8 04:08:29 mx1 postfix/smtpd[1]: hi"), 1);
-	CHECK_INT(L.when, utc(2026, 11, 8, 4, 8, 29));
+	CHECK_INT(L.when, check_utc(2026, 11, 8, 4, 8, 29));
 	CHECK_SPAN(L.host, L.hostlen, "mx1");
 
 	/* A header without a tag: the message follows the host. */
@@ -114,46 +99,46 @@ test_year(void)
 	struct sw_clock	 c;
 
 	/* Reference in Nov 2026. */
-	clock_init(&c, utc(2026, 11, 28, 12, 0, 0));
+	clock_init(&c, check_utc(2026, 11, 28, 12, 0, 0));
 	CHECK_INT(P(&c, "Nov 28 04:08:29 mx1 a: b"), 1);
-	CHECK_INT(L.when, utc(2026, 11, 28, 4, 8, 29));
+	CHECK_INT(L.when, check_utc(2026, 11, 28, 4, 8, 29));
 
 	/* An earlier month of the same year. */
-	clock_init(&c, utc(2026, 11, 28, 12, 0, 0));
+	clock_init(&c, check_utc(2026, 11, 28, 12, 0, 0));
 	CHECK_INT(P(&c, "Jan  5 10:00:00 mx1 a: b"), 1);
-	CHECK_INT(L.when, utc(2026, 1, 5, 10, 0, 0));
+	CHECK_INT(L.when, check_utc(2026, 1, 5, 10, 0, 0));
 
 	/* A Dec line read in Jan 2027 is from Dec 2026. */
-	clock_init(&c, utc(2027, 1, 10, 12, 0, 0));
+	clock_init(&c, check_utc(2027, 1, 10, 12, 0, 0));
 	CHECK_INT(P(&c, "Dec 30 18:00:00 mx1 a: b"), 1);
-	CHECK_INT(L.when, utc(2026, 12, 30, 18, 0, 0));
+	CHECK_INT(L.when, check_utc(2026, 12, 30, 18, 0, 0));
 
 	/* Months ahead of the reference are last year's. */
-	clock_init(&c, utc(2027, 1, 15, 0, 0, 0));
+	clock_init(&c, check_utc(2027, 1, 15, 0, 0, 0));
 	CHECK_INT(P(&c, "Mar  3 01:02:03 mx1 a: b"), 1);
-	CHECK_INT(L.when, utc(2026, 3, 3, 1, 2, 3));
+	CHECK_INT(L.when, check_utc(2026, 3, 3, 1, 2, 3));
 
 	/* The Dec -> Jan turn within one clock. */
-	clock_init(&c, utc(2026, 12, 31, 23, 59, 59));
+	clock_init(&c, check_utc(2026, 12, 31, 23, 59, 59));
 	CHECK_INT(P(&c, "Dec 31 23:59:59 mx1 a: b"), 1);
-	CHECK_INT(L.when, utc(2026, 12, 31, 23, 59, 59));
+	CHECK_INT(L.when, check_utc(2026, 12, 31, 23, 59, 59));
 	CHECK_INT(P(&c, "Jan  1 00:00:01 mx1 a: b"), 1);
-	CHECK_INT(L.when, utc(2027, 1, 1, 0, 0, 1));
-	CHECK_INT(L.when - utc(2026, 12, 31, 23, 59, 59), 2);
+	CHECK_INT(L.when, check_utc(2027, 1, 1, 0, 0, 1));
+	CHECK_INT(L.when - check_utc(2026, 12, 31, 23, 59, 59), 2);
 	CHECK_INT(P(&c, "Jan  1 00:00:02 mx1 a: b"), 1);
-	CHECK_INT(L.when, utc(2027, 1, 1, 0, 0, 2));
+	CHECK_INT(L.when, check_utc(2027, 1, 1, 0, 0, 2));
 	/* A straggler from before the turn, then on again. */
 	CHECK_INT(P(&c, "Dec 31 23:59:58 mx1 a: b"), 1);
-	CHECK_INT(L.when, utc(2026, 12, 31, 23, 59, 58));
+	CHECK_INT(L.when, check_utc(2026, 12, 31, 23, 59, 58));
 	CHECK_INT(P(&c, "Jan  1 00:00:03 mx1 a: b"), 1);
-	CHECK_INT(L.when, utc(2027, 1, 1, 0, 0, 3));
+	CHECK_INT(L.when, check_utc(2027, 1, 1, 0, 0, 3));
 
 	/* Started just after the turn on a file that spans it. */
-	clock_init(&c, utc(2027, 1, 1, 0, 0, 30));
+	clock_init(&c, check_utc(2027, 1, 1, 0, 0, 30));
 	CHECK_INT(P(&c, "Dec 31 23:59:59 mx1 a: b"), 1);
-	CHECK_INT(L.when, utc(2026, 12, 31, 23, 59, 59));
+	CHECK_INT(L.when, check_utc(2026, 12, 31, 23, 59, 59));
 	CHECK_INT(P(&c, "Jan  1 00:00:01 mx1 a: b"), 1);
-	CHECK_INT(L.when, utc(2027, 1, 1, 0, 0, 1));
+	CHECK_INT(L.when, check_utc(2027, 1, 1, 0, 0, 1));
 }
 
 static void
@@ -162,27 +147,27 @@ test_rfc3339(void)
 	struct sw_clock	 c;
 
 	/* The clock's year plays no part. */
-	clock_init(&c, utc(2020, 6, 1, 0, 0, 0));
+	clock_init(&c, check_utc(2020, 6, 1, 0, 0, 0));
 	CHECK_INT(P(&c, "2026-11-28T04:35:04.423343+00:00 mx1 "
 	    "postfix/smtpd[77]: connect from x"), 1);
 	CHECK_INT(L.fmt, SW_FMT_RFC3339);
-	CHECK_INT(L.when, utc(2026, 11, 28, 4, 35, 4));
+	CHECK_INT(L.when, check_utc(2026, 11, 28, 4, 35, 4));
 	CHECK_SPAN(L.host, L.hostlen, "mx1");
 	CHECK_SPAN(L.tag, L.taglen, "postfix/smtpd");
 	CHECK_INT(L.pid, 77);
 	CHECK_SPAN(L.msg, L.msglen, "connect from x");
 
 	CHECK_INT(P(&c, "2026-11-28T04:35:04.423343+01:00 mx1 a: b"), 1);
-	CHECK_INT(L.when, utc(2026, 11, 28, 3, 35, 4));
+	CHECK_INT(L.when, check_utc(2026, 11, 28, 3, 35, 4));
 	CHECK_INT(P(&c, "2026-11-28T04:35:04-05:30 mx1 a: b"), 1);
-	CHECK_INT(L.when, utc(2026, 11, 28, 10, 5, 4));
+	CHECK_INT(L.when, check_utc(2026, 11, 28, 10, 5, 4));
 	CHECK_INT(P(&c, "2026-11-28T04:35:04+0100 mx1 a: b"), 1);
-	CHECK_INT(L.when, utc(2026, 11, 28, 3, 35, 4));
+	CHECK_INT(L.when, check_utc(2026, 11, 28, 3, 35, 4));
 	CHECK_INT(P(&c, "2026-11-28T04:35:04Z mx1 a: b"), 1);
 	CHECK_INT(L.fmt, SW_FMT_RFC3339);
-	CHECK_INT(L.when, utc(2026, 11, 28, 4, 35, 4));
+	CHECK_INT(L.when, check_utc(2026, 11, 28, 4, 35, 4));
 	CHECK_INT(P(&c, "2026-11-28T04:35:04.5Z mx1 a: b"), 1);
-	CHECK_INT(L.when, utc(2026, 11, 28, 4, 35, 4));
+	CHECK_INT(L.when, check_utc(2026, 11, 28, 4, 35, 4));
 	CHECK_SPAN(L.msg, L.msglen, "b");
 
 	/* No offset, no host, a bad offset: no envelope. */
@@ -192,10 +177,10 @@ test_rfc3339(void)
 	CHECK_INT(L.fmt, SW_FMT_NONE);
 
 	/* ISO stamps with a blank, as some syslogs write them. */
-	clock_init(&c, utc(2026, 11, 28, 12, 0, 0));
+	clock_init(&c, check_utc(2026, 11, 28, 12, 0, 0));
 	CHECK_INT(P(&c, "2026-11-28 04:08:29 mx1 postfix/smtpd[7]: hi"), 1);
 	CHECK_INT(L.fmt, SW_FMT_RFC3339);
-	CHECK_INT(L.when, utc(2026, 11, 28, 4, 8, 29));
+	CHECK_INT(L.when, check_utc(2026, 11, 28, 4, 8, 29));
 	CHECK_SPAN(L.host, L.hostlen, "mx1");
 	CHECK_SPAN(L.tag, L.taglen, "postfix/smtpd");
 	CHECK_INT(L.pid, 7);
@@ -207,11 +192,11 @@ test_exim_mainlog(void)
 {
 	struct sw_clock	 c;
 
-	clock_init(&c, utc(2026, 11, 28, 12, 0, 0));
+	clock_init(&c, check_utc(2026, 11, 28, 12, 0, 0));
 	CHECK_INT(P(&c, "2026-11-28 04:08:29 [1234] 1xXAD1-00084a-2n <= "
 	    "a@example.org H=(x) [192.0.2.1] P=esmtpa A=plain:bob"), 1);
 	CHECK_INT(L.fmt, SW_FMT_EXIM);
-	CHECK_INT(L.when, utc(2026, 11, 28, 4, 8, 29));
+	CHECK_INT(L.when, check_utc(2026, 11, 28, 4, 8, 29));
 	CHECK_SPAN(L.tag, L.taglen, "exim");
 	CHECK_INT(L.mta, SW_MTA_EXIM);
 	CHECK_INT(L.pid, 1234);
@@ -234,7 +219,7 @@ test_exim_mainlog(void)
 	CHECK_INT(P(&c, "2026-11-28 04:08:30 1xXAD1-00084a-2n ** "
 	    "bob@example.org R=smarthost T=remote_smtp: SMTP error"), 1);
 	CHECK_INT(L.fmt, SW_FMT_EXIM);
-	CHECK_INT(L.when, utc(2026, 11, 28, 4, 8, 30));
+	CHECK_INT(L.when, check_utc(2026, 11, 28, 4, 8, 30));
 	CHECK_SPAN(L.msg, L.msglen, "1xXAD1-00084a-2n ** bob@example.org "
 	    "R=smarthost T=remote_smtp: SMTP error");
 	CHECK_INT(P(&c, "2026-11-28 04:08:31 1xXAD1-00084a-2n Completed"), 1);
@@ -258,17 +243,17 @@ test_exim_mainlog(void)
 	/* log_selector +millisec, and the offset of +tz. */
 	CHECK_INT(P(&c, "2026-11-28 04:08:29.123 [1] x"), 1);
 	CHECK_INT(L.fmt, SW_FMT_EXIM);
-	CHECK_INT(L.when, utc(2026, 11, 28, 4, 8, 29));
+	CHECK_INT(L.when, check_utc(2026, 11, 28, 4, 8, 29));
 	CHECK_INT(L.pid, 1);
 	CHECK_SPAN(L.msg, L.msglen, "x");
 	CHECK_INT(P(&c, "2026-11-28 04:08:29 +0100 [1234] 1xXAD1-00084a-2n "
 	    "Completed"), 1);
 	CHECK_INT(L.fmt, SW_FMT_EXIM);
-	CHECK_INT(L.when, utc(2026, 11, 28, 3, 8, 29));
+	CHECK_INT(L.when, check_utc(2026, 11, 28, 3, 8, 29));
 	CHECK_INT(L.pid, 1234);
 	CHECK_SPAN(L.msg, L.msglen, "1xXAD1-00084a-2n Completed");
 	CHECK_INT(P(&c, "2026-11-28 04:08:29 -0500 msg"), 1);
-	CHECK_INT(L.when, utc(2026, 11, 28, 9, 8, 29));
+	CHECK_INT(L.when, check_utc(2026, 11, 28, 9, 8, 29));
 	CHECK_SPAN(L.msg, L.msglen, "msg");
 
 	/* "[pid]" without the blank after it stays in the message. */
@@ -282,11 +267,11 @@ test_exim_syslog(void)
 {
 	struct sw_clock	 c;
 
-	clock_init(&c, utc(2026, 11, 28, 12, 0, 0));
+	clock_init(&c, check_utc(2026, 11, 28, 12, 0, 0));
 	CHECK_INT(P(&c, "Nov 28 04:08:29 mx1 exim[1234]: [1\\2] 2026-11-28 "
 	    "04:08:29 [1234] H=(x) [192.0.2.1] rejected AUTH"), 1);
 	CHECK_INT(L.fmt, SW_FMT_CLASSIC);
-	CHECK_INT(L.when, utc(2026, 11, 28, 4, 8, 29));
+	CHECK_INT(L.when, check_utc(2026, 11, 28, 4, 8, 29));
 	CHECK_SPAN(L.tag, L.taglen, "exim");
 	CHECK_INT(L.mta, SW_MTA_EXIM);
 	CHECK_INT(L.pid, 1234);
@@ -309,7 +294,7 @@ test_exim_syslog(void)
 	    "plain_server authenticator failed for (x) [192.0.2.1]"), 1);
 	CHECK_SPAN(L.tag, L.taglen, "exim4");
 	CHECK_INT(L.mta, SW_MTA_EXIM);
-	CHECK_INT(L.when, utc(2026, 11, 28, 4, 8, 29));
+	CHECK_INT(L.when, check_utc(2026, 11, 28, 4, 8, 29));
 	CHECK_INT(L.part, 0);
 	CHECK_SPAN(L.msg, L.msglen, "plain_server authenticator failed for "
 	    "(x) [192.0.2.1]");
@@ -345,7 +330,7 @@ test_prefixes(void)
 {
 	struct sw_clock	 c;
 
-	clock_init(&c, utc(2026, 11, 28, 12, 0, 0));
+	clock_init(&c, check_utc(2026, 11, 28, 12, 0, 0));
 	CHECK_INT(P(&c, "Nov 28 04:08:29 collector Nov 28 04:08:29 mx1 "
 	    "postfix/smtpd[1]: msg"), 1);
 	CHECK_INT(L.fmt, SW_FMT_CLASSIC);
@@ -364,7 +349,7 @@ test_prefixes(void)
 
 	CHECK_INT(P(&c, "<22>Nov 28 04:08:29 mx1 postfix/smtpd[3]: msg"), 1);
 	CHECK_INT(L.fmt, SW_FMT_CLASSIC);
-	CHECK_INT(L.when, utc(2026, 11, 28, 4, 8, 29));
+	CHECK_INT(L.when, check_utc(2026, 11, 28, 4, 8, 29));
 	CHECK_SPAN(L.host, L.hostlen, "mx1");
 	CHECK_SPAN(L.tag, L.taglen, "postfix/smtpd");
 	CHECK_INT(L.pid, 3);
@@ -395,14 +380,14 @@ test_prefixes(void)
 	CHECK_SPAN(L.msg, L.msglen, "Nov 28 04:08:29 fake postfix/smtpd[1]: "
 	    "warning: x");
 	CHECK_INT(P(&c, "Nov 28 04:08:29 mx1 dovecot: Nov 28 05:00:00 x"), 1);
-	CHECK_INT(L.when, utc(2026, 11, 28, 4, 8, 29));
+	CHECK_INT(L.when, check_utc(2026, 11, 28, 4, 8, 29));
 	CHECK_SPAN(L.tag, L.taglen, "dovecot");
 	CHECK_SPAN(L.msg, L.msglen, "Nov 28 05:00:00 x");
-	clock_init(&c, utc(2026, 12, 31, 12, 0, 0));
+	clock_init(&c, check_utc(2026, 12, 31, 12, 0, 0));
 	CHECK_INT(P(&c, "Dec 31 23:00:00 mx1 a[1]: Jan  1 00:00:00 x y: z"),
 	    1);
 	CHECK_INT(P(&c, "Dec 31 23:00:01 mx1 a[1]: b"), 1);
-	CHECK_INT(L.when, utc(2026, 12, 31, 23, 0, 1));
+	CHECK_INT(L.when, check_utc(2026, 12, 31, 23, 0, 1));
 }
 
 static void
@@ -447,7 +432,7 @@ test_tags(void)
 	struct sw_clock	 c;
 	size_t		 i;
 
-	clock_init(&c, utc(2026, 11, 28, 12, 0, 0));
+	clock_init(&c, check_utc(2026, 11, 28, 12, 0, 0));
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		if (!CHECK_INT(P(&c, t[i].line), 1))
 			continue;
@@ -542,7 +527,7 @@ test_garbage(void)
 	int		 rc;
 	char		 line[96];
 
-	clock_init(&c, utc(2026, 11, 28, 12, 0, 0));
+	clock_init(&c, check_utc(2026, 11, 28, 12, 0, 0));
 	CHECK_NONE(&c, "");
 	CHECK_NONE(&c, " ");
 	CHECK_NONE(&c, "                                   ");

@@ -588,15 +588,6 @@ test_diagnose(void)
 	rules_free(rs);
 }
 
-static int
-rm(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 int
 main(void)
 {
@@ -606,6 +597,6 @@ main(void)
 	test_dropin();
 	test_errors();
 	test_diagnose();
-	nftw(base, rm, 16, FTW_DEPTH | FTW_PHYS);
+	nftw(base, check_rm, 16, FTW_DEPTH | FTW_PHYS);
 	return check_done();
 }
