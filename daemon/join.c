@@ -29,12 +29,13 @@ struct sw_join {
 	sw_record_cb	 cb;
 	void		*arg;
 	unsigned long	 lineno;
+	uint64_t	 pos;		/* offset of the next line (join_at) */
 	struct join_slot mainlog;	/* an Exim mainlog entry */
 	struct join_slot parts[JOIN_SLOTS];
 };
 
-static void	slot_start(struct join_slot *, const char *, size_t,
-		    unsigned long, int, struct sw_clock *);
+static void	slot_start(struct sw_join *, struct join_slot *,
+		    const char *, size_t, int);
 static void	slot_append(struct join_slot *, const char *, size_t, int);
 static void	slot_emit(struct sw_join *, struct join_slot *);
 
@@ -65,8 +66,8 @@ join_free(struct sw_join *j)
 
 /* Copies the first line into the slot and parses its envelope there. */
 static void
-slot_start(struct join_slot *s, const char *line, size_t len,
-    unsigned long lineno, int cut, struct sw_clock *clock)
+slot_start(struct sw_join *j, struct join_slot *s, const char *line,
+    size_t len, int cut)
 {
 	if (s->buf == NULL)
 		s->buf = xmalloc(SW_LINE_MAX + 1);
@@ -79,8 +80,9 @@ slot_start(struct join_slot *s, const char *line, size_t len,
 	s->len = len;
 	s->used = 1;
 	memset(&s->rec, 0, sizeof(s->rec));
-	parse_line(clock, s->buf, len, &s->rec.env);
-	s->rec.lineno = lineno;
+	parse_line(&j->clock, s->buf, len, &s->rec.env);
+	s->rec.lineno = j->lineno;
+	s->rec.pos = j->pos;
 	s->rec.nlines = 1;
 	s->rec.cut = cut;
 	s->pid = s->rec.env.pid;
@@ -158,7 +160,7 @@ join_part(struct sw_join *j, const char *line, size_t len, int cut,
 			i = 0;
 		}
 		s = &j->parts[i];
-		slot_start(s, line, len, j->lineno, cut, &j->clock);
+		slot_start(j, s, line, len, cut);
 	} else
 		slot_append(s, l->msg, l->msglen, cut);
 	if (s->rec.env.part >= s->rec.env.parts ||
@@ -177,6 +179,7 @@ join_pass(struct sw_join *j, int cut, const struct sw_line *l)
 	rec.text = l->msg;
 	rec.len = l->msglen;
 	rec.lineno = j->lineno;
+	rec.pos = j->pos;
 	rec.nlines = 1;
 	rec.cut = cut;
 	j->cb(j->arg, &rec);
@@ -203,7 +206,7 @@ join_line(struct sw_join *j, const char *line, size_t len, int cut)
 	}
 	slot_emit(j, &j->mainlog);
 	if (l.fmt == SW_FMT_EXIM) {
-		slot_start(&j->mainlog, line, len, j->lineno, cut, &j->clock);
+		slot_start(j, &j->mainlog, line, len, cut);
 		return;
 	}
 	if (l.parts > 1) {
@@ -222,4 +225,28 @@ join_flush(struct sw_join *j)
 	slot_emit(j, &j->mainlog);
 	for (i = 0; i < JOIN_SLOTS; i++)
 		slot_emit(j, &j->parts[i]);
+}
+
+/* Sets the byte offset of the line join_line() takes next. */
+void
+join_at(struct sw_join *j, uint64_t pos)
+{
+	j->pos = pos;
+}
+
+/*
+ * The offsets of the records still held (at most SW_HELD_MAX), in no
+ * particular order; returns how many.  A checkpoint must not pass them.
+ */
+size_t
+join_held(const struct sw_join *j, uint64_t *pos, size_t max)
+{
+	size_t	 i, n = 0;
+
+	if (j->mainlog.used && n < max)
+		pos[n++] = j->mainlog.rec.pos;
+	for (i = 0; i < JOIN_SLOTS && n < max; i++)
+		if (j->parts[i].used)
+			pos[n++] = j->parts[i].rec.pos;
+	return n;
 }

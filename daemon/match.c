@@ -459,3 +459,120 @@ match_mentions_auth(const struct sw_record *rec)
 			return 1;
 	return 0;
 }
+
+/*
+ * The matcher's memory of repeats (Exim syslog copies, the recipients of
+ * one delivery attempt) as bytes, so a checkpoint can carry it: after a
+ * restart a repeat of a line counted before the restart is still
+ * recognised.  Format: "SWM1", then each dup slot (pid, hash, open) and
+ * each attempt slot (pid, time, then queue, relay and host as strings
+ * with their NUL), then the two ring positions; integers little-endian
+ * as the host has them (the blob never leaves the machine).
+ */
+#define STATE_MAGIC	"SWM1"
+
+static unsigned char *
+state_put(unsigned char *p, const void *v, size_t n)
+{
+	memcpy(p, v, n);
+	return p + n;
+}
+
+static unsigned char *
+state_puts(unsigned char *p, const char *s)
+{
+	return state_put(p, s, strlen(s) + 1);
+}
+
+/* Sets *out to a malloc'ed blob; returns its length. */
+size_t
+match_state_save(const struct sw_matcher *m, unsigned char **out)
+{
+	const struct attempt	*a;
+	unsigned char		*buf, *p;
+	unsigned int		 i;
+
+	buf = xmalloc(4 + sizeof(m->dups) + sizeof(m->attempts) + 8);
+	p = state_put(buf, STATE_MAGIC, 4);
+	for (i = 0; i < DUP_SLOTS; i++) {
+		p = state_put(p, &m->dups[i].pid, sizeof(pid_t));
+		p = state_put(p, &m->dups[i].hash, sizeof(uint64_t));
+		*p++ = (unsigned char)m->dups[i].open;
+	}
+	for (i = 0; i < ATTEMPT_SLOTS; i++) {
+		a = &m->attempts[i];
+		p = state_put(p, &a->pid, sizeof(pid_t));
+		p = state_put(p, &a->when, sizeof(time_t));
+		p = state_puts(p, a->queue);
+		p = state_puts(p, a->relay);
+		p = state_puts(p, a->host);
+	}
+	*p++ = (unsigned char)m->nextdup;
+	*p++ = (unsigned char)m->nextattempt;
+	*out = buf;
+	return (size_t)(p - buf);
+}
+
+/* Reads n bytes, or a string bounded by max; NULL when short. */
+static const unsigned char *
+state_get(const unsigned char *p, const unsigned char *end, void *v, size_t n)
+{
+	if (p == NULL || (size_t)(end - p) < n)
+		return NULL;
+	memcpy(v, p, n);
+	return p + n;
+}
+
+static const unsigned char *
+state_gets(const unsigned char *p, const unsigned char *end, char *s,
+    size_t max)
+{
+	const unsigned char	*nul;
+
+	if (p == NULL || (nul = memchr(p, '\0', (size_t)(end - p))) == NULL ||
+	    (size_t)(nul - p) >= max)
+		return NULL;
+	memcpy(s, p, (size_t)(nul - p) + 1);
+	return nul + 1;
+}
+
+/*
+ * Restores what match_state_save() wrote.  Returns 0, or -1 when the
+ * blob is not one (another version): the matcher is then left fresh.
+ */
+int
+match_state_load(struct sw_matcher *m, const unsigned char *buf, size_t n)
+{
+	const unsigned char	*p = buf, *end = buf + n;
+	struct dup_slot		 dups[DUP_SLOTS];
+	struct attempt		 att[ATTEMPT_SLOTS];
+	unsigned char		 open = 0, next[2] = { 0, 0 };
+	unsigned int		 i;
+
+	memset(dups, 0, sizeof(dups));
+	memset(att, 0, sizeof(att));
+	if (n < 4 || memcmp(buf, STATE_MAGIC, 4) != 0)
+		return -1;
+	p += 4;
+	for (i = 0; i < DUP_SLOTS; i++) {
+		p = state_get(p, end, &dups[i].pid, sizeof(pid_t));
+		p = state_get(p, end, &dups[i].hash, sizeof(uint64_t));
+		p = state_get(p, end, &open, 1);
+		dups[i].open = open;
+	}
+	for (i = 0; i < ATTEMPT_SLOTS; i++) {
+		p = state_get(p, end, &att[i].pid, sizeof(pid_t));
+		p = state_get(p, end, &att[i].when, sizeof(time_t));
+		p = state_gets(p, end, att[i].queue, sizeof(att[i].queue));
+		p = state_gets(p, end, att[i].relay, sizeof(att[i].relay));
+		p = state_gets(p, end, att[i].host, sizeof(att[i].host));
+	}
+	p = state_get(p, end, next, 2);
+	if (p != end || next[0] >= DUP_SLOTS || next[1] >= ATTEMPT_SLOTS)
+		return -1;
+	memcpy(m->dups, dups, sizeof(dups));
+	memcpy(m->attempts, att, sizeof(att));
+	m->nextdup = next[0];
+	m->nextattempt = next[1];
+	return 0;
+}

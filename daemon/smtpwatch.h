@@ -44,6 +44,7 @@
 #define SW_MECH_MAX		32
 #define SW_QUEUE_MAX		32
 #define SW_TAG_MAX		64
+#define SW_HELD_MAX		9	/* records join.c holds at most */
 #define SW_MATCH_LIMIT		100000	/* PCRE2 match limit per pattern */
 #define SW_DEPTH_LIMIT		5000	/* PCRE2 depth limit per pattern */
 
@@ -108,6 +109,7 @@ struct sw_record {
 	const char	*text;		/* the whole message, joined by ' ' */
 	size_t		 len;
 	unsigned long	 lineno;	/* first physical line, from 1 */
+	uint64_t	 pos;		/* byte offset of that line (join_at) */
 	unsigned int	 nlines;	/* physical lines joined */
 	int		 cut;		/* a line was longer than SW_LINE_MAX */
 };
@@ -216,7 +218,41 @@ struct sw_matchopt {
 	int		 exim_syslog_dup;	/* collapse doubled lines */
 };
 
+/* Where a source stands, as the store keeps it (see store.c). */
+#define SW_FP_MAX	1024		/* bytes of a file fingerprinted */
+
+struct sw_fileid {
+	uint64_t	 dev, ino;
+	uint32_t	 fplen;		/* min(size, SW_FP_MAX) when taken */
+	uint64_t	 fphash;	/* FNV-1a 64 of those first bytes */
+};
+
+struct sw_checkpoint {
+	char		*source;	/* the configured log path: the key */
+	struct sw_fileid id;		/* the file being read */
+	uint64_t	 offset;	/* resume reading here ... */
+	uint64_t	 done;		/* ... records starting before this were
+					   counted, except those in held[] */
+	uint64_t	 held[SW_HELD_MAX];
+	size_t		 nheld;
+	unsigned char	*state;		/* match_state_save() */
+	size_t		 statelen;
+	time_t		 updated;	/* wall clock of the commit */
+};
+
+/* Store tuning, from the configuration. */
+struct sw_storeopt {
+	long		 retention;	/* seconds a quiet row is kept */
+	long		 bucket_width;	/* seconds per windowed bucket */
+	long		 bucket_retention;	/* seconds buckets are kept */
+};
+
 /* conf.c */
+enum sw_startat {
+	SW_START_END,			/* files never seen: from their end */
+	SW_START_BEGINNING
+};
+
 struct sw_conf {
 	char		*path;
 	char	       **rules;		/* rules directories, in order */
@@ -224,6 +260,12 @@ struct sw_conf {
 	char	       **logs;
 	size_t		 nlogs;
 	char		*database;
+	char		*control;	/* control socket path */
+	enum sw_startat	 startat;
+	long		 batch_ms;	/* commit at least this often */
+	size_t		 batch_events;	/* ... or after this many events */
+	long		 poll_ms;	/* stat interval without inotify */
+	struct sw_storeopt	 store;
 	struct sw_matchopt	 match;
 };
 
@@ -269,6 +311,8 @@ struct sw_join	*join_new(time_t, sw_record_cb, void *);
 void		 join_free(struct sw_join *);
 void		 join_line(struct sw_join *, const char *, size_t, int);
 void		 join_flush(struct sw_join *);
+void		 join_at(struct sw_join *, uint64_t);
+size_t		 join_held(const struct sw_join *, uint64_t *, size_t);
 
 /* lines.c: split a byte stream into lines, bounded by SW_LINE_MAX. */
 typedef void	(*sw_line_cb)(void *, const char *, size_t, int);
@@ -276,12 +320,18 @@ struct sw_lines {
 	char		*buf;		/* a partial line across chunks */
 	size_t		 len;
 	int		 cut;		/* the line in buf was cut */
+	uint64_t	 held;		/* bytes of that line seen, kept or not */
+	uint64_t	 off;		/* stream offset of the next byte fed */
+	uint64_t	 start;		/* during a callback: the line's offset */
+	uint64_t	 next;		/* ... and the offset after its newline */
 	sw_line_cb	 cb;
 	void		*arg;
 };
 void	 lines_init(struct sw_lines *, sw_line_cb, void *);
 void	 lines_feed(struct sw_lines *, const char *, size_t);
 void	 lines_finish(struct sw_lines *);
+void	 lines_reset(struct sw_lines *, uint64_t);
+uint64_t	 lines_pending(const struct sw_lines *);
 void	 lines_free(struct sw_lines *);
 
 /* rules.c */
@@ -312,6 +362,8 @@ int	 match_record(struct sw_matcher *, const struct sw_record *,
 int	 match_captures(const struct sw_rules *, const struct sw_extract *,
 	    const struct sw_record *, sw_capture_cb, void *);
 int	 match_mentions_auth(const struct sw_record *);
+size_t	 match_state_save(const struct sw_matcher *, unsigned char **);
+int	 match_state_load(struct sw_matcher *, const unsigned char *, size_t);
 
 /* scan.c: offline analysis of existing logs (smtpwatchctl scan). */
 #define SCAN_EVENTS	0x01		/* print every event */
@@ -334,5 +386,70 @@ void		 diag_print(FILE *, const struct sw_diagnosis *, const char *,
 /* conf.c */
 int	 conf_load(const char *, int, struct sw_conf **);
 void	 conf_free(struct sw_conf *);
+
+/* util.c: checkpoints */
+void	 checkpoint_clear(struct sw_checkpoint *);
+void	 checkpoint_copy(struct sw_checkpoint *, const struct sw_checkpoint *);
+uint64_t	 fnv64(uint64_t, const void *, size_t);
+#define FNV64_INIT	0xcbf29ce484222325ULL
+
+/*
+ * tail.c: follow log paths through rotation with inotify (or periodic
+ * stat(2) where inotify is not available).  It knows nothing of mail:
+ * it hands on lines with their byte offsets in the file being read.
+ */
+struct sw_tail_cb {
+	/* One whole line (no newline) at [start, next) of the current file. */
+	void	(*line)(void *, const char *, size_t, int, uint64_t, uint64_t);
+	/* A file begins at offset: on start, on resume, after rotation. */
+	void	(*begin)(void *, const struct sw_fileid *, uint64_t);
+	/* The same stream continues in another file (a copytruncate copy). */
+	void	(*moved)(void *, const struct sw_fileid *);
+	/* The current file is finished: its partial last line was handed on. */
+	void	(*end)(void *);
+	/* Everything written so far has been read (no partial line held). */
+	void	(*drained)(void *);
+};
+
+struct sw_tails;
+struct sw_tail;
+struct sw_tail_stat {
+	const char	*path;
+	int		 open;		/* a file is open */
+	uint64_t	 offset;	/* read so far in it */
+	uint64_t	 size;		/* its size at the last look */
+	unsigned long	 rotations;	/* rotations and truncations seen */
+	unsigned long long	 bytes;	/* read since start */
+	unsigned long long	 lines;
+	int		 polled;	/* watched by stat(2), not inotify */
+};
+
+struct sw_tails	*tails_new(const struct sw_tail_cb *);
+void		 tails_free(struct sw_tails *);
+int		 tails_fd(const struct sw_tails *);
+struct sw_tail	*tail_add(struct sw_tails *, const char *, void *,
+		    const struct sw_checkpoint *, int);
+void		 tails_inotify(struct sw_tails *);
+void		 tails_poll(struct sw_tails *);
+int		 tails_run(struct sw_tails *, size_t);
+int		 tails_polled(const struct sw_tails *);
+void		 tail_stat(const struct sw_tail *, struct sw_tail_stat *);
+int		 tail_fileid(const struct sw_tail *, struct sw_fileid *);
+
+/*
+ * store.c: the SQLite database.  Events are summed in memory per batch
+ * and written, with each source's checkpoint, in one transaction.
+ */
+struct sw_store;
+int	 store_open(const char *, const struct sw_storeopt *,
+	    struct sw_store **);
+void	 store_close(struct sw_store *);
+void	 store_event(struct sw_store *, const struct sw_event *);
+void	 store_position(struct sw_store *, const struct sw_checkpoint *);
+int	 store_commit(struct sw_store *);
+size_t	 store_batched(const struct sw_store *);
+int	 store_load(struct sw_store *, const char *, struct sw_checkpoint *);
+int	 store_expire(struct sw_store *, time_t);
+long long	 store_failures_since(struct sw_store *, time_t);
 
 #endif /* SMTPWATCH_H */

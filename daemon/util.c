@@ -202,3 +202,38 @@ duration_parse(const char *s, long *secs)
 	*secs = n * mult;
 	return 0;
 }
+
+/* FNV-1a, 64 bits: file fingerprints and hash tables. */
+uint64_t
+fnv64(uint64_t h, const void *v, size_t n)
+{
+	const unsigned char	*p = v;
+
+	while (n-- > 0)
+		h = (h ^ *p++) * 0x100000001b3ULL;
+	return h;
+}
+
+void
+checkpoint_clear(struct sw_checkpoint *cp)
+{
+	free(cp->source);
+	free(cp->state);
+	memset(cp, 0, sizeof(*cp));
+}
+
+/* Deep copy; dst must be clear or hold a checkpoint (it is freed). */
+void
+checkpoint_copy(struct sw_checkpoint *dst, const struct sw_checkpoint *src)
+{
+	if (dst == src)
+		return;
+	checkpoint_clear(dst);
+	*dst = *src;
+	dst->source = src->source != NULL ? xstrdup(src->source) : NULL;
+	dst->state = NULL;
+	if (src->statelen > 0) {
+		dst->state = xmalloc(src->statelen);
+		memcpy(dst->state, src->state, src->statelen);
+	}
+}
