@@ -25,8 +25,10 @@ SAN	 = -fsanitize=address,undefined -fno-omit-frame-pointer \
 B	 = build
 CORE	 = log util lines parse join rules match conf
 CTL	 = $(CORE) scan smtpwatchctl
-DAEMON	 = $(CORE) smtpwatchd
+DAEMON	 = $(CORE) tail store notify feed smtpwatchd
 UNITS	 = t_parse t_rules t_match t_corpus t_lines
+# Unit tests of the daemon's own files: they link what they need.
+DUNITS	 = t_tail t_store
 
 CORE_O	 = $(CORE:%=$(B)/%.o)
 HDRS	 = daemon/smtpwatch.h
@@ -61,7 +63,26 @@ $(B)/asan/t_%: tests/unit/t_%.c tests/unit/check.h $(CORE:%=$(B)/asan/%.o) $(HDR
 $(B):
 	@mkdir -p $(B)
 
-tests: all $(UNITS:%=$(B)/%) $(UNITS:%=$(B)/asan/%) $(B)/asan/smtpwatchctl
+# The migrations in sql/ are compiled into store.c.
+$(B)/sql.h: sql/*.sql contrib/embed-sql | $(B)
+	sh contrib/embed-sql sql/*.sql >$@.tmp && mv $@.tmp $@
+
+$(B)/store.o $(B)/asan/store.o: $(B)/sql.h
+$(B)/store.o $(B)/asan/store.o: SW_CFLAGS += -I$(B)
+
+$(B)/t_tail: tests/unit/t_tail.c tests/unit/check.h $(CORE_O) $(HDRS)
+	$(CC) $(SW_CFLAGS) $(CFLAGS) -Wno-missing-prototypes -o $@ $< \
+	    $(CORE_O) $(SW_LDLIBS)
+
+$(B)/t_store: tests/unit/t_store.c tests/unit/check.h $(CORE_O) $(B)/sql.h $(HDRS)
+	$(CC) $(SW_CFLAGS) -I$(B) $(CFLAGS) -Wno-missing-prototypes -o $@ $< \
+	    $(CORE_O) $(SW_LDLIBS)
+
+$(B)/asan/smtpwatchd: $(DAEMON:%=$(B)/asan/%.o)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(SW_LDLIBS)
+
+tests: all $(UNITS:%=$(B)/%) $(UNITS:%=$(B)/asan/%) $(B)/asan/smtpwatchctl \
+	$(DUNITS:%=$(B)/%) $(B)/asan/smtpwatchd
 
 deps:
 	@sh contrib/deps build

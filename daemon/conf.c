@@ -14,6 +14,8 @@
 #include "smtpwatch.h"
 
 #define SW_DATABASE_DEFAULT	"/var/lib/smtpwatch/smtpwatch.db"
+#define SW_CONTROL_DEFAULT	"/run/smtpwatch/control.sock"
+#define DAY			86400L
 
 static struct sw_conf *
 conf_defaults(const char *path)
@@ -23,6 +25,14 @@ conf_defaults(const char *path)
 	c = xcalloc(1, sizeof(*c));
 	c->path = xstrdup(path);
 	c->database = xstrdup(SW_DATABASE_DEFAULT);
+	c->control = xstrdup(SW_CONTROL_DEFAULT);
+	c->startat = SW_START_END;
+	c->batch_ms = 250;
+	c->batch_events = 10000;
+	c->poll_ms = 2000;
+	c->store.retention = 90 * DAY;
+	c->store.bucket_width = 60;
+	c->store.bucket_retention = 2 * DAY;
 	c->match.exim_syslog_dup = 1;
 	return c;
 }
@@ -39,6 +49,70 @@ conf_yesno(const char *v, int *dst)
 	return 0;
 }
 
+/* Replaces the string *dst with a copy of v. */
+static const char *
+conf_string(char **dst, const char *v)
+{
+	free(*dst);
+	*dst = xstrdup(v);
+	return NULL;
+}
+
+/* A duration in milliseconds between lo and hi ("250ms", "2s", "1m"). */
+static const char *
+conf_ms(long *dst, const char *v, long lo, long hi)
+{
+	long	 ms;
+
+	if (duration_parse_ms(v, &ms) == -1)
+		return "not a duration (like 250ms, 10s, 5m, 1h, 7d)";
+	if (ms < lo || ms > hi)
+		return "duration out of range";
+	*dst = ms;
+	return NULL;
+}
+
+/* A duration in whole seconds between lo and hi. */
+static const char *
+conf_secs(long *dst, const char *v, long lo, long hi)
+{
+	long	 secs;
+
+	if (duration_parse(v, &secs) == -1)
+		return "not a duration (like 10s, 5m, 1h, 7d)";
+	if (secs < lo || secs > hi)
+		return "duration out of range";
+	*dst = secs;
+	return NULL;
+}
+
+static const char *
+conf_count(size_t *dst, const char *v, unsigned long lo, unsigned long hi)
+{
+	char		*end;
+	unsigned long	 n;
+
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (!isdigit((unsigned char)*v) || *end != '\0' || errno != 0 ||
+	    n < lo || n > hi)
+		return "not a number in range";
+	*dst = n;
+	return NULL;
+}
+
+static const char *
+conf_startat(struct sw_conf *c, const char *v)
+{
+	if (strcmp(v, "end") == 0)
+		c->startat = SW_START_END;
+	else if (strcmp(v, "beginning") == 0)
+		c->startat = SW_START_BEGINNING;
+	else
+		return "start-at must be end or beginning";
+	return NULL;
+}
+
 /* Applies "word value"; returns an error message or NULL. */
 static const char *
 conf_directive(struct sw_conf *c, const char *word, const char *val)
@@ -49,10 +123,26 @@ conf_directive(struct sw_conf *c, const char *word, const char *val)
 		strv_push(&c->rules, &c->nrules, val);
 	else if (strcmp(word, "log") == 0)
 		strv_push(&c->logs, &c->nlogs, val);
-	else if (strcmp(word, "database") == 0) {
-		free(c->database);
-		c->database = xstrdup(val);
-	} else if (strcmp(word, "exim-syslog-duplication") == 0) {
+	else if (strcmp(word, "database") == 0)
+		return conf_string(&c->database, val);
+	else if (strcmp(word, "control") == 0)
+		return conf_string(&c->control, val);
+	else if (strcmp(word, "start-at") == 0)
+		return conf_startat(c, val);
+	else if (strcmp(word, "batch-interval") == 0)
+		return conf_ms(&c->batch_ms, val, 1, 60000);
+	else if (strcmp(word, "batch-events") == 0)
+		return conf_count(&c->batch_events, val, 1, 1000000);
+	else if (strcmp(word, "poll-interval") == 0)
+		return conf_ms(&c->poll_ms, val, 100, 3600000);
+	else if (strcmp(word, "retention") == 0)
+		return conf_secs(&c->store.retention, val, 0, 3650 * DAY);
+	else if (strcmp(word, "bucket-width") == 0)
+		return conf_secs(&c->store.bucket_width, val, 1, DAY);
+	else if (strcmp(word, "bucket-retention") == 0)
+		return conf_secs(&c->store.bucket_retention, val, 60,
+		    3650 * DAY);
+	else if (strcmp(word, "exim-syslog-duplication") == 0) {
 		if (conf_yesno(val, &c->match.exim_syslog_dup) == -1)
 			return "exim-syslog-duplication must be yes or no";
 	} else
@@ -95,6 +185,27 @@ conf_read(struct sw_conf *c, FILE *fp)
 	return errors;
 }
 
+/* What no single line can say: relations between directives. */
+static int
+conf_check(struct sw_conf *c)
+{
+	size_t	 i, j;
+
+	for (i = 0; i < c->nlogs; i++)
+		for (j = i + 1; j < c->nlogs; j++)
+			if (strcmp(c->logs[i], c->logs[j]) == 0) {
+				log_warnx("%s: log %s is named twice", c->path,
+				    c->logs[i]);
+				return -1;
+			}
+	if (c->store.bucket_retention < c->store.bucket_width) {
+		log_warnx("%s: bucket-retention is shorter than bucket-width",
+		    c->path);
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * Loads the configuration at path.  A missing file is an error when
  * must_exist is set, else the defaults apply.  Returns 0 and sets *out,
@@ -114,7 +225,7 @@ conf_load(const char *path, int must_exist, struct sw_conf **out)
 			return -1;
 		}
 	} else {
-		if (conf_read(c, fp) > 0) {
+		if (conf_read(c, fp) > 0 || conf_check(c) == -1) {
 			fclose(fp);
 			conf_free(c);
 			return -1;
@@ -138,5 +249,6 @@ conf_free(struct sw_conf *c)
 	strv_free(c->rules, c->nrules);
 	strv_free(c->logs, c->nlogs);
 	free(c->database);
+	free(c->control);
 	free(c);
 }

@@ -235,18 +235,30 @@ join_at(struct sw_join *j, uint64_t pos)
 }
 
 /*
- * The offsets of the records still held (at most SW_HELD_MAX), in no
- * particular order; returns how many.  A checkpoint must not pass them.
+ * The offsets of the records still held, in no particular order, at
+ * most max of them into pos (which may be NULL when max is 0); returns
+ * how many are held.  A checkpoint must not pass them.
  */
 size_t
 join_held(const struct sw_join *j, uint64_t *pos, size_t max)
 {
 	size_t	 i, n = 0;
 
-	if (j->mainlog.used && n < max)
-		pos[n++] = j->mainlog.rec.pos;
-	for (i = 0; i < JOIN_SLOTS && n < max; i++)
-		if (j->parts[i].used)
-			pos[n++] = j->parts[i].rec.pos;
+	if (j->mainlog.used && n++ < max)
+		pos[n - 1] = j->mainlog.rec.pos;
+	for (i = 0; i < JOIN_SLOTS; i++)
+		if (j->parts[i].used && n++ < max)
+			pos[n - 1] = j->parts[i].rec.pos;
 	return n;
+}
+
+/*
+ * Hands on a held Exim mainlog entry: Exim writes an entry and its
+ * continuation lines in one write(2), so once the reader has drained the
+ * file the entry is whole.  Syslog part series stay held.
+ */
+void
+join_flush_entry(struct sw_join *j)
+{
+	slot_emit(j, &j->mainlog);
 }

@@ -1,23 +1,43 @@
 /*
  * log.c -- operator diagnostics: log_warn() adds strerror(errno),
  * log_warnx() does not, fatal() and fatalx() exit.  Messages go to
- * stderr prefixed with the program name; the daemon's journal output
- * arrives with the daemon itself.
+ * stderr prefixed with the program name.  When stderr is the journal
+ * (systemd sets $JOURNAL_STREAM) each line starts with its syslog
+ * priority, "<4>", which journald takes as the entry's priority.
  */
+
+#include <sys/stat.h>
 
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "smtpwatch.h"
 
 static const char	*log_name = "smtpwatch";
 static int		 log_verbose;
+static int		 log_journal;	/* stderr is the journal */
 
-static void	log_vwrite(const char *, const char *, va_list)
-		    __attribute__((format(printf, 2, 0)));
+static void	log_vwrite(int, const char *, const char *, va_list)
+		    __attribute__((format(printf, 3, 0)));
+
+/* 1 when stderr is the stream $JOURNAL_STREAM names ("dev:ino"). */
+static int
+log_is_journal(void)
+{
+	const char		*s = getenv("JOURNAL_STREAM");
+	struct stat		 st;
+	unsigned long long	 dev, ino;
+
+	if (s == NULL || sscanf(s, "%llu:%llu", &dev, &ino) != 2 ||
+	    fstat(STDERR_FILENO, &st) == -1)
+		return 0;
+	return (unsigned long long)st.st_dev == dev &&
+	    (unsigned long long)st.st_ino == ino;
+}
 
 /* Sets the prefix and whether log_debug() prints. */
 void
@@ -25,11 +45,14 @@ log_init(const char *name, int verbose)
 {
 	log_name = name;
 	log_verbose = verbose;
+	log_journal = log_is_journal();
 }
 
 static void
-log_vwrite(const char *err, const char *fmt, va_list ap)
+log_vwrite(int prio, const char *err, const char *fmt, va_list ap)
 {
+	if (log_journal)
+		fprintf(stderr, "<%d>", prio);
 	fprintf(stderr, "%s: ", log_name);
 	vfprintf(stderr, fmt, ap);
 	if (err != NULL)
@@ -44,7 +67,7 @@ log_warn(const char *fmt, ...)
 	const char	*err = strerror(errno);
 
 	va_start(ap, fmt);
-	log_vwrite(err, fmt, ap);
+	log_vwrite(4, err, fmt, ap);
 	va_end(ap);
 }
 
@@ -54,7 +77,7 @@ log_warnx(const char *fmt, ...)
 	va_list	 ap;
 
 	va_start(ap, fmt);
-	log_vwrite(NULL, fmt, ap);
+	log_vwrite(4, NULL, fmt, ap);
 	va_end(ap);
 }
 
@@ -64,7 +87,7 @@ log_info(const char *fmt, ...)
 	va_list	 ap;
 
 	va_start(ap, fmt);
-	log_vwrite(NULL, fmt, ap);
+	log_vwrite(6, NULL, fmt, ap);
 	va_end(ap);
 }
 
@@ -76,7 +99,7 @@ log_debug(const char *fmt, ...)
 	if (!log_verbose)
 		return;
 	va_start(ap, fmt);
-	log_vwrite(NULL, fmt, ap);
+	log_vwrite(7, NULL, fmt, ap);
 	va_end(ap);
 }
 
@@ -87,7 +110,7 @@ fatal(const char *fmt, ...)
 	const char	*err = strerror(errno);
 
 	va_start(ap, fmt);
-	log_vwrite(err, fmt, ap);
+	log_vwrite(3, err, fmt, ap);
 	va_end(ap);
 	exit(3);
 }
@@ -98,7 +121,7 @@ fatalx(const char *fmt, ...)
 	va_list	 ap;
 
 	va_start(ap, fmt);
-	log_vwrite(NULL, fmt, ap);
+	log_vwrite(3, NULL, fmt, ap);
 	va_end(ap);
 	exit(3);
 }

@@ -296,6 +296,7 @@ size_t	 str_vis(char *, size_t, const char *, size_t);
 void	 fput_vis(FILE *, const char *, size_t);
 void	 fput_json(FILE *, const char *, size_t);
 int	 duration_parse(const char *, long *);
+int	 duration_parse_ms(const char *, long *);
 
 /* parse.c */
 void	 clock_init(struct sw_clock *, time_t);
@@ -313,6 +314,7 @@ void		 join_line(struct sw_join *, const char *, size_t, int);
 void		 join_flush(struct sw_join *);
 void		 join_at(struct sw_join *, uint64_t);
 size_t		 join_held(const struct sw_join *, uint64_t *, size_t);
+void		 join_flush_entry(struct sw_join *);
 
 /* lines.c: split a byte stream into lines, bounded by SW_LINE_MAX. */
 typedef void	(*sw_line_cb)(void *, const char *, size_t, int);
@@ -451,5 +453,33 @@ size_t	 store_batched(const struct sw_store *);
 int	 store_load(struct sw_store *, const char *, struct sw_checkpoint *);
 int	 store_expire(struct sw_store *, time_t);
 long long	 store_failures_since(struct sw_store *, time_t);
+
+/* feed.c: one source's lines -> records -> events, and its checkpoint. */
+struct sw_feed;
+struct sw_feed_stat {
+	unsigned long long	 lines, records, events, dups, cut;
+	unsigned long long	 replayed;	/* records skipped on resume */
+	unsigned long		 files;		/* files finished */
+};
+typedef void	(*sw_event_cb)(void *, const struct sw_event *);
+extern const struct sw_tail_cb	 feed_tail_cb;
+struct sw_feed	*feed_new(const char *, const struct sw_rules *,
+		    const struct sw_matchopt *, const struct sw_checkpoint *,
+		    sw_event_cb, void *);
+void		 feed_free(struct sw_feed *);
+void		 feed_idle(struct sw_feed *, time_t);
+int		 feed_checkpoint(struct sw_feed *, struct sw_checkpoint *);
+int		 feed_changed(const struct sw_feed *);
+const char	*feed_source(const struct sw_feed *);
+void		 feed_stat(const struct sw_feed *, struct sw_feed_stat *);
+
+/* notify.c */
+void	 notify_ready(void);
+void	 notify_reloading(void);
+void	 notify_stopping(void);
+void	 notify_watchdog(void);
+void	 notify_status(const char *, ...)
+	    __attribute__((format(printf, 1, 2)));
+double	 notify_watchdog_interval(void);
 
 #endif /* SMTPWATCH_H */

@@ -1,23 +1,466 @@
 /*
- * smtpwatchd.c -- the daemon's main(): options, configuration, rules.
- * Live tailing, the store and the alerts arrive with the issues that
- * build them; today `smtpwatchd -n` checks a configuration and its rules
- * the way the running daemon will load them.
+ * smtpwatchd.c -- the daemon's main(): options, configuration, the libev
+ * loop and its watchers, and the wiring of the stages.  tail.c reads the
+ * logs, feed.c turns their lines into events, store.c sums the events
+ * and commits them in batches together with each source's checkpoint.
+ *
+ * The loop: the inotify descriptor wakes tails_inotify(); an idle watcher
+ * reads in bounded slices while data is waiting, so a backlog never
+ * starves the signals and timers; a batch is committed when the input is
+ * drained, when it holds batch-events events, or batch-interval after
+ * its first event.  A failed commit keeps the batch and stops reading
+ * until a retry succeeds: the logs themselves hold what comes next.
  */
 
+#include <sys/stat.h>
+
+#include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <ev.h>
+
 #include "smtpwatch.h"
+
+#define READ_SLICE	(256 * 1024)	/* bytes read per loop iteration */
+#define RETRY_MIN	1.0		/* seconds before a failed commit ... */
+#define RETRY_MAX	30.0		/* ... is tried again, doubling */
+#define EXPIRE_EVERY	3600.0		/* retention runs hourly */
+#define STOP_TRIES	5		/* commits tried on the way out */
+
+struct smtpwatch {
+	struct ev_loop		*loop;
+	const char		*conffile;
+	int			 given;		/* -f was given */
+	char		       **rules;		/* --rules, overriding conf */
+	size_t			 nrules;
+	struct sw_conf		*conf;
+	struct sw_rules		*rs;
+	struct sw_store		*store;
+	struct sw_tails		*tails;
+	struct sw_feed	       **feeds;
+	struct sw_tail	       **tailv;	/* the tail of each feed */
+	size_t			 nfeeds;
+	ev_io			 inotify_w;
+	ev_idle			 read_w;
+	ev_timer		 batch_w, poll_w, retry_w, dog_w, tick_w;
+	ev_signal		 term_w, int_w, hup_w;
+	int			 failing;	/* the last commit failed */
+	double			 retry;		/* seconds until the next try */
+	time_t			 expired;	/* last retention run */
+	long long		 today;		/* failures since midnight */
+	time_t			 midnight;
+	long long		 uncommitted;	/* failures in the batch */
+};
+
+static void	sw_start_reading(struct smtpwatch *);
 
 static void __attribute__((noreturn))
 usage(void)
 {
 	fprintf(stderr, "usage: smtpwatchd [-dn] [-f CONFIG] [--rules DIR]\n");
 	exit(1);
+}
+
+/* Loads the configuration and the rules; 0, or -1 after reporting. */
+static int
+sw_load(struct smtpwatch *sw, struct sw_conf **confp, struct sw_rules **rsp)
+{
+	struct sw_conf	*conf;
+	int		 rc;
+
+	if (conf_load(sw->conffile, sw->given, &conf) == -1)
+		return -1;
+	rc = sw->nrules > 0 ? rules_load(sw->rules, sw->nrules, rsp) :
+	    rules_load(conf->rules, conf->nrules, rsp);
+	if (rc == -1) {
+		conf_free(conf);
+		return -1;
+	}
+	*confp = conf;
+	return 0;
+}
+
+/* feed.c calls this for every event. */
+static void
+sw_event(void *arg, const struct sw_event *ev)
+{
+	struct smtpwatch	*sw = arg;
+
+	store_event(sw->store, ev);
+	if (ev->kind == SW_EV_FAILURE)
+		sw->uncommitted++;
+	if (!ev_is_active(&sw->batch_w)) {
+		ev_timer_set(&sw->batch_w, sw->conf->batch_ms / 1000.0, 0.);
+		ev_timer_start(sw->loop, &sw->batch_w);
+	}
+}
+
+/* Local midnight of today, for "failures today". */
+static time_t
+sw_midnight(time_t now)
+{
+	struct tm	 tm;
+
+	localtime_r(&now, &tm);
+	tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+	tm.tm_isdst = -1;
+	return mktime(&tm);
+}
+
+/* The STATUS= line: files, lag, failures today. */
+static void
+sw_status(struct smtpwatch *sw)
+{
+	struct sw_tail_stat	 ts;
+	unsigned long long	 lag = 0;
+	size_t			 i, open = 0;
+
+	for (i = 0; i < sw->nfeeds; i++) {
+		tail_stat(sw->tailv[i], &ts);
+		if (ts.open)
+			open++;
+		if (ts.size > ts.offset)
+			lag += ts.size - ts.offset;
+	}
+	notify_status("%zu of %zu logs open%s, lag %llu B, %lld failures "
+	    "today", open, sw->nfeeds, tails_polled(sw->tails) > 0 ?
+	    " (some polled)" : "", lag, sw->today);
+}
+
+/* Adds each feed's position to the batch, where it moved. */
+static void
+sw_positions(struct smtpwatch *sw)
+{
+	struct sw_checkpoint	 cp;
+	size_t			 i;
+
+	for (i = 0; i < sw->nfeeds; i++) {
+		if (!feed_changed(sw->feeds[i]))
+			continue;
+		memset(&cp, 0, sizeof(cp));
+		if (feed_checkpoint(sw->feeds[i], &cp) == 0)
+			store_position(sw->store, &cp);
+		checkpoint_clear(&cp);
+	}
+}
+
+/* Retention, at most hourly, when nothing is batched. */
+static void
+sw_expire(struct smtpwatch *sw, time_t now)
+{
+	if (now - sw->expired < EXPIRE_EVERY || store_batched(sw->store) > 0)
+		return;
+	sw->expired = now;
+	(void)store_expire(sw->store, now);
+}
+
+static void
+sw_counted(struct smtpwatch *sw, time_t now)
+{
+	if (now >= sw->midnight + 86400 || now < sw->midnight) {
+		sw->midnight = sw_midnight(now);
+		sw->today = store_failures_since(sw->store, sw->midnight);
+		if (sw->today < 0)
+			sw->today = 0;
+	} else
+		sw->today += sw->uncommitted;
+	sw->uncommitted = 0;
+}
+
+/*
+ * Commits the batch with every source's position.  On failure the batch
+ * stays, reading stops and a retry is scheduled; returns 0 or -1.
+ */
+static int
+sw_commit(struct smtpwatch *sw)
+{
+	time_t	 now = time(NULL);
+
+	ev_timer_stop(sw->loop, &sw->batch_w);
+	sw_positions(sw);
+	if (store_commit(sw->store) == -1) {
+		if (!sw->failing)
+			sw->retry = RETRY_MIN;
+		else if ((sw->retry *= 2) > RETRY_MAX)
+			sw->retry = RETRY_MAX;
+		sw->failing = 1;
+		ev_idle_stop(sw->loop, &sw->read_w);
+		ev_timer_set(&sw->retry_w, sw->retry, 0.);
+		ev_timer_start(sw->loop, &sw->retry_w);
+		return -1;
+	}
+	sw_counted(sw, now);
+	if (sw->failing) {
+		sw->failing = 0;
+		sw_start_reading(sw);
+	}
+	sw_expire(sw, now);
+	sw_status(sw);
+	return 0;
+}
+
+/* Reads a slice; commits when drained or when the batch is full. */
+static void
+read_cb(struct ev_loop *loop, ev_idle *w, int revents)
+{
+	struct smtpwatch	*sw = w->data;
+	int			 more;
+
+	(void)revents;
+	if (sw->failing) {
+		ev_idle_stop(loop, w);
+		return;
+	}
+	more = tails_run(sw->tails, READ_SLICE);
+	if (!more)
+		ev_idle_stop(loop, w);
+	if (!more || store_batched(sw->store) >= sw->conf->batch_events)
+		(void)sw_commit(sw);
+}
+
+static void
+sw_start_reading(struct smtpwatch *sw)
+{
+	if (!sw->failing)
+		ev_idle_start(sw->loop, &sw->read_w);
+}
+
+static void
+inotify_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct smtpwatch	*sw = w->data;
+
+	(void)loop;
+	(void)revents;
+	tails_inotify(sw->tails);
+	sw_start_reading(sw);
+}
+
+static void
+poll_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct smtpwatch	*sw = w->data;
+
+	(void)loop;
+	(void)revents;
+	tails_poll(sw->tails);
+	sw_start_reading(sw);
+}
+
+static void
+batch_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	(void)sw_commit(w->data);
+}
+
+static void
+retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	(void)sw_commit(w->data);
+}
+
+static void
+dog_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	notify_watchdog();
+}
+
+/* Once a second: records held too long by join.c are handed on. */
+static void
+tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct smtpwatch	*sw = w->data;
+	time_t			 now = time(NULL);
+	size_t			 i;
+
+	(void)loop;
+	(void)revents;
+	for (i = 0; i < sw->nfeeds; i++)
+		feed_idle(sw->feeds[i], now);
+}
+
+/*
+ * Opens a feed and a tail for every log, each resuming from its
+ * committed checkpoint.  Returns 0, or -1 when the store cannot say.
+ */
+static int
+sw_sources_open(struct smtpwatch *sw)
+{
+	struct sw_checkpoint	 cp;
+	const char		*path;
+	size_t			 i;
+	int			 rc;
+
+	sw->tails = tails_new(&feed_tail_cb);
+	sw->feeds = xcalloc(sw->conf->nlogs, sizeof(*sw->feeds));
+	sw->tailv = xcalloc(sw->conf->nlogs, sizeof(*sw->tailv));
+	for (i = 0; i < sw->conf->nlogs; i++) {
+		path = sw->conf->logs[i];
+		memset(&cp, 0, sizeof(cp));
+		if ((rc = store_load(sw->store, path, &cp)) == -1)
+			return -1;
+		sw->feeds[i] = feed_new(path, sw->rs, &sw->conf->match,
+		    rc == 1 ? &cp : NULL, sw_event, sw);
+		sw->nfeeds++;
+		sw->tailv[i] = tail_add(sw->tails, path, sw->feeds[i], rc == 1 ? &cp :
+		    NULL, sw->conf->startat == SW_START_END);
+		checkpoint_clear(&cp);
+	}
+	if (tails_fd(sw->tails) != -1) {
+		ev_io_set(&sw->inotify_w, tails_fd(sw->tails), EV_READ);
+		ev_io_start(sw->loop, &sw->inotify_w);
+	}
+	ev_timer_set(&sw->poll_w, sw->conf->poll_ms / 1000.0,
+	    sw->conf->poll_ms / 1000.0);
+	ev_timer_start(sw->loop, &sw->poll_w);
+	sw_start_reading(sw);
+	return 0;
+}
+
+static void
+sw_sources_close(struct smtpwatch *sw)
+{
+	size_t	 i;
+
+	ev_io_stop(sw->loop, &sw->inotify_w);
+	ev_timer_stop(sw->loop, &sw->poll_w);
+	ev_idle_stop(sw->loop, &sw->read_w);
+	tails_free(sw->tails);
+	sw->tails = NULL;
+	for (i = 0; i < sw->nfeeds; i++)
+		feed_free(sw->feeds[i]);
+	free(sw->feeds);
+	free(sw->tailv);
+	sw->feeds = NULL;
+	sw->tailv = NULL;
+	sw->nfeeds = 0;
+}
+
+/* Opens the database, then the sources; 0 or -1 after reporting. */
+static int
+sw_open(struct smtpwatch *sw)
+{
+	if (store_open(sw->conf->database, &sw->conf->store, &sw->store) ==
+	    -1)
+		return -1;
+	sw->midnight = 0;
+	sw_counted(sw, time(NULL));
+	if (sw_sources_open(sw) == -1) {
+		sw_sources_close(sw);
+		store_close(sw->store);
+		sw->store = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static void
+sw_close(struct smtpwatch *sw)
+{
+	sw_sources_close(sw);
+	store_close(sw->store);
+	sw->store = NULL;
+}
+
+/*
+ * SIGHUP: the new configuration and rules replace the running ones only
+ * when both load and the batch is committed; the sources are then
+ * reopened from their checkpoints, exactly as at start.
+ */
+static void
+hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct smtpwatch	*sw = w->data;
+	struct sw_conf		*conf;
+	struct sw_rules		*rs;
+
+	(void)loop;
+	(void)revents;
+	notify_reloading();
+	log_info("reloading %s", sw->conffile);
+	if (sw_load(sw, &conf, &rs) == -1) {
+		log_warnx("reload failed: keeping the running configuration");
+		notify_ready();
+		return;
+	}
+	if (sw_commit(sw) == -1) {
+		log_warnx("reload postponed: the batch is not committed; "
+		    "keeping the running configuration");
+		rules_free(rs);
+		conf_free(conf);
+		notify_ready();
+		return;
+	}
+	sw_close(sw);
+	rules_free(sw->rs);
+	conf_free(sw->conf);
+	sw->conf = conf;
+	sw->rs = rs;
+	if (sw_open(sw) == -1)
+		fatalx("reload: cannot open the new configuration's database");
+	log_info("reloaded: %zu logs, %zu extract and %zu diagnosis entries",
+	    sw->nfeeds, rs->nextracts, rs->ndiagnoses);
+	notify_ready();
+}
+
+/* SIGTERM, SIGINT: commit what was read, and leave. */
+static void
+term_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct smtpwatch	*sw = w->data;
+	int			 i;
+
+	(void)revents;
+	notify_stopping();
+	log_info("stopping on signal %d", w->signum);
+	for (i = 0; i < STOP_TRIES && sw_commit(sw) == -1; i++)
+		usleep(200000);
+	if (i == STOP_TRIES)
+		log_warnx("%zu events not committed: they will be read again "
+		    "at the next start", store_batched(sw->store));
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void
+sw_watchers(struct smtpwatch *sw)
+{
+	double	 dog;
+
+	ev_io_init(&sw->inotify_w, inotify_cb, -1, EV_READ);
+	ev_idle_init(&sw->read_w, read_cb);
+	ev_timer_init(&sw->batch_w, batch_cb, 0., 0.);
+	ev_timer_init(&sw->poll_w, poll_cb, 0., 0.);
+	ev_timer_init(&sw->retry_w, retry_cb, 0., 0.);
+	ev_timer_init(&sw->dog_w, dog_cb, 0., 0.);
+	ev_timer_init(&sw->tick_w, tick_cb, 1., 1.);
+	ev_signal_init(&sw->term_w, term_cb, SIGTERM);
+	ev_signal_init(&sw->int_w, term_cb, SIGINT);
+	ev_signal_init(&sw->hup_w, hup_cb, SIGHUP);
+	sw->inotify_w.data = sw->read_w.data = sw->batch_w.data = sw;
+	sw->poll_w.data = sw->retry_w.data = sw->dog_w.data = sw;
+	sw->tick_w.data = sw->term_w.data = sw->int_w.data = sw;
+	sw->hup_w.data = sw;
+	ev_timer_start(sw->loop, &sw->tick_w);
+	ev_signal_start(sw->loop, &sw->term_w);
+	ev_signal_start(sw->loop, &sw->int_w);
+	ev_signal_start(sw->loop, &sw->hup_w);
+	if ((dog = notify_watchdog_interval()) > 0) {
+		ev_timer_set(&sw->dog_w, dog / 2, dog / 2);
+		ev_timer_start(sw->loop, &sw->dog_w);
+	}
 }
 
 int
@@ -27,13 +470,11 @@ main(int argc, char *argv[])
 		{ "rules",	required_argument,	NULL, 'R' },
 		{ NULL,		0,			NULL, 0 }
 	};
-	const char	*conffile = SW_CONF_DEFAULT;
-	struct sw_conf	*conf;
-	struct sw_rules	*rs;
-	char	       **rules = NULL;
-	size_t		 nrules = 0;
-	int		 ch, checkonly = 0, given = 0, rc;
+	struct smtpwatch	 sw;
+	int			 ch, checkonly = 0;
 
+	memset(&sw, 0, sizeof(sw));
+	sw.conffile = SW_CONF_DEFAULT;
 	log_init("smtpwatchd", 0);
 	while ((ch = getopt_long(argc, argv, "df:n", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -41,14 +482,14 @@ main(int argc, char *argv[])
 			log_init("smtpwatchd", 1);
 			break;
 		case 'f':
-			conffile = optarg;
-			given = 1;
+			sw.conffile = optarg;
+			sw.given = 1;
 			break;
 		case 'n':
 			checkonly = 1;
 			break;
 		case 'R':
-			strv_push(&rules, &nrules, optarg);
+			strv_push(&sw.rules, &sw.nrules, optarg);
 			break;
 		default:
 			usage();
@@ -56,23 +497,39 @@ main(int argc, char *argv[])
 	}
 	if (optind != argc)
 		usage();
-	if (conf_load(conffile, given, &conf) == -1)
+	if (sw_load(&sw, &sw.conf, &sw.rs) == -1)
 		return 1;
-	rc = nrules > 0 ? rules_load(rules, nrules, &rs) :
-	    rules_load(conf->rules, conf->nrules, &rs);
-	strv_free(rules, nrules);
-	if (rc == -1) {
-		conf_free(conf);
+	if (checkonly) {
+		printf("configuration OK: %zu logs, %zu extract and %zu "
+		    "diagnosis entries from %zu rules files\n", sw.conf->nlogs,
+		    sw.rs->nextracts, sw.rs->ndiagnoses, sw.rs->nfiles);
+		rules_free(sw.rs);
+		conf_free(sw.conf);
+		strv_free(sw.rules, sw.nrules);
+		return 0;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGXFSZ, SIG_IGN);	/* a file size limit is an error */
+	if (sw.conf->nlogs == 0)
+		log_warnx("%s: no log directive: there is nothing to follow",
+		    sw.conffile);
+	sw.loop = ev_default_loop(EVFLAG_AUTO);
+	sw_watchers(&sw);
+	if (sw_open(&sw) == -1) {
+		rules_free(sw.rs);
+		conf_free(sw.conf);
+		strv_free(sw.rules, sw.nrules);
 		return 1;
 	}
-	if (checkonly)
-		printf("configuration OK: %zu extract and %zu diagnosis "
-		    "entries from %zu rules files\n", rs->nextracts,
-		    rs->ndiagnoses, rs->nfiles);
-	else
-		log_warnx("live tailing is not built yet: use -n, or "
-		    "smtpwatchctl scan");
-	rules_free(rs);
-	conf_free(conf);
-	return checkonly ? 0 : 1;
+	log_info("started: %zu logs, database %s", sw.nfeeds,
+	    sw.conf->database);
+	notify_ready();
+	ev_run(sw.loop, 0);
+	sw_close(&sw);
+	rules_free(sw.rs);
+	conf_free(sw.conf);
+	strv_free(sw.rules, sw.nrules);
+	ev_loop_destroy(sw.loop);
+	log_info("stopped");
+	return 0;
 }

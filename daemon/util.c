@@ -203,6 +203,25 @@ duration_parse(const char *s, long *secs)
 	return 0;
 }
 
+/* Like duration_parse() in milliseconds; also takes "250ms". */
+int
+duration_parse_ms(const char *s, long *ms)
+{
+	char	*end;
+	long	 n, secs;
+
+	errno = 0;
+	n = strtol(s, &end, 10);
+	if (end != s && errno == 0 && n >= 0 && strcmp(end, "ms") == 0) {
+		*ms = n;
+		return 0;
+	}
+	if (duration_parse(s, &secs) == -1 || secs > LONG_MAX / 1000)
+		return -1;
+	*ms = secs * 1000;
+	return 0;
+}
+
 /* FNV-1a, 64 bits: file fingerprints and hash tables. */
 uint64_t
 fnv64(uint64_t h, const void *v, size_t n)
