@@ -26,7 +26,7 @@ B	 = build
 CORE	 = log util lines parse join rules match conf
 CTL	 = $(CORE) scan smtpwatchctl
 DAEMON	 = $(CORE) tail store notify feed smtpwatchd
-UNITS	 = t_parse t_rules t_match t_corpus t_lines
+UNITS	 = t_parse t_rules t_match t_corpus t_lines t_feed
 # Unit tests of the daemon's own files: they link what they need.
 DUNITS	 = t_tail t_store
 

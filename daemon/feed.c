@@ -41,6 +41,47 @@ struct sw_feed {
 static void	feed_record(void *, const struct sw_record *);
 
 /*
+ * The state a checkpoint carries: "SWF1", the year and month join.c's
+ * clock has inferred (so that classic stamps get the same year after a
+ * restart), then the matcher's memory of repeats.
+ */
+#define FEED_MAGIC	"SWF1"
+#define FEED_HDR	(4 + 2 * sizeof(int))
+
+static size_t
+feed_state_save(const struct sw_feed *f, unsigned char **out)
+{
+	unsigned char	*m, *buf;
+	size_t		 n;
+	int		 ym[2];
+
+	join_clock_get(f->j, &ym[0], &ym[1]);
+	n = match_state_save(f->m, &m);
+	buf = xmalloc(FEED_HDR + n);
+	memcpy(buf, FEED_MAGIC, 4);
+	memcpy(buf + 4, ym, sizeof(ym));
+	memcpy(buf + FEED_HDR, m, n);
+	free(m);
+	*out = buf;
+	return FEED_HDR + n;
+}
+
+static int
+feed_state_load(struct sw_feed *f, const struct sw_checkpoint *cp)
+{
+	int	 ym[2];
+
+	if (cp->statelen < FEED_HDR || memcmp(cp->state, FEED_MAGIC, 4) != 0)
+		return -1;
+	if (match_state_load(f->m, cp->state + FEED_HDR,
+	    cp->statelen - FEED_HDR) == -1)
+		return -1;
+	memcpy(ym, cp->state + 4, sizeof(ym));
+	join_clock_set(f->j, ym[0], ym[1]);
+	return 0;
+}
+
+/*
  * A feed for source; cp is its committed checkpoint or NULL.  The
  * matcher's memory of repeats is restored from cp.
  */
@@ -61,8 +102,7 @@ feed_new(const char *source, const struct sw_rules *rs,
 	if (cp != NULL) {
 		checkpoint_copy(&f->cp, cp);
 		f->resumed = 1;
-		if (cp->statelen > 0 &&
-		    match_state_load(f->m, cp->state, cp->statelen) == -1)
+		if (cp->statelen > 0 && feed_state_load(f, cp) == -1)
 			log_info("%s: the saved matcher state is from another "
 			    "version: repeats of earlier lines may count once "
 			    "more", source);
@@ -248,7 +288,7 @@ feed_checkpoint(struct sw_feed *f, struct sw_checkpoint *cp)
 	for (i = 0; i < cp->nheld; i++)
 		if (cp->held[i] < cp->offset)
 			cp->offset = cp->held[i];
-	cp->statelen = match_state_save(f->m, &cp->state);
+	cp->statelen = feed_state_save(f, &cp->state);
 	cp->updated = time(NULL);
 	f->changed = 0;
 	return 0;

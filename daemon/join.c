@@ -262,3 +262,19 @@ join_flush_entry(struct sw_join *j)
 {
 	slot_emit(j, &j->mainlog);
 }
+
+/* The year inference of classic stamps, for a checkpoint to carry. */
+void
+join_clock_get(const struct sw_join *j, int *year, int *month)
+{
+	*year = j->clock.year;
+	*month = j->clock.month;
+}
+
+void
+join_clock_set(struct sw_join *j, int year, int month)
+{
+	j->clock.year = year;
+	j->clock.month = month;
+	j->clock.minute[0] = '\0';
+}

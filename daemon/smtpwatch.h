@@ -235,7 +235,7 @@ struct sw_checkpoint {
 					   counted, except those in held[] */
 	uint64_t	 held[SW_HELD_MAX];
 	size_t		 nheld;
-	unsigned char	*state;		/* match_state_save() */
+	unsigned char	*state;		/* feed.c: year inference + matcher */
 	size_t		 statelen;
 	time_t		 updated;	/* wall clock of the commit */
 };
@@ -315,6 +315,8 @@ void		 join_flush(struct sw_join *);
 void		 join_at(struct sw_join *, uint64_t);
 size_t		 join_held(const struct sw_join *, uint64_t *, size_t);
 void		 join_flush_entry(struct sw_join *);
+void		 join_clock_get(const struct sw_join *, int *, int *);
+void		 join_clock_set(struct sw_join *, int, int);
 
 /* lines.c: split a byte stream into lines, bounded by SW_LINE_MAX. */
 typedef void	(*sw_line_cb)(void *, const char *, size_t, int);
