@@ -70,11 +70,11 @@ $(B)/sql.h: sql/*.sql contrib/embed-sql | $(B)
 $(B)/store.o $(B)/asan/store.o: $(B)/sql.h
 $(B)/store.o $(B)/asan/store.o: SW_CFLAGS += -I$(B)
 
-$(B)/t_tail: tests/unit/t_tail.c tests/unit/check.h $(CORE_O) $(HDRS)
+$(B)/t_tail: tests/unit/t_tail.c daemon/tail.c tests/unit/check.h $(CORE_O) $(HDRS)
 	$(CC) $(SW_CFLAGS) $(CFLAGS) -Wno-missing-prototypes -o $@ $< \
 	    $(CORE_O) $(SW_LDLIBS)
 
-$(B)/t_store: tests/unit/t_store.c tests/unit/check.h $(CORE_O) $(B)/sql.h $(HDRS)
+$(B)/t_store: tests/unit/t_store.c daemon/store.c tests/unit/check.h $(CORE_O) $(B)/sql.h $(HDRS)
 	$(CC) $(SW_CFLAGS) -I$(B) $(CFLAGS) -Wno-missing-prototypes -o $@ $< \
 	    $(CORE_O) $(SW_LDLIBS)
 

@@ -133,6 +133,20 @@ sw_status(struct smtpwatch *sw)
 	    " (some polled)" : "", lag, sw->today);
 }
 
+/*
+ * The fingerprint grows with a file that was short when opened: take the
+ * tail's current one when it is still the same file.
+ */
+static void
+sw_fingerprint(const struct sw_tail *t, struct sw_checkpoint *cp)
+{
+	struct sw_fileid	 id;
+
+	if (t != NULL && tail_fileid(t, &id) == 0 && id.dev == cp->id.dev &&
+	    id.ino == cp->id.ino && id.fplen > cp->id.fplen)
+		cp->id = id;
+}
+
 /* Adds each feed's position to the batch, where it moved. */
 static void
 sw_positions(struct smtpwatch *sw)
@@ -144,8 +158,10 @@ sw_positions(struct smtpwatch *sw)
 		if (!feed_changed(sw->feeds[i]))
 			continue;
 		memset(&cp, 0, sizeof(cp));
-		if (feed_checkpoint(sw->feeds[i], &cp) == 0)
+		if (feed_checkpoint(sw->feeds[i], &cp) == 0) {
+			sw_fingerprint(sw->tailv[i], &cp);
 			store_position(sw->store, &cp);
+		}
 		checkpoint_clear(&cp);
 	}
 }

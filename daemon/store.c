@@ -1,0 +1,1711 @@
+/*
+ * store.c -- the SQLite database.  store_event() sums events in memory,
+ * per row they will change (an account or relay, an account's address,
+ * a client address, a bucket of windowed counts) and per incident;
+ * store_commit() writes the whole batch and every source's checkpoint
+ * in one transaction, or nothing.  On failure the batch stays as it was
+ * for the next try, so a checkpoint never runs ahead of the counts of
+ * the lines before it: each event is counted exactly once.  The schema
+ * is built from the migrations in sql/, compiled in as sql.h.
+ */
+
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "smtpwatch.h"
+#include "sql.h"
+
+#define BUSY_MS		50	/* in the loop: fail fast, the daemon retries */
+#define OPEN_BUSY_MS	5000	/* at start: nothing to retry from */
+#define TAB_MIN		1024	/* hash slots, a power of two */
+#define TAB_KEEP	65536	/* after a commit, a bigger table shrinks */
+#define CHUNK_SIZE	(256 * 1024)
+#define ALIGN		_Alignof(max_align_t)
+/* type, sub, then at most three length-prefixed fields and a time. */
+#define KEY_MAX		(2 + 3 * 2 + 2 * SW_NAME_MAX + SW_ACCOUNT_MAX + 8)
+#define HELD_TEXT	(SW_HELD_MAX * 21 + 1)
+
+/* What an aggregate of the batch updates. */
+enum agg_type {
+	AGG_SUBJECT,		/* accounts (and relays, incidents): host,
+				   subject; sub = direction */
+	AGG_PAIR,		/* account_addrs: host, account, addr */
+	AGG_ADDR,		/* addresses: host, addr */
+	AGG_BUCKET,		/* buckets: host, key, start; sub = scope */
+	AGG_NTYPES
+};
+
+enum scope {
+	SCOPE_ACCOUNT,
+	SCOPE_ADDR,
+	SCOPE_RELAY
+};
+
+static const char *const scope_names[] = { "account", "addr", "relay" };
+static const char *const dir_names[] = { "server", "client" };
+
+/* Text held in the arena; cap grows by doubling. */
+struct text {
+	char		*p;
+	size_t		 len, cap;
+};
+
+/* Failures (and affected messages) since the last success. */
+struct seg {
+	time_t		 opened;	/* first failure */
+	time_t		 last;		/* last failure or affected */
+	uint64_t	 failures, affected;
+	const char	*diag;		/* the latest one given */
+};
+
+/* Subjects and addresses: the latest failure or trouble event. */
+struct detail {
+	int		 set;		/* one was seen */
+	time_t		 when;
+	const char	*diag;		/* interned, or NULL */
+	struct text	 reply;
+	struct text	 addr, mech;	/* subjects */
+	struct text	 account;	/* addresses: the last known one */
+	int		 known;		/* ... account holds one */
+	int		 succeeded;	/* subjects: a success in the batch */
+	struct seg	 seg;		/* subjects: the open segment */
+};
+
+/* One key of the batch and its deltas. */
+struct agg {
+	struct agg	*next;		/* in its hash chain */
+	struct agg	*all;		/* in the list of its type */
+	uint64_t	 hash;
+	uint64_t	 n[SW_EV_NKINDS];	/* events per kind */
+	time_t		 first_fail, last_fail, last_success;
+	time_t		 first_seen, last_seen;	/* any event */
+	struct detail	*d;		/* subjects and addresses */
+	size_t		 keylen;
+	unsigned char	 key[];		/* see key_start() */
+};
+
+/* A segment a success ended within the batch, in event order. */
+struct frozen {
+	const struct agg *a;
+	struct seg	 seg;
+	time_t		 closed;
+	const char	*reply;		/* in the arena, or NULL */
+	size_t		 replylen;
+};
+
+struct chunk {
+	struct chunk	*next;
+	size_t		 size, used;
+	max_align_t	 data[];
+};
+
+/* A string of an event, its length and FNV hash. */
+struct field {
+	const char	*p;
+	size_t		 len;
+	uint64_t	 h;
+};
+
+/* The fields of one event the keys are made of. */
+struct evf {
+	struct field	 host, account, addr, subject;
+	int		 known;		/* the account is */
+	const char	*diag;
+	size_t		 replylen, mechlen;
+};
+
+struct key {
+	unsigned char	 buf[KEY_MAX];
+	size_t		 len;
+	uint64_t	 h;
+};
+
+enum stmt {
+	ST_BEGIN,
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST_ACCOUNT,
+	ST_RELAY,
+	ST_PAIR,
+	ST_ADDR,
+	ST_BUCKET,
+	ST_INC_ADD,
+	ST_INC_CLOSE,
+	ST_CP_SAVE,
+	ST_CP_LOAD,
+	ST_SINCE,
+	ST_EXP_ACCOUNTS,
+	ST_EXP_PAIRS,
+	ST_EXP_ADDRS,
+	ST_EXP_RELAYS,
+	ST_EXP_INCIDENTS,
+	ST_EXP_BUCKETS,
+	ST_N
+};
+
+struct sw_store {
+	sqlite3		*db;
+	char		*path;
+	struct sw_storeopt opt;
+	sqlite3_stmt	*stmt[ST_N];
+	sqlite3_stmt	*cur;		/* being bound, see stmt_begin() */
+	int		 berr;		/* first bind error */
+	char		 err[256];	/* the last SQLite error */
+	int		 failing;	/* commits fail: logged once */
+
+	/* The batch. */
+	struct agg	**tab;
+	size_t		 tabsize, nagg;
+	struct agg	*list[AGG_NTYPES];
+	struct chunk	*arena;
+	struct frozen	*frozen;
+	size_t		 nfrozen, frozencap;
+	size_t		 nevents;
+	struct sw_checkpoint *pos;
+	size_t		 npos, poscap;
+
+	/* Diagnosis ids, interned: the batch outlives no rules, but
+	   owning them costs nothing. */
+	char		**diags;
+	size_t		 ndiags;
+	const struct sw_diagnosis *dlast;
+	const char	*dlastid;
+
+	/* The host of the last event: nearly always the same one. */
+	char		 host[SW_NAME_MAX];
+	struct field	 hostf;
+};
+
+/*
+ * Pieces of the upserts.  NEWER: the batch holds the latest failure or
+ * trouble event, so the last_* columns take its values.  FIRST, LAST:
+ * the earlier or later time, either may be NULL.  ADD: counts add up.
+ */
+#define NEWER	"excluded.last_event >= "				\
+		    "coalesce(last_event, excluded.last_event)"
+#define LATEST(c) c " = CASE WHEN " NEWER " THEN excluded." c		\
+		    " ELSE " c " END"
+#define FIRST(c) c " = coalesce(min(" c ", excluded." c "), " c	\
+		    ", excluded." c ")"
+#define LAST(c)	c " = coalesce(max(" c ", excluded." c "), " c		\
+		    ", excluded." c ")"
+#define ADD(c)	c " = " c " + excluded." c
+
+/* Every statement, prepared once by store_open(). */
+static const char *const stmt_sql[ST_N] = {
+	[ST_BEGIN] = "BEGIN IMMEDIATE",
+	[ST_COMMIT] = "COMMIT",
+	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_ACCOUNT] =
+	    "INSERT INTO accounts (host, direction, account, failures, "
+	    "successes, affected, trouble, first_failure, last_failure, "
+	    "last_success, last_seen, last_event, last_addr, last_reply, "
+	    "last_diagnosis, last_mech) "
+	    "SELECT :host, :dir, :subject, :failures, :successes, :affected, "
+	    ":trouble, :first_failure, :last_failure, :last_success, "
+	    ":last_seen, :last_event, :last_addr, :last_reply, "
+	    ":last_diagnosis, :last_mech "
+	    "WHERE :create OR EXISTS (SELECT 1 FROM accounts WHERE "
+	    "host = :host AND direction = :dir AND account = :subject) "
+	    "ON CONFLICT (host, direction, account) DO UPDATE SET "
+	    ADD("failures") ", " ADD("successes") ", " ADD("affected") ", "
+	    ADD("trouble") ", " FIRST("first_failure") ", "
+	    LAST("last_failure") ", " LAST("last_success") ", "
+	    LAST("last_seen") ", " LATEST("last_addr") ", "
+	    LATEST("last_reply") ", " LATEST("last_diagnosis") ", "
+	    LATEST("last_mech") ", " LAST("last_event"),
+	[ST_RELAY] =
+	    "INSERT INTO relays (host, relay, failures, affected, successes, "
+	    "trouble, first_failure, last_failure, last_success, last_seen, "
+	    "last_event, last_addr, last_reply, last_diagnosis) "
+	    "SELECT :host, :relay, :failures, :affected, :successes, "
+	    ":trouble, :first_failure, :last_failure, :last_success, "
+	    ":last_seen, :last_event, :last_addr, :last_reply, "
+	    ":last_diagnosis "
+	    "WHERE :create OR EXISTS (SELECT 1 FROM relays WHERE "
+	    "host = :host AND relay = :relay) "
+	    "ON CONFLICT (host, relay) DO UPDATE SET "
+	    ADD("failures") ", " ADD("successes") ", " ADD("affected") ", "
+	    ADD("trouble") ", " FIRST("first_failure") ", "
+	    LAST("last_failure") ", " LAST("last_success") ", "
+	    LAST("last_seen") ", " LATEST("last_addr") ", "
+	    LATEST("last_reply") ", " LATEST("last_diagnosis") ", "
+	    LAST("last_event"),
+	[ST_PAIR] =
+	    "INSERT INTO account_addrs (account_id, addr, failures, "
+	    "successes, first_seen, last_seen) "
+	    "SELECT id, :addr, :failures, :successes, :first_seen, "
+	    ":last_seen FROM accounts WHERE host = :host AND "
+	    "direction = 'server' AND account = :account "
+	    "ON CONFLICT (account_id, addr) DO UPDATE SET "
+	    ADD("failures") ", " ADD("successes") ", " FIRST("first_seen")
+	    ", " LAST("last_seen"),
+	[ST_ADDR] =
+	    "INSERT INTO addresses (host, addr, failures, successes, "
+	    "trouble, first_failure, last_failure, last_success, last_seen, "
+	    "last_event, last_account, last_reply, last_diagnosis) "
+	    "SELECT :host, :addr, :failures, :successes, :trouble, "
+	    ":first_failure, :last_failure, :last_success, :last_seen, "
+	    ":last_event, :last_account, :last_reply, :last_diagnosis "
+	    "WHERE :create OR EXISTS (SELECT 1 FROM addresses WHERE "
+	    "host = :host AND addr = :addr) "
+	    "ON CONFLICT (host, addr) DO UPDATE SET "
+	    ADD("failures") ", " ADD("successes") ", " ADD("trouble") ", "
+	    FIRST("first_failure") ", " LAST("last_failure") ", "
+	    LAST("last_success") ", " LAST("last_seen") ", "
+	    "last_account = CASE WHEN " NEWER " THEN "
+	    "coalesce(excluded.last_account, last_account) "
+	    "ELSE last_account END, "
+	    LATEST("last_reply") ", " LATEST("last_diagnosis") ", "
+	    LAST("last_event"),
+	[ST_BUCKET] =
+	    "INSERT INTO buckets (scope, host, key, start, failures, "
+	    "affected) VALUES (:scope, :host, :key, :start, :failures, "
+	    ":affected) ON CONFLICT (scope, host, key, start) DO UPDATE SET "
+	    ADD("failures") ", " ADD("affected"),
+	[ST_INC_ADD] =
+	    "INSERT INTO incidents (host, direction, subject, opened, last, "
+	    "failures, affected, diagnosis, last_reply) "
+	    "SELECT :host, :dir, :subject, :opened, :last, :failures, "
+	    ":affected, :diagnosis, :reply "
+	    "WHERE :failures > 0 OR EXISTS (SELECT 1 FROM incidents WHERE "
+	    "host = :host AND direction = :dir AND subject = :subject AND "
+	    "closed IS NULL) "
+	    "ON CONFLICT (host, direction, subject) WHERE closed IS NULL "
+	    "DO UPDATE SET last = max(last, excluded.last), "
+	    ADD("failures") ", " ADD("affected") ", "
+	    "diagnosis = coalesce(excluded.diagnosis, diagnosis), "
+	    "last_reply = coalesce(excluded.last_reply, last_reply)",
+	[ST_INC_CLOSE] =
+	    "UPDATE incidents SET closed = :closed, close_reason = 'success' "
+	    "WHERE host = :host AND direction = :dir AND subject = :subject "
+	    "AND closed IS NULL",
+	[ST_CP_SAVE] =
+	    "INSERT INTO checkpoints (source, dev, ino, fplen, fphash, "
+	    "offset, done, held, state, updated) VALUES (:source, :dev, "
+	    ":ino, :fplen, :fphash, :offset, :done, :held, :state, :updated) "
+	    "ON CONFLICT (source) DO UPDATE SET dev = excluded.dev, "
+	    "ino = excluded.ino, fplen = excluded.fplen, "
+	    "fphash = excluded.fphash, offset = excluded.offset, "
+	    "done = excluded.done, held = excluded.held, "
+	    "state = excluded.state, updated = excluded.updated",
+	[ST_CP_LOAD] =
+	    "SELECT dev, ino, fplen, fphash, offset, done, held, state, "
+	    "updated FROM checkpoints WHERE source = :source",
+	[ST_SINCE] =
+	    "SELECT coalesce(sum(failures), 0) FROM buckets "
+	    "WHERE start >= :start AND scope IN ('addr', 'relay')",
+	[ST_EXP_ACCOUNTS] = "DELETE FROM accounts WHERE last_seen < :cut",
+	[ST_EXP_PAIRS] =
+	    "DELETE FROM account_addrs WHERE last_seen < :cut OR "
+	    "account_id NOT IN (SELECT id FROM accounts)",
+	[ST_EXP_ADDRS] = "DELETE FROM addresses WHERE last_seen < :cut",
+	[ST_EXP_RELAYS] = "DELETE FROM relays WHERE last_seen < :cut",
+	[ST_EXP_INCIDENTS] = "DELETE FROM incidents WHERE closed < :cut",
+	[ST_EXP_BUCKETS] = "DELETE FROM buckets WHERE start < :cut",
+};
+
+/* uint64 to the int64 SQLite stores, bit for bit. */
+static sqlite3_int64
+u64_to_db(uint64_t v)
+{
+	return v <= (uint64_t)INT64_MAX ? (sqlite3_int64)v :
+	    -(sqlite3_int64)(UINT64_MAX - v) - 1;
+}
+
+/* The inverse of u64_to_db(). */
+static uint64_t
+u64_from_db(sqlite3_int64 v)
+{
+	return v >= 0 ? (uint64_t)v : UINT64_MAX - (uint64_t)(-(v + 1));
+}
+
+/*
+ * Statements: stmt_begin() picks one, the bind_*() helpers fill the
+ * parameters it names (a name it lacks is skipped: statements share
+ * binders) and stmt_run() steps and resets it.  Pointers are bound
+ * SQLITE_STATIC: stmt_run() clears them before they can dangle.
+ */
+static void
+stmt_begin(struct sw_store *st, enum stmt i)
+{
+	st->cur = st->stmt[i];
+	st->berr = SQLITE_OK;
+}
+
+/* Keeps the first bind error, for stmt_run() to report. */
+static void
+bind_rc(struct sw_store *st, int rc)
+{
+	if (rc != SQLITE_OK && st->berr == SQLITE_OK)
+		st->berr = rc;
+}
+
+/* Text of len bytes, or NULL when p is NULL. */
+static void
+bind_text(struct sw_store *st, const char *name, const char *p, size_t len)
+{
+	int	 i;
+
+	if ((i = sqlite3_bind_parameter_index(st->cur, name)) == 0)
+		return;
+	if (p == NULL)
+		bind_rc(st, sqlite3_bind_null(st->cur, i));
+	else
+		bind_rc(st, sqlite3_bind_text64(st->cur, i, p, len,
+		    SQLITE_STATIC, SQLITE_UTF8));
+}
+
+/* A C string, or NULL. */
+static void
+bind_str(struct sw_store *st, const char *name, const char *s)
+{
+	bind_text(st, name, s, s != NULL ? strlen(s) : 0);
+}
+
+/* Exact bytes (an account), or NULL when p is NULL. */
+static void
+bind_blob(struct sw_store *st, const char *name, const void *p, size_t len)
+{
+	int	 i;
+
+	if ((i = sqlite3_bind_parameter_index(st->cur, name)) == 0)
+		return;
+	if (p == NULL)
+		bind_rc(st, sqlite3_bind_null(st->cur, i));
+	else
+		bind_rc(st, sqlite3_bind_blob64(st->cur, i, p, len,
+		    SQLITE_STATIC));
+}
+
+/* An integer. */
+static void
+bind_int(struct sw_store *st, const char *name, sqlite3_int64 v)
+{
+	int	 i;
+
+	if ((i = sqlite3_bind_parameter_index(st->cur, name)) != 0)
+		bind_rc(st, sqlite3_bind_int64(st->cur, i, v));
+}
+
+/* A time, or NULL when there is none (set is 0). */
+static void
+bind_time(struct sw_store *st, const char *name, int set, time_t t)
+{
+	int	 i;
+
+	if (set) {
+		bind_int(st, name, (sqlite3_int64)t);
+		return;
+	}
+	if ((i = sqlite3_bind_parameter_index(st->cur, name)) != 0)
+		bind_rc(st, sqlite3_bind_null(st->cur, i));
+}
+
+/* Keeps the message of a failure for the one log line about it. */
+static void
+store_error(struct sw_store *st, int rc, int fromdb)
+{
+	snprintf(st->err, sizeof(st->err), "%s",
+	    fromdb ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+}
+
+/*
+ * Steps the current statement to its end (or first row) and resets it.
+ * Returns 0, or -1 with the error kept in st->err.
+ */
+static int
+stmt_run(struct sw_store *st)
+{
+	int	 rc;
+
+	if (st->berr != SQLITE_OK) {
+		rc = st->berr;
+		store_error(st, rc, 0);
+	} else if ((rc = sqlite3_step(st->cur)) != SQLITE_DONE &&
+	    rc != SQLITE_ROW)
+		store_error(st, rc, 1);
+	sqlite3_reset(st->cur);
+	sqlite3_clear_bindings(st->cur);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -1;
+}
+
+/* Runs a statement without parameters: BEGIN, COMMIT, ROLLBACK. */
+static int
+stmt_simple(struct sw_store *st, enum stmt i)
+{
+	stmt_begin(st, i);
+	return stmt_run(st);
+}
+
+/*
+ * The arena holds the batch's aggregates and texts; it is emptied at
+ * once after a commit.  Blocks are aligned like malloc's.
+ */
+static void *
+arena_alloc(struct sw_store *st, size_t n)
+{
+	struct chunk	*c = st->arena;
+	size_t		 size;
+	void		*p;
+
+	n = (n + ALIGN - 1) & ~(size_t)(ALIGN - 1);
+	if (c == NULL || c->size - c->used < n) {
+		size = n > CHUNK_SIZE ? n : CHUNK_SIZE;
+		c = xmalloc(offsetof(struct chunk, data) + size);
+		c->size = size;
+		c->used = 0;
+		c->next = st->arena;
+		st->arena = c;
+	}
+	p = (unsigned char *)c->data + c->used;
+	c->used += n;
+	return p;
+}
+
+/* Frees every chunk but one, which is kept for the next batch. */
+static void
+arena_reset(struct sw_store *st, int all)
+{
+	struct chunk	*c, *next;
+
+	if (st->arena == NULL)
+		return;
+	for (c = st->arena->next; c != NULL; c = next) {
+		next = c->next;
+		free(c);
+	}
+	st->arena->next = NULL;
+	st->arena->used = 0;
+	if (all) {
+		free(st->arena);
+		st->arena = NULL;
+	}
+}
+
+/* Copies s into t, growing t in the arena when it is too small. */
+static void
+text_set(struct sw_store *st, struct text *t, const char *s, size_t len)
+{
+	size_t	 cap;
+
+	if (len > t->cap || t->p == NULL) {
+		cap = t->cap * 2 > len ? t->cap * 2 : len;
+		if (cap < 16)
+			cap = 16;
+		t->p = arena_alloc(st, cap);
+		t->cap = cap;
+	}
+	memcpy(t->p, s, len);
+	t->len = len;
+}
+
+/* The id of a diagnosis, owned by the store; NULL for none. */
+static const char *
+store_diag(struct sw_store *st, const struct sw_diagnosis *dg)
+{
+	size_t	 i;
+
+	if (dg == NULL || dg->id == NULL)
+		return NULL;
+	if (dg == st->dlast && strcmp(st->dlastid, dg->id) == 0)
+		return st->dlastid;
+	for (i = 0; i < st->ndiags; i++)
+		if (strcmp(st->diags[i], dg->id) == 0)
+			break;
+	if (i == st->ndiags)
+		strv_push(&st->diags, &st->ndiags, dg->id);
+	st->dlast = dg;
+	st->dlastid = st->diags[i];
+	return st->dlastid;
+}
+
+/* A string of at most max bytes, and its hash. */
+static void
+field_set(struct field *f, const char *s, size_t max)
+{
+	f->p = s;
+	f->len = strnlen(s, max);
+	f->h = fnv64(FNV64_INIT, s, f->len);
+}
+
+/* The host field of ev; its hash is kept from the event before. */
+static void
+store_host(struct sw_store *st, const struct sw_event *ev, struct field *f)
+{
+	size_t	 len = strnlen(ev->host, sizeof(ev->host));
+
+	if (st->hostf.p == NULL || len != st->hostf.len ||
+	    memcmp(st->host, ev->host, len) != 0) {
+		memcpy(st->host, ev->host, len);
+		field_set(&st->hostf, st->host, len);
+	}
+	*f = st->hostf;
+	f->p = ev->host;
+}
+
+/*
+ * A key is its type and sub (direction or scope), then each field as a
+ * 16-bit little-endian length and its bytes, then for buckets the start
+ * time.  The hash mixes the fields' own hashes, so each string of an
+ * event is hashed once however many keys it is part of.
+ */
+static void
+key_start(struct key *k, enum agg_type type, int sub)
+{
+	k->buf[0] = (unsigned char)type;
+	k->buf[1] = (unsigned char)sub;
+	k->len = 2;
+	k->h = FNV64_INIT ^ ((uint64_t)type << 8 | (uint64_t)sub);
+}
+
+/* Appends a field to k. */
+static void
+key_add(struct key *k, const struct field *f)
+{
+	k->buf[k->len++] = (unsigned char)(f->len & 0xff);
+	k->buf[k->len++] = (unsigned char)(f->len >> 8);
+	memcpy(k->buf + k->len, f->p, f->len);
+	k->len += f->len;
+	k->h = (k->h ^ f->h) * 0x9e3779b97f4a7c15ULL;
+	k->h ^= k->h >> 29;
+}
+
+/* Appends a bucket's start time to k, last. */
+static void
+key_time(struct key *k, time_t t)
+{
+	int64_t	 v = (int64_t)t;
+
+	memcpy(k->buf + k->len, &v, sizeof(v));
+	k->len += sizeof(v);
+	k->h = (k->h ^ (uint64_t)v) * 0x9e3779b97f4a7c15ULL;
+	k->h ^= k->h >> 29;
+}
+
+/* Field i of a's key (0 is the host). */
+static void
+key_field(const struct agg *a, int i, struct field *f)
+{
+	const unsigned char	*p = a->key + 2;
+	size_t			 len;
+
+	for (;;) {
+		len = (size_t)p[0] | (size_t)p[1] << 8;
+		if (i-- == 0)
+			break;
+		p += 2 + len;
+	}
+	f->p = (const char *)(p + 2);
+	f->len = len;
+	f->h = 0;
+}
+
+/* The start time of a bucket aggregate. */
+static time_t
+key_start_time(const struct agg *a)
+{
+	int64_t	 v;
+
+	memcpy(&v, a->key + a->keylen - sizeof(v), sizeof(v));
+	return (time_t)v;
+}
+
+/* The slot of hash h in a table of size (a power of two) slots. */
+static size_t
+tab_slot(uint64_t h, size_t size)
+{
+	return (size_t)(h ^ h >> 32) & (size - 1);
+}
+
+/* Doubles the hash table. */
+static void
+tab_grow(struct sw_store *st)
+{
+	struct agg	**tab, *a, *next;
+	size_t		 i, size = st->tabsize * 2, s;
+
+	tab = xcalloc(size, sizeof(*tab));
+	for (i = 0; i < st->tabsize; i++)
+		for (a = st->tab[i]; a != NULL; a = next) {
+			next = a->next;
+			s = tab_slot(a->hash, size);
+			a->next = tab[s];
+			tab[s] = a;
+		}
+	free(st->tab);
+	st->tab = tab;
+	st->tabsize = size;
+}
+
+/* A new aggregate for k, first seen at when. */
+static struct agg *
+agg_new(struct sw_store *st, const struct key *k, time_t when)
+{
+	struct agg	*a;
+	size_t		 s;
+
+	a = arena_alloc(st, offsetof(struct agg, key) + k->len);
+	memset(a, 0, sizeof(*a));
+	a->hash = k->h;
+	a->keylen = k->len;
+	memcpy(a->key, k->buf, k->len);
+	a->first_seen = a->last_seen = when;
+	if (k->buf[0] == AGG_SUBJECT || k->buf[0] == AGG_ADDR) {
+		a->d = arena_alloc(st, sizeof(*a->d));
+		memset(a->d, 0, sizeof(*a->d));
+	}
+	a->all = st->list[k->buf[0]];
+	st->list[k->buf[0]] = a;
+	s = tab_slot(k->h, st->tabsize);
+	a->next = st->tab[s];
+	st->tab[s] = a;
+	if (++st->nagg > st->tabsize)
+		tab_grow(st);
+	return a;
+}
+
+/* The aggregate of k, made when new. */
+static struct agg *
+batch_get(struct sw_store *st, const struct key *k, time_t when)
+{
+	struct agg	*a;
+
+	for (a = st->tab[tab_slot(k->h, st->tabsize)]; a != NULL; a = a->next)
+		if (a->hash == k->h && a->keylen == k->len &&
+		    memcmp(a->key, k->buf, k->len) == 0)
+			return a;
+	return agg_new(st, k, when);
+}
+
+/* Counts ev into a: per kind, first and last times. */
+static void
+agg_count(struct agg *a, const struct sw_event *ev)
+{
+	time_t	 t = ev->when;
+
+	switch (ev->kind) {
+	case SW_EV_FAILURE:
+		if (a->n[SW_EV_FAILURE] == 0 || t < a->first_fail)
+			a->first_fail = t;
+		if (a->n[SW_EV_FAILURE] == 0 || t > a->last_fail)
+			a->last_fail = t;
+		break;
+	case SW_EV_SUCCESS:
+		if (a->n[SW_EV_SUCCESS] == 0 || t > a->last_success)
+			a->last_success = t;
+		break;
+	default:
+		break;
+	}
+	a->n[ev->kind]++;
+	if (t < a->first_seen)
+		a->first_seen = t;
+	if (t > a->last_seen)
+		a->last_seen = t;
+}
+
+/* 1 when an event at when is the latest of d, which it then describes. */
+static int
+detail_newer(struct detail *d, time_t when)
+{
+	if (d->set && when < d->when)
+		return 0;
+	d->set = 1;
+	d->when = when;
+	return 1;
+}
+
+/* Appends the segment a success ended; its reply is copied. */
+static void
+seg_freeze(struct sw_store *st, const struct agg *a, time_t closed)
+{
+	struct frozen	*fz;
+	char		*p = NULL;
+
+	if (st->nfrozen == st->frozencap) {
+		st->frozencap = st->frozencap == 0 ? 64 : st->frozencap * 2;
+		st->frozen = xreallocarray(st->frozen, st->frozencap,
+		    sizeof(*st->frozen));
+	}
+	fz = &st->frozen[st->nfrozen++];
+	fz->a = a;
+	fz->seg = a->d->seg;
+	fz->closed = closed;
+	fz->reply = NULL;
+	fz->replylen = 0;
+	if (a->d->seg.failures > 0 && a->d->set) {
+		p = arena_alloc(st, a->d->reply.len);
+		memcpy(p, a->d->reply.p, a->d->reply.len);
+		fz->reply = p;
+		fz->replylen = a->d->reply.len;
+	}
+}
+
+/*
+ * Incidents within a batch.  The open segment collects failures; the
+ * first success ends it (closing what the database has open, after
+ * adding the segment to it) even when empty, a later one only after
+ * new failures.  Affected messages after a success and before the next
+ * failure belong to no incident.
+ */
+static void
+seg_event(struct sw_store *st, struct agg *a, const struct sw_event *ev,
+    const char *diag)
+{
+	struct seg	*s = &a->d->seg;
+
+	switch (ev->kind) {
+	case SW_EV_SUCCESS:
+		if (!a->d->succeeded || s->failures > 0)
+			seg_freeze(st, a, ev->when);
+		a->d->succeeded = 1;
+		memset(s, 0, sizeof(*s));
+		return;
+	case SW_EV_FAILURE:
+		if (s->failures++ == 0)
+			s->opened = ev->when;
+		if (diag != NULL)
+			s->diag = diag;
+		break;
+	case SW_EV_AFFECTED:
+		if (a->d->succeeded && s->failures == 0)
+			return;
+		s->affected++;
+		break;
+	default:
+		return;
+	}
+	if (s->failures + s->affected == 1 || ev->when > s->last)
+		s->last = ev->when;
+}
+
+/* An account (server) or relay (client): counts, details, incident. */
+static void
+subject_event(struct sw_store *st, struct agg *a, const struct sw_event *ev,
+    const struct evf *f)
+{
+	struct detail	*d = a->d;
+
+	agg_count(a, ev);
+	if ((ev->kind == SW_EV_FAILURE || ev->kind == SW_EV_TROUBLE) &&
+	    detail_newer(d, ev->when)) {
+		d->diag = f->diag;
+		text_set(st, &d->reply, ev->reply, f->replylen);
+		text_set(st, &d->addr, f->addr.p, f->addr.len);
+		text_set(st, &d->mech, ev->mech, f->mechlen);
+	}
+	seg_event(st, a, ev, f->diag);
+}
+
+/* A server-side client address. */
+static void
+address_event(struct sw_store *st, struct agg *a, const struct sw_event *ev,
+    const struct evf *f)
+{
+	struct detail	*d = a->d;
+
+	agg_count(a, ev);
+	if ((ev->kind == SW_EV_FAILURE || ev->kind == SW_EV_TROUBLE) &&
+	    detail_newer(d, ev->when)) {
+		d->diag = f->diag;
+		text_set(st, &d->reply, ev->reply, f->replylen);
+		if (f->known) {
+			text_set(st, &d->account, f->account.p,
+			    f->account.len);
+			d->known = 1;
+		}
+	}
+}
+
+/* The start of the bucket holding t. */
+static time_t
+bucket_start(const struct sw_store *st, time_t t)
+{
+	long	 w = st->opt.bucket_width > 0 ? st->opt.bucket_width : 60;
+	time_t	 r = t % w;
+
+	return r < 0 ? t - r - w : t - r;
+}
+
+/* Adds ev to the bucket of (scope, key) holding its time. */
+static void
+bucket_event(struct sw_store *st, const struct sw_event *ev,
+    const struct evf *f, enum scope scope, const struct field *kf)
+{
+	struct key	 k;
+
+	key_start(&k, AGG_BUCKET, scope);
+	key_add(&k, &f->host);
+	key_add(&k, kf);
+	key_time(&k, bucket_start(st, ev->when));
+	agg_count(batch_get(st, &k, ev->when), ev);
+}
+
+/*
+ * Clients logging in to us: the account (when known), the pair of
+ * account and address, the address (when logged), the buckets.
+ */
+static void
+store_event_server(struct sw_store *st, const struct sw_event *ev,
+    const struct evf *f)
+{
+	struct key	 k;
+
+	if (f->known) {
+		key_start(&k, AGG_SUBJECT, SW_DIR_SERVER);
+		key_add(&k, &f->host);
+		key_add(&k, &f->account);
+		subject_event(st, batch_get(st, &k, ev->when), ev, f);
+	}
+	if (f->addr.len > 0 && f->known && (ev->kind == SW_EV_FAILURE ||
+	    ev->kind == SW_EV_SUCCESS)) {
+		key_start(&k, AGG_PAIR, 0);
+		key_add(&k, &f->host);
+		key_add(&k, &f->account);
+		key_add(&k, &f->addr);
+		agg_count(batch_get(st, &k, ev->when), ev);
+	}
+	if (f->addr.len > 0 && ev->kind != SW_EV_AFFECTED) {
+		key_start(&k, AGG_ADDR, 0);
+		key_add(&k, &f->host);
+		key_add(&k, &f->addr);
+		address_event(st, batch_get(st, &k, ev->when), ev, f);
+	}
+	if (ev->kind == SW_EV_FAILURE) {
+		bucket_event(st, ev, f, SCOPE_ADDR, &f->addr);
+		if (f->known)
+			bucket_event(st, ev, f, SCOPE_ACCOUNT, &f->account);
+	}
+}
+
+/* Us logging in to a relay: the relay, as account and relay. */
+static void
+store_event_client(struct sw_store *st, const struct sw_event *ev,
+    const struct evf *f)
+{
+	struct key	 k;
+
+	key_start(&k, AGG_SUBJECT, SW_DIR_CLIENT);
+	key_add(&k, &f->host);
+	key_add(&k, &f->subject);
+	subject_event(st, batch_get(st, &k, ev->when), ev, f);
+	if (ev->kind == SW_EV_FAILURE || ev->kind == SW_EV_AFFECTED)
+		bucket_event(st, ev, f, SCOPE_RELAY, &f->subject);
+}
+
+/*
+ * Adds one event to the batch; nothing is written before store_commit().
+ * Allocates only for keys new to the batch (and texts longer than any
+ * before for the same key).  Attributions are not counted yet.
+ */
+void
+store_event(struct sw_store *st, const struct sw_event *ev)
+{
+	struct evf	 f;
+
+	switch (ev->kind) {
+	case SW_EV_FAILURE:
+	case SW_EV_SUCCESS:
+	case SW_EV_AFFECTED:
+	case SW_EV_TROUBLE:
+		break;
+	default:
+		return;
+	}
+	store_host(st, ev, &f.host);
+	field_set(&f.addr, ev->addr, sizeof(ev->addr));
+	f.known = (ev->flags & SW_EVF_ACCOUNT) != 0;
+	f.account.p = ev->account;
+	f.account.len = ev->accountlen < sizeof(ev->account) ?
+	    ev->accountlen : sizeof(ev->account);
+	f.account.h = fnv64(FNV64_INIT, f.account.p, f.account.len);
+	f.diag = store_diag(st, ev->diag);
+	f.replylen = strnlen(ev->reply, sizeof(ev->reply));
+	f.mechlen = strnlen(ev->mech, sizeof(ev->mech));
+	if (ev->dir == SW_DIR_CLIENT) {
+		if (ev->relay[0] != '\0')
+			field_set(&f.subject, ev->relay, sizeof(ev->relay));
+		else if (ev->name[0] != '\0')
+			field_set(&f.subject, ev->name, sizeof(ev->name));
+		else
+			f.subject = f.addr;
+		store_event_client(st, ev, &f);
+	} else
+		store_event_server(st, ev, &f);
+	st->nevents++;
+}
+
+/*
+ * Records where source cp->source stands, to be written with the batch;
+ * replaces a position recorded earlier in the same batch.
+ */
+void
+store_position(struct sw_store *st, const struct sw_checkpoint *cp)
+{
+	size_t	 i;
+
+	for (i = 0; i < st->npos; i++)
+		if (strcmp(st->pos[i].source, cp->source) == 0)
+			break;
+	if (i == st->npos) {
+		if (st->npos == st->poscap) {
+			st->poscap = st->poscap == 0 ? 4 : st->poscap * 2;
+			st->pos = xreallocarray(st->pos, st->poscap,
+			    sizeof(*st->pos));
+		}
+		memset(&st->pos[st->npos++], 0, sizeof(*st->pos));
+	}
+	checkpoint_copy(&st->pos[i], cp);
+}
+
+/* Events in the batch, for the daemon's batch limit. */
+size_t
+store_batched(const struct sw_store *st)
+{
+	return st->nevents;
+}
+
+/* Empties the batch (after a commit, or to close). */
+static void
+batch_clear(struct sw_store *st, int all)
+{
+	size_t	 i;
+
+	if (all || st->tabsize > TAB_KEEP) {
+		free(st->tab);
+		st->tab = NULL;
+	}
+	if (!all) {
+		if (st->tab == NULL) {
+			st->tabsize = TAB_MIN;
+			st->tab = xcalloc(st->tabsize, sizeof(*st->tab));
+		} else
+			memset(st->tab, 0, st->tabsize * sizeof(*st->tab));
+	}
+	arena_reset(st, all);
+	memset(st->list, 0, sizeof(st->list));
+	st->nagg = st->nfrozen = st->nevents = 0;
+	for (i = 0; i < st->npos; i++)
+		checkpoint_clear(&st->pos[i]);
+	st->npos = 0;
+}
+
+/* Counts and first/last times of a, for any statement. */
+static void
+bind_counts(struct sw_store *st, const struct agg *a)
+{
+	bind_int(st, ":failures", (sqlite3_int64)a->n[SW_EV_FAILURE]);
+	bind_int(st, ":successes", (sqlite3_int64)a->n[SW_EV_SUCCESS]);
+	bind_int(st, ":affected", (sqlite3_int64)a->n[SW_EV_AFFECTED]);
+	bind_int(st, ":trouble", (sqlite3_int64)a->n[SW_EV_TROUBLE]);
+	bind_time(st, ":first_failure", a->n[SW_EV_FAILURE] > 0,
+	    a->first_fail);
+	bind_time(st, ":last_failure", a->n[SW_EV_FAILURE] > 0, a->last_fail);
+	bind_time(st, ":last_success", a->n[SW_EV_SUCCESS] > 0,
+	    a->last_success);
+	bind_time(st, ":first_seen", 1, a->first_seen);
+	bind_time(st, ":last_seen", 1, a->last_seen);
+}
+
+/* The latest failure or trouble event of a subject or address. */
+static void
+bind_detail(struct sw_store *st, const struct detail *d)
+{
+	bind_time(st, ":last_event", d->set, d->when);
+	bind_str(st, ":last_diagnosis", d->set ? d->diag : NULL);
+	bind_text(st, ":last_reply", d->set ? d->reply.p : NULL,
+	    d->reply.len);
+	bind_text(st, ":last_addr", d->set ? d->addr.p : NULL, d->addr.len);
+	bind_text(st, ":last_mech", d->set ? d->mech.p : NULL, d->mech.len);
+	bind_blob(st, ":last_account", d->known ? d->account.p : NULL,
+	    d->account.len);
+}
+
+/* Host, direction and subject of a subject aggregate. */
+static void
+bind_subject(struct sw_store *st, const struct agg *a)
+{
+	struct field	 host, subj;
+
+	key_field(a, 0, &host);
+	key_field(a, 1, &subj);
+	bind_text(st, ":host", host.p, host.len);
+	bind_str(st, ":dir", dir_names[a->key[1]]);
+	bind_blob(st, ":subject", subj.p, subj.len);
+	bind_text(st, ":relay", subj.p, subj.len);
+}
+
+/*
+ * An account (and, client side, its relay).  Server accounts are made
+ * by any event; client ones, like relays, not by successes alone.
+ */
+static int
+apply_subject(struct sw_store *st, const struct agg *a)
+{
+	int	 client = a->key[1] == SW_DIR_CLIENT;
+	int	 create = !client || a->n[SW_EV_FAILURE] +
+		    a->n[SW_EV_AFFECTED] + a->n[SW_EV_TROUBLE] > 0;
+	int	 i;
+
+	for (i = 0; i < 1 + client; i++) {
+		stmt_begin(st, i == 0 ? ST_ACCOUNT : ST_RELAY);
+		bind_subject(st, a);
+		bind_counts(st, a);
+		bind_detail(st, a->d);
+		bind_int(st, ":create", create);
+		if (stmt_run(st) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* An account's address; the account row was written just before. */
+static int
+apply_pair(struct sw_store *st, const struct agg *a)
+{
+	struct field	 host, account, addr;
+
+	key_field(a, 0, &host);
+	key_field(a, 1, &account);
+	key_field(a, 2, &addr);
+	stmt_begin(st, ST_PAIR);
+	bind_text(st, ":host", host.p, host.len);
+	bind_blob(st, ":account", account.p, account.len);
+	bind_text(st, ":addr", addr.p, addr.len);
+	bind_counts(st, a);
+	return stmt_run(st);
+}
+
+/* A client address: made by failures and trouble, not successes. */
+static int
+apply_addr(struct sw_store *st, const struct agg *a)
+{
+	struct field	 host, addr;
+
+	key_field(a, 0, &host);
+	key_field(a, 1, &addr);
+	stmt_begin(st, ST_ADDR);
+	bind_text(st, ":host", host.p, host.len);
+	bind_text(st, ":addr", addr.p, addr.len);
+	bind_counts(st, a);
+	bind_detail(st, a->d);
+	bind_int(st, ":create",
+	    a->n[SW_EV_FAILURE] + a->n[SW_EV_TROUBLE] > 0);
+	return stmt_run(st);
+}
+
+/* Windowed counts. */
+static int
+apply_bucket(struct sw_store *st, const struct agg *a)
+{
+	struct field	 host, key;
+
+	key_field(a, 0, &host);
+	key_field(a, 1, &key);
+	stmt_begin(st, ST_BUCKET);
+	bind_str(st, ":scope", scope_names[a->key[1]]);
+	bind_text(st, ":host", host.p, host.len);
+	bind_blob(st, ":key", key.p, key.len);
+	bind_time(st, ":start", 1, key_start_time(a));
+	bind_counts(st, a);
+	return stmt_run(st);
+}
+
+/* Adds a segment to the subject's open incident, or opens one. */
+static int
+apply_segment(struct sw_store *st, const struct agg *a, const struct seg *s,
+    const char *reply, size_t replylen)
+{
+	if (s->failures + s->affected == 0)
+		return 0;
+	stmt_begin(st, ST_INC_ADD);
+	bind_subject(st, a);
+	bind_time(st, ":opened", 1, s->failures > 0 ? s->opened : s->last);
+	bind_time(st, ":last", 1, s->last);
+	bind_int(st, ":failures", (sqlite3_int64)s->failures);
+	bind_int(st, ":affected", (sqlite3_int64)s->affected);
+	bind_str(st, ":diagnosis", s->diag);
+	bind_text(st, ":reply", reply, replylen);
+	return stmt_run(st);
+}
+
+/* Incidents, in event order: ended segments, then the open ones. */
+static int
+apply_incidents(struct sw_store *st)
+{
+	const struct frozen	*fz;
+	const struct agg	*a;
+	const struct detail	*d;
+	size_t			 i;
+
+	for (i = 0; i < st->nfrozen; i++) {
+		fz = &st->frozen[i];
+		if (apply_segment(st, fz->a, &fz->seg, fz->reply,
+		    fz->replylen) == -1)
+			return -1;
+		stmt_begin(st, ST_INC_CLOSE);
+		bind_subject(st, fz->a);
+		bind_time(st, ":closed", 1, fz->closed);
+		if (stmt_run(st) == -1)
+			return -1;
+	}
+	for (a = st->list[AGG_SUBJECT]; a != NULL; a = a->all) {
+		d = a->d;
+		if (apply_segment(st, a, &d->seg, d->seg.failures > 0 &&
+		    d->set ? d->reply.p : NULL, d->reply.len) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* held[] as space-separated decimal offsets. */
+static void
+held_format(char *buf, size_t size, const struct sw_checkpoint *cp)
+{
+	size_t	 i, n = cp->nheld < SW_HELD_MAX ? cp->nheld : SW_HELD_MAX;
+	size_t	 o = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < n && o < size; i++)
+		o += (size_t)snprintf(buf + o, size - o, "%s%" PRIu64,
+		    i > 0 ? " " : "", cp->held[i]);
+}
+
+/* One source's checkpoint; updated is the time of the commit. */
+static int
+apply_position(struct sw_store *st, const struct sw_checkpoint *cp,
+    time_t now)
+{
+	char	 held[HELD_TEXT];
+
+	held_format(held, sizeof(held), cp);
+	stmt_begin(st, ST_CP_SAVE);
+	bind_str(st, ":source", cp->source);
+	bind_int(st, ":dev", u64_to_db(cp->id.dev));
+	bind_int(st, ":ino", u64_to_db(cp->id.ino));
+	bind_int(st, ":fplen", cp->id.fplen);
+	bind_int(st, ":fphash", u64_to_db(cp->id.fphash));
+	bind_int(st, ":offset", u64_to_db(cp->offset));
+	bind_int(st, ":done", u64_to_db(cp->done));
+	bind_str(st, ":held", held);
+	bind_blob(st, ":state", cp->statelen > 0 ? cp->state : NULL,
+	    cp->statelen);
+	bind_time(st, ":updated", 1, now);
+	return stmt_run(st);
+}
+
+/* Every aggregate of one type, by fn. */
+static int
+apply_list(struct sw_store *st, enum agg_type type,
+    int (*fn)(struct sw_store *, const struct agg *))
+{
+	const struct agg	*a;
+
+	for (a = st->list[type]; a != NULL; a = a->all)
+		if (fn(st, a) == -1)
+			return -1;
+	return 0;
+}
+
+/* The whole batch in one transaction; the batch itself is not changed. */
+static int
+store_apply(struct sw_store *st)
+{
+	time_t	 now = time(NULL);
+	size_t	 i;
+
+	if (stmt_simple(st, ST_BEGIN) == -1 ||
+	    apply_list(st, AGG_SUBJECT, apply_subject) == -1 ||
+	    apply_list(st, AGG_PAIR, apply_pair) == -1 ||
+	    apply_list(st, AGG_ADDR, apply_addr) == -1 ||
+	    apply_list(st, AGG_BUCKET, apply_bucket) == -1 ||
+	    apply_incidents(st) == -1)
+		return -1;
+	for (i = 0; i < st->npos; i++)
+		if (apply_position(st, &st->pos[i], now) == -1)
+			return -1;
+	return stmt_simple(st, ST_COMMIT);
+}
+
+/* Rolls back what a failed transaction left open. */
+static void
+store_rollback(struct sw_store *st)
+{
+	char	 err[sizeof(st->err)];
+
+	if (sqlite3_get_autocommit(st->db))
+		return;
+	memcpy(err, st->err, sizeof(err));
+	if (stmt_simple(st, ST_ROLLBACK) == -1)
+		log_warnx("%s: rollback: %s", st->path, st->err);
+	memcpy(st->err, err, sizeof(err));
+}
+
+/*
+ * Writes the batch and the positions in one transaction.  Returns 0 and
+ * empties the batch; or -1, having written nothing and kept the batch
+ * whole for the next call.  A run of failures is logged once.
+ */
+int
+store_commit(struct sw_store *st)
+{
+	if (st->nevents == 0 && st->npos == 0)
+		return 0;
+	if (store_apply(st) == -1) {
+		store_rollback(st);
+		if (!st->failing)
+			log_warnx("%s: cannot write (%s): holding %zu events, "
+			    "retrying", st->path, st->err, st->nevents);
+		st->failing = 1;
+		return -1;
+	}
+	log_debug("%s: committed %zu events, %zu keys, %zu positions",
+	    st->path, st->nevents, st->nagg, st->npos);
+	batch_clear(st, 0);
+	if (st->failing)
+		log_info("%s: writable again", st->path);
+	st->failing = 0;
+	return 0;
+}
+
+/* Splits the held column back into cp->held[]; -1 when it is not one. */
+static int
+held_parse(const char *s, struct sw_checkpoint *cp)
+{
+	char			*end;
+	unsigned long long	 v;
+
+	cp->nheld = 0;
+	while (*s != '\0') {
+		if (*s == ' ') {
+			s++;
+			continue;
+		}
+		if (*s < '0' || *s > '9' || cp->nheld == SW_HELD_MAX)
+			return -1;
+		errno = 0;
+		v = strtoull(s, &end, 10);
+		if (errno != 0)
+			return -1;
+		cp->held[cp->nheld++] = v;
+		s = end;
+	}
+	return 0;
+}
+
+/* Fills cp from the row ST_CP_LOAD stands on; -1 when it is damaged. */
+static int
+load_row(sqlite3_stmt *s, const char *source, struct sw_checkpoint *cp)
+{
+	const unsigned char	*held;
+	const void		*state;
+	int			 n;
+
+	memset(cp, 0, sizeof(*cp));
+	cp->id.dev = u64_from_db(sqlite3_column_int64(s, 0));
+	cp->id.ino = u64_from_db(sqlite3_column_int64(s, 1));
+	cp->id.fplen = (uint32_t)sqlite3_column_int64(s, 2);
+	cp->id.fphash = u64_from_db(sqlite3_column_int64(s, 3));
+	cp->offset = u64_from_db(sqlite3_column_int64(s, 4));
+	cp->done = u64_from_db(sqlite3_column_int64(s, 5));
+	held = sqlite3_column_text(s, 6);
+	if (held_parse(held != NULL ? (const char *)held : "", cp) == -1)
+		return -1;
+	state = sqlite3_column_blob(s, 7);
+	if ((n = sqlite3_column_bytes(s, 7)) > 0 && state != NULL) {
+		cp->state = xmalloc((size_t)n);
+		memcpy(cp->state, state, (size_t)n);
+		cp->statelen = (size_t)n;
+	}
+	cp->updated = (time_t)sqlite3_column_int64(s, 8);
+	cp->source = xstrdup(source);
+	return 0;
+}
+
+/*
+ * The committed checkpoint of source.  Returns 1 with cp filled (the
+ * caller clears it), 0 when there is none, -1 on error (logged).
+ */
+int
+store_load(struct sw_store *st, const char *source, struct sw_checkpoint *cp)
+{
+	int	 rc, ret = 0;
+
+	memset(cp, 0, sizeof(*cp));
+	stmt_begin(st, ST_CP_LOAD);
+	bind_str(st, ":source", source);
+	if (st->berr != SQLITE_OK)
+		rc = st->berr;
+	else
+		rc = sqlite3_step(st->cur);
+	if (rc == SQLITE_ROW) {
+		ret = 1;
+		if (load_row(st->cur, source, cp) == -1) {
+			log_warnx("%s: the checkpoint of %s is damaged",
+			    st->path, source);
+			checkpoint_clear(cp);
+			ret = -1;
+		}
+	} else if (rc != SQLITE_DONE) {
+		log_warnx("%s: cannot read the checkpoint of %s (%s)",
+		    st->path, source, sqlite3_errmsg(st->db));
+		ret = -1;
+	}
+	sqlite3_reset(st->cur);
+	sqlite3_clear_bindings(st->cur);
+	return ret;
+}
+
+/* Runs one expiry statement with cut bound. */
+static int
+expire_run(struct sw_store *st, enum stmt i, time_t cut)
+{
+	stmt_begin(st, i);
+	bind_time(st, ":cut", 1, cut);
+	return stmt_run(st);
+}
+
+/* The deletions of store_expire(), in one transaction. */
+static int
+expire_apply(struct sw_store *st, time_t now)
+{
+	time_t	 cut = now - st->opt.retention;
+	time_t	 bcut = now - st->opt.bucket_retention;
+
+	if (stmt_simple(st, ST_BEGIN) == -1)
+		return -1;
+	if (st->opt.retention > 0 &&
+	    (expire_run(st, ST_EXP_ACCOUNTS, cut) == -1 ||
+	    expire_run(st, ST_EXP_PAIRS, cut) == -1 ||
+	    expire_run(st, ST_EXP_ADDRS, cut) == -1 ||
+	    expire_run(st, ST_EXP_RELAYS, cut) == -1 ||
+	    expire_run(st, ST_EXP_INCIDENTS, cut) == -1))
+		return -1;
+	if (st->opt.bucket_retention > 0 &&
+	    expire_run(st, ST_EXP_BUCKETS, bcut) == -1)
+		return -1;
+	return stmt_simple(st, ST_COMMIT);
+}
+
+/*
+ * Deletes what retention lets go: rows quiet since now - retention,
+ * incidents closed before then, buckets older than bucket-retention.
+ * Called with an empty batch, in its own transaction.  Returns 0 or -1
+ * (logged; nothing deleted).
+ */
+int
+store_expire(struct sw_store *st, time_t now)
+{
+	int	 changes = sqlite3_total_changes(st->db);
+
+	if (expire_apply(st, now) == -1) {
+		store_rollback(st);
+		log_warnx("%s: cannot delete old rows (%s)", st->path, st->err);
+		return -1;
+	}
+	log_debug("%s: expired %d rows", st->path,
+	    sqlite3_total_changes(st->db) - changes);
+	return 0;
+}
+
+/*
+ * Committed failures, server and client, since t (from the start of the
+ * bucket holding t).  Returns the count, or -1 on error (logged).
+ */
+long long
+store_failures_since(struct sw_store *st, time_t t)
+{
+	long long	 n = -1;
+	int		 rc;
+
+	stmt_begin(st, ST_SINCE);
+	bind_time(st, ":start", 1, bucket_start(st, t));
+	if ((rc = st->berr) == SQLITE_OK)
+		rc = sqlite3_step(st->cur);
+	if (rc == SQLITE_ROW)
+		n = sqlite3_column_int64(st->cur, 0);
+	else
+		log_warnx("%s: cannot count failures (%s)", st->path,
+		    sqlite3_errmsg(st->db));
+	sqlite3_reset(st->cur);
+	sqlite3_clear_bindings(st->cur);
+	return n;
+}
+
+/* Runs sql, which has no parameters; logs "PATH: what (error)". */
+static int
+store_exec(struct sw_store *st, const char *sql, const char *what)
+{
+	char	*err = NULL;
+
+	if (sqlite3_exec(st->db, sql, NULL, NULL, &err) == SQLITE_OK)
+		return 0;
+	log_warnx("%s: %s (%s)", st->path, what,
+	    err != NULL ? err : sqlite3_errmsg(st->db));
+	sqlite3_free(err);
+	return -1;
+}
+
+/* 1 when the directory path would be created in is missing. */
+static int
+store_nodir(const char *path)
+{
+	struct stat	 sb;
+	char		*dir, *slash;
+	int		 missing;
+
+	dir = xstrdup(path);
+	if ((slash = strrchr(dir, '/')) == NULL) {
+		free(dir);
+		return 0;
+	}
+	if (slash == dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	missing = stat(dir, &sb) == -1 && errno == ENOENT;
+	free(dir);
+	return missing;
+}
+
+/* Opens (or creates) the file; not the directory it is in. */
+static int
+store_connect(struct sw_store *st)
+{
+	int	 rc;
+
+	rc = sqlite3_open_v2(st->path, &st->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc == SQLITE_OK)
+		return sqlite3_busy_timeout(st->db, OPEN_BUSY_MS) ==
+		    SQLITE_OK ? 0 : -1;
+	if (store_nodir(st->path))
+		log_warnx("%s: cannot create the database: its directory "
+		    "does not exist (smtpwatchd creates the file, not the "
+		    "directory)", st->path);
+	else
+		log_warnx("%s: cannot open the database (%s)", st->path,
+		    st->db != NULL ? sqlite3_errmsg(st->db) :
+		    sqlite3_errstr(rc));
+	return -1;
+}
+
+/*
+ * "damaged" for a file SQLite finds broken, else "cannot read"; msg is
+ * cut to one line of a sane length.
+ */
+static void
+store_damaged(struct sw_store *st, int rc, const char *msg)
+{
+	char	 line[200];
+	size_t	 i;
+
+	snprintf(line, sizeof(line), "%s", msg);
+	for (i = 0; line[i] != '\0'; i++)
+		if (line[i] == '\n' || line[i] == '\r')
+			line[i] = ' ';
+	rc &= 0xff;
+	if (rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB)
+		log_warnx("%s: the database is damaged (%s); smtpwatchd will "
+		    "not start over on its own: stop it, move the file aside "
+		    "or recover it with `sqlite3 %s .recover`, then start "
+		    "again", st->path, line, st->path);
+	else
+		log_warnx("%s: cannot read the database (%s)", st->path, line);
+}
+
+/*
+ * PRAGMA quick_check, then the schema version: a damaged file or one
+ * from a newer smtpwatchd is refused before anything is written to it.
+ */
+static int
+store_check(struct sw_store *st)
+{
+	sqlite3_stmt	*s = NULL;
+	const char	*res;
+	int		 rc, v = -1;
+
+	rc = sqlite3_prepare_v2(st->db, "PRAGMA quick_check", -1, &s, NULL);
+	if (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		res = (const char *)sqlite3_column_text(s, 0);
+		if (res == NULL || strcmp(res, "ok") != 0)
+			store_damaged(st, SQLITE_CORRUPT,
+			    res != NULL ? res : "?");
+		else
+			rc = SQLITE_OK;
+	} else
+		store_damaged(st, rc, sqlite3_errmsg(st->db));
+	sqlite3_finalize(s);
+	if (rc != SQLITE_OK)
+		return -1;
+	rc = sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL);
+	if (rc == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int(s, 0);
+	else
+		log_warnx("%s: cannot read the schema version (%s)", st->path,
+		    sqlite3_errmsg(st->db));
+	sqlite3_finalize(s);
+	if (v > SQL_VERSION)
+		log_warnx("%s: schema version %d is newer than this smtpwatchd "
+		    "(%d): upgrade smtpwatch or point `database` elsewhere",
+		    st->path, v, SQL_VERSION);
+	return v >= 0 && v <= SQL_VERSION ? 0 : -1;
+}
+
+/* WAL (readers never block the daemon) and its usual durability. */
+static int
+store_wal(struct sw_store *st)
+{
+	sqlite3_stmt	*s = NULL;
+	const char	*mode = NULL;
+	int		 ok;
+
+	ok = sqlite3_prepare_v2(st->db, "PRAGMA journal_mode = WAL", -1, &s,
+	    NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW;
+	if (ok)
+		mode = (const char *)sqlite3_column_text(s, 0);
+	if (!ok)
+		log_warnx("%s: cannot set WAL mode (%s)", st->path,
+		    sqlite3_errmsg(st->db));
+	else if (mode == NULL || strcmp(mode, "wal") != 0)
+		log_warnx("%s: journal mode is %s, not wal: readers will "
+		    "block writes", st->path, mode != NULL ? mode : "?");
+	sqlite3_finalize(s);
+	if (!ok)
+		return -1;
+	return store_exec(st, "PRAGMA synchronous = NORMAL",
+	    "cannot set synchronous = NORMAL");
+}
+
+/* The schema version, read inside the migration's transaction. */
+static int
+store_version(struct sw_store *st)
+{
+	sqlite3_stmt	*s = NULL;
+	int		 v = -1;
+
+	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s,
+	    NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	return v;
+}
+
+/* Brings the schema from version v to v + 1, in one transaction. */
+static int
+store_migrate_one(struct sw_store *st, int v)
+{
+	char	 sql[64];
+
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
+	if (store_exec(st, sql_migrations[v], "cannot upgrade the schema") ==
+	    -1 || store_exec(st, sql, "cannot set the schema version") == -1 ||
+	    store_exec(st, "COMMIT", "cannot commit the schema") == -1)
+		return -1;
+	if (v == 0)
+		log_info("%s: new database, schema version %d", st->path,
+		    v + 1);
+	else
+		log_info("%s: schema upgraded from version %d to %d",
+		    st->path, v, v + 1);
+	return 0;
+}
+
+/* Applies the migrations the file lacks, each in its transaction. */
+static int
+store_migrate(struct sw_store *st)
+{
+	int	 v;
+
+	for (;;) {
+		if (store_exec(st, "BEGIN IMMEDIATE", "cannot lock") == -1)
+			return -1;
+		if ((v = store_version(st)) < 0 || v > SQL_VERSION) {
+			log_warnx("%s: unexpected schema version %d", st->path,
+			    v);
+			break;
+		}
+		if (v == SQL_VERSION)
+			return store_exec(st, "COMMIT", "cannot commit");
+		if (store_migrate_one(st, v) == -1)
+			break;
+	}
+	if (!sqlite3_get_autocommit(st->db))
+		(void)store_exec(st, "ROLLBACK", "cannot roll back");
+	return -1;
+}
+
+/* Prepares every statement; then the short busy timeout of the loop. */
+static int
+store_prepare(struct sw_store *st)
+{
+	int	 i;
+
+	for (i = 0; i < ST_N; i++)
+		if (sqlite3_prepare_v3(st->db, stmt_sql[i], -1,
+		    SQLITE_PREPARE_PERSISTENT, &st->stmt[i], NULL) !=
+		    SQLITE_OK) {
+			log_warnx("%s: cannot prepare statement %d (%s)",
+			    st->path, i, sqlite3_errmsg(st->db));
+			return -1;
+		}
+	return sqlite3_busy_timeout(st->db, BUSY_MS) == SQLITE_OK ? 0 : -1;
+}
+
+/*
+ * Opens the database at path, creating the file (not its directory),
+ * checks it, upgrades its schema and prepares every statement.  Returns
+ * 0 with *out set, or -1 after logging why; a damaged file or one of a
+ * newer schema is left as it was.
+ */
+int
+store_open(const char *path, const struct sw_storeopt *opt,
+    struct sw_store **out)
+{
+	struct sw_store	*st;
+
+	*out = NULL;
+	st = xcalloc(1, sizeof(*st));
+	st->path = xstrdup(path);
+	st->opt = *opt;
+	if (store_connect(st) == -1 || store_check(st) == -1 ||
+	    store_wal(st) == -1 || store_migrate(st) == -1 ||
+	    store_prepare(st) == -1) {
+		store_close(st);
+		return -1;
+	}
+	batch_clear(st, 0);
+	*out = st;
+	return 0;
+}
+
+/* Finalizes and closes; a batch not committed is dropped. */
+void
+store_close(struct sw_store *st)
+{
+	int	 i;
+
+	if (st == NULL)
+		return;
+	batch_clear(st, 1);
+	free(st->frozen);
+	free(st->pos);
+	strv_free(st->diags, st->ndiags);
+	for (i = 0; i < ST_N; i++)
+		sqlite3_finalize(st->stmt[i]);
+	if (st->db != NULL && sqlite3_close(st->db) != SQLITE_OK)
+		log_warnx("%s: close: %s", st->path, sqlite3_errmsg(st->db));
+	free(st->path);
+	free(st);
+}

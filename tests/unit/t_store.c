@@ -1,0 +1,739 @@
+/*
+ * t_store.c -- the SQLite store, on real files in a temporary directory:
+ * the schema version of a new file and of a reopened one; counts per
+ * account, address and relay read back through the views, accounts of
+ * any bytes kept exact; incidents opened and closed in event order,
+ * within a batch and across batches; checkpoints round trip; a commit
+ * that cannot write (another writer, a failing statement) leaves the
+ * database and the batch as they were, and the next one writes it all
+ * exactly once; damaged and newer files are refused untouched; expiry
+ * and windowed counts.
+ */
+
+#include "../../daemon/store.c"
+
+#include <fcntl.h>
+#include <ftw.h>
+#include <unistd.h>
+
+#include "check.h"
+
+#define DAY	86400
+
+static char	 tmpdir[] = "/tmp/t_store.XXXXXX";
+static const struct sw_storeopt	 opt = { 90 * DAY, 60, 2 * DAY };
+static const struct sw_diagnosis	 diag_pw = { .id = "wrong-password" };
+static const struct sw_diagnosis	 diag_relay = { .id = "relay-auth" };
+static const time_t	 T0 = 1764300000;	/* 2025-11-28 03:20 UTC */
+
+/* A path in the temporary directory (static: one at a time). */
+static const char *
+path(const char *name)
+{
+	static char	 buf[256];
+
+	snprintf(buf, sizeof(buf), "%s/%s", tmpdir, name);
+	return buf;
+}
+
+/* Opens name in the temporary directory; NULL (and a failed check) if not. */
+static struct sw_store *
+open_ok(const char *name, const struct sw_storeopt *o)
+{
+	struct sw_store	*st = NULL;
+
+	CHECK_INT(store_open(path(name), o, &st), 0);
+	return st;
+}
+
+/* A server-side event; account NULL when the line named none. */
+static struct sw_event
+sev(enum sw_kind kind, const char *account, size_t len, const char *addr,
+    time_t when)
+{
+	struct sw_event	 ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = kind;
+	ev.dir = SW_DIR_SERVER;
+	ev.when = when;
+	snprintf(ev.host, sizeof(ev.host), "mx1");
+	if (account != NULL) {
+		memcpy(ev.account, account, len);
+		ev.accountlen = len;
+		ev.flags |= SW_EVF_ACCOUNT;
+	}
+	snprintf(ev.addr, sizeof(ev.addr), "%s", addr);
+	snprintf(ev.mech, sizeof(ev.mech), "PLAIN");
+	snprintf(ev.reply, sizeof(ev.reply), "535 5.7.8 %s at %lld",
+	    kind == SW_EV_TROUBLE ? "trouble" : "failed", (long long)when);
+	if (kind == SW_EV_FAILURE)
+		ev.diag = &diag_pw;
+	return ev;
+}
+
+/* A client-side event for relay. */
+static struct sw_event
+cev(enum sw_kind kind, const char *relay, time_t when)
+{
+	struct sw_event	 ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = kind;
+	ev.dir = SW_DIR_CLIENT;
+	ev.when = when;
+	snprintf(ev.host, sizeof(ev.host), "mx1");
+	snprintf(ev.relay, sizeof(ev.relay), "%s", relay);
+	snprintf(ev.addr, sizeof(ev.addr), "192.0.2.25");
+	snprintf(ev.reply, sizeof(ev.reply), "535 relay says no %lld",
+	    (long long)when);
+	if (kind == SW_EV_FAILURE)
+		ev.diag = &diag_relay;
+	return ev;
+}
+
+/* store_event() of an event built by sev() or cev(). */
+static void
+put(struct sw_store *st, struct sw_event ev)
+{
+	store_event(st, &ev);
+}
+
+/*
+ * The first column of the first row of sql as an integer, -1 when there
+ * is no row; ?1 is bound to blob (len bytes) when blob is not NULL.
+ */
+static long long
+qint(sqlite3 *db, const char *sql, const void *blob, size_t len)
+{
+	sqlite3_stmt	*s;
+	long long	 v = -1;
+
+	if (!CHECK_INT(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK)) {
+		fprintf(stderr, "\t%s: %s\n", sql, sqlite3_errmsg(db));
+		return -2;
+	}
+	if (blob != NULL)
+		sqlite3_bind_blob(s, 1, blob, (int)len, SQLITE_STATIC);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_type(s, 0) == SQLITE_NULL ? -3 :
+		    sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return v;
+}
+
+/* The same for a text result, copied into buf ("" for NULL, "-" none). */
+static const char *
+qstr(sqlite3 *db, const char *sql, const void *blob, size_t len)
+{
+	static char	 buf[1024];
+	sqlite3_stmt	*s;
+	const char	*p;
+
+	snprintf(buf, sizeof(buf), "-");
+	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) {
+		fprintf(stderr, "\t%s: %s\n", sql, sqlite3_errmsg(db));
+		return buf;
+	}
+	if (blob != NULL)
+		sqlite3_bind_blob(s, 1, blob, (int)len, SQLITE_STATIC);
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		p = (const char *)sqlite3_column_text(s, 0);
+		snprintf(buf, sizeof(buf), "%s", p != NULL ? p : "");
+	}
+	sqlite3_finalize(s);
+	return buf;
+}
+
+#define ACC(col) "SELECT " col " FROM account_totals WHERE host = 'mx1' " \
+		    "AND direction = 'server' AND account = ?1"
+#define ADDR(col, a) "SELECT " col " FROM address_totals WHERE addr = '" a "'"
+#define RELAY(col, r) "SELECT " col " FROM relay_totals WHERE relay = '" r "'"
+
+/* A new file gets the latest schema; reopening changes nothing. */
+static void
+test_fresh(void)
+{
+	struct sw_store	*st;
+	long long	 objects;
+
+	if ((st = open_ok("fresh.db", &opt)) == NULL)
+		return;
+	CHECK_INT(qint(st->db, "PRAGMA user_version", NULL, 0), SQL_VERSION);
+	CHECK_STR(qstr(st->db, "PRAGMA journal_mode", NULL, 0), "wal");
+	objects = qint(st->db, "SELECT count(*) FROM sqlite_schema", NULL, 0);
+	CHECK(objects > 10);
+	CHECK_INT(store_batched(st), 0);
+	CHECK_INT(store_commit(st), 0);		/* empty: nothing to do */
+	store_close(st);
+	if ((st = open_ok("fresh.db", &opt)) == NULL)
+		return;
+	CHECK_INT(qint(st->db, "PRAGMA user_version", NULL, 0), SQL_VERSION);
+	CHECK_INT(qint(st->db, "SELECT count(*) FROM sqlite_schema", NULL, 0),
+	    objects);
+	store_close(st);
+}
+
+/* Server and client counts through the views. */
+static void
+test_counts(void)
+{
+	static const char	 nul[] = { 'b', 'o', '\0', 'b' };
+	static const char	 evil[] = "x'); DROP TABLE accounts; --\"\\";
+	struct sw_store		*st;
+	sqlite3			*db;
+
+	if ((st = open_ok("counts.db", &opt)) == NULL)
+		return;
+	db = st->db;
+	put(st, sev(SW_EV_FAILURE, "alice", 5, "198.51.100.1", T0));
+	put(st, sev(SW_EV_FAILURE, "alice", 5, "198.51.100.1", T0 + 1));
+	put(st, sev(SW_EV_FAILURE, "alice", 5, "198.51.100.2", T0 + 3));
+	put(st, sev(SW_EV_FAILURE, "alice", 5, "198.51.100.1", T0 + 2));
+	put(st, sev(SW_EV_SUCCESS, "alice", 5, "198.51.100.1", T0 + 4));
+	put(st, sev(SW_EV_FAILURE, NULL, 0, "198.51.100.3", T0 + 5));
+	put(st, sev(SW_EV_FAILURE, nul, sizeof(nul), "198.51.100.1", T0 + 6));
+	put(st, sev(SW_EV_FAILURE, evil, strlen(evil), "198.51.100.4",
+	    T0 + 7));
+	put(st, sev(SW_EV_TROUBLE, NULL, 0, "198.51.100.5", T0 + 8));
+	put(st, sev(SW_EV_SUCCESS, "carol", 5, "198.51.100.9", T0 + 9));
+	put(st, sev(SW_EV_ATTRIBUTION, "alice", 5, "198.51.100.1", T0 + 9));
+	put(st, cev(SW_EV_FAILURE, "smtp.relay.example", T0 + 10));
+	put(st, cev(SW_EV_AFFECTED, "smtp.relay.example", T0 + 11));
+	put(st, cev(SW_EV_AFFECTED, "smtp.relay.example", T0 + 11));
+	put(st, cev(SW_EV_FAILURE, "smtp.relay.example", T0 + 12));
+	put(st, cev(SW_EV_AFFECTED, "smtp.relay.example", T0 + 13));
+	put(st, cev(SW_EV_SUCCESS, "mx.elsewhere.example", T0 + 14));
+	CHECK_INT(store_batched(st), 16);	/* the attribution is not */
+	CHECK_INT(qint(db, "SELECT count(*) FROM accounts", NULL, 0), 0);
+	CHECK_INT(store_commit(st), 0);
+	CHECK_INT(store_batched(st), 0);
+
+	CHECK_INT(qint(db, ACC("failures"), "alice", 5), 4);
+	CHECK_INT(qint(db, ACC("successes"), "alice", 5), 1);
+	CHECK_INT(qint(db, ACC("addresses"), "alice", 5), 2);
+	CHECK_INT(qint(db, ACC("first_failure"), "alice", 5), T0);
+	CHECK_INT(qint(db, ACC("last_failure"), "alice", 5), T0 + 3);
+	CHECK_INT(qint(db, ACC("last_success"), "alice", 5), T0 + 4);
+	CHECK_STR(qstr(db, ACC("last_addr"), "alice", 5), "198.51.100.2");
+	CHECK_STR(qstr(db, ACC("last_reply"), "alice", 5),
+	    "535 5.7.8 failed at 1764300003");
+	CHECK_STR(qstr(db, ACC("last_diagnosis"), "alice", 5),
+	    "wrong-password");
+	CHECK_INT(qint(db, ACC("failures"), "carol", 5), 0);
+	CHECK_INT(qint(db, ACC("successes"), "carol", 5), 1);
+	CHECK_INT(qint(db, ACC("failures"), nul, sizeof(nul)), 1);
+	CHECK_INT(qint(db, ACC("failures"), "bo", 2), -1);
+	CHECK_INT(qint(db, ACC("failures"), evil, strlen(evil)), 1);
+	CHECK_INT(qint(db, "SELECT count(*) FROM accounts WHERE "
+	    "direction = 'server'", NULL, 0), 4);
+	CHECK_INT(qint(db, "SELECT count(*) FROM accounts WHERE account = ?1 "
+	    "AND typeof(account) = 'blob'", nul, sizeof(nul)), 1);
+
+	CHECK_INT(qint(db, ADDR("failures", "198.51.100.1"), NULL, 0), 4);
+	CHECK_INT(qint(db, ADDR("successes", "198.51.100.1"), NULL, 0), 1);
+	CHECK_INT(qint(db, ADDR("accounts", "198.51.100.1"), NULL, 0), 2);
+	CHECK_INT(qint(db, "SELECT length(last_account) FROM address_totals "
+	    "WHERE addr = '198.51.100.1'", NULL, 0), 4);
+	CHECK_INT(qint(db, ADDR("failures", "198.51.100.3"), NULL, 0), 1);
+	CHECK_INT(qint(db, ADDR("accounts", "198.51.100.3"), NULL, 0), 0);
+	CHECK_INT(qint(db, ADDR("last_account", "198.51.100.3"), NULL, 0), -3);
+	CHECK_INT(qint(db, ADDR("trouble", "198.51.100.5"), NULL, 0), 1);
+	CHECK_INT(qint(db, ADDR("failures", "198.51.100.5"), NULL, 0), 0);
+	CHECK_INT(qint(db, ADDR("failures", "198.51.100.9"), NULL, 0), -1);
+
+	CHECK_INT(qint(db, RELAY("failures", "smtp.relay.example"), NULL, 0),
+	    2);
+	CHECK_INT(qint(db, RELAY("affected", "smtp.relay.example"), NULL, 0),
+	    3);
+	CHECK_STR(qstr(db, RELAY("state", "smtp.relay.example"), NULL, 0),
+	    "failing");
+	CHECK_STR(qstr(db, RELAY("last_addr", "smtp.relay.example"), NULL, 0),
+	    "192.0.2.25");
+	CHECK_STR(qstr(db, RELAY("last_diagnosis", "smtp.relay.example"),
+	    NULL, 0), "relay-auth");
+	CHECK_INT(qint(db, RELAY("count(*)", "mx.elsewhere.example"), NULL,
+	    0), 0);
+	CHECK_INT(qint(db, "SELECT affected FROM account_totals WHERE "
+	    "direction = 'client' AND account = ?1", "smtp.relay.example",
+	    18), 3);
+	CHECK_INT(qint(db, "SELECT count(*) FROM accounts WHERE "
+	    "direction = 'client'", NULL, 0), 1);
+	CHECK_INT(store_failures_since(st, T0), 9);
+
+	/* A second batch adds to the same rows. */
+	put(st, sev(SW_EV_FAILURE, "alice", 5, "198.51.100.7", T0 + 100));
+	put(st, sev(SW_EV_SUCCESS, NULL, 0, "198.51.100.3", T0 + 101));
+	put(st, cev(SW_EV_SUCCESS, "smtp.relay.example", T0 + 102));
+	put(st, sev(SW_EV_FAILURE, NULL, 0, "198.51.100.1", T0 + 103));
+	CHECK_INT(store_commit(st), 0);
+	CHECK_INT(qint(db, ADDR("failures", "198.51.100.1"), NULL, 0), 5);
+	CHECK_INT(qint(db, "SELECT length(last_account) FROM address_totals "
+	    "WHERE addr = '198.51.100.1'", NULL, 0), 4);	/* last known */
+	CHECK_INT(qint(db, ACC("failures"), "alice", 5), 5);
+	CHECK_INT(qint(db, ACC("addresses"), "alice", 5), 3);
+	CHECK_STR(qstr(db, ACC("last_addr"), "alice", 5), "198.51.100.7");
+	CHECK_INT(qint(db, ADDR("successes", "198.51.100.3"), NULL, 0), 1);
+	CHECK_INT(qint(db, ADDR("last_success", "198.51.100.3"), NULL, 0),
+	    T0 + 101);
+	CHECK_INT(qint(db, RELAY("successes", "smtp.relay.example"), NULL, 0),
+	    1);
+	CHECK_STR(qstr(db, RELAY("state", "smtp.relay.example"), NULL, 0),
+	    "ok");
+	CHECK_INT(store_failures_since(st, T0), 11);
+	CHECK_INT(store_failures_since(st, T0 + 100), 2);
+	store_close(st);
+}
+
+#define INC(col) "SELECT " col " FROM incidents WHERE subject = ?1 " \
+		    "ORDER BY id LIMIT 1 OFFSET "
+
+/* Incidents: event order within one batch, and across batches. */
+static void
+test_incidents(void)
+{
+	struct sw_store	*st;
+	sqlite3		*db;
+	const char	*r = "relay.example";
+
+	if ((st = open_ok("incidents.db", &opt)) == NULL)
+		return;
+	db = st->db;
+	/* One batch: F F S F for a relay; F S F S F A for an account. */
+	put(st, cev(SW_EV_FAILURE, r, T0));
+	put(st, cev(SW_EV_FAILURE, r, T0 + 1));
+	put(st, cev(SW_EV_SUCCESS, r, T0 + 2));
+	put(st, cev(SW_EV_AFFECTED, r, T0 + 3));	/* after S: none */
+	put(st, cev(SW_EV_FAILURE, r, T0 + 4));
+	put(st, sev(SW_EV_FAILURE, "dave", 4, "203.0.113.1", T0));
+	put(st, sev(SW_EV_SUCCESS, "dave", 4, "203.0.113.1", T0 + 1));
+	put(st, sev(SW_EV_FAILURE, "dave", 4, "203.0.113.1", T0 + 2));
+	put(st, sev(SW_EV_FAILURE, "dave", 4, "203.0.113.1", T0 + 3));
+	put(st, sev(SW_EV_SUCCESS, "dave", 4, "203.0.113.1", T0 + 4));
+	put(st, sev(SW_EV_SUCCESS, "dave", 4, "203.0.113.1", T0 + 5));
+	put(st, sev(SW_EV_FAILURE, "dave", 4, "203.0.113.2", T0 + 6));
+	put(st, sev(SW_EV_FAILURE, NULL, 0, "203.0.113.2", T0 + 7));
+	CHECK_INT(store_commit(st), 0);
+
+	CHECK_INT(qint(db, "SELECT count(*) FROM incidents WHERE subject = ?1",
+	    r, strlen(r)), 2);
+	CHECK_INT(qint(db, INC("failures") "0", r, strlen(r)), 2);
+	CHECK_INT(qint(db, INC("affected") "0", r, strlen(r)), 0);
+	CHECK_INT(qint(db, INC("opened") "0", r, strlen(r)), T0);
+	CHECK_INT(qint(db, INC("last") "0", r, strlen(r)), T0 + 1);
+	CHECK_INT(qint(db, INC("closed") "0", r, strlen(r)), T0 + 2);
+	CHECK_STR(qstr(db, INC("close_reason") "0", r, strlen(r)), "success");
+	CHECK_STR(qstr(db, INC("diagnosis") "0", r, strlen(r)), "relay-auth");
+	CHECK_STR(qstr(db, INC("last_reply") "0", r, strlen(r)),
+	    "535 relay says no 1764300001");
+	CHECK_INT(qint(db, INC("failures") "1", r, strlen(r)), 1);
+	CHECK_INT(qint(db, INC("closed") "1", r, strlen(r)), -3);
+	CHECK_STR(qstr(db, INC("direction") "1", r, strlen(r)), "client");
+	CHECK_STR(qstr(db, INC("last_reply") "1", r, strlen(r)),
+	    "535 relay says no 1764300004");
+
+	CHECK_INT(qint(db, "SELECT count(*) FROM incidents WHERE subject = ?1",
+	    "dave", 4), 3);
+	CHECK_INT(qint(db, INC("failures") "0", "dave", 4), 1);
+	CHECK_INT(qint(db, INC("closed") "0", "dave", 4), T0 + 1);
+	CHECK_INT(qint(db, INC("failures") "1", "dave", 4), 2);
+	CHECK_INT(qint(db, INC("opened") "1", "dave", 4), T0 + 2);
+	CHECK_INT(qint(db, INC("closed") "1", "dave", 4), T0 + 4);
+	CHECK_STR(qstr(db, INC("last_reply") "1", "dave", 4),
+	    "535 5.7.8 failed at 1764300003");
+	CHECK_INT(qint(db, INC("failures") "2", "dave", 4), 1);
+	CHECK_INT(qint(db, INC("closed") "2", "dave", 4), -3);
+	CHECK_INT(qint(db, "SELECT count(*) FROM incidents WHERE "
+	    "direction = 'server'", NULL, 0), 3);	/* none for unknown */
+
+	/* Across batches: A F | A F | S | A S. */
+	put(st, cev(SW_EV_AFFECTED, r, T0 + 10));
+	put(st, cev(SW_EV_FAILURE, r, T0 + 11));
+	CHECK_INT(store_commit(st), 0);
+	put(st, cev(SW_EV_AFFECTED, r, T0 + 12));
+	put(st, cev(SW_EV_FAILURE, r, T0 + 13));
+	CHECK_INT(store_commit(st), 0);
+	CHECK_INT(qint(db, "SELECT count(*) FROM incidents WHERE subject = ?1",
+	    r, strlen(r)), 2);
+	CHECK_INT(qint(db, INC("failures") "1", r, strlen(r)), 3);
+	CHECK_INT(qint(db, INC("affected") "1", r, strlen(r)), 2);
+	CHECK_INT(qint(db, INC("last") "1", r, strlen(r)), T0 + 13);
+	CHECK_INT(qint(db, INC("opened") "1", r, strlen(r)), T0 + 4);
+	put(st, cev(SW_EV_SUCCESS, r, T0 + 20));
+	CHECK_INT(store_commit(st), 0);
+	CHECK_INT(qint(db, INC("closed") "1", r, strlen(r)), T0 + 20);
+	CHECK_STR(qstr(db, RELAY("state", "relay.example"), NULL, 0), "ok");
+	put(st, cev(SW_EV_AFFECTED, r, T0 + 21));
+	CHECK_INT(store_commit(st), 0);
+	put(st, cev(SW_EV_SUCCESS, r, T0 + 22));
+	CHECK_INT(store_commit(st), 0);
+	CHECK_INT(qint(db, "SELECT count(*) FROM incidents WHERE subject = ?1",
+	    r, strlen(r)), 2);
+	CHECK_INT(qint(db, "SELECT sum(affected) FROM incidents", NULL, 0), 2);
+	CHECK_INT(qint(db, RELAY("affected", "relay.example"), NULL, 0), 4);
+	store_close(st);
+}
+
+/* A checkpoint with every field set, from seed. */
+static void
+cp_fill(struct sw_checkpoint *cp, const char *source, uint64_t seed)
+{
+	size_t	 i;
+
+	memset(cp, 0, sizeof(*cp));
+	cp->source = xstrdup(source);
+	cp->id.dev = 0x8000000000000001ULL + seed;
+	cp->id.ino = UINT64_MAX - seed;
+	cp->id.fplen = (uint32_t)(SW_FP_MAX - seed);
+	cp->id.fphash = 0xcbf29ce484222325ULL ^ seed;
+	cp->offset = 1000000 + seed;
+	cp->done = 999000 + seed;
+	cp->nheld = 3;
+	for (i = 0; i < cp->nheld; i++)
+		cp->held[i] = 998000 + seed + i * 17;
+	cp->statelen = 40;
+	cp->state = xmalloc(cp->statelen);
+	for (i = 0; i < cp->statelen; i++)
+		cp->state[i] = (unsigned char)(i * 7 + seed);
+	cp->state[3] = '\0';
+}
+
+/* Every field but updated (set by the commit) is the same. */
+static void
+cp_same(const struct sw_checkpoint *a, const struct sw_checkpoint *b)
+{
+	size_t	 i;
+
+	CHECK_STR(a->source, b->source);
+	CHECK(a->id.dev == b->id.dev);
+	CHECK(a->id.ino == b->id.ino);
+	CHECK_INT(a->id.fplen, b->id.fplen);
+	CHECK(a->id.fphash == b->id.fphash);
+	CHECK(a->offset == b->offset);
+	CHECK(a->done == b->done);
+	if (CHECK_INT(a->nheld, b->nheld))
+		for (i = 0; i < a->nheld; i++)
+			CHECK(a->held[i] == b->held[i]);
+	CHECK_MEM((const char *)a->state, a->statelen,
+	    (const char *)b->state, b->statelen);
+}
+
+/* store_position() -> store_commit() -> store_load(), two sources. */
+static void
+test_checkpoints(void)
+{
+	struct sw_store		*st;
+	struct sw_checkpoint	 a, b, got;
+	time_t			 before = time(NULL);
+
+	if ((st = open_ok("cp.db", &opt)) == NULL)
+		return;
+	CHECK_INT(store_load(st, "/var/log/mail.log", &got), 0);
+	cp_fill(&a, "/var/log/mail.log", 1);
+	cp_fill(&b, "/var/log/exim4/mainlog", 2);
+	store_position(st, &b);
+	b.offset++;
+	b.nheld = 0;
+	store_position(st, &a);
+	store_position(st, &b);		/* replaces the first */
+	CHECK_INT(st->npos, 2);
+	CHECK_INT(store_batched(st), 0);
+	CHECK_INT(store_commit(st), 0);		/* positions alone */
+	store_close(st);
+	if ((st = open_ok("cp.db", &opt)) == NULL)
+		goto out;
+	CHECK_INT(store_load(st, "/var/log/mail.log", &got), 1);
+	cp_same(&got, &a);
+	CHECK(got.updated >= before && got.updated <= time(NULL));
+	checkpoint_clear(&got);
+	CHECK_INT(store_load(st, "/var/log/exim4/mainlog", &got), 1);
+	cp_same(&got, &b);
+	checkpoint_clear(&got);
+
+	/* An empty state and held[] come back empty. */
+	free(a.state);
+	a.state = NULL;
+	a.statelen = 0;
+	a.nheld = 0;
+	store_position(st, &a);
+	CHECK_INT(store_commit(st), 0);
+	CHECK_INT(store_load(st, "/var/log/mail.log", &got), 1);
+	cp_same(&got, &a);
+	CHECK(got.state == NULL);
+	checkpoint_clear(&got);
+	CHECK_INT(qint(st->db, "SELECT count(*) FROM checkpoints", NULL, 0),
+	    2);
+	store_close(st);
+out:
+	checkpoint_clear(&a);
+	checkpoint_clear(&b);
+}
+
+/* The batch of test_busy() and test_midfail(): 3 failures, 1 position. */
+static void
+busy_batch(struct sw_store *st, struct sw_checkpoint *cp, uint64_t off)
+{
+	put(st, sev(SW_EV_FAILURE, "erin", 4, "192.0.2.7", T0));
+	put(st, sev(SW_EV_FAILURE, "erin", 4, "192.0.2.7", T0 + 1));
+	put(st, cev(SW_EV_FAILURE, "relay.busy", T0 + 2));
+	cp->offset = off;
+	store_position(st, cp);
+}
+
+/* What busy_batch() wrote, n times, and the offset committed. */
+static void
+busy_check(sqlite3 *db, int n, long long off)
+{
+	CHECK_INT(qint(db, ACC("failures"), "erin", 4), n ? 2 * n : -1);
+	CHECK_INT(qint(db, ADDR("failures", "192.0.2.7"), NULL, 0),
+	    n ? 2 * n : -1);
+	CHECK_INT(qint(db, RELAY("failures", "relay.busy"), NULL, 0),
+	    n ? n : -1);
+	CHECK_INT(qint(db, "SELECT coalesce(sum(failures), 0) FROM buckets",
+	    NULL, 0), 5 * n);		/* addr, account, relay */
+	CHECK_INT(qint(db, "SELECT count(*) FROM incidents", NULL, 0),
+	    n ? 2 : 0);
+	CHECK_INT(qint(db, "SELECT offset FROM checkpoints", NULL, 0), off);
+}
+
+/*
+ * Another connection holds the write lock: the commit fails, nothing is
+ * written, the batch stays; once released, it is all written once.
+ */
+static void
+test_busy(void)
+{
+	struct sw_store		*st;
+	struct sw_checkpoint	 cp;
+	sqlite3			*other;
+
+	if ((st = open_ok("busy.db", &opt)) == NULL)
+		return;
+	cp_fill(&cp, "/var/log/mail.log", 3);
+	busy_batch(st, &cp, 100);
+	CHECK_INT(store_commit(st), 0);
+	busy_check(st->db, 1, 100);
+
+	busy_batch(st, &cp, 200);
+	CHECK_INT(sqlite3_open(path("busy.db"), &other), SQLITE_OK);
+	CHECK_INT(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL),
+	    SQLITE_OK);
+	CHECK_INT(store_commit(st), -1);
+	CHECK_INT(store_commit(st), -1);	/* logged once */
+	CHECK_INT(store_batched(st), 3);
+	CHECK(sqlite3_get_autocommit(st->db));
+	busy_check(st->db, 1, 100);
+	CHECK_INT(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	CHECK_INT(store_commit(st), 0);		/* "writable again" */
+	CHECK_INT(store_batched(st), 0);
+	busy_check(st->db, 2, 200);
+	CHECK_INT(store_commit(st), 0);
+	busy_check(st->db, 2, 200);
+	busy_check(other, 2, 200);
+	sqlite3_close(other);
+	checkpoint_clear(&cp);
+	store_close(st);
+}
+
+/*
+ * A statement fails half-way through the transaction (a trigger on
+ * table stands for a full disk): everything is rolled back, then, once
+ * the trigger is gone, written once.
+ */
+static void
+test_midfail(const char *table)
+{
+	struct sw_store		*st;
+	struct sw_checkpoint	 cp;
+	sqlite3			*other;
+	char			 sql[512];
+
+	if ((st = open_ok("midfail.db", &opt)) == NULL)
+		return;
+	cp_fill(&cp, "/var/log/mail.log", 4);
+	busy_batch(st, &cp, 100);
+	CHECK_INT(store_commit(st), 0);
+	CHECK_INT(sqlite3_open(path("midfail.db"), &other), SQLITE_OK);
+	snprintf(sql, sizeof(sql), "CREATE TRIGGER disk_full BEFORE INSERT "
+	    "ON %s BEGIN SELECT RAISE(ABORT, 'disk full'); END; "
+	    "CREATE TRIGGER disk_full2 BEFORE UPDATE ON %s BEGIN "
+	    "SELECT RAISE(ABORT, 'disk full'); END", table, table);
+	CHECK_INT(sqlite3_exec(other, sql, NULL, NULL, NULL), SQLITE_OK);
+	busy_batch(st, &cp, 300);
+	CHECK_INT(store_commit(st), -1);
+	CHECK(strstr(st->err, "disk full") != NULL);
+	CHECK(sqlite3_get_autocommit(st->db));
+	CHECK_INT(store_batched(st), 3);
+	busy_check(st->db, 1, 100);
+	CHECK_INT(sqlite3_exec(other, "DROP TRIGGER disk_full; "
+	    "DROP TRIGGER disk_full2", NULL, NULL, NULL), SQLITE_OK);
+	CHECK_INT(store_commit(st), 0);
+	busy_check(st->db, 2, 300);
+	sqlite3_close(other);
+	checkpoint_clear(&cp);
+	store_close(st);
+	unlink(path("midfail.db"));
+}
+
+/* Reads a whole file into *buf; returns its size, or -1. */
+static ssize_t
+slurp(const char *p, char **buf)
+{
+	struct stat	 sb;
+	ssize_t		 n;
+	int		 fd;
+
+	*buf = NULL;
+	if ((fd = open(p, O_RDONLY)) == -1)
+		return -1;
+	if (fstat(fd, &sb) == -1) {
+		close(fd);
+		return -1;
+	}
+	*buf = xmalloc((size_t)sb.st_size);
+	n = read(fd, *buf, (size_t)sb.st_size);
+	close(fd);
+	return n;
+}
+
+/* store_open() refuses p, which stays byte for byte as it was. */
+static void
+refused_untouched(const char *name)
+{
+	struct sw_store	*st = NULL;
+	char		*before, *after, wal[300];
+	ssize_t		 nb, na;
+
+	nb = slurp(path(name), &before);
+	CHECK(nb > 0);
+	CHECK_INT(store_open(path(name), &opt, &st), -1);
+	CHECK(st == NULL);
+	na = slurp(path(name), &after);
+	CHECK_MEM(before, (size_t)nb, after, (size_t)na);
+	snprintf(wal, sizeof(wal), "%s-wal", path(name));
+	CHECK(access(wal, F_OK) == -1);
+	free(before);
+	free(after);
+}
+
+/* Writes n bytes of b to p. */
+static void
+spew(const char *p, const char *b, size_t n, off_t at)
+{
+	int	 fd;
+
+	fd = open(p, O_WRONLY | O_CREAT, 0600);
+	CHECK(fd != -1 && pwrite(fd, b, n, at) == (ssize_t)n);
+	close(fd);
+}
+
+/* Garbage, a damaged database, a newer schema, a missing directory. */
+static void
+test_refuse(void)
+{
+	struct sw_store	*st = NULL;
+	sqlite3		*db;
+	char		 junk[8192], sql[64];
+	size_t		 i;
+
+	for (i = 0; i < sizeof(junk); i++)
+		junk[i] = (char)(i * 131 + 7);
+	spew(path("junk.db"), junk, sizeof(junk), 0);
+	refused_untouched("junk.db");
+
+	if ((st = open_ok("damaged.db", &opt)) == NULL)
+		return;
+	for (i = 0; i < 200; i++)
+		put(st, sev(SW_EV_FAILURE, "frank", 5, "192.0.2.1", T0 +
+		    (time_t)i * 60));
+	CHECK_INT(store_commit(st), 0);
+	store_close(st);
+	spew(path("damaged.db"), junk, 4096, 4096);	/* page 2 */
+	refused_untouched("damaged.db");
+
+	CHECK_INT(sqlite3_open(path("newer.db"), &db), SQLITE_OK);
+	snprintf(sql, sizeof(sql), "CREATE TABLE t (x); PRAGMA user_version "
+	    "= %d", SQL_VERSION + 1);
+	CHECK_INT(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	refused_untouched("newer.db");
+
+	CHECK_INT(store_open(path("nodir/x.db"), &opt, &st), -1);
+	CHECK(access(path("nodir"), F_OK) == -1);
+}
+
+/* Retention: old rows go, recent ones stay; 0 keeps everything. */
+static void
+test_expire(void)
+{
+	struct sw_storeopt	 keep = { 0, 60, 0 };
+	struct sw_store		*st;
+	sqlite3			*db;
+	time_t			 now = T0 + 200 * DAY;
+	time_t			 old = now - 100 * DAY, recent = now - DAY;
+
+	if ((st = open_ok("expire.db", &opt)) == NULL)
+		return;
+	db = st->db;
+	put(st, sev(SW_EV_FAILURE, "old", 3, "192.0.2.1", old));
+	put(st, sev(SW_EV_SUCCESS, "old", 3, "192.0.2.1", old + 1));
+	put(st, sev(SW_EV_FAILURE, "new", 3, "192.0.2.2", old));
+	put(st, sev(SW_EV_FAILURE, "new", 3, "192.0.2.1", recent));
+	put(st, cev(SW_EV_FAILURE, "old.relay", old));
+	put(st, cev(SW_EV_FAILURE, "new.relay", recent));
+	put(st, cev(SW_EV_FAILURE, "new.relay", now - 60));
+	CHECK_INT(store_commit(st), 0);
+	store_close(st);
+
+	/* Keep forever. */
+	if ((st = open_ok("expire.db", &keep)) == NULL)
+		return;
+	CHECK_INT(store_expire(st, now), 0);
+	CHECK_INT(qint(st->db, "SELECT count(*) FROM accounts", NULL, 0), 4);
+	CHECK_INT(qint(st->db, "SELECT count(*) FROM buckets", NULL, 0), 9);
+	store_close(st);
+
+	if ((st = open_ok("expire.db", &opt)) == NULL)
+		return;
+	db = st->db;
+	CHECK_INT(store_expire(st, now), 0);
+	CHECK_INT(qint(db, ACC("failures"), "old", 3), -1);
+	CHECK_INT(qint(db, ACC("failures"), "new", 3), 2);
+	CHECK_INT(qint(db, ACC("addresses"), "new", 3), 1);
+	CHECK_INT(qint(db, "SELECT count(*) FROM account_addrs", NULL, 0), 1);
+	CHECK_INT(qint(db, ADDR("failures", "192.0.2.1"), NULL, 0), 2);
+	CHECK_INT(qint(db, ADDR("failures", "192.0.2.2"), NULL, 0), -1);
+	CHECK_INT(qint(db, RELAY("failures", "old.relay"), NULL, 0), -1);
+	CHECK_INT(qint(db, RELAY("failures", "new.relay"), NULL, 0), 2);
+	CHECK_INT(qint(db, "SELECT count(*) FROM incidents", NULL, 0), 3);
+	CHECK_INT(qint(db, "SELECT count(*) FROM incidents WHERE subject = ?1",
+	    "old", 3), 0);		/* closed 100 days ago */
+	CHECK_INT(qint(db, "SELECT count(*) FROM buckets", NULL, 0), 4);
+	CHECK_INT(store_failures_since(st, now - DAY), 3);
+	CHECK_INT(store_failures_since(st, now - 120), 1);
+	CHECK_INT(store_failures_since(st, 0), 3);
+	store_close(st);
+}
+
+int
+main(void)
+{
+	log_init("t_store", 0);
+	if (mkdtemp(tmpdir) == NULL) {
+		perror("mkdtemp");
+		return 1;
+	}
+	test_fresh();
+	test_counts();
+	test_incidents();
+	test_checkpoints();
+	test_busy();
+	test_midfail("accounts");
+	test_midfail("buckets");
+	test_midfail("incidents");
+	test_midfail("checkpoints");
+	test_refuse();
+	test_expire();
+	nftw(tmpdir, check_rm, 8, FTW_DEPTH | FTW_PHYS);
+	return check_done();
+}
