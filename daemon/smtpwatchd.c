@@ -380,6 +380,7 @@ sw_open(struct smtpwatch *sw)
 		sw->store = NULL;
 		return -1;
 	}
+	(void)sw_commit(sw);	/* a position now, before any kill -9 */
 	return 0;
 }
 
