@@ -276,27 +276,17 @@ match_fill(struct sw_matcher *m, const struct sw_extract *x,
 	return 0;
 }
 
-static uint64_t
-hash_bytes(uint64_t h, const char *s, size_t len)
-{
-	while (len-- > 0) {
-		h ^= (unsigned char)*s++;
-		h *= 0x100000001b3ULL;
-	}
-	return h;
-}
-
 /* Exim via syslog writes reject-log lines twice: 1 for the copy. */
 static int
 match_twice(struct sw_matcher *m, const struct sw_record *rec)
 {
 	struct dup_slot	*s = NULL;
-	uint64_t	 h = 0xcbf29ce484222325ULL;
+	uint64_t	 h;
 	unsigned int	 i;
 
-	h = hash_bytes(h, rec->env.host, rec->env.hostlen);
-	h = hash_bytes(h, "\n", 1);
-	h = hash_bytes(h, rec->text, rec->len);
+	h = fnv64(FNV64_INIT, rec->env.host, rec->env.hostlen);
+	h = fnv64(h, "\n", 1);
+	h = fnv64(h, rec->text, rec->len);
 	for (i = 0; i < DUP_SLOTS; i++)
 		if (m->dups[i].pid == rec->env.pid && m->dups[i].hash != 0)
 			s = &m->dups[i];

@@ -119,16 +119,6 @@ scan_free(struct scan *s)
 	free(s);
 }
 
-static uint64_t
-key_hash(const char *k, size_t n)
-{
-	uint64_t	 h = 0xcbf29ce484222325ULL;
-
-	while (n-- > 0)
-		h = (h ^ (unsigned char)*k++) * 0x100000001b3ULL;
-	return h;
-}
-
 /* Adds a member; returns 1 when it was new. */
 static int
 set_add(struct set *st, size_t max, const char *k, size_t n)
@@ -174,7 +164,7 @@ table_grow(struct table *t)
 	for (i = 0; i < oldn; i++)
 		for (a = old[i]; a != NULL; a = next) {
 			next = a->next;
-			h = key_hash(a->key, a->keylen) % t->nbucket;
+			h = fnv64(FNV64_INIT, a->key, a->keylen) % t->nbucket;
 			a->next = t->bucket[h];
 			t->bucket[h] = a;
 		}
@@ -190,7 +180,7 @@ table_get(struct table *t, const char *k, size_t n)
 
 	if (t->n >= t->nbucket)
 		table_grow(t);
-	h = key_hash(k, n) % t->nbucket;
+	h = fnv64(FNV64_INIT, k, n) % t->nbucket;
 	for (a = t->bucket[h]; a != NULL; a = a->next)
 		if (a->keylen == n && memcmp(a->key, k, n) == 0)
 			return a;
