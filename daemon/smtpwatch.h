@@ -192,6 +192,7 @@ struct sw_rules {
 #define SW_EVF_CUT	0x01		/* a field or the line was cut */
 #define SW_EVF_ACCOUNT	0x02		/* the account is known */
 #define SW_EVF_DUP	0x04		/* collapsed into the event before */
+#define SW_EVF_ATTRIB	0x08		/* account from a back end's line */
 
 struct sw_event {
 	time_t				 when;
@@ -240,11 +241,81 @@ struct sw_checkpoint {
 	time_t		 updated;	/* wall clock of the commit */
 };
 
+/*
+ * incident.c: an incident is an open run of trouble for one subject,
+ * opened when its alert threshold is reached (a relay: at its first
+ * refusal) and closed by a success, or by quiet time.  incident.c owns
+ * them; store.c writes them with the batch (table incidents).
+ */
+enum sw_inc_kind {
+	SW_INC_RELAY,		/* a relay refuses our credentials */
+	SW_INC_ACCOUNT,		/* an account fails AUTH against us */
+	SW_INC_ADDRESS,		/* one address fails on many accounts */
+	SW_INC_BACKEND,		/* our SASL back end is failing */
+	SW_INC_NKINDS
+};
+
+struct sw_incident {
+	int64_t		 id;		/* > 0, assigned by incident.c */
+	enum sw_inc_kind kind;
+	char		 host[SW_NAME_MAX];
+	char		 subject[SW_ACCOUNT_MAX];	/* account, address,
+					   relay name; the host: backend */
+	size_t		 subjectlen;
+	time_t		 opened;	/* first failure counted in it */
+	time_t		 last;		/* latest failure (or message) */
+	time_t		 closed;	/* 0 while open */
+	char		 close_reason[16];	/* success, quiet, reset */
+	uint64_t	 failures;	/* failures (trouble: backend) */
+	uint64_t	 messages;	/* relay: messages held back */
+	uint64_t	 reported;	/* failures told in entries so far */
+	uint32_t	 alerts;	/* journal entries written */
+	time_t		 last_alert;	/* log time of the latest entry */
+	uint32_t	 addresses;	/* account: distinct addresses */
+	uint32_t	 accounts;	/* address: distinct accounts */
+	char		 diagnosis[SW_NAME_MAX];	/* rule id, or "" */
+	char		 addr[SW_ADDR_MAX];	/* latest failing address */
+	char		 reply[SW_REPLY_MAX];	/* latest reply or reason */
+};
+
 /* Store tuning, from the configuration. */
 struct sw_storeopt {
 	long		 retention;	/* seconds a quiet row is kept */
 	long		 bucket_width;	/* seconds per windowed bucket */
 	long		 bucket_retention;	/* seconds buckets are kept */
+};
+
+/* A network to ignore: an address and a prefix length. */
+struct sw_cidr {
+	int		 family;	/* AF_INET or AF_INET6 */
+	unsigned char	 addr[16];
+	unsigned int	 bits;
+};
+
+/* relay GLOB as NAME: the credential we use with that relay. */
+struct sw_relayname {
+	char		*glob;		/* fnmatch, case-insensitive */
+	char		*name;
+};
+
+/* Alert thresholds and filters, from the configuration. */
+struct sw_alertopt {
+	long		 account_threshold;	/* failures ... */
+	long		 account_window;	/* ... in seconds */
+	long		 spray_threshold;	/* distinct accounts ... */
+	long		 spray_window;
+	long		 backend_threshold;	/* back-end trouble ... */
+	long		 backend_window;
+	long		 distributed;	/* addresses: a distributed attack */
+	long		 realert;	/* seconds between entries */
+	long		 quiet;		/* an incident quiet this long closes */
+	long		 attribution;	/* seconds a back-end line pairs */
+	char	       **ignore_accounts;	/* fnmatch globs */
+	size_t		 nignore_accounts;
+	struct sw_cidr	*ignore_nets;
+	size_t		 nignore_nets;
+	struct sw_relayname *relays;
+	size_t		 nrelays;
 };
 
 /* conf.c */
@@ -265,8 +336,10 @@ struct sw_conf {
 	long		 batch_ms;	/* commit at least this often */
 	size_t		 batch_events;	/* ... or after this many events */
 	long		 poll_ms;	/* stat interval without inotify */
+	int		 jit;		/* compile patterns with PCRE2's JIT */
 	struct sw_storeopt	 store;
 	struct sw_matchopt	 match;
+	struct sw_alertopt	 alert;
 };
 
 /* log.c */
@@ -454,6 +527,12 @@ int	 store_commit(struct sw_store *);
 size_t	 store_batched(const struct sw_store *);
 int	 store_load(struct sw_store *, const char *, struct sw_checkpoint *);
 int	 store_expire(struct sw_store *, time_t);
+void	 store_incident(struct sw_store *, const struct sw_incident *);
+int	 store_incidents_open(struct sw_store *,
+	    void (*)(void *, const struct sw_incident *), void *);
+int64_t	 store_incident_maxid(struct sw_store *);
+int	 store_pair_succeeded(struct sw_store *, const char *, const char *,
+	    size_t, const char *);
 long long	 store_failures_since(struct sw_store *, time_t);
 
 /* feed.c: one source's lines -> records -> events, and its checkpoint. */
@@ -474,6 +553,60 @@ int		 feed_checkpoint(struct sw_feed *, struct sw_checkpoint *);
 int		 feed_changed(const struct sw_feed *);
 const char	*feed_source(const struct sw_feed *);
 void		 feed_stat(const struct sw_feed *, struct sw_feed_stat *);
+
+/* alert.c: one journal entry. */
+enum sw_alert_kind {
+	SW_AL_RELAY_REJECTED,
+	SW_AL_RELAY_RECOVERED,
+	SW_AL_ACCOUNT_FAILING,
+	SW_AL_ADDRESS_SPRAYING,
+	SW_AL_ACCOUNT_RECOVERED,
+	SW_AL_BACKEND_DOWN,
+	SW_AL_BACKEND_RECOVERED,
+	SW_AL_NKINDS
+};
+
+#define SW_TRACK_ADDRS	8	/* distinct addresses told apart */
+
+struct sw_alert {
+	enum sw_alert_kind		 kind;
+	const struct sw_incident	*inc;
+	const struct sw_diagnosis	*diag;	/* NULL: none */
+	const char	*credential;	/* relay: its configured name */
+	uint64_t	 count;		/* failures since the previous entry */
+	long		 window;	/* seconds counted in, 0: none */
+	long		 threshold;
+	time_t		 when;		/* log time of the event */
+	const char	*addr;		/* where the event came from */
+	long		 period;	/* steady rhythm, seconds; 0: not */
+	int		 compromise;	/* logged in from an attacking address */
+	unsigned int	 repeat;	/* 0: the first entry, n: the nth repeat */
+	int		 trouble;	/* relay: not the credentials (no mechs) */
+	int		 closing;	/* closed by quiet time */
+	char		 quiet_since[8];	/* ... HH:MM */
+};
+
+int		 alert_send(const struct sw_alert *);
+const char	*alert_kind_name(enum sw_alert_kind);
+const char	*alert_kind_id(enum sw_alert_kind);
+void		 alert_duration(char *, size_t, long);
+
+/* attrib.c: names the account of a failure from a back end's line. */
+struct sw_attrib;
+struct sw_attrib	*attrib_new(void);
+void		 attrib_free(struct sw_attrib *);
+int		 attrib_event(struct sw_attrib *, long, struct sw_event *);
+
+/* incident.c: the alert engine. */
+struct sw_engine;
+struct sw_engine	*engine_new(const struct sw_rules *,
+		    const struct sw_alertopt *, struct sw_store *);
+void		 engine_free(struct sw_engine *);
+void		 engine_event(struct sw_engine *, const struct sw_event *);
+int		 engine_tick(struct sw_engine *, time_t);
+void		 engine_save(struct sw_engine *);
+size_t		 engine_open(const struct sw_engine *);
+unsigned long	 engine_alerts(const struct sw_engine *);
 
 /* notify.c */
 void	 notify_ready(void);

@@ -1,12 +1,13 @@
 /*
  * store.c -- the SQLite database.  store_event() sums events in memory,
  * per row they will change (an account or relay, an account's address,
- * a client address, a bucket of windowed counts) and per incident;
- * store_commit() writes the whole batch and every source's checkpoint
- * in one transaction, or nothing.  On failure the batch stays as it was
- * for the next try, so a checkpoint never runs ahead of the counts of
- * the lines before it: each event is counted exactly once.  The schema
- * is built from the migrations in sql/, compiled in as sql.h.
+ * a client address, a bucket of windowed counts); store_incident() keeps
+ * the latest copy of each incident incident.c changed.  store_commit()
+ * writes the whole batch and every source's checkpoint in one
+ * transaction, or nothing.  On failure the batch stays as it was for the
+ * next try, so a checkpoint never runs ahead of the counts of the lines
+ * before it: each event is counted exactly once.  The schema is built
+ * from the migrations in sql/, compiled in as sql.h.
  */
 
 #include <sys/stat.h>
@@ -29,6 +30,7 @@
 #define OPEN_BUSY_MS	5000	/* at start: nothing to retry from */
 #define TAB_MIN		1024	/* hash slots, a power of two */
 #define TAB_KEEP	65536	/* after a commit, a bigger table shrinks */
+#define INC_KEEP	256	/* the same for the incidents' array */
 #define CHUNK_SIZE	(256 * 1024)
 #define ALIGN		_Alignof(max_align_t)
 /* type, sub, then at most three length-prefixed fields and a time. */
@@ -37,8 +39,8 @@
 
 /* What an aggregate of the batch updates. */
 enum agg_type {
-	AGG_SUBJECT,		/* accounts (and relays, incidents): host,
-				   subject; sub = direction */
+	AGG_SUBJECT,		/* accounts (and relays): host, subject;
+				   sub = direction */
 	AGG_PAIR,		/* account_addrs: host, account, addr */
 	AGG_ADDR,		/* addresses: host, addr */
 	AGG_BUCKET,		/* buckets: host, key, start; sub = scope */
@@ -53,19 +55,14 @@ enum scope {
 
 static const char *const scope_names[] = { "account", "addr", "relay" };
 static const char *const dir_names[] = { "server", "client" };
+static const char *const inc_kind_names[SW_INC_NKINDS] = {
+	"relay", "account", "address", "backend"
+};
 
 /* Text held in the arena; cap grows by doubling. */
 struct text {
 	char		*p;
 	size_t		 len, cap;
-};
-
-/* Failures (and affected messages) since the last success. */
-struct seg {
-	time_t		 opened;	/* first failure */
-	time_t		 last;		/* last failure or affected */
-	uint64_t	 failures, affected;
-	const char	*diag;		/* the latest one given */
 };
 
 /* Subjects and addresses: the latest failure or trouble event. */
@@ -77,8 +74,6 @@ struct detail {
 	struct text	 addr, mech;	/* subjects */
 	struct text	 account;	/* addresses: the last known one */
 	int		 known;		/* ... account holds one */
-	int		 succeeded;	/* subjects: a success in the batch */
-	struct seg	 seg;		/* subjects: the open segment */
 };
 
 /* One key of the batch and its deltas. */
@@ -92,15 +87,6 @@ struct agg {
 	struct detail	*d;		/* subjects and addresses */
 	size_t		 keylen;
 	unsigned char	 key[];		/* see key_start() */
-};
-
-/* A segment a success ended within the batch, in event order. */
-struct frozen {
-	const struct agg *a;
-	struct seg	 seg;
-	time_t		 closed;
-	const char	*reply;		/* in the arena, or NULL */
-	size_t		 replylen;
 };
 
 struct chunk {
@@ -139,8 +125,10 @@ enum stmt {
 	ST_PAIR,
 	ST_ADDR,
 	ST_BUCKET,
-	ST_INC_ADD,
-	ST_INC_CLOSE,
+	ST_INC_SAVE,
+	ST_INC_OPEN,
+	ST_INC_MAXID,
+	ST_PAIR_OK,
 	ST_CP_SAVE,
 	ST_CP_LOAD,
 	ST_SINCE,
@@ -168,9 +156,9 @@ struct sw_store {
 	size_t		 tabsize, nagg;
 	struct agg	*list[AGG_NTYPES];
 	struct chunk	*arena;
-	struct frozen	*frozen;
-	size_t		 nfrozen, frozencap;
 	size_t		 nevents;
+	struct sw_incident *inc;	/* by ascending id */
+	size_t		 ninc, inccap;
 	struct sw_checkpoint *pos;
 	size_t		 npos, poscap;
 
@@ -200,6 +188,7 @@ struct sw_store {
 #define LAST(c)	c " = coalesce(max(" c ", excluded." c "), " c		\
 		    ", excluded." c ")"
 #define ADD(c)	c " = " c " + excluded." c
+#define SET(c)	c " = excluded." c
 
 /* Every statement, prepared once by store_open(). */
 static const char *const stmt_sql[ST_N] = {
@@ -273,23 +262,32 @@ static const char *const stmt_sql[ST_N] = {
 	    "affected) VALUES (:scope, :host, :key, :start, :failures, "
 	    ":affected) ON CONFLICT (scope, host, key, start) DO UPDATE SET "
 	    ADD("failures") ", " ADD("affected"),
-	[ST_INC_ADD] =
-	    "INSERT INTO incidents (host, direction, subject, opened, last, "
-	    "failures, affected, diagnosis, last_reply) "
-	    "SELECT :host, :dir, :subject, :opened, :last, :failures, "
-	    ":affected, :diagnosis, :reply "
-	    "WHERE :failures > 0 OR EXISTS (SELECT 1 FROM incidents WHERE "
-	    "host = :host AND direction = :dir AND subject = :subject AND "
-	    "closed IS NULL) "
-	    "ON CONFLICT (host, direction, subject) WHERE closed IS NULL "
-	    "DO UPDATE SET last = max(last, excluded.last), "
-	    ADD("failures") ", " ADD("affected") ", "
-	    "diagnosis = coalesce(excluded.diagnosis, diagnosis), "
-	    "last_reply = coalesce(excluded.last_reply, last_reply)",
-	[ST_INC_CLOSE] =
-	    "UPDATE incidents SET closed = :closed, close_reason = 'success' "
-	    "WHERE host = :host AND direction = :dir AND subject = :subject "
-	    "AND closed IS NULL",
+	[ST_INC_SAVE] =
+	    "INSERT INTO incidents (id, host, kind, direction, subject, "
+	    "opened, last, closed, close_reason, failures, messages, "
+	    "reported, alerts, last_alert, addresses, accounts, diagnosis, "
+	    "last_addr, last_reply) VALUES (:id, :host, :kind, :dir, "
+	    ":subject, :opened, :last, :closed, :close_reason, :failures, "
+	    ":messages, :reported, :alerts, :last_alert, :addresses, "
+	    ":accounts, :diagnosis, :last_addr, :last_reply) "
+	    "ON CONFLICT (id) DO UPDATE SET " SET("host") ", " SET("kind")
+	    ", " SET("direction") ", " SET("subject") ", " SET("opened")
+	    ", " SET("last") ", " SET("closed") ", " SET("close_reason")
+	    ", " SET("failures") ", " SET("messages") ", " SET("reported")
+	    ", " SET("alerts") ", " SET("last_alert") ", " SET("addresses")
+	    ", " SET("accounts") ", " SET("diagnosis") ", " SET("last_addr")
+	    ", " SET("last_reply"),
+	[ST_INC_OPEN] =
+	    "SELECT id, kind, host, subject, opened, last, close_reason, "
+	    "failures, messages, reported, alerts, last_alert, addresses, "
+	    "accounts, diagnosis, last_addr, last_reply FROM incidents "
+	    "WHERE closed IS NULL ORDER BY id",
+	[ST_INC_MAXID] = "SELECT coalesce(max(id), 0) FROM incidents",
+	[ST_PAIR_OK] =
+	    "SELECT EXISTS (SELECT 1 FROM accounts a JOIN account_addrs p "
+	    "ON p.account_id = a.id WHERE a.host = :host AND "
+	    "a.direction = 'server' AND a.account = :account AND "
+	    "p.addr = :addr AND p.successes > 0)",
 	[ST_CP_SAVE] =
 	    "INSERT INTO checkpoints (source, dev, ino, fplen, fphash, "
 	    "offset, done, held, state, updated) VALUES (:source, :dev, "
@@ -726,71 +724,7 @@ detail_newer(struct detail *d, time_t when)
 	return 1;
 }
 
-/* Appends the segment a success ended; its reply is copied. */
-static void
-seg_freeze(struct sw_store *st, const struct agg *a, time_t closed)
-{
-	struct frozen	*fz;
-	char		*p = NULL;
-
-	if (st->nfrozen == st->frozencap) {
-		st->frozencap = st->frozencap == 0 ? 64 : st->frozencap * 2;
-		st->frozen = xreallocarray(st->frozen, st->frozencap,
-		    sizeof(*st->frozen));
-	}
-	fz = &st->frozen[st->nfrozen++];
-	fz->a = a;
-	fz->seg = a->d->seg;
-	fz->closed = closed;
-	fz->reply = NULL;
-	fz->replylen = 0;
-	if (a->d->seg.failures > 0 && a->d->set) {
-		p = arena_alloc(st, a->d->reply.len);
-		memcpy(p, a->d->reply.p, a->d->reply.len);
-		fz->reply = p;
-		fz->replylen = a->d->reply.len;
-	}
-}
-
-/*
- * Incidents within a batch.  The open segment collects failures; the
- * first success ends it (closing what the database has open, after
- * adding the segment to it) even when empty, a later one only after
- * new failures.  Affected messages after a success and before the next
- * failure belong to no incident.
- */
-static void
-seg_event(struct sw_store *st, struct agg *a, const struct sw_event *ev,
-    const char *diag)
-{
-	struct seg	*s = &a->d->seg;
-
-	switch (ev->kind) {
-	case SW_EV_SUCCESS:
-		if (!a->d->succeeded || s->failures > 0)
-			seg_freeze(st, a, ev->when);
-		a->d->succeeded = 1;
-		memset(s, 0, sizeof(*s));
-		return;
-	case SW_EV_FAILURE:
-		if (s->failures++ == 0)
-			s->opened = ev->when;
-		if (diag != NULL)
-			s->diag = diag;
-		break;
-	case SW_EV_AFFECTED:
-		if (a->d->succeeded && s->failures == 0)
-			return;
-		s->affected++;
-		break;
-	default:
-		return;
-	}
-	if (s->failures + s->affected == 1 || ev->when > s->last)
-		s->last = ev->when;
-}
-
-/* An account (server) or relay (client): counts, details, incident. */
+/* An account (server) or relay (client): counts and details. */
 static void
 subject_event(struct sw_store *st, struct agg *a, const struct sw_event *ev,
     const struct evf *f)
@@ -805,7 +739,6 @@ subject_event(struct sw_store *st, struct agg *a, const struct sw_event *ev,
 		text_set(st, &d->addr, f->addr.p, f->addr.len);
 		text_set(st, &d->mech, ev->mech, f->mechlen);
 	}
-	seg_event(st, a, ev, f->diag);
 }
 
 /* A server-side client address. */
@@ -969,11 +902,72 @@ store_position(struct sw_store *st, const struct sw_checkpoint *cp)
 	checkpoint_copy(&st->pos[i], cp);
 }
 
-/* Events in the batch, for the daemon's batch limit. */
+/*
+ * The slot of id among the batch's incidents: where it is, or where it
+ * goes to keep them by ascending id.  New ids mostly come last.
+ */
+static size_t
+inc_slot(const struct sw_store *st, int64_t id)
+{
+	size_t	 lo = 0, hi = st->ninc, mid;
+
+	if (hi > 0 && st->inc[hi - 1].id < id)
+		return hi;
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (st->inc[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * Copies *inc into the batch, to be written by store_commit(); replaces
+ * the copy of the same id taken earlier in the batch, so it may be
+ * called after every change.  Allocates only for an id new to the
+ * batch.  An id below 1 or an unknown kind is a bug of the caller.
+ */
+void
+store_incident(struct sw_store *st, const struct sw_incident *inc)
+{
+	size_t	 i;
+
+	if (inc->id <= 0 || (unsigned int)inc->kind >= SW_INC_NKINDS)
+		fatalx("store_incident: id %lld, kind %d", (long long)inc->id,
+		    (int)inc->kind);
+	i = inc_slot(st, inc->id);
+	if (i == st->ninc || st->inc[i].id != inc->id) {
+		if (st->ninc == st->inccap) {
+			st->inccap = st->inccap == 0 ? 16 : st->inccap * 2;
+			st->inc = xreallocarray(st->inc, st->inccap,
+			    sizeof(*st->inc));
+		}
+		memmove(&st->inc[i + 1], &st->inc[i],
+		    (st->ninc - i) * sizeof(*st->inc));
+		st->ninc++;
+	}
+	st->inc[i] = *inc;
+}
+
+/* Events in the batch, for the daemon's batch limit; not incidents. */
 size_t
 store_batched(const struct sw_store *st)
 {
 	return st->nevents;
+}
+
+/* Drops the incidents of the batch; a big array is given back. */
+static void
+incidents_clear(struct sw_store *st, int all)
+{
+	if (all || st->inccap > INC_KEEP) {
+		free(st->inc);
+		st->inc = NULL;
+		st->inccap = 0;
+	}
+	st->ninc = 0;
 }
 
 /* Empties the batch (after a commit, or to close). */
@@ -995,10 +989,11 @@ batch_clear(struct sw_store *st, int all)
 	}
 	arena_reset(st, all);
 	memset(st->list, 0, sizeof(st->list));
-	st->nagg = st->nfrozen = st->nevents = 0;
+	st->nagg = st->nevents = 0;
 	for (i = 0; i < st->npos; i++)
 		checkpoint_clear(&st->pos[i]);
 	st->npos = 0;
+	incidents_clear(st, all);
 }
 
 /* Counts and first/last times of a, for any statement. */
@@ -1122,50 +1117,63 @@ apply_bucket(struct sw_store *st, const struct agg *a)
 	return stmt_run(st);
 }
 
-/* Adds a segment to the subject's open incident, or opens one. */
-static int
-apply_segment(struct sw_store *st, const struct agg *a, const struct seg *s,
-    const char *reply, size_t replylen)
+/* A string of a fixed array (inc's), NULL when empty. */
+static void
+bind_array(struct sw_store *st, const char *name, const char *s,
+    size_t size)
 {
-	if (s->failures + s->affected == 0)
-		return 0;
-	stmt_begin(st, ST_INC_ADD);
-	bind_subject(st, a);
-	bind_time(st, ":opened", 1, s->failures > 0 ? s->opened : s->last);
-	bind_time(st, ":last", 1, s->last);
-	bind_int(st, ":failures", (sqlite3_int64)s->failures);
-	bind_int(st, ":affected", (sqlite3_int64)s->affected);
-	bind_str(st, ":diagnosis", s->diag);
-	bind_text(st, ":reply", reply, replylen);
+	size_t	 len = strnlen(s, size);
+
+	bind_text(st, name, len > 0 ? s : NULL, len);
+}
+
+/* One incident, inserted or updated whole by its id. */
+static int
+apply_incident(struct sw_store *st, const struct sw_incident *inc)
+{
+	enum sw_dir	 dir = inc->kind == SW_INC_RELAY ? SW_DIR_CLIENT :
+			    SW_DIR_SERVER;
+
+	stmt_begin(st, ST_INC_SAVE);
+	bind_int(st, ":id", inc->id);
+	bind_text(st, ":host", inc->host, strnlen(inc->host,
+	    sizeof(inc->host)));
+	bind_str(st, ":kind", inc_kind_names[inc->kind]);
+	bind_str(st, ":dir", dir_names[dir]);
+	bind_blob(st, ":subject", inc->subject,
+	    inc->subjectlen < sizeof(inc->subject) ? inc->subjectlen :
+	    sizeof(inc->subject));
+	bind_time(st, ":opened", 1, inc->opened);
+	bind_time(st, ":last", 1, inc->last);
+	bind_time(st, ":closed", inc->closed != 0, inc->closed);
+	bind_array(st, ":close_reason", inc->close_reason,
+	    sizeof(inc->close_reason));
+	bind_int(st, ":failures", (sqlite3_int64)inc->failures);
+	bind_int(st, ":messages", (sqlite3_int64)inc->messages);
+	bind_int(st, ":reported", (sqlite3_int64)inc->reported);
+	bind_int(st, ":alerts", inc->alerts);
+	bind_time(st, ":last_alert", inc->last_alert != 0, inc->last_alert);
+	bind_int(st, ":addresses", inc->addresses);
+	bind_int(st, ":accounts", inc->accounts);
+	bind_array(st, ":diagnosis", inc->diagnosis, sizeof(inc->diagnosis));
+	bind_array(st, ":last_addr", inc->addr, sizeof(inc->addr));
+	bind_array(st, ":last_reply", inc->reply, sizeof(inc->reply));
 	return stmt_run(st);
 }
 
-/* Incidents, in event order: ended segments, then the open ones. */
+/*
+ * The batch's incidents by ascending id: one closed and a newer one
+ * opened for the same subject are written in that order, as the
+ * unique index of open incidents wants.
+ */
 static int
 apply_incidents(struct sw_store *st)
 {
-	const struct frozen	*fz;
-	const struct agg	*a;
-	const struct detail	*d;
-	size_t			 i;
+	size_t	 i;
 
-	for (i = 0; i < st->nfrozen; i++) {
-		fz = &st->frozen[i];
-		if (apply_segment(st, fz->a, &fz->seg, fz->reply,
-		    fz->replylen) == -1)
+	for (i = 0; i < st->ninc; i++)
+		if (apply_incident(st, &st->inc[i]) == -1)
 			return -1;
-		stmt_begin(st, ST_INC_CLOSE);
-		bind_subject(st, fz->a);
-		bind_time(st, ":closed", 1, fz->closed);
-		if (stmt_run(st) == -1)
-			return -1;
-	}
-	for (a = st->list[AGG_SUBJECT]; a != NULL; a = a->all) {
-		d = a->d;
-		if (apply_segment(st, a, &d->seg, d->seg.failures > 0 &&
-		    d->set ? d->reply.p : NULL, d->reply.len) == -1)
-			return -1;
-	}
 	return 0;
 }
 
@@ -1260,18 +1268,20 @@ store_rollback(struct sw_store *st)
 int
 store_commit(struct sw_store *st)
 {
-	if (st->nevents == 0 && st->npos == 0)
+	if (st->nevents == 0 && st->npos == 0 && st->ninc == 0)
 		return 0;
 	if (store_apply(st) == -1) {
 		store_rollback(st);
 		if (!st->failing)
-			log_warnx("%s: cannot write (%s): holding %zu events, "
-			    "retrying", st->path, st->err, st->nevents);
+			log_warnx("%s: cannot write (%s): holding %zu events "
+			    "and %zu incidents, retrying", st->path, st->err,
+			    st->nevents, st->ninc);
 		st->failing = 1;
 		return -1;
 	}
-	log_debug("%s: committed %zu events, %zu keys, %zu positions",
-	    st->path, st->nevents, st->nagg, st->npos);
+	log_debug("%s: committed %zu events, %zu keys, %zu incidents, "
+	    "%zu positions", st->path, st->nevents, st->nagg, st->ninc,
+	    st->npos);
 	batch_clear(st, 0);
 	if (st->failing)
 		log_info("%s: writable again", st->path);
@@ -1441,6 +1451,184 @@ store_failures_since(struct sw_store *st, time_t t)
 	sqlite3_reset(st->cur);
 	sqlite3_clear_bindings(st->cur);
 	return n;
+}
+
+/*
+ * Steps the current statement to its one row and resets it; *v is its
+ * first column.  Returns 0, or -1 with the error kept in st->err.
+ */
+static int
+stmt_int(struct sw_store *st, int64_t *v)
+{
+	int	 rc;
+
+	if ((rc = st->berr) != SQLITE_OK)
+		store_error(st, rc, 0);
+	else if ((rc = sqlite3_step(st->cur)) == SQLITE_ROW)
+		*v = sqlite3_column_int64(st->cur, 0);
+	else
+		store_error(st, rc, rc != SQLITE_DONE);
+	sqlite3_reset(st->cur);
+	sqlite3_clear_bindings(st->cur);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
+/* Text column col into dst of size bytes, cut and NUL-terminated. */
+static void
+column_copy(sqlite3_stmt *s, int col, char *dst, size_t size)
+{
+	const unsigned char	*p = sqlite3_column_text(s, col);
+	size_t			 n = (size_t)sqlite3_column_bytes(s, col);
+
+	if (p == NULL)
+		n = 0;
+	else if (n >= size)
+		n = size - 1;
+	if (n > 0)
+		memcpy(dst, p, n);
+	dst[n] = '\0';
+}
+
+/*
+ * Fills inc from the row ST_INC_OPEN stands on.  The subject keeps up
+ * to sizeof(inc->subject) bytes, NUL-terminated when there is room.
+ * Returns -1 when the kind is none of ours.
+ */
+static int
+inc_row(sqlite3_stmt *s, struct sw_incident *inc)
+{
+	const char	*kind = (const char *)sqlite3_column_text(s, 1);
+	const void	*subj = sqlite3_column_blob(s, 3);
+	size_t		 n = (size_t)sqlite3_column_bytes(s, 3);
+	int		 k;
+
+	memset(inc, 0, sizeof(*inc));
+	inc->id = sqlite3_column_int64(s, 0);
+	for (k = 0; k < SW_INC_NKINDS; k++)
+		if (kind != NULL && strcmp(kind, inc_kind_names[k]) == 0)
+			break;
+	if (k == SW_INC_NKINDS)
+		return -1;
+	inc->kind = (enum sw_inc_kind)k;
+	column_copy(s, 2, inc->host, sizeof(inc->host));
+	inc->subjectlen = n < sizeof(inc->subject) ? n : sizeof(inc->subject);
+	if (subj != NULL)
+		memcpy(inc->subject, subj, inc->subjectlen);
+	inc->opened = (time_t)sqlite3_column_int64(s, 4);
+	inc->last = (time_t)sqlite3_column_int64(s, 5);
+	column_copy(s, 6, inc->close_reason, sizeof(inc->close_reason));
+	inc->failures = (uint64_t)sqlite3_column_int64(s, 7);
+	inc->messages = (uint64_t)sqlite3_column_int64(s, 8);
+	inc->reported = (uint64_t)sqlite3_column_int64(s, 9);
+	inc->alerts = (uint32_t)sqlite3_column_int64(s, 10);
+	inc->last_alert = (time_t)sqlite3_column_int64(s, 11);	/* NULL: 0 */
+	inc->addresses = (uint32_t)sqlite3_column_int64(s, 12);
+	inc->accounts = (uint32_t)sqlite3_column_int64(s, 13);
+	column_copy(s, 14, inc->diagnosis, sizeof(inc->diagnosis));
+	column_copy(s, 15, inc->addr, sizeof(inc->addr));
+	column_copy(s, 16, inc->reply, sizeof(inc->reply));
+	return 0;
+}
+
+/*
+ * Every committed open incident, by ascending id, into *out (the caller
+ * frees it).  Returns how many, or -1 on error (logged; *out is NULL).
+ */
+static int
+incidents_read(struct sw_store *st, struct sw_incident **out)
+{
+	struct sw_incident	*v = NULL;
+	size_t			 n = 0, cap = 0;
+	int			 rc;
+
+	stmt_begin(st, ST_INC_OPEN);
+	while ((rc = sqlite3_step(st->cur)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap == 0 ? 16 : cap * 2;
+			v = xreallocarray(v, cap, sizeof(*v));
+		}
+		if (inc_row(st->cur, &v[n]) == -1) {
+			log_warnx("%s: incident %lld has an unknown kind",
+			    st->path, (long long)sqlite3_column_int64(st->cur,
+			    0));
+			break;
+		}
+		n++;
+	}
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		log_warnx("%s: cannot read the open incidents (%s)",
+		    st->path, sqlite3_errmsg(st->db));
+	sqlite3_reset(st->cur);
+	if (rc != SQLITE_DONE) {
+		free(v);
+		v = NULL;
+	}
+	*out = v;
+	return rc == SQLITE_DONE ? (int)n : -1;
+}
+
+/*
+ * Calls cb(arg, inc) for each committed open incident, by ascending id,
+ * once they are all read: cb may call the store.  Returns how many, or
+ * -1 on error (logged; cb was not called).
+ */
+int
+store_incidents_open(struct sw_store *st,
+    void (*cb)(void *, const struct sw_incident *), void *arg)
+{
+	struct sw_incident	*v;
+	int			 i, n;
+
+	if ((n = incidents_read(st, &v)) == -1)
+		return -1;
+	for (i = 0; i < n; i++)
+		cb(arg, &v[i]);
+	free(v);
+	return n;
+}
+
+/*
+ * The highest incident id, committed or in the batch (after a failed
+ * commit), so that a new one never reuses it; 0 when there is none.
+ * Returns -1 on error (logged).
+ */
+int64_t
+store_incident_maxid(struct sw_store *st)
+{
+	int64_t	 max;
+
+	stmt_begin(st, ST_INC_MAXID);
+	if (stmt_int(st, &max) == -1) {
+		log_warnx("%s: cannot read the incident ids (%s)", st->path,
+		    st->err);
+		return -1;
+	}
+	if (st->ninc > 0 && st->inc[st->ninc - 1].id > max)
+		max = st->inc[st->ninc - 1].id;
+	return max;
+}
+
+/*
+ * 1 when the committed database has a success of the server-side
+ * account (host, account of len bytes) from addr, else 0; -1 on error
+ * (logged).
+ */
+int
+store_pair_succeeded(struct sw_store *st, const char *host,
+    const char *account, size_t len, const char *addr)
+{
+	int64_t	 v;
+
+	stmt_begin(st, ST_PAIR_OK);
+	bind_str(st, ":host", host);
+	bind_blob(st, ":account", account, len);
+	bind_str(st, ":addr", addr);
+	if (stmt_int(st, &v) == -1) {
+		log_warnx("%s: cannot look up an account's address (%s)",
+		    st->path, st->err);
+		return -1;
+	}
+	return v != 0;
 }
 
 /* Runs sql, which has no parameters; logs "PATH: what (error)". */
@@ -1613,20 +1801,26 @@ store_migrate_one(struct sw_store *st, int v)
 	    -1 || store_exec(st, sql, "cannot set the schema version") == -1 ||
 	    store_exec(st, "COMMIT", "cannot commit the schema") == -1)
 		return -1;
-	if (v == 0)
-		log_info("%s: new database, schema version %d", st->path,
-		    v + 1);
-	else
-		log_info("%s: schema upgraded from version %d to %d",
-		    st->path, v, v + 1);
 	return 0;
+}
+
+/* Says what store_migrate() did, from version from to SQL_VERSION. */
+static void
+store_migrated(struct sw_store *st, int from)
+{
+	if (from == 0)
+		log_info("%s: new database, schema version %d", st->path,
+		    SQL_VERSION);
+	else if (from < SQL_VERSION)
+		log_info("%s: schema upgraded from version %d to %d",
+		    st->path, from, SQL_VERSION);
 }
 
 /* Applies the migrations the file lacks, each in its transaction. */
 static int
 store_migrate(struct sw_store *st)
 {
-	int	 v;
+	int	 v, from = -1;
 
 	for (;;) {
 		if (store_exec(st, "BEGIN IMMEDIATE", "cannot lock") == -1)
@@ -1636,8 +1830,12 @@ store_migrate(struct sw_store *st)
 			    v);
 			break;
 		}
-		if (v == SQL_VERSION)
+		if (from == -1)
+			from = v;
+		if (v == SQL_VERSION) {
+			store_migrated(st, from);
 			return store_exec(st, "COMMIT", "cannot commit");
+		}
 		if (store_migrate_one(st, v) == -1)
 			break;
 	}
@@ -1699,7 +1897,6 @@ store_close(struct sw_store *st)
 	if (st == NULL)
 		return;
 	batch_clear(st, 1);
-	free(st->frozen);
 	free(st->pos);
 	strv_free(st->diags, st->ndiags);
 	for (i = 0; i < ST_N; i++)

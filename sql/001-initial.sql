@@ -39,12 +39,12 @@
 --     host, relay, failures, affected, successes, trouble,
 --     first_failure, last_failure, last_success,
 --     last_addr, last_reply, last_diagnosis,
---     state ('failing' while an incident is open, else 'ok')
+--     state ('failing' while an incident is open, else 'ok'; see 002)
 --
--- Tables, for the curious: incidents (an open run of failures per
--- account or relay, closed by a success), buckets (failures per minute
--- or so, for windowed counts), checkpoints (where each log was read to,
--- written in the same transaction as the counts it covers).
+-- Tables, for the curious: incidents (replaced by 002, see there),
+-- buckets (failures per minute or so, for windowed counts), checkpoints
+-- (where each log was read to, written in the same transaction as the
+-- counts it covers).
 
 CREATE TABLE accounts (
 	id		INTEGER PRIMARY KEY,
@@ -130,8 +130,7 @@ CREATE TABLE buckets (
 ) WITHOUT ROWID;
 CREATE INDEX buckets_start ON buckets (start);
 
--- A run of failures for one account (server) or relay (client, subject
--- = its name), closed by the next success.
+-- Replaced by 002-incidents.sql.
 CREATE TABLE incidents (
 	id		INTEGER PRIMARY KEY,
 	host		TEXT NOT NULL,

@@ -1,9 +1,10 @@
 /*
  * t_store.c -- the SQLite store, on real files in a temporary directory:
- * the schema version of a new file and of a reopened one; counts per
- * account, address and relay read back through the views, accounts of
- * any bytes kept exact; incidents opened and closed in event order,
- * within a batch and across batches; checkpoints round trip; a commit
+ * the schema version of a new file, of a reopened one and of one made by
+ * the first migration; counts per account, address and relay read back
+ * through the views, accounts of any bytes kept exact; incidents written
+ * whole by id, in id order, read back with SQL and store_incidents_open();
+ * an account's successful addresses; checkpoints round trip; a commit
  * that cannot write (another writer, a failing statement) leaves the
  * database and the batch as they were, and the next one writes it all
  * exactly once; damaged and newer files are refused untouched; expiry
@@ -247,7 +248,8 @@ test_counts(void)
 	CHECK_INT(qint(db, RELAY("affected", "smtp.relay.example"), NULL, 0),
 	    3);
 	CHECK_STR(qstr(db, RELAY("state", "smtp.relay.example"), NULL, 0),
-	    "failing");
+	    "ok");			/* incidents come from incident.c */
+	CHECK_INT(qint(db, "SELECT count(*) FROM incidents", NULL, 0), 0);
 	CHECK_STR(qstr(db, RELAY("last_addr", "smtp.relay.example"), NULL, 0),
 	    "192.0.2.25");
 	CHECK_STR(qstr(db, RELAY("last_diagnosis", "smtp.relay.example"),
@@ -285,92 +287,397 @@ test_counts(void)
 	store_close(st);
 }
 
-#define INC(col) "SELECT " col " FROM incidents WHERE subject = ?1 " \
-		    "ORDER BY id LIMIT 1 OFFSET "
-
-/* Incidents: event order within one batch, and across batches. */
+/*
+ * A database made by the first migration alone, with an incident of the
+ * old kind, is upgraded: the old incidents go, the counts stay.
+ */
 static void
-test_incidents(void)
+test_upgrade(void)
 {
 	struct sw_store	*st;
 	sqlite3		*db;
-	const char	*r = "relay.example";
+
+	CHECK_INT(sqlite3_open(path("v1.db"), &db), SQLITE_OK);
+	CHECK_INT(sqlite3_exec(db, sql_migrations[0], NULL, NULL, NULL),
+	    SQLITE_OK);
+	CHECK_INT(sqlite3_exec(db, "PRAGMA user_version = 1; "
+	    "INSERT INTO relays (host, relay, failures, last_seen) "
+	    "VALUES ('mx1', 'r.example', 7, 1); "
+	    "INSERT INTO incidents (host, direction, subject, opened, last) "
+	    "VALUES ('mx1', 'client', CAST('r.example' AS BLOB), 1, 1)",
+	    NULL, NULL, NULL), SQLITE_OK);
+	CHECK_STR(qstr(db, RELAY("state", "r.example"), NULL, 0), "failing");
+	sqlite3_close(db);
+	if ((st = open_ok("v1.db", &opt)) == NULL)
+		return;
+	db = st->db;
+	CHECK_INT(qint(db, "PRAGMA user_version", NULL, 0), SQL_VERSION);
+	CHECK_INT(qint(db, "SELECT count(*) FROM incidents", NULL, 0), 0);
+	CHECK_INT(qint(db, RELAY("failures", "r.example"), NULL, 0), 7);
+	CHECK_STR(qstr(db, RELAY("state", "r.example"), NULL, 0), "ok");
+	CHECK_INT(qint(db, "SELECT count(*) FROM pragma_table_info("
+	    "'relay_totals')", NULL, 0), 13);
+	CHECK_INT(qint(db, "SELECT count(*) FROM pragma_table_info("
+	    "'incident_list')", NULL, 0), 20);
+	store_close(st);
+}
+
+/* An incident with every field set; values differ from field to field. */
+static void
+inc_fill(struct sw_incident *inc, int64_t id, enum sw_inc_kind kind,
+    const char *subject, size_t len, time_t opened)
+{
+	memset(inc, 0, sizeof(*inc));
+	inc->id = id;
+	inc->kind = kind;
+	snprintf(inc->host, sizeof(inc->host), "mx1");
+	memcpy(inc->subject, subject, len);
+	inc->subjectlen = len;
+	inc->opened = opened;
+	inc->last = opened + 5;
+	inc->failures = 1000 + (uint64_t)id;
+	inc->messages = 2000 + (uint64_t)id;
+	inc->reported = 3000 + (uint64_t)id;
+	inc->alerts = 40 + (uint32_t)id;
+	inc->last_alert = opened + 3;
+	inc->addresses = 50 + (uint32_t)id;
+	inc->accounts = 60 + (uint32_t)id;
+	snprintf(inc->diagnosis, sizeof(inc->diagnosis), "diag-%lld",
+	    (long long)id);
+	snprintf(inc->addr, sizeof(inc->addr), "2001:db8::%lld",
+	    (long long)id);
+	snprintf(inc->reply, sizeof(inc->reply), "535 no %lld",
+	    (long long)id);
+}
+
+/* Every field of a and b is the same. */
+static void
+inc_same(const struct sw_incident *a, const struct sw_incident *b)
+{
+	CHECK_INT(a->id, b->id);
+	CHECK_INT(a->kind, b->kind);
+	CHECK_STR(a->host, b->host);
+	CHECK_MEM(a->subject, a->subjectlen, b->subject, b->subjectlen);
+	CHECK_INT(a->opened, b->opened);
+	CHECK_INT(a->last, b->last);
+	CHECK_INT(a->closed, b->closed);
+	CHECK_STR(a->close_reason, b->close_reason);
+	CHECK(a->failures == b->failures);
+	CHECK(a->messages == b->messages);
+	CHECK(a->reported == b->reported);
+	CHECK_INT(a->alerts, b->alerts);
+	CHECK_INT(a->last_alert, b->last_alert);
+	CHECK_INT(a->addresses, b->addresses);
+	CHECK_INT(a->accounts, b->accounts);
+	CHECK_STR(a->diagnosis, b->diagnosis);
+	CHECK_STR(a->addr, b->addr);
+	CHECK_STR(a->reply, b->reply);
+}
+
+#define GOT_MAX	8
+
+/* What store_incidents_open() handed on. */
+struct got {
+	struct sw_incident	 v[GOT_MAX];
+	int			 n;
+};
+
+/* store_incidents_open() callback: keeps a copy. */
+static void
+got_inc(void *arg, const struct sw_incident *inc)
+{
+	struct got	*g = arg;
+
+	if (g->n < GOT_MAX)
+		g->v[g->n] = *inc;
+	g->n++;
+}
+
+#define INC(col, id) "SELECT " col " FROM incidents WHERE id = " #id
+#define INCL(col, id) "SELECT " col " FROM incident_list WHERE id = " #id
+
+/*
+ * Incidents written whole, with no event in the batch, and read back
+ * with SQL and store_incidents_open(); a subject of any bytes.
+ */
+static void
+test_incidents(void)
+{
+	static const char	 subj[] = { 'e', 'v', '\0', '\xff', 'e' };
+	static struct got	 got;
+	struct sw_store		*st;
+	sqlite3			*db;
+	struct sw_incident	 a, b, c, d;
+	int			 i;
 
 	if ((st = open_ok("incidents.db", &opt)) == NULL)
 		return;
 	db = st->db;
-	/* One batch: F F S F for a relay; F S F S F A for an account. */
+	CHECK_INT(store_incident_maxid(st), 0);
+	inc_fill(&a, 1, SW_INC_ACCOUNT, subj, sizeof(subj), T0);
+	inc_fill(&b, 2, SW_INC_RELAY, "relay.example", 13, T0 + 10);
+	b.diagnosis[0] = b.addr[0] = b.reply[0] = '\0';
+	b.last_alert = 0;
+	inc_fill(&c, 3, SW_INC_BACKEND, "mx1", 3, T0 + 20);
+	c.closed = T0 + 50;
+	snprintf(c.close_reason, sizeof(c.close_reason), "quiet");
+	inc_fill(&d, 4, SW_INC_ADDRESS, "203.0.113.9", 11, T0 + 30);
+	store_incident(st, &d);
+	store_incident(st, &a);
+	store_incident(st, &c);
+	store_incident(st, &b);
+	CHECK_INT(st->ninc, 4);
+	for (i = 1; i < 4; i++)
+		CHECK(st->inc[i - 1].id < st->inc[i].id);
+	CHECK_INT(store_batched(st), 0);
+	CHECK_INT(store_incident_maxid(st), 4);		/* the batch's */
+	CHECK_INT(qint(db, "SELECT count(*) FROM incidents", NULL, 0), 0);
+	CHECK_INT(store_commit(st), 0);			/* no events */
+	CHECK_INT(st->ninc, 0);
+	CHECK_INT(qint(db, "SELECT count(*) FROM incidents", NULL, 0), 4);
+
+	CHECK_STR(qstr(db, INC("host", 1), NULL, 0), "mx1");
+	CHECK_STR(qstr(db, INC("kind", 1), NULL, 0), "account");
+	CHECK_STR(qstr(db, INC("direction", 1), NULL, 0), "server");
+	CHECK_STR(qstr(db, INC("typeof(subject)", 1), NULL, 0), "blob");
+	CHECK_INT(qint(db, "SELECT id FROM incidents WHERE subject = ?1",
+	    subj, sizeof(subj)), 1);
+	CHECK_INT(qint(db, INC("opened", 1), NULL, 0), T0);
+	CHECK_INT(qint(db, INC("last", 1), NULL, 0), T0 + 5);
+	CHECK_INT(qint(db, INC("closed", 1), NULL, 0), -3);
+	CHECK_INT(qint(db, INC("close_reason", 1), NULL, 0), -3);
+	CHECK_INT(qint(db, INC("failures", 1), NULL, 0), 1001);
+	CHECK_INT(qint(db, INC("messages", 1), NULL, 0), 2001);
+	CHECK_INT(qint(db, INC("reported", 1), NULL, 0), 3001);
+	CHECK_INT(qint(db, INC("alerts", 1), NULL, 0), 41);
+	CHECK_INT(qint(db, INC("last_alert", 1), NULL, 0), T0 + 3);
+	CHECK_INT(qint(db, INC("addresses", 1), NULL, 0), 51);
+	CHECK_INT(qint(db, INC("accounts", 1), NULL, 0), 61);
+	CHECK_STR(qstr(db, INC("diagnosis", 1), NULL, 0), "diag-1");
+	CHECK_STR(qstr(db, INC("last_addr", 1), NULL, 0), "2001:db8::1");
+	CHECK_STR(qstr(db, INC("last_reply", 1), NULL, 0), "535 no 1");
+	CHECK_STR(qstr(db, INC("kind", 2), NULL, 0), "relay");
+	CHECK_STR(qstr(db, INC("direction", 2), NULL, 0), "client");
+	CHECK_INT(qint(db, INC("last_alert", 2), NULL, 0), -3);
+	CHECK_INT(qint(db, INC("diagnosis", 2), NULL, 0), -3);
+	CHECK_INT(qint(db, INC("last_addr", 2), NULL, 0), -3);
+	CHECK_INT(qint(db, INC("last_reply", 2), NULL, 0), -3);
+	CHECK_STR(qstr(db, INC("kind", 3), NULL, 0), "backend");
+	CHECK_STR(qstr(db, INC("direction", 3), NULL, 0), "server");
+	CHECK_INT(qint(db, INC("closed", 3), NULL, 0), T0 + 50);
+	CHECK_STR(qstr(db, INC("close_reason", 3), NULL, 0), "quiet");
+	CHECK_STR(qstr(db, INC("kind", 4), NULL, 0), "address");
+
+	CHECK_STR(qstr(db, INCL("state", 1), NULL, 0), "open");
+	CHECK_STR(qstr(db, INCL("state", 3), NULL, 0), "closed");
+	CHECK_STR(qstr(db, INCL("typeof(subject)", 1), NULL, 0), "blob");
+	CHECK_INT(qint(db, "SELECT id FROM incident_list WHERE subject = ?1",
+	    subj, sizeof(subj)), 1);
+	CHECK_INT(qint(db, "SELECT count(*) FROM incident_list WHERE "
+	    "state = 'open'", NULL, 0), 3);
+	store_close(st);
+
+	if ((st = open_ok("incidents.db", &opt)) == NULL)
+		return;
+	CHECK_INT(store_incident_maxid(st), 4);
+	CHECK_INT(store_incidents_open(st, got_inc, &got), 3);
+	if (CHECK_INT(got.n, 3)) {
+		inc_same(&got.v[0], &a);
+		inc_same(&got.v[1], &b);
+		inc_same(&got.v[2], &d);
+		CHECK_INT(got.v[0].subjectlen, 5);
+		CHECK_INT(got.v[0].subject[5], '\0');
+	}
+	store_close(st);
+}
+
+/* The same id stored over and over within a batch: one row, the last. */
+static void
+test_incident_replace(void)
+{
+	struct sw_store		*st;
+	struct sw_incident	 a, b;
+	int			 i;
+
+	if ((st = open_ok("replace.db", &opt)) == NULL)
+		return;
+	inc_fill(&a, 5, SW_INC_ACCOUNT, "storm", 5, T0);
+	inc_fill(&b, 6, SW_INC_ADDRESS, "192.0.2.66", 10, T0);
+	for (i = 1; i <= 200000; i++) {
+		a.failures = (uint64_t)i;
+		a.last = T0 + i;
+		store_incident(st, &a);
+		if (i % 1000 == 0) {
+			b.accounts = (uint32_t)i;
+			store_incident(st, &b);
+		}
+	}
+	CHECK_INT(st->ninc, 2);
+	CHECK_INT(store_commit(st), 0);
+	CHECK_INT(qint(st->db, "SELECT count(*) FROM incidents", NULL, 0), 2);
+	CHECK_INT(qint(st->db, INC("failures", 5), NULL, 0), 200000);
+	CHECK_INT(qint(st->db, INC("last", 5), NULL, 0), T0 + 200000);
+	CHECK_INT(qint(st->db, INC("accounts", 6), NULL, 0), 200000);
+
+	/* A later batch updates the row in place. */
+	a.closed = T0 + 300000;
+	snprintf(a.close_reason, sizeof(a.close_reason), "reset");
+	a.diagnosis[0] = '\0';
+	store_incident(st, &a);
+	CHECK_INT(store_commit(st), 0);
+	CHECK_INT(qint(st->db, "SELECT count(*) FROM incidents", NULL, 0), 2);
+	CHECK_INT(qint(st->db, INC("closed", 5), NULL, 0), T0 + 300000);
+	CHECK_STR(qstr(st->db, INC("close_reason", 5), NULL, 0), "reset");
+	CHECK_INT(qint(st->db, INC("diagnosis", 5), NULL, 0), -3);
+	CHECK_INT(qint(st->db, INC("failures", 5), NULL, 0), 200000);
+	store_close(st);
+}
+
+/*
+ * One incident closed and the next opened for the same subject in one
+ * batch, handed over newest first: written by id, so it works.  Two
+ * open at once cannot be, and the failed batch stays whole.
+ */
+static void
+test_incident_order(void)
+{
+	struct sw_store		*st;
+	struct sw_incident	 a, b, c;
+
+	if ((st = open_ok("order.db", &opt)) == NULL)
+		return;
+	inc_fill(&a, 1, SW_INC_ACCOUNT, "gina", 4, T0);
+	store_incident(st, &a);
+	CHECK_INT(store_commit(st), 0);
+	inc_fill(&b, 2, SW_INC_ACCOUNT, "gina", 4, T0 + 100);
+	store_incident(st, &b);
+	a.closed = T0 + 50;
+	snprintf(a.close_reason, sizeof(a.close_reason), "success");
+	store_incident(st, &a);
+	CHECK_INT(store_commit(st), 0);
+	CHECK_INT(qint(st->db, INC("closed", 1), NULL, 0), T0 + 50);
+	CHECK_STR(qstr(st->db, INC("close_reason", 1), NULL, 0), "success");
+	CHECK_INT(qint(st->db, INC("closed", 2), NULL, 0), -3);
+	CHECK_INT(qint(st->db, "SELECT count(*) FROM incidents WHERE "
+	    "subject = ?1 AND closed IS NULL", "gina", 4), 1);
+
+	inc_fill(&c, 3, SW_INC_ACCOUNT, "gina", 4, T0 + 200);
+	store_incident(st, &c);		/* 2 is still open */
+	CHECK_INT(store_commit(st), -1);
+	CHECK_INT(st->ninc, 1);
+	CHECK_INT(qint(st->db, "SELECT count(*) FROM incidents", NULL, 0), 2);
+	CHECK_INT(store_incident_maxid(st), 3);	/* not to be reused */
+	b.closed = T0 + 150;
+	snprintf(b.close_reason, sizeof(b.close_reason), "quiet");
+	store_incident(st, &b);
+	CHECK_INT(store_commit(st), 0);
+	CHECK_INT(qint(st->db, "SELECT count(*) FROM incidents", NULL, 0), 3);
+	CHECK_INT(qint(st->db, INC("closed", 3), NULL, 0), -3);
+	CHECK_STR(qstr(st->db, INC("close_reason", 2), NULL, 0), "quiet");
+	store_close(st);
+}
+
+/* relay_totals.state: 'failing' only for an open relay incident. */
+static void
+test_relay_state(void)
+{
+	struct sw_store		*st;
+	struct sw_incident	 inc;
+	const char		*r = "relay.example";
+
+	if ((st = open_ok("relaystate.db", &opt)) == NULL)
+		return;
 	put(st, cev(SW_EV_FAILURE, r, T0));
-	put(st, cev(SW_EV_FAILURE, r, T0 + 1));
-	put(st, cev(SW_EV_SUCCESS, r, T0 + 2));
-	put(st, cev(SW_EV_AFFECTED, r, T0 + 3));	/* after S: none */
-	put(st, cev(SW_EV_FAILURE, r, T0 + 4));
-	put(st, sev(SW_EV_FAILURE, "dave", 4, "203.0.113.1", T0));
-	put(st, sev(SW_EV_SUCCESS, "dave", 4, "203.0.113.1", T0 + 1));
-	put(st, sev(SW_EV_FAILURE, "dave", 4, "203.0.113.1", T0 + 2));
-	put(st, sev(SW_EV_FAILURE, "dave", 4, "203.0.113.1", T0 + 3));
-	put(st, sev(SW_EV_SUCCESS, "dave", 4, "203.0.113.1", T0 + 4));
-	put(st, sev(SW_EV_SUCCESS, "dave", 4, "203.0.113.1", T0 + 5));
-	put(st, sev(SW_EV_FAILURE, "dave", 4, "203.0.113.2", T0 + 6));
-	put(st, sev(SW_EV_FAILURE, NULL, 0, "203.0.113.2", T0 + 7));
 	CHECK_INT(store_commit(st), 0);
+	CHECK_STR(qstr(st->db, RELAY("state", "relay.example"), NULL, 0),
+	    "ok");
+	inc_fill(&inc, 1, SW_INC_RELAY, r, strlen(r), T0);
+	snprintf(inc.host, sizeof(inc.host), "mx2");	/* another host */
+	store_incident(st, &inc);
+	inc_fill(&inc, 2, SW_INC_ACCOUNT, r, strlen(r), T0);
+	store_incident(st, &inc);			/* another kind */
+	inc_fill(&inc, 3, SW_INC_RELAY, r, strlen(r) - 1, T0);
+	store_incident(st, &inc);			/* another relay */
+	CHECK_INT(store_commit(st), 0);
+	CHECK_STR(qstr(st->db, RELAY("state", "relay.example"), NULL, 0),
+	    "ok");
+	inc_fill(&inc, 4, SW_INC_RELAY, r, strlen(r), T0);
+	store_incident(st, &inc);
+	CHECK_INT(store_commit(st), 0);
+	CHECK_STR(qstr(st->db, RELAY("state", "relay.example"), NULL, 0),
+	    "failing");
+	inc.closed = T0 + 60;
+	snprintf(inc.close_reason, sizeof(inc.close_reason), "success");
+	store_incident(st, &inc);
+	CHECK_INT(store_commit(st), 0);
+	CHECK_STR(qstr(st->db, RELAY("state", "relay.example"), NULL, 0),
+	    "ok");
+	store_close(st);
+}
 
-	CHECK_INT(qint(db, "SELECT count(*) FROM incidents WHERE subject = ?1",
-	    r, strlen(r)), 2);
-	CHECK_INT(qint(db, INC("failures") "0", r, strlen(r)), 2);
-	CHECK_INT(qint(db, INC("affected") "0", r, strlen(r)), 0);
-	CHECK_INT(qint(db, INC("opened") "0", r, strlen(r)), T0);
-	CHECK_INT(qint(db, INC("last") "0", r, strlen(r)), T0 + 1);
-	CHECK_INT(qint(db, INC("closed") "0", r, strlen(r)), T0 + 2);
-	CHECK_STR(qstr(db, INC("close_reason") "0", r, strlen(r)), "success");
-	CHECK_STR(qstr(db, INC("diagnosis") "0", r, strlen(r)), "relay-auth");
-	CHECK_STR(qstr(db, INC("last_reply") "0", r, strlen(r)),
-	    "535 relay says no 1764300001");
-	CHECK_INT(qint(db, INC("failures") "1", r, strlen(r)), 1);
-	CHECK_INT(qint(db, INC("closed") "1", r, strlen(r)), -3);
-	CHECK_STR(qstr(db, INC("direction") "1", r, strlen(r)), "client");
-	CHECK_STR(qstr(db, INC("last_reply") "1", r, strlen(r)),
-	    "535 relay says no 1764300004");
+/* store_pair_succeeded(): committed server-side successes only. */
+static void
+test_pair(void)
+{
+	static const char	 nul[] = { 'b', 'o', '\0', 'b' };
+	struct sw_store		*st;
 
-	CHECK_INT(qint(db, "SELECT count(*) FROM incidents WHERE subject = ?1",
-	    "dave", 4), 3);
-	CHECK_INT(qint(db, INC("failures") "0", "dave", 4), 1);
-	CHECK_INT(qint(db, INC("closed") "0", "dave", 4), T0 + 1);
-	CHECK_INT(qint(db, INC("failures") "1", "dave", 4), 2);
-	CHECK_INT(qint(db, INC("opened") "1", "dave", 4), T0 + 2);
-	CHECK_INT(qint(db, INC("closed") "1", "dave", 4), T0 + 4);
-	CHECK_STR(qstr(db, INC("last_reply") "1", "dave", 4),
-	    "535 5.7.8 failed at 1764300003");
-	CHECK_INT(qint(db, INC("failures") "2", "dave", 4), 1);
-	CHECK_INT(qint(db, INC("closed") "2", "dave", 4), -3);
-	CHECK_INT(qint(db, "SELECT count(*) FROM incidents WHERE "
-	    "direction = 'server'", NULL, 0), 3);	/* none for unknown */
+	if ((st = open_ok("pair.db", &opt)) == NULL)
+		return;
+	put(st, sev(SW_EV_SUCCESS, "alice", 5, "198.51.100.1", T0));
+	put(st, sev(SW_EV_FAILURE, "alice", 5, "198.51.100.2", T0 + 1));
+	put(st, sev(SW_EV_SUCCESS, "bob", 3, "198.51.100.3", T0 + 2));
+	put(st, sev(SW_EV_SUCCESS, nul, sizeof(nul), "198.51.100.4", T0 + 3));
+	put(st, cev(SW_EV_FAILURE, "carol", T0 + 4));
+	put(st, cev(SW_EV_SUCCESS, "carol", T0 + 5));
+	CHECK_INT(store_pair_succeeded(st, "mx1", "alice", 5, "198.51.100.1"),
+	    0);				/* not committed yet */
+	CHECK_INT(store_commit(st), 0);
+	CHECK_INT(store_pair_succeeded(st, "mx1", "alice", 5, "198.51.100.1"),
+	    1);
+	CHECK_INT(store_pair_succeeded(st, "mx1", "alice", 5, "198.51.100.2"),
+	    0);				/* failed only */
+	CHECK_INT(store_pair_succeeded(st, "mx1", "alice", 5, "198.51.100.3"),
+	    0);				/* bob's */
+	CHECK_INT(store_pair_succeeded(st, "mx1", "bob", 3, "198.51.100.3"),
+	    1);
+	CHECK_INT(store_pair_succeeded(st, "mx2", "alice", 5, "198.51.100.1"),
+	    0);				/* another host */
+	CHECK_INT(store_pair_succeeded(st, "mx1", "alic", 4, "198.51.100.1"),
+	    0);
+	CHECK_INT(store_pair_succeeded(st, "mx1", nul, sizeof(nul),
+	    "198.51.100.4"), 1);
+	CHECK_INT(store_pair_succeeded(st, "mx1", nul, 2, "198.51.100.4"), 0);
+	/* The store keeps no addresses for client accounts: make one. */
+	CHECK_INT(sqlite3_exec(st->db, "INSERT INTO account_addrs SELECT id, "
+	    "'192.0.2.25', 0, 1, 0, 0 FROM accounts WHERE "
+	    "direction = 'client' AND account = CAST('carol' AS BLOB)", NULL,
+	    NULL, NULL), SQLITE_OK);
+	CHECK_INT(sqlite3_changes(st->db), 1);
+	CHECK_INT(store_pair_succeeded(st, "mx1", "carol", 5, "192.0.2.25"),
+	    0);				/* client side */
+	store_close(st);
+}
 
-	/* Across batches: A F | A F | S | A S. */
-	put(st, cev(SW_EV_AFFECTED, r, T0 + 10));
-	put(st, cev(SW_EV_FAILURE, r, T0 + 11));
-	CHECK_INT(store_commit(st), 0);
-	put(st, cev(SW_EV_AFFECTED, r, T0 + 12));
-	put(st, cev(SW_EV_FAILURE, r, T0 + 13));
-	CHECK_INT(store_commit(st), 0);
-	CHECK_INT(qint(db, "SELECT count(*) FROM incidents WHERE subject = ?1",
-	    r, strlen(r)), 2);
-	CHECK_INT(qint(db, INC("failures") "1", r, strlen(r)), 3);
-	CHECK_INT(qint(db, INC("affected") "1", r, strlen(r)), 2);
-	CHECK_INT(qint(db, INC("last") "1", r, strlen(r)), T0 + 13);
-	CHECK_INT(qint(db, INC("opened") "1", r, strlen(r)), T0 + 4);
-	put(st, cev(SW_EV_SUCCESS, r, T0 + 20));
-	CHECK_INT(store_commit(st), 0);
-	CHECK_INT(qint(db, INC("closed") "1", r, strlen(r)), T0 + 20);
-	CHECK_STR(qstr(db, RELAY("state", "relay.example"), NULL, 0), "ok");
-	put(st, cev(SW_EV_AFFECTED, r, T0 + 21));
-	CHECK_INT(store_commit(st), 0);
-	put(st, cev(SW_EV_SUCCESS, r, T0 + 22));
-	CHECK_INT(store_commit(st), 0);
-	CHECK_INT(qint(db, "SELECT count(*) FROM incidents WHERE subject = ?1",
-	    r, strlen(r)), 2);
-	CHECK_INT(qint(db, "SELECT sum(affected) FROM incidents", NULL, 0), 2);
-	CHECK_INT(qint(db, RELAY("affected", "relay.example"), NULL, 0), 4);
+/* The readers report an SQLite error as -1. */
+static void
+test_read_errors(void)
+{
+	struct sw_store	*st;
+	static struct got	 got;
+
+	if ((st = open_ok("broken.db", &opt)) == NULL)
+		return;
+	CHECK_INT(store_incidents_open(st, got_inc, &got), 0);
+	CHECK_INT(sqlite3_exec(st->db, "DROP VIEW incident_list; "
+	    "DROP VIEW relay_totals; DROP TABLE incidents; "
+	    "DROP VIEW account_totals; DROP VIEW address_totals; "
+	    "DROP TABLE account_addrs", NULL, NULL, NULL), SQLITE_OK);
+	CHECK_INT(store_incidents_open(st, got_inc, &got), -1);
+	CHECK_INT(got.n, 0);
+	CHECK_INT(store_incident_maxid(st), -1);
+	CHECK_INT(store_pair_succeeded(st, "mx1", "alice", 5, "192.0.2.1"),
+	    -1);
 	store_close(st);
 }
 
@@ -469,13 +776,21 @@ out:
 	checkpoint_clear(&b);
 }
 
-/* The batch of test_busy() and test_midfail(): 3 failures, 1 position. */
+/*
+ * The batch of test_busy() and test_midfail(): 3 failures, the relay's
+ * incident with off failures, 1 position.
+ */
 static void
 busy_batch(struct sw_store *st, struct sw_checkpoint *cp, uint64_t off)
 {
+	struct sw_incident	 inc;
+
 	put(st, sev(SW_EV_FAILURE, "erin", 4, "192.0.2.7", T0));
 	put(st, sev(SW_EV_FAILURE, "erin", 4, "192.0.2.7", T0 + 1));
 	put(st, cev(SW_EV_FAILURE, "relay.busy", T0 + 2));
+	inc_fill(&inc, 1, SW_INC_RELAY, "relay.busy", 10, T0);
+	inc.failures = off;
+	store_incident(st, &inc);
 	cp->offset = off;
 	store_position(st, cp);
 }
@@ -492,7 +807,11 @@ busy_check(sqlite3 *db, int n, long long off)
 	CHECK_INT(qint(db, "SELECT coalesce(sum(failures), 0) FROM buckets",
 	    NULL, 0), 5 * n);		/* addr, account, relay */
 	CHECK_INT(qint(db, "SELECT count(*) FROM incidents", NULL, 0),
-	    n ? 2 : 0);
+	    n ? 1 : 0);
+	CHECK_INT(qint(db, "SELECT failures FROM incidents WHERE id = 1",
+	    NULL, 0), n ? off : -1);
+	CHECK_STR(qstr(db, RELAY("state", "relay.busy"), NULL, 0),
+	    n ? "failing" : "-");
 	CHECK_INT(qint(db, "SELECT offset FROM checkpoints", NULL, 0), off);
 }
 
@@ -521,6 +840,7 @@ test_busy(void)
 	CHECK_INT(store_commit(st), -1);
 	CHECK_INT(store_commit(st), -1);	/* logged once */
 	CHECK_INT(store_batched(st), 3);
+	CHECK_INT(st->ninc, 1);
 	CHECK(sqlite3_get_autocommit(st->db));
 	busy_check(st->db, 1, 100);
 	CHECK_INT(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
@@ -564,6 +884,7 @@ test_midfail(const char *table)
 	CHECK(strstr(st->err, "disk full") != NULL);
 	CHECK(sqlite3_get_autocommit(st->db));
 	CHECK_INT(store_batched(st), 3);
+	CHECK_INT(st->ninc, 1);
 	busy_check(st->db, 1, 100);
 	CHECK_INT(sqlite3_exec(other, "DROP TRIGGER disk_full; "
 	    "DROP TRIGGER disk_full2", NULL, NULL, NULL), SQLITE_OK);
@@ -671,10 +992,19 @@ test_expire(void)
 	sqlite3			*db;
 	time_t			 now = T0 + 200 * DAY;
 	time_t			 old = now - 100 * DAY, recent = now - DAY;
+	struct sw_incident	 inc;
 
 	if ((st = open_ok("expire.db", &opt)) == NULL)
 		return;
 	db = st->db;
+	inc_fill(&inc, 1, SW_INC_ACCOUNT, "old", 3, old);
+	inc.closed = old + 1;
+	store_incident(st, &inc);
+	inc_fill(&inc, 2, SW_INC_ACCOUNT, "old", 3, old + 2);
+	inc.closed = recent;
+	store_incident(st, &inc);
+	inc_fill(&inc, 3, SW_INC_RELAY, "old.relay", 9, old);
+	store_incident(st, &inc);		/* open: kept */
 	put(st, sev(SW_EV_FAILURE, "old", 3, "192.0.2.1", old));
 	put(st, sev(SW_EV_SUCCESS, "old", 3, "192.0.2.1", old + 1));
 	put(st, sev(SW_EV_FAILURE, "new", 3, "192.0.2.2", old));
@@ -691,6 +1021,7 @@ test_expire(void)
 	CHECK_INT(store_expire(st, now), 0);
 	CHECK_INT(qint(st->db, "SELECT count(*) FROM accounts", NULL, 0), 4);
 	CHECK_INT(qint(st->db, "SELECT count(*) FROM buckets", NULL, 0), 9);
+	CHECK_INT(qint(st->db, "SELECT count(*) FROM incidents", NULL, 0), 3);
 	store_close(st);
 
 	if ((st = open_ok("expire.db", &opt)) == NULL)
@@ -705,9 +1036,10 @@ test_expire(void)
 	CHECK_INT(qint(db, ADDR("failures", "192.0.2.2"), NULL, 0), -1);
 	CHECK_INT(qint(db, RELAY("failures", "old.relay"), NULL, 0), -1);
 	CHECK_INT(qint(db, RELAY("failures", "new.relay"), NULL, 0), 2);
-	CHECK_INT(qint(db, "SELECT count(*) FROM incidents", NULL, 0), 3);
-	CHECK_INT(qint(db, "SELECT count(*) FROM incidents WHERE subject = ?1",
-	    "old", 3), 0);		/* closed 100 days ago */
+	CHECK_INT(qint(db, "SELECT count(*) FROM incidents", NULL, 0), 2);
+	CHECK_INT(qint(db, "SELECT count(*) FROM incidents WHERE id = 1",
+	    NULL, 0), 0);		/* closed 100 days ago */
+	CHECK_INT(store_incident_maxid(st), 3);
 	CHECK_INT(qint(db, "SELECT count(*) FROM buckets", NULL, 0), 4);
 	CHECK_INT(store_failures_since(st, now - DAY), 3);
 	CHECK_INT(store_failures_since(st, now - 120), 1);
@@ -724,8 +1056,14 @@ main(void)
 		return 1;
 	}
 	test_fresh();
+	test_upgrade();
 	test_counts();
 	test_incidents();
+	test_incident_replace();
+	test_incident_order();
+	test_relay_state();
+	test_pair();
+	test_read_errors();
 	test_checkpoints();
 	test_busy();
 	test_midfail("accounts");
