@@ -25,10 +25,10 @@ SAN	 = -fsanitize=address,undefined -fno-omit-frame-pointer \
 B	 = build
 CORE	 = log util lines parse join rules match conf
 CTL	 = $(CORE) scan smtpwatchctl
-DAEMON	 = $(CORE) tail store notify feed smtpwatchd
-UNITS	 = t_parse t_rules t_match t_corpus t_lines t_feed
+DAEMON	 = $(CORE) tail store notify feed attrib incident alert smtpwatchd
+UNITS	 = t_parse t_rules t_match t_corpus t_lines t_feed t_attrib
 # Unit tests of the daemon's own files: they link what they need.
-DUNITS	 = t_tail t_store
+DUNITS	 = t_tail t_store t_incident
 
 CORE_O	 = $(CORE:%=$(B)/%.o)
 HDRS	 = daemon/smtpwatch.h
@@ -78,11 +78,20 @@ $(B)/t_store: tests/unit/t_store.c daemon/store.c tests/unit/check.h $(CORE_O) $
 	$(CC) $(SW_CFLAGS) -I$(B) $(CFLAGS) -Wno-missing-prototypes -o $@ $< \
 	    $(CORE_O) $(SW_LDLIBS)
 
+# The engine on a real store; alert_send() is the test's own.
+$(B)/t_incident: tests/unit/t_incident.c daemon/incident.c tests/unit/check.h $(CORE_O) $(B)/store.o $(HDRS)
+	$(CC) $(SW_CFLAGS) $(CFLAGS) -Wno-missing-prototypes -o $@ $< \
+	    $(CORE_O) $(B)/store.o $(SW_LDLIBS)
+
+$(B)/asan/t_incident: tests/unit/t_incident.c daemon/incident.c tests/unit/check.h $(CORE:%=$(B)/asan/%.o) $(B)/asan/store.o $(HDRS)
+	$(CC) $(SW_CFLAGS) $(CFLAGS) $(SAN) -Wno-missing-prototypes -o $@ $< \
+	    $(CORE:%=$(B)/asan/%.o) $(B)/asan/store.o $(SW_LDLIBS)
+
 $(B)/asan/smtpwatchd: $(DAEMON:%=$(B)/asan/%.o)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(SW_LDLIBS)
 
 tests: all $(UNITS:%=$(B)/%) $(UNITS:%=$(B)/asan/%) $(B)/asan/smtpwatchctl \
-	$(DUNITS:%=$(B)/%) $(B)/asan/smtpwatchd
+	$(DUNITS:%=$(B)/%) $(B)/asan/t_incident $(B)/asan/smtpwatchd
 
 deps:
 	@sh contrib/deps build

@@ -5,6 +5,9 @@
  * the shipped rules, then the local drop-ins.
  */
 
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -34,6 +37,17 @@ conf_defaults(const char *path)
 	c->store.bucket_width = 60;
 	c->store.bucket_retention = 2 * DAY;
 	c->match.exim_syslog_dup = 1;
+	c->jit = 1;
+	c->alert.account_threshold = 5;
+	c->alert.account_window = 60 * 60;
+	c->alert.spray_threshold = 5;
+	c->alert.spray_window = 15 * 60;
+	c->alert.backend_threshold = 1;
+	c->alert.backend_window = 5 * 60;
+	c->alert.distributed = 3;
+	c->alert.realert = 30 * 60;
+	c->alert.quiet = 60 * 60;
+	c->alert.attribution = 10;
 	return c;
 }
 
@@ -113,12 +127,130 @@ conf_startat(struct sw_conf *c, const char *v)
 	return NULL;
 }
 
+/* A whole number between lo and hi, into a long. */
+static const char *
+conf_long(long *dst, const char *v, long lo, long hi)
+{
+	size_t		 n;
+	const char	*err;
+
+	if ((err = conf_count(&n, v, (unsigned long)lo, (unsigned long)hi)) !=
+	    NULL)
+		return err;
+	*dst = (long)n;
+	return NULL;
+}
+
+/* ignore-network ADDR[/BITS]: IPv4 or IPv6. */
+static const char *
+conf_cidr(struct sw_alertopt *a, const char *v)
+{
+	struct sw_cidr	 n;
+	char		 buf[INET6_ADDRSTRLEN + 8], *slash, *end;
+	unsigned long	 bits;
+
+	if (strlen(v) >= sizeof(buf))
+		return "not an address or network";
+	strcpy(buf, v);
+	memset(&n, 0, sizeof(n));
+	if ((slash = strchr(buf, '/')) != NULL)
+		*slash++ = '\0';
+	if (inet_pton(AF_INET, buf, n.addr) == 1) {
+		n.family = AF_INET;
+		n.bits = 32;
+	} else if (inet_pton(AF_INET6, buf, n.addr) == 1) {
+		n.family = AF_INET6;
+		n.bits = 128;
+	} else
+		return "not an address or network (like 192.0.2.0/24)";
+	if (slash != NULL) {
+		errno = 0;
+		bits = strtoul(slash, &end, 10);
+		if (!isdigit((unsigned char)*slash) || *end != '\0' ||
+		    errno != 0 || bits > n.bits)
+			return "bad prefix length";
+		n.bits = (unsigned int)bits;
+	}
+	a->ignore_nets = xreallocarray(a->ignore_nets, a->nignore_nets + 1,
+	    sizeof(*a->ignore_nets));
+	a->ignore_nets[a->nignore_nets++] = n;
+	return NULL;
+}
+
+/* relay GLOB as NAME */
+static const char *
+conf_relay(struct sw_alertopt *a, char *v)
+{
+	struct sw_relayname	 r;
+	char			*as, *name;
+
+	if ((as = strstr(v, " as ")) == NULL)
+		return "expected: relay HOST as NAME";
+	name = as + 4;
+	while (as > v && isspace((unsigned char)as[-1]))
+		as--;
+	*as = '\0';
+	while (isspace((unsigned char)*name))
+		name++;
+	if (*v == '\0' || *name == '\0' || strpbrk(v, " \t") != NULL)
+		return "expected: relay HOST as NAME";
+	r.glob = xstrdup(v);
+	r.name = xstrdup(name);
+	a->relays = xreallocarray(a->relays, a->nrelays + 1,
+	    sizeof(*a->relays));
+	a->relays[a->nrelays++] = r;
+	return NULL;
+}
+
+/* The directives of alerting; NULL with *known = 0 when not one. */
+static const char *
+conf_alert(struct sw_alertopt *a, const char *word, char *val, int *known)
+{
+	*known = 1;
+	if (strcmp(word, "account-threshold") == 0)
+		return conf_long(&a->account_threshold, val, 1, 100000);
+	if (strcmp(word, "account-window") == 0)
+		return conf_secs(&a->account_window, val, 1, 7 * DAY);
+	if (strcmp(word, "spray-threshold") == 0)
+		return conf_long(&a->spray_threshold, val, 2, 10000);
+	if (strcmp(word, "spray-window") == 0)
+		return conf_secs(&a->spray_window, val, 1, 7 * DAY);
+	if (strcmp(word, "backend-threshold") == 0)
+		return conf_long(&a->backend_threshold, val, 1, 100000);
+	if (strcmp(word, "backend-window") == 0)
+		return conf_secs(&a->backend_window, val, 1, 7 * DAY);
+	if (strcmp(word, "distributed-addresses") == 0)
+		return conf_long(&a->distributed, val, 2, 8);
+	if (strcmp(word, "realert") == 0)
+		return conf_secs(&a->realert, val, 60, 30 * DAY);
+	if (strcmp(word, "quiet") == 0)
+		return conf_secs(&a->quiet, val, 60, 30 * DAY);
+	if (strcmp(word, "attribution-window") == 0)
+		return conf_secs(&a->attribution, val, 0, 300);
+	if (strcmp(word, "ignore-account") == 0) {
+		strv_push(&a->ignore_accounts, &a->nignore_accounts, val);
+		return NULL;
+	}
+	if (strcmp(word, "ignore-network") == 0)
+		return conf_cidr(a, val);
+	if (strcmp(word, "relay") == 0)
+		return conf_relay(a, val);
+	*known = 0;
+	return NULL;
+}
+
 /* Applies "word value"; returns an error message or NULL. */
 static const char *
-conf_directive(struct sw_conf *c, const char *word, const char *val)
+conf_directive(struct sw_conf *c, const char *word, char *val)
 {
+	const char	*err;
+	int		 known;
+
 	if (*val == '\0')
 		return "missing value";
+	if ((err = conf_alert(&c->alert, word, val, &known)) != NULL ||
+	    known)
+		return err;
 	if (strcmp(word, "rules") == 0)
 		strv_push(&c->rules, &c->nrules, val);
 	else if (strcmp(word, "log") == 0)
@@ -142,7 +274,10 @@ conf_directive(struct sw_conf *c, const char *word, const char *val)
 	else if (strcmp(word, "bucket-retention") == 0)
 		return conf_secs(&c->store.bucket_retention, val, 60,
 		    3650 * DAY);
-	else if (strcmp(word, "exim-syslog-duplication") == 0) {
+	else if (strcmp(word, "pcre-jit") == 0) {
+		if (conf_yesno(val, &c->jit) == -1)
+			return "pcre-jit must be yes or no";
+	} else if (strcmp(word, "exim-syslog-duplication") == 0) {
 		if (conf_yesno(val, &c->match.exim_syslog_dup) == -1)
 			return "exim-syslog-duplication must be yes or no";
 	} else
@@ -243,6 +378,8 @@ conf_load(const char *path, int must_exist, struct sw_conf **out)
 void
 conf_free(struct sw_conf *c)
 {
+	size_t	 i;
+
 	if (c == NULL)
 		return;
 	free(c->path);
@@ -250,5 +387,12 @@ conf_free(struct sw_conf *c)
 	strv_free(c->logs, c->nlogs);
 	free(c->database);
 	free(c->control);
+	strv_free(c->alert.ignore_accounts, c->alert.nignore_accounts);
+	free(c->alert.ignore_nets);
+	for (i = 0; i < c->alert.nrelays; i++) {
+		free(c->alert.relays[i].glob);
+		free(c->alert.relays[i].name);
+	}
+	free(c->alert.relays);
 	free(c);
 }

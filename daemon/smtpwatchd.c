@@ -42,6 +42,8 @@ struct smtpwatch {
 	struct sw_conf		*conf;
 	struct sw_rules		*rs;
 	struct sw_store		*store;
+	struct sw_engine	*engine;
+	struct sw_attrib	*attrib;
 	struct sw_tails		*tails;
 	struct sw_feed	       **feeds;
 	struct sw_tail	       **tailv;	/* the tail of each feed */
@@ -76,6 +78,7 @@ sw_load(struct smtpwatch *sw, struct sw_conf **confp, struct sw_rules **rsp)
 
 	if (conf_load(sw->conffile, sw->given, &conf) == -1)
 		return -1;
+	rules_nojit = !conf->jit;
 	rc = sw->nrules > 0 ? rules_load(sw->rules, sw->nrules, rsp) :
 	    rules_load(conf->rules, conf->nrules, rsp);
 	if (rc == -1) {
@@ -86,16 +89,33 @@ sw_load(struct smtpwatch *sw, struct sw_conf **confp, struct sw_rules **rsp)
 	return 0;
 }
 
-/* feed.c calls this for every event. */
+/*
+ * feed.c calls this for every event.  An alert written for it makes the
+ * batch commit at once: its incident is then on disk, and a crash can
+ * repeat an alert only in that short while.
+ */
 static void
-sw_event(void *arg, const struct sw_event *ev)
+sw_event(void *arg, const struct sw_event *evp)
 {
 	struct smtpwatch	*sw = arg;
+	struct sw_event		 ev;
+	unsigned long		 alerts = engine_alerts(sw->engine);
 
-	store_event(sw->store, ev);
-	if (ev->kind == SW_EV_FAILURE)
+	if (evp->dir == SW_DIR_SERVER && (evp->kind == SW_EV_ATTRIBUTION ||
+	    (evp->kind == SW_EV_FAILURE && !(evp->flags & SW_EVF_ACCOUNT)))) {
+		ev = *evp;
+		(void)attrib_event(sw->attrib, sw->conf->alert.attribution, &ev);
+		evp = &ev;
+	}
+	store_event(sw->store, evp);
+	engine_event(sw->engine, evp);
+	if (evp->kind == SW_EV_FAILURE)
 		sw->uncommitted++;
-	if (!ev_is_active(&sw->batch_w)) {
+	if (engine_alerts(sw->engine) != alerts) {
+		ev_timer_stop(sw->loop, &sw->batch_w);
+		ev_timer_set(&sw->batch_w, 0., 0.);
+		ev_timer_start(sw->loop, &sw->batch_w);
+	} else if (!ev_is_active(&sw->batch_w)) {
 		ev_timer_set(&sw->batch_w, sw->conf->batch_ms / 1000.0, 0.);
 		ev_timer_start(sw->loop, &sw->batch_w);
 	}
@@ -200,6 +220,7 @@ sw_commit(struct smtpwatch *sw)
 
 	ev_timer_stop(sw->loop, &sw->batch_w);
 	sw_positions(sw);
+	engine_save(sw->engine);
 	if (store_commit(sw->store) == -1) {
 		if (!sw->failing)
 			sw->retry = RETRY_MIN;
@@ -306,6 +327,12 @@ tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	for (i = 0; i < sw->nfeeds; i++)
 		feed_idle(sw->feeds[i], now);
+	/* the wall clock moves alert time on only when nothing is waiting */
+	if (engine_tick(sw->engine, ev_is_active(&sw->read_w) ? 0 : now) &&
+	    !ev_is_active(&sw->batch_w)) {
+		ev_timer_set(&sw->batch_w, 0., 0.);
+		ev_timer_start(sw->loop, &sw->batch_w);
+	}
 }
 
 /*
@@ -372,10 +399,13 @@ sw_open(struct smtpwatch *sw)
 	if (store_open(sw->conf->database, &sw->conf->store, &sw->store) ==
 	    -1)
 		return -1;
+	sw->engine = engine_new(sw->rs, &sw->conf->alert, sw->store);
 	sw->midnight = 0;
 	sw_counted(sw, time(NULL));
 	if (sw_sources_open(sw) == -1) {
 		sw_sources_close(sw);
+		engine_free(sw->engine);
+		sw->engine = NULL;
 		store_close(sw->store);
 		sw->store = NULL;
 		return -1;
@@ -388,6 +418,8 @@ static void
 sw_close(struct smtpwatch *sw)
 {
 	sw_sources_close(sw);
+	engine_free(sw->engine);
+	sw->engine = NULL;
 	store_close(sw->store);
 	sw->store = NULL;
 }
@@ -530,6 +562,7 @@ main(int argc, char *argv[])
 	if (sw.conf->nlogs == 0)
 		log_warnx("%s: no log directive: there is nothing to follow",
 		    sw.conffile);
+	sw.attrib = attrib_new();
 	sw.loop = ev_default_loop(EVFLAG_AUTO);
 	sw_watchers(&sw);
 	if (sw_open(&sw) == -1) {
@@ -543,6 +576,7 @@ main(int argc, char *argv[])
 	notify_ready();
 	ev_run(sw.loop, 0);
 	sw_close(&sw);
+	attrib_free(sw.attrib);
 	rules_free(sw.rs);
 	conf_free(sw.conf);
 	strv_free(sw.rules, sw.nrules);

@@ -1,0 +1,1338 @@
+/*
+ * incident.c -- the alert engine.  It sees every event in log order and
+ * keeps two things: tracks, the recent failures of one account, client
+ * address or back end (counts in a sliding window, the addresses an
+ * account failed from and whether they ever logged in, the rhythm), and
+ * incidents, the open runs of trouble that deserve an alert.
+ *
+ *   relay      a relay refused our login: opens at the first refusal,
+ *              closes at the next delivery through it;
+ *   account    account-threshold failures in account-window: opens with
+ *              a diagnosis from the track (stale device, brute force,
+ *              distributed brute force), closes at a login or when quiet;
+ *   address    one address failing on spray-threshold accounts in
+ *              spray-window (password spraying); closes when quiet;
+ *   backend    backend-threshold "back end down" troubles in
+ *              backend-window; closes at a login or when quiet.
+ *
+ * An incident's first entry goes out at once; later failures are told
+ * at most once per realert interval (log time), as a count since the
+ * previous entry, and when the diagnosis escalates.  Times are the log
+ * lines' own, so a backlog read at start reads like it happened.
+ *
+ * Memory is bounded: tracks live in a hash with an LRU list and at most
+ * TRACK_MAX of them (the least recently failing one goes first);
+ * windows are counted in NSLOT slots, whatever the threshold; the sets
+ * of queue ids and accounts of an incident stop growing at SET_MAX and
+ * count on.  Incidents are written by store.c with the batch
+ * (engine_save) and reloaded from it at start.
+ */
+
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <fnmatch.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "smtpwatch.h"
+
+#define TRACK_MAX	4096	/* tracks kept */
+#define INC_MAX		10000	/* open incidents */
+#define NSLOT		16	/* window slots */
+#define RHYTHM		8	/* failure times kept for the rhythm */
+#define SET_MAX		65536	/* queue ids, accounts per incident */
+#define LIVE_SKEW	300	/* wall clock this close to the logs: live */
+#define HASH_MIN	256
+#define GOOD_MAX	4096	/* recent logins remembered */
+
+enum tkind {
+	T_ACCOUNT,
+	T_ADDRESS,
+	T_BACKEND
+};
+
+/* Distinct 64-bit hashes, open addressing; 0 stands for 0 too. */
+struct set {
+	uint64_t	*v;
+	size_t		 n, cap;
+	int		 zero;
+};
+
+/* Failures in a sliding window: NSLOT slots of width w. */
+struct window {
+	long		 w;
+	long		 idx[NSLOT];
+	uint32_t	 count[NSLOT];
+};
+
+/* One address an account failed from. */
+struct from {
+	uint64_t	 h;
+	time_t		 last;
+	int		 good;		/* logged in before: -1 unknown */
+	char		 addr[SW_ADDR_MAX];
+};
+
+/* One account an address failed on. */
+struct tried {
+	uint64_t	 h;
+	time_t		 last;
+	uint32_t	 failures;
+};
+
+struct track {
+	struct track	*hnext;
+	struct track	*older, *newer;
+	uint64_t	 hash;
+	enum tkind	 kind;
+	time_t		 last;
+	struct window	 win;
+	time_t		 times[RHYTHM];	/* account: the latest failures */
+	size_t		 ntimes;
+	struct from	 from[SW_TRACK_ADDRS];	/* account */
+	struct tried	*tried;		/* address: spray-threshold slots */
+	size_t		 ntried;
+	size_t		 keylen;
+	char		 key[];		/* host NUL subject */
+};
+
+struct inc {
+	struct sw_incident s;
+	struct inc	*hnext;
+	struct inc	*prev, *next;	/* every incident not yet freed */
+	uint64_t	 hash;
+	int		 dirty;		/* changed since engine_save */
+	int		 rank;		/* account: diagnosis severity */
+	struct set	 seen;		/* relay: queue ids; address: accounts */
+};
+
+struct sw_engine {
+	const struct sw_rules		*rs;
+	const struct sw_alertopt	*opt;
+	struct sw_store			*store;
+	time_t		 now;		/* the latest log time seen */
+	int64_t		 nextid;
+	struct track   **ttab;
+	size_t		 ttabsize, ntracks;
+	struct track	*lru_old, *lru_new;
+	struct inc     **itab;
+	size_t		 itabsize, nopen;
+	struct inc	*incs;		/* open ones, and closed ones unsaved */
+	unsigned long	 alerts;
+	int		 full;		/* INC_MAX was reached: logged */
+	uint64_t	 good[GOOD_MAX];	/* logins not yet committed */
+	size_t		 goodnext;
+};
+
+/* Account diagnoses by severity: an incident only escalates. */
+static const char *const behaviours[] = {
+	"stale-device", "brute-force", "distributed-brute-force"
+};
+
+/* ---------------------------------------------------------------- sets */
+
+static int
+set_add(struct set *s, uint64_t h)
+{
+	size_t	 i, cap;
+	uint64_t *old;
+
+	if (h == 0) {
+		if (s->zero)
+			return 0;
+		s->zero = 1;
+		return 1;
+	}
+	if (s->n * 2 >= s->cap) {
+		if (s->cap >= SET_MAX * 2)
+			return 1;	/* full: counts on, remembers no more */
+		old = s->v;
+		cap = s->cap;
+		s->cap = cap == 0 ? 16 : cap * 2;
+		s->v = xcalloc(s->cap, sizeof(*s->v));
+		s->n = 0;
+		for (i = 0; i < cap; i++)
+			if (old[i] != 0)
+				(void)set_add(s, old[i]);
+		free(old);
+	}
+	for (i = h & (s->cap - 1); s->v[i] != 0; i = (i + 1) & (s->cap - 1))
+		if (s->v[i] == h)
+			return 0;
+	s->v[i] = h;
+	s->n++;
+	return 1;
+}
+
+static void
+set_free(struct set *s)
+{
+	free(s->v);
+	memset(s, 0, sizeof(*s));
+}
+
+/* ------------------------------------------------------------- windows */
+
+static void
+window_init(struct window *w, long secs)
+{
+	memset(w, 0, sizeof(*w));
+	w->w = (secs + NSLOT - 2) / (NSLOT - 1);
+	if (w->w < 1)
+		w->w = 1;
+}
+
+static long
+window_idx(const struct window *w, time_t t)
+{
+	return (long)(t / w->w);
+}
+
+static void
+window_add(struct window *w, time_t t)
+{
+	long	 i = window_idx(w, t);
+	size_t	 s = (size_t)i % NSLOT;
+
+	if (w->idx[s] != i) {
+		w->idx[s] = i;
+		w->count[s] = 0;
+	}
+	w->count[s]++;
+}
+
+/* Failures from now - secs (to a slot's width) to now. */
+static uint64_t
+window_count(const struct window *w, time_t now, long secs)
+{
+	long		 lo = window_idx(w, now - secs), hi = window_idx(w, now);
+	uint64_t	 n = 0;
+	size_t		 s;
+
+	for (s = 0; s < NSLOT; s++)
+		if (w->idx[s] >= lo && w->idx[s] <= hi)
+			n += w->count[s];
+	return n;
+}
+
+/* ---------------------------------------------------------------- keys */
+
+static uint64_t
+key_hash(int kind, const char *host, const char *subj, size_t len)
+{
+	uint64_t	 h = FNV64_INIT;
+	unsigned char	 k = (unsigned char)kind;
+
+	h = fnv64(h, &k, 1);
+	h = fnv64(h, host, strlen(host) + 1);
+	return fnv64(h, subj, len);
+}
+
+static int
+key_same(const char *key, size_t keylen, const char *host, const char *subj,
+    size_t len)
+{
+	size_t	 hl = strlen(host) + 1;
+
+	return keylen == hl + len && memcmp(key, host, hl) == 0 &&
+	    memcmp(key + hl, subj, len) == 0;
+}
+
+/* -------------------------------------------------------------- tracks */
+
+static void
+lru_unlink(struct sw_engine *e, struct track *t)
+{
+	if (t->older != NULL)
+		t->older->newer = t->newer;
+	else
+		e->lru_old = t->newer;
+	if (t->newer != NULL)
+		t->newer->older = t->older;
+	else
+		e->lru_new = t->older;
+	t->older = t->newer = NULL;
+}
+
+static void
+lru_push(struct sw_engine *e, struct track *t)
+{
+	t->older = e->lru_new;
+	t->newer = NULL;
+	if (e->lru_new != NULL)
+		e->lru_new->newer = t;
+	else
+		e->lru_old = t;
+	e->lru_new = t;
+}
+
+static void
+track_free(struct sw_engine *e, struct track *t)
+{
+	struct track	**pp;
+
+	for (pp = &e->ttab[t->hash & (e->ttabsize - 1)]; *pp != t;
+	    pp = &(*pp)->hnext)
+		continue;
+	*pp = t->hnext;
+	lru_unlink(e, t);
+	free(t->tried);
+	free(t);
+	e->ntracks--;
+}
+
+static void
+track_grow(struct sw_engine *e)
+{
+	struct track	**old = e->ttab, *t, *next;
+	size_t		 i, oldsize = e->ttabsize;
+
+	e->ttabsize = oldsize == 0 ? HASH_MIN : oldsize * 2;
+	e->ttab = xcalloc(e->ttabsize, sizeof(*e->ttab));
+	for (i = 0; i < oldsize; i++)
+		for (t = old[i]; t != NULL; t = next) {
+			next = t->hnext;
+			t->hnext = e->ttab[t->hash & (e->ttabsize - 1)];
+			e->ttab[t->hash & (e->ttabsize - 1)] = t;
+		}
+	free(old);
+}
+
+static long
+track_window(const struct sw_engine *e, enum tkind kind)
+{
+	switch (kind) {
+	case T_ACCOUNT:
+		return e->opt->account_window;
+	case T_ADDRESS:
+		return e->opt->spray_window;
+	default:
+		return e->opt->backend_window;
+	}
+}
+
+static struct track *
+track_find(const struct sw_engine *e, enum tkind kind, const char *host,
+    const char *subj, size_t len)
+{
+	struct track	*t;
+	uint64_t	 h = key_hash(kind, host, subj, len);
+
+	for (t = e->ttab[h & (e->ttabsize - 1)]; t != NULL; t = t->hnext)
+		if (t->hash == h && t->kind == kind &&
+		    key_same(t->key, t->keylen, host, subj, len))
+			return t;
+	return NULL;
+}
+
+/* The track of (kind, host, subject), made when new; the newest now. */
+static struct track *
+track_get(struct sw_engine *e, enum tkind kind, const char *host,
+    const char *subj, size_t len, time_t when)
+{
+	struct track	*t;
+	uint64_t	 h = key_hash(kind, host, subj, len);
+	size_t		 hl = strlen(host) + 1, i;
+
+	if ((t = track_find(e, kind, host, subj, len)) == NULL) {
+		if (e->ntracks >= TRACK_MAX)
+			track_free(e, e->lru_old);
+		if (e->ntracks >= e->ttabsize)
+			track_grow(e);
+		t = xcalloc(1, sizeof(*t) + hl + len);
+		t->hash = h;
+		t->kind = kind;
+		t->keylen = hl + len;
+		memcpy(t->key, host, hl);
+		memcpy(t->key + hl, subj, len);
+		window_init(&t->win, track_window(e, kind));
+		for (i = 0; i < SW_TRACK_ADDRS; i++)
+			t->from[i].good = -1;
+		if (kind == T_ADDRESS)
+			t->tried = xcalloc((size_t)e->opt->spray_threshold,
+			    sizeof(*t->tried));
+		t->hnext = e->ttab[h & (e->ttabsize - 1)];
+		e->ttab[h & (e->ttabsize - 1)] = t;
+		e->ntracks++;
+	} else
+		lru_unlink(e, t);
+	lru_push(e, t);
+	if (when > t->last)
+		t->last = when;
+	return t;
+}
+
+/* The account's slot for addr: found, or the oldest one reused. */
+static struct from *
+track_from(struct track *t, const char *addr, time_t when)
+{
+	uint64_t	 h = fnv64(FNV64_INIT, addr, strlen(addr));
+	struct from	*f, *old = &t->from[0];
+	size_t		 i;
+
+	for (i = 0; i < SW_TRACK_ADDRS; i++) {
+		f = &t->from[i];
+		if (f->last != 0 && f->h == h && strcmp(f->addr, addr) == 0)
+			goto found;
+		if (f->last < old->last)
+			old = f;
+	}
+	f = old;
+	f->h = h;
+	f->good = -1;
+	snprintf(f->addr, sizeof(f->addr), "%s", addr);
+found:
+	if (when > f->last)
+		f->last = when;
+	return f;
+}
+
+/* Distinct addresses the account failed from in its window. */
+static uint32_t
+track_addresses(const struct track *t, time_t now, long window)
+{
+	uint32_t	 n = 0;
+	size_t		 i;
+
+	for (i = 0; i < SW_TRACK_ADDRS; i++)
+		if (t->from[i].last != 0 && t->from[i].last >= now - window)
+			n++;
+	return n;
+}
+
+/* The period of the latest failures when steady, else 0. */
+static long
+track_rhythm(const struct track *t)
+{
+	time_t	 d, lo = 0, hi = 0, sum = 0;
+	size_t	 i, n = t->ntimes < RHYTHM ? t->ntimes : RHYTHM;
+
+	if (n < 4)
+		return 0;
+	for (i = 1; i < n; i++) {
+		d = t->times[(t->ntimes - i) % RHYTHM] -
+		    t->times[(t->ntimes - i - 1) % RHYTHM];
+		if (i == 1 || d < lo)
+			lo = d;
+		if (i == 1 || d > hi)
+			hi = d;
+		sum += d;
+	}
+	sum /= (time_t)(n - 1);
+	if (sum < 2 || hi - lo > (sum / 4 > 2 ? sum / 4 : 2))
+		return 0;
+	return (long)sum;
+}
+
+/*
+ * A login to the account: the failures before it no longer count
+ * towards a threshold (the user knows the password), and its address
+ * is a good one.
+ */
+static void
+track_forget(struct track *t, const char *addr)
+{
+	size_t	 i;
+
+	memset(t->win.idx, 0, sizeof(t->win.idx));
+	memset(t->win.count, 0, sizeof(t->win.count));
+	t->ntimes = 0;
+	for (i = 0; i < SW_TRACK_ADDRS; i++) {
+		if (t->from[i].last != 0 && strcmp(t->from[i].addr, addr) == 0)
+			t->from[i].good = 1;
+		else
+			t->from[i].last = 0;
+	}
+}
+
+/* Drops tracks idle for longer than any window. */
+static void
+track_expire(struct sw_engine *e)
+{
+	long	 w = e->opt->account_window;
+
+	if (e->opt->spray_window > w)
+		w = e->opt->spray_window;
+	if (e->opt->backend_window > w)
+		w = e->opt->backend_window;
+	while (e->lru_old != NULL && e->lru_old->last < e->now - w)
+		track_free(e, e->lru_old);
+}
+
+/* ----------------------------------------------------------- incidents */
+
+static void
+inc_link(struct sw_engine *e, struct inc *in)
+{
+	size_t	 b;
+
+	if (e->nopen >= e->itabsize) {
+		struct inc	**old = e->itab, *p, *next;
+		size_t		 i, oldsize = e->itabsize;
+
+		e->itabsize = oldsize == 0 ? HASH_MIN : oldsize * 2;
+		e->itab = xcalloc(e->itabsize, sizeof(*e->itab));
+		for (i = 0; i < oldsize; i++)
+			for (p = old[i]; p != NULL; p = next) {
+				next = p->hnext;
+				b = p->hash & (e->itabsize - 1);
+				p->hnext = e->itab[b];
+				e->itab[b] = p;
+			}
+		free(old);
+	}
+	b = in->hash & (e->itabsize - 1);
+	in->hnext = e->itab[b];
+	e->itab[b] = in;
+	e->nopen++;
+	in->next = e->incs;
+	in->prev = NULL;
+	if (e->incs != NULL)
+		e->incs->prev = in;
+	e->incs = in;
+}
+
+static struct inc *
+inc_find(struct sw_engine *e, enum sw_inc_kind kind, const char *host,
+    const char *subj, size_t len)
+{
+	struct inc	*in;
+	uint64_t	 h;
+
+	if (e->itabsize == 0)
+		return NULL;
+	h = key_hash(kind, host, subj, len);
+	for (in = e->itab[h & (e->itabsize - 1)]; in != NULL; in = in->hnext)
+		if (in->hash == h && in->s.kind == kind &&
+		    in->s.subjectlen == len && strcmp(in->s.host, host) == 0 &&
+		    memcmp(in->s.subject, subj, len) == 0)
+			return in;
+	return NULL;
+}
+
+/* A new open incident; NULL when INC_MAX are open. */
+static struct inc *
+inc_open(struct sw_engine *e, enum sw_inc_kind kind, const char *host,
+    const char *subj, size_t len, time_t when)
+{
+	struct inc	*in;
+
+	if (e->nopen >= INC_MAX) {
+		if (!e->full)
+			log_warnx("%d incidents open: no new one is opened "
+			    "until some close", INC_MAX);
+		e->full = 1;
+		return NULL;
+	}
+	e->full = 0;
+	in = xcalloc(1, sizeof(*in));
+	in->s.id = e->nextid++;
+	in->s.kind = kind;
+	snprintf(in->s.host, sizeof(in->s.host), "%s", host);
+	if (len >= sizeof(in->s.subject))
+		len = sizeof(in->s.subject) - 1;
+	memcpy(in->s.subject, subj, len);
+	in->s.subjectlen = len;
+	in->s.opened = in->s.last = when;
+	in->hash = key_hash(kind, in->s.host, in->s.subject, len);
+	in->dirty = 1;
+	inc_link(e, in);
+	return in;
+}
+
+/* Closes in: out of the hash, kept in the list until saved. */
+static void
+inc_close(struct sw_engine *e, struct inc *in, time_t when,
+    const char *reason)
+{
+	struct inc	**pp;
+
+	for (pp = &e->itab[in->hash & (e->itabsize - 1)]; *pp != in;
+	    pp = &(*pp)->hnext)
+		continue;
+	*pp = in->hnext;
+	e->nopen--;
+	in->s.closed = when > in->s.last ? when : in->s.last;
+	snprintf(in->s.close_reason, sizeof(in->s.close_reason), "%s", reason);
+	in->dirty = 1;
+	set_free(&in->seen);
+}
+
+static void
+inc_unlink(struct sw_engine *e, struct inc *in)
+{
+	if (in->prev != NULL)
+		in->prev->next = in->next;
+	else
+		e->incs = in->next;
+	if (in->next != NULL)
+		in->next->prev = in->prev;
+	set_free(&in->seen);
+	free(in);
+}
+
+/* The latest failure's details. */
+static void
+inc_note(struct inc *in, const struct sw_event *ev, const char *diag)
+{
+	if (ev->when > in->s.last)
+		in->s.last = ev->when;
+	if (ev->addr[0] != '\0')
+		memcpy(in->s.addr, ev->addr, sizeof(in->s.addr));
+	if (ev->reply[0] != '\0')
+		memcpy(in->s.reply, ev->reply, sizeof(in->s.reply));
+	if (diag != NULL)
+		snprintf(in->s.diagnosis, sizeof(in->s.diagnosis), "%s", diag);
+	in->dirty = 1;
+}
+
+/* ------------------------------------------------------------- alerting */
+
+static const struct sw_diagnosis *
+engine_diag(const struct sw_engine *e, const char *id)
+{
+	size_t	 i;
+
+	if (id == NULL || *id == '\0')
+		return NULL;
+	for (i = 0; i < e->rs->ndiagnoses; i++)
+		if (strcmp(e->rs->diagnoses[i].id, id) == 0)
+			return &e->rs->diagnoses[i];
+	return NULL;
+}
+
+/* The name configured for a relay's credential, or NULL. */
+static const char *
+engine_credential(const struct sw_engine *e, const struct inc *in)
+{
+	char	 name[SW_ACCOUNT_MAX];
+	size_t	 i;
+
+	if (in->s.kind != SW_INC_RELAY)
+		return NULL;
+	memcpy(name, in->s.subject, in->s.subjectlen);
+	name[in->s.subjectlen] = '\0';
+	for (i = 0; i < e->opt->nrelays; i++)
+		if (fnmatch(e->opt->relays[i].glob, name, FNM_CASEFOLD) == 0)
+			return e->opt->relays[i].name;
+	return NULL;
+}
+
+static enum sw_alert_kind
+engine_kind(const struct inc *in)
+{
+	switch (in->s.kind) {
+	case SW_INC_RELAY:
+		return SW_AL_RELAY_REJECTED;
+	case SW_INC_ACCOUNT:
+		return SW_AL_ACCOUNT_FAILING;
+	case SW_INC_ADDRESS:
+		return SW_AL_ADDRESS_SPRAYING;
+	default:
+		return SW_AL_BACKEND_DOWN;
+	}
+}
+
+static void
+engine_window(const struct sw_engine *e, const struct inc *in,
+    struct sw_alert *a)
+{
+	switch (in->s.kind) {
+	case SW_INC_ACCOUNT:
+		a->window = e->opt->account_window;
+		a->threshold = e->opt->account_threshold;
+		break;
+	case SW_INC_ADDRESS:
+		a->window = e->opt->spray_window;
+		a->threshold = e->opt->spray_threshold;
+		break;
+	case SW_INC_BACKEND:
+		a->window = e->opt->backend_window;
+		a->threshold = e->opt->backend_threshold;
+		break;
+	default:
+		break;
+	}
+}
+
+/* Writes an entry for in and counts its failures as told. */
+static void
+engine_alert(struct sw_engine *e, struct inc *in, struct sw_alert *a)
+{
+	a->inc = &in->s;
+	if (a->diag == NULL)
+		a->diag = engine_diag(e, in->s.diagnosis);
+	if (a->credential == NULL)
+		a->credential = engine_credential(e, in);
+	a->repeat = in->s.alerts;
+	(void)alert_send(a);
+	in->s.alerts++;
+	in->s.reported = in->s.failures;
+	in->s.last_alert = a->when;
+	in->dirty = 1;
+	e->alerts++;
+}
+
+/* The entry for an open incident's news: first, repeat or escalation. */
+static void
+engine_tell(struct sw_engine *e, struct inc *in, time_t when, long period,
+    int now)
+{
+	struct sw_alert	 a;
+
+	if (!now && (in->s.failures <= in->s.reported ||
+	    when - in->s.last_alert < e->opt->realert))
+		return;
+	memset(&a, 0, sizeof(a));
+	a.kind = engine_kind(in);
+	a.when = when;
+	a.count = in->s.failures - in->s.reported;
+	a.period = period;
+	engine_window(e, in, &a);
+	engine_alert(e, in, &a);
+}
+
+/* ------------------------------------------------------ the relay side */
+
+/* The relay's name, as store.c keys it. */
+static const char *
+relay_subject(const struct sw_event *ev)
+{
+	if (ev->relay[0] != '\0')
+		return ev->relay;
+	if (ev->name[0] != '\0')
+		return ev->name;
+	return ev->addr;
+}
+
+/* One more message held back, once per queue id. */
+static void
+relay_message(struct inc *in, const struct sw_event *ev)
+{
+	if (ev->queue[0] == '\0' || set_add(&in->seen, fnv64(FNV64_INIT,
+	    ev->queue, strnlen(ev->queue, sizeof(ev->queue)))))
+		in->s.messages++;
+}
+
+static void
+relay_failure(struct sw_engine *e, const struct sw_event *ev,
+    const char *subj)
+{
+	struct inc	*in;
+	struct sw_alert	 a;
+
+	in = inc_find(e, SW_INC_RELAY, ev->host, subj, strlen(subj));
+	if (in == NULL) {
+		in = inc_open(e, SW_INC_RELAY, ev->host, subj, strlen(subj),
+		    ev->when);
+		if (in == NULL)
+			return;
+		in->s.failures = 1;
+		relay_message(in, ev);
+		inc_note(in, ev, ev->diag != NULL ? ev->diag->id : NULL);
+		memset(&a, 0, sizeof(a));
+		a.kind = SW_AL_RELAY_REJECTED;
+		a.when = ev->when;
+		a.count = 1;
+		a.addr = ev->addr;
+		a.trouble = ev->kind == SW_EV_TROUBLE;
+		engine_alert(e, in, &a);
+		return;
+	}
+	in->s.failures++;
+	relay_message(in, ev);
+	inc_note(in, ev, ev->diag != NULL ? ev->diag->id : NULL);
+	engine_tell(e, in, ev->when, 0, 0);
+}
+
+static void
+relay_event(struct sw_engine *e, const struct sw_event *ev)
+{
+	const char	*subj = relay_subject(ev);
+	struct inc	*in;
+	struct sw_alert	 a;
+
+	switch (ev->kind) {
+	case SW_EV_FAILURE:
+	case SW_EV_TROUBLE:
+		relay_failure(e, ev, subj);
+		return;
+	case SW_EV_AFFECTED:
+		in = inc_find(e, SW_INC_RELAY, ev->host, subj, strlen(subj));
+		if (in != NULL) {
+			relay_message(in, ev);
+			if (ev->when > in->s.last)
+				in->s.last = ev->when;
+			in->dirty = 1;
+		}
+		return;
+	case SW_EV_SUCCESS:
+		in = inc_find(e, SW_INC_RELAY, ev->host, subj, strlen(subj));
+		if (in == NULL)
+			return;
+		inc_close(e, in, ev->when, "success");
+		memset(&a, 0, sizeof(a));
+		a.kind = SW_AL_RELAY_RECOVERED;
+		a.when = ev->when;
+		a.count = in->s.failures - in->s.reported;
+		a.addr = ev->addr;
+		engine_alert(e, in, &a);
+		return;
+	default:
+		return;
+	}
+}
+
+/* ----------------------------------------------------- the server side */
+
+/* 1 when addr fell in an ignored network. */
+static int
+engine_ignored_addr(const struct sw_engine *e, const char *addr)
+{
+	unsigned char		 a[16];
+	const struct sw_cidr	*n;
+	size_t			 i;
+	unsigned int		 full, rest;
+	int			 fam;
+
+	if (e->opt->nignore_nets == 0 || *addr == '\0')
+		return 0;
+	if (inet_pton(AF_INET, addr, a) == 1)
+		fam = AF_INET;
+	else if (inet_pton(AF_INET6, addr, a) == 1)
+		fam = AF_INET6;
+	else
+		return 0;
+	for (i = 0; i < e->opt->nignore_nets; i++) {
+		n = &e->opt->ignore_nets[i];
+		if (n->family != fam)
+			continue;
+		full = n->bits / 8;
+		rest = n->bits % 8;
+		if (memcmp(a, n->addr, full) != 0)
+			continue;
+		if (rest == 0 || ((a[full] ^ n->addr[full]) &
+		    (0xff << (8 - rest))) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static int
+engine_ignored(const struct sw_engine *e, const struct sw_event *ev)
+{
+	size_t	 i;
+
+	if (engine_ignored_addr(e, ev->addr))
+		return 1;
+	if (!(ev->flags & SW_EVF_ACCOUNT))
+		return 0;
+	for (i = 0; i < e->opt->nignore_accounts; i++)
+		if (fnmatch(e->opt->ignore_accounts[i], ev->account, 0) == 0)
+			return 1;
+	return 0;
+}
+
+static uint64_t
+good_hash(const char *host, const char *acct, size_t len, const char *addr)
+{
+	uint64_t	 h;
+
+	h = fnv64(FNV64_INIT, host, strlen(host) + 1);
+	h = fnv64(h, acct, len);
+	return fnv64(h ^ 0xff, addr, strlen(addr));
+}
+
+/* A login, remembered until it is surely committed. */
+static void
+good_add(struct sw_engine *e, const struct sw_event *ev)
+{
+	uint64_t	 h = good_hash(ev->host, ev->account, ev->accountlen,
+			    ev->addr);
+
+	if (e->good[(e->goodnext + GOOD_MAX - 1) % GOOD_MAX] == h)
+		return;
+	e->good[e->goodnext] = h;
+	e->goodnext = (e->goodnext + 1) % GOOD_MAX;
+}
+
+static int
+good_recent(const struct sw_engine *e, uint64_t h)
+{
+	size_t	 i;
+
+	for (i = 0; i < GOOD_MAX; i++)
+		if (e->good[i] == h)
+			return 1;
+	return 0;
+}
+
+/*
+ * 1 when the address logged in to the account before: lately (in
+ * memory), or ever (in the database).
+ */
+static int
+account_good(struct sw_engine *e, const struct track *t, struct from *f)
+{
+	const char	*host = t->key, *acct = t->key + strlen(t->key) + 1;
+	size_t		 len = t->keylen - strlen(t->key) - 1;
+	int		 rc;
+
+	if (f->good == -1 && good_recent(e, good_hash(host, acct, len,
+	    f->addr)))
+		f->good = 1;
+	if (f->good == -1) {
+		rc = store_pair_succeeded(e->store, host, acct, len, f->addr);
+		f->good = rc == 1;
+		if (rc == -1)
+			return 0;	/* asked again next time */
+	}
+	return f->good;
+}
+
+/* The behaviour of the account's failures in its window: 0, 1, 2. */
+static int
+account_rank(struct sw_engine *e, struct track *t)
+{
+	time_t	 lo = e->now - e->opt->account_window;
+	size_t	 i;
+	int	 known = 1;
+
+	if (track_addresses(t, e->now, e->opt->account_window) >=
+	    (uint32_t)e->opt->distributed)
+		return 2;
+	for (i = 0; i < SW_TRACK_ADDRS; i++)
+		if (t->from[i].last != 0 && t->from[i].last >= lo &&
+		    !account_good(e, t, &t->from[i]))
+			known = 0;
+	return known ? 0 : 1;
+}
+
+/* 1 when every address failing the account is an open sprayer. */
+static int
+account_sprayed(struct sw_engine *e, const struct track *t,
+    const char *host)
+{
+	time_t	 lo = e->now - e->opt->account_window;
+	size_t	 i;
+	int	 any = 0;
+
+	for (i = 0; i < SW_TRACK_ADDRS; i++) {
+		if (t->from[i].last == 0 || t->from[i].last < lo)
+			continue;
+		if (inc_find(e, SW_INC_ADDRESS, host, t->from[i].addr,
+		    strlen(t->from[i].addr)) == NULL)
+			return 0;
+		any = 1;
+	}
+	return any;
+}
+
+/* The diagnosis the rules give a behaviour, "" when none. */
+static void
+inc_behaviour(struct sw_engine *e, struct inc *in, const char *name)
+{
+	const struct sw_diagnosis *dg = rules_behaviour(e->rs, name);
+
+	memset(in->s.diagnosis, 0, sizeof(in->s.diagnosis));
+	if (dg != NULL)
+		snprintf(in->s.diagnosis, sizeof(in->s.diagnosis), "%s", dg->id);
+}
+
+static void
+account_diagnose(struct sw_engine *e, struct inc *in, int rank)
+{
+	in->rank = rank;
+	inc_behaviour(e, in, behaviours[rank]);
+}
+
+/* The earliest of the latest failures that is within the window. */
+static time_t
+track_first(const struct track *t, time_t lo, time_t when)
+{
+	size_t	 i, n = t->ntimes < RHYTHM ? t->ntimes : RHYTHM;
+	time_t	 first = when, v;
+
+	for (i = 1; i <= n; i++) {
+		v = t->times[(t->ntimes - i) % RHYTHM];
+		if (v >= lo && v < first)
+			first = v;
+	}
+	return first;
+}
+
+static void
+account_failure(struct sw_engine *e, const struct sw_event *ev)
+{
+	struct track	*t;
+	struct inc	*in;
+	uint64_t	 n;
+	int		 rank;
+
+	t = track_get(e, T_ACCOUNT, ev->host, ev->account, ev->accountlen,
+	    ev->when);
+	window_add(&t->win, ev->when);
+	t->times[t->ntimes++ % RHYTHM] = ev->when;
+	if (t->ntimes >= 2 * RHYTHM)
+		t->ntimes -= RHYTHM;
+	if (ev->addr[0] != '\0')
+		(void)track_from(t, ev->addr, ev->when);
+	in = inc_find(e, SW_INC_ACCOUNT, ev->host, ev->account,
+	    ev->accountlen);
+	if (in != NULL) {
+		in->s.failures++;
+		inc_note(in, ev, NULL);
+		in->s.addresses = track_addresses(t, e->now,
+		    e->opt->account_window);
+		rank = account_rank(e, t);
+		if (rank > in->rank) {
+			account_diagnose(e, in, rank);
+			engine_tell(e, in, ev->when, track_rhythm(t), 1);
+		} else
+			engine_tell(e, in, ev->when, track_rhythm(t), 0);
+		return;
+	}
+	n = window_count(&t->win, e->now, e->opt->account_window);
+	if (n < (uint64_t)e->opt->account_threshold ||
+	    account_sprayed(e, t, ev->host))
+		return;
+	in = inc_open(e, SW_INC_ACCOUNT, ev->host, ev->account,
+	    ev->accountlen, track_first(t, e->now - e->opt->account_window,
+	    ev->when));
+	if (in == NULL)
+		return;
+	in->s.failures = n;
+	inc_note(in, ev, NULL);
+	in->s.addresses = track_addresses(t, e->now, e->opt->account_window);
+	account_diagnose(e, in, account_rank(e, t));
+	engine_tell(e, in, ev->when, track_rhythm(t), 1);
+}
+
+/* The address's slot for an account; 1 when new in the window. */
+static int
+address_tried(struct sw_engine *e, struct track *t, const struct sw_event *ev)
+{
+	uint64_t	 h = fnv64(FNV64_INIT, ev->account, ev->accountlen);
+	time_t		 lo = ev->when - e->opt->spray_window;
+	struct tried	*old = NULL, *p;
+	size_t		 i;
+
+	for (i = 0; i < t->ntried; i++) {
+		p = &t->tried[i];
+		if (p->h == h) {
+			if (p->last < lo)
+				p->failures = 0;
+			p->last = ev->when > p->last ? ev->when : p->last;
+			p->failures++;
+			return 0;
+		}
+		if (old == NULL || p->last < old->last)
+			old = p;
+	}
+	if (t->ntried < (size_t)e->opt->spray_threshold)
+		p = &t->tried[t->ntried++];
+	else if (old != NULL && old->last < lo)
+		p = old;
+	else
+		p = old;	/* all fresh: the oldest makes room */
+	p->h = h;
+	p->last = ev->when;
+	p->failures = 1;
+	return 1;
+}
+
+static void
+address_failure(struct sw_engine *e, const struct sw_event *ev)
+{
+	struct track	*t;
+	struct inc	*in;
+	time_t		 lo = e->now - e->opt->spray_window, first;
+	uint64_t	 failures = 0;
+	uint32_t	 accounts = 0;
+	size_t		 i;
+
+	t = track_get(e, T_ADDRESS, ev->host, ev->addr, strlen(ev->addr),
+	    ev->when);
+	(void)address_tried(e, t, ev);
+	in = inc_find(e, SW_INC_ADDRESS, ev->host, ev->addr, strlen(ev->addr));
+	if (in != NULL) {
+		in->s.failures++;
+		if (set_add(&in->seen, fnv64(FNV64_INIT, ev->account,
+		    ev->accountlen)))
+			in->s.accounts++;
+		inc_note(in, ev, NULL);
+		engine_tell(e, in, ev->when, 0, 0);
+		return;
+	}
+	first = ev->when;
+	for (i = 0; i < t->ntried; i++)
+		if (t->tried[i].last >= lo) {
+			accounts++;
+			failures += t->tried[i].failures;
+			if (t->tried[i].last < first)
+				first = t->tried[i].last;
+		}
+	if (accounts < (uint32_t)e->opt->spray_threshold)
+		return;
+	if ((in = inc_open(e, SW_INC_ADDRESS, ev->host, ev->addr,
+	    strlen(ev->addr), first)) == NULL)
+		return;
+	for (i = 0; i < t->ntried; i++)
+		if (t->tried[i].last >= lo)
+			(void)set_add(&in->seen, t->tried[i].h);
+	in->s.failures = failures;
+	in->s.accounts = accounts;
+	inc_note(in, ev, NULL);
+	inc_behaviour(e, in, "password-spraying");
+	engine_tell(e, in, ev->when, 0, 1);
+}
+
+static void
+backend_trouble(struct sw_engine *e, const struct sw_event *ev)
+{
+	struct track	*t;
+	struct inc	*in;
+	uint64_t	 n;
+
+	t = track_get(e, T_BACKEND, ev->host, "", 0, ev->when);
+	window_add(&t->win, ev->when);
+	in = inc_find(e, SW_INC_BACKEND, ev->host, ev->host, strlen(ev->host));
+	if (in != NULL) {
+		in->s.failures++;
+		inc_note(in, ev, ev->diag->id);
+		engine_tell(e, in, ev->when, 0, 0);
+		return;
+	}
+	n = window_count(&t->win, e->now, e->opt->backend_window);
+	if (n < (uint64_t)e->opt->backend_threshold)
+		return;
+	if ((in = inc_open(e, SW_INC_BACKEND, ev->host, ev->host,
+	    strlen(ev->host), ev->when)) == NULL)
+		return;
+	in->s.failures = n;
+	inc_note(in, ev, ev->diag->id);
+	engine_tell(e, in, ev->when, 0, 1);
+}
+
+/* A login: closes the account's incident and the host's back-end one. */
+static void
+server_success(struct sw_engine *e, const struct sw_event *ev)
+{
+	struct track	*t;
+	struct inc	*in;
+	struct sw_alert	 a;
+	size_t		 i;
+
+	if ((in = inc_find(e, SW_INC_BACKEND, ev->host, ev->host,
+	    strlen(ev->host))) != NULL) {
+		inc_close(e, in, ev->when, "success");
+		memset(&a, 0, sizeof(a));
+		a.kind = SW_AL_BACKEND_RECOVERED;
+		a.when = ev->when;
+		a.count = in->s.failures - in->s.reported;
+		a.addr = ev->addr;
+		engine_alert(e, in, &a);
+	}
+	if (!(ev->flags & SW_EVF_ACCOUNT) || ev->addr[0] == '\0')
+		return;
+	t = track_find(e, T_ACCOUNT, ev->host, ev->account, ev->accountlen);
+	in = inc_find(e, SW_INC_ACCOUNT, ev->host, ev->account,
+	    ev->accountlen);
+	memset(&a, 0, sizeof(a));
+	for (i = 0; t != NULL && in != NULL && in->rank > 0 &&
+	    i < SW_TRACK_ADDRS; i++)
+		if (t->from[i].last != 0 &&
+		    strcmp(t->from[i].addr, ev->addr) == 0 &&
+		    !account_good(e, t, &t->from[i]))
+			a.compromise = 1;
+	good_add(e, ev);
+	if (t != NULL)
+		track_forget(t, ev->addr);
+	if (in == NULL)
+		return;
+	inc_close(e, in, ev->when, "success");
+	a.kind = SW_AL_ACCOUNT_RECOVERED;
+	a.when = ev->when;
+	a.count = in->s.failures - in->s.reported;
+	a.addr = ev->addr;
+	engine_alert(e, in, &a);
+}
+
+static void
+server_event(struct sw_engine *e, const struct sw_event *ev)
+{
+	if (engine_ignored(e, ev))
+		return;
+	switch (ev->kind) {
+	case SW_EV_FAILURE:
+		if (ev->flags & SW_EVF_ACCOUNT)
+			account_failure(e, ev);
+		if ((ev->flags & SW_EVF_ACCOUNT) && ev->addr[0] != '\0')
+			address_failure(e, ev);
+		return;
+	case SW_EV_SUCCESS:
+		server_success(e, ev);
+		return;
+	case SW_EV_TROUBLE:
+		if (ev->diag != NULL && ev->diag->behaviour != NULL &&
+		    strcmp(ev->diag->behaviour, "backend-down") == 0)
+			backend_trouble(e, ev);
+		return;
+	default:
+		return;
+	}
+}
+
+/* ---------------------------------------------------------- the engine */
+
+/* Every event, in log order. */
+void
+engine_event(struct sw_engine *e, const struct sw_event *ev)
+{
+	if (ev->when > e->now)
+		e->now = ev->when;
+	if (ev->dir == SW_DIR_CLIENT)
+		relay_event(e, ev);
+	else
+		server_event(e, ev);
+}
+
+/* Closes what was quiet for the quiet time; a summary when untold. */
+static void
+engine_quiet(struct sw_engine *e)
+{
+	struct inc	*in;
+	struct sw_alert	 a;
+	struct tm	 tm;
+
+	for (in = e->incs; in != NULL; in = in->next) {
+		if (in->s.closed != 0 || in->s.kind == SW_INC_RELAY ||
+		    e->now - in->s.last < e->opt->quiet)
+			continue;
+		inc_close(e, in, in->s.last, "quiet");
+		if (in->s.failures <= in->s.reported)
+			continue;
+		memset(&a, 0, sizeof(a));
+		a.kind = engine_kind(in);
+		a.when = in->s.last;
+		a.count = in->s.failures - in->s.reported;
+		a.closing = 1;
+		localtime_r(&in->s.last, &tm);
+		strftime(a.quiet_since, sizeof(a.quiet_since), "%H:%M", &tm);
+		engine_window(e, in, &a);
+		engine_alert(e, in, &a);
+	}
+}
+
+/*
+ * Once a second; 1 when incidents changed (to be committed).  When
+ * the logs are current (their latest time within
+ * LIVE_SKEW of the wall clock), the wall clock moves time on, so quiet
+ * incidents close on a quiet server too; a backlog keeps its own time.
+ */
+int
+engine_tick(struct sw_engine *e, time_t wall)
+{
+	struct inc	*in;
+
+	if (wall > e->now && wall - e->now <= LIVE_SKEW)
+		e->now = wall;
+	engine_quiet(e);
+	track_expire(e);
+	for (in = e->incs; in != NULL; in = in->next)
+		if (in->dirty)
+			return 1;
+	return 0;
+}
+
+/* Hands every changed incident to the store, for the next commit. */
+void
+engine_save(struct sw_engine *e)
+{
+	struct inc	*in, *next;
+
+	for (in = e->incs; in != NULL; in = next) {
+		next = in->next;
+		if (in->dirty)
+			store_incident(e->store, &in->s);
+		in->dirty = 0;
+		if (in->s.closed != 0)
+			inc_unlink(e, in);
+	}
+}
+
+static void
+engine_load_one(void *arg, const struct sw_incident *s)
+{
+	struct sw_engine	*e = arg;
+	struct inc		*in;
+
+	in = xcalloc(1, sizeof(*in));
+	in->s = *s;
+	in->hash = key_hash(s->kind, s->host, s->subject, s->subjectlen);
+	for (in->rank = 2; in->rank > 0; in->rank--)
+		if (rules_behaviour(e->rs, behaviours[in->rank]) != NULL &&
+		    strcmp(rules_behaviour(e->rs, behaviours[in->rank])->id,
+		    s->diagnosis) == 0)
+			break;
+	inc_link(e, in);
+	if (s->last > e->now)
+		e->now = s->last;
+}
+
+/*
+ * The engine, with the open incidents of the store.  Its options and
+ * rules must outlive it (the daemon makes a new engine on reload).
+ */
+struct sw_engine *
+engine_new(const struct sw_rules *rs, const struct sw_alertopt *opt,
+    struct sw_store *st)
+{
+	struct sw_engine	*e;
+	int64_t			 max;
+	int			 n;
+
+	e = xcalloc(1, sizeof(*e));
+	e->rs = rs;
+	e->opt = opt;
+	e->store = st;
+	track_grow(e);
+	if ((max = store_incident_maxid(st)) < 0)
+		max = 0;
+	e->nextid = max + 1;
+	if ((n = store_incidents_open(st, engine_load_one, e)) > 0)
+		log_info("%d incidents open", n);
+	return e;
+}
+
+void
+engine_free(struct sw_engine *e)
+{
+	struct inc	*in;
+
+	if (e == NULL)
+		return;
+	while (e->lru_old != NULL)
+		track_free(e, e->lru_old);
+	while ((in = e->incs) != NULL)
+		inc_unlink(e, in);
+	free(e->ttab);
+	free(e->itab);
+	free(e);
+}
+
+size_t
+engine_open(const struct sw_engine *e)
+{
+	return e->nopen;
+}
+
+unsigned long
+engine_alerts(const struct sw_engine *e)
+{
+	return e->alerts;
+}

@@ -1,0 +1,610 @@
+/*
+ * t_incident.c -- the alert engine's decisions, event by event: when an
+ * incident opens, what it is diagnosed as, when an entry is written and
+ * what it counts, when it closes.  The engine runs on the shipped rules
+ * and a real SQLite store in a temporary directory; the journal is the
+ * one thing replaced: alert_send() here records each entry, so the
+ * decisions are checked exactly (tests/daemon/test_alerts.py checks the
+ * entries a real journald receives).
+ *
+ * Usage: t_incident RULESDIR
+ */
+
+#include "../../daemon/incident.c"
+
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "check.h"
+
+#define T0	1795860000	/* 2026-11-28 10:00:00 UTC */
+#define MAXSEEN	4096
+
+/* An entry as alert_send() got it. */
+struct seen {
+	enum sw_alert_kind	 kind;
+	enum sw_inc_kind	 inckind;
+	char			 subject[SW_ACCOUNT_MAX];
+	char			 diag[SW_NAME_MAX];
+	char			 credential[SW_NAME_MAX];
+	uint64_t		 count, total, messages;
+	uint32_t		 addresses, accounts;
+	unsigned int		 repeat;
+	long			 period;
+	int			 compromise, closing;
+};
+
+static struct seen	 seen[MAXSEEN];
+static size_t		 nseen;
+static struct sw_rules	*rs;
+static char		 dir[64];
+
+int
+alert_send(const struct sw_alert *a)
+{
+	struct seen	*s;
+
+	if (nseen == MAXSEEN)
+		return 0;
+	s = &seen[nseen++];
+	memset(s, 0, sizeof(*s));
+	s->kind = a->kind;
+	s->inckind = a->inc->kind;
+	memcpy(s->subject, a->inc->subject, a->inc->subjectlen);
+	if (a->diag != NULL)
+		snprintf(s->diag, sizeof(s->diag), "%s", a->diag->id);
+	if (a->credential != NULL)
+		snprintf(s->credential, sizeof(s->credential), "%s",
+		    a->credential);
+	s->count = a->count;
+	s->total = a->inc->failures;
+	s->messages = a->inc->messages;
+	s->addresses = a->inc->addresses;
+	s->accounts = a->inc->accounts;
+	s->repeat = a->repeat;
+	s->period = a->period;
+	s->compromise = a->compromise;
+	s->closing = a->closing;
+	return 1;
+}
+
+static const struct sw_diagnosis *
+diag(const char *id)
+{
+	size_t	 i;
+
+	for (i = 0; i < rs->ndiagnoses; i++)
+		if (strcmp(rs->diagnoses[i].id, id) == 0)
+			return &rs->diagnoses[i];
+	fprintf(stderr, "no diagnosis %s in the rules\n", id);
+	exit(2);
+}
+
+static struct sw_event
+ev_server(enum sw_kind kind, const char *account, const char *addr,
+    time_t when)
+{
+	struct sw_event	 ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.when = when;
+	ev.kind = kind;
+	ev.dir = SW_DIR_SERVER;
+	ev.mta = SW_MTA_POSTFIX;
+	snprintf(ev.host, sizeof(ev.host), "mx1");
+	if (account != NULL) {
+		ev.accountlen = strlen(account);
+		memcpy(ev.account, account, ev.accountlen);
+		ev.flags |= SW_EVF_ACCOUNT;
+	}
+	snprintf(ev.addr, sizeof(ev.addr), "%s", addr);
+	snprintf(ev.reply, sizeof(ev.reply), "authentication failure");
+	return ev;
+}
+
+static struct sw_event
+ev_relay(enum sw_kind kind, const char *queue, time_t when)
+{
+	struct sw_event	 ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.when = when;
+	ev.kind = kind;
+	ev.dir = SW_DIR_CLIENT;
+	ev.mta = SW_MTA_POSTFIX;
+	snprintf(ev.host, sizeof(ev.host), "mx1");
+	snprintf(ev.relay, sizeof(ev.relay), "smtp.gmail.com");
+	snprintf(ev.addr, sizeof(ev.addr), "142.250.102.108");
+	snprintf(ev.queue, sizeof(ev.queue), "%s", queue);
+	if (kind == SW_EV_FAILURE) {
+		snprintf(ev.reply, sizeof(ev.reply), "535-5.7.8 Username and "
+		    "Password not accepted. https://support.google.com/mail/"
+		    "?p=BadCredentials");
+		ev.diag = diag("gmail/535-5.7.8-bad-credentials");
+	}
+	return ev;
+}
+
+static void
+feed(struct sw_engine *e, struct sw_store *st, const struct sw_event *ev)
+{
+	store_event(st, ev);
+	engine_event(e, ev);
+}
+
+static void
+fail_n(struct sw_engine *e, struct sw_store *st, const char *account,
+    const char *addr, time_t t0, int n, int every)
+{
+	struct sw_event	 ev;
+	int		 i;
+
+	for (i = 0; i < n; i++) {
+		ev = ev_server(SW_EV_FAILURE, account, addr, t0 + i * every);
+		feed(e, st, &ev);
+	}
+}
+
+static struct sw_store *
+store_new(const char *name)
+{
+	struct sw_storeopt	 opt = { 0, 60, 86400 };
+	struct sw_store		*st;
+	char			 path[128];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (store_open(path, &opt, &st) == -1) {
+		fprintf(stderr, "%s: cannot open\n", path);
+		exit(2);
+	}
+	return st;
+}
+
+static void
+opt_defaults(struct sw_alertopt *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->account_threshold = 5;
+	o->account_window = 3600;
+	o->spray_threshold = 5;
+	o->spray_window = 900;
+	o->backend_threshold = 1;
+	o->backend_window = 300;
+	o->distributed = 3;
+	o->realert = 1800;
+	o->quiet = 3600;
+	o->attribution = 10;
+}
+
+/* Below the threshold nothing; at it one entry, then quiet. */
+static void
+test_threshold(void)
+{
+	struct sw_alertopt	 o;
+	struct sw_store		*st = store_new("threshold.db");
+	struct sw_engine	*e;
+
+	opt_defaults(&o);
+	e = engine_new(rs, &o, st);
+	nseen = 0;
+	fail_n(e, st, "bob@example.com", "203.0.113.5", T0, 4, 10);
+	CHECK_INT(nseen, 0);
+	fail_n(e, st, "bob@example.com", "203.0.113.5", T0 + 40, 1, 10);
+	CHECK_INT(nseen, 1);
+	CHECK_INT(seen[0].kind, SW_AL_ACCOUNT_FAILING);
+	CHECK_INT(seen[0].count, 5);
+	CHECK_INT(seen[0].repeat, 0);
+	CHECK_STR(seen[0].diag, "server/brute-force");
+	CHECK_INT(seen[0].period, 10);
+	CHECK_INT(seen[0].addresses, 1);
+	fail_n(e, st, "bob@example.com", "203.0.113.5", T0 + 50, 20, 10);
+	CHECK_INT(nseen, 1);
+	CHECK_INT(engine_open(e), 1);
+	engine_free(e);
+	store_close(st);
+}
+
+/* Repeats: one per realert, the counts of all entries add up. */
+static void
+test_storm(void)
+{
+	struct sw_alertopt	 o;
+	struct sw_store		*st = store_new("storm.db");
+	struct sw_engine	*e;
+	struct sw_event		 ev;
+	uint64_t		 sum = 0;
+	size_t			 i;
+
+	opt_defaults(&o);
+	e = engine_new(rs, &o, st);
+	nseen = 0;
+	/* 7200 failures, one a second: two hours */
+	fail_n(e, st, "carl@example.com", "198.51.100.9", T0, 7200, 1);
+	ev = ev_server(SW_EV_SUCCESS, "carl@example.com", "192.0.2.1",
+	    T0 + 7300);
+	feed(e, st, &ev);
+	/* first at the 5th, then at +1800, +3600, +5400 from it; closed */
+	CHECK_INT(nseen, 5);
+	for (i = 0; i < nseen; i++) {
+		sum += seen[i].count;
+		if (i < 4)
+			CHECK_INT(seen[i].kind, SW_AL_ACCOUNT_FAILING);
+		CHECK_INT(seen[i].repeat, i);
+	}
+	CHECK_INT(seen[4].kind, SW_AL_ACCOUNT_RECOVERED);
+	CHECK_INT(seen[4].compromise, 0);
+	CHECK_INT(seen[1].count, 1800);
+	CHECK_INT(sum, 7200);
+	CHECK_INT(seen[4].total, 7200);
+	engine_save(e);
+	CHECK_INT(store_commit(st), 0);
+	CHECK_INT(engine_open(e), 0);
+	engine_free(e);
+	store_close(st);
+}
+
+/* A device that logged in before, failing at a steady rhythm. */
+static void
+test_stale_device(void)
+{
+	struct sw_alertopt	 o;
+	struct sw_store		*st = store_new("stale.db");
+	struct sw_engine	*e;
+	struct sw_event		 ev;
+
+	opt_defaults(&o);
+	/* the login is committed by one daemon ... */
+	e = engine_new(rs, &o, st);
+	ev = ev_server(SW_EV_SUCCESS, "carol@example.org", "198.51.100.23",
+	    T0 - 86400);
+	feed(e, st, &ev);
+	engine_save(e);
+	CHECK_INT(store_commit(st), 0);
+	engine_free(e);
+	/* ... the failures come to the next one */
+	e = engine_new(rs, &o, st);
+	nseen = 0;
+	fail_n(e, st, "carol@example.org", "198.51.100.23", T0, 5, 300);
+	CHECK_INT(nseen, 1);
+	CHECK_STR(seen[0].diag, "server/stale-device");
+	CHECK_INT(seen[0].period, 300);
+	/* the same, from a login in the same batch */
+	ev = ev_server(SW_EV_SUCCESS, "dan@example.org", "192.0.2.44", T0);
+	feed(e, st, &ev);
+	fail_n(e, st, "dan@example.org", "192.0.2.44", T0 + 60, 5, 600);
+	CHECK_INT(nseen, 2);
+	CHECK_STR(seen[1].diag, "server/stale-device");
+	/* a login from the device closes it, no compromise */
+	ev = ev_server(SW_EV_SUCCESS, "carol@example.org", "198.51.100.23",
+	    T0 + 3000);
+	feed(e, st, &ev);
+	CHECK_INT(nseen, 3);
+	CHECK_INT(seen[2].kind, SW_AL_ACCOUNT_RECOVERED);
+	CHECK_INT(seen[2].compromise, 0);
+	engine_free(e);
+	store_close(st);
+}
+
+/* One address, then three: brute force escalates to distributed. */
+static void
+test_escalation(void)
+{
+	struct sw_alertopt	 o;
+	struct sw_store		*st = store_new("escalate.db");
+	struct sw_engine	*e;
+
+	opt_defaults(&o);
+	e = engine_new(rs, &o, st);
+	nseen = 0;
+	fail_n(e, st, "admin@example.org", "203.0.113.77", T0, 5, 3);
+	CHECK_INT(nseen, 1);
+	CHECK_STR(seen[0].diag, "server/brute-force");
+	fail_n(e, st, "admin@example.org", "203.0.113.78", T0 + 20, 1, 1);
+	CHECK_INT(nseen, 1);
+	fail_n(e, st, "admin@example.org", "203.0.113.79", T0 + 21, 1, 1);
+	CHECK_INT(nseen, 2);
+	CHECK_STR(seen[1].diag, "server/distributed-brute-force");
+	CHECK_INT(seen[1].repeat, 1);
+	CHECK_INT(seen[1].count, 2);
+	CHECK_INT(seen[1].addresses, 3);
+	/* no way back down */
+	fail_n(e, st, "admin@example.org", "203.0.113.77", T0 + 4000, 5, 3);
+	CHECK_INT(nseen, 3);
+	CHECK_STR(seen[2].diag, "server/distributed-brute-force");
+	engine_free(e);
+	store_close(st);
+}
+
+/* One address on many accounts: one spraying incident, no others. */
+static void
+test_spraying(void)
+{
+	static const char *const accts[] = { "a@x.org", "b@x.org", "c@x.org",
+	    "d@x.org", "e@x.org", "f@x.org" };
+	struct sw_alertopt	 o;
+	struct sw_store		*st = store_new("spray.db");
+	struct sw_engine	*e;
+	size_t			 i;
+	int			 round;
+
+	opt_defaults(&o);
+	e = engine_new(rs, &o, st);
+	nseen = 0;
+	for (i = 0; i < 4; i++)
+		fail_n(e, st, accts[i], "192.0.2.200", T0 + (time_t)i, 1, 1);
+	CHECK_INT(nseen, 0);
+	fail_n(e, st, accts[4], "192.0.2.200", T0 + 4, 1, 1);
+	CHECK_INT(nseen, 1);
+	CHECK_INT(seen[0].kind, SW_AL_ADDRESS_SPRAYING);
+	CHECK_STR(seen[0].subject, "192.0.2.200");
+	CHECK_STR(seen[0].diag, "server/password-spraying");
+	CHECK_INT(seen[0].accounts, 5);
+	CHECK_INT(seen[0].count, 5);
+	/* every account now reaches 5 failures, all from the sprayer */
+	for (round = 0; round < 5; round++)
+		for (i = 0; i < 6; i++)
+			fail_n(e, st, accts[i], "192.0.2.200",
+			    T0 + 10 + round * 10 + (time_t)i, 1, 1);
+	CHECK_INT(nseen, 1);
+	CHECK_INT(engine_open(e), 1);
+	engine_free(e);
+	store_close(st);
+}
+
+/* A relay: first refusal at once; messages by queue id; recovery. */
+static void
+test_relay(void)
+{
+	struct sw_alertopt	 o;
+	struct sw_relayname	 rn = { "*.GMAIL.com", "alerts@example.com" };
+	struct sw_store		*st = store_new("relay.db");
+	struct sw_engine	*e;
+	struct sw_event		 ev;
+
+	opt_defaults(&o);
+	o.relays = &rn;
+	o.nrelays = 1;
+	e = engine_new(rs, &o, st);
+	nseen = 0;
+	ev = ev_relay(SW_EV_FAILURE, "5A6EE11E051", T0);
+	feed(e, st, &ev);
+	CHECK_INT(nseen, 1);
+	CHECK_INT(seen[0].kind, SW_AL_RELAY_REJECTED);
+	CHECK_STR(seen[0].diag, "gmail/535-5.7.8-bad-credentials");
+	CHECK_STR(seen[0].credential, "alerts@example.com");
+	CHECK_INT(seen[0].messages, 1);
+	ev = ev_relay(SW_EV_AFFECTED, "5A6EE11E052", T0 + 1);
+	feed(e, st, &ev);
+	ev = ev_relay(SW_EV_AFFECTED, "5A6EE11E051", T0 + 2);
+	feed(e, st, &ev);
+	ev = ev_relay(SW_EV_FAILURE, "5A6EE11E052", T0 + 600);
+	feed(e, st, &ev);
+	CHECK_INT(nseen, 1);
+	ev = ev_relay(SW_EV_FAILURE, "5A6EE11E053", T0 + 2000);
+	feed(e, st, &ev);
+	CHECK_INT(nseen, 2);
+	CHECK_INT(seen[1].repeat, 1);
+	CHECK_INT(seen[1].count, 2);
+	CHECK_INT(seen[1].messages, 3);
+	ev = ev_relay(SW_EV_SUCCESS, "5A6EE11E051", T0 + 2100);
+	feed(e, st, &ev);
+	CHECK_INT(nseen, 3);
+	CHECK_INT(seen[2].kind, SW_AL_RELAY_RECOVERED);
+	CHECK_INT(seen[2].total, 3);
+	CHECK_INT(seen[2].count, 0);
+	/* a later success is just mail */
+	feed(e, st, &ev);
+	CHECK_INT(nseen, 3);
+	engine_save(e);
+	CHECK_INT(store_commit(st), 0);
+	engine_free(e);
+	store_close(st);
+}
+
+/* The back end: at the first refusal; a login closes it. */
+static void
+test_backend(void)
+{
+	struct sw_alertopt	 o;
+	struct sw_store		*st = store_new("backend.db");
+	struct sw_engine	*e;
+	struct sw_event		 ev;
+
+	opt_defaults(&o);
+	e = engine_new(rs, &o, st);
+	nseen = 0;
+	ev = ev_server(SW_EV_TROUBLE, "dave@example.org", "2001:db8:7::15",
+	    T0);
+	ev.diag = diag("server/backend-down");
+	feed(e, st, &ev);
+	CHECK_INT(nseen, 1);
+	CHECK_INT(seen[0].kind, SW_AL_BACKEND_DOWN);
+	CHECK_STR(seen[0].subject, "mx1");
+	ev.when += 5;
+	feed(e, st, &ev);
+	CHECK_INT(nseen, 1);
+	ev = ev_server(SW_EV_SUCCESS, "erin@example.org", "192.0.2.5",
+	    T0 + 30);
+	feed(e, st, &ev);
+	CHECK_INT(nseen, 2);
+	CHECK_INT(seen[1].kind, SW_AL_BACKEND_RECOVERED);
+	CHECK_INT(seen[1].count, 1);
+	/* other trouble is not the back end */
+	ev = ev_server(SW_EV_TROUBLE, "x", "192.0.2.6", T0 + 40);
+	feed(e, st, &ev);
+	CHECK_INT(nseen, 2);
+	engine_free(e);
+	store_close(st);
+}
+
+/* Quiet: closed when time moves on; a last entry tells the rest. */
+static void
+test_quiet(void)
+{
+	struct sw_alertopt	 o;
+	struct sw_store		*st = store_new("quiet.db");
+	struct sw_engine	*e;
+
+	opt_defaults(&o);
+	e = engine_new(rs, &o, st);
+	nseen = 0;
+	fail_n(e, st, "fred@example.org", "203.0.113.9", T0, 8, 2);
+	CHECK_INT(nseen, 1);
+	CHECK_INT(engine_tick(e, 0), 1);	/* dirty: to be saved */
+	engine_save(e);
+	CHECK_INT(engine_tick(e, 0), 0);
+	fail_n(e, st, "gina@example.org", "203.0.113.10", T0 + 3700, 1, 1);
+	CHECK_INT(engine_tick(e, 0), 1);
+	CHECK_INT(nseen, 2);
+	CHECK_INT(seen[1].closing, 1);
+	CHECK_INT(seen[1].count, 3);
+	CHECK_INT(engine_open(e), 0);
+	/* the wall clock moves time only when the logs are current */
+	fail_n(e, st, "hank@example.org", "203.0.113.11", T0 + 4000, 5, 1);
+	CHECK_INT(engine_open(e), 1);
+	CHECK_INT(engine_tick(e, T0 + 4004 + 86400), 1);
+	CHECK_INT(engine_open(e), 1);
+	engine_tick(e, T0 + 4004 + 200);
+	CHECK_INT(engine_open(e), 1);
+	engine_tick(e, T0 + 4004 + 3700);
+	CHECK_INT(engine_open(e), 1);	/* 3700 s past the logs: not live */
+	engine_free(e);
+	store_close(st);
+}
+
+/* A login from the address that was guessing: compromise. */
+static void
+test_compromise(void)
+{
+	struct sw_alertopt	 o;
+	struct sw_store		*st = store_new("compromise.db");
+	struct sw_engine	*e;
+	struct sw_event		 ev;
+
+	opt_defaults(&o);
+	e = engine_new(rs, &o, st);
+	nseen = 0;
+	fail_n(e, st, "ivan@example.org", "198.51.100.66", T0, 6, 1);
+	ev = ev_server(SW_EV_SUCCESS, "ivan@example.org", "198.51.100.66",
+	    T0 + 10);
+	feed(e, st, &ev);
+	CHECK_INT(nseen, 2);
+	CHECK_INT(seen[1].kind, SW_AL_ACCOUNT_RECOVERED);
+	CHECK_INT(seen[1].compromise, 1);
+	CHECK_INT(seen[1].count, 1);
+	/* a login resets the window: 4 + 4 failures are no incident */
+	fail_n(e, st, "judy@example.org", "198.51.100.67", T0 + 20, 4, 1);
+	ev = ev_server(SW_EV_SUCCESS, "judy@example.org", "192.0.2.8",
+	    T0 + 30);
+	feed(e, st, &ev);
+	fail_n(e, st, "judy@example.org", "198.51.100.67", T0 + 40, 4, 1);
+	CHECK_INT(nseen, 2);
+	engine_free(e);
+	store_close(st);
+}
+
+/* Ignored accounts and networks: counted, never alerted. */
+static void
+test_ignore(void)
+{
+	struct sw_alertopt	 o;
+	struct sw_cidr		 nets[2];
+	char			*globs[1] = { "nagios*@example.org" };
+	struct sw_store		*st = store_new("ignore.db");
+	struct sw_engine	*e;
+
+	opt_defaults(&o);
+	memset(nets, 0, sizeof(nets));
+	nets[0].family = AF_INET;
+	inet_pton(AF_INET, "192.0.2.0", nets[0].addr);
+	nets[0].bits = 23;
+	nets[1].family = AF_INET6;
+	inet_pton(AF_INET6, "2001:db8::", nets[1].addr);
+	nets[1].bits = 32;
+	o.ignore_nets = nets;
+	o.nignore_nets = 2;
+	o.ignore_accounts = globs;
+	o.nignore_accounts = 1;
+	e = engine_new(rs, &o, st);
+	nseen = 0;
+	fail_n(e, st, "kim@example.org", "192.0.3.250", T0, 6, 1);
+	fail_n(e, st, "kim@example.org", "2001:db8:ffff::1", T0, 6, 1);
+	fail_n(e, st, "nagios-probe@example.org", "203.0.113.1", T0, 6, 1);
+	CHECK_INT(nseen, 0);
+	fail_n(e, st, "kim@example.org", "192.0.4.1", T0 + 10, 6, 1);
+	CHECK_INT(nseen, 1);
+	engine_free(e);
+	store_close(st);
+}
+
+/* Open incidents are saved and picked up by the next engine. */
+static void
+test_restart(void)
+{
+	struct sw_alertopt	 o;
+	struct sw_store		*st = store_new("restart.db");
+	struct sw_engine	*e;
+	struct sw_event		 ev;
+	int64_t			 id;
+
+	opt_defaults(&o);
+	e = engine_new(rs, &o, st);
+	nseen = 0;
+	fail_n(e, st, "liz@example.org", "203.0.113.50", T0, 5, 1);
+	ev = ev_relay(SW_EV_FAILURE, "5A6EE11E061", T0);
+	feed(e, st, &ev);
+	CHECK_INT(nseen, 2);
+	engine_save(e);
+	CHECK_INT(store_commit(st), 0);
+	engine_free(e);
+	e = engine_new(rs, &o, st);
+	CHECK_INT(engine_open(e), 2);
+	fail_n(e, st, "liz@example.org", "203.0.113.50", T0 + 10, 1, 1);
+	ev = ev_relay(SW_EV_FAILURE, "5A6EE11E062", T0 + 10);
+	feed(e, st, &ev);
+	CHECK_INT(nseen, 2);
+	fail_n(e, st, "liz@example.org", "203.0.113.50", T0 + 1900, 1, 1);
+	CHECK_INT(nseen, 3);
+	CHECK_INT(seen[2].repeat, 1);
+	CHECK_INT(seen[2].count, 2);
+	CHECK_INT(seen[2].total, 7);
+	id = e->nextid;
+	CHECK_INT(id, 3);
+	engine_free(e);
+	store_close(st);
+}
+
+int
+main(int argc, char *argv[])
+{
+	char	*dirs[1];
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: t_incident RULESDIR\n");
+		return 2;
+	}
+	setenv("TZ", "UTC", 1);
+	log_init("t_incident", 0);
+	dirs[0] = argv[1];
+	if (rules_load(dirs, 1, &rs) == -1)
+		return 2;
+	snprintf(dir, sizeof(dir), "/tmp/t_incident.XXXXXX");
+	if (mkdtemp(dir) == NULL)
+		return 2;
+	test_threshold();
+	test_storm();
+	test_stale_device();
+	test_escalation();
+	test_spraying();
+	test_relay();
+	test_backend();
+	test_quiet();
+	test_compromise();
+	test_ignore();
+	test_restart();
+	rules_free(rs);
+	nftw(dir, check_rm, 8, FTW_DEPTH | FTW_PHYS);
+	return check_done();
+}
