@@ -193,7 +193,7 @@ window_idx(const struct window *w, time_t t)
 }
 
 static void
-window_add(struct window *w, time_t t)
+window_add(struct window *w, time_t t, uint32_t n)
 {
 	long	 i = window_idx(w, t);
 	size_t	 s = (size_t)i % NSLOT;
@@ -202,7 +202,7 @@ window_add(struct window *w, time_t t)
 		w->idx[s] = i;
 		w->count[s] = 0;
 	}
-	w->count[s]++;
+	w->count[s] += n;
 }
 
 /* Failures from now - secs (to a slot's width) to now. */
@@ -898,18 +898,19 @@ account_good(struct sw_engine *e, const struct track *t, struct from *f)
 static int
 account_rank(struct sw_engine *e, struct track *t)
 {
-	time_t	 lo = e->now - e->opt->account_window;
-	size_t	 i;
-	int	 known = 1;
+	time_t		 lo = e->now - e->opt->account_window;
+	uint32_t	 n = track_addresses(t, e->now, e->opt->account_window);
+	size_t		 i;
 
-	if (track_addresses(t, e->now, e->opt->account_window) >=
-	    (uint32_t)e->opt->distributed)
+	if (n >= (uint32_t)e->opt->distributed)
 		return 2;
+	if (n == 0)
+		return 1;	/* no address: nothing says it is a device */
 	for (i = 0; i < SW_TRACK_ADDRS; i++)
 		if (t->from[i].last != 0 && t->from[i].last >= lo &&
 		    !account_good(e, t, &t->from[i]))
-			known = 0;
-	return known ? 0 : 1;
+			return 1;
+	return 0;
 }
 
 /* 1 when every address failing the account is an open sprayer. */
@@ -975,7 +976,7 @@ account_failure(struct sw_engine *e, const struct sw_event *ev)
 
 	t = track_get(e, T_ACCOUNT, ev->host, ev->account, ev->accountlen,
 	    ev->when);
-	window_add(&t->win, ev->when);
+	window_add(&t->win, ev->when, 1);
 	t->times[t->ntimes++ % RHYTHM] = ev->when;
 	if (t->ntimes >= 2 * RHYTHM)
 		t->ntimes -= RHYTHM;
@@ -1099,7 +1100,7 @@ backend_trouble(struct sw_engine *e, const struct sw_event *ev)
 	uint64_t	 n;
 
 	t = track_get(e, T_BACKEND, ev->host, "", 0, ev->when);
-	window_add(&t->win, ev->when);
+	window_add(&t->win, ev->when, 1);
 	in = inc_find(e, SW_INC_BACKEND, ev->host, ev->host, strlen(ev->host));
 	if (in != NULL) {
 		in->s.failures++;
@@ -1284,8 +1285,29 @@ engine_load_one(void *arg, const struct sw_incident *s)
 		e->now = s->last;
 }
 
+/* A bucket of an account's failures from before the start. */
+static void
+engine_load_recent(void *arg, const char *host, const char *account,
+    size_t len, time_t start, long failures)
+{
+	struct sw_engine	*e = arg;
+	struct track		*t;
+
+	if (host == NULL || account == NULL || len >= SW_ACCOUNT_MAX ||
+	    failures <= 0)
+		return;
+	t = track_get(e, T_ACCOUNT, host, account, len, start);
+	window_add(&t->win, start, failures > UINT32_MAX ? UINT32_MAX :
+	    (uint32_t)failures);
+	if (start > e->now)
+		e->now = start;
+}
+
 /*
- * The engine, with the open incidents of the store.  Its options and
+ * The engine, with the open incidents of the store, and the windows of
+ * the accounts refilled from its per-bucket counts (the addresses and
+ * the rhythm of those failures are not kept: they count towards the
+ * threshold only).  Its options and
  * rules must outlive it (the daemon makes a new engine on reload).
  */
 struct sw_engine *
@@ -1306,6 +1328,7 @@ engine_new(const struct sw_rules *rs, const struct sw_alertopt *opt,
 	e->nextid = max + 1;
 	if ((n = store_incidents_open(st, engine_load_one, e)) > 0)
 		log_info("%d incidents open", n);
+	(void)store_recent(st, opt->account_window, engine_load_recent, e);
 	return e;
 }
 

@@ -531,6 +531,8 @@ void	 store_incident(struct sw_store *, const struct sw_incident *);
 int	 store_incidents_open(struct sw_store *,
 	    void (*)(void *, const struct sw_incident *), void *);
 int64_t	 store_incident_maxid(struct sw_store *);
+int	 store_recent(struct sw_store *, long, void (*)(void *, const char *,
+	    const char *, size_t, time_t, long), void *);
 int	 store_pair_succeeded(struct sw_store *, const char *, const char *,
 	    size_t, const char *);
 long long	 store_failures_since(struct sw_store *, time_t);

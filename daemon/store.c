@@ -1609,6 +1609,51 @@ store_incident_maxid(struct sw_store *st)
 }
 
 /*
+ * The failures of server accounts per bucket in the last window seconds
+ * of the buckets and after the account's last login, oldest first:
+ * cb(arg, host, account, len, start, failures), so that the alert
+ * engine's windows survive a restart.
+ * Returns the rows, or -1 on error (logged).
+ */
+int
+store_recent(struct sw_store *st, long window,
+    void (*cb)(void *, const char *, const char *, size_t, time_t, long),
+    void *arg)
+{
+	static const char sql[] =
+	    "SELECT host, key, start, failures FROM buckets b "
+	    "WHERE scope = 'account' AND failures > 0 AND start >= "
+	    "(SELECT max(start) FROM buckets WHERE scope = 'account') - ?1 "
+	    "AND start > coalesce((SELECT last_success FROM accounts a "
+	    "WHERE a.host = b.host AND a.direction = 'server' AND "
+	    "a.account = b.key), 0) ORDER BY start";
+	sqlite3_stmt	*s;
+	int		 rc, n = 0;
+
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+		log_warnx("%s: cannot read recent failures (%s)", st->path,
+		    sqlite3_errmsg(st->db));
+		return -1;
+	}
+	sqlite3_bind_int64(s, 1, window);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		cb(arg, (const char *)sqlite3_column_text(s, 0),
+		    sqlite3_column_blob(s, 1),
+		    (size_t)sqlite3_column_bytes(s, 1),
+		    (time_t)sqlite3_column_int64(s, 2),
+		    (long)sqlite3_column_int64(s, 3));
+		n++;
+	}
+	if (rc != SQLITE_DONE) {
+		log_warnx("%s: cannot read recent failures (%s)", st->path,
+		    sqlite3_errmsg(st->db));
+		n = -1;
+	}
+	sqlite3_finalize(s);
+	return n;
+}
+
+/*
  * 1 when the committed database has a success of the server-side
  * account (host, account of len bytes) from addr, else 0; -1 on error
  * (logged).

@@ -576,6 +576,37 @@ test_restart(void)
 	store_close(st);
 }
 
+/* Windows survive a restart, from the buckets; not past a login. */
+static void
+test_refill(void)
+{
+	struct sw_alertopt	 o;
+	struct sw_store		*st = store_new("refill.db");
+	struct sw_engine	*e;
+	struct sw_event		 ev;
+
+	opt_defaults(&o);
+	e = engine_new(rs, &o, st);
+	nseen = 0;
+	fail_n(e, st, "mia@example.org", "203.0.113.60", T0, 3, 10);
+	fail_n(e, st, "ned@example.org", "203.0.113.61", T0, 3, 10);
+	ev = ev_server(SW_EV_SUCCESS, "ned@example.org", "192.0.2.61",
+	    T0 + 100);
+	feed(e, st, &ev);
+	engine_save(e);
+	CHECK_INT(store_commit(st), 0);
+	engine_free(e);
+	e = engine_new(rs, &o, st);
+	fail_n(e, st, "mia@example.org", "203.0.113.60", T0 + 200, 2, 10);
+	CHECK_INT(nseen, 1);
+	CHECK_STR(seen[0].subject, "mia@example.org");
+	CHECK_INT(seen[0].count, 5);
+	fail_n(e, st, "ned@example.org", "203.0.113.61", T0 + 200, 4, 10);
+	CHECK_INT(nseen, 1);
+	engine_free(e);
+	store_close(st);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -604,6 +635,7 @@ main(int argc, char *argv[])
 	test_compromise();
 	test_ignore();
 	test_restart();
+	test_refill();
 	rules_free(rs);
 	nftw(dir, check_rm, 8, FTW_DEPTH | FTW_PHYS);
 	return check_done();
