@@ -578,8 +578,10 @@ alert_build(struct entry *e, const struct sw_alert *a, char *msg,
 	entry_str(e, "SYSLOG_IDENTIFIER", "smtpwatchd");
 	entry_str(e, "SMTPWATCH_KIND", kinds[a->kind].name);
 	entry_incident(e, a);
-	if (a->diag != NULL && (a->kind != SW_AL_ACCOUNT_RECOVERED ||
-	    a->compromise))
+	if (a->diag != NULL && (a->compromise ||
+	    (a->kind != SW_AL_ACCOUNT_RECOVERED &&
+	    a->kind != SW_AL_RELAY_RECOVERED &&
+	    a->kind != SW_AL_BACKEND_RECOVERED)))
 		entry_diagnosis(e, a->diag);
 	else if (a->diag != NULL)
 		entry_str(e, "SMTPWATCH_DIAGNOSIS", a->diag->id);

@@ -67,6 +67,7 @@ struct window {
 	long		 w;
 	long		 idx[NSLOT];
 	uint32_t	 count[NSLOT];
+	time_t		 first[NSLOT];	/* the earliest failure of the slot */
 };
 
 /* One address an account failed from. */
@@ -80,7 +81,7 @@ struct from {
 /* One account an address failed on. */
 struct tried {
 	uint64_t	 h;
-	time_t		 last;
+	time_t		 first, last;	/* of its failures in the window */
 	uint32_t	 failures;
 };
 
@@ -201,7 +202,10 @@ window_add(struct window *w, time_t t, uint32_t n)
 	if (w->idx[s] != i) {
 		w->idx[s] = i;
 		w->count[s] = 0;
+		w->first[s] = t;
 	}
+	if (t < w->first[s])
+		w->first[s] = t;
 	w->count[s] += n;
 }
 
@@ -217,6 +221,21 @@ window_count(const struct window *w, time_t now, long secs)
 		if (w->idx[s] >= lo && w->idx[s] <= hi)
 			n += w->count[s];
 	return n;
+}
+
+/* The earliest failure that window_count() counts, or now. */
+static time_t
+window_first(const struct window *w, time_t now, long secs)
+{
+	long	 lo = window_idx(w, now - secs), hi = window_idx(w, now);
+	time_t	 first = now;
+	size_t	 s;
+
+	for (s = 0; s < NSLOT; s++)
+		if (w->idx[s] >= lo && w->idx[s] <= hi && w->count[s] > 0 &&
+		    w->first[s] < first)
+			first = w->first[s];
+	return first;
 }
 
 /* ---------------------------------------------------------------- keys */
@@ -951,21 +970,6 @@ account_diagnose(struct sw_engine *e, struct inc *in, int rank)
 	inc_behaviour(e, in, behaviours[rank]);
 }
 
-/* The earliest of the latest failures that is within the window. */
-static time_t
-track_first(const struct track *t, time_t lo, time_t when)
-{
-	size_t	 i, n = t->ntimes < RHYTHM ? t->ntimes : RHYTHM;
-	time_t	 first = when, v;
-
-	for (i = 1; i <= n; i++) {
-		v = t->times[(t->ntimes - i) % RHYTHM];
-		if (v >= lo && v < first)
-			first = v;
-	}
-	return first;
-}
-
 static void
 account_failure(struct sw_engine *e, const struct sw_event *ev)
 {
@@ -1002,8 +1006,8 @@ account_failure(struct sw_engine *e, const struct sw_event *ev)
 	    account_sprayed(e, t, ev->host))
 		return;
 	in = inc_open(e, SW_INC_ACCOUNT, ev->host, ev->account,
-	    ev->accountlen, track_first(t, e->now - e->opt->account_window,
-	    ev->when));
+	    ev->accountlen, window_first(&t->win, e->now,
+	    e->opt->account_window));
 	if (in == NULL)
 		return;
 	in->s.failures = n;
@@ -1025,8 +1029,10 @@ address_tried(struct sw_engine *e, struct track *t, const struct sw_event *ev)
 	for (i = 0; i < t->ntried; i++) {
 		p = &t->tried[i];
 		if (p->h == h) {
-			if (p->last < lo)
+			if (p->last < lo) {
 				p->failures = 0;
+				p->first = ev->when;
+			}
 			p->last = ev->when > p->last ? ev->when : p->last;
 			p->failures++;
 			return 0;
@@ -1041,7 +1047,7 @@ address_tried(struct sw_engine *e, struct track *t, const struct sw_event *ev)
 	else
 		p = old;	/* all fresh: the oldest makes room */
 	p->h = h;
-	p->last = ev->when;
+	p->first = p->last = ev->when;
 	p->failures = 1;
 	return 1;
 }
@@ -1074,8 +1080,8 @@ address_failure(struct sw_engine *e, const struct sw_event *ev)
 		if (t->tried[i].last >= lo) {
 			accounts++;
 			failures += t->tried[i].failures;
-			if (t->tried[i].last < first)
-				first = t->tried[i].last;
+			if (t->tried[i].first < first)
+				first = t->tried[i].first;
 		}
 	if (accounts < (uint32_t)e->opt->spray_threshold)
 		return;
@@ -1112,7 +1118,8 @@ backend_trouble(struct sw_engine *e, const struct sw_event *ev)
 	if (n < (uint64_t)e->opt->backend_threshold)
 		return;
 	if ((in = inc_open(e, SW_INC_BACKEND, ev->host, ev->host,
-	    strlen(ev->host), ev->when)) == NULL)
+	    strlen(ev->host), window_first(&t->win, e->now,
+	    e->opt->backend_window))) == NULL)
 		return;
 	in->s.failures = n;
 	inc_note(in, ev, ev->diag->id);

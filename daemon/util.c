@@ -84,8 +84,9 @@ strv_free(char **v, size_t n)
 }
 
 /*
- * Writes s (len bytes, any bytes) into dst as printable ASCII: \\, \t,
- * \n, \xNN for control, DEL and non-ASCII bytes.  Returns the length
+ * Writes s (len bytes, any bytes) into dst as printable ASCII: \\ for
+ * a backslash, \xNN for control (tab and newline too), DEL and
+ * non-ASCII bytes.  Returns the length
  * written, without the NUL; the output is cut to fit dstsize.
  */
 size_t

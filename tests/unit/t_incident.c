@@ -34,6 +34,7 @@ struct seen {
 	unsigned int		 repeat;
 	long			 period;
 	int			 compromise, closing;
+	time_t			 opened;
 };
 
 static struct seen	 seen[MAXSEEN];
@@ -67,6 +68,7 @@ alert_send(const struct sw_alert *a)
 	s->period = a->period;
 	s->compromise = a->compromise;
 	s->closing = a->closing;
+	s->opened = a->inc->opened;
 	return 1;
 }
 
@@ -202,6 +204,13 @@ test_threshold(void)
 	fail_n(e, st, "bob@example.com", "203.0.113.5", T0 + 50, 20, 10);
 	CHECK_INT(nseen, 1);
 	CHECK_INT(engine_open(e), 1);
+	CHECK_INT(seen[0].opened, T0);
+	/* opened at the first failure counted, past the rhythm's memory */
+	o.account_threshold = 10;
+	fail_n(e, st, "cleo@example.com", "203.0.113.6", T0 + 100, 10, 1);
+	CHECK_INT(nseen, 2);
+	CHECK_INT(seen[1].opened, T0 + 100);
+	CHECK_INT(seen[1].count, 10);
 	engine_free(e);
 	store_close(st);
 }
@@ -342,6 +351,7 @@ test_spraying(void)
 	CHECK_STR(seen[0].diag, "server/password-spraying");
 	CHECK_INT(seen[0].accounts, 5);
 	CHECK_INT(seen[0].count, 5);
+	CHECK_INT(seen[0].opened, T0);
 	/* every account now reaches 5 failures, all from the sprayer */
 	for (round = 0; round < 5; round++)
 		for (i = 0; i < 6; i++)
@@ -431,10 +441,25 @@ test_backend(void)
 	CHECK_INT(nseen, 2);
 	CHECK_INT(seen[1].kind, SW_AL_BACKEND_RECOVERED);
 	CHECK_INT(seen[1].count, 1);
+
 	/* other trouble is not the back end */
 	ev = ev_server(SW_EV_TROUBLE, "x", "192.0.2.6", T0 + 40);
 	feed(e, st, &ev);
 	CHECK_INT(nseen, 2);
+	/* with a threshold of 3: opened at the first of the three */
+	o.backend_threshold = 3;
+	ev = ev_server(SW_EV_TROUBLE, "dave@example.org", "2001:db8:7::15",
+	    T0 + 1000);
+	ev.diag = diag("server/backend-down");
+	feed(e, st, &ev);
+	ev.when += 10;
+	feed(e, st, &ev);
+	CHECK_INT(nseen, 2);
+	ev.when += 10;
+	feed(e, st, &ev);
+	CHECK_INT(nseen, 3);
+	CHECK_INT(seen[2].opened, T0 + 1000);
+	CHECK_INT(seen[2].count, 3);
 	engine_free(e);
 	store_close(st);
 }
