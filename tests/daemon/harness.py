@@ -21,9 +21,14 @@ wait has a timeout (TIMEOUT seconds, $SMTPWATCH_TEST_TIMEOUT) that only
 guards against a hang: it fails the test with what was expected, what was
 found and the tail of the daemon's stderr.
 
+Alerts are read back from the systemd journal with Journal(daemon)
+(journalctl --follow -o json _PID=..., journald started when its socket
+is missing); Journal.sync() is the barrier before checking an absence.
+
 Every process started here is killed by pid when its test ends, fails or
-the interpreter exits; every temporary directory is removed (kept when
-$SMTPWATCH_KEEP is set, for a post mortem).
+the interpreter exits (a journald started here is left running); every
+temporary directory is removed (kept when $SMTPWATCH_KEEP is set, for a
+post mortem).
 """
 
 import atexit
@@ -36,11 +41,13 @@ import shutil
 import signal
 import socket
 import sqlite3
+import stat
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import uuid
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
 SHARED = os.path.normpath(os.path.join(ROOT, '..', 'shared'))
@@ -53,6 +60,7 @@ ASAN_OPTIONS = 'detect_leaks=1:abort_on_error=0'
 UBSAN_OPTIONS = 'print_stacktrace=1:halt_on_error=1'
 
 _live = set()                   # Daemon objects with a running process
+_followers = set()              # Journal objects with a running journalctl
 
 
 class Failure(AssertionError):
@@ -66,6 +74,8 @@ def fail(msg):
 def _cleanup():
     for d in list(_live):
         d.kill9(quiet=True)
+    for j in list(_followers):
+        j.close()
 
 
 atexit.register(_cleanup)
@@ -132,6 +142,7 @@ class Workdir:
         self.dir = tempfile.mkdtemp(prefix='smtpwatchd-%s.' % name,
                                     dir=os.environ.get('TMPDIR') or '/tmp')
         self.daemons = []
+        self.others = []        # more things to close(), e.g. Journal
 
     def path(self, *parts):
         return os.path.join(self.dir, *parts)
@@ -144,6 +155,8 @@ class Workdir:
         return False
 
     def close(self):
+        for o in self.others:
+            o.close()
         for d in self.daemons:
             d.kill9(quiet=True)
             d.close()
@@ -203,6 +216,23 @@ def noise(n, sec=0):
     """An ordinary line that is no event."""
     return b'%s mx1 postfix/smtpd[%d]: connect from unknown[192.0.2.%d]\n' % (
         _b(stamp(sec)), 5000 + n, n % 250 + 1)
+
+
+def pf_relay_sent(queue, rcpt, sec=0, pid=3107, relay='smtp.gmail.com',
+                  relay_ip='142.250.102.108'):
+    """A Postfix delivery through a relay (status=sent): our login worked."""
+    return (b'%s mx1 postfix/smtp[%d]: %s: to=<%s>, relay=%s[%s]:587, delay=1.2, '
+            b'delays=0.01/0/0.5/0.7, dsn=2.0.0, status=sent (250 2.0.0 OK  1764306600 '
+            b'd2-20020a1709063442b00a2f9fd1e3f1sm1234567ejb.12 - gsmtp)\n') % (
+        _b(stamp(sec)), pid, _b(queue), _b(rcpt), _b(relay), _b(relay_ip))
+
+
+def dovecot_fail(user, ip, sec=0, host='mx1', passdb='passwd-file',
+                 reason='Password mismatch'):
+    """Dovecot's auth line naming the account of an attempt (the
+    attribution of a Postfix failure logged without sasl_username)."""
+    return b'%s %s dovecot: auth: %s(%s,%s): %s\n' % (
+        _b(stamp(sec)), _b(host), _b(passdb), _b(user), _b(ip), _b(reason))
 
 
 def append(path, data):
@@ -435,6 +465,7 @@ class Daemon:
                 self.err += b'\n'          # a kill -9 cut a line short
             self.run_err = len(self.err)
             self.err += b'--- start %d: %s\n' % (self.starts + 1, ' '.join(self.argv()).encode())
+        self.started_wall = time.time()     # for Journal: --since
         self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      env=env, cwd=ROOT, start_new_session=True)
@@ -770,6 +801,298 @@ def run_daemon(args, timeout=None, env=None):
     except subprocess.TimeoutExpired:
         fail('%s did not finish within %gs' % (' '.join(args), timeout or TIMEOUT))
     return r.returncode, r.stdout.decode('utf-8', 'replace'), r.stderr.decode('utf-8', 'replace')
+
+
+# ---------------------------------------------------------------------------
+# The systemd journal: alerts as journald stores them
+# ---------------------------------------------------------------------------
+
+JOURNAL_SOCKET = '/run/systemd/journal/socket'
+JOURNALD = '/lib/systemd/systemd-journald'
+JOURNALCTL = 'journalctl'
+MARK_FIELD = 'SMTPWATCHTEST_MARK'   # the barrier entries of Journal.sync()
+
+
+def _is_socket(path):
+    try:
+        return stat.S_ISSOCK(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def ensure_journald(timeout=None):
+    """Starts systemd-journald (its own session, standard descriptors on
+    /dev/null) when its socket is absent, and waits for the socket.
+    Returns True when it started one; it is left running either way.
+    journald says nothing when ready, so the socket path is polled, with
+    a deadline."""
+    if _is_socket(JOURNAL_SOCKET):
+        return False
+    if not os.access(JOURNALD, os.X_OK):
+        fail('no journal socket %s and no %s to start' % (JOURNAL_SOCKET, JOURNALD))
+    with open(os.devnull, 'r+b') as null:
+        p = subprocess.Popen([JOURNALD], stdin=null, stdout=null, stderr=null,
+                             start_new_session=True, close_fds=True)
+    deadline = time.monotonic() + (timeout or TIMEOUT)
+    while not _is_socket(JOURNAL_SOCKET):
+        if p.poll() is not None:
+            fail('%s exited with status %s before %s appeared' % (
+                JOURNALD, p.returncode, JOURNAL_SOCKET))
+        if time.monotonic() > deadline:
+            fail('%s did not create %s within %gs' % (JOURNALD, JOURNAL_SOCKET,
+                                                     timeout or TIMEOUT))
+        time.sleep(0.02)
+    return True
+
+
+def journal_send(fields):
+    """Writes one entry (a dict of str) to journald's native socket."""
+    data = b''.join(b'%s=%s\n' % (_b(k), _b(v)) for k, v in fields.items())
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        s.sendto(data, JOURNAL_SOCKET)
+    finally:
+        s.close()
+
+
+def jtext(v):
+    """A journal field from journalctl -o json as text: journalctl writes
+    a value that is not printable UTF-8 as an array of byte values."""
+    if isinstance(v, list):
+        return bytes(v).decode('utf-8', 'surrogateescape')
+    return v
+
+
+def jshow(e):
+    """One entry, short: kind, incident, repeat, count, message."""
+    return '%s #%s r%s count=%s total=%s: %s' % (
+        e.get('SMTPWATCH_KIND'), e.get('SMTPWATCH_INCIDENT'), e.get('SMTPWATCH_REPEAT'),
+        e.get('SMTPWATCH_COUNT'), e.get('SMTPWATCH_TOTAL'), show(e.get('MESSAGE'), 160))
+
+
+class Journal:
+    """The journal entries of one run of a Daemon (by its pid, from just
+    before its start), read as `journalctl --follow -o json` prints them.
+    A thread reads journalctl's output; wait() re-checks its condition
+    each time a line arrives, and sync() is the barrier that makes an
+    absence meaningful:
+
+        d.start()
+        j = Journal(d)
+        append(log, ...)
+        d.wait_caught_up()         # every alert for those lines is sent
+        got = j.sync()             # ... and now in j.entries
+    """
+
+    def __init__(self, daemon):
+        if daemon.proc is None:
+            fail('%s: Journal() before start()' % daemon.name)
+        ensure_journald()
+        self.daemon = daemon
+        self.pid = daemon.pid
+        self.token = uuid.uuid4().hex
+        self.seq = 0
+        self.entries = []       # the daemon's entries (dicts), in order
+        self.marks = set()      # sync() barriers seen
+        self.lock = threading.Lock()
+        self.errtext = b''
+        self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        # pids wrap (pid_max may be 32768): only entries from this run
+        since = int(daemon.started_wall) - 1
+        self.argv = [JOURNALCTL, '--follow', '--all', '--output=json', '--no-pager',
+                     '--lines=all', '--since=@%d' % since, '_PID=%d' % self.pid, '+',
+                     '%s=%s' % (MARK_FIELD, self.token)]
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     start_new_session=True)
+        _followers.add(self)
+        daemon.work.others.append(self)
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+        self.errreader = threading.Thread(target=self._read_err, daemon=True)
+        self.errreader.start()
+
+    def _wake(self):
+        for fd in (self.wake_w, self.daemon.wake_w):
+            try:
+                os.write(fd, b'j')
+            except OSError:
+                pass
+
+    def _read(self):
+        for line in self.proc.stdout:
+            try:
+                e = json.loads(line)
+            except ValueError:
+                continue
+            with self.lock:
+                if e.get(MARK_FIELD) == self.token:
+                    self.marks.add(int(e.get('SMTPWATCHTEST_SEQ', 0)))
+                else:
+                    self.entries.append(e)
+            self._wake()
+        self._wake()
+
+    def _read_err(self):
+        for line in self.proc.stderr:
+            self.errtext += line
+
+    def _drain(self):
+        try:
+            while os.read(self.wake_r, 4096):
+                pass
+        except (BlockingIOError, OSError):
+            pass
+
+    def summary(self, entries=None):
+        with self.lock:
+            es = list(self.entries if entries is None else entries)
+        if not es:
+            return 'no entries of pid %d' % self.pid
+        return '%d entries of pid %d:\n%s' % (len(es), self.pid,
+                                              '\n'.join('  ' + jshow(e) for e in es))
+
+    def wait(self, pred, what, timeout=None):
+        """Waits until pred() is true (called with the lock held), re-checked
+        whenever journalctl prints a line; fails on a timeout, or when the
+        daemon dies (unless it was stopped before) or journalctl does."""
+        deadline = time.monotonic() + (timeout or TIMEOUT)
+        watch_pid = self.daemon.running() and self.daemon.pid == self.pid
+        while True:
+            self._drain()
+            with self.lock:
+                r = pred()
+            if r:
+                return r
+            if watch_pid and not self.daemon.running():
+                fail('%s died (%s) while waiting for %s in the journal\n%s\n%s' % (
+                    self.daemon.name, self.daemon.exit_note() or 'gone', what,
+                    self.summary(), self.daemon.tail()))
+            if self.proc.poll() is not None and not self.reader.is_alive():
+                fail('journalctl exited with status %s while waiting for %s: %s\n%s' % (
+                    self.proc.returncode, what, self.errtext.decode('utf-8', 'replace')[-1000:],
+                    ' '.join(self.argv)))
+            left = deadline - time.monotonic()
+            if left <= 0:
+                fail('timed out after %gs waiting for %s in the journal\n%s\n%s' % (
+                    timeout or TIMEOUT, what, self.summary(), self.daemon.tail()))
+            fds = [self.wake_r]
+            if watch_pid and self.daemon.pidfd is not None:
+                fds.append(self.daemon.pidfd)
+            select.select(fds, [], [], min(left, 1.0) if watch_pid and
+                          self.daemon.pidfd is None else left)
+
+    def sync(self, timeout=None):
+        """The barrier: returns the entries, every one the daemon sent
+        before this call among them.  journald handles the datagrams of
+        its socket in order, so a marker entry sent now is stored after
+        them; journalctl prints in that order."""
+        self.seq += 1
+        n = self.seq
+        journal_send({'MESSAGE': 'smtpwatch test barrier %d' % n, 'PRIORITY': '7',
+                      'SYSLOG_IDENTIFIER': 'smtpwatch-test', MARK_FIELD: self.token,
+                      'SMTPWATCHTEST_SEQ': str(n)})
+        self.wait(lambda: n in self.marks, 'the barrier entry %d' % n, timeout)
+        return self.all()
+
+    def all(self, kind=None, **fields):
+        """The entries (of a kind, with these SMTPWATCH_ fields: incident=3
+        means SMTPWATCH_INCIDENT=3), as they stand."""
+        with self.lock:
+            es = list(self.entries)
+        if kind is not None:
+            es = [e for e in es if e.get('SMTPWATCH_KIND') == kind]
+        for k, v in fields.items():
+            es = [e for e in es if e.get('SMTPWATCH_' + k.upper()) == str(v)]
+        return es
+
+    def wait_kind(self, kind, n=1, timeout=None, **fields):
+        """Waits for at least n entries of kind (and fields); returns them."""
+        def enough():
+            es = [e for e in self.entries if e.get('SMTPWATCH_KIND') == kind and
+                  all(e.get('SMTPWATCH_' + k.upper()) == str(v) for k, v in fields.items())]
+            return es if len(es) >= n else None
+        return self.wait(enough, '%d %s entr%s%s' % (
+            n, kind, 'y' if n == 1 else 'ies',
+            ' with ' + ', '.join('%s=%s' % kv for kv in fields.items()) if fields else ''),
+            timeout)
+
+    def close(self):
+        if self.proc is not None:
+            try:
+                self.proc.kill()
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+            self.reader.join(5)
+            self.errreader.join(5)
+            self.proc.stdout.close()
+            self.proc.stderr.close()
+            self.proc = None
+            _followers.discard(self)
+            for fd in (self.wake_r, self.wake_w):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+
+
+def vis(data):
+    """What smtpwatchd shows of attacker-typed bytes (util.c str_vis):
+    \\\\ for a backslash, \\xNN for control, DEL and non-ASCII bytes."""
+    out = []
+    for c in _b(data):
+        if c == 0x5c:
+            out.append('\\\\')
+        elif 0x20 <= c < 0x7f:
+            out.append(chr(c))
+        else:
+            out.append('\\x%02x' % c)
+    return ''.join(out)
+
+
+def rules_diagnoses(rules=RULES):
+    """Every [diagnosis ID] of the rules directory, read as rules.c reads
+    it: id -> {key: value} (continuation lines joined with one blank),
+    'fix' and 'dead-end' as lists of (percent, text)."""
+    out = {}
+    for name in sorted(os.listdir(rules)):
+        if not name.endswith('.rules'):
+            continue
+        cur = None
+        last = None
+        with open(os.path.join(rules, name), encoding='utf-8') as f:
+            for raw in f:
+                line = raw.rstrip()
+                s = line.lstrip(' \t')
+                if not s or s.startswith('#'):
+                    continue
+                if s != line:                       # continuation
+                    if cur is not None and last is not None:
+                        if isinstance(cur[last], list):
+                            p, t = cur[last][-1]
+                            cur[last][-1] = (p, t + ' ' + s)
+                        else:
+                            cur[last] += ' ' + s
+                    continue
+                m = re.match(r'\[(\w+)\s+(\S+)\]', s)
+                if m:
+                    cur = {'id': m.group(2), 'fix': [], 'dead-end': []} \
+                        if m.group(1) == 'diagnosis' else None
+                    if cur is not None:
+                        out[cur['id']] = cur
+                    last = None
+                    continue
+                m = re.match(r'([a-z-]+)\s*=\s*(.*)', s)
+                if cur is None or not m:
+                    continue
+                last = m.group(1)
+                if last in ('fix', 'dead-end'):
+                    pm = re.match(r'(\d+)%\s*(.*)', m.group(2))
+                    cur[last].append((int(pm.group(1)), pm.group(2)))
+                else:
+                    cur[last] = m.group(2)
+    return out
 
 
 # ---------------------------------------------------------------------------
