@@ -1273,6 +1273,72 @@ engine_save(struct sw_engine *e)
 	}
 }
 
+/* The subject of track t: after the host and its NUL. */
+static int
+track_is(const struct track *t, const char *subj, size_t len)
+{
+	size_t	 hl = strlen(t->key) + 1;
+
+	if (t->kind == T_BACKEND)	/* keyed by the host alone */
+		return hl - 1 == len && memcmp(t->key, subj, len) == 0;
+	return t->keylen - hl == len && memcmp(t->key + hl, subj, len) == 0;
+}
+
+/*
+ * What the other tracks remember of subject: the address an account
+ * failed from, the account an address tried.
+ */
+static void
+track_unmention(struct track *t, const char *subj, size_t len)
+{
+	uint64_t	 h = fnv64(FNV64_INIT, subj, len);
+	size_t		 i;
+
+	if (t->kind == T_ACCOUNT) {
+		for (i = 0; i < SW_TRACK_ADDRS; i++)
+			if (t->from[i].last != 0 &&
+			    strlen(t->from[i].addr) == len &&
+			    memcmp(t->from[i].addr, subj, len) == 0)
+				t->from[i].last = 0;
+	} else if (t->kind == T_ADDRESS) {
+		for (i = 0; i < t->ntried; )
+			if (t->tried[i].h == h)
+				t->tried[i] = t->tried[--t->ntried];
+			else
+				i++;
+	}
+}
+
+/*
+ * Forgets subject (len bytes), an account, address or relay name (or a
+ * host: its back end), on every host: its tracks go, and its open
+ * incidents close with close_reason "reset", without an entry, at the
+ * time of their last failure; engine_save() hands them to the store.
+ * Returns the number of incidents closed.
+ */
+int
+engine_reset(struct sw_engine *e, const char *subj, size_t len)
+{
+	struct track	*t, *older;
+	struct inc	*in;
+	int		 n = 0;
+
+	for (t = e->lru_new; t != NULL; t = older) {
+		older = t->older;
+		if (track_is(t, subj, len))
+			track_free(e, t);
+		else
+			track_unmention(t, subj, len);
+	}
+	for (in = e->incs; in != NULL; in = in->next)
+		if (in->s.closed == 0 && in->s.subjectlen == len &&
+		    memcmp(in->s.subject, subj, len) == 0) {
+			inc_close(e, in, in->s.last, "reset");
+			n++;
+		}
+	return n;
+}
+
 static void
 engine_load_one(void *arg, const struct sw_incident *s)
 {

@@ -20,6 +20,8 @@
 static const char	*log_name = "smtpwatch";
 static int		 log_verbose;
 static int		 log_journal;	/* stderr is the journal */
+static char		*log_keep;	/* log_capture(): the first warning */
+static size_t		 log_keepsize;
 
 static void	log_vwrite(int, const char *, const char *, va_list)
 		    __attribute__((format(printf, 3, 0)));
@@ -48,9 +50,34 @@ log_init(const char *name, int verbose)
 	log_journal = log_is_journal();
 }
 
+/*
+ * Keeps the text of the next warning (or fatal) in buf, cut to size,
+ * until log_capture(NULL, 0): the control socket tells a client why a
+ * reload failed.  buf must stay valid until then.
+ */
+void
+log_capture(char *buf, size_t size)
+{
+	log_keep = size > 0 ? buf : NULL;
+	log_keepsize = size;
+	if (log_keep != NULL)
+		log_keep[0] = '\0';
+}
+
 static void
 log_vwrite(int prio, const char *err, const char *fmt, va_list ap)
 {
+	va_list	 aq;
+	size_t	 n;
+
+	if (log_keep != NULL && prio <= 4 && log_keep[0] == '\0') {
+		va_copy(aq, ap);
+		vsnprintf(log_keep, log_keepsize, fmt, aq);
+		va_end(aq);
+		n = strlen(log_keep);
+		if (err != NULL && n < log_keepsize)
+			snprintf(log_keep + n, log_keepsize - n, ": %s", err);
+	}
 	if (log_journal)
 		fprintf(stderr, "<%d>", prio);
 	fprintf(stderr, "%s: ", log_name);

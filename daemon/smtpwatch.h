@@ -344,6 +344,7 @@ struct sw_conf {
 
 /* log.c */
 void	 log_init(const char *, int);
+void	 log_capture(char *, size_t);
 void	 log_warn(const char *, ...)
 	    __attribute__((format(printf, 1, 2)));
 void	 log_warnx(const char *, ...)
@@ -442,6 +443,73 @@ int	 match_mentions_auth(const struct sw_record *);
 size_t	 match_state_save(const struct sw_matcher *, unsigned char **);
 int	 match_state_load(struct sw_matcher *, const unsigned char *, size_t);
 
+/* ctldb.c: smtpwatchctl's read-only views of the database. */
+struct ctldb_opt {
+	const char		*database;
+	const struct sw_rules	*rs;		/* show: diagnosis texts */
+	time_t			 now;		/* ctldb_now() */
+	long			 since;		/* seconds; 0: the totals */
+	const char		*direction;	/* server, client; NULL: both */
+	int			 open;		/* incidents: open ones only */
+	int			 json;
+};
+time_t	 ctldb_now(void);
+int	 ctldb_accounts(const struct ctldb_opt *);
+int	 ctldb_addresses(const struct ctldb_opt *);
+int	 ctldb_relays(const struct ctldb_opt *);
+int	 ctldb_incidents(const struct ctldb_opt *);
+int	 ctldb_show(const struct ctldb_opt *, const char *);
+
+/* ctlsock.c, status.c: smtpwatchctl's side of the control socket. */
+#define CTLSOCK_TIMEOUT	30	/* seconds for a whole request and reply */
+#define CTLSOCK_OK	0	/* the daemon answered ok */
+#define CTLSOCK_ERROR	1	/* ... error: REASON */
+#define CTLSOCK_DOWN	2	/* no daemon could be reached */
+#define CTLSOCK_FAIL	3	/* connected, but no whole reply */
+
+struct ctl_reply {
+	char	       **lines;		/* the payload, without newlines */
+	size_t		 nlines;
+	char		 reason[256];	/* not ok: why, escaped */
+};
+
+struct ctl_source {
+	char		*path;		/* decoded bytes */
+	size_t		 pathlen;
+	int		 open, polled;
+	unsigned long long	 offset, size, lag_bytes, lag_seconds;
+	unsigned long long	 rotations, lines;
+};
+
+struct ctl_status {
+	char		 version[32];
+	long		 pid;
+	time_t		 started, committed;	/* wall clock; 0: none */
+	unsigned long long	 rules_files, rules_extracts, rules_diagnoses;
+	char		*database;	/* decoded bytes */
+	size_t		 databaselen;
+	unsigned long long	 batch, incidents;
+	unsigned long long	 lines, events, batches, commit_errors, alerts;
+	struct ctl_source	*sources;
+	size_t		 nsources;
+};
+
+struct status_opt {
+	const char		*database;
+	const char		*control;	/* the socket's path */
+	const struct sw_rules	*rs;		/* diagnosis texts */
+	time_t			 now;		/* ctldb_now() */
+	int			 json;
+};
+int	 ctlsock_request(const char *, const char *, const char *, size_t,
+	    struct ctl_reply *);
+void	 ctlsock_free(struct ctl_reply *);
+int	 ctlsock_status(const struct ctl_reply *, struct ctl_status *);
+void	 ctlsock_status_free(struct ctl_status *);
+int	 ctlsock_command(const char *, const char *, const char *);
+int	 status_print(const struct status_opt *);
+int	 status_metrics(const struct status_opt *);
+
 /* scan.c: offline analysis of existing logs (smtpwatchctl scan). */
 #define SCAN_EVENTS	0x01		/* print every event */
 #define SCAN_JSON	0x02		/* ... as JSON */
@@ -536,6 +604,8 @@ int	 store_recent(struct sw_store *, long, void (*)(void *, const char *,
 int	 store_pair_succeeded(struct sw_store *, const char *, const char *,
 	    size_t, const char *);
 long long	 store_failures_since(struct sw_store *, time_t);
+int	 store_pending(const struct sw_store *);
+int	 store_reset(struct sw_store *, const char *, size_t);
 
 /* feed.c: one source's lines -> records -> events, and its checkpoint. */
 struct sw_feed;
@@ -609,6 +679,24 @@ int		 engine_tick(struct sw_engine *, time_t);
 void		 engine_save(struct sw_engine *);
 size_t		 engine_open(const struct sw_engine *);
 unsigned long	 engine_alerts(const struct sw_engine *);
+int		 engine_reset(struct sw_engine *, const char *, size_t);
+
+/* control.c: the control socket; smtpwatchd.c runs the commands. */
+struct ev_loop;
+struct sw_control;
+struct sw_ctl_cmd {
+	const char	*name;
+	int		 change;	/* changes: root and our user only */
+	int		 arg;		/* takes an argument */
+	/* Writes the payload to the stream; 0, or -1 with the reason. */
+	int		(*fn)(void *, const char *, size_t, FILE *, char *,
+			    size_t);
+};
+int		 control_open(const char *, struct ev_loop *,
+		    const struct sw_ctl_cmd *, size_t, void *,
+		    struct sw_control **);
+const char	*control_path(const struct sw_control *);
+void		 control_close(struct sw_control *);
 
 /* notify.c */
 void	 notify_ready(void);

@@ -21,6 +21,8 @@ struct ctl {
 	char		       **rules;	/* --rules, replacing the config's */
 	size_t			 nrules;
 	int			 json, events, missed, progress;
+	const char		*since, *direction;	/* the listings */
+	int			 open;			/* incidents */
 	struct sw_conf		*conf;
 	struct sw_rules		*rs;
 	struct sw_matcher	*m;	/* explain */
@@ -33,13 +35,34 @@ struct command {
 	const char	*usage;
 };
 
+static int	cmd_accounts(struct ctl *, int, char **);
+static int	cmd_addresses(struct ctl *, int, char **);
 static int	cmd_explain(struct ctl *, int, char **);
+static int	cmd_incidents(struct ctl *, int, char **);
+static int	cmd_metrics(struct ctl *, int, char **);
+static int	cmd_relays(struct ctl *, int, char **);
+static int	cmd_reload(struct ctl *, int, char **);
+static int	cmd_reset(struct ctl *, int, char **);
+static int	cmd_show(struct ctl *, int, char **);
 static int	cmd_scan(struct ctl *, int, char **);
+static int	cmd_status(struct ctl *, int, char **);
 
 static const struct command commands[] = {	/* sorted */
+	{ "accounts",	0, cmd_accounts,
+	    "accounts [--direction server|client] [--json] "
+	    "[--since DURATION]" },
+	{ "addresses",	0, cmd_addresses,
+	    "addresses [--json] [--since DURATION]" },
 	{ "explain",	0, cmd_explain,	"explain [LINE ...]" },
+	{ "incidents",	0, cmd_incidents, "incidents [--json] [--open]" },
+	{ "metrics",	0, cmd_metrics,	"metrics" },
+	{ "relays",	0, cmd_relays,	"relays [--json]" },
+	{ "reload",	0, cmd_reload,	"reload" },
+	{ "reset",	1, cmd_reset,	"reset SUBJECT" },
 	{ "scan",	1, cmd_scan,
 	    "scan [--events] [--json] [--missed] [--no-progress] FILE ..." },
+	{ "show",	1, cmd_show,	"show [--json] SUBJECT" },
+	{ "status",	0, cmd_status,	"status [--json]" },
 };
 
 static void __attribute__((noreturn))
@@ -65,6 +88,141 @@ ctl_load(struct ctl *c)
 	if (c->nrules > 0)
 		return rules_load(c->rules, c->nrules, &c->rs);
 	return rules_load(c->conf->rules, c->conf->nrules, &c->rs);
+}
+
+/*
+ * The options of the database views (ctldb.c); -1 after saying what is
+ * wrong with them.
+ */
+static int
+ctl_dbopt(struct ctl *c, struct ctldb_opt *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->database = c->conf->database;
+	o->rs = c->rs;
+	o->now = ctldb_now();
+	o->json = c->json;
+	o->open = c->open;
+	o->direction = c->direction;
+	if (c->since != NULL && (duration_parse(c->since, &o->since) == -1 ||
+	    o->since == 0)) {
+		log_warnx("--since %s: not a duration such as 90m, 12h or 7d",
+		    c->since);
+		return -1;
+	}
+	if (c->direction != NULL && strcmp(c->direction, "server") != 0 &&
+	    strcmp(c->direction, "client") != 0) {
+		log_warnx("--direction %s: server or client", c->direction);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+cmd_accounts(struct ctl *c, int argc, char **argv)
+{
+	struct ctldb_opt	 o;
+
+	(void)argv;
+	if (argc > 0)
+		usage(3);
+	return ctl_dbopt(c, &o) == -1 ? 3 : ctldb_accounts(&o);
+}
+
+static int
+cmd_addresses(struct ctl *c, int argc, char **argv)
+{
+	struct ctldb_opt	 o;
+
+	(void)argv;
+	if (argc > 0)
+		usage(3);
+	return ctl_dbopt(c, &o) == -1 ? 3 : ctldb_addresses(&o);
+}
+
+static int
+cmd_incidents(struct ctl *c, int argc, char **argv)
+{
+	struct ctldb_opt	 o;
+
+	(void)argv;
+	if (argc > 0)
+		usage(3);
+	return ctl_dbopt(c, &o) == -1 ? 3 : ctldb_incidents(&o);
+}
+
+static int
+cmd_relays(struct ctl *c, int argc, char **argv)
+{
+	struct ctldb_opt	 o;
+
+	(void)argv;
+	if (argc > 0)
+		usage(3);
+	return ctl_dbopt(c, &o) == -1 ? 3 : ctldb_relays(&o);
+}
+
+static int
+cmd_show(struct ctl *c, int argc, char **argv)
+{
+	struct ctldb_opt	 o;
+
+	if (argc != 1)
+		usage(3);
+	return ctl_dbopt(c, &o) == -1 ? 3 : ctldb_show(&o, argv[0]);
+}
+
+/* status and metrics: the daemon's socket and its database (status.c). */
+static void
+ctl_statusopt(struct ctl *c, struct status_opt *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->database = c->conf->database;
+	o->control = c->conf->control;
+	o->rs = c->rs;
+	o->now = ctldb_now();
+	o->json = c->json;
+}
+
+static int
+cmd_metrics(struct ctl *c, int argc, char **argv)
+{
+	struct status_opt	 o;
+
+	(void)argv;
+	if (argc > 0)
+		usage(3);
+	ctl_statusopt(c, &o);
+	return status_metrics(&o);
+}
+
+static int
+cmd_reload(struct ctl *c, int argc, char **argv)
+{
+	(void)argv;
+	if (argc > 0)
+		usage(3);
+	return ctlsock_command(c->conf->control, "reload", NULL);
+}
+
+static int
+cmd_reset(struct ctl *c, int argc, char **argv)
+{
+	if (argc != 1)
+		usage(3);
+	return ctlsock_command(c->conf->control, "reset", argv[0]);
+}
+
+static int
+cmd_status(struct ctl *c, int argc, char **argv)
+{
+	struct status_opt	 o;
+
+	(void)argv;
+	if (argc > 0)
+		usage(3);
+	ctl_statusopt(c, &o);
+	return status_print(&o);
 }
 
 static int
@@ -262,12 +420,15 @@ int
 main(int argc, char *argv[])
 {
 	static const struct option longopts[] = {
+		{ "direction",	required_argument,	NULL, 'D' },
 		{ "events",	no_argument,		NULL, 'E' },
 		{ "help",	no_argument,		NULL, 'h' },
 		{ "json",	no_argument,		NULL, 'J' },
 		{ "missed",	no_argument,		NULL, 'M' },
 		{ "no-progress", no_argument,		NULL, 'P' },
+		{ "open",	no_argument,		NULL, 'O' },
 		{ "rules",	required_argument,	NULL, 'R' },
+		{ "since",	required_argument,	NULL, 'S' },
 		{ "version",	no_argument,		NULL, 'V' },
 		{ NULL,		0,			NULL, 0 }
 	};
@@ -282,6 +443,9 @@ main(int argc, char *argv[])
 	log_init("smtpwatchctl", 0);
 	while ((ch = getopt_long(argc, argv, "f:h", longopts, NULL)) != -1) {
 		switch (ch) {
+		case 'D':
+			c.direction = optarg;
+			break;
 		case 'E':
 			c.events = 1;
 			break;
@@ -295,11 +459,17 @@ main(int argc, char *argv[])
 		case 'M':
 			c.missed = 1;
 			break;
+		case 'O':
+			c.open = 1;
+			break;
 		case 'P':
 			c.progress = 0;
 			break;
 		case 'R':
 			strv_push(&c.rules, &c.nrules, optarg);
+			break;
+		case 'S':
+			c.since = optarg;
 			break;
 		case 'V':
 			printf("smtpwatchctl %s\n", SW_VERSION);

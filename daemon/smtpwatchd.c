@@ -10,6 +10,9 @@
  * drained, when it holds batch-events events, or batch-interval after
  * its first event.  A failed commit keeps the batch and stops reading
  * until a retry succeeds: the logs themselves hold what comes next.
+ *
+ * control.c serves the control socket; the commands it hands on (status,
+ * reset, reload) are answered here, between two turns of the loop.
  */
 
 #include <sys/stat.h>
@@ -52,6 +55,13 @@ struct smtpwatch {
 	ev_idle			 read_w;
 	ev_timer		 batch_w, poll_w, retry_w, dog_w, tick_w;
 	ev_signal		 term_w, int_w, hup_w;
+	struct sw_control	*ctl;		/* NULL: no control socket */
+	time_t			*caughtat;	/* each feed: last had no lag */
+	time_t			 started;	/* wall clock */
+	time_t			 committed;	/* the last commit that wrote */
+	unsigned long long	 batches, commit_errors;
+	unsigned long long	 lines, events;	/* of sources closed (reload) */
+	unsigned long		 alerts;	/* of engines freed (reload) */
 	int			 failing;	/* the last commit failed */
 	double			 retry;		/* seconds until the next try */
 	time_t			 expired;	/* last retention run */
@@ -217,11 +227,14 @@ static int
 sw_commit(struct smtpwatch *sw)
 {
 	time_t	 now = time(NULL);
+	int	 pending;
 
 	ev_timer_stop(sw->loop, &sw->batch_w);
 	sw_positions(sw);
 	engine_save(sw->engine);
+	pending = store_pending(sw->store);
 	if (store_commit(sw->store) == -1) {
+		sw->commit_errors++;
 		if (!sw->failing)
 			sw->retry = RETRY_MIN;
 		else if ((sw->retry *= 2) > RETRY_MAX)
@@ -232,6 +245,10 @@ sw_commit(struct smtpwatch *sw)
 		ev_timer_start(sw->loop, &sw->retry_w);
 		return -1;
 	}
+	if (pending) {
+		sw->batches++;
+		sw->committed = now;
+	}
 	sw_counted(sw, now);
 	if (sw->failing) {
 		sw->failing = 0;
@@ -240,6 +257,20 @@ sw_commit(struct smtpwatch *sw)
 	sw_expire(sw, now);
 	sw_status(sw);
 	return 0;
+}
+
+/* Notes the time of each source that has nothing left to read. */
+static void
+sw_caught_up(struct smtpwatch *sw, time_t now)
+{
+	struct sw_tail_stat	 ts;
+	size_t			 i;
+
+	for (i = 0; i < sw->nfeeds; i++) {
+		tail_stat(sw->tailv[i], &ts);
+		if (!ts.open || ts.offset >= ts.size)
+			sw->caughtat[i] = now;
+	}
 }
 
 /* Reads a slice; commits when drained or when the batch is full. */
@@ -255,6 +286,7 @@ read_cb(struct ev_loop *loop, ev_idle *w, int revents)
 		return;
 	}
 	more = tails_run(sw->tails, READ_SLICE);
+	sw_caught_up(sw, time(NULL));
 	if (!more)
 		ev_idle_stop(loop, w);
 	if (!more || store_batched(sw->store) >= sw->conf->batch_events)
@@ -327,6 +359,7 @@ tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	for (i = 0; i < sw->nfeeds; i++)
 		feed_idle(sw->feeds[i], now);
+	sw_caught_up(sw, now);
 	/* the wall clock moves alert time on only when nothing is waiting */
 	if (engine_tick(sw->engine, ev_is_active(&sw->read_w) ? 0 : now) &&
 	    !ev_is_active(&sw->batch_w)) {
@@ -350,6 +383,7 @@ sw_sources_open(struct smtpwatch *sw)
 	sw->tails = tails_new(&feed_tail_cb);
 	sw->feeds = xcalloc(sw->conf->nlogs, sizeof(*sw->feeds));
 	sw->tailv = xcalloc(sw->conf->nlogs, sizeof(*sw->tailv));
+	sw->caughtat = xcalloc(sw->conf->nlogs, sizeof(*sw->caughtat));
 	for (i = 0; i < sw->conf->nlogs; i++) {
 		path = sw->conf->logs[i];
 		memset(&cp, 0, sizeof(cp));
@@ -360,6 +394,7 @@ sw_sources_open(struct smtpwatch *sw)
 		sw->nfeeds++;
 		sw->tailv[i] = tail_add(sw->tails, path, sw->feeds[i], rc == 1 ? &cp :
 		    NULL, sw->conf->startat == SW_START_END);
+		sw->caughtat[i] = time(NULL);
 		checkpoint_clear(&cp);
 	}
 	if (tails_fd(sw->tails) != -1) {
@@ -376,8 +411,16 @@ sw_sources_open(struct smtpwatch *sw)
 static void
 sw_sources_close(struct smtpwatch *sw)
 {
-	size_t	 i;
+	struct sw_tail_stat	 ts;
+	struct sw_feed_stat	 fs;
+	size_t			 i;
 
+	for (i = 0; i < sw->nfeeds; i++) {	/* the counters run on */
+		tail_stat(sw->tailv[i], &ts);
+		feed_stat(sw->feeds[i], &fs);
+		sw->lines += ts.lines;
+		sw->events += fs.events;
+	}
 	ev_io_stop(sw->loop, &sw->inotify_w);
 	ev_timer_stop(sw->loop, &sw->poll_w);
 	ev_idle_stop(sw->loop, &sw->read_w);
@@ -387,8 +430,10 @@ sw_sources_close(struct smtpwatch *sw)
 		feed_free(sw->feeds[i]);
 	free(sw->feeds);
 	free(sw->tailv);
+	free(sw->caughtat);
 	sw->feeds = NULL;
 	sw->tailv = NULL;
+	sw->caughtat = NULL;
 	sw->nfeeds = 0;
 }
 
@@ -418,6 +463,7 @@ static void
 sw_close(struct smtpwatch *sw)
 {
 	sw_sources_close(sw);
+	sw->alerts += engine_alerts(sw->engine);
 	engine_free(sw->engine);
 	sw->engine = NULL;
 	store_close(sw->store);
@@ -425,34 +471,46 @@ sw_close(struct smtpwatch *sw)
 }
 
 /*
- * SIGHUP: the new configuration and rules replace the running ones only
- * when both load and the batch is committed; the sources are then
- * reopened from their checkpoints, exactly as at start.
+ * SIGHUP and the control socket's reload: the new configuration and
+ * rules replace the running ones only when both load and the batch is
+ * committed; the sources are then reopened from their checkpoints,
+ * exactly as at start.  Returns 0, or -1 with the reason in err (the
+ * first warning of the loading, e.g. the config's file:line message).
  */
-static void
-hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
+static int
+sw_reload(struct smtpwatch *sw, char *err, size_t errsize)
 {
-	struct smtpwatch	*sw = w->data;
 	struct sw_conf		*conf;
 	struct sw_rules		*rs;
+	int			 rc;
 
-	(void)loop;
-	(void)revents;
 	notify_reloading();
 	log_info("reloading %s", sw->conffile);
-	if (sw_load(sw, &conf, &rs) == -1) {
+	log_capture(err, errsize);
+	rc = sw_load(sw, &conf, &rs);
+	log_capture(NULL, 0);
+	if (rc == -1) {
 		log_warnx("reload failed: keeping the running configuration");
+		if (err[0] == '\0')
+			snprintf(err, errsize, "the configuration does not "
+			    "load");
 		notify_ready();
-		return;
+		return -1;
 	}
 	if (sw_commit(sw) == -1) {
 		log_warnx("reload postponed: the batch is not committed; "
 		    "keeping the running configuration");
+		snprintf(err, errsize, "the database is not writable: "
+		    "keeping the running configuration");
 		rules_free(rs);
 		conf_free(conf);
 		notify_ready();
-		return;
+		return -1;
 	}
+	if (sw->ctl != NULL && strcmp(conf->control,
+	    control_path(sw->ctl)) != 0)
+		log_warnx("control socket %s: the new path %s takes effect at "
+		    "the next start", control_path(sw->ctl), conf->control);
 	sw_close(sw);
 	rules_free(sw->rs);
 	conf_free(sw->conf);
@@ -463,7 +521,124 @@ hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	log_info("reloaded: %zu logs, %zu extract and %zu diagnosis entries",
 	    sw->nfeeds, rs->nextracts, rs->ndiagnoses);
 	notify_ready();
+	return 0;
 }
+
+static void
+hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	char	 err[256];
+
+	(void)loop;
+	(void)revents;
+	(void)sw_reload(w->data, err, sizeof(err));
+}
+
+/* ------------------------------------------------- control socket */
+
+/* status: the daemon, its counters and every source, one per line. */
+static int
+ctl_status(void *arg, const char *a, size_t alen, FILE *fp, char *err,
+    size_t errsize)
+{
+	struct smtpwatch	*sw = arg;
+	struct sw_tail_stat	 ts;
+	struct sw_feed_stat	 fs;
+	unsigned long long	 lines = sw->lines, events = sw->events;
+	time_t			 now = time(NULL);
+	uint64_t		 lag;
+	size_t			 i;
+
+	(void)a;
+	(void)alen;
+	(void)err;
+	(void)errsize;
+	for (i = 0; i < sw->nfeeds; i++) {
+		tail_stat(sw->tailv[i], &ts);
+		feed_stat(sw->feeds[i], &fs);
+		lines += ts.lines;
+		events += fs.events;
+	}
+	sw_caught_up(sw, now);
+	fprintf(fp, "version\t%s\npid\t%ld\nstarted\t%lld\n", SW_VERSION,
+	    (long)getpid(), (long long)sw->started);
+	fprintf(fp, "rules\t%zu\t%zu\t%zu\ndatabase\t", sw->rs->nfiles,
+	    sw->rs->nextracts, sw->rs->ndiagnoses);
+	fput_vis(fp, sw->conf->database, strlen(sw->conf->database));
+	fprintf(fp, "\nbatch\t%zu\ncommitted\t%lld\n", store_batched(sw->store),
+	    (long long)sw->committed);
+	fprintf(fp, "counter\tlines\t%llu\ncounter\tevents\t%llu\n"
+	    "counter\tbatches\t%llu\ncounter\tcommit_errors\t%llu\n"
+	    "counter\talerts\t%lu\nincidents\t%zu\n", lines, events,
+	    sw->batches, sw->commit_errors,
+	    sw->alerts + engine_alerts(sw->engine), engine_open(sw->engine));
+	for (i = 0; i < sw->nfeeds; i++) {
+		tail_stat(sw->tailv[i], &ts);
+		lag = ts.open && ts.size > ts.offset ? ts.size - ts.offset : 0;
+		fputs("source\t", fp);
+		fput_vis(fp, ts.path, strlen(ts.path));
+		fprintf(fp, "\t%d\t%llu\t%llu\t%llu\t%lld\t%lu\t%llu\t%d\n",
+		    ts.open, (unsigned long long)ts.offset,
+		    (unsigned long long)ts.size, (unsigned long long)lag,
+		    (long long)(now - sw->caughtat[i]), ts.rotations, ts.lines,
+		    ts.polled);
+	}
+	return 0;
+}
+
+/*
+ * reset SUBJECT: the batch is committed first, so that nothing counted
+ * before the reset is written after it; then the store deletes the
+ * subject's rows and closes its incidents, the engine forgets it, and
+ * the incidents it closed are committed.
+ */
+static int
+ctl_reset(void *arg, const char *subj, size_t len, FILE *fp, char *err,
+    size_t errsize)
+{
+	struct smtpwatch	*sw = arg;
+	char			 shown[SW_ACCOUNT_MAX * 4];
+	int			 n, inc;
+
+	if (len == 0) {
+		snprintf(err, errsize, "reset needs a subject");
+		return -1;
+	}
+	if (sw_commit(sw) == -1) {
+		snprintf(err, errsize, "the database is not writable: "
+		    "try again later");
+		return -1;
+	}
+	if ((n = store_reset(sw->store, subj, len)) == -1) {
+		snprintf(err, errsize, "the database could not be changed");
+		return -1;
+	}
+	inc = engine_reset(sw->engine, subj, len);
+	sw->midnight = 0;		/* failures today: counted again */
+	(void)sw_commit(sw);		/* or by the retry */
+	str_vis(shown, sizeof(shown), subj, len);
+	log_info("reset %s: %d rows deleted and incidents closed (%d open "
+	    "in the engine)", shown, n, inc);
+	fprintf(fp, "reset\t%d\n", n);
+	return 0;
+}
+
+static int
+ctl_reload(void *arg, const char *a, size_t alen, FILE *fp, char *err,
+    size_t errsize)
+{
+	(void)a;
+	(void)alen;
+	(void)fp;
+	return sw_reload(arg, err, errsize);
+}
+
+/* What the control socket answers; control.c checks who may ask. */
+static const struct sw_ctl_cmd ctl_cmds[] = {
+	{ "reload",	1, 0, ctl_reload },
+	{ "reset",	1, 1, ctl_reset },
+	{ "status",	0, 0, ctl_status },
+};
 
 /* SIGTERM, SIGINT: commit what was read, and leave. */
 static void
@@ -564,8 +739,15 @@ main(int argc, char *argv[])
 		    sw.conffile);
 	sw.attrib = attrib_new();
 	sw.loop = ev_default_loop(EVFLAG_AUTO);
+	sw.started = time(NULL);
 	sw_watchers(&sw);
-	if (sw_open(&sw) == -1) {
+	/* before the database: a second daemon must not touch it */
+	if (control_open(sw.conf->control, sw.loop, ctl_cmds,
+	    sizeof(ctl_cmds) / sizeof(ctl_cmds[0]), &sw, &sw.ctl) == -1 ||
+	    sw_open(&sw) == -1) {
+		control_close(sw.ctl);
+		attrib_free(sw.attrib);
+		ev_loop_destroy(sw.loop);
 		rules_free(sw.rs);
 		conf_free(sw.conf);
 		strv_free(sw.rules, sw.nrules);
@@ -575,6 +757,7 @@ main(int argc, char *argv[])
 	    sw.conf->database);
 	notify_ready();
 	ev_run(sw.loop, 0);
+	control_close(sw.ctl);
 	sw_close(&sw);
 	attrib_free(sw.attrib);
 	rules_free(sw.rs);

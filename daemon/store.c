@@ -138,6 +138,12 @@ enum stmt {
 	ST_EXP_RELAYS,
 	ST_EXP_INCIDENTS,
 	ST_EXP_BUCKETS,
+	ST_RESET_PAIRS,
+	ST_RESET_ACCOUNTS,
+	ST_RESET_ADDRS,
+	ST_RESET_RELAYS,
+	ST_RESET_BUCKETS,
+	ST_RESET_INCIDENTS,
 	ST_N
 };
 
@@ -311,6 +317,17 @@ static const char *const stmt_sql[ST_N] = {
 	[ST_EXP_RELAYS] = "DELETE FROM relays WHERE last_seen < :cut",
 	[ST_EXP_INCIDENTS] = "DELETE FROM incidents WHERE closed < :cut",
 	[ST_EXP_BUCKETS] = "DELETE FROM buckets WHERE start < :cut",
+	/* store_reset(): accounts and keys are BLOBs, the others TEXT */
+	[ST_RESET_PAIRS] =
+	    "DELETE FROM account_addrs WHERE account_id IN "
+	    "(SELECT id FROM accounts WHERE account = :subject)",
+	[ST_RESET_ACCOUNTS] = "DELETE FROM accounts WHERE account = :subject",
+	[ST_RESET_ADDRS] = "DELETE FROM addresses WHERE addr = :text",
+	[ST_RESET_RELAYS] = "DELETE FROM relays WHERE relay = :text",
+	[ST_RESET_BUCKETS] = "DELETE FROM buckets WHERE key = :subject",
+	[ST_RESET_INCIDENTS] =
+	    "UPDATE incidents SET closed = last, close_reason = 'reset' "
+	    "WHERE closed IS NULL AND subject = :subject",
 };
 
 /* uint64 to the int64 SQLite stores, bit for bit. */
@@ -1427,6 +1444,59 @@ store_expire(struct sw_store *st, time_t now)
 	log_debug("%s: expired %d rows", st->path,
 	    sqlite3_total_changes(st->db) - changes);
 	return 0;
+}
+
+/* The deletions of store_reset(), in one transaction; *n counts rows. */
+static int
+reset_apply(struct sw_store *st, const char *subj, size_t len, int *n)
+{
+	enum stmt	 i;
+
+	if (stmt_simple(st, ST_BEGIN) == -1)
+		return -1;
+	for (i = ST_RESET_PAIRS; i <= ST_RESET_INCIDENTS; i++) {
+		stmt_begin(st, i);
+		bind_blob(st, ":subject", subj, len);
+		bind_text(st, ":text", subj, len);
+		if (stmt_run(st) == -1)
+			return -1;
+		*n += sqlite3_changes(st->db);
+	}
+	return stmt_simple(st, ST_COMMIT);
+}
+
+/*
+ * Forgets subject (len bytes): an account, a client address or a relay,
+ * on every host.  Deletes its rows (an account's addresses with it) and
+ * its buckets, and closes its open incidents with close_reason 'reset'
+ * at the time of their last failure, in one transaction of its own.
+ * Called with an empty batch (the daemon commits first): it commits
+ * nothing else.  Returns the rows deleted and incidents closed, or -1
+ * (logged; nothing changed).
+ */
+int
+store_reset(struct sw_store *st, const char *subj, size_t len)
+{
+	int	 n = 0;
+
+	if (st->nevents > 0 || st->ninc > 0) {
+		log_warnx("%s: reset with %zu events and %zu incidents not "
+		    "committed", st->path, st->nevents, st->ninc);
+		return -1;
+	}
+	if (reset_apply(st, subj, len, &n) == -1) {
+		store_rollback(st);
+		log_warnx("%s: cannot reset (%s)", st->path, st->err);
+		return -1;
+	}
+	return n;
+}
+
+/* 1 when the batch holds anything to write (events, positions, incidents). */
+int
+store_pending(const struct sw_store *st)
+{
+	return st->nevents > 0 || st->npos > 0 || st->ninc > 0;
 }
 
 /*

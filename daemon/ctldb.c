@@ -1,0 +1,1042 @@
+/*
+ * ctldb.c -- smtpwatchctl's read-only views of the database: accounts,
+ * addresses, relays, incidents and show.  The database is opened
+ * read-only (a file: URI with mode=ro) and only the views of sql/ and
+ * the buckets and account_addrs tables are read; nothing is written.
+ * Every string in it was typed by someone else: text output escapes it
+ * with str_vis(), JSON output with fput_json().
+ */
+
+#include <sys/stat.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "smtpwatch.h"
+
+/* How a column of a listing is shown as text. */
+enum col_kind {
+	COL_TEXT,		/* escaped; NULL or empty: "-" */
+	COL_NUM,		/* right-aligned */
+	COL_AGO			/* unix seconds: "3 min ago" */
+};
+
+struct col {
+	const char	*head;
+	const char	*name;		/* column of the query */
+	enum col_kind	 kind;
+};
+
+/* An aligned table: cells in row order, the header row first. */
+struct table {
+	const struct col *cols;
+	size_t		 ncols;
+	char		**cells;
+	size_t		 ncells;
+};
+
+static sqlite3	*db_open(const char *);
+static sqlite3_stmt *db_prepare(sqlite3 *, const char *);
+static int	 db_column(sqlite3_stmt *, const char *);
+static char	*vis_column(sqlite3_stmt *, int);
+static void	 ago(char *, size_t, time_t, time_t);
+static void	 utc(char *, size_t, time_t);
+static void	 table_init(struct table *, const struct col *, size_t);
+static void	 table_push(struct table *, char *);
+static void	 table_row(struct table *, sqlite3_stmt *, time_t);
+static void	 table_print(struct table *, FILE *, const char *);
+static void	 table_free(struct table *);
+static void	 json_value(FILE *, sqlite3_stmt *, int);
+static void	 json_fields(FILE *, sqlite3_stmt *);
+static void	 json_row(FILE *, sqlite3_stmt *);
+static int	 listing(const struct ctldb_opt *, const char *,
+		    const struct col *, size_t, int);
+static int	 step_error(sqlite3 *, sqlite3_stmt *);
+
+/*
+ * The current time: $SMTPWATCH_NOW (unix seconds) when set, for
+ * reproducible output, else the clock.  A malformed value is reported
+ * and the clock used.
+ */
+time_t
+ctldb_now(void)
+{
+	const char	*s = getenv("SMTPWATCH_NOW");
+	char		*end;
+	long long	 v;
+
+	if (s == NULL || *s == '\0')
+		return time(NULL);
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < 0) {
+		log_warnx("SMTPWATCH_NOW=%s is not unix seconds; "
+		    "using the clock", s);
+		return time(NULL);
+	}
+	return (time_t)v;
+}
+
+/*
+ * Opens path read-only through a file: URI (mode=ro), percent-encoding
+ * what a URI would read otherwise.  Without a -wal file beside it (no
+ * daemon runs, or it closed cleanly and the file holds everything) it
+ * is also opened immutable=1: SQLite would otherwise create the -wal
+ * and -shm files, owned by whoever runs smtpwatchctl, which a daemon
+ * running as another user could not write.  Returns NULL after logging.
+ */
+static sqlite3 *
+db_open(const char *path)
+{
+	static const char	 hex[] = "0123456789ABCDEF";
+	sqlite3			*db = NULL;
+	struct stat		 sb;
+	char			*uri, *o, *wal;
+	const unsigned char	*p;
+	int			 rc, immutable;
+
+	if (stat(path, &sb) == -1) {
+		log_warn("database %s", path);
+		return NULL;
+	}
+	wal = xmalloc(strlen(path) + sizeof("-wal"));
+	sprintf(wal, "%s-wal", path);
+	immutable = stat(wal, &sb) == -1 && errno == ENOENT;
+	free(wal);
+	uri = xmalloc(strlen(path) * 3 + sizeof("file:?mode=ro&immutable=1"));
+	o = uri;
+	o += sprintf(o, "file:");
+	for (p = (const unsigned char *)path; *p != '\0'; p++) {
+		if (*p == '%' || *p == '?' || *p == '#' || *p <= 0x20 ||
+		    *p >= 0x7f) {
+			*o++ = '%';
+			*o++ = hex[*p >> 4];
+			*o++ = hex[*p & 0xf];
+		} else
+			*o++ = (char)*p;
+	}
+	strcpy(o, immutable ? "?mode=ro&immutable=1" : "?mode=ro");
+	rc = sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI,
+	    NULL);
+	free(uri);
+	if (rc != SQLITE_OK) {
+		log_warnx("database %s: %s", path, db != NULL ?
+		    sqlite3_errmsg(db) : sqlite3_errstr(rc));
+		sqlite3_close(db);
+		return NULL;
+	}
+	sqlite3_busy_timeout(db, 5000);
+	return db;
+}
+
+/* A statement, or NULL after logging (an old or foreign database). */
+static sqlite3_stmt *
+db_prepare(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt	*st = NULL;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+		log_warnx("database %s: %s", sqlite3_db_filename(db, "main"),
+		    sqlite3_errmsg(db));
+		sqlite3_finalize(st);
+		return NULL;
+	}
+	return st;
+}
+
+/* Logs a failed step; returns 3, the exit status. */
+static int
+step_error(sqlite3 *db, sqlite3_stmt *st)
+{
+	log_warnx("database %s: %s", sqlite3_db_filename(db, "main"),
+	    sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	return 3;
+}
+
+/* The index of the result column name; it must exist. */
+static int
+db_column(sqlite3_stmt *st, const char *name)
+{
+	int	 i, n = sqlite3_column_count(st);
+
+	for (i = 0; i < n; i++)
+		if (strcmp(sqlite3_column_name(st, i), name) == 0)
+			return i;
+	fatalx("ctldb: no column %s", name);
+}
+
+/* Column i escaped with str_vis(), allocated; NULL when NULL. */
+static char *
+vis_column(sqlite3_stmt *st, int i)
+{
+	const char	*p;
+	size_t		 n;
+	char		*s;
+
+	if (sqlite3_column_type(st, i) == SQLITE_NULL)
+		return NULL;
+	p = sqlite3_column_blob(st, i);
+	n = (size_t)sqlite3_column_bytes(st, i);
+	s = xmalloc(n * 4 + 1);
+	str_vis(s, n * 4 + 1, p != NULL ? p : "", n);
+	return s;
+}
+
+/* "3 min ago", "in 2 h" for a time after now. */
+static void
+ago(char *buf, size_t size, time_t t, time_t now)
+{
+	long long	 d = (long long)now - (long long)t, a = d < 0 ? -d : d;
+	const char	*unit = "s";
+
+	if (a >= 86400) {
+		a /= 86400;
+		unit = "d";
+	} else if (a >= 3600) {
+		a /= 3600;
+		unit = "h";
+	} else if (a >= 60) {
+		a /= 60;
+		unit = "min";
+	}
+	if (d < 0)
+		snprintf(buf, size, "in %lld %s", a, unit);
+	else
+		snprintf(buf, size, "%lld %s ago", a, unit);
+}
+
+static void
+utc(char *buf, size_t size, time_t t)
+{
+	struct tm	 tm;
+
+	if (gmtime_r(&t, &tm) == NULL)
+		snprintf(buf, size, "%lld", (long long)t);
+	else
+		strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void
+table_init(struct table *t, const struct col *cols, size_t ncols)
+{
+	size_t	 i;
+
+	memset(t, 0, sizeof(*t));
+	t->cols = cols;
+	t->ncols = ncols;
+	for (i = 0; i < ncols; i++)
+		table_push(t, xstrdup(cols[i].head));
+}
+
+static void
+table_push(struct table *t, char *s)
+{
+	t->cells = xreallocarray(t->cells, t->ncells + 1, sizeof(char *));
+	t->cells[t->ncells++] = s;
+}
+
+/* One row from the current row of st, by the table's column names. */
+static void
+table_row(struct table *t, sqlite3_stmt *st, time_t now)
+{
+	char	 buf[64], *s;
+	size_t	 i;
+	int	 c;
+
+	for (i = 0; i < t->ncols; i++) {
+		c = db_column(st, t->cols[i].name);
+		if (sqlite3_column_type(st, c) == SQLITE_NULL) {
+			table_push(t, xstrdup("-"));
+			continue;
+		}
+		switch (t->cols[i].kind) {
+		case COL_NUM:
+			snprintf(buf, sizeof(buf), "%lld",
+			    (long long)sqlite3_column_int64(st, c));
+			table_push(t, xstrdup(buf));
+			break;
+		case COL_AGO:
+			ago(buf, sizeof(buf),
+			    (time_t)sqlite3_column_int64(st, c), now);
+			table_push(t, xstrdup(buf));
+			break;
+		case COL_TEXT:
+		default:
+			s = vis_column(st, c);
+			if (*s == '\0') {
+				free(s);
+				s = xstrdup("-");
+			}
+			table_push(t, s);
+			break;
+		}
+	}
+}
+
+/*
+ * Prints the table aligned, two blanks between columns, numbers on the
+ * right, each line led by indent; the header in bold on a terminal
+ * (not with $NO_COLOR).  Frees the cells.
+ */
+static void
+table_print(struct table *t, FILE *fp, const char *indent)
+{
+	size_t	*w, i, j, n, nrows = t->ncells / t->ncols;
+	int	 bold;
+
+	bold = isatty(fileno(fp)) && getenv("NO_COLOR") == NULL;
+	w = xcalloc(t->ncols, sizeof(*w));
+	for (i = 0; i < t->ncells; i++) {
+		n = strlen(t->cells[i]);
+		if (n > w[i % t->ncols])
+			w[i % t->ncols] = n;
+	}
+	for (i = 0; i < nrows; i++) {
+		fputs(indent, fp);
+		if (i == 0 && bold)
+			fputs("\033[1m", fp);
+		for (j = 0; j < t->ncols; j++) {
+			const char *s = t->cells[i * t->ncols + j];
+			int last = j + 1 == t->ncols;
+
+			if (j > 0)
+				fputs("  ", fp);
+			if (t->cols[j].kind == COL_NUM && i > 0)
+				fprintf(fp, "%*s", (int)w[j], s);
+			else if (last)
+				fputs(s, fp);
+			else
+				fprintf(fp, "%-*s", (int)w[j], s);
+		}
+		if (i == 0 && bold)
+			fputs("\033[0m", fp);
+		fputc('\n', fp);
+	}
+	free(w);
+	table_free(t);
+}
+
+static void
+table_free(struct table *t)
+{
+	size_t	 i;
+
+	for (i = 0; i < t->ncells; i++)
+		free(t->cells[i]);
+	free(t->cells);
+	t->cells = NULL;
+	t->ncells = 0;
+}
+
+/* Column i as JSON: integers as numbers, text with fput_json(). */
+static void
+json_value(FILE *fp, sqlite3_stmt *st, int i)
+{
+	switch (sqlite3_column_type(st, i)) {
+	case SQLITE_NULL:
+		fputs("null", fp);
+		break;
+	case SQLITE_INTEGER:
+		fprintf(fp, "%lld", (long long)sqlite3_column_int64(st, i));
+		break;
+	case SQLITE_FLOAT:
+		fprintf(fp, "%.17g", sqlite3_column_double(st, i));
+		break;
+	default: {
+		const char	*p = sqlite3_column_blob(st, i);
+
+		fput_json(fp, p != NULL ? p : "",
+		    (size_t)sqlite3_column_bytes(st, i));
+		break;
+	}
+	}
+}
+
+/*
+ * The current row's columns as "key":value pairs, in column order,
+ * without the braces.  The accounts (columns account, last_account,
+ * subject) are BLOBs of any bytes: each is followed by NAME_hex, its
+ * bytes in lower-case hex.
+ */
+static void
+json_fields(FILE *fp, sqlite3_stmt *st)
+{
+	const unsigned char	*p;
+	const char		*name;
+	int			 i, j, n = sqlite3_column_count(st);
+	int			 first = 1;
+
+	for (i = 0; i < n; i++) {
+		name = sqlite3_column_name(st, i);
+		if (name[0] == '_')		/* helper columns */
+			continue;
+		if (!first)
+			fputc(',', fp);
+		first = 0;
+		fprintf(fp, "\"%s\":", name);
+		json_value(fp, st, i);
+		if (strcmp(name, "account") != 0 &&
+		    strcmp(name, "last_account") != 0 &&
+		    strcmp(name, "subject") != 0)
+			continue;
+		fprintf(fp, ",\"%s_hex\":", name);
+		if (sqlite3_column_type(st, i) == SQLITE_NULL) {
+			fputs("null", fp);
+			continue;
+		}
+		p = sqlite3_column_blob(st, i);
+		fputc('"', fp);
+		for (j = 0; j < sqlite3_column_bytes(st, i); j++)
+			fprintf(fp, "%02x", p[j]);
+		fputc('"', fp);
+	}
+}
+
+static void
+json_row(FILE *fp, sqlite3_stmt *st)
+{
+	fputc('{', fp);
+	json_fields(fp, st);
+	fputc('}', fp);
+}
+
+/*
+ * Runs sql (parameters: ?1 since cut-off or NULL, ?2 direction or NULL,
+ * ?3 open only) and prints its rows as the table cols, or with --json
+ * as one array of objects.  Returns the exit status: 0, or 3.
+ */
+static int
+listing(const struct ctldb_opt *o, const char *sql, const struct col *cols,
+    size_t ncols, int nparams)
+{
+	sqlite3		*db;
+	sqlite3_stmt	*st;
+	struct table	 t;
+	int		 rc, n = 0;
+
+	if ((db = db_open(o->database)) == NULL)
+		return 3;
+	if ((st = db_prepare(db, sql)) == NULL) {
+		sqlite3_close(db);
+		return 3;
+	}
+	if (nparams >= 1 && o->since > 0)
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)o->now - o->since);
+	if (nparams >= 2 && o->direction != NULL)
+		sqlite3_bind_text(st, 2, o->direction, -1, SQLITE_STATIC);
+	if (nparams >= 3)
+		sqlite3_bind_int(st, 3, o->open);
+	if (o->json)
+		fputc('[', stdout);
+	else
+		table_init(&t, cols, ncols);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (o->json) {
+			if (n > 0)
+				fputc(',', stdout);
+			fputs("\n", stdout);
+			json_row(stdout, st);
+		} else
+			table_row(&t, st, o->now);
+		n++;
+	}
+	if (rc != SQLITE_DONE) {
+		if (!o->json)
+			table_free(&t);
+		rc = step_error(db, st);
+		sqlite3_close(db);
+		return rc;
+	}
+	if (o->json)
+		fputs(n > 0 ? "\n]\n" : "]\n", stdout);
+	else
+		table_print(&t, stdout, "");
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return 0;
+}
+
+/*
+ * accounts: account_totals, most failures first.  With --since the
+ * failures are those of the buckets that start within the window
+ * (scope 'account' server side, 'relay' client side), and accounts
+ * without any are left out.
+ */
+int
+ctldb_accounts(const struct ctldb_opt *o)
+{
+	static const struct col cols[] = {
+		{ "HOST",		"host",			COL_TEXT },
+		{ "DIRECTION",		"direction",		COL_TEXT },
+		{ "ACCOUNT",		"account",		COL_TEXT },
+		{ "FAILURES",		"failures",		COL_NUM },
+		{ "SUCCESSES",		"successes",		COL_NUM },
+		{ "ADDRESSES",		"addresses",		COL_NUM },
+		{ "LAST-FAILURE",	"last_failure",		COL_AGO },
+		{ "LAST-DIAGNOSIS",	"last_diagnosis",	COL_TEXT },
+	};
+	static const char sql[] =
+	    "SELECT * FROM (SELECT a.host, a.direction, a.account, "
+	    "CASE WHEN ?1 IS NULL THEN a.failures ELSE "
+	    "(SELECT coalesce(sum(b.failures), 0) FROM buckets b "
+	    "WHERE b.scope = CASE a.direction WHEN 'server' THEN 'account' "
+	    "ELSE 'relay' END AND b.host = a.host "
+	    "AND b.key = CAST(a.account AS BLOB) AND b.start >= ?1) "
+	    "END AS failures, "
+	    "a.successes, a.affected, a.trouble, a.addresses, "
+	    "a.first_failure, a.last_failure, a.last_success, a.last_addr, "
+	    "a.last_reply, a.last_diagnosis "
+	    "FROM account_totals a WHERE ?2 IS NULL OR a.direction = ?2) "
+	    "WHERE ?1 IS NULL OR failures > 0 "
+	    "ORDER BY failures DESC, account, host, direction";
+
+	return listing(o, sql, cols, sizeof(cols) / sizeof(cols[0]), 2);
+}
+
+/* addresses: address_totals; --since as for accounts (scope 'addr'). */
+int
+ctldb_addresses(const struct ctldb_opt *o)
+{
+	static const struct col cols[] = {
+		{ "HOST",		"host",			COL_TEXT },
+		{ "ADDRESS",		"addr",			COL_TEXT },
+		{ "FAILURES",		"failures",		COL_NUM },
+		{ "ACCOUNTS",		"accounts",		COL_NUM },
+		{ "LAST-ACCOUNT",	"last_account",		COL_TEXT },
+		{ "LAST-FAILURE",	"last_failure",		COL_AGO },
+	};
+	static const char sql[] =
+	    "SELECT * FROM (SELECT d.host, d.addr, "
+	    "CASE WHEN ?1 IS NULL THEN d.failures ELSE "
+	    "(SELECT coalesce(sum(b.failures), 0) FROM buckets b "
+	    "WHERE b.scope = 'addr' AND b.host = d.host "
+	    "AND b.key = CAST(d.addr AS BLOB) AND b.start >= ?1) "
+	    "END AS failures, "
+	    "d.successes, d.trouble, d.accounts, d.last_account, "
+	    "d.first_failure, d.last_failure, d.last_success "
+	    "FROM address_totals d) "
+	    "WHERE ?1 IS NULL OR failures > 0 "
+	    "ORDER BY failures DESC, addr, host";
+
+	return listing(o, sql, cols, sizeof(cols) / sizeof(cols[0]), 1);
+}
+
+/* relays: relay_totals, most failures first. */
+int
+ctldb_relays(const struct ctldb_opt *o)
+{
+	static const struct col cols[] = {
+		{ "HOST",		"host",			COL_TEXT },
+		{ "RELAY",		"relay",		COL_TEXT },
+		{ "STATE",		"state",		COL_TEXT },
+		{ "FAILURES",		"failures",		COL_NUM },
+		{ "AFFECTED",		"affected",		COL_NUM },
+		{ "LAST-FAILURE",	"last_failure",		COL_AGO },
+		{ "LAST-SUCCESS",	"last_success",		COL_AGO },
+		{ "LAST-DIAGNOSIS",	"last_diagnosis",	COL_TEXT },
+	};
+	static const char sql[] =
+	    "SELECT host, relay, state, failures, affected, successes, "
+	    "trouble, first_failure, last_failure, last_success, last_addr, "
+	    "last_reply, last_diagnosis FROM relay_totals "
+	    "ORDER BY failures DESC, relay, host";
+
+	return listing(o, sql, cols, sizeof(cols) / sizeof(cols[0]), 0);
+}
+
+static const struct col incident_cols[] = {
+	{ "ID",			"id",			COL_NUM },
+	{ "KIND",		"kind",			COL_TEXT },
+	{ "SUBJECT",		"subject",		COL_TEXT },
+	{ "STATE",		"state",		COL_TEXT },
+	{ "OPENED",		"opened",		COL_AGO },
+	{ "LAST",		"last",			COL_AGO },
+	{ "FAILURES",		"failures",		COL_NUM },
+	{ "ALERTS",		"alerts",		COL_NUM },
+	{ "DIAGNOSIS",		"diagnosis",		COL_TEXT },
+	{ "CLOSE-REASON",	"close_reason",		COL_TEXT },
+};
+
+#define INCIDENT_COLUMNS \
+	"id, host, kind, direction, subject, state, opened, last, closed, " \
+	"close_reason, failures, messages, reported, alerts, last_alert, " \
+	"addresses, accounts, diagnosis, last_addr, last_reply"
+
+/* incidents: incident_list, newest first; --open: open ones only. */
+int
+ctldb_incidents(const struct ctldb_opt *o)
+{
+	static const char sql[] =
+	    "SELECT " INCIDENT_COLUMNS " FROM incident_list "
+	    "WHERE ?3 = 0 OR closed IS NULL ORDER BY opened DESC, id DESC";
+
+	return listing(o, sql, incident_cols,
+	    sizeof(incident_cols) / sizeof(incident_cols[0]), 3);
+}
+
+/*
+ * show: the rows of one kind for the subject.  Every query yields
+ * helper columns (named from '_', left out of the output): _scope and
+ * _key of its buckets, _dir, and _diag, the diagnosis to explain (the
+ * row's last one, else that of its newest incident).  sub lists, per
+ * row, the addresses of an account or the accounts of an address
+ * (?1 host, ?2 direction, ?3 _key).
+ */
+struct section {
+	const char		*label;		/* text: "account" */
+	const char		*name;		/* JSON: "accounts" */
+	const char		*subject;	/* column of the subject */
+	const char		*sql;		/* ?1: the subject, a BLOB */
+	const char		*subname;	/* JSON: "by_address" */
+	const char		*subsql;
+	const struct col	*subcols;
+	size_t			 nsubcols;
+};
+
+static const struct col byaddr_cols[] = {
+	{ "ADDRESS",		"addr",			COL_TEXT },
+	{ "FAILURES",		"failures",		COL_NUM },
+	{ "SUCCESSES",		"successes",		COL_NUM },
+	{ "FIRST-SEEN",		"first_seen",		COL_AGO },
+	{ "LAST-SEEN",		"last_seen",		COL_AGO },
+};
+
+static const struct col byaccount_cols[] = {
+	{ "ACCOUNT",		"account",		COL_TEXT },
+	{ "FAILURES",		"failures",		COL_NUM },
+	{ "SUCCESSES",		"successes",		COL_NUM },
+	{ "FIRST-SEEN",		"first_seen",		COL_AGO },
+	{ "LAST-SEEN",		"last_seen",		COL_AGO },
+};
+
+#define LAST_INCIDENT_DIAG(host, subj, kind) \
+	"(SELECT i.diagnosis FROM incident_list i WHERE i.host = " host \
+	" AND i.subject = CAST(" subj " AS BLOB) AND " kind \
+	" AND i.diagnosis IS NOT NULL ORDER BY i.opened DESC, i.id DESC " \
+	"LIMIT 1)"
+
+static const struct section sections[] = {
+	{ "account", "accounts", "account",
+	    "SELECT a.host, a.direction, a.account, a.failures, a.successes, "
+	    "a.affected, a.trouble, a.addresses, a.first_failure, "
+	    "a.last_failure, a.last_success, a.last_addr, a.last_reply, "
+	    "a.last_diagnosis, CASE a.direction WHEN 'server' THEN 'account' "
+	    "ELSE 'relay' END AS _scope, a.account AS _key, "
+	    "a.direction AS _dir, coalesce(a.last_diagnosis, "
+	    LAST_INCIDENT_DIAG("a.host", "a.account",
+		"i.direction = a.direction") ") AS _diag "
+	    "FROM account_totals a WHERE CAST(a.account AS BLOB) = ?1 "
+	    "ORDER BY a.host, a.direction",
+	    "by_address",
+	    "SELECT p.addr, p.failures, p.successes, p.first_seen, "
+	    "p.last_seen FROM account_addrs p JOIN accounts a "
+	    "ON a.id = p.account_id WHERE a.host = ?1 AND a.direction = ?2 "
+	    "AND a.account = ?3 ORDER BY p.failures DESC, p.addr",
+	    byaddr_cols, sizeof(byaddr_cols) / sizeof(byaddr_cols[0]) },
+	{ "address", "addresses", "addr",
+	    "SELECT d.host, d.addr, d.failures, d.successes, d.trouble, "
+	    "d.accounts, d.last_account, d.first_failure, d.last_failure, "
+	    "d.last_success, 'addr' AS _scope, d.addr AS _key, NULL AS _dir, "
+	    LAST_INCIDENT_DIAG("d.host", "d.addr", "i.kind = 'address'")
+	    " AS _diag FROM address_totals d "
+	    "WHERE d.addr = CAST(?1 AS TEXT) ORDER BY d.host",
+	    "by_account",
+	    "SELECT a.account, p.failures, p.successes, p.first_seen, "
+	    "p.last_seen FROM account_addrs p JOIN accounts a "
+	    "ON a.id = p.account_id WHERE a.host = ?1 "
+	    "AND coalesce(?2, 'server') = a.direction AND p.addr = ?3 "
+	    "ORDER BY p.failures DESC, a.account",
+	    byaccount_cols,
+	    sizeof(byaccount_cols) / sizeof(byaccount_cols[0]) },
+	{ "relay", "relays", "relay",
+	    "SELECT r.host, r.relay, r.state, r.failures, r.affected, "
+	    "r.successes, r.trouble, r.first_failure, r.last_failure, "
+	    "r.last_success, r.last_addr, r.last_reply, r.last_diagnosis, "
+	    "'relay' AS _scope, r.relay AS _key, NULL AS _dir, "
+	    "coalesce(r.last_diagnosis, "
+	    LAST_INCIDENT_DIAG("r.host", "r.relay", "i.kind = 'relay'")
+	    ") AS _diag FROM relay_totals r "
+	    "WHERE r.relay = CAST(?1 AS TEXT) ORDER BY r.host",
+	    NULL, NULL, NULL, 0 },
+};
+
+static const struct sw_diagnosis *
+diag_find(const struct sw_rules *rs, const char *id)
+{
+	size_t	 i;
+
+	for (i = 0; rs != NULL && id != NULL && i < rs->ndiagnoses; i++)
+		if (strcmp(rs->diagnoses[i].id, id) == 0)
+			return &rs->diagnoses[i];
+	return NULL;
+}
+
+static int
+is_time(const char *name)
+{
+	static const char *const names[] = {
+		"first_failure", "last_failure", "last_success", "opened",
+		"last", "closed", "last_alert", "first_seen", "last_seen"
+	};
+	size_t	 i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(name, names[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* Failures per hour of the 24 h before now, oldest first. */
+static int
+show_hourly(sqlite3 *db, sqlite3_stmt *row, time_t now, long long h[24])
+{
+	sqlite3_stmt	*st;
+	long long	 lo = (long long)now - 86400, i;
+	int		 rc;
+
+	memset(h, 0, 24 * sizeof(h[0]));
+	st = db_prepare(db, "SELECT start, failures FROM buckets "
+	    "WHERE scope = ?1 AND host = ?2 AND key = CAST(?3 AS BLOB) "
+	    "AND start >= ?4 AND start <= ?5");
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_value(st, 1, sqlite3_column_value(row,
+	    db_column(row, "_scope")));
+	sqlite3_bind_value(st, 2, sqlite3_column_value(row,
+	    db_column(row, "host")));
+	sqlite3_bind_value(st, 3, sqlite3_column_value(row,
+	    db_column(row, "_key")));
+	sqlite3_bind_int64(st, 4, lo);
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)now);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		i = (sqlite3_column_int64(st, 0) - lo) / 3600;
+		h[i > 23 ? 23 : i] += sqlite3_column_int64(st, 1);
+	}
+	if (rc != SQLITE_DONE) {
+		step_error(db, st);
+		return -1;
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+/* The diagnosis of _diag: id, summary and best fix. */
+static void
+show_diag(const struct ctldb_opt *o, sqlite3_stmt *row, FILE *fp)
+{
+	const struct sw_diagnosis	*d;
+	const char			*id;
+	int				 c = db_column(row, "_diag");
+
+	id = (const char *)sqlite3_column_text(row, c);
+	d = diag_find(o->rs, id);
+	if (o->json) {
+		fputs(",\"diagnosis\":", fp);
+		if (id == NULL) {
+			fputs("null", fp);
+			return;
+		}
+		fputs("{\"id\":", fp);
+		fput_json(fp, id, strlen(id));
+		fputs(",\"summary\":", fp);
+		fput_json(fp, d != NULL ? d->summary : NULL,
+		    d != NULL ? strlen(d->summary) : 0);
+		fputs(",\"fix\":", fp);
+		if (d != NULL && d->nfixes > 0) {
+			fput_json(fp, d->fixes[0].text,
+			    strlen(d->fixes[0].text));
+			fprintf(fp, ",\"fix_works\":%d}", d->fixes[0].percent);
+		} else
+			fputs("null,\"fix_works\":null}", fp);
+		return;
+	}
+	if (id == NULL)
+		return;
+	fputs("  diagnosis       ", fp);
+	fput_vis(fp, id, strlen(id));
+	if (d == NULL) {
+		fputs(" (not in the rules loaded)\n", fp);
+		return;
+	}
+	fprintf(fp, ": %s\n", d->summary);
+	if (d->nfixes > 0)
+		fprintf(fp, "  best fix        %s (works %d%%)\n",
+		    d->fixes[0].text, d->fixes[0].percent);
+}
+
+/* The current row of a section as "  key  value" lines. */
+static void
+show_fields(sqlite3_stmt *row, time_t now, FILE *fp)
+{
+	const char	*name;
+	char		 a[64], b[64], *s;
+	int		 i, n = sqlite3_column_count(row);
+
+	for (i = 0; i < n; i++) {
+		name = sqlite3_column_name(row, i);
+		if (name[0] == '_')
+			continue;
+		fprintf(fp, "  %-15s ", name);
+		if (sqlite3_column_type(row, i) == SQLITE_NULL)
+			fputs("-", fp);
+		else if (sqlite3_column_type(row, i) == SQLITE_INTEGER &&
+		    is_time(name)) {
+			time_t t = (time_t)sqlite3_column_int64(row, i);
+
+			utc(a, sizeof(a), t);
+			ago(b, sizeof(b), t, now);
+			fprintf(fp, "%s (%s)", a, b);
+		} else if (sqlite3_column_type(row, i) == SQLITE_INTEGER)
+			fprintf(fp, "%lld",
+			    (long long)sqlite3_column_int64(row, i));
+		else {
+			s = vis_column(row, i);
+			fputs(*s != '\0' ? s : "-", fp);
+			free(s);
+		}
+		fputc('\n', fp);
+	}
+}
+
+/* The addresses of an account, or the accounts of an address. */
+static int
+show_sub(const struct ctldb_opt *o, sqlite3 *db, const struct section *sc,
+    sqlite3_stmt *row, FILE *fp)
+{
+	sqlite3_stmt	*st;
+	struct table	 t;
+	int		 rc, n = 0;
+
+	if ((st = db_prepare(db, sc->subsql)) == NULL)
+		return -1;
+	sqlite3_bind_value(st, 1, sqlite3_column_value(row,
+	    db_column(row, "host")));
+	sqlite3_bind_value(st, 2, sqlite3_column_value(row,
+	    db_column(row, "_dir")));
+	sqlite3_bind_value(st, 3, sqlite3_column_value(row,
+	    db_column(row, "_key")));
+	if (o->json)
+		fprintf(fp, ",\"%s\":[", sc->subname);
+	else
+		table_init(&t, sc->subcols, sc->nsubcols);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (o->json) {
+			if (n > 0)
+				fputc(',', fp);
+			json_row(fp, st);
+		} else
+			table_row(&t, st, o->now);
+		n++;
+	}
+	if (o->json)
+		fputc(']', fp);
+	else if (n > 0)
+		table_print(&t, fp, "  ");
+	else
+		table_free(&t);
+	if (rc != SQLITE_DONE) {
+		step_error(db, st);
+		return -1;
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+/* The rows of one section; *found counts them.  -1 on an error. */
+static int
+show_section(const struct ctldb_opt *o, sqlite3 *db,
+    const struct section *sc, const char *subject, size_t len, int *found,
+    FILE *fp)
+{
+	sqlite3_stmt	*st;
+	long long	 h[24];
+	char		*s;
+	int		 rc, i, n = 0;
+
+	if ((st = db_prepare(db, sc->sql)) == NULL)
+		return -1;
+	sqlite3_bind_blob64(st, 1, subject, len, SQLITE_STATIC);
+	if (o->json)
+		fprintf(fp, ",\n\"%s\":[", sc->name);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (o->json) {
+			fputs(n > 0 ? ",\n{" : "\n{", fp);
+			json_fields(fp, st);
+		} else {
+			s = vis_column(st, db_column(st, sc->subject));
+			fprintf(fp, "%s%s %s\n", *found > 0 ? "\n" : "",
+			    sc->label, s);
+			free(s);
+			show_fields(st, o->now, fp);
+		}
+		show_diag(o, st, fp);
+		if (show_hourly(db, st, o->now, h) == -1) {
+			sqlite3_finalize(st);
+			return -1;
+		}
+		if (o->json) {
+			fputs(",\"hourly\":[", fp);
+			for (i = 0; i < 24; i++)
+				fprintf(fp, "%s%lld", i > 0 ? "," : "", h[i]);
+			fputc(']', fp);
+		} else {
+			fputs("  hourly          ", fp);
+			for (i = 0; i < 24; i++)
+				fprintf(fp, "%s%lld", i > 0 ? " " : "", h[i]);
+			fputs("\n", fp);
+		}
+		if (sc->subsql != NULL && show_sub(o, db, sc, st, fp) == -1) {
+			sqlite3_finalize(st);
+			return -1;
+		}
+		if (o->json)
+			fputc('}', fp);
+		n++;
+		(*found)++;
+	}
+	if (o->json)
+		fputs(n > 0 ? "\n]" : "]", fp);
+	if (rc != SQLITE_DONE) {
+		step_error(db, st);
+		return -1;
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+/* The incidents of the subject, any kind and host, newest first. */
+static int
+show_incidents(const struct ctldb_opt *o, sqlite3 *db, const char *subject,
+    size_t len, int *found, FILE *fp)
+{
+	sqlite3_stmt	*st;
+	struct table	 t;
+	int		 rc, n = 0;
+
+	st = db_prepare(db, "SELECT " INCIDENT_COLUMNS " FROM incident_list "
+	    "WHERE CAST(subject AS BLOB) = ?1 ORDER BY opened DESC, id DESC");
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_blob64(st, 1, subject, len, SQLITE_STATIC);
+	if (o->json)
+		fputs(",\n\"incidents\":[", fp);
+	else
+		table_init(&t, incident_cols,
+		    sizeof(incident_cols) / sizeof(incident_cols[0]));
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (o->json) {
+			fputs(n > 0 ? ",\n" : "\n", fp);
+			json_row(fp, st);
+		} else
+			table_row(&t, st, o->now);
+		n++;
+	}
+	if (o->json)
+		fputs(n > 0 ? "\n]" : "]", fp);
+	else if (n > 0) {
+		fprintf(fp, "%sincidents\n", *found > 0 ? "\n" : "");
+		table_print(&t, fp, "  ");
+	} else
+		table_free(&t);
+	*found += n;
+	if (rc != SQLITE_DONE) {
+		step_error(db, st);
+		return -1;
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+/*
+ * SUBJECT as the listings print it: \\ is a backslash, \xNN a byte; any
+ * other backslash stands for itself.  Allocated; *len its length.
+ */
+static char *
+unvis(const char *s, size_t *len)
+{
+	char		*d = xmalloc(strlen(s) + 1), *o = d;
+	unsigned int	 b;
+
+	while (*s != '\0') {
+		if (s[0] == '\\' && s[1] == '\\') {
+			*o++ = '\\';
+			s += 2;
+		} else if (s[0] == '\\' && s[1] == 'x' &&
+		    isxdigit((unsigned char)s[2]) &&
+		    isxdigit((unsigned char)s[3]) &&
+		    sscanf(s + 2, "%2x", &b) == 1) {
+			*o++ = (char)b;
+			s += 4;
+		} else
+			*o++ = *s++;
+	}
+	*len = (size_t)(o - d);
+	return d;
+}
+
+/*
+ * show SUBJECT: every account, address and relay named exactly SUBJECT,
+ * on any host, each with its totals, its diagnosis, its failures per
+ * hour over the last 24 h and (accounts and addresses) the other side
+ * of account_addrs; then its incidents.  Returns 0, 1 when nothing is
+ * named SUBJECT, or 3 on an error.
+ */
+int
+ctldb_show(const struct ctldb_opt *o, const char *arg)
+{
+	sqlite3		*db;
+	FILE		*fp;
+	char		*buf = NULL, *subject;
+	size_t		 i, bufsize = 0, len;
+	int		 found = 0, rc = 0;
+
+	subject = unvis(arg, &len);
+
+	if ((db = db_open(o->database)) == NULL)
+		return 3;
+	/* Nothing is printed until it is known that something matched. */
+	if ((fp = open_memstream(&buf, &bufsize)) == NULL)
+		fatal("open_memstream");
+	if (o->json) {
+		fputs("{\"subject\":", fp);
+		fput_json(fp, subject, len);
+		fputs(",\"subject_hex\":\"", fp);
+		for (i = 0; i < len; i++)
+			fprintf(fp, "%02x", (unsigned char)subject[i]);
+		fputc('"', fp);
+	}
+	for (i = 0; i < sizeof(sections) / sizeof(sections[0]) && rc == 0;
+	    i++)
+		if (show_section(o, db, &sections[i], subject, len, &found,
+		    fp) == -1)
+			rc = 3;
+	if (rc == 0 && show_incidents(o, db, subject, len, &found, fp) == -1)
+		rc = 3;
+	if (o->json)
+		fputs("}\n", fp);
+	if (fclose(fp) != 0)
+		fatal("open_memstream");
+	sqlite3_close(db);
+	if (rc == 0 && found == 0) {
+		char	*s = xmalloc(len * 4 + 1);
+
+		str_vis(s, len * 4 + 1, subject, len);
+		log_warnx("no account, address or relay %s", s);
+		free(s);
+		rc = 1;
+	}
+	if (rc == 0)
+		fwrite(buf, 1, bufsize, stdout);
+	free(buf);
+	free(subject);
+	return rc;
+}
