@@ -43,8 +43,6 @@ struct table {
 	size_t		 ncells;
 };
 
-static sqlite3	*db_open(const char *);
-static sqlite3_stmt *db_prepare(sqlite3 *, const char *);
 static int	 db_column(sqlite3_stmt *, const char *);
 static char	*vis_column(sqlite3_stmt *, int);
 static void	 ago(char *, size_t, time_t, time_t);
@@ -93,8 +91,8 @@ ctldb_now(void)
  * and -shm files, owned by whoever runs smtpwatchctl, which a daemon
  * running as another user could not write.  Returns NULL after logging.
  */
-static sqlite3 *
-db_open(const char *path)
+sqlite3 *
+ctldb_open(const char *path)
 {
 	static const char	 hex[] = "0123456789ABCDEF";
 	sqlite3			*db = NULL;
@@ -138,8 +136,8 @@ db_open(const char *path)
 }
 
 /* A statement, or NULL after logging (an old or foreign database). */
-static sqlite3_stmt *
-db_prepare(sqlite3 *db, const char *sql)
+sqlite3_stmt *
+ctldb_prepare(sqlite3 *db, const char *sql)
 {
 	sqlite3_stmt	*st = NULL;
 
@@ -423,9 +421,9 @@ listing(const struct ctldb_opt *o, const char *sql, const struct col *cols,
 	struct table	 t;
 	int		 rc, n = 0;
 
-	if ((db = db_open(o->database)) == NULL)
+	if ((db = ctldb_open(o->database)) == NULL)
 		return 3;
-	if ((st = db_prepare(db, sql)) == NULL) {
+	if ((st = ctldb_prepare(db, sql)) == NULL) {
 		sqlite3_close(db);
 		return 3;
 	}
@@ -669,17 +667,6 @@ static const struct section sections[] = {
 	    NULL, NULL, NULL, 0 },
 };
 
-static const struct sw_diagnosis *
-diag_find(const struct sw_rules *rs, const char *id)
-{
-	size_t	 i;
-
-	for (i = 0; rs != NULL && id != NULL && i < rs->ndiagnoses; i++)
-		if (strcmp(rs->diagnoses[i].id, id) == 0)
-			return &rs->diagnoses[i];
-	return NULL;
-}
-
 static int
 is_time(const char *name)
 {
@@ -704,7 +691,7 @@ show_hourly(sqlite3 *db, sqlite3_stmt *row, time_t now, long long h[24])
 	int		 rc;
 
 	memset(h, 0, 24 * sizeof(h[0]));
-	st = db_prepare(db, "SELECT start, failures FROM buckets "
+	st = ctldb_prepare(db, "SELECT start, failures FROM buckets "
 	    "WHERE scope = ?1 AND host = ?2 AND key = CAST(?3 AS BLOB) "
 	    "AND start >= ?4 AND start <= ?5");
 	if (st == NULL)
@@ -738,7 +725,7 @@ show_diag(const struct ctldb_opt *o, sqlite3_stmt *row, FILE *fp)
 	int				 c = db_column(row, "_diag");
 
 	id = (const char *)sqlite3_column_text(row, c);
-	d = diag_find(o->rs, id);
+	d = rules_find(o->rs, id);
 	if (o->json) {
 		fputs(",\"diagnosis\":", fp);
 		if (id == NULL) {
@@ -816,7 +803,7 @@ show_sub(const struct ctldb_opt *o, sqlite3 *db, const struct section *sc,
 	struct table	 t;
 	int		 rc, n = 0;
 
-	if ((st = db_prepare(db, sc->subsql)) == NULL)
+	if ((st = ctldb_prepare(db, sc->subsql)) == NULL)
 		return -1;
 	sqlite3_bind_value(st, 1, sqlite3_column_value(row,
 	    db_column(row, "host")));
@@ -862,7 +849,7 @@ show_section(const struct ctldb_opt *o, sqlite3 *db,
 	char		*s;
 	int		 rc, i, n = 0;
 
-	if ((st = db_prepare(db, sc->sql)) == NULL)
+	if ((st = ctldb_prepare(db, sc->sql)) == NULL)
 		return -1;
 	sqlite3_bind_blob64(st, 1, subject, len, SQLITE_STATIC);
 	if (o->json)
@@ -922,7 +909,7 @@ show_incidents(const struct ctldb_opt *o, sqlite3 *db, const char *subject,
 	struct table	 t;
 	int		 rc, n = 0;
 
-	st = db_prepare(db, "SELECT " INCIDENT_COLUMNS " FROM incident_list "
+	st = ctldb_prepare(db, "SELECT " INCIDENT_COLUMNS " FROM incident_list "
 	    "WHERE CAST(subject AS BLOB) = ?1 ORDER BY opened DESC, id DESC");
 	if (st == NULL)
 		return -1;
@@ -957,33 +944,6 @@ show_incidents(const struct ctldb_opt *o, sqlite3 *db, const char *subject,
 }
 
 /*
- * SUBJECT as the listings print it: \\ is a backslash, \xNN a byte; any
- * other backslash stands for itself.  Allocated; *len its length.
- */
-static char *
-unvis(const char *s, size_t *len)
-{
-	char		*d = xmalloc(strlen(s) + 1), *o = d;
-	unsigned int	 b;
-
-	while (*s != '\0') {
-		if (s[0] == '\\' && s[1] == '\\') {
-			*o++ = '\\';
-			s += 2;
-		} else if (s[0] == '\\' && s[1] == 'x' &&
-		    isxdigit((unsigned char)s[2]) &&
-		    isxdigit((unsigned char)s[3]) &&
-		    sscanf(s + 2, "%2x", &b) == 1) {
-			*o++ = (char)b;
-			s += 4;
-		} else
-			*o++ = *s++;
-	}
-	*len = (size_t)(o - d);
-	return d;
-}
-
-/*
  * show SUBJECT: every account, address and relay named exactly SUBJECT,
  * on any host, each with its totals, its diagnosis, its failures per
  * hour over the last 24 h and (accounts and addresses) the other side
@@ -999,9 +959,9 @@ ctldb_show(const struct ctldb_opt *o, const char *arg)
 	size_t		 i, bufsize = 0, len;
 	int		 found = 0, rc = 0;
 
-	subject = unvis(arg, &len);
+	subject = str_unvis(arg, strlen(arg), &len);
 
-	if ((db = db_open(o->database)) == NULL)
+	if ((db = ctldb_open(o->database)) == NULL)
 		return 3;
 	/* Nothing is printed until it is known that something matched. */
 	if ((fp = open_memstream(&buf, &bufsize)) == NULL)

@@ -27,7 +27,6 @@
 
 static int	 ctlsock_wait(int, short, const struct timespec *);
 static int	 ctlsock_split(char *, size_t, struct ctl_reply *);
-static char	*ctlsock_unvis(const char *, size_t, size_t *);
 static unsigned long long field_num(char **, size_t, size_t);
 
 /*
@@ -222,36 +221,6 @@ ctlsock_free(struct ctl_reply *r)
 	r->nlines = 0;
 }
 
-/*
- * str_vis() text back to its bytes: \\ is a backslash, \xNN a byte, any
- * other backslash stands for itself.  Allocated, NUL-terminated; *len
- * its length without the NUL.
- */
-static char *
-ctlsock_unvis(const char *s, size_t n, size_t *len)
-{
-	char		*d = xmalloc(n + 1), *o = d;
-	const char	*end = s + n;
-	unsigned int	 b;
-
-	while (s < end) {
-		if (s[0] == '\\' && s + 1 < end && s[1] == '\\') {
-			*o++ = '\\';
-			s += 2;
-		} else if (s[0] == '\\' && s + 3 < end && s[1] == 'x' &&
-		    isxdigit((unsigned char)s[2]) &&
-		    isxdigit((unsigned char)s[3]) &&
-		    sscanf(s + 2, "%2x", &b) == 1) {
-			*o++ = (char)b;
-			s += 4;
-		} else
-			*o++ = *s++;
-	}
-	*o = '\0';
-	*len = (size_t)(o - d);
-	return d;
-}
-
 /* Field i of the TAB-separated fields f as a number; 0 when absent. */
 static unsigned long long
 field_num(char **f, size_t nf, size_t i)
@@ -294,7 +263,7 @@ ctlsock_status(const struct ctl_reply *r, struct ctl_status *st)
 			st->rules_diagnoses = field_num(f, nf, 3);
 		} else if (strcmp(f[0], "database") == 0 && nf > 1) {
 			free(st->database);
-			st->database = ctlsock_unvis(f[1], strlen(f[1]),
+			st->database = str_unvis(f[1], strlen(f[1]),
 			    &st->databaselen);
 		} else if (strcmp(f[0], "batch") == 0)
 			st->batch = field_num(f, nf, 1);
@@ -318,7 +287,7 @@ ctlsock_status(const struct ctl_reply *r, struct ctl_status *st)
 			    st->nsources + 1, sizeof(*st->sources));
 			src = &st->sources[st->nsources++];
 			memset(src, 0, sizeof(*src));
-			src->path = ctlsock_unvis(f[1], strlen(f[1]),
+			src->path = str_unvis(f[1], strlen(f[1]),
 			    &src->pathlen);
 			src->open = field_num(f, nf, 2) != 0;
 			src->offset = field_num(f, nf, 3);
@@ -363,7 +332,7 @@ ctlsock_command(const char *path, const char *command, const char *arg)
 	int			 rc;
 
 	if (arg != NULL)
-		subj = ctlsock_unvis(arg, strlen(arg), &len);
+		subj = str_unvis(arg, strlen(arg), &len);
 	rc = ctlsock_request(path, command, subj, len, &r);
 	free(subj);
 	switch (rc) {

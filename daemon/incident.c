@@ -611,19 +611,6 @@ inc_note(struct inc *in, const struct sw_event *ev, const char *diag)
 
 /* ------------------------------------------------------------- alerting */
 
-static const struct sw_diagnosis *
-engine_diag(const struct sw_engine *e, const char *id)
-{
-	size_t	 i;
-
-	if (id == NULL || *id == '\0')
-		return NULL;
-	for (i = 0; i < e->rs->ndiagnoses; i++)
-		if (strcmp(e->rs->diagnoses[i].id, id) == 0)
-			return &e->rs->diagnoses[i];
-	return NULL;
-}
-
 /* The name configured for a relay's credential, or NULL. */
 static const char *
 engine_credential(const struct sw_engine *e, const struct inc *in)
@@ -684,7 +671,7 @@ engine_alert(struct sw_engine *e, struct inc *in, struct sw_alert *a)
 {
 	a->inc = &in->s;
 	if (a->diag == NULL)
-		a->diag = engine_diag(e, in->s.diagnosis);
+		a->diag = rules_find(e->rs, in->s.diagnosis);
 	if (a->credential == NULL)
 		a->credential = engine_credential(e, in);
 	a->repeat = in->s.alerts;

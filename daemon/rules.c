@@ -802,6 +802,18 @@ rules_diagnose(const struct sw_rules *rs, const struct sw_event *ev,
 }
 
 /* The diagnosis for a behaviour name, e.g. "brute-force", or NULL. */
+/* The diagnosis of that id, or NULL. */
+const struct sw_diagnosis *
+rules_find(const struct sw_rules *rs, const char *id)
+{
+	size_t	 i;
+
+	for (i = 0; rs != NULL && id != NULL && i < rs->ndiagnoses; i++)
+		if (strcmp(rs->diagnoses[i].id, id) == 0)
+			return &rs->diagnoses[i];
+	return NULL;
+}
+
 const struct sw_diagnosis *
 rules_behaviour(const struct sw_rules *rs, const char *name)
 {

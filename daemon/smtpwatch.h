@@ -367,6 +367,7 @@ char	*xstrndup(const char *, size_t);
 void	 strv_push(char ***, size_t *, const char *);
 void	 strv_free(char **, size_t);
 size_t	 str_vis(char *, size_t, const char *, size_t);
+char	*str_unvis(const char *, size_t, size_t *);
 void	 fput_vis(FILE *, const char *, size_t);
 void	 fput_json(FILE *, const char *, size_t);
 int	 duration_parse(const char *, long *);
@@ -421,6 +422,8 @@ const struct sw_diagnosis	*rules_diagnose(const struct sw_rules *,
 	    const struct sw_event *, void *);
 const struct sw_diagnosis	*rules_behaviour(const struct sw_rules *,
 	    const char *);
+const struct sw_diagnosis	*rules_find(const struct sw_rules *,
+	    const char *);
 const char	*kind_name(enum sw_kind);
 const char	*dir_name(enum sw_dir);
 
@@ -454,6 +457,10 @@ struct ctldb_opt {
 	int			 json;
 };
 time_t	 ctldb_now(void);
+struct sqlite3;
+struct sqlite3_stmt;
+struct sqlite3	*ctldb_open(const char *);
+struct sqlite3_stmt	*ctldb_prepare(struct sqlite3 *, const char *);
 int	 ctldb_accounts(const struct ctldb_opt *);
 int	 ctldb_addresses(const struct ctldb_opt *);
 int	 ctldb_relays(const struct ctldb_opt *);

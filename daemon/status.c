@@ -8,9 +8,7 @@
  * Every string from the database or the daemon is escaped on output.
  */
 
-#include <sys/stat.h>
 
-#include <errno.h>
 #include <langinfo.h>
 #include <locale.h>
 #include <stdio.h>
@@ -42,8 +40,6 @@ struct st_table {
 	unsigned int	 right;		/* bit i: column i is a number */
 };
 
-static sqlite3	*st_dbopen(const char *);
-static sqlite3_stmt *st_prepare(sqlite3 *, const char *);
 static int	 st_steperr(sqlite3 *, sqlite3_stmt *);
 static char	*st_vis(sqlite3_stmt *, int);
 static void	 st_json(FILE *, sqlite3_stmt *, int);
@@ -55,8 +51,6 @@ static void	 tbl_init(struct st_table *, const char *const *, size_t,
 		    unsigned int);
 static void	 tbl_add(struct st_table *, char *);
 static void	 tbl_print(struct st_table *, FILE *);
-static const struct sw_diagnosis *st_diag(const struct sw_rules *,
-		    const char *);
 static void	 st_daemon(struct st_ctx *, const struct ctl_status *);
 static void	 st_sources(struct st_ctx *, const struct ctl_status *);
 static int	 st_incidents(struct st_ctx *, int *);
@@ -69,69 +63,6 @@ static int	 st_daemon_ask(const char *, struct ctl_status *, char *,
 		    size_t);
 static void	 prom_label(FILE *, const char *, size_t);
 static void	 prom_head(FILE *, const char *, const char *, const char *);
-
-/*
- * The database, read-only: a file: URI with mode=ro, and immutable=1
- * when no -wal file lies beside it (no daemon writes it), so that no
- * -wal or -shm file owned by the reader is created.  NULL after logging.
- */
-static sqlite3 *
-st_dbopen(const char *path)
-{
-	static const char	 hex[] = "0123456789ABCDEF";
-	sqlite3			*db = NULL;
-	struct stat		 sb;
-	const unsigned char	*p;
-	char			*uri, *o, *wal;
-	int			 rc, immutable;
-
-	if (stat(path, &sb) == -1) {
-		log_warn("database %s", path);
-		return NULL;
-	}
-	wal = xmalloc(strlen(path) + sizeof("-wal"));
-	sprintf(wal, "%s-wal", path);
-	immutable = stat(wal, &sb) == -1 && errno == ENOENT;
-	free(wal);
-	uri = xmalloc(strlen(path) * 3 + sizeof("file:?mode=ro&immutable=1"));
-	o = uri + sprintf(uri, "file:");
-	for (p = (const unsigned char *)path; *p != '\0'; p++) {
-		if (*p == '%' || *p == '?' || *p == '#' || *p <= 0x20 ||
-		    *p >= 0x7f) {
-			*o++ = '%';
-			*o++ = hex[*p >> 4];
-			*o++ = hex[*p & 0xf];
-		} else
-			*o++ = (char)*p;
-	}
-	strcpy(o, immutable ? "?mode=ro&immutable=1" : "?mode=ro");
-	rc = sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI,
-	    NULL);
-	free(uri);
-	if (rc != SQLITE_OK) {
-		log_warnx("database %s: %s", path, db != NULL ?
-		    sqlite3_errmsg(db) : sqlite3_errstr(rc));
-		sqlite3_close(db);
-		return NULL;
-	}
-	sqlite3_busy_timeout(db, 5000);
-	return db;
-}
-
-/* A statement, or NULL after logging. */
-static sqlite3_stmt *
-st_prepare(sqlite3 *db, const char *sql)
-{
-	sqlite3_stmt	*st = NULL;
-
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-		log_warnx("database %s: %s", sqlite3_db_filename(db, "main"),
-		    sqlite3_errmsg(db));
-		sqlite3_finalize(st);
-		return NULL;
-	}
-	return st;
-}
 
 /* Logs a failed step and finalizes; returns -1. */
 static int
@@ -282,17 +213,6 @@ tbl_print(struct st_table *t, FILE *fp)
 	memset(t, 0, sizeof(*t));
 }
 
-static const struct sw_diagnosis *
-st_diag(const struct sw_rules *rs, const char *id)
-{
-	size_t	 i;
-
-	for (i = 0; rs != NULL && id != NULL && i < rs->ndiagnoses; i++)
-		if (strcmp(rs->diagnoses[i].id, id) == 0)
-			return &rs->diagnoses[i];
-	return NULL;
-}
-
 /*
  * Asks the daemon on path for its status.  Returns CTLSOCK_OK with st
  * filled (ctlsock_status_free() it), or another CTLSOCK_* with what
@@ -437,7 +357,7 @@ st_incidents(struct st_ctx *c, int *n)
 	long long			 failures, other;
 	int				 rc;
 
-	st = st_prepare(c->db, "SELECT id, host, kind, subject, opened, "
+	st = ctldb_prepare(c->db, "SELECT id, host, kind, subject, opened, "
 	    "last, failures, messages, addresses, accounts, diagnosis, "
 	    "last_addr, last_reply FROM incident_list WHERE state = 'open' "
 	    "ORDER BY opened, id");
@@ -450,7 +370,7 @@ st_incidents(struct st_ctx *c, int *n)
 		st_heading(c, "open incidents");
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		id = (const char *)sqlite3_column_text(st, 10);
-		d = st_diag(c->o->rs, id);
+		d = rules_find(c->o->rs, id);
 		if (c->o->json) {
 			fprintf(fp, "%s{\"id\":%lld,\"host\":", *n > 0 ?
 			    "," : "", (long long)sqlite3_column_int64(st, 0));
@@ -568,7 +488,7 @@ st_top(struct st_ctx *c, const char *scope, const char *name,
 	char		 buf[32];
 	int		 rc, n = 0;
 
-	st = st_prepare(c->db, "SELECT host, key, sum(failures) AS f "
+	st = ctldb_prepare(c->db, "SELECT host, key, sum(failures) AS f "
 	    "FROM buckets WHERE scope = ?1 AND start >= ?2 AND start <= ?3 "
 	    "AND length(key) > 0 GROUP BY host, key HAVING f > 0 "
 	    "ORDER BY f DESC, key, host LIMIT ?4");
@@ -629,7 +549,7 @@ st_relays(struct st_ctx *c)
 	char		 buf[32];
 	int		 rc, i, n = 0;
 
-	st = st_prepare(c->db, "SELECT host, relay, state, failures, "
+	st = ctldb_prepare(c->db, "SELECT host, relay, state, failures, "
 	    "affected, last_failure, last_success, last_diagnosis "
 	    "FROM relay_totals ORDER BY state = 'failing' DESC, "
 	    "failures DESC, relay, host");
@@ -694,7 +614,7 @@ st_hourly(struct st_ctx *c, long long *h)
 	int		 rc;
 
 	memset(h, 0, 24 * sizeof(*h));
-	st = st_prepare(c->db, "SELECT start, sum(failures) FROM buckets "
+	st = ctldb_prepare(c->db, "SELECT start, sum(failures) FROM buckets "
 	    "WHERE scope IN ('addr', 'relay') AND start >= ?1 "
 	    "AND start <= ?2 GROUP BY start");
 	if (st == NULL)
@@ -796,7 +716,7 @@ status_print(const struct status_opt *o)
 	ctlsock_status_free(&ds);
 
 	rc = 0;
-	if ((c.db = st_dbopen(o->database)) == NULL)
+	if ((c.db = ctldb_open(o->database)) == NULL)
 		rc = 3;
 	if (rc == 0 && o->json)
 		fputs(",\"incidents\":", c.fp);
@@ -905,7 +825,7 @@ status_metrics(const struct status_opt *o)
 	up = src == CTLSOCK_OK;
 	if (src == CTLSOCK_ERROR || src == CTLSOCK_FAIL)
 		log_warnx("control socket %s", why);
-	if ((db = st_dbopen(o->database)) == NULL) {
+	if ((db = ctldb_open(o->database)) == NULL) {
 		ctlsock_status_free(&ds);
 		return 3;
 	}
@@ -920,7 +840,7 @@ status_metrics(const struct status_opt *o)
 	    "Authentication failures stored, by syslog host, direction "
 	    "(server: accounts failing against us; client: relays refusing "
 	    "us) and the diagnosis of the latest failure (\"\" when none).");
-	st = st_prepare(db, "SELECT host, 'server', "
+	st = ctldb_prepare(db, "SELECT host, 'server', "
 	    "coalesce(last_diagnosis, ''), sum(failures) FROM account_totals "
 	    "WHERE direction = 'server' GROUP BY 1, 3 UNION ALL "
 	    "SELECT host, 'client', coalesce(last_diagnosis, ''), "
@@ -944,7 +864,7 @@ status_metrics(const struct status_opt *o)
 		sqlite3_finalize(st);
 
 	if (rc == 0) {
-		st = st_prepare(db, "SELECT kind, count(*) FROM incident_list "
+		st = ctldb_prepare(db, "SELECT kind, count(*) FROM incident_list "
 		    "WHERE state = 'open' GROUP BY kind");
 		if (st == NULL)
 			rc = 3;

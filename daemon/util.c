@@ -2,9 +2,10 @@
  * util.c -- allocation that never returns NULL (exit beats half-working),
  * string vectors, durations, and the two escapers every printer of
  * attacker-typed text goes through: str_vis() for terminals and
- * fput_json() for JSON.
+ * fput_json() for JSON; str_unvis() reads str_vis() text back.
  */
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdint.h>
@@ -121,6 +122,36 @@ str_vis(char *dst, size_t dstsize, const char *s, size_t len)
 	}
 	dst[o] = '\0';
 	return o;
+}
+
+/*
+ * str_vis() text back to its bytes: \\ is a backslash, \xNN a byte, any
+ * other backslash stands for itself.  Allocated, NUL-terminated; *len
+ * its length without the NUL.
+ */
+char *
+str_unvis(const char *s, size_t n, size_t *len)
+{
+	char		*d = xmalloc(n + 1), *o = d;
+	const char	*end = s + n;
+	unsigned int	 b;
+
+	while (s < end) {
+		if (s[0] == '\\' && s + 1 < end && s[1] == '\\') {
+			*o++ = '\\';
+			s += 2;
+		} else if (s[0] == '\\' && s + 3 < end && s[1] == 'x' &&
+		    isxdigit((unsigned char)s[2]) &&
+		    isxdigit((unsigned char)s[3]) &&
+		    sscanf(s + 2, "%2x", &b) == 1) {
+			*o++ = (char)b;
+			s += 4;
+		} else
+			*o++ = *s++;
+	}
+	*o = '\0';
+	*len = (size_t)(o - d);
+	return d;
 }
 
 /* str_vis() straight to a stream, without a length bound. */
