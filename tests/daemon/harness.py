@@ -26,7 +26,7 @@ Alerts are read back from the systemd journal with Journal(daemon)
 is missing); Journal.sync() is the barrier before checking an absence.
 
 Every process started here is killed by pid when its test ends, fails or
-the interpreter exits (a journald started here is left running); every
+the interpreter exits (a journald started here too); every
 temporary directory is removed (kept when $SMTPWATCH_KEEP is set, for a
 post mortem).
 """
@@ -76,6 +76,7 @@ def _cleanup():
         d.kill9(quiet=True)
     for j in list(_followers):
         j.close()
+    stop_journald()
 
 
 atexit.register(_cleanup)
@@ -813,36 +814,64 @@ JOURNALCTL = 'journalctl'
 MARK_FIELD = 'SMTPWATCHTEST_MARK'   # the barrier entries of Journal.sync()
 
 
-def _is_socket(path):
+_journald = None                # the journald this process started, if any
+
+
+def journald_alive():
+    """True when something answers on journald's socket: a socket file
+    left by a journald that is gone refuses the connection."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     try:
-        return stat.S_ISSOCK(os.stat(path).st_mode)
+        s.connect(JOURNAL_SOCKET)
+        return True
     except OSError:
         return False
+    finally:
+        s.close()
 
 
 def ensure_journald(timeout=None):
     """Starts systemd-journald (its own session, standard descriptors on
-    /dev/null) when its socket is absent, and waits for the socket.
-    Returns True when it started one; it is left running either way.
-    journald says nothing when ready, so the socket path is polled, with
-    a deadline."""
-    if _is_socket(JOURNAL_SOCKET):
+    /dev/null) when nothing answers on its socket, and waits until it
+    answers.  journald replaces a stale socket file itself.  Returns True
+    when it started one, which is stopped by pid when this process exits.
+    journald says nothing when ready, so the socket is polled, with a
+    deadline."""
+    global _journald
+    if journald_alive():
         return False
     if not os.access(JOURNALD, os.X_OK):
-        fail('no journal socket %s and no %s to start' % (JOURNAL_SOCKET, JOURNALD))
+        fail('nothing answers on %s and there is no %s to start' % (
+            JOURNAL_SOCKET, JOURNALD))
     with open(os.devnull, 'r+b') as null:
         p = subprocess.Popen([JOURNALD], stdin=null, stdout=null, stderr=null,
                              start_new_session=True, close_fds=True)
+    _journald = p
     deadline = time.monotonic() + (timeout or TIMEOUT)
-    while not _is_socket(JOURNAL_SOCKET):
+    while not journald_alive():
         if p.poll() is not None:
-            fail('%s exited with status %s before %s appeared' % (
+            fail('%s exited with status %s before %s answered' % (
                 JOURNALD, p.returncode, JOURNAL_SOCKET))
         if time.monotonic() > deadline:
-            fail('%s did not create %s within %gs' % (JOURNALD, JOURNAL_SOCKET,
-                                                     timeout or TIMEOUT))
+            fail('%s did not answer on %s within %gs' % (JOURNALD, JOURNAL_SOCKET,
+                                                        timeout or TIMEOUT))
         time.sleep(0.02)
     return True
+
+
+def stop_journald():
+    """Stops the journald ensure_journald() started (TERM, by pid): it
+    flushes and closes its files on the way out."""
+    global _journald
+    p, _journald = _journald, None
+    if p is None or p.poll() is not None:
+        return
+    p.terminate()
+    try:
+        p.wait(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
 
 
 def journal_send(fields):
