@@ -435,7 +435,8 @@ st_incidents(struct st_ctx *c, int *n)
 		    sqlite3_column_int64(st, 4));
 		fprintf(fp, ", since %s: %lld %s", a, failures,
 		    kind != NULL && strcmp(kind, "backend") == 0 ?
-		    "trouble events" : failures == 1 ? "failure" : "failures");
+		    (failures == 1 ? "trouble event" : "trouble events") :
+		    failures == 1 ? "failure" : "failures");
 		if (kind != NULL && strcmp(kind, "relay") == 0) {
 			other = sqlite3_column_int64(st, 7);
 			fprintf(fp, ", %lld message%s held back", other,
