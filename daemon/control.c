@@ -47,6 +47,7 @@ struct ctl_client {
 	uid_t			 uid;		/* the peer's, from SO_PEERCRED */
 	gid_t			 gid;
 	pid_t			 pid;
+	int			 member;	/* in the daemon's group */
 	char			 in[CTL_LINE_MAX];
 	size_t			 inlen;
 	char			*out;		/* the reply, being written */
@@ -249,9 +250,9 @@ ctl_reply(struct ctl_client *c, const char *payload, size_t len,
 	ctl_flush(c);
 }
 
-/* 1 when name is a member of the daemon's group by the group file. */
+/* 1 when uid is a member of group gid by the group file. */
 static int
-ctl_member(uid_t uid, gid_t gid)
+ctl_listed(uid_t uid, gid_t gid)
 {
 	struct passwd	*pw;
 	struct group	*gr;
@@ -265,6 +266,29 @@ ctl_member(uid_t uid, gid_t gid)
 	return 0;
 }
 
+/*
+ * 1 when the peer on fd is in the daemon's group: its primary group, one
+ * of the supplementary groups it runs with (SO_PEERGROUPS, Linux 4.13),
+ * or, where the kernel cannot tell, a member by the group file.
+ */
+static int
+ctl_member(int fd, uid_t uid, gid_t gid)
+{
+	gid_t		 groups[256];
+	socklen_t	 len = sizeof(groups);
+	size_t		 i;
+
+	if (gid == getegid())
+		return 1;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0) {
+		for (i = 0; i < len / sizeof(groups[0]); i++)
+			if (groups[i] == getegid())
+				return 1;
+		return 0;
+	}
+	return ctl_listed(uid, getegid());
+}
+
 /* 1 when the peer may run cmd. */
 static int
 ctl_allowed(const struct ctl_client *c, const struct sw_ctl_cmd *cmd)
@@ -273,7 +297,7 @@ ctl_allowed(const struct ctl_client *c, const struct sw_ctl_cmd *cmd)
 		return 1;
 	if (cmd->change)
 		return 0;
-	return c->gid == getegid() || ctl_member(c->uid, getegid());
+	return c->member;
 }
 
 static int
@@ -494,6 +518,7 @@ ctl_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	c->uid = cred.uid;
 	c->gid = cred.gid;
 	c->pid = cred.pid;
+	c->member = ctl_member(fd, cred.uid, cred.gid);
 	ev_io_init(&c->io_w, ctl_read_cb, fd, EV_READ);
 	ev_timer_init(&c->time_w, ctl_timeout_cb, CTL_TIMEOUT, 0.);
 	c->io_w.data = c->time_w.data = c;

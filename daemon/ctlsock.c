@@ -100,6 +100,25 @@ ctlsock_split(char *buf, size_t len, struct ctl_reply *r)
 }
 
 /*
+ * Why connect() to the socket at path failed, in r->reason.  A socket
+ * that may not be opened says who may: the daemon may well be running.
+ */
+static void
+ctlsock_why(struct ctl_reply *r, const char *path, int err)
+{
+	if (err == EAGAIN)
+		snprintf(r->reason, sizeof(r->reason), "%.200s: the daemon "
+		    "is not accepting connections", path);
+	else if (err == EACCES || err == EPERM)
+		snprintf(r->reason, sizeof(r->reason), "%.200s: %s (root, "
+		    "the daemon's user and its group may ask)", path,
+		    strerror(err));
+	else
+		snprintf(r->reason, sizeof(r->reason), "%.200s: %s", path,
+		    strerror(err));
+}
+
+/*
  * Sends command (with arg of arglen bytes unless arg is NULL) to the
  * daemon on the socket path and reads its reply into r (ctlsock_free()
  * it whatever the outcome).  Returns CTLSOCK_OK; CTLSOCK_ERROR when the
@@ -152,12 +171,11 @@ ctlsock_request(const char *path, const char *command, const char *arg,
 		return CTLSOCK_FAIL;
 	}
 	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-		rc = errno == EAGAIN ? CTLSOCK_FAIL : CTLSOCK_DOWN;
-		snprintf(r->reason, sizeof(r->reason), "%.200s: %s", path,
-		    errno == EAGAIN ? "the daemon is not accepting "
-		    "connections" : strerror(errno));
+		rc = errno;
+		ctlsock_why(r, path, rc);
 		close(fd);
-		return rc;
+		return rc == ENOENT || rc == ECONNREFUSED || rc == ENOTDIR ?
+		    CTLSOCK_DOWN : CTLSOCK_FAIL;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
 	deadline.tv_sec += CTLSOCK_TIMEOUT;

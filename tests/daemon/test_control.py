@@ -286,10 +286,10 @@ def reply(w):
 # permissions
 # ===========================================================================
 
-def as_user(path, req, uid, gid):
+def as_user(path, req, uid, gid, groups=()):
     """The reply to req (str, without its newline) from a child process
-    of uid and gid with no other groups, or 'EACCES' when it cannot
-    connect.  A fork, not an exec: the interpreter may not be readable
+    of uid and gid with the supplementary groups given (none by
+    default), or 'EACCES' when it cannot connect.  A fork, not an exec: the interpreter may not be readable
     by uid.  The child only makes system calls and leaves by _exit."""
     r, wr = os.pipe()
     pid = os.fork()
@@ -297,7 +297,7 @@ def as_user(path, req, uid, gid):
         code = 0
         try:
             os.close(r)
-            os.setgroups([])
+            os.setgroups(list(groups))
             os.setgid(gid)
             os.setuid(uid)
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -330,8 +330,10 @@ def as_user(path, req, uid, gid):
 @test('perms')
 def peers(w):
     """The socket is mode 0660.  uid 65534 in the daemon's group (by its
-    gid): status works, reset and reload are refused; uid 65534 in its
-    own group cannot connect at all; root may reset."""
+    gid, or by a supplementary group it runs with and that the group
+    file does not list: SO_PEERGROUPS): status works, reset and reload
+    are refused; uid 65534 in its own group cannot connect at all; root
+    may reset."""
     if os.geteuid() != 0:
         print('skipped: needs root')
         return
@@ -351,6 +353,11 @@ def peers(w):
         eq(as_user(d.control, req, 65534, gid), 'error: permission denied\n',
            '%s as uid 65534 gid %d' % (req, gid))
     eq(account_failures(d.db), {b'alice@example.com': 2}, 'accounts after the refused reset')
+    out = as_user(d.control, '1 status', 65534, 65534, [gid])
+    if not out.endswith('ok\n'):
+        fail('status as uid 65534 with supplementary group %d: %r' % (gid, out[-300:]))
+    eq(as_user(d.control, '1 reload', 65534, 65534, [gid]), 'error: permission denied\n',
+       'reload as uid 65534 with supplementary group %d' % gid)
     eq(as_user(d.control, '1 status', 65534, 65534), 'EACCES\n', 'uid 65534 gid 65534')
     eq(ok(d.control, b'1 reset alice@example.com\n')[0].split('\t')[0], 'reset', 'root')
     eq(account_failures(d.db), {}, 'accounts after root\'s reset')
