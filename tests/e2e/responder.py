@@ -1,0 +1,152 @@
+"""responder.py -- a minimal SMTP server standing in for smtp.gmail.com.
+
+The end-to-end test (test_postfix.py) relays mail through it, inside its
+private network namespace.  It offers AUTH PLAIN and LOGIN with no TLS,
+and answers AUTH the way Gmail does when the credentials are wrong (the
+multi-line 535-5.7.8 reply of /work/shared/corpus/REAL-SHAPES.md) until
+the client sends the user and password it was started with; then 235,
+and it accepts the message (250 with a Gmail-like queue note).
+
+    python3 responder.py ADDR PORT USER PASSWORD READYFILE
+
+READYFILE is created once the socket listens (the test awaits it).  One
+line per AUTH outcome goes to stdout: "auth ok USER" or "auth bad USER",
+and "message" per accepted message, so the test can await them.
+Python 3 standard library only; one connection at a time is enough.
+"""
+
+import base64
+import socket
+import sys
+
+GMAIL_535 = (b'535-5.7.8 Username and Password not accepted. For more information, go to\r\n'
+             b'535 5.7.8  https://support.google.com/mail/?p=BadCredentials '
+             b'a1-20020a170906b00ab2f9fd1e3f1sm1234567ejb.12 - gsmtp\r\n')
+
+
+def b64(data):
+    try:
+        return base64.b64decode(data, validate=True)
+    except ValueError:
+        return None
+
+
+class Session:
+    """One SMTP connection: a line reader and the command loop."""
+
+    def __init__(self, conn, user, password):
+        self.conn = conn
+        self.f = conn.makefile('rb')
+        self.user = user
+        self.password = password
+        self.authed = False
+
+    def send(self, data):
+        self.conn.sendall(data)
+
+    def line(self):
+        b = self.f.readline(4096)
+        if not b:
+            return None
+        return b.rstrip(b'\r\n')
+
+    def auth_done(self, user, password):
+        ok = user == self.user and password == self.password
+        print('auth %s %s' % ('ok' if ok else 'bad', user.decode('utf-8', 'replace')),
+              flush=True)
+        if ok:
+            self.authed = True
+            self.send(b'235 2.7.0 Accepted\r\n')
+        else:
+            self.send(GMAIL_535)
+
+    def auth(self, args):
+        parts = args.split()
+        mech = parts[0].upper() if parts else b''
+        if mech == b'PLAIN':
+            if len(parts) > 1:
+                resp = parts[1]
+            else:
+                self.send(b'334 \r\n')
+                resp = self.line()
+            raw = b64(resp or b'')
+            if raw is None or raw.count(b'\0') != 2:
+                self.send(b'501 5.5.2 Cannot Decode response\r\n')
+                return
+            _, user, password = raw.split(b'\0')
+            self.auth_done(user, password)
+        elif mech == b'LOGIN':
+            if len(parts) > 1:
+                user = b64(parts[1])
+            else:
+                self.send(b'334 VXNlcm5hbWU6\r\n')
+                user = b64(self.line() or b'')
+            self.send(b'334 UGFzc3dvcmQ6\r\n')
+            password = b64(self.line() or b'')
+            if user is None or password is None:
+                self.send(b'501 5.5.2 Cannot Decode response\r\n')
+                return
+            self.auth_done(user, password)
+        else:
+            self.send(b'504 5.7.4 Unrecognized authentication type\r\n')
+
+    def data(self):
+        self.send(b'354 Go ahead\r\n')
+        while True:
+            b = self.line()
+            if b is None or b == b'.':
+                break
+        print('message', flush=True)
+        self.send(b'250 2.0.0 OK  1764306600 d2-20020a1709063442b00a2f9fd1e3f1sm1234567ejb.12'
+                  b' - gsmtp\r\n')
+
+    def run(self):
+        self.send(b'220 smtp.gmail.com ESMTP a1-20020a170906b00ab2f9fd1e3f1sm1234567ejb.12 - gsmtp\r\n')
+        while True:
+            b = self.line()
+            if b is None:
+                return
+            verb, _, args = b.partition(b' ')
+            verb = verb.upper()
+            if verb in (b'EHLO', b'HELO'):
+                self.send(b'250-smtp.gmail.com at your service\r\n250-SIZE 35882577\r\n'
+                          b'250-8BITMIME\r\n250-AUTH LOGIN PLAIN\r\n250 ENHANCEDSTATUSCODES\r\n')
+            elif verb == b'AUTH':
+                self.auth(args)
+            elif verb == b'MAIL':
+                if self.authed:
+                    self.send(b'250 2.1.0 OK\r\n')
+                else:
+                    self.send(b'530-5.7.0 Authentication Required.\r\n530 5.7.0 Learn more\r\n')
+            elif verb == b'RCPT':
+                self.send(b'250 2.1.5 OK\r\n')
+            elif verb == b'DATA':
+                self.data()
+            elif verb == b'RSET' or verb == b'NOOP':
+                self.send(b'250 2.0.0 OK\r\n')
+            elif verb == b'QUIT':
+                self.send(b'221 2.0.0 closing connection\r\n')
+                return
+            else:
+                self.send(b'502 5.5.1 Unrecognized command.\r\n')
+
+
+def main(argv):
+    addr, port, user, password, ready = argv[1:6]
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((addr, int(port)))
+    s.listen(16)
+    open(ready, 'w').close()
+    while True:
+        conn, _ = s.accept()
+        try:
+            Session(conn, user.encode(), password.encode()).run()
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+
+if __name__ == '__main__':
+    main(sys.argv)
