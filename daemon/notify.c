@@ -4,21 +4,70 @@
  * checked; one STATUS= line after each batch; RELOADING=1 and READY=1
  * around a reload; STOPPING=1 on the way out; WATCHDOG=1 from a timer.
  * Without $NOTIFY_SOCKET every call does nothing, so the daemon runs the
- * same by hand.
+ * same by hand.  Messages go out without blocking (sd_notify(3) would
+ * wait while the manager's queue is full): a busy manager costs a STATUS
+ * line, never a stalled loop.
  */
 
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <systemd/sd-daemon.h>
 
 #include "smtpwatch.h"
 
+/* $NOTIFY_SOCKET as an address: a path, or "@name" for the abstract space. */
+static int
+notify_addr(struct sockaddr_un *sun, socklen_t *len)
+{
+	const char	*e = getenv("NOTIFY_SOCKET");
+	size_t		 n;
+
+	if (e == NULL || (e[0] != '/' && e[0] != '@'))
+		return -1;
+	n = strlen(e);
+	if (n >= sizeof(sun->sun_path))
+		return -1;
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	memcpy(sun->sun_path, e, n);
+	if (e[0] == '@')
+		sun->sun_path[0] = '\0';
+	*len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
+	return 0;
+}
+
+static void
+notify_send(const char *msg)
+{
+	struct sockaddr_un	 sun;
+	socklen_t		 len;
+	int			 fd, saved = errno;
+
+	if (notify_addr(&sun, &len) == -1)
+		return;
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd == -1)
+		return;
+	(void)sendto(fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT,
+	    (struct sockaddr *)&sun, len);
+	close(fd);
+	errno = saved;
+}
+
 void
 notify_ready(void)
 {
-	sd_notify(0, "READY=1");
+	notify_send("READY=1");
 }
 
 /* Reloading needs the monotonic clock: systemd matches it to SIGHUP. */
@@ -26,23 +75,25 @@ void
 notify_reloading(void)
 {
 	struct timespec	 ts;
+	char		 buf[64];
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+	snprintf(buf, sizeof(buf), "RELOADING=1\nMONOTONIC_USEC=%llu",
 	    (unsigned long long)ts.tv_sec * 1000000ULL +
 	    (unsigned long long)ts.tv_nsec / 1000);
+	notify_send(buf);
 }
 
 void
 notify_stopping(void)
 {
-	sd_notify(0, "STOPPING=1");
+	notify_send("STOPPING=1");
 }
 
 void
 notify_watchdog(void)
 {
-	sd_notify(0, "WATCHDOG=1");
+	notify_send("WATCHDOG=1");
 }
 
 /* One line for `systemctl status`. */
@@ -52,10 +103,11 @@ notify_status(const char *fmt, ...)
 	char	 buf[256];
 	va_list	 ap;
 
+	memcpy(buf, "STATUS=", 7);
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	vsnprintf(buf + 7, sizeof(buf) - 7, fmt, ap);
 	va_end(ap);
-	sd_notifyf(0, "STATUS=%s", buf);
+	notify_send(buf);
 }
 
 /*
