@@ -753,8 +753,9 @@ main(int argc, char *argv[])
 		strv_free(sw.rules, sw.nrules);
 		return 1;
 	}
-	log_info("started: %zu logs, database %s", sw.nfeeds,
-	    sw.conf->database);
+	log_info("started: %zu logs, database %s, patterns %s", sw.nfeeds,
+	    sw.conf->database, sw.rs->jit ? "JIT-compiled" :
+	    "interpreted (no JIT: pcre-jit no, or no executable memory)");
 	notify_ready();
 	ev_run(sw.loop, 0);
 	control_close(sw.ctl);

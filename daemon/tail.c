@@ -26,7 +26,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -498,7 +500,8 @@ tail_watch_one(struct sw_tail *t, int *wd, const char *path, uint32_t mask)
 		    "(fs.inotify.max_user_watches): watching %s by polling "
 		    "every few seconds", t->path);
 	} else if (errno != ENOSPC && errno != ENOENT && errno != ENOSYS &&
-	    errno != ENOTDIR && !(t->warned & TW_WATCH)) {
+	    errno != ENOTDIR && errno != EACCES && !(t->warned & TW_WATCH)) {
+		/* EACCES: tail_denied() says why the file may not be read. */
 		t->warned |= TW_WATCH;
 		log_warn("%s: inotify_add_watch %s", t->path, path);
 	}
@@ -924,6 +927,57 @@ tail_advance(struct sw_tail *t)
 	tail_begin(t, &f);
 }
 
+static void
+tail_username(uid_t uid, char *buf, size_t size)
+{
+	struct passwd	*pw = getpwuid(uid);
+
+	if (pw != NULL)
+		snprintf(buf, size, "%s", pw->pw_name);
+	else
+		snprintf(buf, size, "%lu", (unsigned long)uid);
+}
+
+static void
+tail_groupname(gid_t gid, char *buf, size_t size)
+{
+	struct group	*gr = getgrgid(gid);
+
+	if (gr != NULL)
+		snprintf(buf, size, "%s", gr->gr_name);
+	else
+		snprintf(buf, size, "%lu", (unsigned long)gid);
+}
+
+/*
+ * Why a log may not be read, said once: who owns it, who we are, and
+ * what usually fixes it (Debian's logs are root:adm 0640).  glibc's
+ * group_member() counts the supplementary groups.
+ */
+static void
+tail_denied(const struct sw_tail *t, int err)
+{
+	struct stat	 st;
+	char		 me[64], owner[64], group[64];
+
+	tail_username(geteuid(), me, sizeof(me));
+	if (stat(t->path, &st) == -1) {
+		log_warnx("%s: cannot read: %s: a directory on its way may not "
+		    "be searched by user %s; the other logs are watched",
+		    t->path, strerror(err), me);
+		return;
+	}
+	tail_username(st.st_uid, owner, sizeof(owner));
+	tail_groupname(st.st_gid, group, sizeof(group));
+	log_warnx("%s: cannot read: %s: the file is %s:%s mode %04o and "
+	    "smtpwatchd runs as user %s, %s group %s; add the group to the "
+	    "service (SupplementaryGroups=%s; the shipped unit has adm) or "
+	    "make the file readable; the other logs are watched, this one "
+	    "once it may be read", t->path, strerror(err), owner, group,
+	    (unsigned)(st.st_mode & 07777), me,
+	    group_member(st.st_gid) ? "in" : "not in", group, group);
+}
+
 /* Opens the path for the first time, or after it was missing. */
 static void
 tail_first(struct sw_tail *t)
@@ -933,10 +987,15 @@ tail_first(struct sw_tail *t)
 	if (file_open(&f, t->path) == -1) {
 		if (errno != ENOENT && !(t->warned & TW_OPEN)) {
 			t->warned |= TW_OPEN;
-			log_warn("%s: open", t->path);
+			if (errno == EACCES || errno == EPERM)
+				tail_denied(t, errno);
+			else
+				log_warn("%s: open", t->path);
 		}
 		return;
 	}
+	if (t->warned & TW_OPEN)
+		log_info("%s: readable now", t->path);
 	t->warned &= ~TW_OPEN;
 	f.off = t->startend ? file_lastline(&f) : 0;
 	t->startend = 0;
