@@ -8,6 +8,12 @@ BINDIR	?= $(PREFIX)/bin
 MANDIR	?= $(PREFIX)/share/man
 DATADIR	?= $(PREFIX)/share/smtpwatch
 SYSCONFDIR ?= /etc/smtpwatch
+UNITDIR	?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+CATALOGDIR ?= $(PREFIX)/lib/systemd/catalog
+COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
+STATEDIR ?= /var/lib/smtpwatch
 
 CC	?= cc
 CFLAGS	?= -O2 -g
@@ -35,10 +41,14 @@ HDRS	 = daemon/smtpwatch.h
 
 all: $(B)/smtpwatchd $(B)/smtpwatchctl
 
-$(B)/%.o: daemon/%.c $(HDRS) | $(B)
+# The installation paths are compiled in: objects are rebuilt when they change.
+$(B)/paths: FORCE | $(B)
+	@echo '$(DATADIR) $(SYSCONFDIR)' | cmp -s - $@ || echo '$(DATADIR) $(SYSCONFDIR)' >$@
+
+$(B)/%.o: daemon/%.c $(HDRS) $(B)/paths | $(B)
 	$(CC) $(SW_CFLAGS) $(CFLAGS) -c -o $@ $<
 
-$(B)/asan/%.o: daemon/%.c $(HDRS) | $(B)
+$(B)/asan/%.o: daemon/%.c $(HDRS) $(B)/paths | $(B)
 	@mkdir -p $(B)/asan
 	$(CC) $(SW_CFLAGS) $(CFLAGS) $(SAN) -c -o $@ $<
 
@@ -90,8 +100,13 @@ $(B)/asan/t_incident: tests/unit/t_incident.c daemon/incident.c tests/unit/check
 $(B)/asan/smtpwatchd: $(DAEMON:%=$(B)/asan/%.o)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(SW_LDLIBS)
 
+# The unit's system call filter, where systemd cannot apply it: tests/sandbox/.
+$(B)/seccomp-run: tests/sandbox/seccomp-run.c | $(B)
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARNINGS) $(CFLAGS) -o $@ $< -lseccomp
+
 tests: all $(UNITS:%=$(B)/%) $(UNITS:%=$(B)/asan/%) $(B)/asan/smtpwatchctl \
-	$(DUNITS:%=$(B)/%) $(B)/asan/t_incident $(B)/asan/smtpwatchd
+	$(DUNITS:%=$(B)/%) $(B)/asan/t_incident $(B)/asan/smtpwatchd \
+	$(B)/seccomp-run
 
 deps:
 	@sh contrib/deps build
@@ -106,10 +121,72 @@ run:
 	@$(MAKE) --no-print-directory all
 	@sh tests/demo
 
+# Install: every path under $(DESTDIR).  The configuration is written
+# only where none exists; uninstall removes it only while it is still the
+# shipped one, and never the database.  Installing into / also loads the
+# catalog, creates the user and the directories.
+RULES	 = $(wildcard rules/*.rules)
+MAN5	 = smtpwatch.conf.5 smtpwatch.rules.5
+MAN8	 = smtpwatchd.8 smtpwatchctl.8
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) \
+	    $(DESTDIR)$(DATADIR)/rules $(DESTDIR)$(SYSCONFDIR)/rules.d \
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
+	    $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(CATALOGDIR) \
+	    $(DESTDIR)$(COMPLETIONDIR)
+	install -m 755 $(B)/smtpwatchd $(DESTDIR)$(SBINDIR)/smtpwatchd
+	install -m 755 $(B)/smtpwatchctl $(DESTDIR)$(BINDIR)/smtpwatchctl
+	install -m 644 $(RULES) $(DESTDIR)$(DATADIR)/rules/
+	install -m 644 $(MAN5:%=man/%) $(DESTDIR)$(MANDIR)/man5/
+	install -m 644 $(MAN8:%=man/%) $(DESTDIR)$(MANDIR)/man8/
+	sed 's|@SBINDIR@|$(SBINDIR)|g' contrib/systemd/smtpwatchd.service.in \
+	    >$(DESTDIR)$(UNITDIR)/smtpwatchd.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/smtpwatchd.service
+	install -m 644 contrib/systemd/smtpwatch.sysusers \
+	    $(DESTDIR)$(SYSUSERSDIR)/smtpwatch.conf
+	install -m 644 contrib/systemd/smtpwatch.tmpfiles \
+	    $(DESTDIR)$(TMPFILESDIR)/smtpwatch.conf
+	install -m 644 contrib/systemd/smtpwatch.catalog $(DESTDIR)$(CATALOGDIR)/
+	install -m 644 contrib/bash-completion/smtpwatchctl $(DESTDIR)$(COMPLETIONDIR)/
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/smtpwatch.conf ]; then \
+	    echo "kept $(DESTDIR)$(SYSCONFDIR)/smtpwatch.conf (contrib/smtpwatch.conf is the new default)"; \
+	else \
+	    echo "install -m 644 contrib/smtpwatch.conf $(DESTDIR)$(SYSCONFDIR)/smtpwatch.conf"; \
+	    install -m 644 contrib/smtpwatch.conf $(DESTDIR)$(SYSCONFDIR)/smtpwatch.conf; \
+	fi
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" -eq 0 ]; then \
+	    set -x; \
+	    journalctl --update-catalog; \
+	    systemd-sysusers $(SYSUSERSDIR)/smtpwatch.conf; \
+	    systemd-tmpfiles --create $(TMPFILESDIR)/smtpwatch.conf; \
+	fi
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/smtpwatchd $(DESTDIR)$(BINDIR)/smtpwatchctl
+	rm -f $(RULES:rules/%=$(DESTDIR)$(DATADIR)/rules/%)
+	-rmdir $(DESTDIR)$(DATADIR)/rules $(DESTDIR)$(DATADIR)
+	rm -f $(MAN5:%=$(DESTDIR)$(MANDIR)/man5/%) $(MAN8:%=$(DESTDIR)$(MANDIR)/man8/%)
+	rm -f $(DESTDIR)$(UNITDIR)/smtpwatchd.service
+	rm -f $(DESTDIR)$(SYSUSERSDIR)/smtpwatch.conf $(DESTDIR)$(TMPFILESDIR)/smtpwatch.conf
+	rm -f $(DESTDIR)$(CATALOGDIR)/smtpwatch.catalog
+	rm -f $(DESTDIR)$(COMPLETIONDIR)/smtpwatchctl
+	@if cmp -s contrib/smtpwatch.conf $(DESTDIR)$(SYSCONFDIR)/smtpwatch.conf; then \
+	    rm -f $(DESTDIR)$(SYSCONFDIR)/smtpwatch.conf; \
+	elif [ -e $(DESTDIR)$(SYSCONFDIR)/smtpwatch.conf ]; then \
+	    echo "kept $(DESTDIR)$(SYSCONFDIR)/smtpwatch.conf (changed)"; \
+	fi
+	-rmdir $(DESTDIR)$(SYSCONFDIR)/rules.d $(DESTDIR)$(SYSCONFDIR) 2>/dev/null
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" -eq 0 ]; then \
+	    journalctl --update-catalog; \
+	fi
+	@echo "kept the database: $(DESTDIR)$(STATEDIR)"
+
 lint:
 	mandoc -Tlint -Wwarning man/*.[0-9]
 
 clean:
 	rm -rf $(B)
 
-.PHONY: all tests deps check run lint clean
+.PHONY: all tests deps check run install uninstall lint clean FORCE
