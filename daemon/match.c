@@ -50,6 +50,7 @@ struct sw_matcher {
 		time_t		 when;
 		char		 queue[SW_QUEUE_MAX];
 		char		 relay[SW_NAME_MAX];
+		char		 addr[SW_ADDR_MAX];
 		char		 host[SW_NAME_MAX];
 	}			 attempts[ATTEMPT_SLOTS];
 	unsigned int		 nextattempt;
@@ -305,6 +306,31 @@ match_twice(struct sw_matcher *m, const struct sw_record *rec)
 }
 
 /*
+ * A recipient line that does not name the relay (Exim's "== RCPT ...
+ * defer (-42): authentication required ...", written by the delivery
+ * process while its transport child wrote the failure) takes the relay
+ * and address of the latest failure for the same message on the host.
+ */
+static void
+match_relay_of(struct sw_matcher *m, struct sw_event *ev)
+{
+	struct attempt	*a = NULL;
+	unsigned int	 i;
+
+	for (i = 0; i < ATTEMPT_SLOTS; i++)
+		if (m->attempts[i].queue[0] != '\0' &&
+		    strcmp(m->attempts[i].queue, ev->queue) == 0 &&
+		    strcmp(m->attempts[i].host, ev->host) == 0 &&
+		    (a == NULL || m->attempts[i].when > a->when))
+			a = &m->attempts[i];
+	if (a == NULL)
+		return;
+	memcpy(ev->relay, a->relay, sizeof(ev->relay));
+	if (ev->addr[0] == '\0')
+		memcpy(ev->addr, a->addr, sizeof(ev->addr));
+}
+
+/*
  * Recipients of one failed delivery attempt (same process, queue id,
  * relay and second) are one failure; the others are affected.  Several
  * delivery processes interleave, so the last attempt of each is kept.
@@ -315,6 +341,11 @@ match_attempt(struct sw_matcher *m, struct sw_event *ev)
 	struct attempt	*a = NULL;
 	unsigned int	 i;
 
+	if (ev->kind == SW_EV_AFFECTED && ev->dir == SW_DIR_CLIENT &&
+	    ev->relay[0] == '\0' && ev->queue[0] != '\0') {
+		match_relay_of(m, ev);
+		return;
+	}
 	if (ev->kind != SW_EV_FAILURE || ev->dir != SW_DIR_CLIENT ||
 	    ev->queue[0] == '\0')
 		return;
@@ -338,6 +369,7 @@ match_attempt(struct sw_matcher *m, struct sw_event *ev)
 	a->when = ev->when;
 	memcpy(a->queue, ev->queue, sizeof(a->queue));
 	memcpy(a->relay, ev->relay, sizeof(a->relay));
+	memcpy(a->addr, ev->addr, sizeof(a->addr));
 	memcpy(a->host, ev->host, sizeof(a->host));
 }
 

@@ -890,6 +890,10 @@ store_event(struct sw_store *st, const struct sw_event *ev)
 			field_set(&f.subject, ev->name, sizeof(ev->name));
 		else
 			f.subject = f.addr;
+		/* A held-back message of no known relay (its failure line
+		 * was before the start, or lost) has no row to count in. */
+		if (f.subject.len == 0 && ev->kind == SW_EV_AFFECTED)
+			return;
 		store_event_client(st, ev, &f);
 	} else
 		store_event_server(st, ev, &f);
