@@ -1,0 +1,386 @@
+"""test_exim.py -- smtpwatchd against a real Exim 4.96, beside the
+Postfix the machine has: the scenarios of test_postfix.py, read from
+Exim's own mainlog.
+
+    python3 tests/e2e/test_exim.py           (as root; `make tests` first)
+
+Debian's exim4-daemon-light cannot be installed next to Postfix (both
+are the mail-transport-agent), so the test fetches it with `apt-get
+download` into build/e2e-debs/ (once; `apt-get update` first if apt has
+no lists) and unpacks it with `dpkg -x`: nothing is installed, and its
+one library Postfix does not bring, libidn12, comes from contrib/deps.
+Exim runs from there with its own configuration (-C), spool and log
+directory in the test's temporary directory, and exim_path pointing at
+the unpacked binary for its re-executions.
+
+Like test_postfix.py it then runs itself again inside `unshare --net
+--mount --uts --fork`: only lo (with 127.0.0.2..9), /etc/hosts naming
+smtp.gmail.com 127.0.0.2, an empty /etc/resolv.conf, host name mx1.  The
+Debian build looks its user up as "Debian-exim", which the host has no
+reason to have: copies of /etc/passwd and /etc/group with that user are
+bound over the originals in the private mount namespace only.
+
+Inside: Exim listening on 127.0.0.1:25 with plaintext PLAIN and LOGIN
+authenticators checking a file of test users, routing mail for
+sink.lab.example to :blackhole: and everything else through
+smtp.gmail.com:587 (responder.py) with hosts_require_auth; swaks drives
+the AUTH attempts, `exim -odi` submits the relayed message, and after the
+credentials are fixed `exim -qff` delivers it.  build/smtpwatchd follows
+mainlog; the database, the journal and `smtpwatchctl status` must tell
+exactly what the test did.
+"""
+
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+sys.dont_write_bytecode = True
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, '..', 'daemon'))
+
+from harness import (CTL, ROOT, RULES, TIMEOUT, Daemon, Failure, Journal,  # noqa: E402
+                     Workdir, account_failures, address_failures, ensure_journald,
+                     eq, fail, jtext, query, relay_rows)
+from test_alerts import GMAIL_DIAG, diag_fields  # noqa: E402
+from test_postfix import (DAEMONS, GMAIL_IP, RELAY_ACCOUNT, RELAY_GOOD,  # noqa: E402
+                          RESPONDER, USERS, poll, read, run, stop_pid)
+
+DEBS = os.path.join(ROOT, 'build', 'e2e-debs')
+PACKAGE = 'exim4-daemon-light'
+EXIM_USER = 'Debian-exim'
+
+
+def fetch_exim():
+    """build/e2e-debs/exim4/usr/sbin/exim4, downloaded and unpacked once
+    (outside the namespace: apt needs the network)."""
+    tree = os.path.join(DEBS, 'exim4')
+    exim = os.path.join(tree, 'usr', 'sbin', 'exim4')
+    if os.access(exim, os.X_OK):
+        return exim
+    os.makedirs(DEBS, exist_ok=True)
+    for d in glob.glob(os.path.join(DEBS, PACKAGE + '_*.deb')):
+        os.unlink(d)
+    get = ['apt-get', 'download', '-q', '-o', 'APT::Sandbox::User=root', PACKAGE]
+    if subprocess.run(get, cwd=DEBS).returncode != 0:
+        subprocess.run(['apt-get', 'update', '-qq'], check=True)
+        subprocess.run(get, cwd=DEBS, check=True)
+    deb = glob.glob(os.path.join(DEBS, PACKAGE + '_*.deb'))
+    if len(deb) != 1:
+        raise SystemExit('test_exim.py: apt-get download left %s' % deb)
+    shutil.rmtree(tree, ignore_errors=True)
+    subprocess.run(['dpkg', '-x', deb[0], tree], check=True)
+    return exim
+
+
+def free_id(path, start=990):
+    """An id below start that no line of /etc/passwd or /etc/group uses."""
+    used = set()
+    for f in ('/etc/passwd', '/etc/group'):
+        with open(f) as fp:
+            used |= {int(l.split(':')[2]) for l in fp if l.count(':') >= 3}
+    i = start
+    while i in used:
+        i -= 1
+    return i
+
+
+class EximLab:
+    """Exim and the responder in this (private) namespace."""
+
+    def __init__(self, w, exim):
+        self.w = w
+        self.exim = exim
+        self.logdir = w.path('exim-log')
+        self.log = os.path.join(self.logdir, 'mainlog')
+        self.spool = w.path('exim-spool')
+        self.conf = w.path('exim.conf')
+        self.secret = w.path('relay-secret')
+        self.procs = []
+        self.daemon = None
+        self.responder = None
+
+    def file(self, name, text, mode=0o644):
+        p = self.w.path(name)
+        with open(p, 'w') as f:
+            f.write(text)
+        os.chmod(p, mode)
+        return p
+
+    def namespace(self):
+        run(['mount', '--make-rprivate', '/'])
+        run(['ip', 'link', 'set', 'lo', 'up'])
+        for i in range(2, 10):
+            run(['ip', 'addr', 'add', '127.0.0.%d/8' % i, 'dev', 'lo'])
+        run(['hostname', 'mx1'])
+        os.chmod(self.w.dir, 0o755)
+        self.file('hosts', '127.0.0.1 localhost\n127.0.1.1 mx1.lab.example mx1\n'
+                  '%s smtp.gmail.com\n' % GMAIL_IP)
+        self.file('resolv.conf', '')
+        run(['mount', '--bind', self.w.path('hosts'), '/etc/hosts'])
+        run(['mount', '--bind', self.w.path('resolv.conf'), '/etc/resolv.conf'])
+        uid = free_id('/etc/passwd')
+        with open('/etc/passwd') as f:
+            self.file('passwd', f.read() + '%s:x:%d:%d::%s:/usr/sbin/nologin\n' % (
+                EXIM_USER, uid, uid, self.spool))
+        with open('/etc/group') as f:
+            self.file('group', f.read() + '%s:x:%d:\n' % (EXIM_USER, uid))
+        run(['mount', '--bind', self.w.path('passwd'), '/etc/passwd'])
+        run(['mount', '--bind', self.w.path('group'), '/etc/group'])
+        for d in (self.logdir, self.spool):
+            os.mkdir(d, 0o750)
+            os.chown(d, uid, uid)
+
+    def config(self):
+        self.file('exim-users', ''.join('%s: %s\n' % kv for kv in USERS.items()))
+        self.relay_password('wrong-password')
+        conf = r'''# written by tests/e2e/test_exim.py
+exim_path = %(exim)s
+primary_hostname = mx1.lab.example
+qualify_domain = lab.example
+spool_directory = %(spool)s
+log_file_path = %(logdir)s/%%slog
+log_selector = +pid
+local_interfaces = 127.0.0.1
+daemon_smtp_ports = 25
+host_lookup =
+rfc1413_hosts =
+tls_advertise_hosts =
+auth_advertise_hosts = *
+smtp_accept_max_per_host = 0
+acl_smtp_rcpt = acl_check_rcpt
+
+begin acl
+acl_check_rcpt:
+  accept authenticated = *
+  accept hosts = :
+  deny   message = relay not permitted
+
+begin routers
+sink:
+  driver = redirect
+  domains = sink.lab.example
+  data = :blackhole:
+smarthost:
+  driver = manualroute
+  route_list = * smtp.gmail.com::587 byname
+  transport = remote_smtp_smarthost
+  no_more
+
+begin transports
+remote_smtp_smarthost:
+  driver = smtp
+  hosts_require_auth = *
+  hosts_avoid_tls = *
+
+begin retry
+* * F,2h,15m
+
+begin authenticators
+plain_server:
+  driver = plaintext
+  public_name = PLAIN
+  server_prompts = :
+  server_condition = ${lookup{$auth2}lsearch{%(users)s}{${if eq{$value}{$auth3}{yes}{no}}}{no}}
+  server_set_id = $auth2
+login_server:
+  driver = plaintext
+  public_name = LOGIN
+  server_prompts = "Username:: : Password::"
+  server_condition = ${lookup{$auth1}lsearch{%(users)s}{${if eq{$value}{$auth2}{yes}{no}}}{no}}
+  server_set_id = $auth1
+gmail_plain:
+  driver = plaintext
+  public_name = PLAIN
+  client_send = ^%(account)s^${readfile{%(secret)s}{}}
+''' % {'exim': self.exim, 'spool': self.spool, 'logdir': self.logdir,
+       'users': self.w.path('exim-users'), 'account': RELAY_ACCOUNT, 'secret': self.secret}
+        self.file('exim.conf', conf)
+
+    def relay_password(self, password):
+        self.file('relay-secret', password, mode=0o644)
+
+    def start(self):
+        self.config()
+        run([self.exim, '-C', self.conf, '-bV'])
+        self.daemon = subprocess.Popen([self.exim, '-C', self.conf, '-bdf', '-oX', '25'],
+                                       stdin=subprocess.DEVNULL, start_new_session=True)
+        self.procs.append(self.daemon)
+        poll(lambda: self.lines('daemon started') or self.daemon.poll() is not None,
+             'Exim\'s daemon to start', detail=lambda: read(self.log)[-2000:])
+        if self.daemon.poll() is not None:
+            fail('exim exited with status %d\n%s' % (self.daemon.returncode,
+                                                     read(self.w.path('exim-log/paniclog'))))
+        ready = self.w.path('responder.ready')
+        out = self.w.path('responder.out')
+        with open(out, 'wb') as f:
+            self.responder = subprocess.Popen(
+                [sys.executable, RESPONDER, GMAIL_IP, '587', RELAY_ACCOUNT, RELAY_GOOD, ready],
+                stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
+                start_new_session=True)
+        self.procs.append(self.responder)
+        poll(lambda: os.path.exists(ready) or self.responder.poll() is not None,
+             'the responder to listen')
+        if self.responder.poll() is not None:
+            fail('responder.py exited: %s' % read(out))
+
+    def stop(self):
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                stop_pid(p.pid, p.args[0])
+            p.wait()
+
+    def swaks(self, user, password, addr, mech='PLAIN', to=None):
+        argv = ['swaks', '--server', '127.0.0.1', '--port', '25', '--local-interface', addr,
+                '--ehlo', 'client.lab.example', '--auth', mech, '--auth-user', user,
+                '--auth-password', password, '--timeout', '%d' % TIMEOUT]
+        if to:
+            argv += ['--from', user, '--to', to]
+            ok = (0,)
+        else:
+            argv += ['--quit-after', 'AUTH']
+            ok = (28,)
+        return run(argv, ok=ok)
+
+    def lines(self, needle):
+        return [l for l in read(self.log).splitlines() if needle in l]
+
+
+def scenario_server(lab):
+    want_acc, want_addr = {}, {}
+
+    def failed(user, addr):
+        want_acc[user.encode()] = want_acc.get(user.encode(), 0) + 1
+        want_addr[addr] = want_addr.get(addr, 0) + 1
+
+    for mech in ('PLAIN', 'LOGIN'):
+        lab.swaks('alice@lab.example', 'not-alice-pw', '127.0.0.3', mech)
+        failed('alice@lab.example', '127.0.0.3')
+        lab.swaks('nosuchuser@lab.example', 'whatever', '127.0.0.4', mech)
+        failed('nosuchuser@lab.example', '127.0.0.4')
+    lab.swaks('alice@lab.example', USERS['alice@lab.example'], '127.0.0.3', 'LOGIN',
+              to='someone@sink.lab.example')
+    for i in range(7):
+        lab.swaks('carol@lab.example', 'old-carol-pw', '127.0.0.5', 'PLAIN')
+        failed('carol@lab.example', '127.0.0.5')
+    for a in ('127.0.0.6', '127.0.0.7', '127.0.0.8', '127.0.0.9'):
+        lab.swaks('bob@lab.example', 'not-bob-pw', a, 'LOGIN')
+        failed('bob@lab.example', a)
+    n = sum(want_addr.values())
+    poll(lambda: len(lab.lines('authenticator failed for')) >= n,
+         '%d Exim AUTH failure lines' % n, detail=lambda: read(lab.log)[-3000:])
+    poll(lambda: lab.lines('A=login_server:alice@lab.example'),
+         'the arrival line of the successful login', detail=lambda: read(lab.log)[-3000:])
+    return want_acc, want_addr
+
+
+def scenario_relay(lab, d, j):
+    msg = b'From: alerts@example.com\nTo: ops@partner.example\nSubject: e2e\n\nhello\n'
+    subprocess.run([lab.exim, '-C', lab.conf, '-odi', '-f', RELAY_ACCOUNT,
+                    'ops@partner.example'], input=msg, check=True, timeout=TIMEOUT)
+    poll(lambda: lab.lines('authentication attempt(s) failed'),
+         'the deferral by smtp.gmail.com', detail=lambda: read(lab.log)[-3000:])
+    e = j.wait_kind('relay-rejected')[0]
+    lab.relay_password(RELAY_GOOD)
+    subprocess.run([lab.exim, '-C', lab.conf, '-qff'], check=True, timeout=TIMEOUT)
+    poll(lambda: [l for l in lab.lines('=> ops@partner.example') if 'A=gmail_plain' in l],
+         'the delivery through smtp.gmail.com', detail=lambda: read(lab.log)[-3000:])
+    r = j.wait_kind('relay-recovered')[0]
+    return e, r
+
+
+def e2e_exim(w, exim):
+    lab = EximLab(w, exim)
+    lab.namespace()
+    d = None
+    try:
+        lab.start()
+        d = Daemon(w, [lab.log], asan=False, batch_interval=None,
+                   extra_conf='control %s\nrelay smtp.gmail.com as %s' % (
+                       w.path('control.sock'), RELAY_ACCOUNT))
+        d.start()
+        DAEMONS.append(d)
+        j = Journal(d)
+        want_acc, want_addr = scenario_server(lab)
+        e, r = scenario_relay(lab, d, j)
+        d.wait_caught_up()
+        j.sync()
+        print('--- the mainlog the daemon read:\n' + read(lab.log))
+        check(d, j, e, r, want_acc, want_addr)
+        d.term()
+    finally:
+        if d is not None and d.running():
+            d.kill9(quiet=True)
+        lab.stop()
+
+
+def check(d, j, e, r, want_acc, want_addr):
+    eq(account_failures(d.db), want_acc, 'failures per account')
+    eq(address_failures(d.db), want_addr, 'failures per address')
+    rows = relay_rows(d.db)
+    eq({k[1]: (v['failures'], v['affected'], v['successes'], v['state'], v['last_diagnosis'])
+        for k, v in rows.items()},
+       {'smtp.gmail.com': (1, 1, 1, 'ok', GMAIL_DIAG)},
+       'relay (failures, held back, successes, state, diagnosis) after the fix')
+    ok = query(d.db, "SELECT account, successes FROM account_totals "
+                     "WHERE direction = 'server' AND successes > 0")
+    eq({x['account']: x['successes'] for x in ok}, {b'alice@lab.example': 1},
+       'successful logins per account')
+    want = diag_fields(GMAIL_DIAG)
+    eq({k: jtext(e.get(k)) for k in want}, want, 'the diagnosis fields of relay-rejected')
+    eq((jtext(e.get('SMTPWATCH_RELAY')), jtext(e.get('SMTPWATCH_ADDR'))),
+       ('smtp.gmail.com', GMAIL_IP), 'relay-rejected relay and address')
+    eq(jtext(r.get('SMTPWATCH_INCIDENT')), jtext(e.get('SMTPWATCH_INCIDENT')),
+       'relay-recovered closes the relay-rejected incident')
+    eq(sorted(jtext(x.get('SMTPWATCH_ACCOUNT')) for x in j.all('account-failing')),
+       ['carol@lab.example'], 'account-failing entries (accounts)')
+    print('journal:\n' + j.summary())
+    text = run([CTL, '--rules', RULES, '-f', d.conf, 'status'], ok=(1,))
+    print('--- smtpwatchctl status:\n' + text)
+    for s in ('is running, pid %d' % d.pid, 'account carol@lab.example',
+              'server/brute-force', 'carol@lab.example              7',
+              '127.0.0.5         7'):
+        if s not in text:
+            fail('smtpwatchctl status does not say %r:\n%s' % (s, text))
+    if not re.search(r'smtp\.gmail\.com +ok +1 ', text):
+        fail('smtpwatchctl status: no relay line "smtp.gmail.com ok 1":\n%s' % text)
+
+
+def inside(exim):
+    t0 = time.monotonic()
+    w = Workdir('e2e-exim')
+    try:
+        e2e_exim(w, exim)
+    except Failure as e:
+        print('FAIL  e2e-exim (%.1fs)\n%s' % (time.monotonic() - t0, e))
+        return 1
+    finally:
+        w.close()
+    print('ok    e2e-exim (%.1fs)' % (time.monotonic() - t0))
+    return 0
+
+
+def main(argv):
+    if '--inside' in argv:
+        return inside(argv[argv.index('--inside') + 1])
+    if os.geteuid() != 0:
+        print('test_exim.py: must run as root (network and mount namespaces)', file=sys.stderr)
+        return 1
+    for p in ('swaks', 'unshare', 'ip', 'apt-get', 'dpkg'):
+        if shutil.which(p) is None:
+            print('test_exim.py: %s is not installed (contrib/deps check)' % p, file=sys.stderr)
+            return 1
+    exim = fetch_exim()
+    ensure_journald()
+    r = subprocess.run(['unshare', '--net', '--mount', '--uts', '--fork',
+                        '--propagation', 'private', sys.executable,
+                        os.path.abspath(__file__), '--inside', exim])
+    return r.returncode
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv[1:]))
