@@ -486,12 +486,12 @@ match_mentions_auth(const struct sw_record *rec)
  * The matcher's memory of repeats (Exim syslog copies, the recipients of
  * one delivery attempt) as bytes, so a checkpoint can carry it: after a
  * restart a repeat of a line counted before the restart is still
- * recognised.  Format: "SWM1", then each dup slot (pid, hash, open) and
- * each attempt slot (pid, time, then queue, relay and host as strings
+ * recognised.  Format: "SWM2", then each dup slot (pid, hash, open) and
+ * each attempt slot (pid, time, then queue, relay, address and host as strings
  * with their NUL), then the two ring positions; integers little-endian
  * as the host has them (the blob never leaves the machine).
  */
-#define STATE_MAGIC	"SWM1"
+#define STATE_MAGIC	"SWM2"
 
 static unsigned char *
 state_put(unsigned char *p, const void *v, size_t n)
@@ -527,6 +527,7 @@ match_state_save(const struct sw_matcher *m, unsigned char **out)
 		p = state_put(p, &a->when, sizeof(time_t));
 		p = state_puts(p, a->queue);
 		p = state_puts(p, a->relay);
+		p = state_puts(p, a->addr);
 		p = state_puts(p, a->host);
 	}
 	*p++ = (unsigned char)m->nextdup;
@@ -587,6 +588,7 @@ match_state_load(struct sw_matcher *m, const unsigned char *buf, size_t n)
 		p = state_get(p, end, &att[i].when, sizeof(time_t));
 		p = state_gets(p, end, att[i].queue, sizeof(att[i].queue));
 		p = state_gets(p, end, att[i].relay, sizeof(att[i].relay));
+		p = state_gets(p, end, att[i].addr, sizeof(att[i].addr));
 		p = state_gets(p, end, att[i].host, sizeof(att[i].host));
 	}
 	p = state_get(p, end, next, 2);

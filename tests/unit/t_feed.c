@@ -203,6 +203,8 @@ restart_twice(const struct sw_rules *rs, const struct stream *st,
 	run_until(rs, NULL, st, k, 0, &s, &cp);
 	if (k2 < line_at(st, cp.offset))
 		k2 = line_at(st, cp.offset);
+	if (k2 > st->n)			/* k near the end: no line k2 */
+		k2 = st->n;
 	run_until(rs, &cp, st, k2, 0, &s, &cp2);
 	run_rest(rs, &cp2, st, &s);
 	same = s.len == want->len && memcmp(s.text, want->text, s.len) == 0;
