@@ -30,8 +30,8 @@ SAN	 = -fsanitize=address,undefined -fno-omit-frame-pointer \
 
 B	 = build
 CORE	 = log util lines parse join rules match conf
-CTL	 = $(CORE) scan ctldb ctlsock status smtpwatchctl
-DAEMON	 = $(CORE) tail store notify feed attrib incident alert control smtpwatchd
+CTL	 = $(CORE) journal scan ctldb ctlsock status smtpwatchctl
+DAEMON	 = $(CORE) tail journal store notify feed attrib incident alert control smtpwatchd
 UNITS	 = t_parse t_rules t_match t_corpus t_lines t_feed t_attrib
 # Unit tests of the daemon's own files: they link what they need.
 DUNITS	 = t_tail t_store t_incident

@@ -5,6 +5,8 @@
  * the shipped rules, then the local drop-ins.
  */
 
+#include <sys/stat.h>
+
 #include <sys/socket.h>
 
 #include <arpa/inet.h>
@@ -29,6 +31,7 @@ conf_defaults(const char *path)
 	c->path = xstrdup(path);
 	c->database = xstrdup(SW_DATABASE_DEFAULT);
 	c->control = xstrdup(SW_CONTROL_DEFAULT);
+	c->journal = -1;
 	c->startat = SW_START_END;
 	c->batch_ms = 250;
 	c->batch_events = 10000;
@@ -259,6 +262,11 @@ conf_directive(struct sw_conf *c, const char *word, char *val)
 		return conf_string(&c->database, val);
 	else if (strcmp(word, "control") == 0)
 		return conf_string(&c->control, val);
+	else if (strcmp(word, "journal") == 0) {
+		if (conf_yesno(val, &c->journal) == -1)
+			return "journal must be yes or no";
+	} else if (strcmp(word, "journal-directory") == 0)
+		return conf_string(&c->journal_dir, val);
 	else if (strcmp(word, "start-at") == 0)
 		return conf_startat(c, val);
 	else if (strcmp(word, "batch-interval") == 0)
@@ -375,6 +383,28 @@ conf_load(const char *path, int must_exist, struct sw_conf **out)
 	return 0;
 }
 
+/*
+ * Whether the journal is read: as configured, else when a journal
+ * directory is named, else when none of the logs exists (Debian 12
+ * without rsyslog has no /var/log/mail.log).  Reading both a log and
+ * the journal it is written from would count every line twice.
+ */
+int
+conf_journal_on(const struct sw_conf *c)
+{
+	struct stat	 st;
+	size_t		 i;
+
+	if (c->journal >= 0)
+		return c->journal;
+	if (c->journal_dir != NULL)
+		return 1;
+	for (i = 0; i < c->nlogs; i++)
+		if (stat(c->logs[i], &st) == 0)
+			return 0;
+	return 1;
+}
+
 void
 conf_free(struct sw_conf *c)
 {
@@ -387,6 +417,7 @@ conf_free(struct sw_conf *c)
 	strv_free(c->logs, c->nlogs);
 	free(c->database);
 	free(c->control);
+	free(c->journal_dir);
 	strv_free(c->alert.ignore_accounts, c->alert.nignore_accounts);
 	free(c->alert.ignore_nets);
 	for (i = 0; i < c->alert.nrelays; i++) {

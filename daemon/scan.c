@@ -459,6 +459,62 @@ scan_path(struct scan *s, const char *path)
 	return rc;
 }
 
+static void
+scan_jline(void *arg, const char *p, size_t n, int cut, uint64_t start,
+    uint64_t next)
+{
+	(void)start;
+	(void)next;
+	scan_line(arg, p, n, cut);
+}
+
+static void
+scan_jbegin(void *arg, const struct sw_fileid *id, uint64_t off)
+{
+	(void)arg;
+	(void)id;
+	(void)off;
+}
+
+static void
+scan_jnone(void *arg)
+{
+	(void)arg;
+}
+
+static const struct sw_tail_cb scan_journal_cb = {
+	scan_jline, scan_jbegin, NULL, scan_jnone, scan_jnone
+};
+
+/*
+ * Reads the journal (the system journal, or the files in dir) from since
+ * (microseconds; 0: its beginning) to its present end.  Returns 0, or -1
+ * when it cannot be opened (reported).
+ */
+int
+scan_journal(struct scan *s, const char *dir, uint64_t since)
+{
+	struct sw_journal	*jr;
+	struct sw_journal_stat	 st;
+
+	if (journal_open(dir, &jr) == -1)
+		return -1;
+	journal_stat(jr, &st);
+	s->file = st.source;
+	s->files++;
+	s->bytes = s->total = 0;
+	s->j = join_new(time(NULL), scan_record, s);
+	journal_start(jr, NULL, 0, since, &scan_journal_cb, s);
+	while (journal_run(jr, 4096))
+		;
+	join_flush(s->j);
+	join_free(s->j);
+	s->j = NULL;
+	s->file = "journal";
+	journal_free(jr);
+	return 0;
+}
+
 /* Aggregates of t, most failures first. */
 static struct agg **
 table_sorted(const struct table *t, int (*cmp)(const void *, const void *))

@@ -238,6 +238,8 @@ struct sw_checkpoint {
 	size_t		 nheld;
 	unsigned char	*state;		/* feed.c: year inference + matcher */
 	size_t		 statelen;
+	char		*cursor;	/* the journal: last entry read, */
+	uint64_t	 cursorseq;	/* ... and its number; NULL for a file */
 	time_t		 updated;	/* wall clock of the commit */
 };
 
@@ -332,6 +334,8 @@ struct sw_conf {
 	size_t		 nlogs;
 	char		*database;
 	char		*control;	/* control socket path */
+	int		 journal;	/* 1 yes, 0 no, -1 when no log exists */
+	char		*journal_dir;	/* NULL: the system journal */
 	enum sw_startat	 startat;
 	long		 batch_ms;	/* commit at least this often */
 	size_t		 batch_events;	/* ... or after this many events */
@@ -527,6 +531,7 @@ struct scan;
 struct scan	*scan_new(const struct sw_rules *, const struct sw_matchopt *,
 		    unsigned int, FILE *);
 int		 scan_path(struct scan *, const char *);
+int		 scan_journal(struct scan *, const char *, uint64_t);
 void		 scan_report(struct scan *);
 void		 scan_report_json(struct scan *);
 void		 scan_free(struct scan *);
@@ -538,6 +543,7 @@ void		 diag_print(FILE *, const struct sw_diagnosis *, const char *,
 /* conf.c */
 int	 conf_load(const char *, int, struct sw_conf **);
 void	 conf_free(struct sw_conf *);
+int	 conf_journal_on(const struct sw_conf *);
 
 /* util.c: checkpoints */
 void	 checkpoint_clear(struct sw_checkpoint *);
@@ -613,6 +619,28 @@ int	 store_pair_succeeded(struct sw_store *, const char *, const char *,
 long long	 store_failures_since(struct sw_store *, time_t);
 int	 store_pending(const struct sw_store *);
 int	 store_reset(struct sw_store *, const char *, size_t);
+
+/* journal.c: the systemd journal as a source of mail log lines. */
+struct sw_journal;
+struct sw_journal_stat {
+	const char		*source;	/* "journal" or "journal:DIR" */
+	uint64_t		 seq;		/* entries numbered so far */
+	unsigned long long	 entries;	/* of the mail programs */
+	unsigned long long	 lines;		/* handed on */
+	unsigned long long	 skipped;	/* envelope fields not plain */
+	time_t			 last;		/* time of the last line */
+};
+int		 journal_open(const char *, struct sw_journal **);
+char		*journal_source(const char *);
+void		 journal_free(struct sw_journal *);
+int		 journal_fd(struct sw_journal *);
+void		 journal_process(struct sw_journal *);
+void		 journal_start(struct sw_journal *, const struct sw_checkpoint *,
+		    int, uint64_t, const struct sw_tail_cb *, void *);
+int		 journal_run(struct sw_journal *, size_t);
+int		 journal_wanted(const char *, size_t);
+void		 journal_position(struct sw_journal *, struct sw_checkpoint *);
+void		 journal_stat(const struct sw_journal *, struct sw_journal_stat *);
 
 /* feed.c: one source's lines -> records -> events, and its checkpoint. */
 struct sw_feed;

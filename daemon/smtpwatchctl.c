@@ -20,7 +20,7 @@ struct ctl {
 	int			 conf_given;
 	char		       **rules;	/* --rules, replacing the config's */
 	size_t			 nrules;
-	int			 json, events, missed, progress;
+	int			 json, events, missed, progress, journal;
 	const char		*since, *direction;	/* the listings */
 	int			 open;			/* incidents */
 	struct sw_conf		*conf;
@@ -59,8 +59,10 @@ static const struct command commands[] = {	/* sorted */
 	{ "relays",	0, cmd_relays,	"relays [--json]" },
 	{ "reload",	0, cmd_reload,	"reload" },
 	{ "reset",	1, cmd_reset,	"reset SUBJECT" },
-	{ "scan",	1, cmd_scan,
-	    "scan [--events] [--json] [--missed] [--no-progress] FILE ..." },
+	{ "scan",	0, cmd_scan,
+	    "scan [--events] [--json] [--missed] [--no-progress] FILE ...\n"
+	    "       smtpwatchctl scan --journal [--since DURATION] [--events] "
+	    "[--json] [--missed]" },
 	{ "show",	1, cmd_show,	"show [--json] SUBJECT" },
 	{ "status",	0, cmd_status,	"status [--json]" },
 };
@@ -225,11 +227,30 @@ cmd_status(struct ctl *c, int argc, char **argv)
 	return status_print(&o);
 }
 
+/* --since for scan --journal: microseconds of the realtime clock, or 0. */
+static int
+scan_since(const struct ctl *c, uint64_t *usec)
+{
+	long	 d;
+
+	*usec = 0;
+	if (c->since == NULL)
+		return 0;
+	if (duration_parse(c->since, &d) == -1 || d <= 0) {
+		log_warnx("--since %s: not a duration such as 90m, 12h or 7d",
+		    c->since);
+		return -1;
+	}
+	*usec = (uint64_t)(time(NULL) - d) * 1000000;
+	return 0;
+}
+
 static int
 cmd_scan(struct ctl *c, int argc, char **argv)
 {
 	struct scan	*s;
 	unsigned int	 flags = 0;
+	uint64_t	 since = 0;
 	int		 i, rc = 0;
 
 	if (c->events)
@@ -240,10 +261,18 @@ cmd_scan(struct ctl *c, int argc, char **argv)
 		flags |= SCAN_MISSED;
 	if (c->progress && isatty(STDERR_FILENO))
 		flags |= SCAN_PROGRESS;
+	if (argc == 0 && !c->journal) {
+		log_warnx("scan: a FILE, - for standard input, or --journal");
+		return 3;
+	}
+	if (c->journal && scan_since(c, &since) == -1)
+		return 3;
 	s = scan_new(c->rs, &c->conf->match, flags, stdout);
 	for (i = 0; i < argc; i++)
 		if (scan_path(s, argv[i]) == -1)
 			rc = 3;
+	if (c->journal && scan_journal(s, c->conf->journal_dir, since) == -1)
+		rc = 3;
 	if (!c->events) {
 		if (c->json)
 			scan_report_json(s);
@@ -423,6 +452,7 @@ main(int argc, char *argv[])
 		{ "direction",	required_argument,	NULL, 'D' },
 		{ "events",	no_argument,		NULL, 'E' },
 		{ "help",	no_argument,		NULL, 'h' },
+		{ "journal",	no_argument,		NULL, 'j' },
 		{ "json",	no_argument,		NULL, 'J' },
 		{ "missed",	no_argument,		NULL, 'M' },
 		{ "no-progress", no_argument,		NULL, 'P' },
@@ -455,6 +485,9 @@ main(int argc, char *argv[])
 			break;
 		case 'J':
 			c.json = 1;
+			break;
+		case 'j':
+			c.journal = 1;
 			break;
 		case 'M':
 			c.missed = 1;

@@ -31,6 +31,7 @@
 #include "smtpwatch.h"
 
 #define READ_SLICE	(256 * 1024)	/* bytes read per loop iteration */
+#define JOURNAL_SLICE	1024		/* journal entries per iteration */
 #define RETRY_MIN	1.0		/* seconds before a failed commit ... */
 #define RETRY_MAX	30.0		/* ... is tried again, doubling */
 #define EXPIRE_EVERY	3600.0		/* retention runs hourly */
@@ -51,7 +52,10 @@ struct smtpwatch {
 	struct sw_feed	       **feeds;
 	struct sw_tail	       **tailv;	/* the tail of each feed */
 	size_t			 nfeeds;
-	ev_io			 inotify_w;
+	struct sw_journal	*journal;	/* NULL: not read */
+	struct sw_feed		*jfeed;		/* the journal's feed */
+	time_t			 jcaught;	/* the journal had no backlog */
+	ev_io			 inotify_w, journal_w;
 	ev_idle			 read_w;
 	ev_timer		 batch_w, poll_w, retry_w, dog_w, tick_w;
 	ev_signal		 term_w, int_w, hup_w;
@@ -158,9 +162,10 @@ sw_status(struct smtpwatch *sw)
 		if (ts.size > ts.offset)
 			lag += ts.size - ts.offset;
 	}
-	notify_status("%zu of %zu logs open%s, lag %llu B, %lld failures "
+	notify_status("%zu of %zu logs open%s%s, lag %llu B, %lld failures "
 	    "today", open, sw->nfeeds, tails_polled(sw->tails) > 0 ?
-	    " (some polled)" : "", lag, sw->today);
+	    " (some polled)" : "", sw->journal != NULL ? ", the journal" : "",
+	    lag, sw->today);
 }
 
 /*
@@ -194,6 +199,14 @@ sw_positions(struct smtpwatch *sw)
 		}
 		checkpoint_clear(&cp);
 	}
+	if (sw->jfeed == NULL || !feed_changed(sw->jfeed))
+		return;
+	memset(&cp, 0, sizeof(cp));
+	if (feed_checkpoint(sw->jfeed, &cp) == 0) {
+		journal_position(sw->journal, &cp);
+		store_position(sw->store, &cp);
+	}
+	checkpoint_clear(&cp);
 }
 
 /* Retention, at most hourly, when nothing is batched. */
@@ -286,6 +299,12 @@ read_cb(struct ev_loop *loop, ev_idle *w, int revents)
 		return;
 	}
 	more = tails_run(sw->tails, READ_SLICE);
+	if (sw->journal != NULL) {
+		if (journal_run(sw->journal, JOURNAL_SLICE))
+			more = 1;
+		else
+			sw->jcaught = time(NULL);
+	}
 	sw_caught_up(sw, time(NULL));
 	if (!more)
 		ev_idle_stop(loop, w);
@@ -308,6 +327,17 @@ inotify_cb(struct ev_loop *loop, ev_io *w, int revents)
 	(void)loop;
 	(void)revents;
 	tails_inotify(sw->tails);
+	sw_start_reading(sw);
+}
+
+static void
+journal_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct smtpwatch	*sw = w->data;
+
+	(void)loop;
+	(void)revents;
+	journal_process(sw->journal);
 	sw_start_reading(sw);
 }
 
@@ -359,6 +389,8 @@ tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	for (i = 0; i < sw->nfeeds; i++)
 		feed_idle(sw->feeds[i], now);
+	if (sw->jfeed != NULL)
+		feed_idle(sw->jfeed, now);
 	sw_caught_up(sw, now);
 	/* the wall clock moves alert time on only when nothing is waiting */
 	if (engine_tick(sw->engine, ev_is_active(&sw->read_w) ? 0 : now) &&
@@ -369,8 +401,43 @@ tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 /*
+ * Opens the journal and its feed, resuming from the committed
+ * checkpoint.  A journal that cannot be opened is reported and left
+ * out; returns -1 only when the store cannot say.
+ */
+static int
+sw_journal_open(struct smtpwatch *sw)
+{
+	struct sw_checkpoint	 cp;
+	char			*source;
+	int			 rc;
+
+	if (journal_open(sw->conf->journal_dir, &sw->journal) == -1)
+		return 0;
+	source = journal_source(sw->conf->journal_dir);
+	memset(&cp, 0, sizeof(cp));
+	if ((rc = store_load(sw->store, source, &cp)) == -1) {
+		free(source);
+		journal_free(sw->journal);
+		sw->journal = NULL;
+		return -1;
+	}
+	sw->jfeed = feed_new(source, sw->rs, &sw->conf->match,
+	    rc == 1 ? &cp : NULL, sw_event, sw);
+	journal_start(sw->journal, rc == 1 ? &cp : NULL,
+	    sw->conf->startat == SW_START_END, 0, &feed_tail_cb, sw->jfeed);
+	checkpoint_clear(&cp);
+	free(source);
+	sw->jcaught = time(NULL);
+	ev_io_set(&sw->journal_w, journal_fd(sw->journal), EV_READ);
+	ev_io_start(sw->loop, &sw->journal_w);
+	return 0;
+}
+
+/*
  * Opens a feed and a tail for every log, each resuming from its
- * committed checkpoint.  Returns 0, or -1 when the store cannot say.
+ * committed checkpoint, and the journal when it is read.  Returns 0, or
+ * -1 when the store cannot say.
  */
 static int
 sw_sources_open(struct smtpwatch *sw)
@@ -401,6 +468,8 @@ sw_sources_open(struct smtpwatch *sw)
 		ev_io_set(&sw->inotify_w, tails_fd(sw->tails), EV_READ);
 		ev_io_start(sw->loop, &sw->inotify_w);
 	}
+	if (conf_journal_on(sw->conf) && sw_journal_open(sw) == -1)
+		return -1;
 	ev_timer_set(&sw->poll_w, sw->conf->poll_ms / 1000.0,
 	    sw->conf->poll_ms / 1000.0);
 	ev_timer_start(sw->loop, &sw->poll_w);
@@ -413,6 +482,7 @@ sw_sources_close(struct smtpwatch *sw)
 {
 	struct sw_tail_stat	 ts;
 	struct sw_feed_stat	 fs;
+	struct sw_journal_stat	 js;
 	size_t			 i;
 
 	for (i = 0; i < sw->nfeeds; i++) {	/* the counters run on */
@@ -421,6 +491,17 @@ sw_sources_close(struct smtpwatch *sw)
 		sw->lines += ts.lines;
 		sw->events += fs.events;
 	}
+	if (sw->jfeed != NULL) {
+		feed_stat(sw->jfeed, &fs);
+		journal_stat(sw->journal, &js);
+		sw->lines += js.lines;
+		sw->events += fs.events;
+	}
+	ev_io_stop(sw->loop, &sw->journal_w);
+	journal_free(sw->journal);
+	feed_free(sw->jfeed);
+	sw->journal = NULL;
+	sw->jfeed = NULL;
 	ev_io_stop(sw->loop, &sw->inotify_w);
 	ev_timer_stop(sw->loop, &sw->poll_w);
 	ev_idle_stop(sw->loop, &sw->read_w);
@@ -544,6 +625,7 @@ ctl_status(void *arg, const char *a, size_t alen, FILE *fp, char *err,
 	struct smtpwatch	*sw = arg;
 	struct sw_tail_stat	 ts;
 	struct sw_feed_stat	 fs;
+	struct sw_journal_stat	 js;
 	unsigned long long	 lines = sw->lines, events = sw->events;
 	time_t			 now = time(NULL);
 	uint64_t		 lag;
@@ -557,6 +639,13 @@ ctl_status(void *arg, const char *a, size_t alen, FILE *fp, char *err,
 		tail_stat(sw->tailv[i], &ts);
 		feed_stat(sw->feeds[i], &fs);
 		lines += ts.lines;
+		events += fs.events;
+	}
+	memset(&js, 0, sizeof(js));
+	if (sw->journal != NULL) {
+		journal_stat(sw->journal, &js);
+		feed_stat(sw->jfeed, &fs);
+		lines += js.lines;
 		events += fs.events;
 	}
 	sw_caught_up(sw, now);
@@ -582,6 +671,13 @@ ctl_status(void *arg, const char *a, size_t alen, FILE *fp, char *err,
 		    (unsigned long long)ts.size, (unsigned long long)lag,
 		    (long long)(now - sw->caughtat[i]), ts.rotations, ts.lines,
 		    ts.polled);
+	}
+	if (sw->journal != NULL) {	/* offsets count entries */
+		fputs("source\t", fp);
+		fput_vis(fp, js.source, strlen(js.source));
+		fprintf(fp, "\t1\t%llu\t%llu\t0\t%lld\t0\t%llu\t0\n",
+		    (unsigned long long)js.seq, (unsigned long long)js.seq,
+		    (long long)(now - sw->jcaught), js.lines);
 	}
 	return 0;
 }
@@ -664,6 +760,7 @@ sw_watchers(struct smtpwatch *sw)
 	double	 dog;
 
 	ev_io_init(&sw->inotify_w, inotify_cb, -1, EV_READ);
+	ev_io_init(&sw->journal_w, journal_cb, -1, EV_READ);
 	ev_idle_init(&sw->read_w, read_cb);
 	ev_timer_init(&sw->batch_w, batch_cb, 0., 0.);
 	ev_timer_init(&sw->poll_w, poll_cb, 0., 0.);
@@ -674,6 +771,7 @@ sw_watchers(struct smtpwatch *sw)
 	ev_signal_init(&sw->int_w, term_cb, SIGINT);
 	ev_signal_init(&sw->hup_w, hup_cb, SIGHUP);
 	sw->inotify_w.data = sw->read_w.data = sw->batch_w.data = sw;
+	sw->journal_w.data = sw;
 	sw->poll_w.data = sw->retry_w.data = sw->dog_w.data = sw;
 	sw->tick_w.data = sw->term_w.data = sw->int_w.data = sw;
 	sw->hup_w.data = sw;
@@ -753,8 +851,8 @@ main(int argc, char *argv[])
 		strv_free(sw.rules, sw.nrules);
 		return 1;
 	}
-	log_info("started: %zu logs, database %s, patterns %s", sw.nfeeds,
-	    sw.conf->database, sw.rs->jit ? "JIT-compiled" :
+	log_info("started: %zu logs%s, database %s, patterns %s", sw.nfeeds,
+	    sw.journal != NULL ? " and the journal" : "", sw.conf->database, sw.rs->jit ? "JIT-compiled" :
 	    "interpreted (no JIT: pcre-jit no, or no executable memory)");
 	notify_ready();
 	ev_run(sw.loop, 0);

@@ -296,16 +296,19 @@ static const char *const stmt_sql[ST_N] = {
 	    "p.addr = :addr AND p.successes > 0)",
 	[ST_CP_SAVE] =
 	    "INSERT INTO checkpoints (source, dev, ino, fplen, fphash, "
-	    "offset, done, held, state, updated) VALUES (:source, :dev, "
-	    ":ino, :fplen, :fphash, :offset, :done, :held, :state, :updated) "
+	    "offset, done, held, state, updated, cursor, cursor_seq) VALUES "
+	    "(:source, :dev, :ino, :fplen, :fphash, :offset, :done, :held, "
+	    ":state, :updated, :cursor, :cursor_seq) "
 	    "ON CONFLICT (source) DO UPDATE SET dev = excluded.dev, "
 	    "ino = excluded.ino, fplen = excluded.fplen, "
 	    "fphash = excluded.fphash, offset = excluded.offset, "
 	    "done = excluded.done, held = excluded.held, "
-	    "state = excluded.state, updated = excluded.updated",
+	    "state = excluded.state, updated = excluded.updated, "
+	    "cursor = excluded.cursor, cursor_seq = excluded.cursor_seq",
 	[ST_CP_LOAD] =
 	    "SELECT dev, ino, fplen, fphash, offset, done, held, state, "
-	    "updated FROM checkpoints WHERE source = :source",
+	    "updated, cursor, cursor_seq FROM checkpoints "
+	    "WHERE source = :source",
 	[ST_SINCE] =
 	    "SELECT coalesce(sum(failures), 0) FROM buckets "
 	    "WHERE start >= :start AND scope IN ('addr', 'relay')",
@@ -1231,6 +1234,8 @@ apply_position(struct sw_store *st, const struct sw_checkpoint *cp,
 	bind_blob(st, ":state", cp->statelen > 0 ? cp->state : NULL,
 	    cp->statelen);
 	bind_time(st, ":updated", 1, now);
+	bind_str(st, ":cursor", cp->cursor);
+	bind_int(st, ":cursor_seq", u64_to_db(cp->cursorseq));
 	return stmt_run(st);
 }
 
@@ -1360,6 +1365,9 @@ load_row(sqlite3_stmt *s, const char *source, struct sw_checkpoint *cp)
 		cp->statelen = (size_t)n;
 	}
 	cp->updated = (time_t)sqlite3_column_int64(s, 8);
+	if (sqlite3_column_type(s, 9) == SQLITE_TEXT)
+		cp->cursor = xstrdup((const char *)sqlite3_column_text(s, 9));
+	cp->cursorseq = u64_from_db(sqlite3_column_int64(s, 10));
 	cp->source = xstrdup(source);
 	return 0;
 }

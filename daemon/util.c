@@ -270,6 +270,7 @@ checkpoint_clear(struct sw_checkpoint *cp)
 {
 	free(cp->source);
 	free(cp->state);
+	free(cp->cursor);
 	memset(cp, 0, sizeof(*cp));
 }
 
@@ -282,6 +283,7 @@ checkpoint_copy(struct sw_checkpoint *dst, const struct sw_checkpoint *src)
 	checkpoint_clear(dst);
 	*dst = *src;
 	dst->source = src->source != NULL ? xstrdup(src->source) : NULL;
+	dst->cursor = src->cursor != NULL ? xstrdup(src->cursor) : NULL;
 	dst->state = NULL;
 	if (src->statelen > 0) {
 		dst->state = xmalloc(src->statelen);

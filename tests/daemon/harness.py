@@ -432,6 +432,10 @@ class Daemon:
         # The lines' own times decide retention: keep them whatever the
         # date the tests run on.
         lines.append('retention 0')
+        # Only the logs of the test: never the machine's journal, unless
+        # the test asks for it.
+        if not re.search(r'(?m)^journal', self.extra_conf or ''):
+            lines.append('journal no')
         if self.extra_conf:
             lines.append(self.extra_conf.rstrip('\n'))
         return '\n'.join(lines) + '\n'

@@ -16,6 +16,9 @@ daemon needs shows here as a death by SIGSYS.
               rotation, a relay-rejected alert reaches journald, a reload
               and smtpwatchctl status go through, PCRE2 falls back to the
               interpreter, SIGTERM exits 0
+    journal   as user nobody with group systemd-journal: journal files
+              written by systemd-journal-remote are read, as they grow;
+              without the group, the daemon says it cannot read them
     denied    as user nobody without adm: the daemon says which log it
               may not read and why, counts the other, and reads the first
               once its mode allows
@@ -35,6 +38,7 @@ sys.path.insert(0, os.path.join(HERE, '..', 'daemon'))
 from harness import (BIN, CTL, ROOT, RULES, TIMEOUT, Daemon, Journal,  # noqa: E402
                      account_failures, append, eq, fail, pf_fail,
                      pf_relay_fail, run_tests)
+from test_journal import remote_write  # noqa: E402
 
 SECCOMP_RUN = os.path.join(ROOT, 'build', 'seccomp-run')
 UNIT = os.path.join(ROOT, 'contrib', 'systemd', 'smtpwatchd.service.in')
@@ -172,6 +176,48 @@ def service(w):
     for bad in ('inotify', 'Operation not permitted', 'Bad system call'):
         if bad in d.err_text():
             fail('the sandboxed daemon said %r:\n%s' % (bad, d.tail()))
+
+
+@test('journal')
+def journal(w):
+    """Journal files readable through group systemd-journal, as on a
+    collector (root:systemd-journal 0750, files 0640), written by
+    systemd-journal-remote: counted at start and as they grow (sd-journal's
+    inotify and mmap under the filter).  Without the group, the daemon
+    says it cannot read them."""
+    jgid = grp.getgrnam('systemd-journal').gr_gid
+    jdir = w.path('remote')
+    os.mkdir(jdir, 0o750)
+    os.chown(jdir, 0, jgid)
+    out = os.path.join(jdir, 'remote-mx1.journal')
+    users = ['sandbox-%d@example.com' % i for i in range(3)]
+    lines = [(b'2026-11-28T04:0%d:00+00:00 mx1 postfix/submission/smtpd[%d]: warning: '
+              b'unknown[203.0.113.5]: SASL LOGIN authentication failed: UGFzc3dvcmQ6, '
+              b'sasl_username=%s') % (i, 4000 + i, u.encode()) for i, u in enumerate(users)]
+    remote_write(out, lines[:2])
+    os.chown(out, 0, jgid)
+    os.chmod(out, 0o640)
+    d = sandboxed(w, [], ['systemd-journal'], extra='journal-directory %s' % jdir)
+    d.start()
+    d.wait_until(lambda: account_failures(d.db) == {u.encode(): 1 for u in users[:2]},
+                 'the journal entries counted')
+    remote_write(out, lines[2:])
+    d.wait_until(lambda: account_failures(d.db) == {u.encode(): 1 for u in users},
+                 'the entry appended to the journal file')
+    d.term()
+    for bad in ('cannot read', 'Operation not permitted', 'Bad system call'):
+        if bad in d.err_text():
+            fail('the sandboxed daemon said %r:\n%s' % (bad, d.tail()))
+    # Without the group.
+    d2 = Daemon(w, [], asan=False, binary=BIN, name='nogroup',
+                database=os.path.join(w.path('state'), 'nogroup.db'),
+                extra_conf='journal-directory %s' % jdir, start_at='beginning',
+                wrap=sandbox_wrap(w, []))
+    os.chmod(d2.sockpath, 0o666)
+    d2.start()
+    d2.wait_stderr(re.escape('%s: cannot read: Permission denied: the journal there is '
+                             'not read; give the daemon group systemd-journal' % jdir))
+    d2.term()
 
 
 @test('denied')

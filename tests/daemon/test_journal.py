@@ -1,0 +1,363 @@
+#!/usr/bin/env python3
+"""tests/daemon/test_journal.py -- the systemd journal as a source.
+
+    live       a real journald (started when nothing answers): entries
+               written with `logger --journald` and systemd-cat under
+               Postfix and Exim identifiers are counted (others are not, nor
+               an identifier that is not a plain name), the relay refusal is
+               alerted; after a restart and after kill -9 the counts go on
+               exactly from the cursor
+    exactly    a gen-maillog corpus made into journal export streams and
+               written by systemd-journal-remote into a directory in
+               bursts, the daemon (journal-directory) killed -9 between
+               and during them: the totals equal the generator's truth
+    fleet      three hosts' corpora in one journal-remote directory: the
+               counts per host equal each host's truth
+    vacuum     the entry the checkpoint names is gone (the journal file
+               replaced): the daemon says so, with the time span that may
+               be lost, and reads on from the first entry after it
+    scan       smtpwatchctl scan --journal gives the report scan FILE gives
+               for the same lines, and --since leaves the older ones out
+"""
+
+import datetime
+import json
+import os
+import random
+import re
+import struct
+import subprocess
+import sys
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from harness import (CTL, RULES, TIMEOUT, Daemon, Journal, account_failures,  # noqa: E402
+                     account_rows, address_failures, canon_ip, ensure_journald, eq, fail,
+                     query, relay_counts, run_tests)
+
+SHARED = os.path.normpath(os.path.join(HERE, '..', '..', '..', 'shared'))
+GEN = os.path.join(SHARED, 'bench', 'gen-maillog')
+REMOTE = '/lib/systemd/systemd-journal-remote'
+BOOT = uuid.UUID(int=0x0123456789abcdef0123456789abcdef).hex
+
+TESTS = {}
+GROUPS = {}
+
+
+def test(group):
+    def reg(fn):
+        TESTS[group] = fn
+        GROUPS.setdefault(group, []).append(group)
+        return fn
+    return reg
+
+
+# ---------------------------------------------------------------------------
+# Journal export streams from syslog lines
+# ---------------------------------------------------------------------------
+
+LINE = re.compile(rb'^(\S+) (\S+) ([^\s\[:]+)(?:\[(\d+)\])?: (.*)$', re.S)
+
+
+def export(lines, mono=[0]):
+    """The entries of syslog lines (RFC 3339 stamps) in the journal export
+    format; MESSAGE in the binary form, so any byte goes through."""
+    out = bytearray()
+    for line in lines:
+        m = LINE.match(line)
+        if not m:
+            fail('not a syslog line: %r' % line[:200])
+        ts = datetime.datetime.fromisoformat(m.group(1).decode())
+        mono[0] += 1
+        out += b'__REALTIME_TIMESTAMP=%d\n__MONOTONIC_TIMESTAMP=%d\n_BOOT_ID=%s\n' % (
+            int(ts.timestamp() * 1000000), mono[0], BOOT.encode())
+        out += b'_HOSTNAME=%s\nSYSLOG_IDENTIFIER=%s\n' % (m.group(2), m.group(3))
+        if m.group(4):
+            out += b'SYSLOG_PID=%s\n' % m.group(4)
+        msg = m.group(5)
+        out += b'MESSAGE\n' + struct.pack('<Q', len(msg)) + msg + b'\n\n'
+    return bytes(out)
+
+
+def remote_write(path, lines):
+    """Appends the lines' entries to the journal file path, as
+    systemd-journal-remote writes what hosts upload."""
+    r = subprocess.run([REMOTE, '--output=' + path, '-'], input=export(lines),
+                       capture_output=True, timeout=TIMEOUT)
+    if r.returncode != 0:
+        fail('systemd-journal-remote: exit %d: %s' % (r.returncode, r.stderr.decode()[-2000:]))
+
+
+def corpus(w, name, host, seed, n, hostile='0'):
+    """gen-maillog lines (RFC 3339, mixed Postfix and Exim) and the truth;
+    hostile: the share of lines with attacker-made user names."""
+    path, truth = w.path(name + '.log'), w.path(name + '.truth.json')
+    subprocess.run([sys.executable, GEN, '-f', 'mixed', '-t', 'rfc3339', '-n', str(n),
+                    '-s', str(seed), '--hostname', host, '--hostile-rate', hostile,
+                    '-o', path, '--truth', truth], check=True, capture_output=True)
+    with open(path, 'rb') as f:
+        lines = [l.rstrip(b'\n') for l in f]
+    with open(truth) as f:
+        return lines, json.load(f)
+
+
+def want(truth):
+    return ({bytes.fromhex(x['hex']): x['failures'] for x in truth['accounts']},
+            {canon_ip(x['ip']): x['failures'] for x in truth['client_ips']},
+            {x['relay']: x['failures'] for x in truth['relays']})
+
+
+def check_truth(db, truth, what, host=None):
+    acc, ips, rel = want(truth)
+    if host is None:
+        got_acc, got_ip = account_failures(db), address_failures(db)
+        got_rel = {k: f + a for k, (f, a) in relay_counts(db).items()}
+    else:
+        got_acc = {a: r['failures'] for (h, a), r in account_rows(db).items()
+                   if h == host and r['failures']}
+        got_ip = {}
+        for r in query(db, 'SELECT addr, failures FROM address_totals WHERE host = ? '
+                           'AND failures > 0', (host,)):
+            got_ip[canon_ip(r['addr'])] = r['failures']
+        got_rel = {r['relay']: r['failures'] + r['affected'] for r in query(
+            db, 'SELECT relay, failures, affected FROM relay_totals WHERE host = ?', (host,))
+            if r['failures'] + r['affected']}
+    eq(got_acc, acc, '%s: failures per account' % what)
+    eq(got_ip, ips, '%s: failures per address' % what)
+    eq(got_rel, rel, '%s: relay failures and held-back messages' % what)
+
+
+def jdaemon(w, extra, **kw):
+    return Daemon(w, [], extra_conf=extra, asan=True, **kw)
+
+
+def last_cursor(jdir):
+    out = subprocess.run(['journalctl', '-D', jdir, '-n', '1', '-o', 'json', '--no-pager'],
+                         capture_output=True, check=True, timeout=TIMEOUT).stdout
+    return json.loads(out)['__CURSOR'] if out.strip() else None
+
+
+def wait_journal(d, jdir):
+    """Waits until the checkpoint stands after the directory's last entry
+    with nothing held."""
+    source = 'journal:' + jdir
+    last = last_cursor(jdir)
+
+    def there():
+        cp = d.checkpoint(source)
+        return (cp is not None and cp['cursor'] == last and
+                cp['offset'] == cp['cursor_seq'] + 1)
+    d._wait(there, 'the checkpoint of %s at its last entry' % source,
+            detail=lambda: '%s\nlast entry %s' % (d.checkpoint(source), last))
+
+
+# ---------------------------------------------------------------------------
+# The live journal
+# ---------------------------------------------------------------------------
+
+def logger(ident, msg, pid=None):
+    fields = 'SYSLOG_IDENTIFIER=%s\nMESSAGE=%s\n' % (ident, msg)
+    if pid is not None:
+        fields += 'SYSLOG_PID=%d\n' % pid
+    subprocess.run(['logger', '--journald'], input=fields.encode(), check=True)
+
+
+def pf_fail(user, ip):
+    return ('warning: unknown[%s]: SASL LOGIN authentication failed: UGFzc3dvcmQ6, '
+            'sasl_username=%s' % (ip, user))
+
+
+def exim_fail(user, ip):
+    return ('plain_server authenticator failed for (client.example) [%s]: '
+            '535 Incorrect authentication data (set_id=%s)' % (ip, user))
+
+
+RELAY_FAIL = ('4F1A211E0B2: to=<ops@partner.example>, relay=smtp.gmail.com[142.250.102.108]:587, '
+              'delay=0.41, delays=0.02/0.01/0.38/0, dsn=4.7.8, status=deferred (SASL '
+              'authentication failed; server smtp.gmail.com[142.250.102.108] said: 535-5.7.8 '
+              'Username and Password not accepted. For more information, go to 535 5.7.8  '
+              'https://support.google.com/mail/?p=BadCredentials a1-20020a170906b00ab2f9fd1e3f1sm'
+              '1234567ejb.12 - gsmtp)')
+
+
+@test('live')
+def live(w):
+    ensure_journald()
+    tag = uuid.uuid4().hex[:8]
+    alice, bob = 'alice-%s@example.com' % tag, 'bob-%s@example.com' % tag
+    d = jdaemon(w, 'journal yes\nstart-at end\ncontrol %s' % w.path('control.sock'),
+                start_at=None)
+    d.start()
+    j = Journal(d)
+    logger('postfix/submission/smtpd', pf_fail(alice, '203.0.113.5'), 4242)
+    logger('exim4', exim_fail(bob, '198.51.100.7'), 4343)
+    logger('postfix/smtp', RELAY_FAIL, 4444)
+    # Not mail programs, or not a plain name: never counted.
+    logger('sshd', pf_fail(alice, '192.0.2.1'))
+    logger('postfix/smtpd x', pf_fail(alice, '192.0.2.2'))
+    subprocess.run(['systemd-cat', '-t', 'postfix/smtpd'],
+                   input=(pf_fail(bob, '198.51.100.8') + '\n').encode(), check=True)
+    wanted = {alice.encode(): 1, bob.encode(): 2}
+    d.wait_until(lambda: account_failures(d.db) == wanted, 'the journal entries counted')
+    j.wait_kind('relay-rejected')
+    eq(relay_counts(d.db), {'smtp.gmail.com': (1, 0)}, 'relays')
+    # A restart goes on from the cursor.
+    d.term()
+    logger('postfix/submission/smtpd', pf_fail(alice, '203.0.113.5'), 4242)
+    d.start()
+    logger('postfix/submission/smtpd', pf_fail(alice, '203.0.113.5'), 4242)
+    wanted[alice.encode()] = 3
+    d.wait_until(lambda: account_failures(d.db) == wanted, 'the entries around the restart')
+    # kill -9 after a commit, with more written while it is down.
+    d.kill9()
+    for i in range(3):      # three processes: not Exim's syslog copies
+        logger('exim4', exim_fail(bob, '198.51.100.7'), 4350 + i)
+    d.start()
+    wanted[bob.encode()] = 5
+    d.wait_until(lambda: account_failures(d.db) == wanted, 'the entries after kill -9')
+    logger('postfix/submission/smtpd', pf_fail(alice, '203.0.113.5'), 4242)
+    wanted[alice.encode()] = 4
+    d.wait_until(lambda: account_failures(d.db) == wanted, 'the entry after the restart')
+    eq(account_failures(d.db), wanted, 'failures per account, at the end')
+    out = subprocess.run([CTL, '--rules', RULES, '-f', d.conf, 'status'],
+                         capture_output=True, text=True, timeout=TIMEOUT).stdout
+    if not re.search(r'(?m)^  journal +open ', out):
+        fail('smtpwatchctl status shows no journal source:\n' + out)
+    d.term()
+
+
+# ---------------------------------------------------------------------------
+# A journal directory (systemd-journal-remote)
+# ---------------------------------------------------------------------------
+
+@test('exactly')
+def exactly(w):
+    lines, truth = corpus(w, 'mx1', 'mx1', 31, 40000, hostile='0.005')
+    jdir = w.path('remote')
+    os.mkdir(jdir)
+    out = os.path.join(jdir, 'remote-mx1.journal')
+    d = jdaemon(w, 'journal-directory %s\nbatch-events 500' % jdir, start_at='beginning')
+    rng = random.Random(7)
+    pos, kills = 0, 0
+    d.start()
+    while pos < len(lines):
+        n = rng.randint(500, 6000)
+        remote_write(out, lines[pos:pos + n])
+        pos += n
+        if rng.random() < 0.6:
+            if rng.random() < 0.5:      # during the catch-up, or once caught up
+                d.wait_until(lambda: d.checkpoint('journal:' + jdir) is not None,
+                             'a first checkpoint')
+            else:
+                wait_journal(d, jdir)
+            d.kill9()
+            kills += 1
+            if rng.random() < 0.5 and pos < len(lines):     # written while down
+                n = rng.randint(100, 2000)
+                remote_write(out, lines[pos:pos + n])
+                pos += n
+            d.start()
+    wait_journal(d, jdir)
+    print('exactly: %d lines in bursts, %d kill -9' % (len(lines), kills))
+    check_truth(d.db, truth, 'journal directory vs truth')
+    d.term()
+
+
+@test('fleet')
+def fleet(w):
+    jdir = w.path('remote')
+    os.mkdir(jdir)
+    truths = {}
+    for i, host in enumerate(('mx1', 'mx2', 'mx3')):
+        lines, truths[host] = corpus(w, host, host, 40 + i, 6000)
+        remote_write(os.path.join(jdir, 'remote-%s.journal' % host), lines)
+    d = jdaemon(w, 'journal-directory %s' % jdir, start_at='beginning')
+    d.start()
+    wait_journal(d, jdir)
+    for host, truth in truths.items():
+        check_truth(d.db, truth, 'host %s' % host, host=host)
+    hosts = {r['host'] for r in query(d.db, 'SELECT DISTINCT host FROM account_totals')}
+    eq(hosts, {'mx1', 'mx2', 'mx3'}, 'hosts of the accounts')
+    d.term()
+
+
+@test('vacuum')
+def vacuum(w):
+    lines, _ = corpus(w, 'mx1', 'mx1', 50, 4000)
+    jdir = w.path('remote')
+    os.mkdir(jdir)
+    out = os.path.join(jdir, 'remote-mx1.journal')
+    remote_write(out, lines[:2000])
+    d = jdaemon(w, 'journal-directory %s' % jdir, start_at='beginning')
+    d.start()
+    wait_journal(d, jdir)
+    before = sum(account_failures(d.db).values())
+    d.term()
+    # The file is vacuumed away; a new one starts well after its end.
+    os.unlink(out)
+    later = []
+    for l in lines[2000:]:
+        m = LINE.match(l)
+        ts = datetime.datetime.fromisoformat(m.group(1).decode()) + datetime.timedelta(hours=1)
+        later.append(ts.isoformat().encode() + l[len(m.group(1)):])
+    remote_write(out, later)
+    mark = d.err_mark()
+    d.start()
+    d.wait_stderr(r'journal:%s: the entry read last \(\S+\) is no longer in the journal '
+                  r'\(vacuumed or rotated away\): reading on from the first entry after it, '
+                  r'of \S+; entries of the \d+ s between may have been lost' % re.escape(jdir),
+                  since=mark)
+    wait_journal(d, jdir)
+    after = sum(account_failures(d.db).values())
+    want_after = sum(1 for e in scan_events(w, later) if e['kind'] == 'failure' and
+                     e['direction'] == 'server' and e.get('account_hex') is not None)
+    eq(after - before, want_after, 'failures counted from the new file')
+    d.term()
+
+
+def scan_events(w, lines):
+    path = w.path('scan-%d.log' % len(lines))
+    with open(path, 'wb') as f:
+        f.write(b'\n'.join(lines) + b'\n')
+    out = subprocess.run([CTL, '--rules', RULES, 'scan', '--events', '--json', path],
+                         capture_output=True, check=True, timeout=TIMEOUT).stdout
+    return [json.loads(l) for l in out.splitlines()]
+
+
+@test('scan')
+def scan(w):
+    lines, _ = corpus(w, 'mx1', 'mx1', 60, 5000)
+    jdir = w.path('remote')
+    os.mkdir(jdir)
+    remote_write(os.path.join(jdir, 'remote-mx1.journal'), lines)
+    conf = w.path('scan.conf')
+    with open(conf, 'w') as f:
+        f.write('journal-directory %s\n' % jdir)
+    path = w.path('mx1.log')
+
+    def report(*args):
+        r = subprocess.run([CTL, '--rules', RULES, '-f', conf, 'scan', '--json'] + list(args),
+                           capture_output=True, timeout=TIMEOUT)
+        if r.returncode != 0:
+            fail('smtpwatchctl scan %s: exit %d: %s' % (' '.join(args), r.returncode,
+                                                      r.stderr.decode()))
+        js = json.loads(r.stdout)
+        js.pop('files', None)
+        return js
+    got, exp = report('--journal'), report(path)
+    if sum(got['events'].values()) == 0:
+        fail('scan --journal found no events')
+    eq(got, exp, 'scan --journal report vs scan FILE')
+    # The corpus is of 2026-11-28: --since 1m leaves all of it out.
+    recent = report('--journal', '--since', '1m')
+    eq((recent['lines'], sum(recent['events'].values())), (0, 0),
+       'scan --journal --since 1m (lines, events)')
+
+
+if __name__ == '__main__':
+    if not os.path.exists(REMOTE):
+        print('test_journal.py: %s is missing (contrib/deps check)' % REMOTE, file=sys.stderr)
+        sys.exit(1)
+    sys.exit(run_tests(TESTS, GROUPS, sys.argv[1:]))
