@@ -303,14 +303,29 @@ what_relay_recovered(char *dst, size_t size, const struct sw_alert *a)
 	    inc->failures, inc->failures == 1 ? "" : "s");
 }
 
+/* " on hosts mx1 mx2" for a fleet incident, else "". */
+static void
+hosts_text(char *dst, size_t size, const struct sw_incident *inc)
+{
+	char	 v[SW_HOSTS_MAX * 4];
+
+	dst[0] = '\0';
+	if (inc->hosts[0] == '\0')
+		return;
+	alert_vis(v, sizeof(v), inc->hosts, strlen(inc->hosts), SW_HOSTS_MAX);
+	snprintf(dst, size, " on hosts %s", v);
+}
+
 static void
 what_account(char *dst, size_t size, const struct sw_alert *a)
 {
 	const struct sw_incident *inc = a->inc;
 	char	 subj[SHOWN_MAX + 8], win[48], addr[SW_ADDR_MAX * 2];
 	char	 from[SW_ADDR_MAX * 2 + 64], rep[96], rhythm[64];
+	char	 on[SW_HOSTS_MAX * 4 + 16];
 
 	subject_text(subj, sizeof(subj), inc);
+	hosts_text(on, sizeof(on), inc);
 	alert_vis(addr, sizeof(addr), inc->addr, strlen(inc->addr),
 	    SW_ADDR_MAX);
 	if (inc->addresses <= 1)
@@ -326,13 +341,13 @@ what_account(char *dst, size_t size, const struct sw_alert *a)
 	}
 	if (a->repeat) {
 		repeat_text(rep, sizeof(rep), a);
-		snprintf(dst, size, "account %s still failing AUTH %s%s: %s",
-		    subj, from, rhythm, rep);
+		snprintf(dst, size, "account %s still failing AUTH%s %s%s: %s",
+		    subj, on, from, rhythm, rep);
 		return;
 	}
 	alert_span(win, sizeof(win), a);
-	snprintf(dst, size, "account %s failed AUTH %" PRIu64 " times%s "
-	    "%s%s", subj, a->count, win, from, rhythm);
+	snprintf(dst, size, "account %s failed AUTH%s %" PRIu64 " times%s "
+	    "%s%s", subj, on, a->count, win, from, rhythm);
 }
 
 static void
@@ -340,17 +355,19 @@ what_address(char *dst, size_t size, const struct sw_alert *a)
 {
 	const struct sw_incident *inc = a->inc;
 	char	 subj[SHOWN_MAX + 8], win[48], rep[96];
+	char	 on[SW_HOSTS_MAX * 4 + 16];
 
 	subject_text(subj, sizeof(subj), inc);
+	hosts_text(on, sizeof(on), inc);
 	if (a->repeat) {
 		repeat_text(rep, sizeof(rep), a);
 		snprintf(dst, size, "address %s still failing AUTH on many "
-		    "accounts: %s", subj, rep);
+		    "accounts%s: %s", subj, on, rep);
 		return;
 	}
 	alert_span(win, sizeof(win), a);
-	snprintf(dst, size, "address %s failed AUTH on %u accounts%s "
-	    "(%" PRIu64 " failures)", subj, inc->accounts, win, a->count);
+	snprintf(dst, size, "address %s failed AUTH on %u accounts%s%s "
+	    "(%" PRIu64 " failures)", subj, inc->accounts, on, win, a->count);
 }
 
 static void
@@ -504,6 +521,8 @@ entry_incident(struct entry *e, const struct sw_alert *a)
 
 	entry_num(e, "SMTPWATCH_INCIDENT", (uint64_t)inc->id);
 	entry_vis(e, "SMTPWATCH_HOST", inc->host, strlen(inc->host));
+	if (inc->hosts[0] != '\0')
+		entry_vis(e, "SMTPWATCH_HOSTS", inc->hosts, strlen(inc->hosts));
 	switch (inc->kind) {
 	case SW_INC_RELAY:
 		subjfield = "SMTPWATCH_RELAY";

@@ -32,6 +32,7 @@ conf_defaults(const char *path)
 	c->database = xstrdup(SW_DATABASE_DEFAULT);
 	c->control = xstrdup(SW_CONTROL_DEFAULT);
 	c->journal = -1;
+	c->alert.fleet = -1;
 	c->startat = SW_START_END;
 	c->batch_ms = 250;
 	c->batch_events = 10000;
@@ -265,6 +266,9 @@ conf_directive(struct sw_conf *c, const char *word, char *val)
 	else if (strcmp(word, "journal") == 0) {
 		if (conf_yesno(val, &c->journal) == -1)
 			return "journal must be yes or no";
+	} else if (strcmp(word, "fleet") == 0) {
+		if (conf_yesno(val, &c->alert.fleet) == -1)
+			return "fleet must be yes or no";
 	} else if (strcmp(word, "journal-directory") == 0)
 		return conf_string(&c->journal_dir, val);
 	else if (strcmp(word, "start-at") == 0)
@@ -375,6 +379,8 @@ conf_load(const char *path, int must_exist, struct sw_conf **out)
 		}
 		fclose(fp);
 	}
+	if (c->alert.fleet == -1)	/* a collector's directory: a fleet */
+		c->alert.fleet = c->journal_dir != NULL;
 	if (c->nrules == 0) {
 		strv_push(&c->rules, &c->nrules, SW_RULES_SHIPPED);
 		strv_push(&c->rules, &c->nrules, SW_RULES_LOCAL);

@@ -97,6 +97,7 @@ struct track {
 	struct from	 from[SW_TRACK_ADDRS];	/* account */
 	struct tried	*tried;		/* address: spray-threshold slots */
 	size_t		 ntried;
+	char		*hosts;		/* fleet: the hosts it failed on */
 	size_t		 keylen;
 	char		 key[];		/* host NUL subject */
 };
@@ -127,6 +128,8 @@ struct sw_engine {
 	int		 full;		/* INC_MAX was reached: logged */
 	uint64_t	 good[GOOD_MAX];	/* logins not yet committed */
 	size_t		 goodnext;
+	const char	*evhost;	/* the host of the event at hand */
+	struct sw_event	 fleet;		/* it, with SW_FLEET_HOST */
 };
 
 /* Account diagnoses by severity: an incident only escalates. */
@@ -300,6 +303,7 @@ track_free(struct sw_engine *e, struct track *t)
 	*pp = t->hnext;
 	lru_unlink(e, t);
 	free(t->tried);
+	free(t->hosts);
 	free(t);
 	e->ntracks--;
 }
@@ -594,10 +598,62 @@ inc_unlink(struct sw_engine *e, struct inc *in)
 	free(in);
 }
 
+/*
+ * Adds host to h, SW_HOSTS_MAX bytes of blank-separated names, once;
+ * "..." ends it when the next one does not fit.
+ */
+static void
+hosts_add(char *h, const char *host)
+{
+	size_t	 n = strlen(h), k = strlen(host), i;
+
+	if (k == 0)
+		return;
+	for (i = 0; i < n; i += strcspn(h + i, " ") + 1)
+		if (strncmp(h + i, host, k) == 0 &&
+		    (h[i + k] == ' ' || h[i + k] == '\0'))
+			return;
+	if (n >= 3 && strcmp(h + n - 3, "...") == 0)
+		return;
+	if (n + k + 6 < SW_HOSTS_MAX)
+		snprintf(h + n, SW_HOSTS_MAX - n, "%s%s", n ? " " : "", host);
+	else
+		snprintf(h + n, SW_HOSTS_MAX - n, "%s...", n ? " " : "");
+}
+
+/* A fleet incident's hosts: those of its track, then of each event. */
+static void
+inc_host(struct inc *in, const char *host)
+{
+	if (strcmp(in->s.host, SW_FLEET_HOST) == 0)
+		hosts_add(in->s.hosts, host);
+}
+
+/* A fleet track notes the host of the event at hand. */
+static void
+track_host(struct sw_engine *e, struct track *t)
+{
+	if (e->evhost == NULL || strcmp(t->key, SW_FLEET_HOST) != 0)
+		return;
+	if (t->hosts == NULL)
+		t->hosts = xcalloc(1, SW_HOSTS_MAX);
+	hosts_add(t->hosts, e->evhost);
+}
+
+/* A fleet incident opened from a track starts with the track's hosts. */
+static void
+inc_hosts_from(struct inc *in, const struct track *t)
+{
+	if (t->hosts != NULL && strcmp(in->s.host, SW_FLEET_HOST) == 0)
+		memcpy(in->s.hosts, t->hosts, SW_HOSTS_MAX);
+}
+
 /* The latest failure's details. */
 static void
-inc_note(struct inc *in, const struct sw_event *ev, const char *diag)
+inc_note(struct sw_engine *e, struct inc *in, const struct sw_event *ev,
+    const char *diag)
 {
+	inc_host(in, e->evhost != NULL ? e->evhost : ev->host);
 	if (ev->when > in->s.last)
 		in->s.last = ev->when;
 	if (ev->addr[0] != '\0')
@@ -739,7 +795,7 @@ relay_failure(struct sw_engine *e, const struct sw_event *ev,
 			return;
 		in->s.failures = 1;
 		relay_message(in, ev);
-		inc_note(in, ev, ev->diag != NULL ? ev->diag->id : NULL);
+		inc_note(e, in, ev, ev->diag != NULL ? ev->diag->id : NULL);
 		memset(&a, 0, sizeof(a));
 		a.kind = SW_AL_RELAY_REJECTED;
 		a.when = ev->when;
@@ -751,7 +807,7 @@ relay_failure(struct sw_engine *e, const struct sw_event *ev,
 	}
 	in->s.failures++;
 	relay_message(in, ev);
-	inc_note(in, ev, ev->diag != NULL ? ev->diag->id : NULL);
+	inc_note(e, in, ev, ev->diag != NULL ? ev->diag->id : NULL);
 	engine_tell(e, in, ev->when, 0, 0);
 }
 
@@ -967,6 +1023,7 @@ account_failure(struct sw_engine *e, const struct sw_event *ev)
 
 	t = track_get(e, T_ACCOUNT, ev->host, ev->account, ev->accountlen,
 	    ev->when);
+	track_host(e, t);
 	window_add(&t->win, ev->when, 1);
 	t->times[t->ntimes++ % RHYTHM] = ev->when;
 	if (t->ntimes >= 2 * RHYTHM)
@@ -977,7 +1034,7 @@ account_failure(struct sw_engine *e, const struct sw_event *ev)
 	    ev->accountlen);
 	if (in != NULL) {
 		in->s.failures++;
-		inc_note(in, ev, NULL);
+		inc_note(e, in, ev, NULL);
 		in->s.addresses = track_addresses(t, e->now,
 		    e->opt->account_window);
 		rank = account_rank(e, t);
@@ -997,8 +1054,9 @@ account_failure(struct sw_engine *e, const struct sw_event *ev)
 	    e->opt->account_window));
 	if (in == NULL)
 		return;
+	inc_hosts_from(in, t);
 	in->s.failures = n;
-	inc_note(in, ev, NULL);
+	inc_note(e, in, ev, NULL);
 	in->s.addresses = track_addresses(t, e->now, e->opt->account_window);
 	account_diagnose(e, in, account_rank(e, t));
 	engine_tell(e, in, ev->when, track_rhythm(t), 1);
@@ -1051,6 +1109,7 @@ address_failure(struct sw_engine *e, const struct sw_event *ev)
 
 	t = track_get(e, T_ADDRESS, ev->host, ev->addr, strlen(ev->addr),
 	    ev->when);
+	track_host(e, t);
 	(void)address_tried(e, t, ev);
 	in = inc_find(e, SW_INC_ADDRESS, ev->host, ev->addr, strlen(ev->addr));
 	if (in != NULL) {
@@ -1058,7 +1117,7 @@ address_failure(struct sw_engine *e, const struct sw_event *ev)
 		if (set_add(&in->seen, fnv64(FNV64_INIT, ev->account,
 		    ev->accountlen)))
 			in->s.accounts++;
-		inc_note(in, ev, NULL);
+		inc_note(e, in, ev, NULL);
 		engine_tell(e, in, ev->when, 0, 0);
 		return;
 	}
@@ -1075,12 +1134,13 @@ address_failure(struct sw_engine *e, const struct sw_event *ev)
 	if ((in = inc_open(e, SW_INC_ADDRESS, ev->host, ev->addr,
 	    strlen(ev->addr), first)) == NULL)
 		return;
+	inc_hosts_from(in, t);
 	for (i = 0; i < t->ntried; i++)
 		if (t->tried[i].last >= lo)
 			(void)set_add(&in->seen, t->tried[i].h);
 	in->s.failures = failures;
 	in->s.accounts = accounts;
-	inc_note(in, ev, NULL);
+	inc_note(e, in, ev, NULL);
 	inc_behaviour(e, in, "password-spraying");
 	engine_tell(e, in, ev->when, 0, 1);
 }
@@ -1097,7 +1157,7 @@ backend_trouble(struct sw_engine *e, const struct sw_event *ev)
 	in = inc_find(e, SW_INC_BACKEND, ev->host, ev->host, strlen(ev->host));
 	if (in != NULL) {
 		in->s.failures++;
-		inc_note(in, ev, ev->diag->id);
+		inc_note(e, in, ev, ev->diag->id);
 		engine_tell(e, in, ev->when, 0, 0);
 		return;
 	}
@@ -1109,11 +1169,33 @@ backend_trouble(struct sw_engine *e, const struct sw_event *ev)
 	    e->opt->backend_window))) == NULL)
 		return;
 	in->s.failures = n;
-	inc_note(in, ev, ev->diag->id);
+	inc_note(e, in, ev, ev->diag->id);
 	engine_tell(e, in, ev->when, 0, 1);
 }
 
-/* A login: closes the account's incident and the host's back-end one. */
+/* A login: the host's back end answers again. */
+static void
+server_backend_success(struct sw_engine *e, const struct sw_event *ev)
+{
+	struct inc	*in;
+	struct sw_alert	 a;
+
+	if ((in = inc_find(e, SW_INC_BACKEND, ev->host, ev->host,
+	    strlen(ev->host))) == NULL)
+		return;
+	inc_close(e, in, ev->when, "success");
+	memset(&a, 0, sizeof(a));
+	a.kind = SW_AL_BACKEND_RECOVERED;
+	a.when = ev->when;
+	a.count = in->s.failures - in->s.reported;
+	a.addr = ev->addr;
+	engine_alert(e, in, &a);
+}
+
+/*
+ * A login: the account's incident closes; a login from an address that
+ * was failing it and never logged in before is told as a compromise.
+ */
 static void
 server_success(struct sw_engine *e, const struct sw_event *ev)
 {
@@ -1122,16 +1204,6 @@ server_success(struct sw_engine *e, const struct sw_event *ev)
 	struct sw_alert	 a;
 	size_t		 i;
 
-	if ((in = inc_find(e, SW_INC_BACKEND, ev->host, ev->host,
-	    strlen(ev->host))) != NULL) {
-		inc_close(e, in, ev->when, "success");
-		memset(&a, 0, sizeof(a));
-		a.kind = SW_AL_BACKEND_RECOVERED;
-		a.when = ev->when;
-		a.count = in->s.failures - in->s.reported;
-		a.addr = ev->addr;
-		engine_alert(e, in, &a);
-	}
 	if (!(ev->flags & SW_EVF_ACCOUNT) || ev->addr[0] == '\0')
 		return;
 	t = track_find(e, T_ACCOUNT, ev->host, ev->account, ev->accountlen);
@@ -1157,29 +1229,46 @@ server_success(struct sw_engine *e, const struct sw_event *ev)
 	engine_alert(e, in, &a);
 }
 
+/*
+ * In a fleet, accounts and client addresses are followed across hosts:
+ * their tracks and incidents take the host SW_FLEET_HOST, and the
+ * incident keeps the hosts it was seen on.  Back ends stay per host.
+ */
 static void
 server_event(struct sw_engine *e, const struct sw_event *ev)
 {
+	const struct sw_event	*acct = ev;
+
 	if (engine_ignored(e, ev))
 		return;
+	if (e->opt->fleet && (ev->kind == SW_EV_FAILURE ||
+	    ev->kind == SW_EV_SUCCESS)) {
+		e->fleet = *ev;
+		snprintf(e->fleet.host, sizeof(e->fleet.host), "%s",
+		    SW_FLEET_HOST);
+		acct = &e->fleet;
+	}
+	e->evhost = ev->host;
 	switch (ev->kind) {
 	case SW_EV_FAILURE:
 		if (ev->flags & SW_EVF_ACCOUNT)
-			account_failure(e, ev);
+			account_failure(e, acct);
 		if ((ev->flags & SW_EVF_ACCOUNT) && ev->addr[0] != '\0')
-			address_failure(e, ev);
-		return;
+			address_failure(e, acct);
+		break;
 	case SW_EV_SUCCESS:
-		server_success(e, ev);
-		return;
+		server_backend_success(e, ev);
+		server_success(e, acct);
+		break;
 	case SW_EV_TROUBLE:
 		if (ev->diag != NULL && ev->diag->behaviour != NULL &&
 		    strcmp(ev->diag->behaviour, "backend-down") == 0)
 			backend_trouble(e, ev);
-		return;
+		break;
 	default:
-		return;
+		break;
 	}
+	e->evhost = NULL;
 }
 
 /* ---------------------------------------------------------- the engine */

@@ -37,6 +37,8 @@
  * continuation lines is bounded the same way.
  */
 #define SW_LINE_MAX		65536
+#define SW_HOSTS_MAX		256	/* host names of a fleet incident */
+#define SW_FLEET_HOST		"*"	/* the host of a fleet incident */
 #define SW_ACCOUNT_MAX		256	/* Postfix logs at most 100 */
 #define SW_ADDR_MAX		64	/* IPv6 with zone, as text */
 #define SW_NAME_MAX		256	/* a DNS name */
@@ -278,6 +280,9 @@ struct sw_incident {
 	char		 diagnosis[SW_NAME_MAX];	/* rule id, or "" */
 	char		 addr[SW_ADDR_MAX];	/* latest failing address */
 	char		 reply[SW_REPLY_MAX];	/* latest reply or reason */
+	char		 hosts[SW_HOSTS_MAX];	/* fleet: the hosts it was seen
+					   on, blank-separated, "..." when
+					   more did not fit; else "" */
 };
 
 /* Store tuning, from the configuration. */
@@ -312,6 +317,7 @@ struct sw_alertopt {
 	long		 realert;	/* seconds between entries */
 	long		 quiet;		/* an incident quiet this long closes */
 	long		 attribution;	/* seconds a back-end line pairs */
+	int		 fleet;		/* accounts, addresses across hosts */
 	char	       **ignore_accounts;	/* fnmatch globs */
 	size_t		 nignore_accounts;
 	struct sw_cidr	*ignore_nets;

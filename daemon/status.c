@@ -359,8 +359,8 @@ st_incidents(struct st_ctx *c, int *n)
 
 	st = ctldb_prepare(c->db, "SELECT id, host, kind, subject, opened, "
 	    "last, failures, messages, addresses, accounts, diagnosis, "
-	    "last_addr, last_reply FROM incident_list WHERE state = 'open' "
-	    "ORDER BY opened, id");
+	    "last_addr, last_reply, hosts FROM incident_list "
+	    "WHERE state = 'open' ORDER BY opened, id");
 	if (st == NULL)
 		return -1;
 	*n = 0;
@@ -397,6 +397,10 @@ st_incidents(struct st_ctx *c, int *n)
 			st_json(fp, st, 11);
 			fputs(",\"last_reply\":", fp);
 			st_json(fp, st, 12);
+			if (sqlite3_column_type(st, 13) != SQLITE_NULL) {
+				fputs(",\"hosts\":", fp);	/* a fleet's */
+				st_json(fp, st, 13);
+			}
 			fputs(",\"diagnosis\":", fp);
 			if (id == NULL)
 				fputs("null", fp);
@@ -426,7 +430,11 @@ st_incidents(struct st_ctx *c, int *n)
 		s = st_vis(st, 3);
 		fputs(s, fp);
 		free(s);
-		if (sqlite3_column_bytes(st, 1) > 0) {
+		if (sqlite3_column_bytes(st, 13) > 0) {
+			s = st_vis(st, 13);
+			fprintf(fp, " on hosts %s", s);
+			free(s);
+		} else if (sqlite3_column_bytes(st, 1) > 0) {
 			s = st_vis(st, 1);
 			fprintf(fp, " on %s", s);
 			free(s);

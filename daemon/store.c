@@ -272,26 +272,26 @@ static const char *const stmt_sql[ST_N] = {
 	    "INSERT INTO incidents (id, host, kind, direction, subject, "
 	    "opened, last, closed, close_reason, failures, messages, "
 	    "reported, alerts, last_alert, addresses, accounts, diagnosis, "
-	    "last_addr, last_reply) VALUES (:id, :host, :kind, :dir, "
+	    "last_addr, last_reply, hosts) VALUES (:id, :host, :kind, :dir, "
 	    ":subject, :opened, :last, :closed, :close_reason, :failures, "
 	    ":messages, :reported, :alerts, :last_alert, :addresses, "
-	    ":accounts, :diagnosis, :last_addr, :last_reply) "
+	    ":accounts, :diagnosis, :last_addr, :last_reply, :hosts) "
 	    "ON CONFLICT (id) DO UPDATE SET " SET("host") ", " SET("kind")
 	    ", " SET("direction") ", " SET("subject") ", " SET("opened")
 	    ", " SET("last") ", " SET("closed") ", " SET("close_reason")
 	    ", " SET("failures") ", " SET("messages") ", " SET("reported")
 	    ", " SET("alerts") ", " SET("last_alert") ", " SET("addresses")
 	    ", " SET("accounts") ", " SET("diagnosis") ", " SET("last_addr")
-	    ", " SET("last_reply"),
+	    ", " SET("last_reply") ", " SET("hosts"),
 	[ST_INC_OPEN] =
 	    "SELECT id, kind, host, subject, opened, last, close_reason, "
 	    "failures, messages, reported, alerts, last_alert, addresses, "
-	    "accounts, diagnosis, last_addr, last_reply FROM incidents "
+	    "accounts, diagnosis, last_addr, last_reply, hosts FROM incidents "
 	    "WHERE closed IS NULL ORDER BY id",
 	[ST_INC_MAXID] = "SELECT coalesce(max(id), 0) FROM incidents",
 	[ST_PAIR_OK] =
 	    "SELECT EXISTS (SELECT 1 FROM accounts a JOIN account_addrs p "
-	    "ON p.account_id = a.id WHERE a.host = :host AND "
+	    "ON p.account_id = a.id WHERE (a.host = :host OR :host = '*') AND "
 	    "a.direction = 'server' AND a.account = :account AND "
 	    "p.addr = :addr AND p.successes > 0)",
 	[ST_CP_SAVE] =
@@ -1182,6 +1182,7 @@ apply_incident(struct sw_store *st, const struct sw_incident *inc)
 	bind_array(st, ":diagnosis", inc->diagnosis, sizeof(inc->diagnosis));
 	bind_array(st, ":last_addr", inc->addr, sizeof(inc->addr));
 	bind_array(st, ":last_reply", inc->reply, sizeof(inc->reply));
+	bind_array(st, ":hosts", inc->hosts, sizeof(inc->hosts));
 	return stmt_run(st);
 }
 
@@ -1609,6 +1610,7 @@ inc_row(sqlite3_stmt *s, struct sw_incident *inc)
 	column_copy(s, 14, inc->diagnosis, sizeof(inc->diagnosis));
 	column_copy(s, 15, inc->addr, sizeof(inc->addr));
 	column_copy(s, 16, inc->reply, sizeof(inc->reply));
+	column_copy(s, 17, inc->hosts, sizeof(inc->hosts));
 	return 0;
 }
 

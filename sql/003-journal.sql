@@ -1,4 +1,4 @@
--- 003-journal.sql -- where the journal source stands.
+-- 003-journal.sql -- where the journal source stands, and fleet incidents.
 --
 -- The systemd journal is read as a source like a log file; its
 -- checkpoint row (source 'journal', or 'journal:DIRECTORY') keeps offset,
@@ -12,3 +12,19 @@
 
 ALTER TABLE checkpoints ADD COLUMN cursor TEXT;
 ALTER TABLE checkpoints ADD COLUMN cursor_seq INTEGER;
+
+-- A fleet (several hosts' journals, read together): an account or a
+-- client address failing on several hosts is one incident, whose host is
+-- '*'; hosts names the hosts it was seen on, blank-separated ("..." at
+-- the end when more did not fit), and is NULL for the incidents of one
+-- host.  incident_list gains it.
+ALTER TABLE incidents ADD COLUMN hosts TEXT;
+
+DROP VIEW incident_list;
+CREATE VIEW incident_list AS
+SELECT id, host, kind, direction, subject, opened, last, closed,
+    close_reason, failures, messages, reported, alerts, last_alert,
+    addresses, accounts, diagnosis, last_addr, last_reply,
+    CASE WHEN closed IS NULL THEN 'open' ELSE 'closed' END AS state,
+    hosts
+FROM incidents;

@@ -5,14 +5,18 @@
                written with `logger --journald` and systemd-cat under
                Postfix and Exim identifiers are counted (others are not, nor
                an identifier that is not a plain name), the relay refusal is
-               alerted; after a restart and after kill -9 the counts go on
-               exactly from the cursor
+               alerted; across journalctl --rotate, a restart and kill -9
+               the counts go on exactly from the cursor
     exactly    a gen-maillog corpus made into journal export streams and
                written by systemd-journal-remote into a directory in
                bursts, the daemon (journal-directory) killed -9 between
                and during them: the totals equal the generator's truth
     fleet      three hosts' corpora in one journal-remote directory: the
-               counts per host equal each host's truth
+               counts per host equal each host's truth, and the fleet's
+               their sum
+    attack     one account failing on three hosts is one fleet incident
+               (none per host below the threshold), named in the journal
+               and by smtpwatchctl status with its hosts
     vacuum     the entry the checkpoint names is gone (the journal file
                replaced): the daemon says so, with the time span that may
                be lost, and reads on from the first entry after it
@@ -203,12 +207,18 @@ def live(w):
     d.wait_until(lambda: account_failures(d.db) == wanted, 'the journal entries counted')
     j.wait_kind('relay-rejected')
     eq(relay_counts(d.db), {'smtp.gmail.com': (1, 0)}, 'relays')
+    # journald rotates its files: the reader follows into the new one.
+    subprocess.run(['journalctl', '--rotate'], check=True, capture_output=True,
+                   timeout=TIMEOUT)
+    logger('postfix/submission/smtpd', pf_fail(alice, '203.0.113.5'), 4242)
+    wanted[alice.encode()] = 2
+    d.wait_until(lambda: account_failures(d.db) == wanted, 'the entry after a rotation')
     # A restart goes on from the cursor.
     d.term()
     logger('postfix/submission/smtpd', pf_fail(alice, '203.0.113.5'), 4242)
     d.start()
     logger('postfix/submission/smtpd', pf_fail(alice, '203.0.113.5'), 4242)
-    wanted[alice.encode()] = 3
+    wanted[alice.encode()] = 4
     d.wait_until(lambda: account_failures(d.db) == wanted, 'the entries around the restart')
     # kill -9 after a commit, with more written while it is down.
     d.kill9()
@@ -218,7 +228,7 @@ def live(w):
     wanted[bob.encode()] = 5
     d.wait_until(lambda: account_failures(d.db) == wanted, 'the entries after kill -9')
     logger('postfix/submission/smtpd', pf_fail(alice, '203.0.113.5'), 4242)
-    wanted[alice.encode()] = 4
+    wanted[alice.encode()] = 5
     d.wait_until(lambda: account_failures(d.db) == wanted, 'the entry after the restart')
     eq(account_failures(d.db), wanted, 'failures per account, at the end')
     out = subprocess.run([CTL, '--rules', RULES, '-f', d.conf, 'status'],
@@ -278,9 +288,61 @@ def fleet(w):
     wait_journal(d, jdir)
     for host, truth in truths.items():
         check_truth(d.db, truth, 'host %s' % host, host=host)
+    # Fleet-wide: every host's failures, summed.
+    total = {}
+    for truth in truths.values():
+        for a, n in want(truth)[0].items():
+            total[a] = total.get(a, 0) + n
+    eq(account_failures(d.db), total, 'failures per account across the fleet')
     hosts = {r['host'] for r in query(d.db, 'SELECT DISTINCT host FROM account_totals')}
     eq(hosts, {'mx1', 'mx2', 'mx3'}, 'hosts of the accounts')
     d.term()
+
+
+@test('attack')
+def attack(w):
+    """One account attacked on three hosts, two failures on each, with the
+    threshold at five: one fleet incident (host '*', hosts mx1 mx2 mx3)
+    and one account-failing entry; with fleet no, none."""
+    jdir = w.path('remote')
+    os.mkdir(jdir)
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    for i, host in enumerate(('mx1', 'mx2', 'mx3')):
+        lines = []
+        for k in range(2):
+            ts = (now - datetime.timedelta(seconds=60 - 10 * i - k)).isoformat()
+            lines.append(('%s %s postfix/submission/smtpd[%d]: warning: unknown[198.51.100.%d]: '
+                          'SASL LOGIN authentication failed: UGFzc3dvcmQ6, '
+                          'sasl_username=victim@example.com' % (ts, host, 100 + k, 10 * i + k)
+                          ).encode())
+        remote_write(os.path.join(jdir, 'remote-%s.journal' % host), lines)
+    for fleet, want in (('no', 0), ('yes', 1)):
+        d = jdaemon(w, 'journal-directory %s\nfleet %s\ncontrol %s' % (
+            jdir, fleet, w.path('control-%s.sock' % fleet)), start_at='beginning',
+            name='fleet-' + fleet)
+        d.start()
+        j = Journal(d)
+        wait_journal(d, jdir)
+        eq({h: r['failures'] for (h, a), r in account_rows(d.db).items()},
+           {'mx1': 2, 'mx2': 2, 'mx3': 2}, 'fleet %s: failures per host' % fleet)
+        got = [e for e in j.sync() if e.get('SMTPWATCH_KIND') == 'account-failing']
+        eq(len(got), want, 'fleet %s: account-failing entries' % fleet)
+        rows = query(d.db, "SELECT host, hosts, failures FROM incidents WHERE kind = 'account'")
+        if fleet == 'no':
+            eq(rows, [], 'fleet no: account incidents')
+            d.term()
+            continue
+        eq([(r['host'], r['hosts'], r['failures']) for r in rows], [('*', 'mx1 mx2 mx3', 6)],
+           'fleet yes: the account incident (host, hosts, failures)')
+        eq((got[0].get('SMTPWATCH_HOST'), got[0].get('SMTPWATCH_HOSTS')), ('*', 'mx1 mx2 mx3'),
+           'the entry\'s host fields')
+        if 'on hosts mx1 mx2 mx3' not in got[0].get('MESSAGE', ''):
+            fail('the entry does not name the hosts: %r' % got[0].get('MESSAGE'))
+        out = subprocess.run([CTL, '--rules', RULES, '-f', d.conf, 'status'],
+                             capture_output=True, text=True, timeout=TIMEOUT).stdout
+        if 'account victim@example.com on hosts mx1 mx2 mx3' not in out:
+            fail('smtpwatchctl status does not show the fleet incident:\n' + out)
+        d.term()
 
 
 @test('vacuum')

@@ -318,7 +318,7 @@ test_upgrade(void)
 	CHECK_INT(qint(db, "SELECT count(*) FROM pragma_table_info("
 	    "'relay_totals')", NULL, 0), 13);
 	CHECK_INT(qint(db, "SELECT count(*) FROM pragma_table_info("
-	    "'incident_list')", NULL, 0), 20);
+	    "'incident_list')", NULL, 0), 21);	/* 003: hosts */
 	store_close(st);
 }
 
@@ -770,6 +770,22 @@ test_checkpoints(void)
 	checkpoint_clear(&got);
 	CHECK_INT(qint(st->db, "SELECT count(*) FROM checkpoints", NULL, 0),
 	    2);
+
+	/* The journal's cursor and its entry number; a file has none. */
+	CHECK_INT(store_load(st, "/var/log/exim4/mainlog", &got), 1);
+	CHECK(got.cursor == NULL);
+	checkpoint_clear(&got);
+	checkpoint_clear(&b);
+	cp_fill(&b, "journal", 3);
+	b.cursor = xstrdup("s=0123;i=2a;b=77;m=1;t=5f;x=9");
+	b.cursorseq = 42;
+	store_position(st, &b);
+	CHECK_INT(store_commit(st), 0);
+	CHECK_INT(store_load(st, "journal", &got), 1);
+	cp_same(&got, &b);
+	CHECK_STR(got.cursor, "s=0123;i=2a;b=77;m=1;t=5f;x=9");
+	CHECK_INT(got.cursorseq, 42);
+	checkpoint_clear(&got);
 	store_close(st);
 out:
 	checkpoint_clear(&a);
