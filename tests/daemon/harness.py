@@ -1132,6 +1132,20 @@ def rules_diagnoses(rules=RULES):
 # A small runner: python3 FILE [TEST|GROUP ...]
 # ---------------------------------------------------------------------------
 
+def registry():
+    """(TESTS, GROUPS, test) for a file whose groups are one test each:
+    @test('name') registers the function as the test and group name."""
+    tests, groups = {}, {}
+
+    def test(group):
+        def reg(fn):
+            tests[group] = fn
+            groups.setdefault(group, []).append(group)
+            return fn
+        return reg
+    return tests, groups, test
+
+
 def run_tests(tests, groups, argv):
     """tests: name -> function(Workdir); groups: name -> [test names].
     Runs the named tests (or groups), each in its own Workdir; prints ok or

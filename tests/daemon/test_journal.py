@@ -39,23 +39,14 @@ sys.path.insert(0, HERE)
 
 from harness import (CTL, RULES, TIMEOUT, Daemon, Journal, account_failures,  # noqa: E402
                      account_rows, address_failures, canon_ip, ensure_journald, eq, fail,
-                     query, relay_counts, run_tests)
+                     query, relay_counts, registry, run_tests)
 
 SHARED = os.path.normpath(os.path.join(HERE, '..', '..', '..', 'shared'))
 GEN = os.path.join(SHARED, 'bench', 'gen-maillog')
 REMOTE = '/lib/systemd/systemd-journal-remote'
 BOOT = uuid.UUID(int=0x0123456789abcdef0123456789abcdef).hex
 
-TESTS = {}
-GROUPS = {}
-
-
-def test(group):
-    def reg(fn):
-        TESTS[group] = fn
-        GROUPS.setdefault(group, []).append(group)
-        return fn
-    return reg
+TESTS, GROUPS, test = registry()
 
 
 # ---------------------------------------------------------------------------

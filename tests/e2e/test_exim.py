@@ -48,7 +48,7 @@ from harness import (CTL, ROOT, RULES, TIMEOUT, Daemon, Failure, Journal,  # noq
                      eq, fail, jtext, query, relay_rows)
 from test_alerts import GMAIL_DIAG, diag_fields  # noqa: E402
 from test_postfix import (DAEMONS, GMAIL_IP, RELAY_ACCOUNT, RELAY_GOOD,  # noqa: E402
-                          RESPONDER, USERS, poll, read, run, stop_pid)
+                          USERS, Lab, poll, read, run, scenario_server)
 
 DEBS = os.path.join(ROOT, 'build', 'e2e-debs')
 PACKAGE = 'exim4-daemon-light'
@@ -89,11 +89,12 @@ def free_id(path, start=990):
     return i
 
 
-class EximLab:
-    """Exim and the responder in this (private) namespace."""
+class EximLab(Lab):
+    """Exim and the responder in this (private) namespace; swaks, lines
+    and the loopback set-up are test_postfix.py's."""
 
     def __init__(self, w, exim):
-        self.w = w
+        super().__init__(w)
         self.exim = exim
         self.logdir = w.path('exim-log')
         self.log = os.path.join(self.logdir, 'mainlog')
@@ -104,25 +105,8 @@ class EximLab:
         self.daemon = None
         self.responder = None
 
-    def file(self, name, text, mode=0o644):
-        p = self.w.path(name)
-        with open(p, 'w') as f:
-            f.write(text)
-        os.chmod(p, mode)
-        return p
-
     def namespace(self):
-        run(['mount', '--make-rprivate', '/'])
-        run(['ip', 'link', 'set', 'lo', 'up'])
-        for i in range(2, 10):
-            run(['ip', 'addr', 'add', '127.0.0.%d/8' % i, 'dev', 'lo'])
-        run(['hostname', 'mx1'])
-        os.chmod(self.w.dir, 0o755)
-        self.file('hosts', '127.0.0.1 localhost\n127.0.1.1 mx1.lab.example mx1\n'
-                  '%s smtp.gmail.com\n' % GMAIL_IP)
-        self.file('resolv.conf', '')
-        run(['mount', '--bind', self.w.path('hosts'), '/etc/hosts'])
-        run(['mount', '--bind', self.w.path('resolv.conf'), '/etc/resolv.conf'])
+        self.loopback()
         uid = free_id('/etc/passwd')
         with open('/etc/passwd') as f:
             self.file('passwd', f.read() + '%s:x:%d:%d::%s:/usr/sbin/nologin\n' % (
@@ -215,67 +199,7 @@ gmail_plain:
         if self.daemon.poll() is not None:
             fail('exim exited with status %d\n%s' % (self.daemon.returncode,
                                                      read(self.w.path('exim-log/paniclog'))))
-        ready = self.w.path('responder.ready')
-        out = self.w.path('responder.out')
-        with open(out, 'wb') as f:
-            self.responder = subprocess.Popen(
-                [sys.executable, RESPONDER, GMAIL_IP, '587', RELAY_ACCOUNT, RELAY_GOOD, ready],
-                stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
-                start_new_session=True)
-        self.procs.append(self.responder)
-        poll(lambda: os.path.exists(ready) or self.responder.poll() is not None,
-             'the responder to listen')
-        if self.responder.poll() is not None:
-            fail('responder.py exited: %s' % read(out))
-
-    def stop(self):
-        for p in reversed(self.procs):
-            if p.poll() is None:
-                stop_pid(p.pid, p.args[0])
-            p.wait()
-
-    def swaks(self, user, password, addr, mech='PLAIN', to=None):
-        argv = ['swaks', '--server', '127.0.0.1', '--port', '25', '--local-interface', addr,
-                '--ehlo', 'client.lab.example', '--auth', mech, '--auth-user', user,
-                '--auth-password', password, '--timeout', '%d' % TIMEOUT]
-        if to:
-            argv += ['--from', user, '--to', to]
-            ok = (0,)
-        else:
-            argv += ['--quit-after', 'AUTH']
-            ok = (28,)
-        return run(argv, ok=ok)
-
-    def lines(self, needle):
-        return [l for l in read(self.log).splitlines() if needle in l]
-
-
-def scenario_server(lab):
-    want_acc, want_addr = {}, {}
-
-    def failed(user, addr):
-        want_acc[user.encode()] = want_acc.get(user.encode(), 0) + 1
-        want_addr[addr] = want_addr.get(addr, 0) + 1
-
-    for mech in ('PLAIN', 'LOGIN'):
-        lab.swaks('alice@lab.example', 'not-alice-pw', '127.0.0.3', mech)
-        failed('alice@lab.example', '127.0.0.3')
-        lab.swaks('nosuchuser@lab.example', 'whatever', '127.0.0.4', mech)
-        failed('nosuchuser@lab.example', '127.0.0.4')
-    lab.swaks('alice@lab.example', USERS['alice@lab.example'], '127.0.0.3', 'LOGIN',
-              to='someone@sink.lab.example')
-    for i in range(7):
-        lab.swaks('carol@lab.example', 'old-carol-pw', '127.0.0.5', 'PLAIN')
-        failed('carol@lab.example', '127.0.0.5')
-    for a in ('127.0.0.6', '127.0.0.7', '127.0.0.8', '127.0.0.9'):
-        lab.swaks('bob@lab.example', 'not-bob-pw', a, 'LOGIN')
-        failed('bob@lab.example', a)
-    n = sum(want_addr.values())
-    poll(lambda: len(lab.lines('authenticator failed for')) >= n,
-         '%d Exim AUTH failure lines' % n, detail=lambda: read(lab.log)[-3000:])
-    poll(lambda: lab.lines('A=login_server:alice@lab.example'),
-         'the arrival line of the successful login', detail=lambda: read(lab.log)[-3000:])
-    return want_acc, want_addr
+        self.start_responder()
 
 
 def scenario_relay(lab, d, j):
@@ -305,7 +229,8 @@ def e2e_exim(w, exim):
         d.start()
         DAEMONS.append(d)
         j = Journal(d)
-        want_acc, want_addr = scenario_server(lab)
+        want_acc, want_addr = scenario_server(lab, 'authenticator failed for',
+                                              'A=login_server:alice@lab.example')
         e, r = scenario_relay(lab, d, j)
         d.wait_caught_up()
         j.sync()

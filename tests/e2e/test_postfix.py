@@ -147,30 +147,32 @@ class Lab:
         self.dovecot = None
         self.responder = None
 
-    def namespace(self):
+    def loopback(self):
+        """The namespace's part common to every mail server: private
+        mounts, lo with 127.0.0.2..9, host name mx1, smtp.gmail.com in
+        /etc/hosts, no DNS."""
         run(['mount', '--make-rprivate', '/'])
         run(['ip', 'link', 'set', 'lo', 'up'])
         for i in range(2, 10):
             run(['ip', 'addr', 'add', '127.0.0.%d/8' % i, 'dev', 'lo'])
         run(['hostname', 'mx1'])
-        # The daemon's sd_notify datagrams queue on the harness's socket
-        # while swaks runs; 10 (the default, per namespace) blocks it.
-        with open('/proc/sys/net/unix/max_dgram_qlen', 'w') as f:
-            f.write('1024\n')
-        # The temporary directory is 0700; Postfix and Dovecot users
-        # must reach the files in it.
+        # The temporary directory is 0700; the mail servers' users must
+        # reach the files in it.
         os.chmod(self.w.dir, 0o755)
+        self.file('hosts', '127.0.0.1 localhost\n127.0.1.1 mx1.lab.example mx1\n'
+                  '%s smtp.gmail.com\n' % GMAIL_IP)
+        self.file('resolv.conf', '')
+        run(['mount', '--bind', self.w.path('hosts'), '/etc/hosts'])
+        run(['mount', '--bind', self.w.path('resolv.conf'), '/etc/resolv.conf'])
+
+    def namespace(self):
+        self.loopback()
         copy = self.w.path('etc-postfix')
         shutil.copytree('/etc/postfix', copy, symlinks=True)
         for d in COVER:
             run(['mount', '-t', 'tmpfs', '-o', 'mode=0755', 'smtpwatch-e2e', d])
         run(['cp', '-a', copy + '/.', '/etc/postfix/'])
         run(['chown', 'postfix:postfix', '/var/lib/postfix'])
-        self.file('hosts', '127.0.0.1 localhost\n127.0.1.1 mx1.lab.example mx1\n'
-                  '%s smtp.gmail.com\n' % GMAIL_IP)
-        self.file('resolv.conf', '')
-        run(['mount', '--bind', self.w.path('hosts'), '/etc/hosts'])
-        run(['mount', '--bind', self.w.path('resolv.conf'), '/etc/resolv.conf'])
         if os.path.exists('/etc/mailname'):
             self.file('mailname', 'mx1.lab.example\n')
             run(['mount', '--bind', self.w.path('mailname'), '/etc/mailname'])
@@ -278,6 +280,10 @@ service auth {
         if self.dovecot.poll() is not None:
             fail('dovecot exited with status %d\n%s' % (self.dovecot.returncode,
                                                         read(self.log)[-2000:]))
+        self.start_responder()
+
+    def start_responder(self):
+        """responder.py on smtp.gmail.com:587, until it listens."""
         ready = self.w.path('responder.ready')
         self.responder_out = self.w.path('responder.out')
         with open(self.responder_out, 'wb') as out:
@@ -292,8 +298,8 @@ service auth {
             fail('responder.py exited: %s' % read(self.responder_out))
 
     def stop(self):
-        """Postfix's master (its children follow it), Dovecot, the
-        responder: each by its pid."""
+        """Postfix's master (its children follow it), then what we
+        started (Dovecot, the responder, Exim): each by its pid."""
         stop_pid(self.postfix_pid, 'postfix master')
         for p in reversed(self.procs):
             if p.poll() is None:
@@ -331,9 +337,11 @@ def start_daemon(w, lab):
     return d, Journal(d)
 
 
-def scenario_server(lab, d, j):
+def scenario_server(lab, failed_line='authentication failed',
+                    login_line='sasl_method=LOGIN, sasl_username=alice@lab.example'):
     """The AUTH attempts; returns the failures expected per account and
-    per address."""
+    per address, once the server logged failed_line for each failure and
+    login_line for the login."""
     want_acc, want_addr = {}, {}
 
     def failed(user, addr):
@@ -358,11 +366,10 @@ def scenario_server(lab, d, j):
         lab.swaks('bob@lab.example', 'not-bob-pw', a, 'LOGIN')
         failed('bob@lab.example', a)
     n = sum(want_addr.values())
-    poll(lambda: len(lab.lines('authentication failed')) >= n,
-         '%d Postfix AUTH failure lines' % n, detail=lambda: read(lab.log)[-3000:])
-    poll(lambda: lab.lines('sasl_username=alice@lab.example') and
-         [l for l in lab.lines('sasl_method=LOGIN, sasl_username=alice@lab.example')],
-         'the successful login line', detail=lambda: read(lab.log)[-3000:])
+    poll(lambda: len(lab.lines(failed_line)) >= n,
+         '%d AUTH failure lines' % n, detail=lambda: read(lab.log)[-3000:])
+    poll(lambda: lab.lines(login_line), 'the successful login line',
+         detail=lambda: read(lab.log)[-3000:])
     return want_acc, want_addr
 
 
@@ -395,7 +402,7 @@ def e2e_postfix(w):
     try:
         lab.start()
         d, j = start_daemon(w, lab)
-        want_acc, want_addr = scenario_server(lab, d, j)
+        want_acc, want_addr = scenario_server(lab)
         e, r = scenario_relay(lab, d, j)
         d.wait_caught_up()
         j.sync()

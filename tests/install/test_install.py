@@ -24,10 +24,9 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'daemon'))
 
-from harness import ROOT, TIMEOUT, eq, fail, run_tests  # noqa: E402
+from harness import ROOT, TIMEOUT, eq, fail, registry, run_tests  # noqa: E402
 
-TESTS = {}
-GROUPS = {}
+TESTS, GROUPS, test = registry()
 
 RULES = sorted(f for f in os.listdir(os.path.join(ROOT, 'rules')) if f.endswith('.rules'))
 FILES = {
@@ -47,14 +46,6 @@ FILES = {
 FILES.update({'usr/share/smtpwatch/rules/' + r: 0o644 for r in RULES})
 UNIT = 'usr/lib/systemd/system/smtpwatchd.service'
 CONF = 'etc/smtpwatch/smtpwatch.conf'
-
-
-def test(group):
-    def reg(fn):
-        TESTS[group] = fn
-        GROUPS.setdefault(group, []).append(group)
-        return fn
-    return reg
 
 
 def run(argv, ok=0, **kw):

@@ -37,23 +37,14 @@ sys.path.insert(0, os.path.join(HERE, '..', 'daemon'))
 
 from harness import (BIN, CTL, ROOT, RULES, TIMEOUT, Daemon, Journal,  # noqa: E402
                      account_failures, append, eq, fail, pf_fail,
-                     pf_relay_fail, run_tests)
+                     pf_relay_fail, registry, run_tests)
 from test_journal import remote_write  # noqa: E402
 
 SECCOMP_RUN = os.path.join(ROOT, 'build', 'seccomp-run')
 UNIT = os.path.join(ROOT, 'contrib', 'systemd', 'smtpwatchd.service.in')
 NOBODY = 65534
 
-TESTS = {}
-GROUPS = {}
-
-
-def test(group):
-    def reg(fn):
-        TESTS[group] = fn
-        GROUPS.setdefault(group, []).append(group)
-        return fn
-    return reg
+TESTS, GROUPS, test = registry()
 
 
 def syscall_groups():
