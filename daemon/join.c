@@ -276,5 +276,5 @@ join_clock_set(struct sw_join *j, int year, int month)
 {
 	j->clock.year = year;
 	j->clock.month = month;
-	j->clock.minute[0] = '\0';
+	j->clock.minute = -1;
 }

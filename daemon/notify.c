@@ -4,9 +4,10 @@
  * checked; one STATUS= line after each batch; RELOADING=1 and READY=1
  * around a reload; STOPPING=1 on the way out; WATCHDOG=1 from a timer.
  * Without $NOTIFY_SOCKET every call does nothing, so the daemon runs the
- * same by hand.  Messages go out without blocking (sd_notify(3) would
- * wait while the manager's queue is full): a busy manager costs a STATUS
- * line, never a stalled loop.
+ * same by hand.  STATUS= lines go out without blocking: while the
+ * manager's queue is full one is dropped, never the loop stalled; READY,
+ * RELOADING, STOPPING and WATCHDOG wait for room, as sd_notify(3) does,
+ * since the manager must not miss them.
  */
 
 #include <sys/socket.h>
@@ -46,8 +47,9 @@ notify_addr(struct sockaddr_un *sun, socklen_t *len)
 	return 0;
 }
 
+/* One datagram to $NOTIFY_SOCKET; with wait 0, dropped when no room. */
 static void
-notify_send(const char *msg)
+notify_send(const char *msg, int wait)
 {
 	struct sockaddr_un	 sun;
 	socklen_t		 len;
@@ -55,11 +57,13 @@ notify_send(const char *msg)
 
 	if (notify_addr(&sun, &len) == -1)
 		return;
-	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd == -1)
 		return;
-	(void)sendto(fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT,
-	    (struct sockaddr *)&sun, len);
+	while (sendto(fd, msg, strlen(msg), MSG_NOSIGNAL |
+	    (wait ? 0 : MSG_DONTWAIT), (struct sockaddr *)&sun, len) == -1 &&
+	    errno == EINTR)
+		continue;
 	close(fd);
 	errno = saved;
 }
@@ -67,7 +71,7 @@ notify_send(const char *msg)
 void
 notify_ready(void)
 {
-	notify_send("READY=1");
+	notify_send("READY=1", 1);
 }
 
 /* Reloading needs the monotonic clock: systemd matches it to SIGHUP. */
@@ -81,19 +85,19 @@ notify_reloading(void)
 	snprintf(buf, sizeof(buf), "RELOADING=1\nMONOTONIC_USEC=%llu",
 	    (unsigned long long)ts.tv_sec * 1000000ULL +
 	    (unsigned long long)ts.tv_nsec / 1000);
-	notify_send(buf);
+	notify_send(buf, 1);
 }
 
 void
 notify_stopping(void)
 {
-	notify_send("STOPPING=1");
+	notify_send("STOPPING=1", 1);
 }
 
 void
 notify_watchdog(void)
 {
-	notify_send("WATCHDOG=1");
+	notify_send("WATCHDOG=1", 1);
 }
 
 /* One line for `systemctl status`. */
@@ -107,7 +111,7 @@ notify_status(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf + 7, sizeof(buf) - 7, fmt, ap);
 	va_end(ap);
-	notify_send(buf);
+	notify_send(buf, 0);
 }
 
 /*

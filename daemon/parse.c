@@ -36,6 +36,7 @@ clock_init(struct sw_clock *c, time_t ref)
 
 	c->ref = ref;
 	c->month = -1;
+	c->minute = -1;
 	if (localtime_r(&ref, &tm) == NULL) {
 		c->year = 1970;
 		return;
@@ -83,15 +84,15 @@ clock_year(struct sw_clock *c, int mon)
 static time_t
 clock_local(struct sw_clock *c, struct tm *tm)
 {
-	char	 key[20];
-	int	 sec = tm->tm_sec;
+	long long	 key;
+	int		 sec = tm->tm_sec;
 
-	snprintf(key, sizeof(key), "%04d%02d%02d%02d%02d", tm->tm_year % 10000,
-	    tm->tm_mon, tm->tm_mday, tm->tm_hour, tm->tm_min);
-	if (strcmp(key, c->minute) != 0) {
+	key = ((((long long)tm->tm_year * 12 + tm->tm_mon) * 32 +
+	    tm->tm_mday) * 24 + tm->tm_hour) * 60 + tm->tm_min;
+	if (key != c->minute) {
 		tm->tm_sec = 0;
 		c->base = mktime(tm);
-		memcpy(c->minute, key, sizeof(key));
+		c->minute = key;
 	}
 	return c->base + sec;
 }

@@ -101,7 +101,7 @@ struct sw_clock {
 	int		 year;		/* year of the last classic stamp */
 	int		 month;		/* 0-11 of the last one, -1 at start */
 	time_t		 ref;		/* "now" for the first inference */
-	char		 minute[20];	/* local stamp to the minute ... */
+	long long	 minute;	/* local stamp to the minute ... */
 	time_t		 base;		/* ... and its time: mktime is slow */
 };
 
