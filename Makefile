@@ -116,6 +116,12 @@ check:
 	@$(MAKE) --no-print-directory tests
 	@sh tests/run-tests
 
+# Measures and writes BENCHMARKS.md; PEERS=1 adds fail2ban and sshguard.
+bench:
+	@sh contrib/deps bench
+	@$(MAKE) --no-print-directory all
+	@PEERS=$(PEERS) python3 tests/bench/bench.py
+
 run:
 	@sh contrib/deps build
 	@$(MAKE) --no-print-directory all
@@ -189,4 +195,4 @@ lint:
 clean:
 	rm -rf $(B)
 
-.PHONY: all tests deps check run install uninstall lint clean FORCE
+.PHONY: all tests deps check run bench install uninstall lint clean FORCE
