@@ -278,7 +278,10 @@ journal_start(struct sw_journal *jr, const struct sw_checkpoint *cp,
 	jr->cb->begin(jr->arg, &none, jr->seq);
 }
 
-/* A plain name: letters, digits and ._-/@ (1 to 255 bytes). */
+/*
+ * A plain name: letters, digits and ._-/@ (1 to 255 bytes).  A NUL is
+ * never one (strchr(3) would find the string's own terminator).
+ */
 static int
 journal_plain(const char *p, size_t n)
 {
@@ -289,7 +292,22 @@ journal_plain(const char *p, size_t n)
 	for (i = 0; i < n; i++)
 		if (!((p[i] >= 'a' && p[i] <= 'z') ||
 		    (p[i] >= 'A' && p[i] <= 'Z') ||
-		    (p[i] >= '0' && p[i] <= '9') || strchr("._-/@", p[i])))
+		    (p[i] >= '0' && p[i] <= '9') ||
+		    (p[i] != '\0' && strchr("._-/@", p[i]) != NULL)))
+			return 0;
+	return 1;
+}
+
+/* 1 to 10 decimal digits: a pid. */
+static int
+journal_digits(const char *p, size_t n)
+{
+	size_t	 i;
+
+	if (n == 0 || n > 10)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (p[i] < '0' || p[i] > '9')
 			return 0;
 	return 1;
 }
@@ -351,9 +369,8 @@ journal_format(struct sw_journal *jr, int *cut)
 	}
 	if ((pid = journal_field(jr->j, "SYSLOG_PID", &npid)) == NULL)
 		pid = journal_field(jr->j, "_PID", &npid);
-	for (i = 0; pid != NULL && i < npid; i++)
-		if (pid[i] < '0' || pid[i] > '9' || npid > 10)
-			pid = NULL;
+	if (pid != NULL && !journal_digits(pid, npid))
+		pid = NULL;		/* digits only, or no pid at all */
 	journal_stamp(usec, stamp, sizeof(stamp));
 	o = (size_t)snprintf(jr->line, JOURNAL_LINE, "%s %.*s %.*s", stamp,
 	    (int)nhost, host, (int)nid, id);

@@ -17,6 +17,8 @@
     attack     one account failing on three hosts is one fleet incident
                (none per host below the threshold), named in the journal
                and by smtpwatchctl status with its hosts
+    hostile    a NUL in the host name or identifier: skipped; an empty or
+               non-numeric pid: left out
     vacuum     the entry the checkpoint names is gone (the journal file
                replaced): the daemon says so, with the time span that may
                be lost, and reads on from the first entry after it
@@ -334,6 +336,57 @@ def attack(w):
         if 'account victim@example.com on hosts mx1 mx2 mx3' not in out:
             fail('smtpwatchctl status does not show the fleet incident:\n' + out)
         d.term()
+
+
+def entry(fields):
+    """One export-format entry: the __ fields as text, as the format
+    wants them, the others in the binary form, so any byte goes through."""
+    out = bytearray()
+    for k, v in fields:
+        if k.startswith(b'__'):
+            out += k + b'=' + v + b'\n'
+        else:
+            out += k + b'\n' + struct.pack('<Q', len(v)) + v + b'\n'
+    return bytes(out) + b'\n'
+
+
+@test('hostile')
+def hostile(w):
+    """Envelope fields the journal holds as bytes: a host name or an
+    identifier with a NUL in it is skipped (it would cut the envelope
+    short), a pid that is empty or not digits is left out; the message
+    keeps its bytes."""
+    jdir = w.path('remote')
+    os.mkdir(jdir)
+    msg = (b'warning: unknown[203.0.113.%d]: SASL LOGIN authentication failed: '
+           b'UGFzc3dvcmQ6, sasl_username=%s')
+    usec = int(datetime.datetime(2026, 11, 28, 4, tzinfo=datetime.timezone.utc).timestamp()
+               * 1000000)
+    cases = [  # (host, identifier, pid, user): counted when the user starts with ok
+        (b'mx1\0evil', b'postfix/smtpd', b'42', b'nul-host@example.com'),
+        (b'mx1', b'postfix/smtpd\0x', b'42', b'nul-tag@example.com'),
+        (b'mx1', b'postfix/smtpd', b'', b'ok-empty-pid@example.com'),
+        (b'mx1', b'postfix/smtpd', b'4x2', b'ok-bad-pid@example.com'),
+        (b'mx1', b'postfix/smtpd', b'42', b'ok-plain@example.com'),
+    ]
+    data = b''
+    for i, (host, ident, pid, user) in enumerate(cases):
+        data += entry([(b'__REALTIME_TIMESTAMP', b'%d' % (usec + i)),
+                       (b'__MONOTONIC_TIMESTAMP', b'%d' % (i + 1)),
+                       (b'_BOOT_ID', BOOT.encode()), (b'_HOSTNAME', host),
+                       (b'SYSLOG_IDENTIFIER', ident), (b'SYSLOG_PID', pid),
+                       (b'MESSAGE', msg % (i + 1, user))])
+    r = subprocess.run([REMOTE, '--output=' + os.path.join(jdir, 'remote-mx1.journal'), '-'],
+                       input=data, capture_output=True, timeout=TIMEOUT)
+    if r.returncode != 0:
+        fail('systemd-journal-remote: %s' % r.stderr.decode()[-2000:])
+    d = jdaemon(w, 'journal-directory %s' % jdir, start_at='beginning')
+    d.start()
+    wait_journal(d, jdir)
+    eq(account_failures(d.db), {u: 1 for (_, _, _, u) in cases if u.startswith(b'ok')},
+       'failures per account')
+    eq({h for (h, a) in account_rows(d.db)}, {'mx1'}, 'hosts')
+    d.term()
 
 
 @test('vacuum')
