@@ -1337,10 +1337,16 @@ engine_tick(struct sw_engine *e, time_t wall)
 void
 engine_save(struct sw_engine *e)
 {
-	struct inc	*in, *next;
+	struct inc	*in, *prev;
 
-	for (in = e->incs; in != NULL; in = next) {
-		next = in->next;
+	/*
+	 * Oldest first: ids then ascend, and the store appends each one
+	 * instead of moving the batch's array for it.
+	 */
+	for (in = e->incs; in != NULL && in->next != NULL; in = in->next)
+		continue;
+	for (; in != NULL; in = prev) {
+		prev = in->prev;
 		if (in->dirty)
 			store_incident(e->store, &in->s);
 		in->dirty = 0;

@@ -133,6 +133,17 @@ enum sw_cap {
 	SW_CAP_N
 };
 
+/*
+ * rules.c: how a literal is looked for.  The rarest byte of it (by how
+ * often bytes occur in mail logs) is found with memchr, and the literal
+ * compared around it: the first byte of "authentication failed" occurs
+ * a dozen times in a line, its 'f' once or twice.
+ */
+struct sw_literal {
+	size_t		 len;
+	size_t		 rare;		/* offset of the rarest byte */
+};
+
 /* rules.c: one [extract ID] entry. */
 struct sw_extract {
 	char		*id;
@@ -144,6 +155,7 @@ struct sw_extract {
 	enum sw_dir	 dir;
 	enum sw_kind	 kind;
 	char	       **literals;	/* all must occur: cheap prefilter */
+	struct sw_literal *lits;	/* each literal's length, rare byte */
 	size_t		 nliterals;
 	char		*pattern;
 	void		*re;		/* pcre2_code * */
@@ -428,6 +440,7 @@ extern int	 rules_nojit;
 int	 rules_load(char *const *, size_t, struct sw_rules **);
 const char	*cap_name(enum sw_cap);
 void	 rules_free(struct sw_rules *);
+void	 rules_literal(const char *, struct sw_literal *);
 const struct sw_diagnosis	*rules_diagnose(const struct sw_rules *,
 	    const struct sw_event *, void *);
 const struct sw_diagnosis	*rules_behaviour(const struct sw_rules *,

@@ -8,7 +8,8 @@
  * reads in bounded slices while data is waiting, so a backlog never
  * starves the signals and timers; a batch is committed when the input is
  * drained, when it holds batch-events events, or batch-interval after
- * its first event.  A failed commit keeps the batch and stops reading
+ * its first event; an alert commits it at once, except in a backlog
+ * (sw_event).  A failed commit keeps the batch and stops reading
  * until a retry succeeds: the logs themselves hold what comes next.
  *
  * control.c serves the control socket; the commands it hands on (status,
@@ -72,6 +73,7 @@ struct smtpwatch {
 	long long		 today;		/* failures since midnight */
 	time_t			 midnight;
 	long long		 uncommitted;	/* failures in the batch */
+	int			 backlog;	/* the last slice left data */
 };
 
 static void	sw_start_reading(struct smtpwatch *);
@@ -106,7 +108,11 @@ sw_load(struct smtpwatch *sw, struct sw_conf **confp, struct sw_rules **rsp)
 /*
  * feed.c calls this for every event.  An alert written for it makes the
  * batch commit at once: its incident is then on disk, and a crash can
- * repeat an alert only in that short while.
+ * repeat an alert only in that short while.  Not in a backlog: there a
+ * storm alerts in every slice, and a commit per slice was 60 % of the
+ * catch-up's time; the batch then commits when full or batch-interval
+ * after its first event, and a crash can repeat the alerts of that one
+ * batch.
  */
 static void
 sw_event(void *arg, const struct sw_event *evp)
@@ -125,7 +131,7 @@ sw_event(void *arg, const struct sw_event *evp)
 	engine_event(sw->engine, evp);
 	if (evp->kind == SW_EV_FAILURE)
 		sw->uncommitted++;
-	if (engine_alerts(sw->engine) != alerts) {
+	if (engine_alerts(sw->engine) != alerts && !sw->backlog) {
 		ev_timer_stop(sw->loop, &sw->batch_w);
 		ev_timer_set(&sw->batch_w, 0., 0.);
 		ev_timer_start(sw->loop, &sw->batch_w);
@@ -306,6 +312,7 @@ read_cb(struct ev_loop *loop, ev_idle *w, int revents)
 			sw->jcaught = time(NULL);
 	}
 	sw_caught_up(sw, time(NULL));
+	sw->backlog = more;
 	if (!more)
 		ev_idle_stop(loop, w);
 	if (!more || store_batched(sw->store) >= sw->conf->batch_events)
