@@ -374,59 +374,79 @@ ctl_run(struct ctl_client *c, const struct sw_ctl_cmd *cmd, const char *arg,
 	free(buf);
 }
 
+/*
+ * Parses one request line (len bytes, without its newline, decoded in
+ * place): "1 NAME[ SP ARG]", ARG in str_vis() form.  Returns NULL and
+ * sets *cmd, *arg and *alen (ARG decoded, "" when none), or the reason
+ * the request is refused.  Every byte comes from the client.
+ */
+const char *
+control_parse(char *line, size_t len, const struct sw_ctl_cmd *cmds,
+    size_t ncmds, const struct sw_ctl_cmd **cmd, char **arg, size_t *alen)
+{
+	static char	 empty[1];
+	char		*sp, *name;
+	size_t		 i, vlen, nlen;
+	ssize_t		 n;
+
+	*cmd = NULL;
+	*arg = NULL;
+	*alen = 0;
+	for (vlen = 0; vlen < len && line[vlen] >= '0' && line[vlen] <= '9';
+	    vlen++)
+		continue;
+	if (vlen == 0 || vlen + 1 >= len || line[vlen] != ' ')
+		return "malformed request";
+	if (vlen != 1 || line[0] != '1')
+		return "unsupported protocol version";
+	name = line + vlen + 1;
+	nlen = len - vlen - 1;
+	if ((sp = memchr(name, ' ', nlen)) != NULL) {
+		*arg = sp + 1;
+		*alen = nlen - (size_t)(*arg - name);
+		nlen = (size_t)(sp - name);
+	}
+	for (i = 0; i < ncmds; i++)
+		if (strlen(cmds[i].name) == nlen &&
+		    memcmp(cmds[i].name, name, nlen) == 0)
+			*cmd = &cmds[i];
+	if (*cmd == NULL)
+		return "unknown command";
+	if (*arg != NULL && !(*cmd)->arg)
+		return "malformed request";
+	if (*arg != NULL) {
+		if ((n = ctl_unvis(*arg, *alen)) == -1)
+			return "malformed request";
+		*alen = (size_t)n;
+	} else
+		*arg = empty;
+	return NULL;
+}
+
 /* One request line (without its newline): check, find, run. */
 static void
 ctl_request(struct ctl_client *c, char *line, size_t len)
 {
-	const struct sw_ctl_cmd	*cmd = NULL;
-	char			*sp, *name, *arg = NULL;
-	size_t			 i, vlen, nlen, alen = 0;
-	ssize_t			 n;
+	const struct sw_ctl_cmd	*cmd;
+	const char		*err;
+	char			*arg;
+	size_t			 alen;
 
-	for (vlen = 0; vlen < len && line[vlen] >= '0' && line[vlen] <= '9';
-	    vlen++)
-		continue;
-	if (vlen == 0 || vlen + 1 >= len || line[vlen] != ' ') {
-		ctl_reply(c, "", 0, "malformed request");
-		return;
-	}
-	if (vlen != 1 || line[0] != '1') {
-		ctl_reply(c, "", 0, "unsupported protocol version");
-		return;
-	}
-	name = line + vlen + 1;
-	nlen = len - vlen - 1;
-	if ((sp = memchr(name, ' ', nlen)) != NULL) {
-		arg = sp + 1;
-		alen = nlen - (size_t)(arg - name);
-		nlen = (size_t)(sp - name);
-	}
-	for (i = 0; i < c->ctl->ncmds; i++)
-		if (strlen(c->ctl->cmds[i].name) == nlen &&
-		    memcmp(c->ctl->cmds[i].name, name, nlen) == 0)
-			cmd = &c->ctl->cmds[i];
-	if (cmd == NULL) {
-		ctl_reply(c, "", 0, "unknown command");
-		return;
-	}
-	if (!ctl_allowed(c, cmd)) {
+	err = control_parse(line, len, c->ctl->cmds, c->ctl->ncmds, &cmd,
+	    &arg, &alen);
+	if (cmd != NULL && !ctl_allowed(c, cmd)) {	/* before its arg */
 		log_info("control: %s refused to uid %lu (pid %ld)", cmd->name,
 		    (unsigned long)c->uid, (long)c->pid);
 		ctl_reply(c, "", 0, "permission denied");
 		return;
 	}
-	if (arg != NULL && (n = ctl_unvis(arg, alen)) == -1) {
-		ctl_reply(c, "", 0, "malformed request");
-		return;
-	} else if (arg != NULL)
-		alen = (size_t)n;
-	if (!cmd->arg && arg != NULL) {
-		ctl_reply(c, "", 0, "malformed request");
+	if (err != NULL) {
+		ctl_reply(c, "", 0, err);
 		return;
 	}
 	log_debug("control: %s from uid %lu (pid %ld)", cmd->name,
 	    (unsigned long)c->uid, (long)c->pid);
-	ctl_run(c, cmd, arg != NULL ? arg : "", alen);
+	ctl_run(c, cmd, arg, alen);
 }
 
 static void

@@ -20,6 +20,7 @@
 static const char	*log_name = "smtpwatch";
 static int		 log_verbose;
 static int		 log_journal;	/* stderr is the journal */
+static int		 log_muted;	/* log_mute(): nothing is written */
 static char		*log_keep;	/* log_capture(): the first warning */
 static size_t		 log_keepsize;
 
@@ -64,6 +65,13 @@ log_capture(char *buf, size_t size)
 		log_keep[0] = '\0';
 }
 
+/* With on set, nothing is written: the fuzzers' inputs are all wrong. */
+void
+log_mute(int on)
+{
+	log_muted = on;
+}
+
 static void
 log_vwrite(int prio, const char *err, const char *fmt, va_list ap)
 {
@@ -78,6 +86,8 @@ log_vwrite(int prio, const char *err, const char *fmt, va_list ap)
 		if (err != NULL && n < log_keepsize)
 			snprintf(log_keep + n, log_keepsize - n, ": %s", err);
 	}
+	if (log_muted)
+		return;
 	if (log_journal)
 		fprintf(stderr, "<%d>", prio);
 	fprintf(stderr, "%s: ", log_name);

@@ -319,12 +319,14 @@ parse_exim_msg(struct sw_clock *c, struct sw_line *l)
 	int		 a, b;
 
 	if (end - p >= 6 && p[0] == '[' && isdigit((unsigned char)p[1])) {
+		/* Saturated at 1000: only 1 to 99 are parts, and a line
+		 * of digits must not overflow (found by fuzz_parse). */
 		for (q = p + 1, a = 0; q < end && isdigit((unsigned char)*q); q++)
-			a = a * 10 + (*q - '0');
+			a = a < 1000 ? a * 10 + (*q - '0') : 1000;
 		if (q < end && (*q == '\\' || *q == '/')) {
 			for (q++, b = 0; q < end && isdigit((unsigned char)*q);
 			    q++)
-				b = b * 10 + (*q - '0');
+				b = b < 1000 ? b * 10 + (*q - '0') : 1000;
 			if (q + 1 < end && q[0] == ']' && q[1] == ' ' &&
 			    a >= 1 && a <= b && b <= 99) {
 				l->part = a;

@@ -731,6 +731,22 @@ rules_list(char *const *dirs, size_t ndirs, char ***files, size_t *n)
 }
 
 /*
+ * JIT code keeps its backtracking on a stack of its own, 32 KB unless
+ * told otherwise; a line of 64 KB can need more (a lazy group over
+ * thousands of fields), and running out is no match: an event lost.
+ * The stack grows to SW_JIT_STACK, touched pages only.
+ */
+static void
+rules_jitstack(struct sw_rules *rs)
+{
+	if (rules_nojit)
+		return;
+	rs->jitstack = pcre2_jit_stack_create(32 * 1024, SW_JIT_STACK, NULL);
+	if (rs->jitstack != NULL)
+		pcre2_jit_stack_assign(rs->mc, NULL, rs->jitstack);
+}
+
+/*
  * Loads every rules file of the directories into a new rule set.
  * Returns 0 and sets *out, or -1 after reporting each error as
  * file:line; nothing is kept then.
@@ -748,6 +764,7 @@ rules_load(char *const *dirs, size_t ndirs, struct sw_rules **out)
 		fatalx("pcre2: out of memory");
 	pcre2_set_match_limit(ld.rs->mc, SW_MATCH_LIMIT);
 	pcre2_set_depth_limit(ld.rs->mc, SW_DEPTH_LIMIT);
+	rules_jitstack(ld.rs);
 	if (rules_list(dirs, ndirs, &ld.rs->files, &ld.rs->nfiles) == -1) {
 		rules_free(ld.rs);
 		return -1;
@@ -798,6 +815,7 @@ rules_free(struct sw_rules *rs)
 	free(rs->diagnoses);
 	strv_free(rs->files, rs->nfiles);
 	pcre2_match_context_free(rs->mc);
+	pcre2_jit_stack_free(rs->jitstack);
 	free(rs);
 }
 

@@ -47,8 +47,9 @@
 #define SW_QUEUE_MAX		32
 #define SW_TAG_MAX		64
 #define SW_HELD_MAX		9	/* records join.c holds at most */
-#define SW_MATCH_LIMIT		100000	/* PCRE2 match limit per pattern */
-#define SW_DEPTH_LIMIT		5000	/* PCRE2 depth limit per pattern */
+#define SW_MATCH_LIMIT		1000000	/* PCRE2 match limit per pattern */
+#define SW_DEPTH_LIMIT		20000	/* PCRE2 depth limit per pattern */
+#define SW_JIT_STACK		(1024 * 1024)	/* most the JIT's stack grows to */
 
 enum sw_kind {
 	SW_EV_FAILURE,		/* credentials rejected */
@@ -195,6 +196,7 @@ struct sw_rules {
 	size_t			 nfiles;
 	int			 jit;	/* JIT compiled (where allowed) */
 	void			*mc;	/* pcre2_match_context: the limits */
+	void			*jitstack;	/* pcre2_jit_stack, with JIT */
 };
 
 /*
@@ -367,6 +369,7 @@ struct sw_conf {
 /* log.c */
 void	 log_init(const char *, int);
 void	 log_capture(char *, size_t);
+void	 log_mute(int);
 void	 log_warn(const char *, ...)
 	    __attribute__((format(printf, 1, 2)));
 void	 log_warnx(const char *, ...)
@@ -746,6 +749,8 @@ struct sw_ctl_cmd {
 	int		(*fn)(void *, const char *, size_t, FILE *, char *,
 			    size_t);
 };
+const char	*control_parse(char *, size_t, const struct sw_ctl_cmd *,
+		    size_t, const struct sw_ctl_cmd **, char **, size_t *);
 int		 control_open(const char *, struct ev_loop *,
 		    const struct sw_ctl_cmd *, size_t, void *,
 		    struct sw_control **);

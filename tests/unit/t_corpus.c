@@ -8,6 +8,14 @@
  *	-                                 the case yields no event
  *	? reason                          a known gap: reported, not failed
  *
+ * Every record of every case also goes through every extract pattern with
+ * PCRE2's interpreter (what runs under MemoryDenyWriteExecute=yes) and
+ * the daemon's match and depth limits: a pattern that reaches one on any
+ * line, matched or not, fails the case, for a limit reached is no event,
+ * a failure uncounted.  So the work a hostile line can cost is bounded,
+ * and measured without a clock.  (The JIT path is the matcher's own,
+ * whose events the case checks.)
+ *
  * Usage: t_corpus RULESDIR FILE...
  */
 
@@ -17,7 +25,13 @@
 #include <string.h>
 #include <time.h>
 
+#define PCRE2_CODE_UNIT_WIDTH	8
+#include <pcre2.h>
+
 #include "../../daemon/smtpwatch.h"
+
+#define STRICT_LIMIT	SW_MATCH_LIMIT
+#define STRICT_DEPTH	SW_DEPTH_LIMIT
 
 #define MAXLINES	32
 #define MAXEVENTS	32
@@ -35,6 +49,10 @@ struct tcase {
 };
 
 struct got {
+	const struct sw_rules	*rs;
+	pcre2_match_context	*mc;	/* STRICT_LIMIT, STRICT_DEPTH */
+	const char		*slow;	/* the first rule that reached it */
+	int			 slowrc;
 	struct sw_matcher	*m;
 	struct sw_event		 ev[MAXEVENTS];
 	size_t			 n;
@@ -42,12 +60,36 @@ struct got {
 
 static int	 passed, failed, todo;
 
+/* Every pattern on rec, interpreted, under the strict limits. */
+static void
+bounded(struct got *g, const struct sw_record *rec)
+{
+	const struct sw_extract	*x;
+	pcre2_match_data	*md;
+	size_t			 i;
+	int			 rc;
+
+	for (i = 0; i < g->rs->nextracts && g->slow == NULL; i++) {
+		x = &g->rs->extracts[i];
+		md = pcre2_match_data_create_from_pattern(x->re, NULL);
+		rc = pcre2_match(x->re, (PCRE2_SPTR)rec->text, rec->len, 0,
+		    PCRE2_NO_JIT, md, g->mc);
+		pcre2_match_data_free(md);
+		if (rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT ||
+		    rc == PCRE2_ERROR_HEAPLIMIT) {
+			g->slow = x->id;
+			g->slowrc = rc;
+		}
+	}
+}
+
 static void
 on_record(void *arg, const struct sw_record *rec)
 {
 	struct got	*g = arg;
 	struct sw_event	 ev;
 
+	bounded(g, rec);
 	if (match_record(g->m, rec, &ev) != SW_MATCH_EVENT)
 		return;
 	if (g->n < MAXEVENTS)
@@ -194,6 +236,11 @@ case_run(const struct sw_rules *rs, const struct tcase *c)
 	int				 bad = 0;
 
 	memset(&g, 0, sizeof(g));
+	g.rs = rs;
+	if ((g.mc = pcre2_match_context_create(NULL)) == NULL)
+		fatalx("pcre2_match_context_create");
+	pcre2_set_match_limit(g.mc, STRICT_LIMIT);
+	pcre2_set_depth_limit(g.mc, STRICT_DEPTH);
 	g.m = matcher_new(rs, &opt);
 	j = join_new(1795000000, on_record, &g);	/* Nov 2026 */
 	for (i = 0; i < c->nin; i++)
@@ -201,6 +248,15 @@ case_run(const struct sw_rules *rs, const struct tcase *c)
 	join_flush(j);
 	join_free(j);
 	matcher_free(g.m);
+	pcre2_match_context_free(g.mc);
+	if (g.slow != NULL) {
+		printf("%s:%u: rule %s reached the daemon's %s limit "
+		    "(%d)\n", c->file, c->line, g.slow,
+		    g.slowrc == PCRE2_ERROR_MATCHLIMIT ? "match" : "depth",
+		    g.slowrc == PCRE2_ERROR_MATCHLIMIT ? STRICT_LIMIT :
+		    STRICT_DEPTH);
+		return -1;
+	}
 	if (c->none && g.n > 0) {
 		printf("%s:%u: want no event, got %s %s (rule %s)\n", c->file,
 		    c->line, kind_name(g.ev[0].kind), dir_name(g.ev[0].dir),

@@ -1,0 +1,38 @@
+/*
+ * fuzz.h -- what the libFuzzer targets share: the entry point's
+ * prototype, a check that aborts (so that libFuzzer keeps the input) and
+ * a way to keep the daemon's log lines out of the fuzzer's output.
+ * Each target is one file, built by `make fuzz` with clang's
+ * -fsanitize=fuzzer,address,undefined and linked with the objects under
+ * test; tests/fuzz/README says how to run them and add regressions.
+ */
+
+#ifndef FUZZ_H
+#define FUZZ_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "../../daemon/smtpwatch.h"
+
+int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+int	LLVMFuzzerInitialize(int *, char ***);
+
+/* An invariant of the code under test does not hold: abort, keep it. */
+#define FUZZ_CHECK(cond) do {						\
+	if (!(cond)) {							\
+		fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #cond);	\
+		abort();						\
+	}								\
+} while (0)
+
+/* The daemon's log lines would drown the fuzzer's own. */
+static inline void
+fuzz_quiet(void)
+{
+	log_mute(1);
+}
+
+#endif
