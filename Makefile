@@ -106,7 +106,42 @@ $(B)/seccomp-run: tests/sandbox/seccomp-run.c | $(B)
 
 tests: all $(UNITS:%=$(B)/%) $(UNITS:%=$(B)/asan/%) $(B)/asan/smtpwatchctl \
 	$(DUNITS:%=$(B)/%) $(B)/asan/t_incident $(B)/asan/smtpwatchd \
-	$(B)/seccomp-run
+	$(B)/seccomp-run $(B)/fault/smtpwatchd fuzz-build
+
+# The daemon with fault injection (tests/fault/fault.c): its own calls
+# of these functions go through the wrappers, which fail on countdown.
+WRAP	 = pread read inotify_add_watch sqlite3_step \
+	   sd_journal_sendv_with_location malloc
+
+$(B)/fault/fault.o: tests/fault/fault.c | $(B)
+	@mkdir -p $(B)/fault
+	$(CC) $(SW_CFLAGS) $(CFLAGS) $(SAN) -c -o $@ $<
+
+$(B)/fault/smtpwatchd: $(DAEMON:%=$(B)/asan/%.o) $(B)/fault/fault.o
+	$(CC) $(CFLAGS) $(SAN) $(WRAP:%=-Wl,--wrap=%) -o $@ $^ $(SW_LDLIBS)
+
+# libFuzzer targets (tests/fuzz/): clang, with the objects under test
+# built again with its coverage and the sanitizers.
+FUZZCC	?= clang
+FUZZ	 = fuzz_parse fuzz_lines fuzz_match fuzz_rules fuzz_conf fuzz_control
+FUZZ_O	 = $(CORE) control
+FZFLAGS	 = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+	   -fno-sanitize-recover=all
+FUZZ_TIME ?= 60
+
+$(B)/fuzz/%.o: daemon/%.c $(HDRS) $(B)/paths | $(B)
+	@mkdir -p $(B)/fuzz
+	$(FUZZCC) $(SW_CFLAGS) $(FZFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_O:%=$(B)/fuzz/%.o)
+	$(FUZZCC) $(SW_CFLAGS) $(FZFLAGS) -fsanitize=fuzzer -o $@ $< \
+	    $(FUZZ_O:%=$(B)/fuzz/%.o) $(SW_LDLIBS)
+
+fuzz-build: $(FUZZ:%=$(B)/fuzz/%)
+
+# make fuzz [FUZZ_TIME=seconds]: each target that long; see tests/fuzz/run.
+fuzz: fuzz-build
+	@sh tests/fuzz/run -t $(FUZZ_TIME)
 
 deps:
 	@sh contrib/deps build
@@ -195,4 +230,4 @@ lint:
 clean:
 	rm -rf $(B)
 
-.PHONY: all tests deps check run bench install uninstall lint clean FORCE
+.PHONY: all tests deps check run bench install uninstall lint clean fuzz fuzz-build FORCE

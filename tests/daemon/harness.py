@@ -396,6 +396,7 @@ class Daemon:
         self.binary = binary or (ASAN_BIN if asan else BIN)
         self.asan = self.binary == ASAN_BIN or '/asan/' in self.binary
         self.rules = rules
+        self.extra_env = {}     # more environment, e.g. SW_FAULT
         self.db = database or work.path('%s.db' % name)
         self.conf = work.path('%s.conf' % name)
         self.errpath = work.path('%s.stderr' % name)
@@ -461,6 +462,7 @@ class Daemon:
         self._drain()
         self.mark = len(self.msgs)
         env = dict(os.environ)
+        env.update(self.extra_env)
         env['NOTIFY_SOCKET'] = self.sockpath
         env['ASAN_OPTIONS'] = ASAN_OPTIONS
         env['UBSAN_OPTIONS'] = UBSAN_OPTIONS
