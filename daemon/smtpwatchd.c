@@ -804,6 +804,8 @@ main(int argc, char *argv[])
 
 	memset(&sw, 0, sizeof(sw));
 	sw.conffile = SW_CONF_DEFAULT;
+	/* The database names accounts and addresses: never for others. */
+	umask(umask(0) | S_IWGRP | S_IRWXO);
 	log_init("smtpwatchd", 0);
 	while ((ch = getopt_long(argc, argv, "df:n", longopts, NULL)) != -1) {
 		switch (ch) {
