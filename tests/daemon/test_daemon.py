@@ -160,6 +160,28 @@ def basic(w):
 
 
 @test('basic')
+def db_mode(w):
+    """Started with umask 0, the daemon still creates its database and
+    the -wal and -shm files without access for others or group write."""
+    log = w.path('mail.log')
+    touch(log)
+    d = asan_daemon(w, [log])
+    old = os.umask(0)
+    try:
+        d.start()
+    finally:
+        os.umask(old)
+    append(log, fails('alice@example.com', 1))
+    d.wait_caught_up()
+    for f in (d.db, d.db + '-wal', d.db + '-shm'):
+        if os.path.exists(f) and os.stat(f).st_mode & 0o027:
+            fail('%s: mode %o with umask 0' % (f, os.stat(f).st_mode & 0o777))
+    if not os.path.exists(d.db + '-wal'):
+        fail('no -wal file to check')
+    d.term()
+
+
+@test('basic')
 def start_at_end(w):
     """start-at end (the default): lines already in a never-seen file are
     not counted, later ones are, and lines written while the daemon is
