@@ -342,9 +342,13 @@ corpus_file(const struct sw_rules *rs, const char *path)
 			if (c.nin == 0)
 				c.line = line;
 			if (c.nin < MAXLINES) {
-				c.in[c.nin] = xstrndup(buf + 2 - (n < 2),
-				    n < 2 ? 0 : n - 2);
-				c.inlen[c.nin++] = n < 2 ? 0 : n - 2;
+				/* Raw bytes, NUL included. */
+				c.inlen[c.nin] = n < 2 ? 0 : n - 2;
+				c.in[c.nin] = xmalloc(c.inlen[c.nin] + 1);
+				memcpy(c.in[c.nin], buf + 2 - (n < 2),
+				    c.inlen[c.nin]);
+				c.in[c.nin][c.inlen[c.nin]] = '\0';
+				c.nin++;
 			}
 			continue;
 		}
