@@ -29,7 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'daemon'))
 
 from harness import (ROOT, Daemon, Journal, account_failures, append,  # noqa: E402
-                     ensure_journald, eq, fail, pf_relay_fail, run_tests)
+                     ensure_journald, eq, fail, pf_fail, pf_relay_fail, run_tests)
 from test_daemon import bulk, fails, merge, touch  # noqa: E402
 
 FAULT_BIN = os.path.join(ROOT, 'build', 'fault', 'smtpwatchd')
@@ -120,6 +120,24 @@ def walk(w, call, error, count, data, want, conf=''):
         no_sanitizer(d)
 
 
+def relay_alert(d, log, i, relay):
+    """A relay-rejected line for relay (its own incident: alerts at once)."""
+    append(log, pf_relay_fail('4F1A%06X' % i, 'ops@partner.example', sec=i,
+                              relay=relay, relay_ip='192.0.2.%d' % (i + 1)))
+    d.wait_caught_up()
+
+
+def alerts_where(d, j, relays):
+    """(relays alerted in the journal, relays alerted on stderr), sorted."""
+    j.sync()
+    journal = sorted(e['SMTPWATCH_RELAY'] for e in j.entries
+                     if e.get('SMTPWATCH_KIND') == 'relay-rejected')
+    text = d.err_text()
+    stderr = sorted(r for r in relays
+                    if re.search(r'relay-rejected: .*\b%s\b' % re.escape(r), text))
+    return journal, stderr
+
+
 # ============================================================== inject
 
 @test('inject')
@@ -205,17 +223,11 @@ def journal_refuses(w):
     j = Journal(d)
     relays = ['relay%d.example' % i for i in range(8)]
     for i, r in enumerate(relays):
-        append(log, pf_relay_fail('4F1A%06X' % i, 'ops@partner.example', sec=i,
-                                  relay=r, relay_ip='192.0.2.%d' % (i + 1)))
-        d.wait_caught_up()
-    j.sync()
-    journal = sorted(e['SMTPWATCH_RELAY'] for e in j.entries
-                     if e.get('SMTPWATCH_KIND') == 'relay-rejected')
-    text = d.err_text()
-    stderr = sorted(r for r in relays if re.search(r'relay-rejected: .*\b%s\b' % re.escape(r), text))
+        relay_alert(d, log, i, r)
+    journal, stderr = alerts_where(d, j, relays)
     eq(len(stderr), 3, 'alerts written to stderr while the journal refused them')
     eq(sorted(journal + stderr), sorted(relays), 'every alert once, journal or stderr')
-    if 'alerts go to stderr' not in text:
+    if 'alerts go to stderr' not in d.err_text():
         fail('no warning that alerts go to stderr\n%s' % d.tail())
     d.term()
     no_sanitizer(d)
@@ -324,7 +336,7 @@ def tmpfs_full(w):
 
 
 def pf_fail_n(i):
-    from harness import pf_fail
+    """A failure of account i, from an address of its own."""
     return pf_fail(b'u%05d@example.com' % i, '10.%d.%d.%d' % (i >> 16, (i >> 8) & 255, i & 255),
                    i % 3000)
 
@@ -342,26 +354,17 @@ def journal_gone(w):
     d.start()
     j = Journal(d)
     relays = ['relay%d.example' % i for i in range(9)]
-
-    def alert(i):
-        append(log, pf_relay_fail('4F1B%06X' % i, 'ops@partner.example', sec=i,
-                                  relay=relays[i], relay_ip='192.0.2.%d' % (i + 1)))
-        d.wait_caught_up()
     for i in range(3):
-        alert(i)
+        relay_alert(d, log, i, relays[i])
     mount_tmpfs('/run/systemd/journal', '64k')
     try:
         for i in range(3, 6):
-            alert(i)
+            relay_alert(d, log, i, relays[i])
     finally:
         umount('/run/systemd/journal')
     for i in range(6, 9):
-        alert(i)
-    j.sync()
-    journal = sorted(e['SMTPWATCH_RELAY'] for e in j.entries
-                     if e.get('SMTPWATCH_KIND') == 'relay-rejected')
-    text = d.err_text()
-    stderr = sorted(r for r in relays if re.search(r'relay-rejected: .*\b%s\b' % re.escape(r), text))
+        relay_alert(d, log, i, relays[i])
+    journal, stderr = alerts_where(d, j, relays)
     eq(stderr, relays[3:6], 'alerts on stderr while the socket was gone')
     eq(journal, sorted(relays[:3] + relays[6:]), 'alerts in the journal')
     d.term()

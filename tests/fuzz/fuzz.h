@@ -1,7 +1,8 @@
 /*
  * fuzz.h -- what the libFuzzer targets share: the entry point's
  * prototype, a check that aborts (so that libFuzzer keeps the input) and
- * a way to keep the daemon's log lines out of the fuzzer's output.
+ * a way to keep the daemon's log lines out of the fuzzer's output, and
+ * fuzz_write() for the targets whose code under test reads a file.
  * Each target is one file, built by `make fuzz` with clang's
  * -fsanitize=fuzzer,address,undefined and linked with the objects under
  * test; tests/fuzz/README says how to run them and add regressions.
@@ -33,6 +34,20 @@ static inline void
 fuzz_quiet(void)
 {
 	log_mute(1);
+}
+
+/* Writes the input to path, as a file the code under test will read. */
+static inline void
+fuzz_write(const char *path, const uint8_t *data, size_t size)
+{
+	FILE	*fp;
+
+	if ((fp = fopen(path, "w")) == NULL)
+		abort();
+	if (size > 0 && fwrite(data, size, 1, fp) != 1)
+		abort();
+	if (fclose(fp) != 0)
+		abort();
 }
 
 #endif

@@ -31,14 +31,8 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct sw_conf	*c = NULL;
-	FILE		*fp;
 
-	if ((fp = fopen(path, "w")) == NULL)
-		abort();
-	if (size > 0 && fwrite(data, size, 1, fp) != 1)
-		abort();
-	if (fclose(fp) != 0)
-		abort();
+	fuzz_write(path, data, size);
 	if (conf_load(path, 1, &c) == 0) {
 		FUZZ_CHECK(c != NULL);
 		FUZZ_CHECK(c->batch_events >= 1 && c->batch_events <= 1000000);

@@ -34,14 +34,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct sw_rules	*rs = NULL;
 	char		*dirs[1] = { dir };
-	FILE		*fp;
 
-	if ((fp = fopen(file, "w")) == NULL)
-		abort();
-	if (size > 0 && fwrite(data, size, 1, fp) != 1)
-		abort();
-	if (fclose(fp) != 0)
-		abort();
+	fuzz_write(file, data, size);
 	if (rules_load(dirs, 1, &rs) == 0) {
 		FUZZ_CHECK(rs != NULL);
 		rules_free(rs);
