@@ -734,12 +734,13 @@ rules_list(char *const *dirs, size_t ndirs, char ***files, size_t *n)
  * JIT code keeps its backtracking on a stack of its own, 32 KB unless
  * told otherwise; a line of 64 KB can need more (a lazy group over
  * thousands of fields), and running out is no match: an event lost.
- * The stack grows to SW_JIT_STACK, touched pages only.
+ * The stack grows to SW_JIT_STACK, touched pages only; none is made
+ * when no pattern was JIT-compiled (pcre-jit no, or no executable memory).
  */
 static void
 rules_jitstack(struct sw_rules *rs)
 {
-	if (rules_nojit)
+	if (!rs->jit)
 		return;
 	rs->jitstack = pcre2_jit_stack_create(32 * 1024, SW_JIT_STACK, NULL);
 	if (rs->jitstack != NULL)
@@ -764,7 +765,6 @@ rules_load(char *const *dirs, size_t ndirs, struct sw_rules **out)
 		fatalx("pcre2: out of memory");
 	pcre2_set_match_limit(ld.rs->mc, SW_MATCH_LIMIT);
 	pcre2_set_depth_limit(ld.rs->mc, SW_DEPTH_LIMIT);
-	rules_jitstack(ld.rs);
 	if (rules_list(dirs, ndirs, &ld.rs->files, &ld.rs->nfiles) == -1) {
 		rules_free(ld.rs);
 		return -1;
@@ -788,6 +788,7 @@ rules_load(char *const *dirs, size_t ndirs, struct sw_rules **out)
 		rules_free(ld.rs);
 		return -1;
 	}
+	rules_jitstack(ld.rs);
 	*out = ld.rs;
 	return 0;
 }
