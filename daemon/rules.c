@@ -1,10 +1,12 @@
 /*
  * rules.c -- load the rules: [extract ID] entries that turn a message into
- * an event, and [diagnosis ID] entries that say why it failed and what to
- * do.  Files come from ordered directories; a later file of the same name
- * replaces an earlier one, and all are read in name order.  Any error is
- * reported as file:line and rejects the whole set, so a running daemon
- * keeps the rules it has.  Once loaded, a rule set never changes.
+ * an event, [diagnosis ID] entries that say why it failed and what to do,
+ * and [piece NAME] entries, named pattern pieces that a later pattern
+ * writes as %{NAME}.  Files come from ordered directories; a later file of
+ * the same name replaces an earlier one (and the set remembers it, to be
+ * said at load), and all are read in name order.  Any error is reported
+ * as file:line and rejects the whole set, so a running daemon keeps the
+ * rules it has.  Once loaded, a rule set never changes.
  */
 
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -32,18 +34,32 @@ struct kv {
 
 /* The entry being read: its header and its keys. */
 struct entry {
-	int		 type;		/* 'e' extract, 'd' diagnosis, 0 none */
+	int		 type;		/* 'e' extract, 'd' diagnosis, 'p' piece,
+					   0 none, 'x' skipped */
 	char		*id;
 	unsigned int	 line;
 	struct kv	*kv;
 	size_t		 nkv;
 };
 
+/* A [piece NAME]: its text, already expanded. */
+struct piece {
+	char		*name;
+	char		*text;
+	const char	*file;
+	unsigned int	 line;
+};
+
 struct loader {
 	struct sw_rules	*rs;
 	const char	*file;		/* owned by rs->files */
 	int		 errors;
+	struct piece	*pieces;	/* defined so far, in load order */
+	size_t		 npieces;
 };
+
+#define PIECE_NAME_MAX	64
+#define PATTERN_MAX	65536		/* bytes, after expansion */
 
 static const char *const cap_names[SW_CAP_N] = {
 	"addr", "name", "account", "mech", "reply", "relay", "queue"
@@ -128,26 +144,139 @@ parse_mtaname(const char *s)
 	return i <= 0 ? -1 : i;
 }
 
-/* Compiles pattern; on error reports it at line and returns NULL. */
+/* The piece called name (n bytes), or NULL. */
+static const struct piece *
+piece_find(const struct loader *ld, const char *name, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; i < ld->npieces; i++)
+		if (strlen(ld->pieces[i].name) == n &&
+		    memcmp(ld->pieces[i].name, name, n) == 0)
+			return &ld->pieces[i];
+	return NULL;
+}
+
+/* Length of the piece name at s, up to its "}"; 0 when not one. */
+static size_t
+piece_ref(const char *s)
+{
+	size_t	 n;
+
+	for (n = 0; isalnum((unsigned char)s[n]) || s[n] == '_'; n++)
+		if (n == PIECE_NAME_MAX)
+			return 0;
+	return n > 0 && s[n] == '}' ? n : 0;
+}
+
+/* Appends n bytes of s to *out (length *len, capacity *cap). */
+static void
+pieces_put(char **out, size_t *len, size_t *cap, const char *s, size_t n)
+{
+	if (*len + n + 1 > *cap) {
+		*cap = (*len + n + 1) * 2;
+		*out = xreallocarray(*out, *cap, 1);
+	}
+	memcpy(*out + *len, s, n);
+	*len += n;
+	(*out)[*len] = '\0';
+}
+
+/*
+ * Expands the %{NAME} references of pat with the pieces defined so far.
+ * Each piece goes in as the group (?-x:TEXT): an atom, which a quantifier
+ * after the reference repeats whole, and which keeps its blanks in a
+ * pattern written with (?x).  A backslash keeps the character after it
+ * as it is, so \%{ stays literal.  Returns a new string, or NULL after
+ * reporting an unknown or malformed reference or a result longer than
+ * PATTERN_MAX.
+ */
+static char *
+pieces_expand(struct loader *ld, unsigned int line, const char *key,
+    const char *pat)
+{
+	const struct piece	*pc;
+	char			*out = NULL;
+	size_t			 len = 0, cap = 0, n, add;
+	const char		*p;
+
+	pieces_put(&out, &len, &cap, "", 0);
+	for (p = pat; *p != '\0'; p += n) {
+		pc = NULL;
+		if (p[0] == '\\' && p[1] != '\0')
+			n = 2;
+		else if (p[0] != '%' || p[1] != '{')
+			n = 1;
+		else if ((n = piece_ref(p + 2)) == 0) {
+			lerr(ld, line, "%s: \"%%{\" must start a piece "
+			    "reference %%{NAME} (write \\%%{ for the text)",
+			    key);
+			goto bad;
+		} else if ((pc = piece_find(ld, p + 2, n)) == NULL) {
+			lerr(ld, line, "%s: unknown piece %%{%.*s} (a piece "
+			    "must be defined before it is used)", key,
+			    (int)n, p + 2);
+			goto bad;
+		}
+		add = pc == NULL ? n : strlen(pc->text) + 6;
+		if (len + add >= PATTERN_MAX) {
+			lerr(ld, line, "%s: longer than %d bytes once its "
+			    "pieces are expanded", key, PATTERN_MAX);
+			goto bad;
+		}
+		if (pc == NULL) {
+			pieces_put(&out, &len, &cap, p, n);
+			continue;
+		}
+		pieces_put(&out, &len, &cap, "(?-x:", 5);
+		pieces_put(&out, &len, &cap, pc->text, strlen(pc->text));
+		pieces_put(&out, &len, &cap, ")", 1);
+		n += 3;
+	}
+	return out;
+bad:
+	free(out);
+	return NULL;
+}
+
+/*
+ * Compiles pat, whose pieces are expanded; on error reports it at line
+ * (with the text near the error when pieces made it differ from what the
+ * file says) and returns NULL.  *expanded, when not NULL, takes the
+ * expanded text.
+ */
 static pcre2_code *
 rules_compile(struct loader *ld, unsigned int line, const char *key,
-    const char *pat, uint32_t opts)
+    const char *pat, uint32_t opts, char **expanded)
 {
 	pcre2_code	*re;
+	char		*x;
 	int		 err;
 	PCRE2_SIZE	 off;
 	PCRE2_UCHAR	 msg[256];
 
-	re = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED, opts,
+	if ((x = pieces_expand(ld, line, key, pat)) == NULL)
+		return NULL;
+	re = pcre2_compile((PCRE2_SPTR)x, PCRE2_ZERO_TERMINATED, opts,
 	    &err, &off, NULL);
 	if (re == NULL) {
 		pcre2_get_error_message(err, msg, sizeof(msg));
-		lerr(ld, line, "%s: %s at offset %zu", key, (char *)msg,
-		    (size_t)off);
+		if (strcmp(x, pat) == 0)
+			lerr(ld, line, "%s: %s at offset %zu", key,
+			    (char *)msg, (size_t)off);
+		else
+			lerr(ld, line, "%s: %s at offset %zu of the expanded "
+			    "pattern, near \"%.40s\"", key, (char *)msg,
+			    (size_t)off, x + (off > 20 ? off - 20 : 0));
+		free(x);
 		return NULL;
 	}
 	if (!rules_nojit && pcre2_jit_compile(re, PCRE2_JIT_COMPLETE) == 0)
 		ld->rs->jit = 1;	/* else the interpreter, silently */
+	if (expanded != NULL)
+		*expanded = x;
+	else
+		free(x);
 	return re;
 }
 
@@ -340,6 +469,7 @@ static void
 entry_extract(struct loader *ld, struct entry *e)
 {
 	struct sw_extract	 x;
+	char			*src = NULL;
 	int			 have[2] = { 0, 0 }, bad = 0;
 	size_t			 i;
 
@@ -360,8 +490,11 @@ entry_extract(struct loader *ld, struct entry *e)
 		for (i = 0; i < e->nkv; i++)
 			if (strcmp(e->kv[i].key, "pattern") == 0)
 				break;
-		x.re = rules_compile(ld, e->kv[i].line, "pattern", x.pattern, 0);
+		x.re = rules_compile(ld, e->kv[i].line, "pattern", x.pattern,
+		    0, &src);
 		bad = x.re == NULL;
+		free(x.pattern);
+		x.pattern = src;	/* as PCRE2 sees it */
 	}
 	if (bad) {
 		strv_free(x.programs, x.nprograms);
@@ -402,7 +535,7 @@ diag_regex(struct loader *ld, const struct kv *kv, void **re, uint32_t opts)
 		lerr(ld, kv->line, "\"%s\" given twice", kv->key);
 		return -1;
 	}
-	*re = rules_compile(ld, kv->line, kv->key, kv->val, opts);
+	*re = rules_compile(ld, kv->line, kv->key, kv->val, opts, NULL);
 	return *re == NULL ? -1 : 0;
 }
 
@@ -433,6 +566,14 @@ diag_key(struct loader *ld, struct sw_diagnosis *d, const struct kv *kv)
 	if (strcmp(k, "mta") == 0)
 		return diag_enum(ld, kv, &d->mta, parse_mtaname(kv->val),
 		    "postfix, exim, dovecot or saslauthd");
+	if (strcmp(k, "rule") == 0) {
+		if (d->nrules > 0) {
+			lerr(ld, kv->line, "\"rule\" given twice");
+			return -1;
+		}
+		split_words(kv->val, &d->rules, &d->nrules);
+		return 0;
+	}
 	if (strcmp(k, "relay") == 0)
 		return diag_regex(ld, kv, &d->relay_re, PCRE2_CASELESS);
 	if (strcmp(k, "reply") == 0)
@@ -466,6 +607,8 @@ diag_clear(struct sw_diagnosis *d)
 	free(d->cause);
 	free(d->affects);
 	free(d->see);
+	strv_free(d->rules, d->nrules);
+	free(d->ruleidx);
 	pcre2_code_free(d->relay_re);
 	pcre2_code_free(d->reply_re);
 	for (i = 0; i < d->nfixes; i++)
@@ -496,9 +639,9 @@ entry_diagnosis(struct loader *ld, struct entry *e)
 		bad = 1;
 	}
 	if (!bad && d.behaviour == NULL && d.relay_re == NULL &&
-	    d.reply_re == NULL) {
-		lerr(ld, e->line, "diagnosis %s: needs \"reply\", \"relay\" "
-		    "or \"behaviour\"", e->id);
+	    d.reply_re == NULL && d.nrules == 0) {
+		lerr(ld, e->line, "diagnosis %s: needs \"reply\", \"relay\", "
+		    "\"rule\" or \"behaviour\"", e->id);
 		bad = 1;
 	}
 	if (bad) {
@@ -513,6 +656,46 @@ entry_diagnosis(struct loader *ld, struct entry *e)
 	ld->rs->diagnoses[ld->rs->ndiagnoses++] = d;
 }
 
+/*
+ * Builds a piece from its one key, pattern, expanded with the pieces
+ * before it and checked to compile on its own, so that an error is
+ * reported where the piece is written rather than where it is used.
+ */
+static void
+entry_piece(struct loader *ld, struct entry *e)
+{
+	struct piece	 pc;
+	pcre2_code	*re;
+	char		*wrapped;
+	size_t		 i;
+
+	if (e->nkv != 1 || strcmp(e->kv[0].key, "pattern") != 0) {
+		i = e->nkv == 0 ? 0 : strcmp(e->kv[0].key, "pattern") == 0;
+		lerr(ld, i < e->nkv ? e->kv[i].line : e->line, "piece %s: "
+		    "takes exactly one key, pattern", e->id);
+		return;
+	}
+	memset(&pc, 0, sizeof(pc));
+	if ((pc.text = pieces_expand(ld, e->kv[0].line, "pattern",
+	    e->kv[0].val)) == NULL)
+		return;
+	i = strlen(pc.text) + 8;
+	wrapped = xmalloc(i);
+	snprintf(wrapped, i, "(?:%s)", pc.text);
+	re = rules_compile(ld, e->kv[0].line, "pattern", wrapped, 0, NULL);
+	free(wrapped);
+	if (re == NULL) {
+		free(pc.text);
+		return;
+	}
+	pcre2_code_free(re);
+	pc.name = xstrdup(e->id);
+	pc.file = ld->file;
+	pc.line = e->line;
+	ld->pieces = xreallocarray(ld->pieces, ld->npieces + 1, sizeof(pc));
+	ld->pieces[ld->npieces++] = pc;
+}
+
 /* Ends the entry being read: builds it, then forgets its keys. */
 static void
 entry_end(struct loader *ld, struct entry *e)
@@ -523,6 +706,8 @@ entry_end(struct loader *ld, struct entry *e)
 		entry_extract(ld, e);
 	else if (e->type == 'd')
 		entry_diagnosis(ld, e);
+	else if (e->type == 'p')
+		entry_piece(ld, e);
 	for (i = 0; i < e->nkv; i++) {
 		free(e->kv[i].key);
 		free(e->kv[i].val);
@@ -543,7 +728,33 @@ id_valid(const char *s)
 	return 1;
 }
 
-/* "[extract ID]" or "[diagnosis ID]". */
+/* "[piece NAME]": a name of letters, digits and _, defined once. */
+static void
+piece_begin(struct loader *ld, struct entry *e, const char *name,
+    unsigned int line)
+{
+	const struct piece	*pc;
+	size_t			 n = strlen(name);
+
+	e->type = 'x';
+	if (n == 0 || n > PIECE_NAME_MAX ||
+	    strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789_") != n) {
+		lerr(ld, line, "bad piece name \"%s\" (letters, digits, _; "
+		    "at most %d)", name, PIECE_NAME_MAX);
+		return;
+	}
+	if ((pc = piece_find(ld, name, n)) != NULL) {
+		lerr(ld, line, "duplicate piece \"%s\" (first at %s:%u)",
+		    name, pc->file, pc->line);
+		return;
+	}
+	e->type = 'p';
+	e->id = xstrdup(name);
+	e->line = line;
+}
+
+/* "[extract ID]", "[diagnosis ID]" or "[piece NAME]". */
 static void
 entry_begin(struct loader *ld, struct entry *e, char *s, unsigned int line)
 {
@@ -552,8 +763,8 @@ entry_begin(struct loader *ld, struct entry *e, char *s, unsigned int line)
 
 	entry_end(ld, e);
 	if ((end = strchr(s, ']')) == NULL || end[1] != '\0') {
-		lerr(ld, line, "entry header must read [extract ID] or "
-		    "[diagnosis ID]");
+		lerr(ld, line, "entry header must read [extract ID], "
+		    "[diagnosis ID] or [piece NAME]");
 		e->type = 'x';		/* skip its keys quietly */
 		return;
 	}
@@ -566,7 +777,10 @@ entry_begin(struct loader *ld, struct entry *e, char *s, unsigned int line)
 		e->type = 'e';
 	else if (n == 9 && memcmp(s, "diagnosis", 9) == 0)
 		e->type = 'd';
-	else {
+	else if (n == 5 && memcmp(s, "piece", 5) == 0) {
+		piece_begin(ld, e, id, line);
+		return;
+	} else {
 		lerr(ld, line, "unknown entry type \"%.*s\"", (int)n, s);
 		e->type = 'x';
 		return;
@@ -678,29 +892,56 @@ path_cmp(const void *a, const void *b)
 	return strcmp(bx != NULL ? bx + 1 : x, by != NULL ? by + 1 : y);
 }
 
-/* Adds dir/name to files, replacing a file of the same name. */
+/*
+ * Adds dir/name to the set's files, replacing a file of the same name
+ * from an earlier directory; the replaced path is kept, to be said.
+ */
 static void
-files_add(char ***files, size_t *n, const char *dir, const char *name)
+files_add(struct sw_rules *rs, const char *dir, const char *name)
 {
 	char	 path[4096];
 	size_t	 i;
 	char	*b;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	for (i = 0; i < *n; i++) {
-		b = strrchr((*files)[i], '/');
+	for (i = 0; i < rs->nfiles; i++) {
+		b = strrchr(rs->files[i], '/');
+		if (strcmp(rs->files[i], path) == 0)
+			return;		/* the same directory twice */
 		if (strcmp(b + 1, name) == 0) {
-			free((*files)[i]);
-			(*files)[i] = xstrdup(path);
+			strv_push(&rs->replaced, &rs->nreplaced, rs->files[i]);
+			strv_push(&rs->replacing, &rs->nreplacing, path);
+			free(rs->files[i]);
+			rs->files[i] = xstrdup(path);
 			return;
 		}
 	}
-	strv_push(files, n, path);
+	strv_push(&rs->files, &rs->nfiles, path);
+}
+
+/*
+ * Says which files replaced a file of the same name from an earlier
+ * directory (a drop-in in rules.d replacing a shipped file): a local
+ * copy made years ago keeps the shipped changes away, and the operator
+ * should know it at every load.
+ */
+void
+rules_log_replaced(const struct sw_rules *rs)
+{
+	const char	*slash;
+	size_t		 i;
+
+	for (i = 0; i < rs->nreplaced; i++) {
+		slash = strrchr(rs->replaced[i], '/');
+		log_info("rules: %s replaces the file of that name in %.*s",
+		    rs->replacing[i], (int)(slash - rs->replaced[i]),
+		    rs->replaced[i]);
+	}
 }
 
 /* Lists the *.rules of the directories, drop-in style, in name order. */
 static int
-rules_list(char *const *dirs, size_t ndirs, char ***files, size_t *n)
+rules_list(char *const *dirs, size_t ndirs, struct sw_rules *rs)
 {
 	DIR		*d;
 	struct dirent	*de;
@@ -717,16 +958,64 @@ rules_list(char *const *dirs, size_t ndirs, char ***files, size_t *n)
 			len = strlen(de->d_name);
 			if (len > 6 && de->d_name[0] != '.' &&
 			    strcmp(de->d_name + len - 6, ".rules") == 0)
-				files_add(files, n, dirs[i], de->d_name);
+				files_add(rs, dirs[i], de->d_name);
 		}
 		closedir(d);
 	}
-	if (*n == 0) {
+	if (rs->nfiles == 0) {
 		log_warnx("rules: no *.rules files in %s%s", dirs[0],
 		    ndirs > 1 ? " or the other rules directories" : "");
 		return -1;
 	}
-	qsort(*files, *n, sizeof(**files), path_cmp);
+	qsort(rs->files, rs->nfiles, sizeof(*rs->files), path_cmp);
+	return 0;
+}
+
+/*
+ * The extract ids a diagnosis names with "rule", as indices into the
+ * finished set; an id no extract entry has is an error, reported at the
+ * diagnosis.  Returns the number of errors.
+ */
+static int
+rules_resolve(struct sw_rules *rs)
+{
+	struct sw_diagnosis	*d;
+	size_t			 i, j, k;
+	int			 errors = 0;
+
+	for (i = 0; i < rs->ndiagnoses; i++) {
+		d = &rs->diagnoses[i];
+		if (d->nrules == 0)
+			continue;
+		d->ruleidx = xcalloc(d->nrules, sizeof(*d->ruleidx));
+		for (j = 0; j < d->nrules; j++) {
+			for (k = 0; k < rs->nextracts; k++)
+				if (strcmp(rs->extracts[k].id, d->rules[j]) == 0)
+					break;
+			if (k == rs->nextracts) {
+				log_warnx("%s:%u: diagnosis %s: no extract "
+				    "entry \"%s\"", d->file, d->line, d->id,
+				    d->rules[j]);
+				errors++;
+			}
+			d->ruleidx[j] = k;
+		}
+	}
+	return errors;
+}
+
+/* 1 when d names no rule, or the one ev comes from. */
+static int
+diag_rule(const struct sw_rules *rs, const struct sw_diagnosis *d,
+    const struct sw_event *ev)
+{
+	size_t	 j;
+
+	if (d->nrules == 0)
+		return 1;
+	for (j = 0; j < d->nrules; j++)
+		if (ev->rule == &rs->extracts[d->ruleidx[j]])
+			return 1;
 	return 0;
 }
 
@@ -765,7 +1054,7 @@ rules_load(char *const *dirs, size_t ndirs, struct sw_rules **out)
 		fatalx("pcre2: out of memory");
 	pcre2_set_match_limit(ld.rs->mc, SW_MATCH_LIMIT);
 	pcre2_set_depth_limit(ld.rs->mc, SW_DEPTH_LIMIT);
-	if (rules_list(dirs, ndirs, &ld.rs->files, &ld.rs->nfiles) == -1) {
+	if (rules_list(dirs, ndirs, ld.rs) == -1) {
 		rules_free(ld.rs);
 		return -1;
 	}
@@ -779,6 +1068,13 @@ rules_load(char *const *dirs, size_t ndirs, struct sw_rules **out)
 		rules_file(&ld, fp);
 		fclose(fp);
 	}
+	for (i = 0; i < ld.npieces; i++) {
+		free(ld.pieces[i].name);
+		free(ld.pieces[i].text);
+	}
+	free(ld.pieces);
+	if (ld.errors == 0)
+		ld.errors += rules_resolve(ld.rs);
 	if (ld.errors == 0 && ld.rs->nextracts == 0) {
 		log_warnx("rules: no extract entries in %zu files",
 		    ld.rs->nfiles);
@@ -815,6 +1111,8 @@ rules_free(struct sw_rules *rs)
 	free(rs->extracts);
 	free(rs->diagnoses);
 	strv_free(rs->files, rs->nfiles);
+	strv_free(rs->replaced, rs->nreplaced);
+	strv_free(rs->replacing, rs->nreplacing);
 	pcre2_match_context_free(rs->mc);
 	pcre2_jit_stack_free(rs->jitstack);
 	free(rs);
@@ -833,7 +1131,8 @@ diag_test(const struct sw_rules *rs, void *re, const char *s,
 
 /*
  * The first diagnosis whose conditions all hold for ev, in file and entry
- * order, or NULL.  Entries without reply or relay are never chosen here.
+ * order, or NULL.  Entries without reply, relay or rule are never chosen
+ * here.
  * md is the caller's pcre2_match_data, or NULL to use a temporary one.
  */
 const struct sw_diagnosis *
@@ -850,11 +1149,13 @@ rules_diagnose(const struct sw_rules *rs, const struct sw_event *ev,
 		fatalx("pcre2_match_data_create");
 	for (i = 0; i < rs->ndiagnoses && found == NULL; i++) {
 		d = &rs->diagnoses[i];
-		if (d->reply_re == NULL && d->relay_re == NULL)
+		if (d->reply_re == NULL && d->relay_re == NULL &&
+		    d->nrules == 0)
 			continue;
 		if ((d->dir != -1 && d->dir != (int)ev->dir) ||
 		    (d->kind != -1 && d->kind != (int)ev->kind) ||
-		    (d->mta != -1 && d->mta != (int)ev->mta))
+		    (d->mta != -1 && d->mta != (int)ev->mta) ||
+		    !diag_rule(rs, d, ev))
 			continue;
 		if (diag_test(rs, d->relay_re, relay, md) &&
 		    diag_test(rs, d->reply_re, ev->reply, md))

@@ -175,6 +175,9 @@ struct sw_diagnosis {
 	int		 kind;		/* enum sw_kind, or -1 for any */
 	int		 mta;		/* enum sw_mta, or -1 for any */
 	char		*behaviour;	/* picked by name, not by line */
+	char	       **rules;		/* extract ids the event must come */
+	size_t		 nrules;	/* from, or none for any */
+	size_t		*ruleidx;	/* their indices, set at the end */
 	void		*relay_re;	/* pcre2_code *, optional */
 	void		*reply_re;	/* pcre2_code *, optional */
 	char		*summary;
@@ -194,6 +197,10 @@ struct sw_rules {
 	size_t			 ndiagnoses;
 	char		       **files;	/* the files loaded, in order */
 	size_t			 nfiles;
+	char		       **replaced;	/* files a later directory's */
+	size_t			 nreplaced;	/* file of the same name */
+	char		       **replacing;	/* replaced: replacing[i] */
+	size_t			 nreplacing;	/* took replaced[i]'s place */
 	int			 jit;	/* JIT compiled (where allowed) */
 	void			*mc;	/* pcre2_match_context: the limits */
 	void			*jitstack;	/* pcre2_jit_stack, with JIT */
@@ -443,6 +450,7 @@ extern int	 rules_nojit;
 int	 rules_load(char *const *, size_t, struct sw_rules **);
 const char	*cap_name(enum sw_cap);
 void	 rules_free(struct sw_rules *);
+void	 rules_log_replaced(const struct sw_rules *);
 void	 rules_literal(const char *, struct sw_literal *);
 const struct sw_diagnosis	*rules_diagnose(const struct sw_rules *,
 	    const struct sw_event *, void *);
@@ -452,6 +460,14 @@ const struct sw_diagnosis	*rules_find(const struct sw_rules *,
 	    const char *);
 const char	*kind_name(enum sw_kind);
 const char	*dir_name(enum sw_dir);
+
+/* corpus.c: an annotated corpus run against a rule set. */
+struct corpus_totals {
+	unsigned int	 passed, failed, todo;
+};
+
+int	 corpus_file(const struct sw_rules *, const struct sw_matchopt *,
+	    time_t, const char *, FILE *, struct corpus_totals *);
 
 /* match.c: what match_record() found. */
 #define SW_MATCH_NONE		0	/* no rule matched */

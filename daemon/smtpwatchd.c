@@ -101,6 +101,7 @@ sw_load(struct smtpwatch *sw, struct sw_conf **confp, struct sw_rules **rsp)
 		conf_free(conf);
 		return -1;
 	}
+	rules_log_replaced(*rsp);
 	*confp = conf;
 	return 0;
 }

@@ -286,6 +286,20 @@ test_dropin(void)
 		CHECK_STR(rs->extracts[1].id, "b");
 		CHECK_STR(rs->extracts[2].id, "c");
 		CHECK(rs->extracts[1].file == rs->files[1]);
+		/* The replacement is kept, to be said at every load. */
+		CHECK_INT(rs->nreplaced, 1);
+		CHECK_INT(rs->nreplacing, 1);
+		CHECK(strncmp(rs->replaced[0], d[0], strlen(d[0])) == 0);
+		CHECK_STR(rs->replaced[0] + strlen(d[0]), "/10-a.rules");
+		CHECK_STR(rs->replacing[0], rs->files[0]);
+		rules_free(rs);
+	}
+
+	/* The same directory twice replaces nothing. */
+	d[2] = d[1];
+	if (CHECK_INT(load(d + 1, 2, &rs), 0)) {
+		CHECK_INT(rs->nfiles, 2);
+		CHECK_INT(rs->nreplaced, 0);
 		rules_free(rs);
 	}
 
@@ -410,8 +424,8 @@ test_errors(void)
 	CHECK_BAD("[extract a]\n" XKEYS "[diagnosis d]\nreply = x\n" DKEYS
 	    "dead-end = -5% x\n", "10-a.rules:11: dead-end must read");
 	CHECK_BAD("[extract a]\n" XKEYS "[diagnosis d]\ndirection = client\n"
-	    DKEYS, "10-a.rules:6: diagnosis d: needs \"reply\", \"relay\" "
-	    "or \"behaviour\"");
+	    DKEYS, "10-a.rules:6: diagnosis d: needs \"reply\", \"relay\", "
+	    "\"rule\" or \"behaviour\"");
 	CHECK_BAD("[extract a]\n" XKEYS "[diagnosis d]\nreply = x\n"
 	    "cause = c\nfix = 50% f\n",
 	    "10-a.rules:6: diagnosis d: missing \"summary\"");
@@ -588,6 +602,126 @@ test_diagnose(void)
 	rules_free(rs);
 }
 
+/* The pattern of the first extract entry once text has loaded. */
+static const char *
+expanded(const char *text, struct sw_rules **rs)
+{
+	if (!CHECK_INT(load1(text, rs), 0))
+		return "";
+	return (*rs)->extracts[0].pattern;
+}
+
+#define PIECE(name, pat)	"[piece " name "]\npattern = " pat "\n"
+#define XHEAD	"[extract a]\nprogram = p\ndirection = server\n" \
+		"event = failure\n"
+
+static void
+test_pieces(void)
+{
+	struct sw_rules		*rs;
+	pcre2_match_data	*md;
+	const char		*d[2], *p;
+
+	/* A piece stands for its text; a later piece may use an earlier. */
+	p = expanded(PIECE("ip", "[0-9.]{7,15}+")
+	    PIECE("host_addr", "(?<name>\\S+)\\[(?<addr>%{ip})\\]")
+	    XHEAD "pattern = ^from %{host_addr} at %{ip}$\n", &rs);
+	CHECK_STR(p, "^from (?-x:(?<name>\\S+)\\[(?<addr>(?-x:[0-9.]{7,15}+))"
+	    "\\]) at (?-x:[0-9.]{7,15}+)$");
+	CHECK(rs->extracts[0].re != NULL);
+	CHECK_INT(rs->extracts[0].cap[SW_CAP_ADDR], 2);
+	rules_free(rs);
+
+	/* A backslash keeps "%{" literal; an escaped backslash does not. */
+	p = expanded(PIECE("x", "X") XHEAD
+	    "pattern = ^a\\%{x} \\\\%{x}$\n", &rs);
+	CHECK_STR(p, "^a\\%{x} \\\\(?-x:X)$");
+	rules_free(rs);
+
+	/* Pieces from another file, in name order; in reply and relay too. */
+	d[0] = newdir();
+	writef(d[0], "00-p.rules", PIECE("relay", "smtp\\.example\\.net"));
+	writef(d[0], "10-a.rules", XHEAD "pattern = ^%{relay}\n"
+	    "[diagnosis d]\nrelay = ^%{relay}$\nreply = ^%{relay}\n" DKEYS);
+	if (CHECK_INT(load(d, 1, &rs), 0)) {
+		CHECK_STR(rs->extracts[0].pattern,
+		    "^(?-x:smtp\\.example\\.net)");
+		CHECK_STR(diagnose(rs, SW_DIR_CLIENT, SW_EV_FAILURE,
+		    SW_MTA_POSTFIX, "smtp.example.net", "", "smtp.example.net"),
+		    "d");
+		rules_free(rs);
+	}
+
+	/* A piece is an atom, and keeps its blanks under (?x). */
+	if (CHECK_INT(load1(PIECE("two", "a b") XHEAD
+	    "pattern = (?x) ^ %{two}{2} \\ c $\n", &rs), 0)) {
+		md = pcre2_match_data_create(1, NULL);
+		CHECK_INT(pcre2_match(rs->extracts[0].re,
+		    (PCRE2_SPTR)"a ba b c", 8, 0, 0, md, NULL), 1);
+		CHECK_INT(pcre2_match(rs->extracts[0].re,
+		    (PCRE2_SPTR)"abab c", 6, 0, 0, md, NULL),
+		    PCRE2_ERROR_NOMATCH);
+		pcre2_match_data_free(md);
+		rules_free(rs);
+	}
+
+	/* Errors: where the piece is used, or where it is written. */
+	CHECK_BAD(XHEAD "pattern = ^%{nope}\n",
+	    "10-a.rules:5: pattern: unknown piece %{nope} (a piece must be "
+	    "defined before it is used)");
+	CHECK_BAD(XHEAD "pattern = ^%{late}\n" PIECE("late", "x"),
+	    "10-a.rules:5: pattern: unknown piece %{late}");
+	CHECK_BAD(XHEAD "pattern = ^%{a b}\n",
+	    "10-a.rules:5: pattern: \"%{\" must start a piece reference");
+	CHECK_BAD(XHEAD "pattern = ^%{x\n", "must start a piece reference");
+	CHECK_BAD(PIECE("x", "a") PIECE("x", "b") XHEAD "pattern = ^x\n",
+	    "10-a.rules:3: duplicate piece \"x\" (first at ");
+	CHECK_BAD(PIECE("a-b", "a") XHEAD "pattern = ^x\n",
+	    "10-a.rules:1: bad piece name \"a-b\"");
+	CHECK_BAD(PIECE("open", "(a") XHEAD "pattern = ^x\n",
+	    "10-a.rules:2: pattern: missing closing parenthesis");
+	CHECK_BAD("[piece p]\nliteral = a\n" XHEAD "pattern = ^x\n",
+	    "10-a.rules:2: piece p: takes exactly one key, pattern");
+	CHECK_BAD(PIECE("p", "a") "literal = b\n" XHEAD "pattern = ^x\n",
+	    "10-a.rules:3: piece p: takes exactly one key");
+	/* A compile error after expansion shows the text near it. */
+	CHECK_BAD(PIECE("g", "(?<addr>a)") XHEAD
+	    "pattern = ^%{g}%{g}$\n", "of the expanded pattern, near");
+	/* Expansion is bounded. */
+	CHECK_BAD(PIECE("a", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")
+	    PIECE("b", "%{a}%{a}%{a}%{a}%{a}%{a}%{a}%{a}%{a}%{a}")
+	    PIECE("c", "%{b}%{b}%{b}%{b}%{b}%{b}%{b}%{b}%{b}%{b}")
+	    PIECE("d", "%{c}%{c}%{c}%{c}%{c}%{c}%{c}%{c}%{c}%{c}"),
+	    "10-a.rules:8: pattern: longer than 65536 bytes");
+}
+
+/* "rule": the diagnosis holds only for events of the extracts named. */
+static void
+test_rule_key(void)
+{
+	struct sw_rules	*rs;
+	struct sw_event	 ev;
+	const struct sw_diagnosis *d;
+
+	CHECK_BAD("[extract a]\n" XKEYS "[diagnosis d]\nrule = a b\n" DKEYS,
+	    "10-a.rules:6: diagnosis d: no extract entry \"b\"");
+	CHECK_BAD("[extract a]\n" XKEYS "[diagnosis d]\nrule = a\nrule = a\n"
+	    DKEYS, "10-a.rules:8: \"rule\" given twice");
+	if (!CHECK_INT(load1("[extract a]\n" XKEYS "[extract b]\n" XKEYS
+	    "[diagnosis d]\nrule = b\n" DKEYS, &rs), 0))
+		return;
+	memset(&ev, 0, sizeof(ev));
+	ev.dir = SW_DIR_SERVER;
+	ev.kind = SW_EV_FAILURE;
+	ev.rule = &rs->extracts[0];
+	CHECK(rules_diagnose(rs, &ev, NULL) == NULL);
+	ev.rule = &rs->extracts[1];
+	d = rules_diagnose(rs, &ev, NULL);
+	CHECK(d != NULL && strcmp(d->id, "d") == 0);
+	rules_free(rs);
+}
+
 int
 main(void)
 {
@@ -597,6 +731,8 @@ main(void)
 	test_dropin();
 	test_errors();
 	test_diagnose();
+	test_pieces();
+	test_rule_key();
 	nftw(base, check_rm, 16, FTW_DEPTH | FTW_PHYS);
 	return check_done();
 }
