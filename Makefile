@@ -29,7 +29,7 @@ SAN	 = -fsanitize=address,undefined -fno-omit-frame-pointer \
 	   -fno-sanitize-recover=all
 
 B	 = build
-CORE	 = log util lines parse join rules match conf
+CORE	 = log util lines parse join rules match conf corpus
 CTL	 = $(CORE) journal scan ctldb ctlsock status smtpwatchctl
 DAEMON	 = $(CORE) tail journal store notify feed attrib incident alert control smtpwatchd
 UNITS	 = t_parse t_rules t_match t_corpus t_lines t_feed t_attrib
@@ -167,19 +167,27 @@ run:
 # shipped one, and never the database.  Installing into / also loads the
 # catalog, creates the user and the directories.
 RULES	 = $(wildcard rules/*.rules)
+# Shipped rules files of earlier releases, removed on install: a stale
+# copy would be read beside its successor (60-local.rules is now
+# 60-relay-trouble.rules; the name is left to the postmaster's rules.d).
+OLDRULES = 60-local.rules
+CORPUS	 = $(wildcard tests/corpus/*.txt)
 MAN5	 = smtpwatch.conf.5 smtpwatch.rules.5
 MAN8	 = smtpwatchd.8 smtpwatchctl.8
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) \
-	    $(DESTDIR)$(DATADIR)/rules $(DESTDIR)$(SYSCONFDIR)/rules.d \
+	    $(DESTDIR)$(DATADIR)/rules $(DESTDIR)$(DATADIR)/corpus \
+	    $(DESTDIR)$(SYSCONFDIR)/rules.d \
 	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
 	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
 	    $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(CATALOGDIR) \
 	    $(DESTDIR)$(COMPLETIONDIR)
 	install -m 755 $(B)/smtpwatchd $(DESTDIR)$(SBINDIR)/smtpwatchd
 	install -m 755 $(B)/smtpwatchctl $(DESTDIR)$(BINDIR)/smtpwatchctl
+	rm -f $(OLDRULES:%=$(DESTDIR)$(DATADIR)/rules/%)
 	install -m 644 $(RULES) $(DESTDIR)$(DATADIR)/rules/
+	install -m 644 $(CORPUS) $(DESTDIR)$(DATADIR)/corpus/
 	install -m 644 $(MAN5:%=man/%) $(DESTDIR)$(MANDIR)/man5/
 	install -m 644 $(MAN8:%=man/%) $(DESTDIR)$(MANDIR)/man8/
 	sed 's|@SBINDIR@|$(SBINDIR)|g' contrib/systemd/smtpwatchd.service.in \
@@ -207,7 +215,9 @@ install: all
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/smtpwatchd $(DESTDIR)$(BINDIR)/smtpwatchctl
 	rm -f $(RULES:rules/%=$(DESTDIR)$(DATADIR)/rules/%)
-	-rmdir $(DESTDIR)$(DATADIR)/rules $(DESTDIR)$(DATADIR)
+	rm -f $(CORPUS:tests/corpus/%=$(DESTDIR)$(DATADIR)/corpus/%)
+	-rmdir $(DESTDIR)$(DATADIR)/rules $(DESTDIR)$(DATADIR)/corpus \
+	    $(DESTDIR)$(DATADIR)
 	rm -f $(MAN5:%=$(DESTDIR)$(MANDIR)/man5/%) $(MAN8:%=$(DESTDIR)$(MANDIR)/man8/%)
 	rm -f $(DESTDIR)$(UNITDIR)/smtpwatchd.service
 	rm -f $(DESTDIR)$(SYSUSERSDIR)/smtpwatch.conf $(DESTDIR)$(TMPFILESDIR)/smtpwatch.conf

@@ -5,6 +5,9 @@
  * line is read, which rule takes it, and what its diagnosis says.
  */
 
+#include <sys/stat.h>
+
+#include <dirent.h>
 #include <fnmatch.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -37,6 +40,7 @@ struct command {
 
 static int	cmd_accounts(struct ctl *, int, char **);
 static int	cmd_addresses(struct ctl *, int, char **);
+static int	cmd_check_rules(struct ctl *, int, char **);
 static int	cmd_explain(struct ctl *, int, char **);
 static int	cmd_incidents(struct ctl *, int, char **);
 static int	cmd_metrics(struct ctl *, int, char **);
@@ -53,6 +57,7 @@ static const struct command commands[] = {	/* sorted */
 	    "[--since DURATION]" },
 	{ "addresses",	0, cmd_addresses,
 	    "addresses [--json] [--since DURATION]" },
+	{ "check-rules", 0, cmd_check_rules, "check-rules [FILE | DIR ...]" },
 	{ "explain",	0, cmd_explain,	"explain [LINE ...]" },
 	{ "incidents",	0, cmd_incidents, "incidents [--json] [--open]" },
 	{ "metrics",	0, cmd_metrics,	"metrics" },
@@ -284,6 +289,77 @@ cmd_scan(struct ctl *c, int argc, char **argv)
 		log_warn("stdout");
 		rc = 3;
 	}
+	return rc;
+}
+
+/* 1 when name ends in ".txt" and does not begin with a dot. */
+static int
+corpus_name(const char *name)
+{
+	size_t	 n = strlen(name);
+
+	return n > 4 && name[0] != '.' && strcmp(name + n - 4, ".txt") == 0;
+}
+
+/* The corpus files of directory dir, in name order, onto v. */
+static int
+corpus_dir(const char *dir, char ***v, size_t *n)
+{
+	struct dirent	**de;
+	char		 path[4096];
+	int		 i, nde;
+
+	if ((nde = scandir(dir, &de, NULL, alphasort)) == -1) {
+		log_warn("%s", dir);
+		return -1;
+	}
+	for (i = 0; i < nde; i++) {
+		if (corpus_name(de[i]->d_name)) {
+			snprintf(path, sizeof(path), "%s/%s", dir,
+			    de[i]->d_name);
+			strv_push(v, n, path);
+		}
+		free(de[i]);
+	}
+	free(de);
+	return 0;
+}
+
+/*
+ * check-rules: every case of the corpus files (a directory stands for
+ * its *.txt files; none named: the corpus shipped with the rules) runs
+ * against the rule set, in UTC, so a corpus gives the same verdict on
+ * every machine.  0 all hold, 1 a case failed, 3 a file unreadable.
+ */
+static int
+cmd_check_rules(struct ctl *c, int argc, char **argv)
+{
+	struct corpus_totals	 t = { 0, 0, 0 };
+	struct stat		 st;
+	char			**files = NULL;
+	size_t			 nfiles = 0, i;
+	int			 rc = 0;
+
+	if (argc == 0 && corpus_dir(SW_DATADIR "/corpus", &files,
+	    &nfiles) == -1)
+		return 3;
+	for (i = 0; i < (size_t)argc; i++) {
+		if (stat(argv[i], &st) == 0 && S_ISDIR(st.st_mode)) {
+			if (corpus_dir(argv[i], &files, &nfiles) == -1)
+				rc = 3;
+		} else
+			strv_push(&files, &nfiles, argv[i]);
+	}
+	rules_log_replaced(c->rs);
+	for (i = 0; i < nfiles; i++)
+		if (corpus_file(c->rs, &c->conf->match, time(NULL), files[i],
+		    stdout, &t) == -1)
+			rc = 3;
+	strv_free(files, nfiles);
+	printf("check-rules: %u passed, %u failed, %u todo (%zu rules "
+	    "files)\n", t.passed, t.failed, t.todo, c->rs->nfiles);
+	if (rc == 0 && t.failed > 0)
+		rc = 1;
 	return rc;
 }
 
@@ -522,6 +598,10 @@ main(int argc, char *argv[])
 			cmd = &commands[i];
 	if (cmd == NULL || argc - 1 < cmd->minargs)
 		usage(3);
+	if (cmd->fn == cmd_check_rules) {
+		setenv("TZ", "UTC", 1);
+		tzset();
+	}
 	if (ctl_load(&c) == -1)
 		rc = 3;
 	else

@@ -4,8 +4,11 @@ into a temporary DESTDIR, and what systemd's own tools say of the result.
 
     layout      every file at its path of DESIGN.md section 2, with its
                 mode; the installed daemon accepts the installed
-                configuration and rules; a second install keeps an edited
-                configuration; PREFIX reaches the unit's ExecStart=
+                configuration and rules; the installed smtpwatchctl
+                check-rules passes the installed corpus; a shipped rules
+                file of an earlier release is removed; a second install
+                keeps an edited configuration; PREFIX reaches the unit's
+                ExecStart=
     systemd     systemd-analyze verify passes on the unit; systemd-analyze
                 security --offline=true rates it 1.5 or lower and the
                 README quotes the score it gives; systemd-sysusers and
@@ -44,6 +47,8 @@ FILES = {
     'usr/share/bash-completion/completions/smtpwatchctl': 0o644,
 }
 FILES.update({'usr/share/smtpwatch/rules/' + r: 0o644 for r in RULES})
+CORPUS = sorted(f for f in os.listdir(os.path.join(ROOT, 'tests/corpus')) if f.endswith('.txt'))
+FILES.update({'usr/share/smtpwatch/corpus/' + c: 0o644 for c in CORPUS})
 UNIT = 'usr/lib/systemd/system/smtpwatchd.service'
 CONF = 'etc/smtpwatch/smtpwatch.conf'
 
@@ -88,8 +93,17 @@ def unit_for_verify(w, dest):
 @test('layout')
 def layout(w):
     dest = w.path('root')
+    # 60-local.rules was shipped until the name went to the postmaster.
+    os.makedirs(os.path.join(dest, 'usr/share/smtpwatch/rules'))
+    with open(os.path.join(dest, 'usr/share/smtpwatch/rules/60-local.rules'), 'w') as f:
+        f.write('[diagnosis local/auth-not-advertised]\n')
     install(dest)
     eq(files(dest), FILES, 'the files install writes, with their modes')
+    out = run([os.path.join(dest, 'usr/bin/smtpwatchctl'), '-f', os.path.join(dest, CONF),
+               '--rules', os.path.join(dest, 'usr/share/smtpwatch/rules'), 'check-rules',
+               os.path.join(dest, 'usr/share/smtpwatch/corpus')])
+    if not re.search(r'check-rules: [1-9]\d* passed, 0 failed', out):
+        fail('check-rules on the installed corpus said:\n' + out)
     out = run([os.path.join(dest, 'usr/sbin/smtpwatchd'), '-n', '-f', os.path.join(dest, CONF),
                '--rules', os.path.join(dest, 'usr/share/smtpwatch/rules')])
     if not re.search(r'configuration OK: 1 logs, \d+ extract and \d+ diagnosis entries '
