@@ -48,6 +48,7 @@ struct sw_matcher {
 	struct attempt {		/* last client failure, per process */
 		pid_t		 pid;
 		time_t		 when;
+		enum sw_kind	 kind;	/* failure or trouble */
 		char		 queue[SW_QUEUE_MAX];
 		char		 relay[SW_NAME_MAX];
 		char		 addr[SW_ADDR_MAX];
@@ -181,11 +182,20 @@ cap_copy(struct sw_matcher *m, int g, char *dst, size_t n,
 	return len;
 }
 
-/* Decodes Exim's \ooo escapes in place; returns the new length. */
+/*
+ * Decodes in place what Exim's string_printing() made of the bytes of a
+ * name that are not printable: \ooo, and \n \r \b \v \f \t.  A
+ * backslash is printable and left alone by Exim, so a name typed with a
+ * literal "\303" reads like one with the byte: the log cannot tell them
+ * apart.  Returns the new length.
+ */
 static size_t
-decode_octal(char *s, size_t len)
+decode_exim(char *s, size_t len)
 {
-	size_t	 i, o = 0;
+	static const char	 letters[] = "nrbvft";
+	static const char	 bytes[] = "\n\r\b\v\f\t";
+	const char		*l;
+	size_t			 i, o = 0;
 
 	for (i = 0; i < len; i++) {
 		if (s[i] == '\\' && i + 3 < len && s[i + 1] >= '0' &&
@@ -194,6 +204,10 @@ decode_octal(char *s, size_t len)
 			s[o++] = (char)((s[i + 1] - '0') * 64 +
 			    (s[i + 2] - '0') * 8 + (s[i + 3] - '0'));
 			i += 3;
+		} else if (s[i] == '\\' && i + 1 < len && s[i + 1] != '\0' &&
+		    (l = strchr(letters, s[i + 1])) != NULL) {
+			s[o++] = bytes[l - letters];
+			i++;
 		} else
 			s[o++] = s[i];
 	}
@@ -291,7 +305,7 @@ match_fill(struct sw_matcher *m, const struct sw_extract *x,
 	n = cap_copy(m, x->cap[SW_CAP_ACCOUNT], ev->account,
 	    sizeof(ev->account), rec, &ev->flags);
 	if (ev->mta == SW_MTA_EXIM)
-		n = decode_octal(ev->account, n);
+		n = decode_exim(ev->account, n);
 	ev->accountlen = n;
 	if (n > 0 && strcmp(ev->account, "(unavailable)") != 0)
 		ev->flags |= SW_EVF_ACCOUNT;
@@ -357,8 +371,12 @@ match_relay_of(struct sw_matcher *m, struct sw_event *ev)
 
 /*
  * Recipients of one failed delivery attempt (same process, queue id,
- * relay and second) are one failure; the others are affected.  Several
- * delivery processes interleave, so the last attempt of each is kept.
+ * relay, relay address, kind and second) make one failure, or one
+ * trouble; the others are affected, as are Exim's further authenticators
+ * of the same attempt.  A relay name with several addresses rejects
+ * once per address tried (Postfix logs all but the last without a
+ * recipient): each address is a rejection of its own.  Several delivery
+ * processes interleave, so the last attempt of each is kept.
  */
 static void
 match_attempt(struct sw_matcher *m, struct sw_event *ev)
@@ -371,17 +389,18 @@ match_attempt(struct sw_matcher *m, struct sw_event *ev)
 		match_relay_of(m, ev);
 		return;
 	}
-	if (ev->kind != SW_EV_FAILURE || ev->dir != SW_DIR_CLIENT ||
-	    ev->queue[0] == '\0')
+	if ((ev->kind != SW_EV_FAILURE && ev->kind != SW_EV_TROUBLE) ||
+	    ev->dir != SW_DIR_CLIENT || ev->queue[0] == '\0')
 		return;
 	for (i = 0; i < ATTEMPT_SLOTS && a == NULL; i++)
 		if (m->attempts[i].queue[0] != '\0' &&
 		    m->attempts[i].pid == ev->pid &&
 		    strcmp(m->attempts[i].host, ev->host) == 0)
 			a = &m->attempts[i];
-	if (a != NULL && a->when == ev->when &&
+	if (a != NULL && a->when == ev->when && a->kind == ev->kind &&
 	    strcmp(a->queue, ev->queue) == 0 &&
-	    strcmp(a->relay, ev->relay) == 0) {
+	    strcmp(a->relay, ev->relay) == 0 &&
+	    strcmp(a->addr, ev->addr) == 0) {
 		ev->kind = SW_EV_AFFECTED;
 		ev->flags |= SW_EVF_DUP;
 		return;
@@ -392,6 +411,7 @@ match_attempt(struct sw_matcher *m, struct sw_event *ev)
 	}
 	a->pid = ev->pid;
 	a->when = ev->when;
+	a->kind = ev->kind;
 	memcpy(a->queue, ev->queue, sizeof(a->queue));
 	memcpy(a->relay, ev->relay, sizeof(a->relay));
 	memcpy(a->addr, ev->addr, sizeof(a->addr));
@@ -515,12 +535,12 @@ match_mentions_auth(const struct sw_record *rec)
  * The matcher's memory of repeats (Exim syslog copies, the recipients of
  * one delivery attempt) as bytes, so a checkpoint can carry it: after a
  * restart a repeat of a line counted before the restart is still
- * recognised.  Format: "SWM2", then each dup slot (pid, hash, open) and
- * each attempt slot (pid, time, then queue, relay, address and host as strings
- * with their NUL), then the two ring positions; integers little-endian
+ * recognised.  Format: "SWM3", then each dup slot (pid, hash, open) and
+ * each attempt slot (pid, time, kind, then queue, relay, address and host
+ * as strings with their NUL), then the two ring positions; integers
  * as the host has them (the blob never leaves the machine).
  */
-#define STATE_MAGIC	"SWM2"
+#define STATE_MAGIC	"SWM3"
 
 static unsigned char *
 state_put(unsigned char *p, const void *v, size_t n)
@@ -543,7 +563,8 @@ match_state_save(const struct sw_matcher *m, unsigned char **out)
 	unsigned char		*buf, *p;
 	unsigned int		 i;
 
-	buf = xmalloc(4 + sizeof(m->dups) + sizeof(m->attempts) + 8);
+	buf = xmalloc(4 + sizeof(m->dups) + sizeof(m->attempts) + 8 +
+	    ATTEMPT_SLOTS);
 	p = state_put(buf, STATE_MAGIC, 4);
 	for (i = 0; i < DUP_SLOTS; i++) {
 		p = state_put(p, &m->dups[i].pid, sizeof(pid_t));
@@ -554,6 +575,7 @@ match_state_save(const struct sw_matcher *m, unsigned char **out)
 		a = &m->attempts[i];
 		p = state_put(p, &a->pid, sizeof(pid_t));
 		p = state_put(p, &a->when, sizeof(time_t));
+		*p++ = (unsigned char)a->kind;
 		p = state_puts(p, a->queue);
 		p = state_puts(p, a->relay);
 		p = state_puts(p, a->addr);
@@ -598,7 +620,7 @@ match_state_load(struct sw_matcher *m, const unsigned char *buf, size_t n)
 	const unsigned char	*p = buf, *end = buf + n;
 	struct dup_slot		 dups[DUP_SLOTS];
 	struct attempt		 att[ATTEMPT_SLOTS];
-	unsigned char		 open = 0, next[2] = { 0, 0 };
+	unsigned char		 open = 0, kind = 0, next[2] = { 0, 0 };
 	unsigned int		 i;
 
 	memset(dups, 0, sizeof(dups));
@@ -615,6 +637,9 @@ match_state_load(struct sw_matcher *m, const unsigned char *buf, size_t n)
 	for (i = 0; i < ATTEMPT_SLOTS; i++) {
 		p = state_get(p, end, &att[i].pid, sizeof(pid_t));
 		p = state_get(p, end, &att[i].when, sizeof(time_t));
+		p = state_get(p, end, &kind, 1);
+		att[i].kind = kind == SW_EV_TROUBLE ? SW_EV_TROUBLE :
+		    SW_EV_FAILURE;
 		p = state_gets(p, end, att[i].queue, sizeof(att[i].queue));
 		p = state_gets(p, end, att[i].relay, sizeof(att[i].relay));
 		p = state_gets(p, end, att[i].addr, sizeof(att[i].addr));

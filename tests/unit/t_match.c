@@ -506,14 +506,22 @@ test_helpers(void)
 	clean("?535", "?535");
 
 	memcpy(buf, "j\\303\\274rgen", 14);
-	n = decode_octal(buf, 13);
+	n = decode_exim(buf, 13);
 	CHECK_MEM(buf, n, "j\xc3\xbcrgen", 7);
 	memcpy(buf, "\\101\\102", 9);
-	n = decode_octal(buf, 8);
+	n = decode_exim(buf, 8);
 	CHECK_MEM(buf, n, "AB", 2);
 	memcpy(buf, "\\400\\08\\1", 10);
-	n = decode_octal(buf, 9);
+	n = decode_exim(buf, 9);
 	CHECK_MEM(buf, n, "\\400\\08\\1", 9);
+	/* string_printing()'s letters (Exim test/log/3403: set_id=userx\n) */
+	memcpy(buf, "userx\\n\\t\\r\\b\\v\\f", 18);
+	n = decode_exim(buf, 17);
+	CHECK_MEM(buf, n, "userx\n\t\r\b\v\f", 11);
+	/* a backslash before anything else, or last, stays */
+	memcpy(buf, "a\\\\z\\q\\", 8);
+	n = decode_exim(buf, 7);
+	CHECK_MEM(buf, n, "a\\\\z\\q\\", 7);
 
 	CHECK_INT(addr_valid("192.0.2.1"), 1);
 	CHECK_INT(addr_valid("2001:db8::1"), 1);
