@@ -46,6 +46,7 @@
 #define RHYTHM		8	/* failure times kept for the rhythm */
 #define SET_MAX		65536	/* queue ids, accounts per incident */
 #define LIVE_SKEW	300	/* wall clock this close to the logs: live */
+#define SWEEP		60	/* log seconds between closing quiet ones */
 #define HASH_MIN	256
 #define GOOD_MAX	4096	/* recent logins remembered */
 
@@ -116,7 +117,9 @@ struct sw_engine {
 	const struct sw_rules		*rs;
 	const struct sw_alertopt	*opt;
 	struct sw_store			*store;
+	int		(*send)(const struct sw_alert *);	/* or NULL */
 	time_t		 now;		/* the latest log time seen */
+	time_t		 sweep;		/* quiet ones close at this log time */
 	int64_t		 nextid;
 	struct track   **ttab;
 	size_t		 ttabsize, ntracks;
@@ -131,6 +134,9 @@ struct sw_engine {
 	const char	*evhost;	/* the host of the event at hand */
 	struct sw_event	 fleet;		/* it, with SW_FLEET_HOST */
 };
+
+static int	inc_quiet(struct sw_engine *, struct inc *);
+static void	engine_quiet(struct sw_engine *);
 
 /* Account diagnoses by severity: an incident only escalates. */
 static const char *const behaviours[] = {
@@ -533,7 +539,7 @@ inc_find(struct sw_engine *e, enum sw_inc_kind kind, const char *host,
 		if (in->hash == h && in->s.kind == kind &&
 		    in->s.subjectlen == len && strcmp(in->s.host, host) == 0 &&
 		    memcmp(in->s.subject, subj, len) == 0)
-			return in;
+			return inc_quiet(e, in) ? NULL : in;
 	return NULL;
 }
 
@@ -731,7 +737,8 @@ engine_alert(struct sw_engine *e, struct inc *in, struct sw_alert *a)
 	if (a->credential == NULL)
 		a->credential = engine_credential(e, in);
 	a->repeat = in->s.alerts;
-	(void)alert_send(a);
+	if (e->send != NULL)
+		(void)e->send(a);
 	in->s.alerts++;
 	in->s.reported = in->s.failures;
 	in->s.last_alert = a->when;
@@ -1273,50 +1280,74 @@ server_event(struct sw_engine *e, const struct sw_event *ev)
 
 /* ---------------------------------------------------------- the engine */
 
-/* Every event, in log order. */
+/*
+ * Every event, in log order.  What the engine does depends on the events
+ * and their times alone, never on when they are read: an incident quiet
+ * by the logs' clock is closed when its subject is seen again, and all
+ * quiet ones every SWEEP seconds of log time (engine_tick() only moves
+ * time on when the logs are live), so the daemon and smtpwatchctl scan
+ * make the same incidents of the same lines.
+ */
 void
 engine_event(struct sw_engine *e, const struct sw_event *ev)
 {
 	if (ev->when > e->now)
 		e->now = ev->when;
+	if (e->now >= e->sweep) {
+		engine_quiet(e);
+		e->sweep = e->now + SWEEP;
+	}
 	if (ev->dir == SW_DIR_CLIENT)
 		relay_event(e, ev);
 	else
 		server_event(e, ev);
 }
 
-/* Closes what was quiet for the quiet time; a summary when untold. */
+/*
+ * Closes in when it was quiet for the quiet time by the logs' clock,
+ * with a summary when failures went untold; 1 when it did.
+ */
+static int
+inc_quiet(struct sw_engine *e, struct inc *in)
+{
+	struct sw_alert	 a;
+	struct tm	 tm;
+
+	if (in->s.closed != 0 || in->s.kind == SW_INC_RELAY ||
+	    e->now - in->s.last < e->opt->quiet)
+		return 0;
+	inc_close(e, in, in->s.last, "quiet");
+	if (in->s.failures <= in->s.reported)
+		return 1;
+	memset(&a, 0, sizeof(a));
+	a.kind = engine_kind(in);
+	a.when = in->s.last;
+	a.count = in->s.failures - in->s.reported;
+	a.closing = 1;
+	localtime_r(&in->s.last, &tm);
+	strftime(a.quiet_since, sizeof(a.quiet_since), "%H:%M", &tm);
+	engine_window(e, in, &a);
+	engine_alert(e, in, &a);
+	return 1;
+}
+
+/* Closes every incident that was quiet for the quiet time. */
 static void
 engine_quiet(struct sw_engine *e)
 {
 	struct inc	*in;
-	struct sw_alert	 a;
-	struct tm	 tm;
 
-	for (in = e->incs; in != NULL; in = in->next) {
-		if (in->s.closed != 0 || in->s.kind == SW_INC_RELAY ||
-		    e->now - in->s.last < e->opt->quiet)
-			continue;
-		inc_close(e, in, in->s.last, "quiet");
-		if (in->s.failures <= in->s.reported)
-			continue;
-		memset(&a, 0, sizeof(a));
-		a.kind = engine_kind(in);
-		a.when = in->s.last;
-		a.count = in->s.failures - in->s.reported;
-		a.closing = 1;
-		localtime_r(&in->s.last, &tm);
-		strftime(a.quiet_since, sizeof(a.quiet_since), "%H:%M", &tm);
-		engine_window(e, in, &a);
-		engine_alert(e, in, &a);
-	}
+	for (in = e->incs; in != NULL; in = in->next)
+		(void)inc_quiet(e, in);
 }
 
 /*
- * Once a second; 1 when incidents changed (to be committed).  When
- * the logs are current (their latest time within
- * LIVE_SKEW of the wall clock), the wall clock moves time on, so quiet
- * incidents close on a quiet server too; a backlog keeps its own time.
+ * Once a second, and when the input is read to its end; 1 when
+ * incidents changed (to be committed).  When the logs are current (their
+ * latest time within LIVE_SKEW of the wall clock), the wall clock moves
+ * time on, so quiet incidents close on a quiet server too; a backlog
+ * keeps its own time, and then only what its own time makes quiet
+ * closes (wall 0: the logs' time alone).
  */
 int
 engine_tick(struct sw_engine *e, time_t wall)
@@ -1462,12 +1493,14 @@ engine_load_recent(void *arg, const char *host, const char *account,
  * The engine, with the open incidents of the store, and the windows of
  * the accounts refilled from its per-bucket counts (the addresses and
  * the rhythm of those failures are not kept: they count towards the
- * threshold only).  Its options and
- * rules must outlive it (the daemon makes a new engine on reload).
+ * threshold only).  Its alerts go to send (alert_send; NULL: recorded on
+ * the incidents as written, sent nowhere, for smtpwatchctl scan).  Its
+ * options and rules must outlive it (the daemon makes a new engine on
+ * reload).
  */
 struct sw_engine *
 engine_new(const struct sw_rules *rs, const struct sw_alertopt *opt,
-    struct sw_store *st)
+    struct sw_store *st, int (*send)(const struct sw_alert *))
 {
 	struct sw_engine	*e;
 	int64_t			 max;
@@ -1477,6 +1510,7 @@ engine_new(const struct sw_rules *rs, const struct sw_alertopt *opt,
 	e->rs = rs;
 	e->opt = opt;
 	e->store = st;
+	e->send = send;
 	track_grow(e);
 	if ((max = store_incident_maxid(st)) < 0)
 		max = 0;

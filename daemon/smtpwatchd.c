@@ -1,8 +1,9 @@
 /*
  * smtpwatchd.c -- the daemon's main(): options, configuration, the libev
  * loop and its watchers, and the wiring of the stages.  tail.c reads the
- * logs, feed.c turns their lines into events, store.c sums the events
- * and commits them in batches together with each source's checkpoint.
+ * logs, feed.c turns their lines into events, count.c counts each (the
+ * same way smtpwatchctl scan does), and store.c commits them in batches
+ * together with each source's checkpoint.
  *
  * The loop: the inotify descriptor wakes tails_inotify(); an idle watcher
  * reads in bounded slices while data is waiting, so a backlog never
@@ -47,8 +48,8 @@ struct smtpwatch {
 	struct sw_conf		*conf;
 	struct sw_rules		*rs;
 	struct sw_store		*store;
-	struct sw_engine	*engine;
-	struct sw_attrib	*attrib;
+	struct sw_count		*count;		/* attribution, store, engine */
+	struct sw_engine	*engine;	/* count's */
 	struct sw_tails		*tails;
 	struct sw_feed	       **feeds;
 	struct sw_tail	       **tailv;	/* the tail of each feed */
@@ -119,17 +120,9 @@ static void
 sw_event(void *arg, const struct sw_event *evp)
 {
 	struct smtpwatch	*sw = arg;
-	struct sw_event		 ev;
 	unsigned long		 alerts = engine_alerts(sw->engine);
 
-	if (evp->dir == SW_DIR_SERVER && (evp->kind == SW_EV_ATTRIBUTION ||
-	    (evp->kind == SW_EV_FAILURE && !(evp->flags & SW_EVF_ACCOUNT)))) {
-		ev = *evp;
-		(void)attrib_event(sw->attrib, sw->conf->alert.attribution, &ev);
-		evp = &ev;
-	}
-	store_event(sw->store, evp);
-	engine_event(sw->engine, evp);
+	count_event(sw->count, evp);
 	if (evp->kind == SW_EV_FAILURE)
 		sw->uncommitted++;
 	if (engine_alerts(sw->engine) != alerts && !sw->backlog) {
@@ -314,8 +307,11 @@ read_cb(struct ev_loop *loop, ev_idle *w, int revents)
 	}
 	sw_caught_up(sw, time(NULL));
 	sw->backlog = more;
-	if (!more)
+	if (!more) {
 		ev_idle_stop(loop, w);
+		/* read to the end: what is quiet closes now, as in scan */
+		(void)engine_tick(sw->engine, time(NULL));
+	}
 	if (!more || store_batched(sw->store) >= sw->conf->batch_events)
 		(void)sw_commit(sw);
 }
@@ -533,12 +529,15 @@ sw_open(struct smtpwatch *sw)
 	if (store_open(sw->conf->database, &sw->conf->store, &sw->store) ==
 	    -1)
 		return -1;
-	sw->engine = engine_new(sw->rs, &sw->conf->alert, sw->store);
+	sw->count = count_new(sw->rs, &sw->conf->alert, sw->store,
+	    alert_send);
+	sw->engine = count_engine(sw->count);
 	sw->midnight = 0;
 	sw_counted(sw, time(NULL));
 	if (sw_sources_open(sw) == -1) {
 		sw_sources_close(sw);
-		engine_free(sw->engine);
+		count_free(sw->count);
+		sw->count = NULL;
 		sw->engine = NULL;
 		store_close(sw->store);
 		sw->store = NULL;
@@ -553,7 +552,8 @@ sw_close(struct smtpwatch *sw)
 {
 	sw_sources_close(sw);
 	sw->alerts += engine_alerts(sw->engine);
-	engine_free(sw->engine);
+	count_free(sw->count);
+	sw->count = NULL;
 	sw->engine = NULL;
 	store_close(sw->store);
 	sw->store = NULL;
@@ -625,68 +625,87 @@ hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 
 /* ------------------------------------------------- control socket */
 
-/* status: the daemon, its counters and every source, one per line. */
+/* One source as the status reply says it. */
+static void
+sw_source(struct ctl_status *cs, const char *path, int open,
+    uint64_t offset, uint64_t size, long long lag, unsigned long rot,
+    unsigned long long lines, int polled)
+{
+	struct ctl_source	*src;
+
+	cs->sources = xreallocarray(cs->sources, cs->nsources + 1,
+	    sizeof(*cs->sources));
+	src = &cs->sources[cs->nsources++];
+	memset(src, 0, sizeof(*src));
+	src->path.p = xstrdup(path);
+	src->path.len = strlen(path);
+	src->open = open;
+	src->offset = offset;
+	src->size = size;
+	src->lag_bytes = open && size > offset ? size - offset : 0;
+	src->lag_seconds = lag < 0 ? 0 : (unsigned long long)lag;
+	src->rotations = rot;
+	src->lines = lines;
+	src->polled = polled;
+}
+
+/*
+ * status: the daemon, its counters and every source (journal offsets
+ * count entries), as wire.c writes them for smtpwatchctl status.
+ */
 static int
 ctl_status(void *arg, const char *a, size_t alen, FILE *fp, char *err,
     size_t errsize)
 {
 	struct smtpwatch	*sw = arg;
+	struct ctl_status	 cs;
 	struct sw_tail_stat	 ts;
 	struct sw_feed_stat	 fs;
 	struct sw_journal_stat	 js;
-	unsigned long long	 lines = sw->lines, events = sw->events;
 	time_t			 now = time(NULL);
-	uint64_t		 lag;
 	size_t			 i;
 
 	(void)a;
 	(void)alen;
 	(void)err;
 	(void)errsize;
+	memset(&cs, 0, sizeof(cs));
+	cs.lines = sw->lines;
+	cs.events = sw->events;
+	sw_caught_up(sw, now);
 	for (i = 0; i < sw->nfeeds; i++) {
 		tail_stat(sw->tailv[i], &ts);
 		feed_stat(sw->feeds[i], &fs);
-		lines += ts.lines;
-		events += fs.events;
+		cs.lines += ts.lines;
+		cs.events += fs.events;
+		sw_source(&cs, ts.path, ts.open, ts.offset, ts.size,
+		    (long long)(now - sw->caughtat[i]), ts.rotations,
+		    ts.lines, ts.polled);
 	}
-	memset(&js, 0, sizeof(js));
 	if (sw->journal != NULL) {
 		journal_stat(sw->journal, &js);
 		feed_stat(sw->jfeed, &fs);
-		lines += js.lines;
-		events += fs.events;
+		cs.lines += js.lines;
+		cs.events += fs.events;
+		sw_source(&cs, js.source, 1, js.seq, js.seq,
+		    (long long)(now - sw->jcaught), 0, js.lines, 0);
 	}
-	sw_caught_up(sw, now);
-	fprintf(fp, "version\t%s\npid\t%ld\nstarted\t%lld\n", SW_VERSION,
-	    (long)getpid(), (long long)sw->started);
-	fprintf(fp, "rules\t%zu\t%zu\t%zu\ndatabase\t", sw->rs->nfiles,
-	    sw->rs->nextracts, sw->rs->ndiagnoses);
-	fput_vis(fp, sw->conf->database, strlen(sw->conf->database));
-	fprintf(fp, "\nbatch\t%zu\ncommitted\t%lld\n", store_batched(sw->store),
-	    (long long)sw->committed);
-	fprintf(fp, "counter\tlines\t%llu\ncounter\tevents\t%llu\n"
-	    "counter\tbatches\t%llu\ncounter\tcommit_errors\t%llu\n"
-	    "counter\talerts\t%lu\nincidents\t%zu\n", lines, events,
-	    sw->batches, sw->commit_errors,
-	    sw->alerts + engine_alerts(sw->engine), engine_open(sw->engine));
-	for (i = 0; i < sw->nfeeds; i++) {
-		tail_stat(sw->tailv[i], &ts);
-		lag = ts.open && ts.size > ts.offset ? ts.size - ts.offset : 0;
-		fputs("source\t", fp);
-		fput_vis(fp, ts.path, strlen(ts.path));
-		fprintf(fp, "\t%d\t%llu\t%llu\t%llu\t%lld\t%lu\t%llu\t%d\n",
-		    ts.open, (unsigned long long)ts.offset,
-		    (unsigned long long)ts.size, (unsigned long long)lag,
-		    (long long)(now - sw->caughtat[i]), ts.rotations, ts.lines,
-		    ts.polled);
-	}
-	if (sw->journal != NULL) {	/* offsets count entries */
-		fputs("source\t", fp);
-		fput_vis(fp, js.source, strlen(js.source));
-		fprintf(fp, "\t1\t%llu\t%llu\t0\t%lld\t0\t%llu\t0\n",
-		    (unsigned long long)js.seq, (unsigned long long)js.seq,
-		    (long long)(now - sw->jcaught), js.lines);
-	}
+	snprintf(cs.version, sizeof(cs.version), "%s", SW_VERSION);
+	cs.pid = (long)getpid();
+	cs.started = sw->started;
+	cs.rules_files = sw->rs->nfiles;
+	cs.rules_extracts = sw->rs->nextracts;
+	cs.rules_diagnoses = sw->rs->ndiagnoses;
+	cs.database.p = xstrdup(sw->conf->database);
+	cs.database.len = strlen(cs.database.p);
+	cs.batch = store_batched(sw->store);
+	cs.committed = sw->committed;
+	cs.batches = sw->batches;
+	cs.commit_errors = sw->commit_errors;
+	cs.alerts = sw->alerts + engine_alerts(sw->engine);
+	cs.incidents = engine_open(sw->engine);
+	wire_status_write(fp, &cs);
+	wire_status_free(&cs);
 	return 0;
 }
 
@@ -845,7 +864,6 @@ main(int argc, char *argv[])
 	if (sw.conf->nlogs == 0)
 		log_warnx("%s: no log directive: there is nothing to follow",
 		    sw.conffile);
-	sw.attrib = attrib_new();
 	sw.loop = ev_default_loop(EVFLAG_AUTO);
 	sw.started = time(NULL);
 	sw_watchers(&sw);
@@ -854,7 +872,6 @@ main(int argc, char *argv[])
 	    sizeof(ctl_cmds) / sizeof(ctl_cmds[0]), &sw, &sw.ctl) == -1 ||
 	    sw_open(&sw) == -1) {
 		control_close(sw.ctl);
-		attrib_free(sw.attrib);
 		ev_loop_destroy(sw.loop);
 		rules_free(sw.rs);
 		conf_free(sw.conf);
@@ -868,7 +885,6 @@ main(int argc, char *argv[])
 	ev_run(sw.loop, 0);
 	control_close(sw.ctl);
 	sw_close(&sw);
-	attrib_free(sw.attrib);
 	rules_free(sw.rs);
 	conf_free(sw.conf);
 	strv_free(sw.rules, sw.nrules);

@@ -189,7 +189,7 @@ test_threshold(void)
 	struct sw_engine	*e;
 
 	opt_defaults(&o);
-	e = engine_new(rs, &o, st);
+	e = engine_new(rs, &o, st, alert_send);
 	nseen = 0;
 	fail_n(e, st, "bob@example.com", "203.0.113.5", T0, 4, 10);
 	CHECK_INT(nseen, 0);
@@ -227,7 +227,7 @@ test_storm(void)
 	size_t			 i;
 
 	opt_defaults(&o);
-	e = engine_new(rs, &o, st);
+	e = engine_new(rs, &o, st, alert_send);
 	nseen = 0;
 	/* 7200 failures, one a second: two hours */
 	fail_n(e, st, "carl@example.com", "198.51.100.9", T0, 7200, 1);
@@ -265,7 +265,7 @@ test_stale_device(void)
 
 	opt_defaults(&o);
 	/* the login is committed by one daemon ... */
-	e = engine_new(rs, &o, st);
+	e = engine_new(rs, &o, st, alert_send);
 	ev = ev_server(SW_EV_SUCCESS, "carol@example.org", "198.51.100.23",
 	    T0 - 86400);
 	feed(e, st, &ev);
@@ -273,7 +273,7 @@ test_stale_device(void)
 	CHECK_INT(store_commit(st), 0);
 	engine_free(e);
 	/* ... the failures come to the next one */
-	e = engine_new(rs, &o, st);
+	e = engine_new(rs, &o, st, alert_send);
 	nseen = 0;
 	fail_n(e, st, "carol@example.org", "198.51.100.23", T0, 5, 300);
 	CHECK_INT(nseen, 1);
@@ -305,7 +305,7 @@ test_escalation(void)
 	struct sw_engine	*e;
 
 	opt_defaults(&o);
-	e = engine_new(rs, &o, st);
+	e = engine_new(rs, &o, st, alert_send);
 	nseen = 0;
 	fail_n(e, st, "admin@example.org", "203.0.113.77", T0, 5, 3);
 	CHECK_INT(nseen, 1);
@@ -318,10 +318,17 @@ test_escalation(void)
 	CHECK_INT(seen[1].repeat, 1);
 	CHECK_INT(seen[1].count, 2);
 	CHECK_INT(seen[1].addresses, 3);
-	/* no way back down */
-	fail_n(e, st, "admin@example.org", "203.0.113.77", T0 + 4000, 5, 3);
+	/* no way back down: the repeat after realert, still distributed */
+	fail_n(e, st, "admin@example.org", "203.0.113.77", T0 + 2000, 5, 3);
 	CHECK_INT(nseen, 3);
 	CHECK_STR(seen[2].diag, "server/distributed-brute-force");
+	/* quiet for the quiet time by the logs' clock: the next failure is
+	 * a new incident, whether or not a tick came in between */
+	fail_n(e, st, "admin@example.org", "203.0.113.77", T0 + 6000, 5, 3);
+	CHECK_INT(nseen, 5);
+	CHECK_INT(seen[3].closing, 1);
+	CHECK_STR(seen[4].diag, "server/brute-force");
+	CHECK_INT(seen[4].repeat, 0);
 	engine_free(e);
 	store_close(st);
 }
@@ -339,7 +346,7 @@ test_spraying(void)
 	int			 round;
 
 	opt_defaults(&o);
-	e = engine_new(rs, &o, st);
+	e = engine_new(rs, &o, st, alert_send);
 	nseen = 0;
 	for (i = 0; i < 4; i++)
 		fail_n(e, st, accts[i], "192.0.2.200", T0 + (time_t)i, 1, 1);
@@ -376,7 +383,7 @@ test_relay(void)
 	opt_defaults(&o);
 	o.relays = &rn;
 	o.nrelays = 1;
-	e = engine_new(rs, &o, st);
+	e = engine_new(rs, &o, st, alert_send);
 	nseen = 0;
 	ev = ev_relay(SW_EV_FAILURE, "5A6EE11E051", T0);
 	feed(e, st, &ev);
@@ -423,7 +430,7 @@ test_backend(void)
 	struct sw_event		 ev;
 
 	opt_defaults(&o);
-	e = engine_new(rs, &o, st);
+	e = engine_new(rs, &o, st, alert_send);
 	nseen = 0;
 	ev = ev_server(SW_EV_TROUBLE, "dave@example.org", "2001:db8:7::15",
 	    T0);
@@ -473,7 +480,7 @@ test_quiet(void)
 	struct sw_engine	*e;
 
 	opt_defaults(&o);
-	e = engine_new(rs, &o, st);
+	e = engine_new(rs, &o, st, alert_send);
 	nseen = 0;
 	fail_n(e, st, "fred@example.org", "203.0.113.9", T0, 8, 2);
 	CHECK_INT(nseen, 1);
@@ -509,7 +516,7 @@ test_compromise(void)
 	struct sw_event		 ev;
 
 	opt_defaults(&o);
-	e = engine_new(rs, &o, st);
+	e = engine_new(rs, &o, st, alert_send);
 	nseen = 0;
 	fail_n(e, st, "ivan@example.org", "198.51.100.66", T0, 6, 1);
 	ev = ev_server(SW_EV_SUCCESS, "ivan@example.org", "198.51.100.66",
@@ -552,7 +559,7 @@ test_ignore(void)
 	o.nignore_nets = 2;
 	o.ignore_accounts = globs;
 	o.nignore_accounts = 1;
-	e = engine_new(rs, &o, st);
+	e = engine_new(rs, &o, st, alert_send);
 	nseen = 0;
 	fail_n(e, st, "kim@example.org", "192.0.3.250", T0, 6, 1);
 	fail_n(e, st, "kim@example.org", "2001:db8:ffff::1", T0, 6, 1);
@@ -575,7 +582,7 @@ test_restart(void)
 	int64_t			 id;
 
 	opt_defaults(&o);
-	e = engine_new(rs, &o, st);
+	e = engine_new(rs, &o, st, alert_send);
 	nseen = 0;
 	fail_n(e, st, "liz@example.org", "203.0.113.50", T0, 5, 1);
 	ev = ev_relay(SW_EV_FAILURE, "5A6EE11E061", T0);
@@ -584,7 +591,7 @@ test_restart(void)
 	engine_save(e);
 	CHECK_INT(store_commit(st), 0);
 	engine_free(e);
-	e = engine_new(rs, &o, st);
+	e = engine_new(rs, &o, st, alert_send);
 	CHECK_INT(engine_open(e), 2);
 	fail_n(e, st, "liz@example.org", "203.0.113.50", T0 + 10, 1, 1);
 	ev = ev_relay(SW_EV_FAILURE, "5A6EE11E062", T0 + 10);
@@ -611,7 +618,7 @@ test_refill(void)
 	struct sw_event		 ev;
 
 	opt_defaults(&o);
-	e = engine_new(rs, &o, st);
+	e = engine_new(rs, &o, st, alert_send);
 	nseen = 0;
 	fail_n(e, st, "mia@example.org", "203.0.113.60", T0, 3, 10);
 	fail_n(e, st, "ned@example.org", "203.0.113.61", T0, 3, 10);
@@ -621,7 +628,7 @@ test_refill(void)
 	engine_save(e);
 	CHECK_INT(store_commit(st), 0);
 	engine_free(e);
-	e = engine_new(rs, &o, st);
+	e = engine_new(rs, &o, st, alert_send);
 	fail_n(e, st, "mia@example.org", "203.0.113.60", T0 + 200, 2, 10);
 	CHECK_INT(nseen, 1);
 	CHECK_STR(seen[0].subject, "mia@example.org");
