@@ -22,41 +22,8 @@
 
 #include "smtpwatch.h"
 
-/* How a column of a listing is shown as text. */
-enum col_kind {
-	COL_TEXT,		/* escaped; NULL or empty: "-" */
-	COL_NUM,		/* right-aligned */
-	COL_AGO			/* unix seconds: "3 min ago" */
-};
-
-struct col {
-	const char	*head;
-	const char	*name;		/* column of the query */
-	enum col_kind	 kind;
-};
-
-/* An aligned table: cells in row order, the header row first. */
-struct table {
-	const struct col *cols;
-	size_t		 ncols;
-	char		**cells;
-	size_t		 ncells;
-};
-
-static int	 db_column(sqlite3_stmt *, const char *);
-static char	*vis_column(sqlite3_stmt *, int);
-static void	 ago(char *, size_t, time_t, time_t);
-static void	 utc(char *, size_t, time_t);
-static void	 table_init(struct table *, const struct col *, size_t);
-static void	 table_push(struct table *, char *);
-static void	 table_row(struct table *, sqlite3_stmt *, time_t);
-static void	 table_print(struct table *, FILE *, const char *);
-static void	 table_free(struct table *);
-static void	 json_value(FILE *, sqlite3_stmt *, int);
-static void	 json_fields(FILE *, sqlite3_stmt *);
-static void	 json_row(FILE *, sqlite3_stmt *);
 static int	 listing(const struct ctldb_opt *, const char *,
-		    const struct col *, size_t, int);
+		    const struct out_col *, size_t, int);
 static int	 step_error(sqlite3 *, sqlite3_stmt *);
 
 /*
@@ -160,251 +127,30 @@ step_error(sqlite3 *db, sqlite3_stmt *st)
 	return 3;
 }
 
-/* The index of the result column name; it must exist. */
-static int
-db_column(sqlite3_stmt *st, const char *name)
-{
-	int	 i, n = sqlite3_column_count(st);
-
-	for (i = 0; i < n; i++)
-		if (strcmp(sqlite3_column_name(st, i), name) == 0)
-			return i;
-	fatalx("ctldb: no column %s", name);
-}
-
-/* Column i escaped with str_vis(), allocated; NULL when NULL. */
-static char *
-vis_column(sqlite3_stmt *st, int i)
-{
-	const char	*p;
-	size_t		 n;
-	char		*s;
-
-	if (sqlite3_column_type(st, i) == SQLITE_NULL)
-		return NULL;
-	p = sqlite3_column_blob(st, i);
-	n = (size_t)sqlite3_column_bytes(st, i);
-	s = xmalloc(n * 4 + 1);
-	str_vis(s, n * 4 + 1, p != NULL ? p : "", n);
-	return s;
-}
-
-/* "3 min ago", "in 2 h" for a time after now. */
-static void
-ago(char *buf, size_t size, time_t t, time_t now)
-{
-	long long	 d = (long long)now - (long long)t, a = d < 0 ? -d : d;
-	const char	*unit = "s";
-
-	if (a >= 86400) {
-		a /= 86400;
-		unit = "d";
-	} else if (a >= 3600) {
-		a /= 3600;
-		unit = "h";
-	} else if (a >= 60) {
-		a /= 60;
-		unit = "min";
-	}
-	if (d < 0)
-		snprintf(buf, size, "in %lld %s", a, unit);
-	else
-		snprintf(buf, size, "%lld %s ago", a, unit);
-}
-
-static void
-utc(char *buf, size_t size, time_t t)
-{
-	struct tm	 tm;
-
-	if (gmtime_r(&t, &tm) == NULL)
-		snprintf(buf, size, "%lld", (long long)t);
-	else
-		strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-static void
-table_init(struct table *t, const struct col *cols, size_t ncols)
-{
-	size_t	 i;
-
-	memset(t, 0, sizeof(*t));
-	t->cols = cols;
-	t->ncols = ncols;
-	for (i = 0; i < ncols; i++)
-		table_push(t, xstrdup(cols[i].head));
-}
-
-static void
-table_push(struct table *t, char *s)
-{
-	t->cells = xreallocarray(t->cells, t->ncells + 1, sizeof(char *));
-	t->cells[t->ncells++] = s;
-}
-
-/* One row from the current row of st, by the table's column names. */
-static void
-table_row(struct table *t, sqlite3_stmt *st, time_t now)
-{
-	char	 buf[64], *s;
-	size_t	 i;
-	int	 c;
-
-	for (i = 0; i < t->ncols; i++) {
-		c = db_column(st, t->cols[i].name);
-		if (sqlite3_column_type(st, c) == SQLITE_NULL) {
-			table_push(t, xstrdup("-"));
-			continue;
-		}
-		switch (t->cols[i].kind) {
-		case COL_NUM:
-			snprintf(buf, sizeof(buf), "%lld",
-			    (long long)sqlite3_column_int64(st, c));
-			table_push(t, xstrdup(buf));
-			break;
-		case COL_AGO:
-			ago(buf, sizeof(buf),
-			    (time_t)sqlite3_column_int64(st, c), now);
-			table_push(t, xstrdup(buf));
-			break;
-		case COL_TEXT:
-		default:
-			s = vis_column(st, c);
-			if (*s == '\0') {
-				free(s);
-				s = xstrdup("-");
-			}
-			table_push(t, s);
-			break;
-		}
-	}
-}
-
-/*
- * Prints the table aligned, two blanks between columns, numbers on the
- * right, each line led by indent; the header in bold on a terminal
- * (not with $NO_COLOR).  Frees the cells.
- */
-static void
-table_print(struct table *t, FILE *fp, const char *indent)
-{
-	size_t	*w, i, j, n, nrows = t->ncells / t->ncols;
-	int	 bold;
-
-	bold = isatty(fileno(fp)) && getenv("NO_COLOR") == NULL;
-	w = xcalloc(t->ncols, sizeof(*w));
-	for (i = 0; i < t->ncells; i++) {
-		n = strlen(t->cells[i]);
-		if (n > w[i % t->ncols])
-			w[i % t->ncols] = n;
-	}
-	for (i = 0; i < nrows; i++) {
-		fputs(indent, fp);
-		if (i == 0 && bold)
-			fputs("\033[1m", fp);
-		for (j = 0; j < t->ncols; j++) {
-			const char *s = t->cells[i * t->ncols + j];
-			int last = j + 1 == t->ncols;
-
-			if (j > 0)
-				fputs("  ", fp);
-			if (t->cols[j].kind == COL_NUM && i > 0)
-				fprintf(fp, "%*s", (int)w[j], s);
-			else if (last)
-				fputs(s, fp);
-			else
-				fprintf(fp, "%-*s", (int)w[j], s);
-		}
-		if (i == 0 && bold)
-			fputs("\033[0m", fp);
-		fputc('\n', fp);
-	}
-	free(w);
-	table_free(t);
-}
-
-static void
-table_free(struct table *t)
-{
-	size_t	 i;
-
-	for (i = 0; i < t->ncells; i++)
-		free(t->cells[i]);
-	free(t->cells);
-	t->cells = NULL;
-	t->ncells = 0;
-}
-
-/* Column i as JSON: integers as numbers, text with fput_json(). */
-static void
-json_value(FILE *fp, sqlite3_stmt *st, int i)
-{
-	switch (sqlite3_column_type(st, i)) {
-	case SQLITE_NULL:
-		fputs("null", fp);
-		break;
-	case SQLITE_INTEGER:
-		fprintf(fp, "%lld", (long long)sqlite3_column_int64(st, i));
-		break;
-	case SQLITE_FLOAT:
-		fprintf(fp, "%.17g", sqlite3_column_double(st, i));
-		break;
-	default: {
-		const char	*p = sqlite3_column_blob(st, i);
-
-		fput_json(fp, p != NULL ? p : "",
-		    (size_t)sqlite3_column_bytes(st, i));
-		break;
-	}
-	}
-}
-
-/*
- * The current row's columns as "key":value pairs, in column order,
- * without the braces.  The accounts (columns account, last_account,
- * subject) are BLOBs of any bytes: each is followed by NAME_hex, its
- * bytes in lower-case hex.
- */
-static void
-json_fields(FILE *fp, sqlite3_stmt *st)
-{
-	const unsigned char	*p;
-	const char		*name;
-	int			 i, j, n = sqlite3_column_count(st);
-	int			 first = 1;
-
-	for (i = 0; i < n; i++) {
-		name = sqlite3_column_name(st, i);
-		if (name[0] == '_')		/* helper columns */
-			continue;
-		if (!first)
-			fputc(',', fp);
-		first = 0;
-		fprintf(fp, "\"%s\":", name);
-		json_value(fp, st, i);
-		if (strcmp(name, "account") != 0 &&
-		    strcmp(name, "last_account") != 0 &&
-		    strcmp(name, "subject") != 0)
-			continue;
-		fprintf(fp, ",\"%s_hex\":", name);
-		if (sqlite3_column_type(st, i) == SQLITE_NULL) {
-			fputs("null", fp);
-			continue;
-		}
-		p = sqlite3_column_blob(st, i);
-		fputc('"', fp);
-		for (j = 0; j < sqlite3_column_bytes(st, i); j++)
-			fprintf(fp, "%02x", p[j]);
-		fputc('"', fp);
-	}
-}
-
 static void
 json_row(FILE *fp, sqlite3_stmt *st)
 {
 	fputc('{', fp);
-	json_fields(fp, st);
+	out_json_fields(fp, st);
 	fputc('}', fp);
+}
+
+/*
+ * The database of o: its open connection (scan's, in memory), or the
+ * file opened read-only; *own says to close it.  NULL after logging.
+ */
+static sqlite3 *
+ctldb_db(const struct ctldb_opt *o, int *own)
+{
+	*own = o->db == NULL;
+	return o->db != NULL ? o->db : ctldb_open(o->database);
+}
+
+/* Where o prints: its stream, else standard output. */
+static FILE *
+ctldb_out(const struct ctldb_opt *o)
+{
+	return o->out != NULL ? o->out : stdout;
 }
 
 /*
@@ -413,18 +159,20 @@ json_row(FILE *fp, sqlite3_stmt *st)
  * as one array of objects.  Returns the exit status: 0, or 3.
  */
 static int
-listing(const struct ctldb_opt *o, const char *sql, const struct col *cols,
-    size_t ncols, int nparams)
+listing(const struct ctldb_opt *o, const char *sql,
+    const struct out_col *cols, size_t ncols, int nparams)
 {
 	sqlite3		*db;
 	sqlite3_stmt	*st;
-	struct table	 t;
-	int		 rc, n = 0;
+	struct out_table t;
+	FILE		*fp = ctldb_out(o);
+	int		 rc, n = 0, own;
 
-	if ((db = ctldb_open(o->database)) == NULL)
+	if ((db = ctldb_db(o, &own)) == NULL)
 		return 3;
 	if ((st = ctldb_prepare(db, sql)) == NULL) {
-		sqlite3_close(db);
+		if (own)
+			sqlite3_close(db);
 		return 3;
 	}
 	if (nparams >= 1 && o->since > 0)
@@ -434,32 +182,35 @@ listing(const struct ctldb_opt *o, const char *sql, const struct col *cols,
 	if (nparams >= 3)
 		sqlite3_bind_int(st, 3, o->open);
 	if (o->json)
-		fputc('[', stdout);
+		fputc('[', fp);
 	else
-		table_init(&t, cols, ncols);
+		out_table_init(&t, cols, ncols);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (o->json) {
 			if (n > 0)
-				fputc(',', stdout);
-			fputs("\n", stdout);
-			json_row(stdout, st);
+				fputc(',', fp);
+			fputs("\n", fp);
+			json_row(fp, st);
 		} else
-			table_row(&t, st, o->now);
+			out_table_row(&t, st, o->now);
 		n++;
 	}
 	if (rc != SQLITE_DONE) {
 		if (!o->json)
-			table_free(&t);
+			out_table_free(&t);
 		rc = step_error(db, st);
-		sqlite3_close(db);
+		if (own)
+			sqlite3_close(db);
 		return rc;
 	}
 	if (o->json)
-		fputs(n > 0 ? "\n]\n" : "]\n", stdout);
+		fputs(n > 0 ? "\n]\n" : "]\n", fp);
 	else
-		table_print(&t, stdout, "");
+		out_table_print(&t, fp, o->indent != NULL ? o->indent : "",
+		    o->empty);
 	sqlite3_finalize(st);
-	sqlite3_close(db);
+	if (own)
+		sqlite3_close(db);
 	return 0;
 }
 
@@ -472,15 +223,15 @@ listing(const struct ctldb_opt *o, const char *sql, const struct col *cols,
 int
 ctldb_accounts(const struct ctldb_opt *o)
 {
-	static const struct col cols[] = {
-		{ "HOST",		"host",			COL_TEXT },
-		{ "DIRECTION",		"direction",		COL_TEXT },
-		{ "ACCOUNT",		"account",		COL_TEXT },
-		{ "FAILURES",		"failures",		COL_NUM },
-		{ "SUCCESSES",		"successes",		COL_NUM },
-		{ "ADDRESSES",		"addresses",		COL_NUM },
-		{ "LAST-FAILURE",	"last_failure",		COL_AGO },
-		{ "LAST-DIAGNOSIS",	"last_diagnosis",	COL_TEXT },
+	static const struct out_col cols[] = {
+		{ "HOST",		"host",			OUT_TEXT },
+		{ "DIRECTION",		"direction",		OUT_TEXT },
+		{ "ACCOUNT",		"account",		OUT_TEXT },
+		{ "FAILURES",		"failures",		OUT_NUM },
+		{ "SUCCESSES",		"successes",		OUT_NUM },
+		{ "ADDRESSES",		"addresses",		OUT_NUM },
+		{ "LAST-FAILURE",	"last_failure",		OUT_AGO },
+		{ "LAST-DIAGNOSIS",	"last_diagnosis",	OUT_TEXT },
 	};
 	static const char sql[] =
 	    "SELECT * FROM (SELECT a.host, a.direction, a.account, "
@@ -504,13 +255,13 @@ ctldb_accounts(const struct ctldb_opt *o)
 int
 ctldb_addresses(const struct ctldb_opt *o)
 {
-	static const struct col cols[] = {
-		{ "HOST",		"host",			COL_TEXT },
-		{ "ADDRESS",		"addr",			COL_TEXT },
-		{ "FAILURES",		"failures",		COL_NUM },
-		{ "ACCOUNTS",		"accounts",		COL_NUM },
-		{ "LAST-ACCOUNT",	"last_account",		COL_TEXT },
-		{ "LAST-FAILURE",	"last_failure",		COL_AGO },
+	static const struct out_col cols[] = {
+		{ "HOST",		"host",			OUT_TEXT },
+		{ "ADDRESS",		"addr",			OUT_TEXT },
+		{ "FAILURES",		"failures",		OUT_NUM },
+		{ "ACCOUNTS",		"accounts",		OUT_NUM },
+		{ "LAST-ACCOUNT",	"last_account",		OUT_TEXT },
+		{ "LAST-FAILURE",	"last_failure",		OUT_AGO },
 	};
 	static const char sql[] =
 	    "SELECT * FROM (SELECT d.host, d.addr, "
@@ -532,15 +283,15 @@ ctldb_addresses(const struct ctldb_opt *o)
 int
 ctldb_relays(const struct ctldb_opt *o)
 {
-	static const struct col cols[] = {
-		{ "HOST",		"host",			COL_TEXT },
-		{ "RELAY",		"relay",		COL_TEXT },
-		{ "STATE",		"state",		COL_TEXT },
-		{ "FAILURES",		"failures",		COL_NUM },
-		{ "AFFECTED",		"affected",		COL_NUM },
-		{ "LAST-FAILURE",	"last_failure",		COL_AGO },
-		{ "LAST-SUCCESS",	"last_success",		COL_AGO },
-		{ "LAST-DIAGNOSIS",	"last_diagnosis",	COL_TEXT },
+	static const struct out_col cols[] = {
+		{ "HOST",		"host",			OUT_TEXT },
+		{ "RELAY",		"relay",		OUT_TEXT },
+		{ "STATE",		"state",		OUT_TEXT },
+		{ "FAILURES",		"failures",		OUT_NUM },
+		{ "AFFECTED",		"affected",		OUT_NUM },
+		{ "LAST-FAILURE",	"last_failure",		OUT_AGO },
+		{ "LAST-SUCCESS",	"last_success",		OUT_AGO },
+		{ "LAST-DIAGNOSIS",	"last_diagnosis",	OUT_TEXT },
 	};
 	static const char sql[] =
 	    "SELECT host, relay, state, failures, affected, successes, "
@@ -551,17 +302,17 @@ ctldb_relays(const struct ctldb_opt *o)
 	return listing(o, sql, cols, sizeof(cols) / sizeof(cols[0]), 0);
 }
 
-static const struct col incident_cols[] = {
-	{ "ID",			"id",			COL_NUM },
-	{ "KIND",		"kind",			COL_TEXT },
-	{ "SUBJECT",		"subject",		COL_TEXT },
-	{ "STATE",		"state",		COL_TEXT },
-	{ "OPENED",		"opened",		COL_AGO },
-	{ "LAST",		"last",			COL_AGO },
-	{ "FAILURES",		"failures",		COL_NUM },
-	{ "ALERTS",		"alerts",		COL_NUM },
-	{ "DIAGNOSIS",		"diagnosis",		COL_TEXT },
-	{ "CLOSE-REASON",	"close_reason",		COL_TEXT },
+static const struct out_col incident_cols[] = {
+	{ "ID",			"id",			OUT_NUM },
+	{ "KIND",		"kind",			OUT_TEXT },
+	{ "SUBJECT",		"subject",		OUT_TEXT },
+	{ "STATE",		"state",		OUT_TEXT },
+	{ "OPENED",		"opened",		OUT_AGO },
+	{ "LAST",		"last",			OUT_AGO },
+	{ "FAILURES",		"failures",		OUT_NUM },
+	{ "ALERTS",		"alerts",		OUT_NUM },
+	{ "DIAGNOSIS",		"diagnosis",		OUT_TEXT },
+	{ "CLOSE-REASON",	"close_reason",		OUT_TEXT },
 };
 
 #define INCIDENT_COLUMNS \
@@ -582,6 +333,46 @@ ctldb_incidents(const struct ctldb_opt *o)
 }
 
 /*
+ * The diagnosis of every incident that has one, newest first: the
+ * incident, then the diagnosis's summary, cause and best fix (scan's
+ * report).  Returns the exit status: 0, or 3.
+ */
+int
+ctldb_diagnoses(const struct ctldb_opt *o)
+{
+	const struct sw_diagnosis	*d;
+	sqlite3				*db;
+	sqlite3_stmt			*st;
+	FILE				*fp = ctldb_out(o);
+	const char			*id;
+	char				*subj;
+	int				 rc, own;
+
+	if ((db = ctldb_db(o, &own)) == NULL)
+		return 3;
+	st = ctldb_prepare(db, "SELECT id, kind, subject, diagnosis FROM "
+	    "incident_list WHERE diagnosis IS NOT NULL "
+	    "ORDER BY opened DESC, id DESC");
+	while (st != NULL && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		id = (const char *)sqlite3_column_text(st, 3);
+		if ((d = rules_find(o->rs, id)) == NULL)
+			continue;
+		subj = out_vis_column(st, 2);
+		fprintf(fp, "\n  #%lld %s %s: %s\n",
+		    (long long)sqlite3_column_int64(st, 0),
+		    sqlite3_column_text(st, 1), subj != NULL ? subj : "-", id);
+		free(subj);
+		diag_print(fp, d, "    ", 0);
+	}
+	rc = st == NULL ? 3 : rc != SQLITE_DONE ? step_error(db, st) : 0;
+	if (rc == 0)
+		sqlite3_finalize(st);
+	if (own)
+		sqlite3_close(db);
+	return rc;
+}
+
+/*
  * show: the rows of one kind for the subject.  Every query yields
  * helper columns (named from '_', left out of the output): _scope and
  * _key of its buckets, _dir, and _diag, the diagnosis to explain (the
@@ -596,24 +387,24 @@ struct section {
 	const char		*sql;		/* ?1: the subject, a BLOB */
 	const char		*subname;	/* JSON: "by_address" */
 	const char		*subsql;
-	const struct col	*subcols;
+	const struct out_col	*subcols;
 	size_t			 nsubcols;
 };
 
-static const struct col byaddr_cols[] = {
-	{ "ADDRESS",		"addr",			COL_TEXT },
-	{ "FAILURES",		"failures",		COL_NUM },
-	{ "SUCCESSES",		"successes",		COL_NUM },
-	{ "FIRST-SEEN",		"first_seen",		COL_AGO },
-	{ "LAST-SEEN",		"last_seen",		COL_AGO },
+static const struct out_col byaddr_cols[] = {
+	{ "ADDRESS",		"addr",			OUT_TEXT },
+	{ "FAILURES",		"failures",		OUT_NUM },
+	{ "SUCCESSES",		"successes",		OUT_NUM },
+	{ "FIRST-SEEN",		"first_seen",		OUT_AGO },
+	{ "LAST-SEEN",		"last_seen",		OUT_AGO },
 };
 
-static const struct col byaccount_cols[] = {
-	{ "ACCOUNT",		"account",		COL_TEXT },
-	{ "FAILURES",		"failures",		COL_NUM },
-	{ "SUCCESSES",		"successes",		COL_NUM },
-	{ "FIRST-SEEN",		"first_seen",		COL_AGO },
-	{ "LAST-SEEN",		"last_seen",		COL_AGO },
+static const struct out_col byaccount_cols[] = {
+	{ "ACCOUNT",		"account",		OUT_TEXT },
+	{ "FAILURES",		"failures",		OUT_NUM },
+	{ "SUCCESSES",		"successes",		OUT_NUM },
+	{ "FIRST-SEEN",		"first_seen",		OUT_AGO },
+	{ "LAST-SEEN",		"last_seen",		OUT_AGO },
 };
 
 #define LAST_INCIDENT_DIAG(host, subj, kind) \
@@ -697,11 +488,11 @@ show_hourly(sqlite3 *db, sqlite3_stmt *row, time_t now, long long h[24])
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_value(st, 1, sqlite3_column_value(row,
-	    db_column(row, "_scope")));
+	    out_column(row, "_scope")));
 	sqlite3_bind_value(st, 2, sqlite3_column_value(row,
-	    db_column(row, "host")));
+	    out_column(row, "host")));
 	sqlite3_bind_value(st, 3, sqlite3_column_value(row,
-	    db_column(row, "_key")));
+	    out_column(row, "_key")));
 	sqlite3_bind_int64(st, 4, lo);
 	sqlite3_bind_int64(st, 5, (sqlite3_int64)now);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -722,7 +513,7 @@ show_diag(const struct ctldb_opt *o, sqlite3_stmt *row, FILE *fp)
 {
 	const struct sw_diagnosis	*d;
 	const char			*id;
-	int				 c = db_column(row, "_diag");
+	int				 c = out_column(row, "_diag");
 
 	id = (const char *)sqlite3_column_text(row, c);
 	d = rules_find(o->rs, id);
@@ -779,14 +570,14 @@ show_fields(sqlite3_stmt *row, time_t now, FILE *fp)
 		    is_time(name)) {
 			time_t t = (time_t)sqlite3_column_int64(row, i);
 
-			utc(a, sizeof(a), t);
-			ago(b, sizeof(b), t, now);
+			out_utc(a, sizeof(a), t);
+			out_ago(b, sizeof(b), t, now);
 			fprintf(fp, "%s (%s)", a, b);
 		} else if (sqlite3_column_type(row, i) == SQLITE_INTEGER)
 			fprintf(fp, "%lld",
 			    (long long)sqlite3_column_int64(row, i));
 		else {
-			s = vis_column(row, i);
+			s = out_vis_column(row, i);
 			fputs(*s != '\0' ? s : "-", fp);
 			free(s);
 		}
@@ -800,36 +591,36 @@ show_sub(const struct ctldb_opt *o, sqlite3 *db, const struct section *sc,
     sqlite3_stmt *row, FILE *fp)
 {
 	sqlite3_stmt	*st;
-	struct table	 t;
+	struct out_table t;
 	int		 rc, n = 0;
 
 	if ((st = ctldb_prepare(db, sc->subsql)) == NULL)
 		return -1;
 	sqlite3_bind_value(st, 1, sqlite3_column_value(row,
-	    db_column(row, "host")));
+	    out_column(row, "host")));
 	sqlite3_bind_value(st, 2, sqlite3_column_value(row,
-	    db_column(row, "_dir")));
+	    out_column(row, "_dir")));
 	sqlite3_bind_value(st, 3, sqlite3_column_value(row,
-	    db_column(row, "_key")));
+	    out_column(row, "_key")));
 	if (o->json)
 		fprintf(fp, ",\"%s\":[", sc->subname);
 	else
-		table_init(&t, sc->subcols, sc->nsubcols);
+		out_table_init(&t, sc->subcols, sc->nsubcols);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (o->json) {
 			if (n > 0)
 				fputc(',', fp);
 			json_row(fp, st);
 		} else
-			table_row(&t, st, o->now);
+			out_table_row(&t, st, o->now);
 		n++;
 	}
 	if (o->json)
 		fputc(']', fp);
 	else if (n > 0)
-		table_print(&t, fp, "  ");
+		out_table_print(&t, fp, "  ", NULL);
 	else
-		table_free(&t);
+		out_table_free(&t);
 	if (rc != SQLITE_DONE) {
 		step_error(db, st);
 		return -1;
@@ -857,9 +648,9 @@ show_section(const struct ctldb_opt *o, sqlite3 *db,
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (o->json) {
 			fputs(n > 0 ? ",\n{" : "\n{", fp);
-			json_fields(fp, st);
+			out_json_fields(fp, st);
 		} else {
-			s = vis_column(st, db_column(st, sc->subject));
+			s = out_vis_column(st, out_column(st, sc->subject));
 			fprintf(fp, "%s%s %s\n", *found > 0 ? "\n" : "",
 			    sc->label, s);
 			free(s);
@@ -906,7 +697,7 @@ show_incidents(const struct ctldb_opt *o, sqlite3 *db, const char *subject,
     size_t len, int *found, FILE *fp)
 {
 	sqlite3_stmt	*st;
-	struct table	 t;
+	struct out_table t;
 	int		 rc, n = 0;
 
 	st = ctldb_prepare(db, "SELECT " INCIDENT_COLUMNS " FROM incident_list "
@@ -917,23 +708,23 @@ show_incidents(const struct ctldb_opt *o, sqlite3 *db, const char *subject,
 	if (o->json)
 		fputs(",\n\"incidents\":[", fp);
 	else
-		table_init(&t, incident_cols,
+		out_table_init(&t, incident_cols,
 		    sizeof(incident_cols) / sizeof(incident_cols[0]));
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (o->json) {
 			fputs(n > 0 ? ",\n" : "\n", fp);
 			json_row(fp, st);
 		} else
-			table_row(&t, st, o->now);
+			out_table_row(&t, st, o->now);
 		n++;
 	}
 	if (o->json)
 		fputs(n > 0 ? "\n]" : "]", fp);
 	else if (n > 0) {
 		fprintf(fp, "%sincidents\n", *found > 0 ? "\n" : "");
-		table_print(&t, fp, "  ");
+		out_table_print(&t, fp, "  ", NULL);
 	} else
-		table_free(&t);
+		out_table_free(&t);
 	*found += n;
 	if (rc != SQLITE_DONE) {
 		step_error(db, st);

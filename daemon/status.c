@@ -33,24 +33,9 @@ struct st_ctx {
 	int			 utf8;	/* the sparkline's blocks */
 };
 
-/* An aligned table, cells row by row, the header first. */
-struct st_table {
-	char		**cells;
-	size_t		 ncells, ncols;
-	unsigned int	 right;		/* bit i: column i is a number */
-};
-
 static int	 st_steperr(sqlite3 *, sqlite3_stmt *);
 static char	*st_vis(sqlite3_stmt *, int);
-static void	 st_json(FILE *, sqlite3_stmt *, int);
-static void	 st_hex(FILE *, sqlite3_stmt *, int);
-static void	 st_ago(char *, size_t, long long);
-static void	 st_span(char *, size_t, long long);
 static void	 st_heading(struct st_ctx *, const char *);
-static void	 tbl_init(struct st_table *, const char *const *, size_t,
-		    unsigned int);
-static void	 tbl_add(struct st_table *, char *);
-static void	 tbl_print(struct st_table *, FILE *);
 static void	 st_daemon(struct st_ctx *, const struct ctl_status *);
 static void	 st_sources(struct st_ctx *, const struct ctl_status *);
 static int	 st_incidents(struct st_ctx *, int *);
@@ -78,77 +63,15 @@ st_steperr(sqlite3 *db, sqlite3_stmt *st)
 static char *
 st_vis(sqlite3_stmt *st, int i)
 {
-	const char	*p = sqlite3_column_blob(st, i);
-	size_t		 n = (size_t)sqlite3_column_bytes(st, i);
-	char		*s;
+	char	*s = out_vis_column(st, i);
 
-	if (p == NULL || n == 0)
-		return xstrdup("-");
-	s = xmalloc(n * 4 + 1);
-	str_vis(s, n * 4 + 1, p, n);
-	return s;
+	if (s != NULL && *s != '\0')
+		return s;
+	free(s);
+	return xstrdup("-");
 }
 
-/* Column i as JSON: a number, null, or a string with fput_json(). */
-static void
-st_json(FILE *fp, sqlite3_stmt *st, int i)
-{
-	const char	*p;
-
-	switch (sqlite3_column_type(st, i)) {
-	case SQLITE_NULL:
-		fputs("null", fp);
-		break;
-	case SQLITE_INTEGER:
-		fprintf(fp, "%lld", (long long)sqlite3_column_int64(st, i));
-		break;
-	default:
-		p = sqlite3_column_blob(st, i);
-		fput_json(fp, p != NULL ? p : "",
-		    (size_t)sqlite3_column_bytes(st, i));
-		break;
-	}
-}
-
-/* Column i's bytes as a JSON string of lower-case hex. */
-static void
-st_hex(FILE *fp, sqlite3_stmt *st, int i)
-{
-	const unsigned char	*p = sqlite3_column_blob(st, i);
-	int			 j, n = sqlite3_column_bytes(st, i);
-
-	fputc('"', fp);
-	for (j = 0; p != NULL && j < n; j++)
-		fprintf(fp, "%02x", p[j]);
-	fputc('"', fp);
-}
-
-/* "3 min" for a span of seconds: one unit, rounded down. */
-static void
-st_span(char *buf, size_t size, long long d)
-{
-	if (d < 0)
-		d = 0;
-	if (d >= DAY)
-		snprintf(buf, size, "%lld d", d / DAY);
-	else if (d >= 3600)
-		snprintf(buf, size, "%lld h", d / 3600);
-	else if (d >= 60)
-		snprintf(buf, size, "%lld min", d / 60);
-	else
-		snprintf(buf, size, "%lld s", d);
-}
-
-/* "3 min ago" for a time d seconds before now; "in 3 min" after it. */
-static void
-st_ago(char *buf, size_t size, long long d)
-{
-	char	 s[32];
-
-	st_span(s, sizeof(s), d < 0 ? -d : d);
-	snprintf(buf, size, d < 0 ? "in %s" : "%s ago", s);
-}
-
+/* A heading of the report; bold when the report goes to a terminal. */
 static void
 st_heading(struct st_ctx *c, const char *s)
 {
@@ -156,66 +79,9 @@ st_heading(struct st_ctx *c, const char *s)
 	    c->bold ? "\033[0m" : "");
 }
 
-static void
-tbl_init(struct st_table *t, const char *const *heads, size_t ncols,
-    unsigned int right)
-{
-	size_t	 i;
-
-	memset(t, 0, sizeof(*t));
-	t->ncols = ncols;
-	t->right = right;
-	for (i = 0; i < ncols; i++)
-		tbl_add(t, xstrdup(heads[i]));
-}
-
-static void
-tbl_add(struct st_table *t, char *s)
-{
-	t->cells = xreallocarray(t->cells, t->ncells + 1, sizeof(char *));
-	t->cells[t->ncells++] = s;
-}
-
-/*
- * Prints the table indented by two blanks, two blanks between columns,
- * numbers on the right; "  none" when it has no rows.  Frees it.
- */
-static void
-tbl_print(struct st_table *t, FILE *fp)
-{
-	size_t	 w[16], i, j, n;
-
-	if (t->ncells == t->ncols)
-		fputs("  none\n", fp);
-	memset(w, 0, sizeof(w));
-	for (i = 0; i < t->ncells && t->ncells > t->ncols; i++) {
-		n = strlen(t->cells[i]);
-		if (n > w[i % t->ncols])
-			w[i % t->ncols] = n;
-	}
-	for (i = 0; i < t->ncells && t->ncells > t->ncols; i += t->ncols) {
-		fputs("  ", fp);
-		for (j = 0; j < t->ncols; j++) {
-			if (j > 0)
-				fputs("  ", fp);
-			if (t->right & (1u << j) && i > 0)
-				fprintf(fp, "%*s", (int)w[j], t->cells[i + j]);
-			else if (j + 1 == t->ncols)
-				fputs(t->cells[i + j], fp);
-			else
-				fprintf(fp, "%-*s", (int)w[j], t->cells[i + j]);
-		}
-		fputc('\n', fp);
-	}
-	for (i = 0; i < t->ncells; i++)
-		free(t->cells[i]);
-	free(t->cells);
-	memset(t, 0, sizeof(*t));
-}
-
 /*
  * Asks the daemon on path for its status.  Returns CTLSOCK_OK with st
- * filled (ctlsock_status_free() it), or another CTLSOCK_* with what
+ * filled (wire_status_free() it), or another CTLSOCK_* with what
  * went wrong in why.
  */
 static int
@@ -228,7 +94,7 @@ st_daemon_ask(const char *path, struct ctl_status *st, char *why,
 	memset(st, 0, sizeof(*st));
 	rc = ctlsock_request(path, "status", NULL, 0, &r);
 	if (rc == CTLSOCK_OK && ctlsock_status(&r, st) == -1) {
-		ctlsock_status_free(st);
+		wire_status_free(st);
 		snprintf(r.reason, sizeof(r.reason), "%.200s: the status "
 		    "reply lacks the version or pid", path);
 		rc = CTLSOCK_FAIL;
@@ -257,7 +123,7 @@ st_daemon(struct st_ctx *c, const struct ctl_status *st)
 		    "\"diagnoses\":%llu},\"database\":", st->pid,
 		    (long long)st->started, (long long)(wall - st->started),
 		    st->rules_files, st->rules_extracts, st->rules_diagnoses);
-		fput_json(fp, st->database, st->databaselen);
+		fput_json(fp, st->database.p, st->database.len);
 		fprintf(fp, ",\"batch\":%llu,\"committed\":", st->batch);
 		if (st->committed == 0)
 			fputs("null", fp);
@@ -269,19 +135,19 @@ st_daemon(struct st_ctx *c, const struct ctl_status *st)
 		    st->alerts, st->incidents);
 		return;
 	}
-	st_span(a, sizeof(a), (long long)(wall - st->started));
+	out_span(a, sizeof(a), (long long)(wall - st->started));
 	fprintf(fp, "smtpwatchd %s is running, pid %ld, up %s\n", st->version,
 	    st->pid, a);
 	fprintf(fp, "  rules      %llu files, %llu extract and %llu diagnosis "
 	    "entries\n", st->rules_files, st->rules_extracts,
 	    st->rules_diagnoses);
 	fputs("  database   ", fp);
-	fput_vis(fp, st->database != NULL ? st->database : "",
-	    st->databaselen);
+	fput_vis(fp, st->database.p != NULL ? st->database.p : "",
+	    st->database.len);
 	if (st->committed == 0)
 		fputs("\n  committed  nothing yet", fp);
 	else {
-		st_ago(a, sizeof(a), (long long)(wall - st->committed));
+		out_ago(a, sizeof(a), st->committed, wall);
 		fprintf(fp, "\n  committed  %s", a);
 	}
 	fprintf(fp, ", %llu event%s waiting\n", st->batch,
@@ -295,10 +161,14 @@ st_daemon(struct st_ctx *c, const struct ctl_status *st)
 static void
 st_sources(struct st_ctx *c, const struct ctl_status *st)
 {
-	static const char *const heads[] = { "PATH", "STATE", "OFFSET",
-	    "LAG-BYTES", "LAG", "ROTATIONS", "LINES", "WATCH" };
+	static const struct out_col cols[] = {
+		{ "PATH", NULL, OUT_TEXT }, { "STATE", NULL, OUT_TEXT },
+		{ "OFFSET", NULL, OUT_NUM }, { "LAG-BYTES", NULL, OUT_NUM },
+		{ "LAG", NULL, OUT_NUM }, { "ROTATIONS", NULL, OUT_NUM },
+		{ "LINES", NULL, OUT_NUM }, { "WATCH", NULL, OUT_TEXT }
+	};
 	const struct ctl_source	*s;
-	struct st_table		 t;
+	struct out_table	 t;
 	char			 buf[64], *p;
 	size_t			 i;
 
@@ -307,7 +177,7 @@ st_sources(struct st_ctx *c, const struct ctl_status *st)
 		for (i = 0; i < st->nsources; i++) {
 			s = &st->sources[i];
 			fprintf(c->fp, "%s{\"path\":", i > 0 ? "," : "");
-			fput_json(c->fp, s->path, s->pathlen);
+			fput_json(c->fp, s->path.p, s->path.len);
 			fprintf(c->fp, ",\"open\":%s,\"offset\":%llu,"
 			    "\"size\":%llu,\"lag_bytes\":%llu,"
 			    "\"lag_seconds\":%llu,\"rotations\":%llu,"
@@ -320,26 +190,22 @@ st_sources(struct st_ctx *c, const struct ctl_status *st)
 		return;
 	}
 	st_heading(c, "sources");
-	tbl_init(&t, heads, 8, 0x7c);
+	out_table_init(&t, cols, 8);
 	for (i = 0; i < st->nsources; i++) {
 		s = &st->sources[i];
-		p = xmalloc(s->pathlen * 4 + 1);
-		str_vis(p, s->pathlen * 4 + 1, s->path, s->pathlen);
-		tbl_add(&t, p);
-		tbl_add(&t, xstrdup(s->open ? "open" : "missing"));
-		snprintf(buf, sizeof(buf), "%llu", s->offset);
-		tbl_add(&t, xstrdup(buf));
-		snprintf(buf, sizeof(buf), "%llu", s->lag_bytes);
-		tbl_add(&t, xstrdup(buf));
-		st_span(buf, sizeof(buf), (long long)s->lag_seconds);
-		tbl_add(&t, xstrdup(buf));
-		snprintf(buf, sizeof(buf), "%llu", s->rotations);
-		tbl_add(&t, xstrdup(buf));
-		snprintf(buf, sizeof(buf), "%llu", s->lines);
-		tbl_add(&t, xstrdup(buf));
-		tbl_add(&t, xstrdup(s->polled ? "stat" : "inotify"));
+		p = xmalloc(s->path.len * 4 + 1);
+		str_vis(p, s->path.len * 4 + 1, s->path.p, s->path.len);
+		out_table_add(&t, p);
+		out_table_add(&t, xstrdup(s->open ? "open" : "missing"));
+		out_table_num(&t, 0, (long long)s->offset);
+		out_table_num(&t, 0, (long long)s->lag_bytes);
+		out_span(buf, sizeof(buf), (long long)s->lag_seconds);
+		out_table_add(&t, xstrdup(buf));
+		out_table_num(&t, 0, (long long)s->rotations);
+		out_table_num(&t, 0, (long long)s->lines);
+		out_table_add(&t, xstrdup(s->polled ? "stat" : "inotify"));
 	}
-	tbl_print(&t, c->fp);
+	out_table_print(&t, c->fp, "  ", "none");
 }
 
 /*
@@ -374,32 +240,32 @@ st_incidents(struct st_ctx *c, int *n)
 		if (c->o->json) {
 			fprintf(fp, "%s{\"id\":%lld,\"host\":", *n > 0 ?
 			    "," : "", (long long)sqlite3_column_int64(st, 0));
-			st_json(fp, st, 1);
+			out_json_column(fp, st, 1);
 			fputs(",\"kind\":", fp);
-			st_json(fp, st, 2);
+			out_json_column(fp, st, 2);
 			fputs(",\"subject\":", fp);
-			st_json(fp, st, 3);
+			out_json_column(fp, st, 3);
 			fputs(",\"subject_hex\":", fp);
-			st_hex(fp, st, 3);
+			out_json_hex_column(fp, st, 3);
 			fputs(",\"opened\":", fp);
-			st_json(fp, st, 4);
+			out_json_column(fp, st, 4);
 			fputs(",\"last\":", fp);
-			st_json(fp, st, 5);
+			out_json_column(fp, st, 5);
 			fputs(",\"failures\":", fp);
-			st_json(fp, st, 6);
+			out_json_column(fp, st, 6);
 			fputs(",\"messages\":", fp);
-			st_json(fp, st, 7);
+			out_json_column(fp, st, 7);
 			fputs(",\"addresses\":", fp);
-			st_json(fp, st, 8);
+			out_json_column(fp, st, 8);
 			fputs(",\"accounts\":", fp);
-			st_json(fp, st, 9);
+			out_json_column(fp, st, 9);
 			fputs(",\"last_addr\":", fp);
-			st_json(fp, st, 11);
+			out_json_column(fp, st, 11);
 			fputs(",\"last_reply\":", fp);
-			st_json(fp, st, 12);
+			out_json_column(fp, st, 12);
 			if (sqlite3_column_type(st, 13) != SQLITE_NULL) {
 				fputs(",\"hosts\":", fp);	/* a fleet's */
-				st_json(fp, st, 13);
+				out_json_column(fp, st, 13);
 			}
 			fputs(",\"diagnosis\":", fp);
 			if (id == NULL)
@@ -439,8 +305,8 @@ st_incidents(struct st_ctx *c, int *n)
 			fprintf(fp, " on %s", s);
 			free(s);
 		}
-		st_ago(a, sizeof(a), (long long)c->o->now -
-		    sqlite3_column_int64(st, 4));
+		out_ago(a, sizeof(a), (time_t)sqlite3_column_int64(st, 4),
+		    c->o->now);
 		fprintf(fp, ", since %s: %lld %s", a, failures,
 		    kind != NULL && strcmp(kind, "backend") == 0 ?
 		    (failures == 1 ? "trouble event" : "trouble events") :
@@ -490,11 +356,11 @@ static int
 st_top(struct st_ctx *c, const char *scope, const char *name,
     const char *title)
 {
-	const char *const heads[] = { "HOST",
-	    strcmp(name, "addr") == 0 ? "ADDRESS" : "ACCOUNT", "FAILURES" };
+	const struct out_col cols[] = { { "HOST", NULL, OUT_TEXT },
+	    { strcmp(name, "addr") == 0 ? "ADDRESS" : "ACCOUNT", NULL,
+	    OUT_TEXT }, { "FAILURES", NULL, OUT_NUM } };
 	sqlite3_stmt	*st;
-	struct st_table	 t;
-	char		 buf[32];
+	struct out_table t;
 	int		 rc, n = 0;
 
 	st = ctldb_prepare(c->db, "SELECT host, key, sum(failures) AS f "
@@ -511,33 +377,31 @@ st_top(struct st_ctx *c, const char *scope, const char *name,
 		fputc('[', c->fp);
 	else {
 		st_heading(c, title);
-		tbl_init(&t, heads, 3, 0x4);
+		out_table_init(&t, cols, 3);
 	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (c->o->json) {
 			fprintf(c->fp, "%s{\"host\":", n > 0 ? "," : "");
-			st_json(c->fp, st, 0);
+			out_json_column(c->fp, st, 0);
 			fprintf(c->fp, ",\"%s\":", name);
-			st_json(c->fp, st, 1);
+			out_json_column(c->fp, st, 1);
 			if (strcmp(name, "account") == 0) {
 				fputs(",\"account_hex\":", c->fp);
-				st_hex(c->fp, st, 1);
+				out_json_hex_column(c->fp, st, 1);
 			}
 			fprintf(c->fp, ",\"failures\":%lld}",
 			    (long long)sqlite3_column_int64(st, 2));
 		} else {
-			tbl_add(&t, st_vis(st, 0));
-			tbl_add(&t, st_vis(st, 1));
-			snprintf(buf, sizeof(buf), "%lld",
-			    (long long)sqlite3_column_int64(st, 2));
-			tbl_add(&t, xstrdup(buf));
+			out_table_add(&t, st_vis(st, 0));
+			out_table_add(&t, st_vis(st, 1));
+			out_table_num(&t, 0, sqlite3_column_int64(st, 2));
 		}
 		n++;
 	}
 	if (c->o->json)
 		fputc(']', c->fp);
 	else
-		tbl_print(&t, c->fp);
+		out_table_print(&t, c->fp, "  ", "none");
 	if (rc != SQLITE_DONE)
 		return st_steperr(c->db, st);
 	sqlite3_finalize(st);
@@ -548,14 +412,19 @@ st_top(struct st_ctx *c, const char *scope, const char *name,
 static int
 st_relays(struct st_ctx *c)
 {
-	static const char *const heads[] = { "HOST", "RELAY", "STATE",
-	    "FAILURES", "AFFECTED", "LAST-FAILURE", "LAST-SUCCESS" };
+	static const struct out_col cols[] = {
+		{ "HOST", "host", OUT_TEXT }, { "RELAY", "relay", OUT_TEXT },
+		{ "STATE", "state", OUT_TEXT },
+		{ "FAILURES", "failures", OUT_NUM },
+		{ "AFFECTED", "affected", OUT_NUM },
+		{ "LAST-FAILURE", "last_failure", OUT_AGO },
+		{ "LAST-SUCCESS", "last_success", OUT_AGO }
+	};
 	static const char *const keys[] = { "host", "relay", "state",
 	    "failures", "affected", "last_failure", "last_success",
 	    "last_diagnosis" };
 	sqlite3_stmt	*st;
-	struct st_table	 t;
-	char		 buf[32];
+	struct out_table t;
 	int		 rc, i, n = 0;
 
 	st = ctldb_prepare(c->db, "SELECT host, relay, state, failures, "
@@ -568,7 +437,7 @@ st_relays(struct st_ctx *c)
 		fputc('[', c->fp);
 	else {
 		st_heading(c, "relays");
-		tbl_init(&t, heads, 7, 0x18);
+		out_table_init(&t, cols, 7);
 	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (c->o->json) {
@@ -576,33 +445,19 @@ st_relays(struct st_ctx *c)
 			for (i = 0; i < 8; i++) {
 				fprintf(c->fp, "%s\"%s\":", i > 0 ? "," : "",
 				    keys[i]);
-				st_json(c->fp, st, i);
+				out_json_column(c->fp, st, i);
 			}
 			fputc('}', c->fp);
 			n++;
 			continue;
 		}
-		for (i = 0; i < 7; i++) {
-			if (i < 3) {
-				tbl_add(&t, st_vis(st, i));
-				continue;
-			}
-			if (sqlite3_column_type(st, i) == SQLITE_NULL)
-				snprintf(buf, sizeof(buf), "-");
-			else if (i < 5)
-				snprintf(buf, sizeof(buf), "%lld", (long long)
-				    sqlite3_column_int64(st, i));
-			else
-				st_ago(buf, sizeof(buf), (long long)c->o->now -
-				    sqlite3_column_int64(st, i));
-			tbl_add(&t, xstrdup(buf));
-		}
+		out_table_row(&t, st, c->o->now);
 		n++;
 	}
 	if (c->o->json)
 		fputc(']', c->fp);
 	else
-		tbl_print(&t, c->fp);
+		out_table_print(&t, c->fp, "  ", "none");
 	if (rc != SQLITE_DONE)
 		return st_steperr(c->db, st);
 	sqlite3_finalize(st);
@@ -722,7 +577,7 @@ status_print(const struct status_opt *o)
 		    rc == CTLSOCK_DOWN ? "not running" : "not answering", why);
 		fputs("  what follows is from the database alone\n", c.fp);
 	}
-	ctlsock_status_free(&ds);
+	wire_status_free(&ds);
 
 	rc = 0;
 	if ((c.db = ctldb_open(o->database)) == NULL)
@@ -835,7 +690,7 @@ status_metrics(const struct status_opt *o)
 	if (src == CTLSOCK_ERROR || src == CTLSOCK_FAIL)
 		log_warnx("control socket %s", why);
 	if ((db = ctldb_open(o->database)) == NULL) {
-		ctlsock_status_free(&ds);
+		wire_status_free(&ds);
 		return 3;
 	}
 	if ((fp = open_memstream(&buf, &bufsize)) == NULL)
@@ -911,8 +766,8 @@ status_metrics(const struct status_opt *o)
 		    "Bytes of each log not read yet.");
 		for (i = 0; i < ds.nsources; i++) {
 			fputs("smtpwatch_source_lag_bytes{path=", fp);
-			prom_label(fp, ds.sources[i].path,
-			    ds.sources[i].pathlen);
+			prom_label(fp, ds.sources[i].path.p,
+			    ds.sources[i].path.len);
 			fprintf(fp, "} %llu\n", ds.sources[i].lag_bytes);
 		}
 		prom_head(fp, "smtpwatch_source_lag_seconds", "gauge",
@@ -920,12 +775,12 @@ status_metrics(const struct status_opt *o)
 		    "(0: caught up).");
 		for (i = 0; i < ds.nsources; i++) {
 			fputs("smtpwatch_source_lag_seconds{path=", fp);
-			prom_label(fp, ds.sources[i].path,
-			    ds.sources[i].pathlen);
+			prom_label(fp, ds.sources[i].path.p,
+			    ds.sources[i].path.len);
 			fprintf(fp, "} %llu\n", ds.sources[i].lag_seconds);
 		}
 	}
-	ctlsock_status_free(&ds);
+	wire_status_free(&ds);
 	if (fclose(fp) != 0)
 		fatal("open_memstream");
 	if (rc == 0)
