@@ -27,7 +27,6 @@
 
 static int	 ctlsock_wait(int, short, const struct timespec *);
 static int	 ctlsock_split(char *, size_t, struct ctl_reply *);
-static unsigned long long field_num(char **, size_t, size_t);
 
 /*
  * Waits until fd is ready for events or the deadline (CLOCK_MONOTONIC)
@@ -239,100 +238,15 @@ ctlsock_free(struct ctl_reply *r)
 	r->nlines = 0;
 }
 
-/* Field i of the TAB-separated fields f as a number; 0 when absent. */
-static unsigned long long
-field_num(char **f, size_t nf, size_t i)
-{
-	return i < nf ? strtoull(f[i], NULL, 10) : 0;
-}
-
 /*
- * Parses the payload of a status reply into st (ctlsock_status_free()
- * it).  Unknown lines are skipped, so a newer daemon may say more.
- * Returns 0, or -1 when the payload lacks the version and pid lines.
+ * Parses the payload of a status reply into st (wire_status_free() it);
+ * wire.c knows its lines.  Returns 0, or -1 when the payload lacks the
+ * version and pid lines.
  */
 int
 ctlsock_status(const struct ctl_reply *r, struct ctl_status *st)
 {
-	struct ctl_source	*src;
-	char			*line, *f[12], *p;
-	size_t			 i, nf;
-
-	memset(st, 0, sizeof(*st));
-	for (i = 0; i < r->nlines; i++) {
-		line = xstrdup(r->lines[i]);
-		for (nf = 0, p = line; nf < 12; nf++) {
-			f[nf] = p;
-			if ((p = strchr(p, '\t')) == NULL) {
-				nf++;
-				break;
-			}
-			*p++ = '\0';
-		}
-		if (strcmp(f[0], "version") == 0 && nf > 1)
-			snprintf(st->version, sizeof(st->version), "%s", f[1]);
-		else if (strcmp(f[0], "pid") == 0)
-			st->pid = (long)field_num(f, nf, 1);
-		else if (strcmp(f[0], "started") == 0)
-			st->started = (time_t)field_num(f, nf, 1);
-		else if (strcmp(f[0], "rules") == 0) {
-			st->rules_files = field_num(f, nf, 1);
-			st->rules_extracts = field_num(f, nf, 2);
-			st->rules_diagnoses = field_num(f, nf, 3);
-		} else if (strcmp(f[0], "database") == 0 && nf > 1) {
-			free(st->database);
-			st->database = str_unvis(f[1], strlen(f[1]),
-			    &st->databaselen);
-		} else if (strcmp(f[0], "batch") == 0)
-			st->batch = field_num(f, nf, 1);
-		else if (strcmp(f[0], "committed") == 0)
-			st->committed = (time_t)field_num(f, nf, 1);
-		else if (strcmp(f[0], "incidents") == 0)
-			st->incidents = field_num(f, nf, 1);
-		else if (strcmp(f[0], "counter") == 0 && nf > 2) {
-			if (strcmp(f[1], "lines") == 0)
-				st->lines = field_num(f, nf, 2);
-			else if (strcmp(f[1], "events") == 0)
-				st->events = field_num(f, nf, 2);
-			else if (strcmp(f[1], "batches") == 0)
-				st->batches = field_num(f, nf, 2);
-			else if (strcmp(f[1], "commit_errors") == 0)
-				st->commit_errors = field_num(f, nf, 2);
-			else if (strcmp(f[1], "alerts") == 0)
-				st->alerts = field_num(f, nf, 2);
-		} else if (strcmp(f[0], "source") == 0 && nf >= 10) {
-			st->sources = xreallocarray(st->sources,
-			    st->nsources + 1, sizeof(*st->sources));
-			src = &st->sources[st->nsources++];
-			memset(src, 0, sizeof(*src));
-			src->path = str_unvis(f[1], strlen(f[1]),
-			    &src->pathlen);
-			src->open = field_num(f, nf, 2) != 0;
-			src->offset = field_num(f, nf, 3);
-			src->size = field_num(f, nf, 4);
-			src->lag_bytes = field_num(f, nf, 5);
-			src->lag_seconds = field_num(f, nf, 6);
-			src->rotations = field_num(f, nf, 7);
-			src->lines = field_num(f, nf, 8);
-			src->polled = field_num(f, nf, 9) != 0;
-		}
-		free(line);
-	}
-	if (st->version[0] == '\0' || st->pid == 0)
-		return -1;
-	return 0;
-}
-
-void
-ctlsock_status_free(struct ctl_status *st)
-{
-	size_t	 i;
-
-	for (i = 0; i < st->nsources; i++)
-		free(st->sources[i].path);
-	free(st->sources);
-	free(st->database);
-	memset(st, 0, sizeof(*st));
+	return wire_status_read(r->lines, r->nlines, st);
 }
 
 /*
