@@ -29,9 +29,10 @@ SAN	 = -fsanitize=address,undefined -fno-omit-frame-pointer \
 	   -fno-sanitize-recover=all
 
 B	 = build
-CORE	 = log util lines parse join rules match conf corpus
-CTL	 = $(CORE) journal scan ctldb ctlsock status smtpwatchctl
-DAEMON	 = $(CORE) tail journal store notify feed attrib incident alert control smtpwatchd
+CORE	 = log util lines parse join rules match conf corpus wire
+CTL	 = $(CORE) journal store feed attrib incident alert count out scan \
+	   ctldb ctlsock status smtpwatchctl
+DAEMON	 = $(CORE) tail journal store notify feed attrib incident alert count control smtpwatchd
 UNITS	 = t_parse t_rules t_match t_corpus t_lines t_feed t_attrib
 # Unit tests of the daemon's own files: they link what they need.
 DUNITS	 = t_tail t_store t_incident

@@ -27,6 +27,8 @@ struct sw_feed {
 	struct sw_matcher	*m;
 	sw_event_cb		 cb;
 	void			*arg;
+	sw_note_cb		 note;	/* every record, for scan; or NULL */
+	void			*notearg;
 	struct sw_fileid	 id;	/* the file being read */
 	int			 open;	/* begin() seen */
 	int			 changed;	/* position moved since taken */
@@ -141,13 +143,14 @@ feed_record(void *arg, const struct sw_record *rec)
 {
 	struct sw_feed	*f = arg;
 	struct sw_event	 ev;
+	int		 rc;
 
 	f->st.records++;
 	if (feed_counted(f, rec)) {
 		f->st.replayed++;
 		return;
 	}
-	switch (match_record(f->m, rec, &ev)) {
+	switch ((rc = match_record(f->m, rec, &ev))) {
 	case SW_MATCH_EVENT:
 		f->st.events++;
 		f->cb(f->arg, &ev);
@@ -158,6 +161,27 @@ feed_record(void *arg, const struct sw_record *rec)
 	default:
 		break;
 	}
+	if (f->note != NULL)
+		f->note(f->notearg, rec, rc, &ev);
+}
+
+/*
+ * Also hands every record counted, with what the matcher made of it
+ * (SW_MATCH_*; ev is set for SW_MATCH_EVENT), to note: scan's coverage,
+ * --events and --missed.
+ */
+void
+feed_notes(struct sw_feed *f, sw_note_cb note, void *arg)
+{
+	f->note = note;
+	f->notearg = arg;
+}
+
+/* Classic stamps take the year of ref from now on (scan: a file's mtime). */
+void
+feed_reference(struct sw_feed *f, time_t ref)
+{
+	join_reference(f->j, ref);
 }
 
 static void

@@ -271,6 +271,13 @@ join_clock_get(const struct sw_join *j, int *year, int *month)
 	*month = j->clock.month;
 }
 
+/* Year inference starts again at ref (a file's mtime, for scan). */
+void
+join_reference(struct sw_join *j, time_t ref)
+{
+	clock_init(&j->clock, ref);
+}
+
 void
 join_clock_set(struct sw_join *j, int year, int month)
 {

@@ -19,6 +19,13 @@
 #include <time.h>
 
 #define SW_VERSION		"0.1"
+#define SW_VERSION_MAX		32	/* a version string, with its NUL */
+
+/* Bytes of any value (NUL included) and their length; owned. */
+struct sw_text {
+	char		*p;
+	size_t		 len;
+};
 
 /* Installed defaults; every one has a command-line override. */
 #ifndef SW_SYSCONFDIR
@@ -424,6 +431,7 @@ size_t		 join_held(const struct sw_join *, uint64_t *, size_t);
 void		 join_flush_entry(struct sw_join *);
 void		 join_clock_get(const struct sw_join *, int *, int *);
 void		 join_clock_set(struct sw_join *, int, int);
+void		 join_reference(struct sw_join *, time_t);
 
 /* lines.c: split a byte stream into lines, bounded by SW_LINE_MAX. */
 typedef void	(*sw_line_cb)(void *, const char *, size_t, int);
@@ -488,8 +496,51 @@ int	 match_mentions_auth(const struct sw_record *);
 size_t	 match_state_save(const struct sw_matcher *, unsigned char **);
 int	 match_state_load(struct sw_matcher *, const unsigned char *, size_t);
 
+/* out.c: how smtpwatchctl prints: tables, JSON of columns, times. */
+struct sqlite3;
+struct sqlite3_stmt;
+enum out_kind {
+	OUT_TEXT,		/* escaped; NULL or empty: "-" */
+	OUT_NUM,		/* right-aligned */
+	OUT_AGO			/* unix seconds: "3 min ago" */
+};
+struct out_col {
+	const char	*head;
+	const char	*name;		/* column of the query */
+	enum out_kind	 kind;
+};
+struct out_table {			/* cells row by row, header first */
+	const struct out_col *cols;
+	size_t		 ncols;
+	char		**cells;
+	size_t		 ncells;
+};
+void	 out_span(char *, size_t, long long);
+void	 out_ago(char *, size_t, time_t, time_t);
+void	 out_utc(char *, size_t, time_t);
+int	 out_bold(FILE *);
+void	 out_heading(FILE *, const char *);
+char	*out_vis_column(struct sqlite3_stmt *, int);
+int	 out_column(struct sqlite3_stmt *, const char *);
+void	 out_json_column(FILE *, struct sqlite3_stmt *, int);
+void	 out_json_hex(FILE *, const void *, size_t);
+void	 out_json_hex_column(FILE *, struct sqlite3_stmt *, int);
+void	 out_json_fields(FILE *, struct sqlite3_stmt *);
+void	 out_table_init(struct out_table *, const struct out_col *, size_t);
+void	 out_table_add(struct out_table *, char *);
+void	 out_table_num(struct out_table *, int, long long);
+void	 out_table_row(struct out_table *, struct sqlite3_stmt *, time_t);
+size_t	 out_table_rows(const struct out_table *);
+void	 out_table_print(struct out_table *, FILE *, const char *,
+	    const char *);
+void	 out_table_free(struct out_table *);
+
 /* ctldb.c: smtpwatchctl's read-only views of the database. */
 struct ctldb_opt {
+	struct sqlite3		*db;		/* open: scan's; NULL: open */
+	FILE			*out;		/* NULL: stdout */
+	const char		*indent;	/* of table lines; NULL: "" */
+	const char		*empty;		/* a table without rows */
 	const char		*database;
 	const struct sw_rules	*rs;		/* show: diagnosis texts */
 	time_t			 now;		/* ctldb_now() */
@@ -499,14 +550,13 @@ struct ctldb_opt {
 	int			 json;
 };
 time_t	 ctldb_now(void);
-struct sqlite3;
-struct sqlite3_stmt;
 struct sqlite3	*ctldb_open(const char *);
 struct sqlite3_stmt	*ctldb_prepare(struct sqlite3 *, const char *);
 int	 ctldb_accounts(const struct ctldb_opt *);
 int	 ctldb_addresses(const struct ctldb_opt *);
 int	 ctldb_relays(const struct ctldb_opt *);
 int	 ctldb_incidents(const struct ctldb_opt *);
+int	 ctldb_diagnoses(const struct ctldb_opt *);
 int	 ctldb_show(const struct ctldb_opt *, const char *);
 
 /* ctlsock.c, status.c: smtpwatchctl's side of the control socket. */
@@ -523,20 +573,18 @@ struct ctl_reply {
 };
 
 struct ctl_source {
-	char		*path;		/* decoded bytes */
-	size_t		 pathlen;
+	struct sw_text	 path;
 	int		 open, polled;
 	unsigned long long	 offset, size, lag_bytes, lag_seconds;
 	unsigned long long	 rotations, lines;
 };
 
 struct ctl_status {
-	char		 version[32];
+	char		 version[SW_VERSION_MAX];
 	long		 pid;
 	time_t		 started, committed;	/* wall clock; 0: none */
 	unsigned long long	 rules_files, rules_extracts, rules_diagnoses;
-	char		*database;	/* decoded bytes */
-	size_t		 databaselen;
+	struct sw_text	 database;
 	unsigned long long	 batch, incidents;
 	unsigned long long	 lines, events, batches, commit_errors, alerts;
 	struct ctl_source	*sources;
@@ -554,7 +602,9 @@ int	 ctlsock_request(const char *, const char *, const char *, size_t,
 	    struct ctl_reply *);
 void	 ctlsock_free(struct ctl_reply *);
 int	 ctlsock_status(const struct ctl_reply *, struct ctl_status *);
-void	 ctlsock_status_free(struct ctl_status *);
+void	 wire_status_write(FILE *, const struct ctl_status *);
+int	 wire_status_read(char *const *, size_t, struct ctl_status *);
+void	 wire_status_free(struct ctl_status *);
 int	 ctlsock_command(const char *, const char *, const char *);
 int	 status_print(const struct status_opt *);
 int	 status_metrics(const struct status_opt *);
@@ -566,15 +616,16 @@ int	 status_metrics(const struct status_opt *);
 #define SCAN_PROGRESS	0x08		/* progress bar on stderr */
 
 struct scan;
-struct scan	*scan_new(const struct sw_rules *, const struct sw_matchopt *,
+struct scan	*scan_new(const struct sw_rules *, const struct sw_conf *,
 		    unsigned int, FILE *);
 int		 scan_path(struct scan *, const char *);
 int		 scan_journal(struct scan *, const char *, uint64_t);
-void		 scan_report(struct scan *);
-void		 scan_report_json(struct scan *);
+int		 scan_report(struct scan *);
+int		 scan_report_json(struct scan *);
 void		 scan_free(struct scan *);
 void		 event_print_json(FILE *, const char *, unsigned long,
 		    const struct sw_event *);
+void		 scan_json_str(FILE *, const char *, const char *);
 void		 diag_print(FILE *, const struct sw_diagnosis *, const char *,
 		    int);
 
@@ -636,10 +687,13 @@ int		 tail_fileid(const struct sw_tail *, struct sw_fileid *);
  * store.c: the SQLite database.  Events are summed in memory per batch
  * and written, with each source's checkpoint, in one transaction.
  */
+#define SW_STORE_MEMORY	":memory:"	/* store_open(): in memory */
 struct sw_store;
+struct sqlite3;
 int	 store_open(const char *, const struct sw_storeopt *,
 	    struct sw_store **);
 void	 store_close(struct sw_store *);
+struct sqlite3	*store_db(const struct sw_store *);
 void	 store_event(struct sw_store *, const struct sw_event *);
 void	 store_position(struct sw_store *, const struct sw_checkpoint *);
 int	 store_commit(struct sw_store *);
@@ -688,6 +742,8 @@ struct sw_feed_stat {
 	unsigned long		 files;		/* files finished */
 };
 typedef void	(*sw_event_cb)(void *, const struct sw_event *);
+typedef void	(*sw_note_cb)(void *, const struct sw_record *, int,
+		    const struct sw_event *);
 extern const struct sw_tail_cb	 feed_tail_cb;
 struct sw_feed	*feed_new(const char *, const struct sw_rules *,
 		    const struct sw_matchopt *, const struct sw_checkpoint *,
@@ -698,6 +754,8 @@ int		 feed_checkpoint(struct sw_feed *, struct sw_checkpoint *);
 int		 feed_changed(const struct sw_feed *);
 const char	*feed_source(const struct sw_feed *);
 void		 feed_stat(const struct sw_feed *, struct sw_feed_stat *);
+void		 feed_notes(struct sw_feed *, sw_note_cb, void *);
+void		 feed_reference(struct sw_feed *, time_t);
 
 /* alert.c: one journal entry. */
 enum sw_alert_kind {
@@ -745,7 +803,8 @@ int		 attrib_event(struct sw_attrib *, long, struct sw_event *);
 /* incident.c: the alert engine. */
 struct sw_engine;
 struct sw_engine	*engine_new(const struct sw_rules *,
-		    const struct sw_alertopt *, struct sw_store *);
+		    const struct sw_alertopt *, struct sw_store *,
+		    int (*)(const struct sw_alert *));
 void		 engine_free(struct sw_engine *);
 void		 engine_event(struct sw_engine *, const struct sw_event *);
 int		 engine_tick(struct sw_engine *, time_t);
@@ -753,6 +812,16 @@ void		 engine_save(struct sw_engine *);
 size_t		 engine_open(const struct sw_engine *);
 unsigned long	 engine_alerts(const struct sw_engine *);
 int		 engine_reset(struct sw_engine *, const char *, size_t);
+
+/* count.c: the one way an event is counted (smtpwatchd and scan). */
+struct sw_count;
+struct sw_count	*count_new(const struct sw_rules *, const struct sw_alertopt *,
+		    struct sw_store *, int (*)(const struct sw_alert *));
+void		 count_free(struct sw_count *);
+void		 count_event(struct sw_count *, const struct sw_event *);
+int		 count_commit(struct sw_count *);
+struct sw_engine *count_engine(const struct sw_count *);
+unsigned long long count_kind(const struct sw_count *, enum sw_kind);
 
 /* control.c: the control socket; smtpwatchd.c runs the commands. */
 struct ev_loop;

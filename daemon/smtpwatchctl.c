@@ -272,18 +272,16 @@ cmd_scan(struct ctl *c, int argc, char **argv)
 	}
 	if (c->journal && scan_since(c, &since) == -1)
 		return 3;
-	s = scan_new(c->rs, &c->conf->match, flags, stdout);
+	if ((s = scan_new(c->rs, c->conf, flags, stdout)) == NULL)
+		return 3;
 	for (i = 0; i < argc; i++)
 		if (scan_path(s, argv[i]) == -1)
 			rc = 3;
 	if (c->journal && scan_journal(s, c->conf->journal_dir, since) == -1)
 		rc = 3;
-	if (!c->events) {
-		if (c->json)
-			scan_report_json(s);
-		else
-			scan_report(s);
-	}
+	if (!c->events && (c->json ? scan_report_json(s) :
+	    scan_report(s)) != 0)
+		rc = 3;
 	scan_free(s);
 	if (fflush(stdout) == EOF || ferror(stdout)) {
 		log_warn("stdout");

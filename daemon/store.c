@@ -1910,13 +1910,19 @@ store_check(struct sw_store *st)
 	return v >= 0 && v <= SQL_VERSION ? 0 : -1;
 }
 
-/* WAL (readers never block the daemon) and its usual durability. */
+/*
+ * WAL (readers never block the daemon) and its usual durability; an
+ * in-memory database (":memory:", smtpwatchctl scan's) has neither.
+ */
 static int
 store_wal(struct sw_store *st)
 {
 	sqlite3_stmt	*s = NULL;
 	const char	*mode = NULL;
 	int		 ok;
+
+	if (strcmp(st->path, SW_STORE_MEMORY) == 0)
+		return 0;
 
 	ok = sqlite3_prepare_v2(st->db, "PRAGMA journal_mode = WAL", -1, &s,
 	    NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW;
@@ -1967,6 +1973,8 @@ store_migrate_one(struct sw_store *st, int v)
 static void
 store_migrated(struct sw_store *st, int from)
 {
+	if (strcmp(st->path, SW_STORE_MEMORY) == 0)
+		return;			/* scan's: says nothing */
 	if (from == 0)
 		log_info("%s: new database, schema version %d", st->path,
 		    SQL_VERSION);
@@ -2022,9 +2030,10 @@ store_prepare(struct sw_store *st)
 
 /*
  * Opens the database at path, creating the file (not its directory),
- * checks it, upgrades its schema and prepares every statement.  Returns
- * 0 with *out set, or -1 after logging why; a damaged file or one of a
- * newer schema is left as it was.
+ * checks it, upgrades its schema and prepares every statement; path
+ * SW_STORE_MEMORY is a database in memory, gone at store_close().
+ * Returns 0 with *out set, or -1 after logging why; a damaged file or
+ * one of a newer schema is left as it was.
  */
 int
 store_open(const char *path, const struct sw_storeopt *opt,
@@ -2045,6 +2054,13 @@ store_open(const char *path, const struct sw_storeopt *opt,
 	batch_clear(st, 0);
 	*out = st;
 	return 0;
+}
+
+/* The connection, for readers in the same process (scan's listings). */
+sqlite3 *
+store_db(const struct sw_store *st)
+{
+	return st->db;
 }
 
 /* Finalizes and closes; a batch not committed is dropped. */

@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""tests/ctl/test_scan.py -- one engine: `smtpwatchctl scan --json` on a
+log equals, field for field, what `smtpwatchctl relays --json`,
+`accounts --json`, `addresses --json` and `incidents --json` print from
+the database of a daemon that read the same lines into a new database
+(build/smtpwatchd, `start-at beginning`, stopped once its checkpoint
+stands at the end of the log).  This is the test that keeps scan and the
+daemon one engine: scan runs the daemon's feed, attribution, incident
+engine and store, in memory, and prints through the same listings.
+
+    corpus      every line of tests/corpus, in one log
+    demo        tests/demo.log
+    generated   gen-maillog, mixed Postfix and Exim, hostile user names
+    hosts       two hosts in one log: one account failing on both
+    fleet       journal-remote files of three hosts, fleet yes, read with
+                journal-directory by the daemon and by scan --journal
+    exim        gen-maillog's native Exim mainlog
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, '..', 'daemon'))
+
+from harness import (CTL, ROOT, RULES, TIMEOUT, Daemon, fail,  # noqa: E402
+                     registry, run_tests)
+
+GEN = os.path.join(ROOT, '..', 'shared', 'bench', 'gen-maillog')
+REMOTE = '/lib/systemd/systemd-journal-remote'
+LISTS = ('relays', 'accounts', 'addresses', 'incidents')
+
+TESTS, GROUPS, test = registry()
+
+
+def ctl(conf, *args):
+    r = subprocess.run([CTL, '-f', conf, '--rules', RULES] + list(args),
+                       capture_output=True, timeout=TIMEOUT * 4)
+    if r.returncode not in (0, 1):
+        fail('smtpwatchctl %s: exit %d: %s' % (' '.join(args), r.returncode,
+                                               r.stderr.decode(errors='replace')[-2000:]))
+    return json.loads(r.stdout)
+
+
+def compare(w, d, scan_args):
+    """Scan (with scan_args) vs the daemon d's database, list by list."""
+    got = ctl(d.conf, 'scan', '--json', '--no-progress', *scan_args)
+    n = 0
+    for name in LISTS:
+        want = ctl(d.conf, name, '--json')
+        g = [json.dumps(r, sort_keys=True) for r in got[name]]
+        h = [json.dumps(r, sort_keys=True) for r in want]
+        if sorted(g) != sorted(h):
+            fail('%s: scan --json vs smtpwatchctl %s --json:\n  only in scan: %s\n'
+                 '  only in the daemon\'s: %s' % (name, name,
+                                                   '\n    '.join(x for x in g if x not in h)[:3000],
+                                                   '\n    '.join(x for x in h if x not in g)[:3000]))
+        n += len(want)
+    if n == 0:
+        fail('nothing was counted: the test would prove nothing')
+    return got
+
+
+def caught_up_daemon(w, logs, extra=''):
+    d = Daemon(w, logs, extra_conf=extra)
+    d.start()
+    d.wait_caught_up()
+    d.term()
+    return d
+
+
+def one_log(w, name, data, scan_args=None):
+    path = w.path(name + '.log')
+    with open(path, 'wb') as f:
+        f.write(data)
+    d = caught_up_daemon(w, [path])
+    return compare(w, d, scan_args or [path])
+
+
+def gen(w, name, *args):
+    path = w.path(name + '.log')
+    subprocess.run([sys.executable, GEN, '-o', path, '--truth', path + '.truth'] +
+                   list(args), check=True, capture_output=True, timeout=TIMEOUT * 4)
+    with open(path, 'rb') as f:
+        return f.read()
+
+
+@test('corpus')
+def corpus(w):
+    lines = []
+    d = os.path.join(ROOT, 'tests', 'corpus')
+    for n in sorted(os.listdir(d)):
+        if n.endswith('.txt'):
+            with open(os.path.join(d, n), 'rb') as f:
+                lines += [l[2:] for l in f.read().split(b'\n') if l.startswith(b'> ')]
+    got = one_log(w, 'corpus', b'\n'.join(lines) + b'\n')
+    if len(got['incidents']) == 0:
+        fail('the corpus opened no incident')
+
+
+@test('demo')
+def demo(w):
+    with open(os.path.join(ROOT, 'tests', 'demo.log'), 'rb') as f:
+        one_log(w, 'demo', f.read())
+
+
+@test('generated')
+def generated(w):
+    one_log(w, 'gen', gen(w, 'g', '-f', 'mixed', '-n', '30000', '-s', '7',
+                          '-r', '0.1', '--hostile-rate', '0.01'))
+
+
+@test('exim')
+def exim(w):
+    one_log(w, 'exim', gen(w, 'x', '-f', 'exim', '--exim-log', 'mainlog', '-n',
+                           '20000', '-s', '8', '-r', '0.1'))
+
+
+@test('hosts')
+def hosts(w):
+    a = gen(w, 'a', '-n', '8000', '-s', '9', '-r', '0.2', '--hostname', 'mx1',
+            '-t', 'rfc3339')
+    b = gen(w, 'b', '-n', '8000', '-s', '9', '-r', '0.2', '--hostname', 'mx2',
+            '-t', 'rfc3339')
+    # Interleaved by time: both files are RFC 3339 and sort as text.
+    lines = sorted(a.splitlines() + b.splitlines(),
+                   key=lambda l: l.split(b' ', 1)[0])
+    got = one_log(w, 'hosts', b'\n'.join(lines) + b'\n')
+    if len({r['host'] for r in got['accounts']}) != 2:
+        fail('hosts: the accounts are not of two hosts')
+
+
+@test('fleet')
+def fleet(w):
+    sys.path.insert(0, os.path.join(ROOT, 'tests', 'daemon'))
+    from test_journal import remote_write, wait_journal
+    jdir = w.path('remote')
+    os.mkdir(jdir)
+    for i, host in enumerate(('mx1', 'mx2', 'mx3')):
+        data = gen(w, host, '-f', 'mixed', '-t', 'rfc3339', '-n', '6000', '-s',
+                   '11', '-r', '0.2', '--hostname', host)
+        remote_write(os.path.join(jdir, 'remote-%s.journal' % host),
+                     data.rstrip(b'\n').split(b'\n'))
+    d = Daemon(w, [], extra_conf='journal-directory %s\nfleet yes\n' % jdir)
+    d.start()
+    wait_journal(d, jdir)
+    d.term()
+    got = compare(w, d, ['--journal'])
+    if not any(i['host'] == '*' for i in got['incidents']):
+        fail('fleet: no incident across hosts')
+
+
+if __name__ == '__main__':
+    sys.exit(run_tests(TESTS, GROUPS, sys.argv[1:]))
