@@ -2047,6 +2047,18 @@ store_open(const char *path, const struct sw_storeopt *opt,
 	return 0;
 }
 
+/*
+ * Takes the retention and bucket options of a reloaded configuration,
+ * for an open store that stays in use.  Called with an empty batch:
+ * events batched under another bucket width would be counted in the
+ * wrong bucket.
+ */
+void
+store_configure(struct sw_store *st, const struct sw_storeopt *opt)
+{
+	st->opt = *opt;
+}
+
 /* Finalizes and closes; a batch not committed is dropped. */
 void
 store_close(struct sw_store *st)
