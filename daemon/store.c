@@ -36,6 +36,8 @@
 /* type, sub, then at most three length-prefixed fields and a time. */
 #define KEY_MAX		(2 + 3 * 2 + 2 * SW_NAME_MAX + SW_ACCOUNT_MAX + 8)
 #define HELD_TEXT	(SW_HELD_MAX * 21 + 1)
+#define APPLICATION_ID	0x534d5457	/* "SMTW": PRAGMA application_id */
+#define DEV_VERSIONS	3	/* user_version of the builds before 0.1 */
 
 /* What an aggregate of the batch updates. */
 enum agg_type {
@@ -1872,16 +1874,29 @@ store_damaged(struct sw_store *st, int rc, const char *msg)
 		log_warnx("%s: cannot read the database (%s)", st->path, line);
 }
 
-/*
- * PRAGMA quick_check, then the schema version: a damaged file or one
- * from a newer smtpwatchd is refused before anything is written to it.
- */
+/* The integer the first row of sql holds; -1 when there is none. */
+static int
+store_pragma(struct sw_store *st, const char *sql, int *v)
+{
+	sqlite3_stmt	*s = NULL;
+	int		 rc = -1;
+
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) == SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW) {
+		*v = sqlite3_column_int(s, 0);
+		rc = 0;
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
+/* PRAGMA quick_check: a damaged file is refused, as it was found. */
 static int
 store_check(struct sw_store *st)
 {
 	sqlite3_stmt	*s = NULL;
 	const char	*res;
-	int		 rc, v = -1;
+	int		 rc;
 
 	rc = sqlite3_prepare_v2(st->db, "PRAGMA quick_check", -1, &s, NULL);
 	if (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -1894,20 +1909,50 @@ store_check(struct sw_store *st)
 	} else
 		store_damaged(st, rc, sqlite3_errmsg(st->db));
 	sqlite3_finalize(s);
-	if (rc != SQLITE_OK)
-		return -1;
-	rc = sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL);
-	if (rc == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
-		v = sqlite3_column_int(s, 0);
-	else
+	return rc == SQLITE_OK ? 0 : -1;
+}
+
+/*
+ * Whose file it is, and of which schema.  Used: one of ours (its
+ * application_id) of this schema version or an older one, or a new
+ * empty file.  Refused before anything is written to it, saying why: a
+ * file of a newer smtpwatchd; one of a development build before 0.1
+ * (application_id 0, user_version 1 to DEV_VERSIONS), whose migrations
+ * were folded into sql/001-initial.sql and cannot be applied to it;
+ * anything else, another program's.
+ */
+static int
+store_owner(struct sw_store *st)
+{
+	int	 app, v, objects;
+
+	if (store_pragma(st, "PRAGMA application_id", &app) == -1 ||
+	    store_pragma(st, "PRAGMA user_version", &v) == -1 ||
+	    store_pragma(st, "SELECT count(*) FROM sqlite_master",
+	    &objects) == -1) {
 		log_warnx("%s: cannot read the schema version (%s)", st->path,
 		    sqlite3_errmsg(st->db));
-	sqlite3_finalize(s);
-	if (v > SQL_VERSION)
+		return -1;
+	}
+	if (app == APPLICATION_ID && v >= 0 && v <= SQL_VERSION)
+		return 0;
+	if (app == 0 && v == 0 && objects == 0)
+		return 0;
+	if (app == APPLICATION_ID)
 		log_warnx("%s: schema version %d is newer than this smtpwatchd "
 		    "(%d): upgrade smtpwatch or point `database` elsewhere",
 		    st->path, v, SQL_VERSION);
-	return v >= 0 && v <= SQL_VERSION ? 0 : -1;
+	else if (app == 0 && v >= 1 && v <= DEV_VERSIONS)
+		log_warnx("%s: made by a development build of smtpwatch "
+		    "before 0.1 (schema version %d), whose database cannot be "
+		    "upgraded: move the file away and smtpwatchd makes a new "
+		    "one (nothing was released, so there is nothing to "
+		    "convert)", st->path, v);
+	else
+		log_warnx("%s: not an smtpwatch database (application_id %d, "
+		    "schema version %d): point `database` elsewhere",
+		    st->path, app, v);
+	return -1;
 }
 
 /* WAL (readers never block the daemon) and its usual durability. */
@@ -1935,30 +1980,22 @@ store_wal(struct sw_store *st)
 	    "cannot set synchronous = NORMAL");
 }
 
-/* The schema version, read inside the migration's transaction. */
-static int
-store_version(struct sw_store *st)
-{
-	sqlite3_stmt	*s = NULL;
-	int		 v = -1;
-
-	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s,
-	    NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
-		v = sqlite3_column_int(s, 0);
-	sqlite3_finalize(s);
-	return v;
-}
-
-/* Brings the schema from version v to v + 1, in one transaction. */
+/*
+ * Brings the schema from version v to v + 1, in one transaction; the
+ * first one also marks the file as smtpwatch's (application_id).
+ */
 static int
 store_migrate_one(struct sw_store *st, int v)
 {
-	char	 sql[64];
+	char	 sql[64], app[64];
 
 	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
+	snprintf(app, sizeof(app), "PRAGMA application_id = %d",
+	    APPLICATION_ID);
 	if (store_exec(st, sql_migrations[v], "cannot upgrade the schema") ==
 	    -1 || store_exec(st, sql, "cannot set the schema version") == -1 ||
-	    store_exec(st, "COMMIT", "cannot commit the schema") == -1)
+	    (v == 0 && store_exec(st, app, "cannot set the application id") ==
+	    -1) || store_exec(st, "COMMIT", "cannot commit the schema") == -1)
 		return -1;
 	return 0;
 }
@@ -1979,12 +2016,13 @@ store_migrated(struct sw_store *st, int from)
 static int
 store_migrate(struct sw_store *st)
 {
-	int	 v, from = -1;
+	int	 v = -1, from = -1;
 
 	for (;;) {
 		if (store_exec(st, "BEGIN IMMEDIATE", "cannot lock") == -1)
 			return -1;
-		if ((v = store_version(st)) < 0 || v > SQL_VERSION) {
+		if (store_pragma(st, "PRAGMA user_version", &v) == -1 ||
+		    v < 0 || v > SQL_VERSION) {
 			log_warnx("%s: unexpected schema version %d", st->path,
 			    v);
 			break;
@@ -2023,8 +2061,9 @@ store_prepare(struct sw_store *st)
 /*
  * Opens the database at path, creating the file (not its directory),
  * checks it, upgrades its schema and prepares every statement.  Returns
- * 0 with *out set, or -1 after logging why; a damaged file or one of a
- * newer schema is left as it was.
+ * 0 with *out set, or -1 after logging why; a damaged file, or one of a
+ * newer schema, of a development build before 0.1 or of another
+ * program, is left as it was.
  */
 int
 store_open(const char *path, const struct sw_storeopt *opt,
@@ -2037,8 +2076,8 @@ store_open(const char *path, const struct sw_storeopt *opt,
 	st->path = xstrdup(path);
 	st->opt = *opt;
 	if (store_connect(st) == -1 || store_check(st) == -1 ||
-	    store_wal(st) == -1 || store_migrate(st) == -1 ||
-	    store_prepare(st) == -1) {
+	    store_owner(st) == -1 || store_wal(st) == -1 ||
+	    store_migrate(st) == -1 || store_prepare(st) == -1) {
 		store_close(st);
 		return -1;
 	}

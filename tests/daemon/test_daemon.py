@@ -983,6 +983,27 @@ def newer_schema(w):
     refuses(d, 'user_version 999', [r'newer'])
 
 
+@test('faults')
+def dev_schema(w):
+    """A database of a development build before 0.1 (no application id,
+    user_version 2 or 3, as its migrations left it): refused, saying
+    what it is and to move it away; started once moved, on a new file."""
+    for v in (2, 3):
+        d = valid_db(w, 'dev%d' % v)
+        con = sqlite3.connect(d.db, isolation_level=None)
+        con.execute('PRAGMA application_id = 0')
+        con.execute('PRAGMA user_version = %d' % v)
+        con.close()
+        refuses(d, 'user_version %d without application_id' % v,
+                [r'development build of smtpwatch before 0\.1 \(schema version %d\)' % v,
+                 r'move the file away'])
+    os.rename(d.db, d.db + '.old')
+    d.start()
+    d.wait_caught_up()
+    eq(account_failures(d.db), {b'alice@example.com': 1}, 'accounts in the new file')
+    d.term()
+
+
 # ===========================================================================
 # reload
 # ===========================================================================

@@ -1,14 +1,15 @@
 /*
  * t_store.c -- the SQLite store, on real files in a temporary directory:
- * the schema version of a new file, of a reopened one and of one made by
- * the first migration; counts per account, address and relay read back
- * through the views, accounts of any bytes kept exact; incidents written
- * whole by id, in id order, read back with SQL and store_incidents_open();
- * an account's successful addresses; checkpoints round trip; a commit
- * that cannot write (another writer, a failing statement) leaves the
- * database and the batch as they were, and the next one writes it all
- * exactly once; damaged and newer files are refused untouched; expiry
- * and windowed counts.
+ * the schema version and application id of a new file and of a reopened
+ * one, the columns of the views; counts per account, address and relay
+ * read back through the views, accounts of any bytes kept exact;
+ * incidents written whole by id, in id order, read back with SQL and
+ * store_incidents_open(); an account's successful addresses; checkpoints
+ * round trip; a commit that cannot write (another writer, a failing
+ * statement) leaves the database and the batch as they were, and the
+ * next one writes it all exactly once; damaged and newer files, those of
+ * the development builds before 0.1 and other programs' are refused
+ * untouched, saying why; expiry and windowed counts.
  */
 
 #include "../../daemon/store.c"
@@ -151,6 +152,40 @@ qstr(sqlite3 *db, const char *sql, const void *blob, size_t len)
 #define ADDR(col, a) "SELECT " col " FROM address_totals WHERE addr = '" a "'"
 #define RELAY(col, r) "SELECT " col " FROM relay_totals WHERE relay = '" r "'"
 
+/* The columns of view, in order, blank-separated. */
+static const char *
+view_columns(sqlite3 *db, const char *view)
+{
+	char	 sql[128];
+
+	snprintf(sql, sizeof(sql), "SELECT group_concat(name, ' ') FROM "
+	    "(SELECT name FROM pragma_table_info('%s') ORDER BY cid)", view);
+	return qstr(db, sql, NULL, 0);
+}
+
+/*
+ * The views are the stable interface (sql/001-initial.sql): their
+ * columns, in order.
+ */
+static void
+check_views(sqlite3 *db)
+{
+	CHECK_STR(view_columns(db, "account_totals"), "host direction "
+	    "account failures successes affected trouble first_failure "
+	    "last_failure last_success last_addr last_reply last_diagnosis "
+	    "addresses");
+	CHECK_STR(view_columns(db, "address_totals"), "host addr failures "
+	    "successes trouble first_failure last_failure last_success "
+	    "last_account accounts");
+	CHECK_STR(view_columns(db, "relay_totals"), "host relay failures "
+	    "affected successes trouble first_failure last_failure "
+	    "last_success last_addr last_reply last_diagnosis state");
+	CHECK_STR(view_columns(db, "incident_list"), "id host kind direction "
+	    "subject opened last closed close_reason failures messages "
+	    "reported alerts last_alert addresses accounts diagnosis "
+	    "last_addr last_reply state hosts");
+}
+
 /* A new file gets the latest schema; reopening changes nothing. */
 static void
 test_fresh(void)
@@ -161,7 +196,10 @@ test_fresh(void)
 	if ((st = open_ok("fresh.db", &opt)) == NULL)
 		return;
 	CHECK_INT(qint(st->db, "PRAGMA user_version", NULL, 0), SQL_VERSION);
+	CHECK_INT(qint(st->db, "PRAGMA application_id", NULL, 0),
+	    APPLICATION_ID);
 	CHECK_STR(qstr(st->db, "PRAGMA journal_mode", NULL, 0), "wal");
+	check_views(st->db);
 	objects = qint(st->db, "SELECT count(*) FROM sqlite_schema", NULL, 0);
 	CHECK(objects > 10);
 	CHECK_INT(store_batched(st), 0);
@@ -284,41 +322,6 @@ test_counts(void)
 	    "ok");
 	CHECK_INT(store_failures_since(st, T0), 11);
 	CHECK_INT(store_failures_since(st, T0 + 100), 2);
-	store_close(st);
-}
-
-/*
- * A database made by the first migration alone, with an incident of the
- * old kind, is upgraded: the old incidents go, the counts stay.
- */
-static void
-test_upgrade(void)
-{
-	struct sw_store	*st;
-	sqlite3		*db;
-
-	CHECK_INT(sqlite3_open(path("v1.db"), &db), SQLITE_OK);
-	CHECK_INT(sqlite3_exec(db, sql_migrations[0], NULL, NULL, NULL),
-	    SQLITE_OK);
-	CHECK_INT(sqlite3_exec(db, "PRAGMA user_version = 1; "
-	    "INSERT INTO relays (host, relay, failures, last_seen) "
-	    "VALUES ('mx1', 'r.example', 7, 1); "
-	    "INSERT INTO incidents (host, direction, subject, opened, last) "
-	    "VALUES ('mx1', 'client', CAST('r.example' AS BLOB), 1, 1)",
-	    NULL, NULL, NULL), SQLITE_OK);
-	CHECK_STR(qstr(db, RELAY("state", "r.example"), NULL, 0), "failing");
-	sqlite3_close(db);
-	if ((st = open_ok("v1.db", &opt)) == NULL)
-		return;
-	db = st->db;
-	CHECK_INT(qint(db, "PRAGMA user_version", NULL, 0), SQL_VERSION);
-	CHECK_INT(qint(db, "SELECT count(*) FROM incidents", NULL, 0), 0);
-	CHECK_INT(qint(db, RELAY("failures", "r.example"), NULL, 0), 7);
-	CHECK_STR(qstr(db, RELAY("state", "r.example"), NULL, 0), "ok");
-	CHECK_INT(qint(db, "SELECT count(*) FROM pragma_table_info("
-	    "'relay_totals')", NULL, 0), 13);
-	CHECK_INT(qint(db, "SELECT count(*) FROM pragma_table_info("
-	    "'incident_list')", NULL, 0), 21);	/* 003: hosts */
 	store_close(st);
 }
 
@@ -953,6 +956,71 @@ refused_untouched(const char *name)
 	free(after);
 }
 
+/* The same, and the first warning names the file and holds what. */
+static void
+refused_saying(const char *name, const char *what)
+{
+	char	 msg[512], file[256];
+
+	snprintf(file, sizeof(file), "%s", path(name));
+	log_capture(msg, sizeof(msg));
+	refused_untouched(name);
+	log_capture(NULL, 0);
+	if (!CHECK(strncmp(msg, file, strlen(file)) == 0 &&
+	    strstr(msg, what) != NULL))
+		fprintf(stderr, "\t%s: want \"%s: ...%s...\"\n", msg, file,
+		    what);
+}
+
+/* A file made by sql, as another program or an older build would. */
+static void
+make_db(const char *name, const char *sql)
+{
+	sqlite3	*db;
+
+	CHECK_INT(sqlite3_open(path(name), &db), SQLITE_OK);
+	CHECK_INT(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+/*
+ * The databases of the development builds before 0.1 (no application
+ * id, schema versions 1 to 3: their migrations were folded into one)
+ * are refused untouched, saying to move the file away; so are other
+ * programs' files, with or without an application id of their own.  A
+ * new empty file is taken.
+ */
+static void
+test_old_builds(void)
+{
+	struct sw_store	*st;
+	char		 sql[256], name[32];
+	int		 v;
+
+	for (v = 1; v <= 3; v++) {
+		snprintf(name, sizeof(name), "dev%d.db", v);
+		snprintf(sql, sizeof(sql), "CREATE TABLE accounts (id INTEGER "
+		    "PRIMARY KEY, account BLOB); INSERT INTO accounts VALUES "
+		    "(1, x'61'); PRAGMA user_version = %d", v);
+		make_db(name, sql);
+		refused_saying(name, "development build of smtpwatch before "
+		    "0.1");
+		refused_saying(name, "move the file away");
+	}
+	make_db("other.db", "PRAGMA application_id = 42; CREATE TABLE t (x)");
+	refused_saying("other.db", "not an smtpwatch database");
+	make_db("plain.db", "CREATE TABLE t (x)");	/* version 0, no id */
+	refused_saying("plain.db", "not an smtpwatch database");
+	make_db("later.db", "PRAGMA user_version = 7; CREATE TABLE t (x)");
+	refused_saying("later.db", "not an smtpwatch database");
+	make_db("empty.db", "PRAGMA user_version = 0");
+	if ((st = open_ok("empty.db", &opt)) == NULL)
+		return;
+	CHECK_INT(qint(st->db, "PRAGMA application_id", NULL, 0),
+	    APPLICATION_ID);
+	store_close(st);
+}
+
 /* Writes n bytes of b to p. */
 static void
 spew(const char *p, const char *b, size_t n, off_t at)
@@ -970,7 +1038,7 @@ test_refuse(void)
 {
 	struct sw_store	*st = NULL;
 	sqlite3		*db;
-	char		 junk[8192], sql[64];
+	char		 junk[8192], sql[128];
 	size_t		 i;
 
 	for (i = 0; i < sizeof(junk); i++)
@@ -990,10 +1058,11 @@ test_refuse(void)
 
 	CHECK_INT(sqlite3_open(path("newer.db"), &db), SQLITE_OK);
 	snprintf(sql, sizeof(sql), "CREATE TABLE t (x); PRAGMA user_version "
-	    "= %d", SQL_VERSION + 1);
+	    "= %d; PRAGMA application_id = %d", SQL_VERSION + 1,
+	    APPLICATION_ID);
 	CHECK_INT(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
-	refused_untouched("newer.db");
+	refused_saying("newer.db", "is newer than this smtpwatchd");
 
 	CHECK_INT(store_open(path("nodir/x.db"), &opt, &st), -1);
 	CHECK(access(path("nodir"), F_OK) == -1);
@@ -1072,7 +1141,6 @@ main(void)
 		return 1;
 	}
 	test_fresh();
-	test_upgrade();
 	test_counts();
 	test_incidents();
 	test_incident_replace();
@@ -1087,6 +1155,7 @@ main(void)
 	test_midfail("incidents");
 	test_midfail("checkpoints");
 	test_refuse();
+	test_old_builds();
 	test_expire();
 	nftw(tmpdir, check_rm, 8, FTW_DEPTH | FTW_PHYS);
 	return check_done();
