@@ -1,13 +1,14 @@
 /*
  * store.c -- the SQLite database.  store_event() sums events in memory,
- * per row they will change (an account or relay, an account's address,
- * a client address, a bucket of windowed counts); store_incident() keeps
- * the latest copy of each incident incident.c changed.  store_commit()
- * writes the whole batch and every source's checkpoint in one
- * transaction, or nothing.  On failure the batch stays as it was for the
- * next try, so a checkpoint never runs ahead of the counts of the lines
- * before it: each event is counted exactly once.  The schema is built
- * from the migrations in sql/, compiled in as sql.h.
+ * per row they will change (a server-side account, a relay, an
+ * account's address, a client address, a bucket of windowed counts);
+ * store_incident() keeps the latest copy of each incident incident.c
+ * changed.  store_commit() writes the whole batch and every source's
+ * checkpoint in one transaction, or nothing.  On failure the batch
+ * stays as it was for the next try, so a checkpoint never runs ahead of
+ * the counts of the lines before it: each event is counted exactly
+ * once.  The schema is built from the migrations in sql/, compiled in
+ * as sql.h.
  */
 
 #include <sys/stat.h>
@@ -41,8 +42,8 @@
 
 /* What an aggregate of the batch updates. */
 enum agg_type {
-	AGG_SUBJECT,		/* accounts (and relays): host, subject;
-				   sub = direction */
+	AGG_SUBJECT,		/* accounts (server) or relays (client):
+				   host, subject; sub = direction */
 	AGG_PAIR,		/* account_addrs: host, account, addr */
 	AGG_ADDR,		/* addresses: host, addr */
 	AGG_BUCKET,		/* buckets: host, key, start; sub = scope */
@@ -874,7 +875,7 @@ store_event_server(struct sw_store *st, const struct sw_event *ev,
 	}
 }
 
-/* Us logging in to a relay: the relay, as account and relay. */
+/* Us logging in to a relay: the relay (relays only), the buckets. */
 static void
 store_event_client(struct sw_store *st, const struct sw_event *ev,
     const struct evf *f)
@@ -1098,27 +1099,22 @@ bind_subject(struct sw_store *st, const struct agg *a)
 }
 
 /*
- * An account (and, client side, its relay).  Server accounts are made
- * by any event; client ones, like relays, not by successes alone.
+ * A server-side account, or client side a relay; account_totals shows
+ * relays as client-side accounts.  Accounts are made by any event,
+ * relays not by successes alone.
  */
 static int
 apply_subject(struct sw_store *st, const struct agg *a)
 {
 	int	 client = a->key[1] == SW_DIR_CLIENT;
-	int	 create = !client || a->n[SW_EV_FAILURE] +
-		    a->n[SW_EV_AFFECTED] + a->n[SW_EV_TROUBLE] > 0;
-	int	 i;
 
-	for (i = 0; i < 1 + client; i++) {
-		stmt_begin(st, i == 0 ? ST_ACCOUNT : ST_RELAY);
-		bind_subject(st, a);
-		bind_counts(st, a);
-		bind_detail(st, a->d);
-		bind_int(st, ":create", create);
-		if (stmt_run(st) == -1)
-			return -1;
-	}
-	return 0;
+	stmt_begin(st, client ? ST_RELAY : ST_ACCOUNT);
+	bind_subject(st, a);
+	bind_counts(st, a);
+	bind_detail(st, a->d);
+	bind_int(st, ":create", !client || a->n[SW_EV_FAILURE] +
+	    a->n[SW_EV_AFFECTED] + a->n[SW_EV_TROUBLE] > 0);
+	return stmt_run(st);
 }
 
 /* An account's address; the account row was written just before. */

@@ -24,16 +24,20 @@
 -- event (by its time), not successes; last_diagnosis is the id of a
 -- [diagnosis] entry of the rules, or NULL.
 --
--- account_totals: one row per account and direction.  Server side:
---   accounts named in failed or successful logins; client side: the
---   relays we log in to, by host name (account holds the name).
+-- account_totals: one row per account and direction.  Server side: the
+--   accounts named in failed or successful logins (table accounts);
+--   client side: the relays we log in to, one row for each row of
+--   relay_totals, with the same numbers (account holds the relay's
+--   name, as a BLOB).
 --     host, direction, account,
 --     failures, successes, affected (client: messages held back by the
 --     failures), trouble (AUTH failed, not for the credentials),
 --     first_failure, last_failure, last_success,
 --     last_addr (client address, or the relay's address),
 --     last_reply, last_diagnosis,
---     addresses (distinct client addresses that failed for the account)
+--     addresses (distinct client addresses that failed for the account;
+--     always 0 client side, where the only address is the relay's own:
+--     see last_addr)
 --
 -- address_totals: one row per server-side client address that failed
 --   or had trouble (a success alone does not create a row).
@@ -87,15 +91,20 @@
 --     "..." at the end when more did not fit; NULL for the incidents of
 --     one host)
 --
--- Tables, for the curious: accounts, account_addrs, addresses, relays,
--- buckets (failures per minute or so, for windowed counts), incidents,
--- checkpoints (where each source was read to, written in the same
--- transaction as the counts it covers).
+-- Tables, for the curious: accounts (server side only), account_addrs,
+-- addresses, relays (every client-side count), buckets (failures per
+-- minute or so, for windowed counts), incidents, checkpoints (where
+-- each source was read to, written in the same transaction as the
+-- counts it covers).
 
+-- Server-side accounts.  Client-side events (us logging in to a relay)
+-- are counted in relays alone; direction stays, always 'server', so
+-- that a reader may join this table by the direction of account_totals.
 CREATE TABLE accounts (
 	id		INTEGER PRIMARY KEY,
 	host		TEXT NOT NULL,
-	direction	TEXT NOT NULL CHECK (direction IN ('server', 'client')),
+	direction	TEXT NOT NULL DEFAULT 'server'
+			    CHECK (direction = 'server'),
 	account		BLOB NOT NULL,
 	failures	INTEGER NOT NULL DEFAULT 0,
 	successes	INTEGER NOT NULL DEFAULT 0,
@@ -113,7 +122,7 @@ CREATE TABLE accounts (
 	UNIQUE (host, direction, account)
 );
 
--- Server side: the addresses an account failed or succeeded from.
+-- The addresses an account failed or succeeded from.
 CREATE TABLE account_addrs (
 	account_id	INTEGER NOT NULL REFERENCES accounts (id),
 	addr		TEXT NOT NULL,
@@ -238,7 +247,12 @@ SELECT a.host, a.direction, a.account, a.failures, a.successes,
     a.last_addr, a.last_reply, a.last_diagnosis,
     (SELECT count(*) FROM account_addrs p
 	WHERE p.account_id = a.id AND p.failures > 0) AS addresses
-FROM accounts a;
+FROM accounts a
+UNION ALL
+SELECT r.host, 'client', CAST(r.relay AS BLOB), r.failures, r.successes,
+    r.affected, r.trouble, r.first_failure, r.last_failure, r.last_success,
+    r.last_addr, r.last_reply, r.last_diagnosis, 0
+FROM relays r;
 
 CREATE VIEW address_totals AS
 SELECT d.host, d.addr, d.failures, d.successes, d.trouble,

@@ -3,7 +3,8 @@
  * the schema version and application id of a new file and of a reopened
  * one, the columns of the views; counts per account, address and relay
  * read back through the views, accounts of any bytes kept exact;
- * incidents written whole by id, in id order, read back with SQL and
+ * client-side events in relays alone, shown by account_totals with the
+ * same numbers; incidents written whole by id, in id order, read back with SQL and
  * store_incidents_open(); an account's successful addresses; checkpoints
  * round trip; a commit that cannot write (another writer, a failing
  * statement) leaves the database and the batch as they were, and the
@@ -298,7 +299,8 @@ test_counts(void)
 	    "direction = 'client' AND account = ?1", "smtp.relay.example",
 	    18), 3);
 	CHECK_INT(qint(db, "SELECT count(*) FROM accounts WHERE "
-	    "direction = 'client'", NULL, 0), 1);
+	    "direction = 'client'", NULL, 0), 0);	/* relays only */
+	CHECK_INT(qint(db, "SELECT count(*) FROM accounts", NULL, 0), 4);
 	CHECK_INT(store_failures_since(st, T0), 9);
 
 	/* A second batch adds to the same rows. */
@@ -322,6 +324,95 @@ test_counts(void)
 	    "ok");
 	CHECK_INT(store_failures_since(st, T0), 11);
 	CHECK_INT(store_failures_since(st, T0 + 100), 2);
+	store_close(st);
+}
+
+/*
+ * 1 when account_totals has, for every relay, a client-side row of the
+ * same host, name (as a BLOB) and numbers, addresses 0, and no other
+ * client-side row.
+ */
+static int
+client_rows_match(sqlite3 *db)
+{
+	long long	 relays, same, client;
+
+	relays = qint(db, "SELECT count(*) FROM relay_totals", NULL, 0);
+	client = qint(db, "SELECT count(*) FROM account_totals WHERE "
+	    "direction = 'client'", NULL, 0);
+	same = qint(db, "SELECT count(*) FROM account_totals a JOIN "
+	    "relay_totals r ON a.host = r.host AND "
+	    "a.account = CAST(r.relay AS BLOB) WHERE a.direction = 'client' "
+	    "AND typeof(a.account) = 'blob' AND a.failures = r.failures "
+	    "AND a.successes = r.successes AND a.affected = r.affected "
+	    "AND a.trouble = r.trouble "
+	    "AND a.first_failure IS r.first_failure "
+	    "AND a.last_failure IS r.last_failure "
+	    "AND a.last_success IS r.last_success "
+	    "AND a.last_addr IS r.last_addr AND a.last_reply IS r.last_reply "
+	    "AND a.last_diagnosis IS r.last_diagnosis AND a.addresses = 0",
+	    NULL, 0);
+	return CHECK(relays > 0) && CHECK_INT(client, relays) &&
+	    CHECK_INT(same, relays);
+}
+
+/*
+ * Client-side events (us logging in to relays) are written to relays
+ * alone; account_totals shows each relay as a client-side account with
+ * the same numbers, and keeps its columns.  A success alone makes no
+ * row on either side of the view.
+ */
+static void
+test_client_rows(void)
+{
+	struct sw_store	*st;
+	sqlite3		*db;
+
+	if ((st = open_ok("client.db", &opt)) == NULL)
+		return;
+	db = st->db;
+	put(st, cev(SW_EV_FAILURE, "smtp.relay.example", T0));
+	put(st, cev(SW_EV_AFFECTED, "smtp.relay.example", T0 + 1));
+	put(st, cev(SW_EV_TROUBLE, "smtp.relay.example", T0 + 2));
+	put(st, cev(SW_EV_SUCCESS, "smtp.relay.example", T0 + 3));
+	put(st, cev(SW_EV_FAILURE, "other.relay.example", T0 + 4));
+	put(st, cev(SW_EV_SUCCESS, "only.sent.example", T0 + 5));
+	put(st, sev(SW_EV_FAILURE, "smtp.relay.example", 18, "192.0.2.9",
+	    T0 + 6));			/* a server-side account, same name */
+	CHECK_INT(store_commit(st), 0);
+	CHECK_INT(qint(db, "SELECT count(*) FROM accounts", NULL, 0), 1);
+	CHECK_INT(qint(db, "SELECT count(*) FROM relays", NULL, 0), 2);
+	client_rows_match(db);
+	CHECK_INT(qint(db, "SELECT failures FROM account_totals WHERE "
+	    "direction = 'client' AND account = ?1", "smtp.relay.example", 18),
+	    1);
+	CHECK_INT(qint(db, "SELECT affected + 10 * trouble + 100 * successes "
+	    "FROM account_totals WHERE direction = 'client' AND account = ?1",
+	    "smtp.relay.example", 18), 111);
+	CHECK_STR(qstr(db, "SELECT last_reply FROM account_totals WHERE "
+	    "direction = 'client' AND account = ?1", "smtp.relay.example", 18),
+	    "535 relay says no 1764300002");	/* the trouble, latest */
+	CHECK_INT(qint(db, "SELECT count(*) FROM account_totals WHERE "
+	    "account = ?1", "only.sent.example", 17), 0);
+	CHECK_INT(qint(db, ACC("failures"), "smtp.relay.example", 18), 1);
+	check_views(db);
+	/* the table takes no client row */
+	CHECK_INT(sqlite3_exec(db, "INSERT INTO accounts (host, direction, "
+	    "account, last_seen) VALUES ('mx1', 'client', x'00', 0)", NULL,
+	    NULL, NULL), SQLITE_CONSTRAINT);
+
+	/* a second batch adds to the same rows; a reset leaves none */
+	put(st, cev(SW_EV_FAILURE, "smtp.relay.example", T0 + 60));
+	put(st, cev(SW_EV_AFFECTED, "smtp.relay.example", T0 + 61));
+	CHECK_INT(store_commit(st), 0);
+	client_rows_match(db);
+	CHECK_INT(qint(db, "SELECT failures * 10 + affected FROM "
+	    "account_totals WHERE direction = 'client' AND account = ?1",
+	    "smtp.relay.example", 18), 22);
+	CHECK_INT(store_reset(st, "other.relay.example", 19), 2);
+	CHECK_INT(qint(db, "SELECT count(*) FROM account_totals WHERE "
+	    "account = ?1", "other.relay.example", 19), 0);
+	client_rows_match(db);
 	store_close(st);
 }
 
@@ -651,14 +742,11 @@ test_pair(void)
 	CHECK_INT(store_pair_succeeded(st, "mx1", nul, sizeof(nul),
 	    "198.51.100.4"), 1);
 	CHECK_INT(store_pair_succeeded(st, "mx1", nul, 2, "198.51.100.4"), 0);
-	/* The store keeps no addresses for client accounts: make one. */
-	CHECK_INT(sqlite3_exec(st->db, "INSERT INTO account_addrs SELECT id, "
-	    "'192.0.2.25', 0, 1, 0, 0 FROM accounts WHERE "
-	    "direction = 'client' AND account = CAST('carol' AS BLOB)", NULL,
-	    NULL, NULL), SQLITE_OK);
-	CHECK_INT(sqlite3_changes(st->db), 1);
+	/* Client-side events make no account, so no address of one. */
 	CHECK_INT(store_pair_succeeded(st, "mx1", "carol", 5, "192.0.2.25"),
 	    0);				/* client side */
+	CHECK_INT(qint(st->db, "SELECT count(*) FROM accounts WHERE account = "
+	    "CAST('carol' AS BLOB)", NULL, 0), 0);
 	store_close(st);
 }
 
@@ -1104,7 +1192,8 @@ test_expire(void)
 	if ((st = open_ok("expire.db", &keep)) == NULL)
 		return;
 	CHECK_INT(store_expire(st, now), 0);
-	CHECK_INT(qint(st->db, "SELECT count(*) FROM accounts", NULL, 0), 4);
+	CHECK_INT(qint(st->db, "SELECT count(*) FROM accounts", NULL, 0), 2);
+	CHECK_INT(qint(st->db, "SELECT count(*) FROM relays", NULL, 0), 2);
 	CHECK_INT(qint(st->db, "SELECT count(*) FROM buckets", NULL, 0), 9);
 	CHECK_INT(qint(st->db, "SELECT count(*) FROM incidents", NULL, 0), 3);
 	store_close(st);
@@ -1121,6 +1210,8 @@ test_expire(void)
 	CHECK_INT(qint(db, ADDR("failures", "192.0.2.2"), NULL, 0), -1);
 	CHECK_INT(qint(db, RELAY("failures", "old.relay"), NULL, 0), -1);
 	CHECK_INT(qint(db, RELAY("failures", "new.relay"), NULL, 0), 2);
+	CHECK_INT(qint(db, "SELECT count(*) FROM account_totals WHERE "
+	    "direction = 'client'", NULL, 0), 1);	/* new.relay */
 	CHECK_INT(qint(db, "SELECT count(*) FROM incidents", NULL, 0), 2);
 	CHECK_INT(qint(db, "SELECT count(*) FROM incidents WHERE id = 1",
 	    NULL, 0), 0);		/* closed 100 days ago */
@@ -1142,6 +1233,7 @@ main(void)
 	}
 	test_fresh();
 	test_counts();
+	test_client_rows();
 	test_incidents();
 	test_incident_replace();
 	test_incident_order();
