@@ -8,7 +8,7 @@
  * stays as it was for the next try, so a checkpoint never runs ahead of
  * the counts of the lines before it: each event is counted exactly
  * once.  The schema is built from the migrations in sql/, compiled in
- * as sql.h.
+ * as sql.h; the connection enforces its foreign keys.
  */
 
 #include <sys/stat.h>
@@ -329,14 +329,14 @@ static const char *const stmt_sql[ST_N] = {
 	    "SELECT coalesce(sum(failures), 0) FROM buckets "
 	    "WHERE start >= :start AND scope IN ('addr', 'relay')",
 	[ST_EXP_ACCOUNTS] = "DELETE FROM accounts WHERE last_seen < :cut",
-	[ST_EXP_PAIRS] =
-	    "DELETE FROM account_addrs WHERE last_seen < :cut OR "
-	    "account_id NOT IN (SELECT id FROM accounts)",
+	/* an account's addresses go with it: ON DELETE CASCADE */
+	[ST_EXP_PAIRS] = "DELETE FROM account_addrs WHERE last_seen < :cut",
 	[ST_EXP_ADDRS] = "DELETE FROM addresses WHERE last_seen < :cut",
 	[ST_EXP_RELAYS] = "DELETE FROM relays WHERE last_seen < :cut",
 	[ST_EXP_INCIDENTS] = "DELETE FROM incidents WHERE closed < :cut",
 	[ST_EXP_BUCKETS] = "DELETE FROM buckets WHERE start < :cut",
-	/* store_reset(): accounts and keys are BLOBs, the others TEXT */
+	/* store_reset(): accounts and keys are BLOBs, the others TEXT.
+	   An account's addresses are deleted before it, to be counted. */
 	[ST_RESET_PAIRS] =
 	    "DELETE FROM account_addrs WHERE account_id IN "
 	    "(SELECT id FROM accounts WHERE account = :subject)",
@@ -1951,6 +1951,23 @@ store_owner(struct sw_store *st)
 	return -1;
 }
 
+/* Foreign keys enforced on this connection: see account_addrs. */
+static int
+store_fkeys(struct sw_store *st)
+{
+	int	 on = 0;
+
+	if (store_exec(st, "PRAGMA foreign_keys = ON",
+	    "cannot enforce foreign keys") == -1)
+		return -1;
+	if (store_pragma(st, "PRAGMA foreign_keys", &on) == -1 || on != 1) {
+		log_warnx("%s: this SQLite cannot enforce foreign keys",
+		    st->path);
+		return -1;
+	}
+	return 0;
+}
+
 /* WAL (readers never block the daemon) and its usual durability. */
 static int
 store_wal(struct sw_store *st)
@@ -2056,10 +2073,11 @@ store_prepare(struct sw_store *st)
 
 /*
  * Opens the database at path, creating the file (not its directory),
- * checks it, upgrades its schema and prepares every statement.  Returns
- * 0 with *out set, or -1 after logging why; a damaged file, or one of a
- * newer schema, of a development build before 0.1 or of another
- * program, is left as it was.
+ * checks it, upgrades its schema, enforces its foreign keys and
+ * prepares every statement.  Returns 0 with *out set, or -1 after
+ * logging why; a damaged file, or one of a newer schema, of a
+ * development build before 0.1 or of another program, is left as it
+ * was.
  */
 int
 store_open(const char *path, const struct sw_storeopt *opt,
@@ -2073,7 +2091,8 @@ store_open(const char *path, const struct sw_storeopt *opt,
 	st->opt = *opt;
 	if (store_connect(st) == -1 || store_check(st) == -1 ||
 	    store_owner(st) == -1 || store_wal(st) == -1 ||
-	    store_migrate(st) == -1 || store_prepare(st) == -1) {
+	    store_fkeys(st) == -1 || store_migrate(st) == -1 ||
+	    store_prepare(st) == -1) {
 		store_close(st);
 		return -1;
 	}

@@ -122,9 +122,13 @@ CREATE TABLE accounts (
 	UNIQUE (host, direction, account)
 );
 
--- The addresses an account failed or succeeded from.
+-- The addresses an account failed or succeeded from.  The foreign key
+-- is enforced: smtpwatchd turns PRAGMA foreign_keys on for its
+-- connection, so no address outlives its account (retention and reset
+-- delete accounts; their addresses go with them).
 CREATE TABLE account_addrs (
-	account_id	INTEGER NOT NULL REFERENCES accounts (id),
+	account_id	INTEGER NOT NULL
+			    REFERENCES accounts (id) ON DELETE CASCADE,
 	addr		TEXT NOT NULL,
 	failures	INTEGER NOT NULL DEFAULT 0,
 	successes	INTEGER NOT NULL DEFAULT 0,

@@ -4,13 +4,15 @@
  * one, the columns of the views; counts per account, address and relay
  * read back through the views, accounts of any bytes kept exact;
  * client-side events in relays alone, shown by account_totals with the
- * same numbers; incidents written whole by id, in id order, read back with SQL and
- * store_incidents_open(); an account's successful addresses; checkpoints
- * round trip; a commit that cannot write (another writer, a failing
- * statement) leaves the database and the batch as they were, and the
- * next one writes it all exactly once; damaged and newer files, those of
- * the development builds before 0.1 and other programs' are refused
- * untouched, saying why; expiry and windowed counts.
+ * same numbers; the foreign key of account_addrs enforced, retention
+ * and reset leaving no orphan; incidents written whole by id, in id
+ * order, read back with SQL and store_incidents_open(); an account's
+ * successful addresses; checkpoints round trip; a commit that cannot
+ * write (another writer, a failing statement) leaves the database and
+ * the batch as they were, and the next one writes it all exactly once;
+ * damaged and newer files, those of the development builds before 0.1
+ * and other programs' are refused untouched, saying why; expiry and
+ * windowed counts.
  */
 
 #include "../../daemon/store.c"
@@ -199,6 +201,7 @@ test_fresh(void)
 	CHECK_INT(qint(st->db, "PRAGMA user_version", NULL, 0), SQL_VERSION);
 	CHECK_INT(qint(st->db, "PRAGMA application_id", NULL, 0),
 	    APPLICATION_ID);
+	CHECK_INT(qint(st->db, "PRAGMA foreign_keys", NULL, 0), 1);
 	CHECK_STR(qstr(st->db, "PRAGMA journal_mode", NULL, 0), "wal");
 	check_views(st->db);
 	objects = qint(st->db, "SELECT count(*) FROM sqlite_schema", NULL, 0);
@@ -413,6 +416,78 @@ test_client_rows(void)
 	CHECK_INT(qint(db, "SELECT count(*) FROM account_totals WHERE "
 	    "account = ?1", "other.relay.example", 19), 0);
 	client_rows_match(db);
+	store_close(st);
+}
+
+/*
+ * The foreign key of account_addrs is enforced on the store's
+ * connection: an address of no account is refused; an account deleted
+ * (retention, reset, or by hand) takes its addresses with it.  Neither
+ * retention nor reset leaves an orphan; reset counts the addresses it
+ * deleted.
+ */
+static void
+test_fkeys(void)
+{
+	struct sw_storeopt	 o = opt;
+	struct sw_store		*st;
+	sqlite3			*db;
+	time_t			 now = T0 + 200 * DAY;
+
+	if ((st = open_ok("fkeys.db", &opt)) == NULL)
+		return;
+	db = st->db;
+	CHECK_INT(qint(db, "PRAGMA foreign_keys", NULL, 0), 1);
+	CHECK_INT(sqlite3_exec(db, "INSERT INTO account_addrs (account_id, "
+	    "addr, first_seen, last_seen) VALUES (99, '192.0.2.1', 0, 0)",
+	    NULL, NULL, NULL), SQLITE_CONSTRAINT);
+
+	/* reset: the account, its 2 addresses (deleted first, counted)
+	   and its bucket of scope 'account' */
+	put(st, sev(SW_EV_FAILURE, "gina", 4, "192.0.2.1", T0));
+	put(st, sev(SW_EV_FAILURE, "gina", 4, "192.0.2.2", T0));
+	put(st, sev(SW_EV_FAILURE, "hugo", 4, "192.0.2.1", T0));
+	CHECK_INT(store_commit(st), 0);
+	CHECK_INT(qint(db, "SELECT count(*) FROM account_addrs", NULL, 0), 3);
+	CHECK_INT(store_reset(st, "gina", 4), 1 + 2 + 1);
+	CHECK_INT(qint(db, "SELECT count(*) FROM account_addrs", NULL, 0), 1);
+	CHECK_INT(qint(db, "SELECT count(*) FROM pragma_foreign_key_check",
+	    NULL, 0), 0);
+	CHECK_INT(qint(db, ADDR("accounts", "192.0.2.1"), NULL, 0), 1);
+
+	/* by hand: the addresses go with the account */
+	CHECK_INT(sqlite3_exec(db, "DELETE FROM accounts WHERE account = "
+	    "CAST('hugo' AS BLOB)", NULL, NULL, NULL), SQLITE_OK);
+	CHECK_INT(qint(db, "SELECT count(*) FROM account_addrs", NULL, 0), 0);
+
+	/*
+	 * Retention: an account quiet for long takes with it an address
+	 * row that is not (the store keeps them in step; here one is
+	 * made newer by hand), which the addresses' own retention keeps.
+	 */
+	put(st, sev(SW_EV_FAILURE, "ivan", 4, "192.0.2.3", now - 100 * DAY));
+	put(st, sev(SW_EV_FAILURE, "judy", 4, "192.0.2.4", now - DAY));
+	CHECK_INT(store_commit(st), 0);
+	CHECK_INT(sqlite3_exec(db, "UPDATE account_addrs SET last_seen = "
+	    "last_seen + 99 * 86400 WHERE addr = '192.0.2.3'", NULL, NULL,
+	    NULL), SQLITE_OK);
+	CHECK_INT(store_expire(st, now), 0);
+	CHECK_INT(qint(db, ACC("failures"), "ivan", 4), -1);
+	CHECK_INT(qint(db, ACC("failures"), "judy", 4), 1);
+	CHECK_INT(qint(db, "SELECT count(*) FROM account_addrs", NULL, 0), 1);
+	CHECK_INT(qint(db, "SELECT count(*) FROM pragma_foreign_key_check",
+	    NULL, 0), 0);
+	store_close(st);
+
+	/* reopened: still enforced (a pragma of the connection) */
+	o.retention = 0;
+	if ((st = open_ok("fkeys.db", &o)) == NULL)
+		return;
+	CHECK_INT(qint(st->db, "PRAGMA foreign_keys", NULL, 0), 1);
+	CHECK_INT(sqlite3_exec(st->db, "DELETE FROM accounts", NULL, NULL,
+	    NULL), SQLITE_OK);
+	CHECK_INT(qint(st->db, "SELECT count(*) FROM account_addrs", NULL, 0),
+	    0);
 	store_close(st);
 }
 
@@ -1234,6 +1309,7 @@ main(void)
 	test_fresh();
 	test_counts();
 	test_client_rows();
+	test_fkeys();
 	test_incidents();
 	test_incident_replace();
 	test_incident_order();
