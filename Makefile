@@ -74,8 +74,12 @@ $(B)/asan/t_%: tests/unit/t_%.c tests/unit/check.h $(CORE:%=$(B)/asan/%.o) $(HDR
 $(B):
 	@mkdir -p $(B)
 
-# The migrations in sql/ are compiled into store.c.
-$(B)/sql.h: sql/*.sql contrib/embed-sql | $(B)
+# The migrations in sql/ are compiled into store.c; sql.list makes sql.h
+# again when a file is removed, which its time stamps cannot tell.
+$(B)/sql.list: FORCE | $(B)
+	@echo sql/*.sql | cmp -s - $@ || echo sql/*.sql >$@
+
+$(B)/sql.h: sql/*.sql $(B)/sql.list contrib/embed-sql | $(B)
 	sh contrib/embed-sql sql/*.sql >$@.tmp && mv $@.tmp $@
 
 $(B)/store.o $(B)/asan/store.o: $(B)/sql.h

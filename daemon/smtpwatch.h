@@ -711,6 +711,7 @@ int	 store_pair_succeeded(struct sw_store *, const char *, const char *,
 long long	 store_failures_since(struct sw_store *, time_t);
 int	 store_pending(const struct sw_store *);
 int	 store_reset(struct sw_store *, const char *, size_t);
+void	 store_configure(struct sw_store *, const struct sw_storeopt *);
 
 /* journal.c: the systemd journal as a source of mail log lines. */
 struct sw_journal;

@@ -522,6 +522,40 @@ sw_sources_close(struct smtpwatch *sw)
 	sw->nfeeds = 0;
 }
 
+/* Closes the sources and the counter; the store stays open. */
+static void
+sw_stop(struct smtpwatch *sw)
+{
+	sw_sources_close(sw);
+	if (sw->engine != NULL)
+		sw->alerts += engine_alerts(sw->engine);
+	count_free(sw->count);
+	sw->count = NULL;
+	sw->engine = NULL;
+}
+
+/*
+ * Starts the alert engine and the sources on sw->store, with sw->conf
+ * and sw->rs: each source resumes from its committed checkpoint.
+ * Returns 0, or -1 after reporting, with the engine and sources closed
+ * again (the store is the caller's).
+ */
+static int
+sw_start(struct smtpwatch *sw)
+{
+	sw->count = count_new(sw->rs, &sw->conf->alert, sw->store,
+	    alert_send);
+	sw->engine = count_engine(sw->count);
+	sw->midnight = 0;
+	sw_counted(sw, time(NULL));
+	if (sw_sources_open(sw) == -1) {
+		sw_stop(sw);
+		return -1;
+	}
+	(void)sw_commit(sw);	/* a position now, before any kill -9 */
+	return 0;
+}
+
 /* Opens the database, then the sources; 0 or -1 after reporting. */
 static int
 sw_open(struct smtpwatch *sw)
@@ -529,48 +563,110 @@ sw_open(struct smtpwatch *sw)
 	if (store_open(sw->conf->database, &sw->conf->store, &sw->store) ==
 	    -1)
 		return -1;
-	sw->count = count_new(sw->rs, &sw->conf->alert, sw->store,
-	    alert_send);
-	sw->engine = count_engine(sw->count);
-	sw->midnight = 0;
-	sw_counted(sw, time(NULL));
-	if (sw_sources_open(sw) == -1) {
-		sw_sources_close(sw);
-		count_free(sw->count);
-		sw->count = NULL;
-		sw->engine = NULL;
+	if (sw_start(sw) == -1) {
 		store_close(sw->store);
 		sw->store = NULL;
 		return -1;
 	}
-	(void)sw_commit(sw);	/* a position now, before any kill -9 */
 	return 0;
 }
 
 static void
 sw_close(struct smtpwatch *sw)
 {
-	sw_sources_close(sw);
-	sw->alerts += engine_alerts(sw->engine);
-	count_free(sw->count);
-	sw->count = NULL;
-	sw->engine = NULL;
+	sw_stop(sw);
 	store_close(sw->store);
 	sw->store = NULL;
 }
 
 /*
- * SIGHUP and the control socket's reload: the new configuration and
- * rules replace the running ones only when both load and the batch is
- * committed; the sources are then reopened from their checkpoints,
- * exactly as at start.  Returns 0, or -1 with the reason in err (the
- * first warning of the loading, e.g. the config's file:line message).
+ * 1 when path names the file of the running database: the same string,
+ * or the same inode under another name.  A reload then keeps the open
+ * store instead of opening the file a second time.
+ */
+static int
+sw_same_database(const struct smtpwatch *sw, const char *path)
+{
+	struct stat	 a, b;
+
+	if (strcmp(sw->conf->database, path) == 0)
+		return 1;
+	return stat(sw->conf->database, &a) == 0 && stat(path, &b) == 0 &&
+	    a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+/*
+ * The store of the new configuration: the running one when the path
+ * names the same file (with the new options), else the new file opened
+ * and checked.  Returns 0 with *out set, or -1 after store_open()
+ * reported why (its first warning is what err captures).
+ */
+static int
+sw_reload_store(struct smtpwatch *sw, const struct sw_conf *conf,
+    struct sw_store **out)
+{
+	if (sw_same_database(sw, conf->database)) {
+		*out = sw->store;
+		return 0;
+	}
+	return store_open(conf->database, &conf->store, out);
+}
+
+/*
+ * Puts conf, rs and st in place of the running ones and starts on
+ * them; what they replace is freed on success, and put back and started
+ * again on failure (exit when even that fails: nothing would run).
+ */
+static int
+sw_switch(struct smtpwatch *sw, struct sw_conf *conf, struct sw_rules *rs,
+    struct sw_store *st)
+{
+	struct sw_conf	*oconf = sw->conf;
+	struct sw_rules	*ors = sw->rs;
+	struct sw_store	*ost = sw->store;
+
+	sw_stop(sw);
+	sw->conf = conf;
+	sw->rs = rs;
+	sw->store = st;
+	store_configure(st, &conf->store);
+	if (sw_start(sw) == 0) {
+		if (ost != st)
+			store_close(ost);
+		rules_free(ors);
+		conf_free(oconf);
+		return 0;
+	}
+	if (st != ost)
+		store_close(st);
+	rules_free(rs);
+	conf_free(conf);
+	sw->conf = oconf;
+	sw->rs = ors;
+	sw->store = ost;
+	store_configure(ost, &oconf->store);
+	if (sw_start(sw) == -1)
+		fatalx("reload: cannot start again on the running "
+		    "configuration");
+	return -1;
+}
+
+/*
+ * SIGHUP and the control socket's reload.  The new configuration and
+ * rules are loaded, the batch is committed, and the new database is
+ * opened and checked (the running one is kept when the path names the
+ * same file) before anything running is let go; only then are the
+ * sources closed and reopened from their checkpoints, exactly as at
+ * start.  Any failure keeps the running configuration, rules and
+ * database.  Returns 0, or -1 with the reason in err (the first warning
+ * of the loading, e.g. the config's file:line message).
  */
 static int
 sw_reload(struct smtpwatch *sw, char *err, size_t errsize)
 {
 	struct sw_conf		*conf;
 	struct sw_rules		*rs;
+	struct sw_store		*st = NULL;
 	int			 rc;
 
 	notify_reloading();
@@ -596,19 +692,28 @@ sw_reload(struct smtpwatch *sw, char *err, size_t errsize)
 		notify_ready();
 		return -1;
 	}
-	if (sw->ctl != NULL && strcmp(conf->control,
+	log_capture(err, errsize);
+	if ((rc = sw_reload_store(sw, conf, &st)) == -1) {
+		rules_free(rs);
+		conf_free(conf);
+	} else
+		rc = sw_switch(sw, conf, rs, st);
+	log_capture(NULL, 0);
+	if (rc == -1) {
+		log_warnx("reload failed: keeping the running configuration, "
+		    "rules and database %s", sw->conf->database);
+		if (err[0] == '\0')
+			snprintf(err, errsize, "the new database cannot be "
+			    "used: keeping the running configuration");
+		notify_ready();
+		return -1;
+	}
+	if (sw->ctl != NULL && strcmp(sw->conf->control,
 	    control_path(sw->ctl)) != 0)
 		log_warnx("control socket %s: the new path %s takes effect at "
-		    "the next start", control_path(sw->ctl), conf->control);
-	sw_close(sw);
-	rules_free(sw->rs);
-	conf_free(sw->conf);
-	sw->conf = conf;
-	sw->rs = rs;
-	if (sw_open(sw) == -1)
-		fatalx("reload: cannot open the new configuration's database");
+		    "the next start", control_path(sw->ctl), sw->conf->control);
 	log_info("reloaded: %zu logs, %zu extract and %zu diagnosis entries",
-	    sw->nfeeds, rs->nextracts, rs->ndiagnoses);
+	    sw->nfeeds, sw->rs->nextracts, sw->rs->ndiagnoses);
 	notify_ready();
 	return 0;
 }

@@ -1,13 +1,14 @@
 /*
  * store.c -- the SQLite database.  store_event() sums events in memory,
- * per row they will change (an account or relay, an account's address,
- * a client address, a bucket of windowed counts); store_incident() keeps
- * the latest copy of each incident incident.c changed.  store_commit()
- * writes the whole batch and every source's checkpoint in one
- * transaction, or nothing.  On failure the batch stays as it was for the
- * next try, so a checkpoint never runs ahead of the counts of the lines
- * before it: each event is counted exactly once.  The schema is built
- * from the migrations in sql/, compiled in as sql.h.
+ * per row they will change (a server-side account, a relay, an
+ * account's address, a client address, a bucket of windowed counts);
+ * store_incident() keeps the latest copy of each incident incident.c
+ * changed.  store_commit() writes the whole batch and every source's
+ * checkpoint in one transaction, or nothing.  On failure the batch
+ * stays as it was for the next try, so a checkpoint never runs ahead of
+ * the counts of the lines before it: each event is counted exactly
+ * once.  The schema is built from the migrations in sql/, compiled in
+ * as sql.h; the connection enforces its foreign keys.
  */
 
 #include <sys/stat.h>
@@ -36,11 +37,13 @@
 /* type, sub, then at most three length-prefixed fields and a time. */
 #define KEY_MAX		(2 + 3 * 2 + 2 * SW_NAME_MAX + SW_ACCOUNT_MAX + 8)
 #define HELD_TEXT	(SW_HELD_MAX * 21 + 1)
+#define APPLICATION_ID	0x534d5457	/* "SMTW": PRAGMA application_id */
+#define DEV_VERSIONS	3	/* user_version of the builds before 0.1 */
 
 /* What an aggregate of the batch updates. */
 enum agg_type {
-	AGG_SUBJECT,		/* accounts (and relays): host, subject;
-				   sub = direction */
+	AGG_SUBJECT,		/* accounts (server) or relays (client):
+				   host, subject; sub = direction */
 	AGG_PAIR,		/* account_addrs: host, account, addr */
 	AGG_ADDR,		/* addresses: host, addr */
 	AGG_BUCKET,		/* buckets: host, key, start; sub = scope */
@@ -326,14 +329,14 @@ static const char *const stmt_sql[ST_N] = {
 	    "SELECT coalesce(sum(failures), 0) FROM buckets "
 	    "WHERE start >= :start AND scope IN ('addr', 'relay')",
 	[ST_EXP_ACCOUNTS] = "DELETE FROM accounts WHERE last_seen < :cut",
-	[ST_EXP_PAIRS] =
-	    "DELETE FROM account_addrs WHERE last_seen < :cut OR "
-	    "account_id NOT IN (SELECT id FROM accounts)",
+	/* an account's addresses go with it: ON DELETE CASCADE */
+	[ST_EXP_PAIRS] = "DELETE FROM account_addrs WHERE last_seen < :cut",
 	[ST_EXP_ADDRS] = "DELETE FROM addresses WHERE last_seen < :cut",
 	[ST_EXP_RELAYS] = "DELETE FROM relays WHERE last_seen < :cut",
 	[ST_EXP_INCIDENTS] = "DELETE FROM incidents WHERE closed < :cut",
 	[ST_EXP_BUCKETS] = "DELETE FROM buckets WHERE start < :cut",
-	/* store_reset(): accounts and keys are BLOBs, the others TEXT */
+	/* store_reset(): accounts and keys are BLOBs, the others TEXT.
+	   An account's addresses are deleted before it, to be counted. */
 	[ST_RESET_PAIRS] =
 	    "DELETE FROM account_addrs WHERE account_id IN "
 	    "(SELECT id FROM accounts WHERE account = :subject)",
@@ -872,7 +875,7 @@ store_event_server(struct sw_store *st, const struct sw_event *ev,
 	}
 }
 
-/* Us logging in to a relay: the relay, as account and relay. */
+/* Us logging in to a relay: the relay (relays only), the buckets. */
 static void
 store_event_client(struct sw_store *st, const struct sw_event *ev,
     const struct evf *f)
@@ -1096,27 +1099,22 @@ bind_subject(struct sw_store *st, const struct agg *a)
 }
 
 /*
- * An account (and, client side, its relay).  Server accounts are made
- * by any event; client ones, like relays, not by successes alone.
+ * A server-side account, or client side a relay; account_totals shows
+ * relays as client-side accounts.  Accounts are made by any event,
+ * relays not by successes alone.
  */
 static int
 apply_subject(struct sw_store *st, const struct agg *a)
 {
 	int	 client = a->key[1] == SW_DIR_CLIENT;
-	int	 create = !client || a->n[SW_EV_FAILURE] +
-		    a->n[SW_EV_AFFECTED] + a->n[SW_EV_TROUBLE] > 0;
-	int	 i;
 
-	for (i = 0; i < 1 + client; i++) {
-		stmt_begin(st, i == 0 ? ST_ACCOUNT : ST_RELAY);
-		bind_subject(st, a);
-		bind_counts(st, a);
-		bind_detail(st, a->d);
-		bind_int(st, ":create", create);
-		if (stmt_run(st) == -1)
-			return -1;
-	}
-	return 0;
+	stmt_begin(st, client ? ST_RELAY : ST_ACCOUNT);
+	bind_subject(st, a);
+	bind_counts(st, a);
+	bind_detail(st, a->d);
+	bind_int(st, ":create", !client || a->n[SW_EV_FAILURE] +
+	    a->n[SW_EV_AFFECTED] + a->n[SW_EV_TROUBLE] > 0);
+	return stmt_run(st);
 }
 
 /* An account's address; the account row was written just before. */
@@ -1872,16 +1870,29 @@ store_damaged(struct sw_store *st, int rc, const char *msg)
 		log_warnx("%s: cannot read the database (%s)", st->path, line);
 }
 
-/*
- * PRAGMA quick_check, then the schema version: a damaged file or one
- * from a newer smtpwatchd is refused before anything is written to it.
- */
+/* The integer the first row of sql holds; -1 when there is none. */
+static int
+store_pragma(struct sw_store *st, const char *sql, int *v)
+{
+	sqlite3_stmt	*s = NULL;
+	int		 rc = -1;
+
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) == SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW) {
+		*v = sqlite3_column_int(s, 0);
+		rc = 0;
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
+/* PRAGMA quick_check: a damaged file is refused, as it was found. */
 static int
 store_check(struct sw_store *st)
 {
 	sqlite3_stmt	*s = NULL;
 	const char	*res;
-	int		 rc, v = -1;
+	int		 rc;
 
 	rc = sqlite3_prepare_v2(st->db, "PRAGMA quick_check", -1, &s, NULL);
 	if (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -1894,20 +1905,67 @@ store_check(struct sw_store *st)
 	} else
 		store_damaged(st, rc, sqlite3_errmsg(st->db));
 	sqlite3_finalize(s);
-	if (rc != SQLITE_OK)
-		return -1;
-	rc = sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL);
-	if (rc == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
-		v = sqlite3_column_int(s, 0);
-	else
+	return rc == SQLITE_OK ? 0 : -1;
+}
+
+/*
+ * Whose file it is, and of which schema.  Used: one of ours (its
+ * application_id) of this schema version or an older one, or a new
+ * empty file.  Refused before anything is written to it, saying why: a
+ * file of a newer smtpwatchd; one of a development build before 0.1
+ * (application_id 0, user_version 1 to DEV_VERSIONS), whose migrations
+ * were folded into sql/001-initial.sql and cannot be applied to it;
+ * anything else, another program's.
+ */
+static int
+store_owner(struct sw_store *st)
+{
+	int	 app, v, objects;
+
+	if (store_pragma(st, "PRAGMA application_id", &app) == -1 ||
+	    store_pragma(st, "PRAGMA user_version", &v) == -1 ||
+	    store_pragma(st, "SELECT count(*) FROM sqlite_master",
+	    &objects) == -1) {
 		log_warnx("%s: cannot read the schema version (%s)", st->path,
 		    sqlite3_errmsg(st->db));
-	sqlite3_finalize(s);
-	if (v > SQL_VERSION)
+		return -1;
+	}
+	if (app == APPLICATION_ID && v >= 0 && v <= SQL_VERSION)
+		return 0;
+	if (app == 0 && v == 0 && objects == 0)
+		return 0;
+	if (app == APPLICATION_ID)
 		log_warnx("%s: schema version %d is newer than this smtpwatchd "
 		    "(%d): upgrade smtpwatch or point `database` elsewhere",
 		    st->path, v, SQL_VERSION);
-	return v >= 0 && v <= SQL_VERSION ? 0 : -1;
+	else if (app == 0 && v >= 1 && v <= DEV_VERSIONS)
+		log_warnx("%s: made by a development build of smtpwatch "
+		    "before 0.1 (schema version %d), whose database cannot be "
+		    "upgraded: move the file away and smtpwatchd makes a new "
+		    "one (nothing was released, so there is nothing to "
+		    "convert)", st->path, v);
+	else
+		log_warnx("%s: not an smtpwatch database (application_id %d, "
+		    "schema version %d): point `database` elsewhere",
+		    st->path, app, v);
+	return -1;
+}
+
+/* Foreign keys enforced on this connection: see account_addrs. */
+static int
+store_fkeys(struct sw_store *st)
+{
+	int	 on = 0;
+
+	if (store_exec(st, "PRAGMA foreign_keys = ON",
+	    "cannot enforce foreign keys") == -1)
+		return -1;
+	if (store_pragma(st, "PRAGMA foreign_keys", &on) == -1 || on != 1) {
+		log_warnx("%s: this SQLite cannot enforce foreign keys",
+		    st->path);
+		return -1;
+	}
+	return 0;
 }
 
 /*
@@ -1941,30 +1999,22 @@ store_wal(struct sw_store *st)
 	    "cannot set synchronous = NORMAL");
 }
 
-/* The schema version, read inside the migration's transaction. */
-static int
-store_version(struct sw_store *st)
-{
-	sqlite3_stmt	*s = NULL;
-	int		 v = -1;
-
-	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s,
-	    NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
-		v = sqlite3_column_int(s, 0);
-	sqlite3_finalize(s);
-	return v;
-}
-
-/* Brings the schema from version v to v + 1, in one transaction. */
+/*
+ * Brings the schema from version v to v + 1, in one transaction; the
+ * first one also marks the file as smtpwatch's (application_id).
+ */
 static int
 store_migrate_one(struct sw_store *st, int v)
 {
-	char	 sql[64];
+	char	 sql[64], app[64];
 
 	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
+	snprintf(app, sizeof(app), "PRAGMA application_id = %d",
+	    APPLICATION_ID);
 	if (store_exec(st, sql_migrations[v], "cannot upgrade the schema") ==
 	    -1 || store_exec(st, sql, "cannot set the schema version") == -1 ||
-	    store_exec(st, "COMMIT", "cannot commit the schema") == -1)
+	    (v == 0 && store_exec(st, app, "cannot set the application id") ==
+	    -1) || store_exec(st, "COMMIT", "cannot commit the schema") == -1)
 		return -1;
 	return 0;
 }
@@ -1987,12 +2037,13 @@ store_migrated(struct sw_store *st, int from)
 static int
 store_migrate(struct sw_store *st)
 {
-	int	 v, from = -1;
+	int	 v = -1, from = -1;
 
 	for (;;) {
 		if (store_exec(st, "BEGIN IMMEDIATE", "cannot lock") == -1)
 			return -1;
-		if ((v = store_version(st)) < 0 || v > SQL_VERSION) {
+		if (store_pragma(st, "PRAGMA user_version", &v) == -1 ||
+		    v < 0 || v > SQL_VERSION) {
 			log_warnx("%s: unexpected schema version %d", st->path,
 			    v);
 			break;
@@ -2030,10 +2081,12 @@ store_prepare(struct sw_store *st)
 
 /*
  * Opens the database at path, creating the file (not its directory),
- * checks it, upgrades its schema and prepares every statement; path
- * SW_STORE_MEMORY is a database in memory, gone at store_close().
- * Returns 0 with *out set, or -1 after logging why; a damaged file or
- * one of a newer schema is left as it was.
+ * checks it, upgrades its schema, enforces its foreign keys and
+ * prepares every statement; path SW_STORE_MEMORY is a database in
+ * memory, gone at store_close().  Returns 0 with *out set, or -1 after
+ * logging why; a damaged file, or one of a newer schema, of a
+ * development build before 0.1 or of another program, is left as it
+ * was.
  */
 int
 store_open(const char *path, const struct sw_storeopt *opt,
@@ -2046,7 +2099,8 @@ store_open(const char *path, const struct sw_storeopt *opt,
 	st->path = xstrdup(path);
 	st->opt = *opt;
 	if (store_connect(st) == -1 || store_check(st) == -1 ||
-	    store_wal(st) == -1 || store_migrate(st) == -1 ||
+	    store_owner(st) == -1 || store_wal(st) == -1 ||
+	    store_fkeys(st) == -1 || store_migrate(st) == -1 ||
 	    store_prepare(st) == -1) {
 		store_close(st);
 		return -1;
@@ -2061,6 +2115,18 @@ sqlite3 *
 store_db(const struct sw_store *st)
 {
 	return st->db;
+}
+
+/*
+ * Takes the retention and bucket options of a reloaded configuration,
+ * for an open store that stays in use.  Called with an empty batch:
+ * events batched under another bucket width would be counted in the
+ * wrong bucket.
+ */
+void
+store_configure(struct sw_store *st, const struct sw_storeopt *opt)
+{
+	st->opt = *opt;
 }
 
 /* Finalizes and closes; a batch not committed is dropped. */

@@ -1,31 +1,43 @@
--- 001-initial.sql -- the first schema of the smtpwatch database.
+-- 001-initial.sql -- the schema of the smtpwatch database.
 --
--- smtpwatchd is the only writer; it applies sql/NNN-*.sql in order, one
--- transaction each, and sets PRAGMA user_version to the number of the
--- last one.  Scripts and smtpwatchctl read the views below: they are the
--- stable interface, kept column for column by every later migration
--- (columns may be added at the end).  The tables may change.
+-- smtpwatchd is the only writer.  It applies sql/NNN-*.sql in order, one
+-- transaction each, sets PRAGMA user_version to the number of the last
+-- one, and gives a new file PRAGMA application_id 1397576791
+-- (0x534d5457, "SMTW").  Development builds before 0.1 had three
+-- migrations of their own, folded into this one file before the first
+-- release: the files they made (application_id 0, user_version 1 to 3)
+-- cannot be upgraded and are refused; move such a file away and
+-- smtpwatchd makes a new one.  Nothing was released, so no conversion
+-- is offered.
 --
--- Times are INTEGER unix seconds (UTC), taken from the log lines.
--- host is the syslog host of the line, '' when it had none.  direction
--- is 'server' (clients authenticating to us) or 'client' (us
--- authenticating to a relay).  Accounts are BLOBs holding the exact
--- bytes logged (any byte, NUL included): CAST(account AS TEXT) to print,
--- and escape what you print, it was typed by whoever connected.  The
--- last_* columns describe the latest failure or trouble event (by its
--- time), not successes; last_diagnosis is the id of a [diagnosis] entry
--- of the rules, or NULL.
+-- Scripts and smtpwatchctl read the views below: they are the stable
+-- interface, kept column for column by every later migration (columns
+-- may be added at the end).  The tables may change.
 --
--- account_totals: one row per account and direction.  Server side:
---   accounts named in failed or successful logins; client side: the
---   relays we log in to, by host name (account holds the name).
+-- Times are INTEGER unix seconds (UTC), taken from the log lines, not
+-- from the clock.  host is the syslog host of the line, '' when it had
+-- none.  direction is 'server' (clients authenticating to us) or
+-- 'client' (us authenticating to a relay).  Accounts are BLOBs holding
+-- the exact bytes logged (any byte, NUL included): CAST(account AS
+-- TEXT) to print, and escape what you print, it was typed by whoever
+-- connected.  The last_* columns describe the latest failure or trouble
+-- event (by its time), not successes; last_diagnosis is the id of a
+-- [diagnosis] entry of the rules, or NULL.
+--
+-- account_totals: one row per account and direction.  Server side: the
+--   accounts named in failed or successful logins (table accounts);
+--   client side: the relays we log in to, one row for each row of
+--   relay_totals, with the same numbers (account holds the relay's
+--   name, as a BLOB).
 --     host, direction, account,
 --     failures, successes, affected (client: messages held back by the
 --     failures), trouble (AUTH failed, not for the credentials),
 --     first_failure, last_failure, last_success,
 --     last_addr (client address, or the relay's address),
 --     last_reply, last_diagnosis,
---     addresses (distinct client addresses that failed for the account)
+--     addresses (distinct client addresses that failed for the account;
+--     always 0 client side, where the only address is the relay's own:
+--     see last_addr)
 --
 -- address_totals: one row per server-side client address that failed
 --   or had trouble (a success alone does not create a row).
@@ -39,17 +51,60 @@
 --     host, relay, failures, affected, successes, trouble,
 --     first_failure, last_failure, last_success,
 --     last_addr, last_reply, last_diagnosis,
---     state ('failing' while an incident is open, else 'ok'; see 002)
+--     state ('failing' while an incident of kind 'relay' is open for the
+--     relay, subject = CAST(relay AS BLOB); else 'ok')
 --
--- Tables, for the curious: incidents (replaced by 002, see there),
--- buckets (failures per minute or so, for windowed counts), checkpoints
--- (where each log was read to, written in the same transaction as the
+-- incident_list: one row per incident, open or closed.  An incident is
+--   an open run of trouble for one subject: opened when its alert
+--   threshold is reached (a relay: at its first refusal), closed by a
+--   success or by quiet time.  At most one is open per (host, kind,
+--   subject); a subject may have any number of closed ones.  Closed
+--   incidents are deleted after the retention time.
+--     id (assigned by smtpwatchd, rising),
+--     host (the syslog host, '' when none was logged; '*' for a fleet
+--     incident, see hosts),
+--     kind ('relay': a relay refuses our credentials; 'account': an
+--     account fails AUTH against us; 'address': one client address fails
+--     on many accounts; 'backend': our SASL back end is failing),
+--     direction ('client' for relay, else 'server'),
+--     subject (BLOB: the relay's name, the account's exact bytes, the
+--     client address, or the host for backend.  An account was typed by
+--     whoever connected and may hold any byte, NUL included: CAST it AS
+--     TEXT to print, and escape what you print),
+--     opened (the first failure counted in it), last (its latest failure,
+--     or held-back message), closed (NULL while open),
+--     close_reason ('success', 'quiet' or 'reset'; NULL while open),
+--     failures (failures; backend: trouble events), messages (relay:
+--     messages held back), reported (failures told in journal entries so
+--     far), alerts (journal entries written), last_alert (log time of the
+--     latest entry, NULL before the first),
+--     addresses (account: distinct client addresses failing),
+--     accounts (address: distinct accounts failing),
+--     diagnosis (id of a [diagnosis] entry of the rules, or NULL),
+--     last_addr (the latest failing address, or NULL),
+--     last_reply (the latest reply or reason, or NULL; attacker-typed on
+--     the server side: escape it),
+--     state ('open' or 'closed'),
+--     hosts (a fleet, several hosts' journals read together: an account
+--     or a client address failing on several hosts is one incident, of
+--     host '*', and hosts names the hosts it was seen on, blank-separated,
+--     "..." at the end when more did not fit; NULL for the incidents of
+--     one host)
+--
+-- Tables, for the curious: accounts (server side only), account_addrs,
+-- addresses, relays (every client-side count), buckets (failures per
+-- minute or so, for windowed counts), incidents, checkpoints (where
+-- each source was read to, written in the same transaction as the
 -- counts it covers).
 
+-- Server-side accounts.  Client-side events (us logging in to a relay)
+-- are counted in relays alone; direction stays, always 'server', so
+-- that a reader may join this table by the direction of account_totals.
 CREATE TABLE accounts (
 	id		INTEGER PRIMARY KEY,
 	host		TEXT NOT NULL,
-	direction	TEXT NOT NULL CHECK (direction IN ('server', 'client')),
+	direction	TEXT NOT NULL DEFAULT 'server'
+			    CHECK (direction = 'server'),
 	account		BLOB NOT NULL,
 	failures	INTEGER NOT NULL DEFAULT 0,
 	successes	INTEGER NOT NULL DEFAULT 0,
@@ -67,9 +122,13 @@ CREATE TABLE accounts (
 	UNIQUE (host, direction, account)
 );
 
--- Server side: the addresses an account failed or succeeded from.
+-- The addresses an account failed or succeeded from.  The foreign key
+-- is enforced: smtpwatchd turns PRAGMA foreign_keys on for its
+-- connection, so no address outlives its account (retention and reset
+-- delete accounts; their addresses go with them).
 CREATE TABLE account_addrs (
-	account_id	INTEGER NOT NULL REFERENCES accounts (id),
+	account_id	INTEGER NOT NULL
+			    REFERENCES accounts (id) ON DELETE CASCADE,
 	addr		TEXT NOT NULL,
 	failures	INTEGER NOT NULL DEFAULT 0,
 	successes	INTEGER NOT NULL DEFAULT 0,
@@ -130,27 +189,47 @@ CREATE TABLE buckets (
 ) WITHOUT ROWID;
 CREATE INDEX buckets_start ON buckets (start);
 
--- Replaced by 002-incidents.sql.
+-- Incidents as the alert engine (incident.c) keeps them, written by
+-- smtpwatchd with each batch; see incident_list above.
 CREATE TABLE incidents (
-	id		INTEGER PRIMARY KEY,
+	id		INTEGER PRIMARY KEY,	-- assigned by the daemon
 	host		TEXT NOT NULL,
+	kind		TEXT NOT NULL CHECK (kind IN ('relay', 'account',
+			    'address', 'backend')),
 	direction	TEXT NOT NULL CHECK (direction IN ('server', 'client')),
-	subject		BLOB NOT NULL,
+					-- relay: client, others server
+	subject		BLOB NOT NULL,	-- account bytes, client address,
+					-- relay name, or the host (backend)
 	opened		INTEGER NOT NULL,
 	last		INTEGER NOT NULL,
-	failures	INTEGER NOT NULL DEFAULT 0,
-	affected	INTEGER NOT NULL DEFAULT 0,
-	diagnosis	TEXT,
-	last_reply	TEXT,
 	closed		INTEGER,
-	close_reason	TEXT
+	close_reason	TEXT,		-- success, quiet, reset
+	failures	INTEGER NOT NULL DEFAULT 0,
+	messages	INTEGER NOT NULL DEFAULT 0,
+	reported	INTEGER NOT NULL DEFAULT 0,
+	alerts		INTEGER NOT NULL DEFAULT 0,
+	last_alert	INTEGER,
+	addresses	INTEGER NOT NULL DEFAULT 0,
+	accounts	INTEGER NOT NULL DEFAULT 0,
+	diagnosis	TEXT,		-- NULL when ""
+	last_addr	TEXT,		-- NULL when ""
+	last_reply	TEXT,		-- NULL when ""
+	hosts		TEXT		-- fleet incidents (host '*') only
 );
-CREATE UNIQUE INDEX incidents_open ON incidents (host, direction, subject)
+CREATE UNIQUE INDEX incidents_open ON incidents (host, kind, subject)
     WHERE closed IS NULL;
 
 -- Where each source stands; see struct sw_checkpoint.  dev, ino and
 -- fphash are uint64 stored as int64; held is a space-separated list of
--- decimal offsets.
+-- decimal offsets.  The systemd journal is read as a source like a log
+-- file; its row (source 'journal', or 'journal:DIRECTORY') keeps offset,
+-- done and held as numbers of entries since the entry named by cursor:
+--     cursor      the journal cursor of the last entry read at the commit
+--                 (sd_journal_get_cursor(3)), NULL for a file;
+--     cursor_seq  that entry's number in the same count as offset, done
+--                 and held, so that reading resumes cursor_seq + 1 -
+--                 offset entries before the one after it.
+-- dev, ino, fplen and fphash are 0 for the journal.
 CREATE TABLE checkpoints (
 	source		TEXT PRIMARY KEY,
 	dev		INTEGER NOT NULL,
@@ -161,7 +240,9 @@ CREATE TABLE checkpoints (
 	done		INTEGER NOT NULL,
 	held		TEXT NOT NULL DEFAULT '',
 	state		BLOB,
-	updated		INTEGER NOT NULL
+	updated		INTEGER NOT NULL,
+	cursor		TEXT,
+	cursor_seq	INTEGER
 );
 
 CREATE VIEW account_totals AS
@@ -170,7 +251,12 @@ SELECT a.host, a.direction, a.account, a.failures, a.successes,
     a.last_addr, a.last_reply, a.last_diagnosis,
     (SELECT count(*) FROM account_addrs p
 	WHERE p.account_id = a.id AND p.failures > 0) AS addresses
-FROM accounts a;
+FROM accounts a
+UNION ALL
+SELECT r.host, 'client', CAST(r.relay AS BLOB), r.failures, r.successes,
+    r.affected, r.trouble, r.first_failure, r.last_failure, r.last_success,
+    r.last_addr, r.last_reply, r.last_diagnosis, 0
+FROM relays r;
 
 CREATE VIEW address_totals AS
 SELECT d.host, d.addr, d.failures, d.successes, d.trouble,
@@ -186,7 +272,15 @@ SELECT r.host, r.relay, r.failures, r.affected, r.successes, r.trouble,
     r.first_failure, r.last_failure, r.last_success, r.last_addr,
     r.last_reply, r.last_diagnosis,
     CASE WHEN EXISTS (SELECT 1 FROM incidents i
-	WHERE i.host = r.host AND i.direction = 'client'
+	WHERE i.host = r.host AND i.kind = 'relay'
 	AND i.subject = CAST(r.relay AS BLOB) AND i.closed IS NULL)
     THEN 'failing' ELSE 'ok' END AS state
 FROM relays r;
+
+CREATE VIEW incident_list AS
+SELECT id, host, kind, direction, subject, opened, last, closed,
+    close_reason, failures, messages, reported, alerts, last_alert,
+    addresses, accounts, diagnosis, last_addr, last_reply,
+    CASE WHEN closed IS NULL THEN 'open' ELSE 'closed' END AS state,
+    hosts
+FROM incidents;

@@ -623,7 +623,7 @@ def quiet(w):
 @test('server')
 def opened_account(w):
     """SMTPWATCH_OPENED and "in N s" are the time of the first failure
-    counted in the incident (incident_list.opened, sql/002), with
+    counted in the incident (incident_list.opened, sql/001), with
     account-threshold 10 too (more failures than the rhythm keeps)."""
     d, j, log = start(w, 'account-threshold 10')
     e = one(feed(d, j, log, fails('pat@example.com', '203.0.113.5', range(0, 10))),

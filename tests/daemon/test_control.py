@@ -282,6 +282,42 @@ def reply(w):
     d.term()
 
 
+@test('reload')
+def database(w):
+    """reload with a database that is no SQLite file: the reply is
+    error: FILE: the database is damaged..., after RELOADING=1 and
+    READY=1; the file is left as it was, the daemon counts on in the
+    running database; with the database put back: ok."""
+    d = daemon(w)
+    log = d.logs[0]
+    d.start()
+    append(log, fails('alice@example.com', 1))
+    d.wait_caught_up()
+    junk = w.path('junk.db')
+    with open(junk, 'wb') as f:
+        f.write(bytes(range(256)) * 64)
+    good = d.conf_text()
+    d.write_conf(good.replace('database %s\n' % d.db, 'database %s\n' % junk))
+    mark = len(d.msgs)
+    lines, last = request(d.control, b'1 reload\n')
+    want = 'error: %s: the database is damaged (file is not a database)' % vis(junk)
+    if lines or not last.startswith(want):
+        fail('reply to reload with a junk database: %r %r, want %r...' % (lines, last, want))
+    d._drain()
+    m = d.msgs[mark:]
+    if ('RELOADING', '1') not in m or ('READY', '1') not in m[m.index(('RELOADING', '1')):]:
+        fail('no RELOADING=1 then READY=1 before the reply: %s' % m)
+    with open(junk, 'rb') as f:
+        eq(f.read(), bytes(range(256)) * 64, 'the junk file after the reload')
+    append(log, fails('alice@example.com', 2, sec=3))
+    d.wait_caught_up()
+    eq(account_failures(d.db), {b'alice@example.com': 3}, 'accounts after the failed reload')
+    eq(status(d)['database'], [vis(d.db)], 'the database in status')
+    d.write_conf(good)
+    ok(d.control, b'1 reload\n')
+    d.term()
+
+
 # ===========================================================================
 # permissions
 # ===========================================================================

@@ -983,6 +983,27 @@ def newer_schema(w):
     refuses(d, 'user_version 999', [r'newer'])
 
 
+@test('faults')
+def dev_schema(w):
+    """A database of a development build before 0.1 (no application id,
+    user_version 2 or 3, as its migrations left it): refused, saying
+    what it is and to move it away; started once moved, on a new file."""
+    for v in (2, 3):
+        d = valid_db(w, 'dev%d' % v)
+        con = sqlite3.connect(d.db, isolation_level=None)
+        con.execute('PRAGMA application_id = 0')
+        con.execute('PRAGMA user_version = %d' % v)
+        con.close()
+        refuses(d, 'user_version %d without application_id' % v,
+                [r'development build of smtpwatch before 0\.1 \(schema version %d\)' % v,
+                 r'move the file away'])
+    os.rename(d.db, d.db + '.old')
+    d.start()
+    d.wait_caught_up()
+    eq(account_failures(d.db), {b'alice@example.com': 1}, 'accounts in the new file')
+    d.term()
+
+
 # ===========================================================================
 # reload
 # ===========================================================================
@@ -1078,6 +1099,124 @@ def reload_config(w):
     eq(account_failures(d.db), {b'alice@example.com': 3, b'bob@example.com': 1},
        'accounts after adding a log')
     eq(sorted(checkpoints(d.db)), sorted([l1, l2]), 'checkpoint sources')
+    d.term()
+
+
+def db_fds(d, db):
+    """How many descriptors of the daemon are open on the file db."""
+    fds = '/proc/%d/fd' % d.pid
+    n = 0
+    for fd in os.listdir(fds):
+        try:
+            if os.readlink(os.path.join(fds, fd)) == db:
+                n += 1
+        except FileNotFoundError:
+            pass                # closed while listed
+    return n
+
+
+def reloaded(d, mark, what):
+    """Waits for the outcome of the reload begun at stderr offset mark;
+    fails unless it is success."""
+    d.wait_stderr(r'reloaded: |reload failed', since=mark)
+    if 'reload failed' in d.err_text(mark):
+        fail('%s: the reload failed:\n%s' % (what, d.err_text(mark)))
+
+
+@test('reload')
+def reload_database(w):
+    """SIGHUP with a database in a directory that does not exist: the
+    reason and "keeping the running configuration, rules and database"
+    on stderr, READY=1 again, and the lines after it counted in the old
+    database.  The same path while another connection holds the write
+    lock: the reload succeeds, for the open database is kept (a second
+    open would wait for the lock and fail), on one descriptor.  A new
+    path that works: the daemon switches to it, reads the log from its
+    start there (no checkpoint yet, start-at beginning) and lets the old
+    file go."""
+    alice, bob = b'alice@example.com', b'bob@example.com'
+    log = w.path('mail.log')
+    touch(log)
+    d = asan_daemon(w, [log])
+    old = d.db
+    d.start()
+    append(log, fails(alice, 1))
+    d.wait_caught_up()
+    good = d.conf_text()
+
+    missing = w.path('no-such-dir', 'new.db')
+    d.write_conf(good.replace('database %s\n' % old, 'database %s\n' % missing))
+    mark = d.hup()
+    d.wait_stderr(re.escape(missing) + r': cannot create the database: its directory does '
+                  r'not exist', since=mark)
+    d.wait_stderr('reload failed: keeping the running configuration, rules and database %s'
+                  % re.escape(old), since=mark)
+    append(log, fails(alice, 2, sec=5))
+    d.wait_caught_up()
+    eq(account_failures(old), {alice: 3}, 'accounts in the old database after the failed reload')
+    if os.path.exists(os.path.dirname(missing)):
+        fail('the failed reload made %s' % os.path.dirname(missing))
+    eq(db_fds(d, old), 1, 'descriptors on the old database')
+
+    d.write_conf(good)
+    lock = sqlite3.connect(old, isolation_level=None)
+    try:
+        lock.execute('BEGIN IMMEDIATE')
+        reloaded(d, d.hup(), 'the same database, locked by another connection')
+        eq(db_fds(d, old), 1, 'descriptors on the database after a reload that kept it')
+        lock.execute('COMMIT')
+    finally:
+        lock.close()
+    append(log, fails(alice, 1, sec=8))
+    d.wait_caught_up()
+    eq(account_failures(old), {alice: 4}, 'accounts after the reload that kept the database')
+
+    new = w.path('second.db')
+    d.write_conf(good.replace('database %s\n' % old, 'database %s\n' % new))
+    reloaded(d, d.hup(), 'a new database')
+    d.db = new
+    append(log, fails(bob, 1, '198.51.100.9', sec=9))
+    d.wait_caught_up()
+    eq(account_failures(new), {alice: 4, bob: 1}, 'accounts in the new database')
+    eq(account_failures(old), {alice: 4}, 'accounts in the old database after the switch')
+    eq(db_fds(d, old), 0, 'descriptors on the old database after the switch')
+    d.term()
+
+
+@test('reload')
+def reload_rollback(w):
+    """A new database that opens but whose checkpoint of the log is
+    damaged: the sources cannot start on it, so the daemon goes back to
+    the running configuration, rules and database (the sources reopened
+    from their checkpoints there), says so and counts on, nothing twice;
+    the new file is let go."""
+    alice = b'alice@example.com'
+    log = w.path('mail.log')
+    touch(log)
+    d = asan_daemon(w, [log])
+    d.start()
+    append(log, fails(alice, 2))
+    d.wait_caught_up()
+    bad = w.path('bad.db')
+    src = sqlite3.connect(d.db)
+    dst = sqlite3.connect(bad)
+    src.backup(dst)
+    src.close()
+    dst.execute("UPDATE checkpoints SET held = 'not offsets'")
+    dst.commit()
+    dst.close()
+    good = d.conf_text()
+    d.write_conf(good.replace('database %s\n' % d.db, 'database %s\n' % bad))
+    mark = d.hup()
+    d.wait_stderr(r'%s: the checkpoint of %s is damaged' % (re.escape(bad), re.escape(log)),
+                  since=mark)
+    d.wait_stderr('reload failed: keeping the running configuration, rules and database %s'
+                  % re.escape(d.db), since=mark)
+    append(log, fails(alice, 1, sec=5))
+    d.wait_caught_up()
+    eq(account_failures(d.db), {alice: 3}, 'accounts after the reload went back')
+    eq(account_failures(bad), {alice: 2}, 'accounts in the damaged copy')
+    eq(db_fds(d, bad), 0, 'descriptors on the damaged copy')
     d.term()
 
 

@@ -1,14 +1,18 @@
 /*
  * t_store.c -- the SQLite store, on real files in a temporary directory:
- * the schema version of a new file, of a reopened one and of one made by
- * the first migration; counts per account, address and relay read back
- * through the views, accounts of any bytes kept exact; incidents written
- * whole by id, in id order, read back with SQL and store_incidents_open();
- * an account's successful addresses; checkpoints round trip; a commit
- * that cannot write (another writer, a failing statement) leaves the
- * database and the batch as they were, and the next one writes it all
- * exactly once; damaged and newer files are refused untouched; expiry
- * and windowed counts.
+ * the schema version and application id of a new file and of a reopened
+ * one, the columns of the views; counts per account, address and relay
+ * read back through the views, accounts of any bytes kept exact;
+ * client-side events in relays alone, shown by account_totals with the
+ * same numbers; the foreign key of account_addrs enforced, retention
+ * and reset leaving no orphan; incidents written whole by id, in id
+ * order, read back with SQL and store_incidents_open(); an account's
+ * successful addresses; checkpoints round trip; a commit that cannot
+ * write (another writer, a failing statement) leaves the database and
+ * the batch as they were, and the next one writes it all exactly once;
+ * damaged and newer files, those of the development builds before 0.1
+ * and other programs' are refused untouched, saying why; expiry and
+ * windowed counts.
  */
 
 #include "../../daemon/store.c"
@@ -151,6 +155,40 @@ qstr(sqlite3 *db, const char *sql, const void *blob, size_t len)
 #define ADDR(col, a) "SELECT " col " FROM address_totals WHERE addr = '" a "'"
 #define RELAY(col, r) "SELECT " col " FROM relay_totals WHERE relay = '" r "'"
 
+/* The columns of view, in order, blank-separated. */
+static const char *
+view_columns(sqlite3 *db, const char *view)
+{
+	char	 sql[128];
+
+	snprintf(sql, sizeof(sql), "SELECT group_concat(name, ' ') FROM "
+	    "(SELECT name FROM pragma_table_info('%s') ORDER BY cid)", view);
+	return qstr(db, sql, NULL, 0);
+}
+
+/*
+ * The views are the stable interface (sql/001-initial.sql): their
+ * columns, in order.
+ */
+static void
+check_views(sqlite3 *db)
+{
+	CHECK_STR(view_columns(db, "account_totals"), "host direction "
+	    "account failures successes affected trouble first_failure "
+	    "last_failure last_success last_addr last_reply last_diagnosis "
+	    "addresses");
+	CHECK_STR(view_columns(db, "address_totals"), "host addr failures "
+	    "successes trouble first_failure last_failure last_success "
+	    "last_account accounts");
+	CHECK_STR(view_columns(db, "relay_totals"), "host relay failures "
+	    "affected successes trouble first_failure last_failure "
+	    "last_success last_addr last_reply last_diagnosis state");
+	CHECK_STR(view_columns(db, "incident_list"), "id host kind direction "
+	    "subject opened last closed close_reason failures messages "
+	    "reported alerts last_alert addresses accounts diagnosis "
+	    "last_addr last_reply state hosts");
+}
+
 /* A new file gets the latest schema; reopening changes nothing. */
 static void
 test_fresh(void)
@@ -161,7 +199,11 @@ test_fresh(void)
 	if ((st = open_ok("fresh.db", &opt)) == NULL)
 		return;
 	CHECK_INT(qint(st->db, "PRAGMA user_version", NULL, 0), SQL_VERSION);
+	CHECK_INT(qint(st->db, "PRAGMA application_id", NULL, 0),
+	    APPLICATION_ID);
+	CHECK_INT(qint(st->db, "PRAGMA foreign_keys", NULL, 0), 1);
 	CHECK_STR(qstr(st->db, "PRAGMA journal_mode", NULL, 0), "wal");
+	check_views(st->db);
 	objects = qint(st->db, "SELECT count(*) FROM sqlite_schema", NULL, 0);
 	CHECK(objects > 10);
 	CHECK_INT(store_batched(st), 0);
@@ -260,7 +302,8 @@ test_counts(void)
 	    "direction = 'client' AND account = ?1", "smtp.relay.example",
 	    18), 3);
 	CHECK_INT(qint(db, "SELECT count(*) FROM accounts WHERE "
-	    "direction = 'client'", NULL, 0), 1);
+	    "direction = 'client'", NULL, 0), 0);	/* relays only */
+	CHECK_INT(qint(db, "SELECT count(*) FROM accounts", NULL, 0), 4);
 	CHECK_INT(store_failures_since(st, T0), 9);
 
 	/* A second batch adds to the same rows. */
@@ -288,37 +331,163 @@ test_counts(void)
 }
 
 /*
- * A database made by the first migration alone, with an incident of the
- * old kind, is upgraded: the old incidents go, the counts stay.
+ * 1 when account_totals has, for every relay, a client-side row of the
+ * same host, name (as a BLOB) and numbers, addresses 0, and no other
+ * client-side row.
+ */
+static int
+client_rows_match(sqlite3 *db)
+{
+	long long	 relays, same, client;
+
+	relays = qint(db, "SELECT count(*) FROM relay_totals", NULL, 0);
+	client = qint(db, "SELECT count(*) FROM account_totals WHERE "
+	    "direction = 'client'", NULL, 0);
+	same = qint(db, "SELECT count(*) FROM account_totals a JOIN "
+	    "relay_totals r ON a.host = r.host AND "
+	    "a.account = CAST(r.relay AS BLOB) WHERE a.direction = 'client' "
+	    "AND typeof(a.account) = 'blob' AND a.failures = r.failures "
+	    "AND a.successes = r.successes AND a.affected = r.affected "
+	    "AND a.trouble = r.trouble "
+	    "AND a.first_failure IS r.first_failure "
+	    "AND a.last_failure IS r.last_failure "
+	    "AND a.last_success IS r.last_success "
+	    "AND a.last_addr IS r.last_addr AND a.last_reply IS r.last_reply "
+	    "AND a.last_diagnosis IS r.last_diagnosis AND a.addresses = 0",
+	    NULL, 0);
+	return CHECK(relays > 0) && CHECK_INT(client, relays) &&
+	    CHECK_INT(same, relays);
+}
+
+/*
+ * Client-side events (us logging in to relays) are written to relays
+ * alone; account_totals shows each relay as a client-side account with
+ * the same numbers, and keeps its columns.  A success alone makes no
+ * row on either side of the view.
  */
 static void
-test_upgrade(void)
+test_client_rows(void)
 {
 	struct sw_store	*st;
 	sqlite3		*db;
 
-	CHECK_INT(sqlite3_open(path("v1.db"), &db), SQLITE_OK);
-	CHECK_INT(sqlite3_exec(db, sql_migrations[0], NULL, NULL, NULL),
-	    SQLITE_OK);
-	CHECK_INT(sqlite3_exec(db, "PRAGMA user_version = 1; "
-	    "INSERT INTO relays (host, relay, failures, last_seen) "
-	    "VALUES ('mx1', 'r.example', 7, 1); "
-	    "INSERT INTO incidents (host, direction, subject, opened, last) "
-	    "VALUES ('mx1', 'client', CAST('r.example' AS BLOB), 1, 1)",
-	    NULL, NULL, NULL), SQLITE_OK);
-	CHECK_STR(qstr(db, RELAY("state", "r.example"), NULL, 0), "failing");
-	sqlite3_close(db);
-	if ((st = open_ok("v1.db", &opt)) == NULL)
+	if ((st = open_ok("client.db", &opt)) == NULL)
 		return;
 	db = st->db;
-	CHECK_INT(qint(db, "PRAGMA user_version", NULL, 0), SQL_VERSION);
-	CHECK_INT(qint(db, "SELECT count(*) FROM incidents", NULL, 0), 0);
-	CHECK_INT(qint(db, RELAY("failures", "r.example"), NULL, 0), 7);
-	CHECK_STR(qstr(db, RELAY("state", "r.example"), NULL, 0), "ok");
-	CHECK_INT(qint(db, "SELECT count(*) FROM pragma_table_info("
-	    "'relay_totals')", NULL, 0), 13);
-	CHECK_INT(qint(db, "SELECT count(*) FROM pragma_table_info("
-	    "'incident_list')", NULL, 0), 21);	/* 003: hosts */
+	put(st, cev(SW_EV_FAILURE, "smtp.relay.example", T0));
+	put(st, cev(SW_EV_AFFECTED, "smtp.relay.example", T0 + 1));
+	put(st, cev(SW_EV_TROUBLE, "smtp.relay.example", T0 + 2));
+	put(st, cev(SW_EV_SUCCESS, "smtp.relay.example", T0 + 3));
+	put(st, cev(SW_EV_FAILURE, "other.relay.example", T0 + 4));
+	put(st, cev(SW_EV_SUCCESS, "only.sent.example", T0 + 5));
+	put(st, sev(SW_EV_FAILURE, "smtp.relay.example", 18, "192.0.2.9",
+	    T0 + 6));			/* a server-side account, same name */
+	CHECK_INT(store_commit(st), 0);
+	CHECK_INT(qint(db, "SELECT count(*) FROM accounts", NULL, 0), 1);
+	CHECK_INT(qint(db, "SELECT count(*) FROM relays", NULL, 0), 2);
+	client_rows_match(db);
+	CHECK_INT(qint(db, "SELECT failures FROM account_totals WHERE "
+	    "direction = 'client' AND account = ?1", "smtp.relay.example", 18),
+	    1);
+	CHECK_INT(qint(db, "SELECT affected + 10 * trouble + 100 * successes "
+	    "FROM account_totals WHERE direction = 'client' AND account = ?1",
+	    "smtp.relay.example", 18), 111);
+	CHECK_STR(qstr(db, "SELECT last_reply FROM account_totals WHERE "
+	    "direction = 'client' AND account = ?1", "smtp.relay.example", 18),
+	    "535 relay says no 1764300002");	/* the trouble, latest */
+	CHECK_INT(qint(db, "SELECT count(*) FROM account_totals WHERE "
+	    "account = ?1", "only.sent.example", 17), 0);
+	CHECK_INT(qint(db, ACC("failures"), "smtp.relay.example", 18), 1);
+	check_views(db);
+	/* the table takes no client row */
+	CHECK_INT(sqlite3_exec(db, "INSERT INTO accounts (host, direction, "
+	    "account, last_seen) VALUES ('mx1', 'client', x'00', 0)", NULL,
+	    NULL, NULL), SQLITE_CONSTRAINT);
+
+	/* a second batch adds to the same rows; a reset leaves none */
+	put(st, cev(SW_EV_FAILURE, "smtp.relay.example", T0 + 60));
+	put(st, cev(SW_EV_AFFECTED, "smtp.relay.example", T0 + 61));
+	CHECK_INT(store_commit(st), 0);
+	client_rows_match(db);
+	CHECK_INT(qint(db, "SELECT failures * 10 + affected FROM "
+	    "account_totals WHERE direction = 'client' AND account = ?1",
+	    "smtp.relay.example", 18), 22);
+	CHECK_INT(store_reset(st, "other.relay.example", 19), 2);
+	CHECK_INT(qint(db, "SELECT count(*) FROM account_totals WHERE "
+	    "account = ?1", "other.relay.example", 19), 0);
+	client_rows_match(db);
+	store_close(st);
+}
+
+/*
+ * The foreign key of account_addrs is enforced on the store's
+ * connection: an address of no account is refused; an account deleted
+ * (retention, reset, or by hand) takes its addresses with it.  Neither
+ * retention nor reset leaves an orphan; reset counts the addresses it
+ * deleted.
+ */
+static void
+test_fkeys(void)
+{
+	struct sw_storeopt	 o = opt;
+	struct sw_store		*st;
+	sqlite3			*db;
+	time_t			 now = T0 + 200 * DAY;
+
+	if ((st = open_ok("fkeys.db", &opt)) == NULL)
+		return;
+	db = st->db;
+	CHECK_INT(qint(db, "PRAGMA foreign_keys", NULL, 0), 1);
+	CHECK_INT(sqlite3_exec(db, "INSERT INTO account_addrs (account_id, "
+	    "addr, first_seen, last_seen) VALUES (99, '192.0.2.1', 0, 0)",
+	    NULL, NULL, NULL), SQLITE_CONSTRAINT);
+
+	/* reset: the account, its 2 addresses (deleted first, counted)
+	   and its bucket of scope 'account' */
+	put(st, sev(SW_EV_FAILURE, "gina", 4, "192.0.2.1", T0));
+	put(st, sev(SW_EV_FAILURE, "gina", 4, "192.0.2.2", T0));
+	put(st, sev(SW_EV_FAILURE, "hugo", 4, "192.0.2.1", T0));
+	CHECK_INT(store_commit(st), 0);
+	CHECK_INT(qint(db, "SELECT count(*) FROM account_addrs", NULL, 0), 3);
+	CHECK_INT(store_reset(st, "gina", 4), 1 + 2 + 1);
+	CHECK_INT(qint(db, "SELECT count(*) FROM account_addrs", NULL, 0), 1);
+	CHECK_INT(qint(db, "SELECT count(*) FROM pragma_foreign_key_check",
+	    NULL, 0), 0);
+	CHECK_INT(qint(db, ADDR("accounts", "192.0.2.1"), NULL, 0), 1);
+
+	/* by hand: the addresses go with the account */
+	CHECK_INT(sqlite3_exec(db, "DELETE FROM accounts WHERE account = "
+	    "CAST('hugo' AS BLOB)", NULL, NULL, NULL), SQLITE_OK);
+	CHECK_INT(qint(db, "SELECT count(*) FROM account_addrs", NULL, 0), 0);
+
+	/*
+	 * Retention: an account quiet for long takes with it an address
+	 * row that is not (the store keeps them in step; here one is
+	 * made newer by hand), which the addresses' own retention keeps.
+	 */
+	put(st, sev(SW_EV_FAILURE, "ivan", 4, "192.0.2.3", now - 100 * DAY));
+	put(st, sev(SW_EV_FAILURE, "judy", 4, "192.0.2.4", now - DAY));
+	CHECK_INT(store_commit(st), 0);
+	CHECK_INT(sqlite3_exec(db, "UPDATE account_addrs SET last_seen = "
+	    "last_seen + 99 * 86400 WHERE addr = '192.0.2.3'", NULL, NULL,
+	    NULL), SQLITE_OK);
+	CHECK_INT(store_expire(st, now), 0);
+	CHECK_INT(qint(db, ACC("failures"), "ivan", 4), -1);
+	CHECK_INT(qint(db, ACC("failures"), "judy", 4), 1);
+	CHECK_INT(qint(db, "SELECT count(*) FROM account_addrs", NULL, 0), 1);
+	CHECK_INT(qint(db, "SELECT count(*) FROM pragma_foreign_key_check",
+	    NULL, 0), 0);
+	store_close(st);
+
+	/* reopened: still enforced (a pragma of the connection) */
+	o.retention = 0;
+	if ((st = open_ok("fkeys.db", &o)) == NULL)
+		return;
+	CHECK_INT(qint(st->db, "PRAGMA foreign_keys", NULL, 0), 1);
+	CHECK_INT(sqlite3_exec(st->db, "DELETE FROM accounts", NULL, NULL,
+	    NULL), SQLITE_OK);
+	CHECK_INT(qint(st->db, "SELECT count(*) FROM account_addrs", NULL, 0),
+	    0);
 	store_close(st);
 }
 
@@ -648,14 +817,11 @@ test_pair(void)
 	CHECK_INT(store_pair_succeeded(st, "mx1", nul, sizeof(nul),
 	    "198.51.100.4"), 1);
 	CHECK_INT(store_pair_succeeded(st, "mx1", nul, 2, "198.51.100.4"), 0);
-	/* The store keeps no addresses for client accounts: make one. */
-	CHECK_INT(sqlite3_exec(st->db, "INSERT INTO account_addrs SELECT id, "
-	    "'192.0.2.25', 0, 1, 0, 0 FROM accounts WHERE "
-	    "direction = 'client' AND account = CAST('carol' AS BLOB)", NULL,
-	    NULL, NULL), SQLITE_OK);
-	CHECK_INT(sqlite3_changes(st->db), 1);
+	/* Client-side events make no account, so no address of one. */
 	CHECK_INT(store_pair_succeeded(st, "mx1", "carol", 5, "192.0.2.25"),
 	    0);				/* client side */
+	CHECK_INT(qint(st->db, "SELECT count(*) FROM accounts WHERE account = "
+	    "CAST('carol' AS BLOB)", NULL, 0), 0);
 	store_close(st);
 }
 
@@ -953,6 +1119,71 @@ refused_untouched(const char *name)
 	free(after);
 }
 
+/* The same, and the first warning names the file and holds what. */
+static void
+refused_saying(const char *name, const char *what)
+{
+	char	 msg[512], file[256];
+
+	snprintf(file, sizeof(file), "%s", path(name));
+	log_capture(msg, sizeof(msg));
+	refused_untouched(name);
+	log_capture(NULL, 0);
+	if (!CHECK(strncmp(msg, file, strlen(file)) == 0 &&
+	    strstr(msg, what) != NULL))
+		fprintf(stderr, "\t%s: want \"%s: ...%s...\"\n", msg, file,
+		    what);
+}
+
+/* A file made by sql, as another program or an older build would. */
+static void
+make_db(const char *name, const char *sql)
+{
+	sqlite3	*db;
+
+	CHECK_INT(sqlite3_open(path(name), &db), SQLITE_OK);
+	CHECK_INT(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+/*
+ * The databases of the development builds before 0.1 (no application
+ * id, schema versions 1 to 3: their migrations were folded into one)
+ * are refused untouched, saying to move the file away; so are other
+ * programs' files, with or without an application id of their own.  A
+ * new empty file is taken.
+ */
+static void
+test_old_builds(void)
+{
+	struct sw_store	*st;
+	char		 sql[256], name[32];
+	int		 v;
+
+	for (v = 1; v <= 3; v++) {
+		snprintf(name, sizeof(name), "dev%d.db", v);
+		snprintf(sql, sizeof(sql), "CREATE TABLE accounts (id INTEGER "
+		    "PRIMARY KEY, account BLOB); INSERT INTO accounts VALUES "
+		    "(1, x'61'); PRAGMA user_version = %d", v);
+		make_db(name, sql);
+		refused_saying(name, "development build of smtpwatch before "
+		    "0.1");
+		refused_saying(name, "move the file away");
+	}
+	make_db("other.db", "PRAGMA application_id = 42; CREATE TABLE t (x)");
+	refused_saying("other.db", "not an smtpwatch database");
+	make_db("plain.db", "CREATE TABLE t (x)");	/* version 0, no id */
+	refused_saying("plain.db", "not an smtpwatch database");
+	make_db("later.db", "PRAGMA user_version = 7; CREATE TABLE t (x)");
+	refused_saying("later.db", "not an smtpwatch database");
+	make_db("empty.db", "PRAGMA user_version = 0");
+	if ((st = open_ok("empty.db", &opt)) == NULL)
+		return;
+	CHECK_INT(qint(st->db, "PRAGMA application_id", NULL, 0),
+	    APPLICATION_ID);
+	store_close(st);
+}
+
 /* Writes n bytes of b to p. */
 static void
 spew(const char *p, const char *b, size_t n, off_t at)
@@ -970,7 +1201,7 @@ test_refuse(void)
 {
 	struct sw_store	*st = NULL;
 	sqlite3		*db;
-	char		 junk[8192], sql[64];
+	char		 junk[8192], sql[128];
 	size_t		 i;
 
 	for (i = 0; i < sizeof(junk); i++)
@@ -990,10 +1221,11 @@ test_refuse(void)
 
 	CHECK_INT(sqlite3_open(path("newer.db"), &db), SQLITE_OK);
 	snprintf(sql, sizeof(sql), "CREATE TABLE t (x); PRAGMA user_version "
-	    "= %d", SQL_VERSION + 1);
+	    "= %d; PRAGMA application_id = %d", SQL_VERSION + 1,
+	    APPLICATION_ID);
 	CHECK_INT(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
-	refused_untouched("newer.db");
+	refused_saying("newer.db", "is newer than this smtpwatchd");
 
 	CHECK_INT(store_open(path("nodir/x.db"), &opt, &st), -1);
 	CHECK(access(path("nodir"), F_OK) == -1);
@@ -1035,7 +1267,8 @@ test_expire(void)
 	if ((st = open_ok("expire.db", &keep)) == NULL)
 		return;
 	CHECK_INT(store_expire(st, now), 0);
-	CHECK_INT(qint(st->db, "SELECT count(*) FROM accounts", NULL, 0), 4);
+	CHECK_INT(qint(st->db, "SELECT count(*) FROM accounts", NULL, 0), 2);
+	CHECK_INT(qint(st->db, "SELECT count(*) FROM relays", NULL, 0), 2);
 	CHECK_INT(qint(st->db, "SELECT count(*) FROM buckets", NULL, 0), 9);
 	CHECK_INT(qint(st->db, "SELECT count(*) FROM incidents", NULL, 0), 3);
 	store_close(st);
@@ -1052,6 +1285,8 @@ test_expire(void)
 	CHECK_INT(qint(db, ADDR("failures", "192.0.2.2"), NULL, 0), -1);
 	CHECK_INT(qint(db, RELAY("failures", "old.relay"), NULL, 0), -1);
 	CHECK_INT(qint(db, RELAY("failures", "new.relay"), NULL, 0), 2);
+	CHECK_INT(qint(db, "SELECT count(*) FROM account_totals WHERE "
+	    "direction = 'client'", NULL, 0), 1);	/* new.relay */
 	CHECK_INT(qint(db, "SELECT count(*) FROM incidents", NULL, 0), 2);
 	CHECK_INT(qint(db, "SELECT count(*) FROM incidents WHERE id = 1",
 	    NULL, 0), 0);		/* closed 100 days ago */
@@ -1072,8 +1307,9 @@ main(void)
 		return 1;
 	}
 	test_fresh();
-	test_upgrade();
 	test_counts();
+	test_client_rows();
+	test_fkeys();
 	test_incidents();
 	test_incident_replace();
 	test_incident_order();
@@ -1087,6 +1323,7 @@ main(void)
 	test_midfail("incidents");
 	test_midfail("checkpoints");
 	test_refuse();
+	test_old_builds();
 	test_expire();
 	nftw(tmpdir, check_rm, 8, FTW_DEPTH | FTW_PHYS);
 	return check_done();
