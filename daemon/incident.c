@@ -116,6 +116,7 @@ struct sw_engine {
 	const struct sw_rules		*rs;
 	const struct sw_alertopt	*opt;
 	struct sw_store			*store;
+	int		(*send)(const struct sw_alert *);	/* NULL: silent */
 	time_t		 now;		/* the latest log time seen */
 	int64_t		 nextid;
 	struct track   **ttab;
@@ -721,7 +722,10 @@ engine_window(const struct sw_engine *e, const struct inc *in,
 	}
 }
 
-/* Writes an entry for in and counts its failures as told. */
+/*
+ * Writes an entry for in and counts its failures as told; a silent
+ * engine (no send function) counts and records it all the same.
+ */
 static void
 engine_alert(struct sw_engine *e, struct inc *in, struct sw_alert *a)
 {
@@ -731,7 +735,8 @@ engine_alert(struct sw_engine *e, struct inc *in, struct sw_alert *a)
 	if (a->credential == NULL)
 		a->credential = engine_credential(e, in);
 	a->repeat = in->s.alerts;
-	(void)alert_send(a);
+	if (e->send != NULL)
+		(void)e->send(a);
 	in->s.alerts++;
 	in->s.reported = in->s.failures;
 	in->s.last_alert = a->when;
@@ -1464,10 +1469,12 @@ engine_load_recent(void *arg, const char *host, const char *account,
  * the rhythm of those failures are not kept: they count towards the
  * threshold only).  Its options and
  * rules must outlive it (the daemon makes a new engine on reload).
+ * send writes an entry (alert_send); NULL makes a silent engine, whose
+ * incidents and counts are those of one that sends (smtpwatchctl scan).
  */
 struct sw_engine *
 engine_new(const struct sw_rules *rs, const struct sw_alertopt *opt,
-    struct sw_store *st)
+    struct sw_store *st, int (*send)(const struct sw_alert *))
 {
 	struct sw_engine	*e;
 	int64_t			 max;
@@ -1477,6 +1484,7 @@ engine_new(const struct sw_rules *rs, const struct sw_alertopt *opt,
 	e->rs = rs;
 	e->opt = opt;
 	e->store = st;
+	e->send = send;
 	track_grow(e);
 	if ((max = store_incident_maxid(st)) < 0)
 		max = 0;

@@ -745,7 +745,8 @@ int		 attrib_event(struct sw_attrib *, long, struct sw_event *);
 /* incident.c: the alert engine. */
 struct sw_engine;
 struct sw_engine	*engine_new(const struct sw_rules *,
-		    const struct sw_alertopt *, struct sw_store *);
+		    const struct sw_alertopt *, struct sw_store *,
+		    int (*)(const struct sw_alert *));
 void		 engine_free(struct sw_engine *);
 void		 engine_event(struct sw_engine *, const struct sw_event *);
 int		 engine_tick(struct sw_engine *, time_t);

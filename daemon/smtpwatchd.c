@@ -533,7 +533,8 @@ sw_open(struct smtpwatch *sw)
 	if (store_open(sw->conf->database, &sw->conf->store, &sw->store) ==
 	    -1)
 		return -1;
-	sw->engine = engine_new(sw->rs, &sw->conf->alert, sw->store);
+	sw->engine = engine_new(sw->rs, &sw->conf->alert, sw->store,
+	    alert_send);
 	sw->midnight = 0;
 	sw_counted(sw, time(NULL));
 	if (sw_sources_open(sw) == -1) {

@@ -3,9 +3,9 @@
  * incident opens, what it is diagnosed as, when an entry is written and
  * what it counts, when it closes.  The engine runs on the shipped rules
  * and a real SQLite store in a temporary directory; the journal is the
- * one thing replaced: alert_send() here records each entry, so the
- * decisions are checked exactly (tests/daemon/test_alerts.py checks the
- * entries a real journald receives).
+ * one thing replaced: the engine is given record() as the function that
+ * sends, so the decisions are checked exactly (tests/daemon/test_alerts.py
+ * checks the entries a real journald receives).
  *
  * Usage: t_incident RULESDIR
  */
@@ -17,12 +17,14 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "check.h"
 
 #define T0	1795860000	/* 2026-11-28 10:00:00 UTC */
 #define MAXSEEN	4096
 
-/* An entry as alert_send() got it. */
+/* An entry as record() got it. */
 struct seen {
 	enum sw_alert_kind	 kind;
 	enum sw_inc_kind	 inckind;
@@ -42,8 +44,8 @@ static size_t		 nseen;
 static struct sw_rules	*rs;
 static char		 dir[64];
 
-int
-alert_send(const struct sw_alert *a)
+static int
+record(const struct sw_alert *a)
 {
 	struct seen	*s;
 
@@ -189,7 +191,7 @@ test_threshold(void)
 	struct sw_engine	*e;
 
 	opt_defaults(&o);
-	e = engine_new(rs, &o, st);
+	e = engine_new(rs, &o, st, record);
 	nseen = 0;
 	fail_n(e, st, "bob@example.com", "203.0.113.5", T0, 4, 10);
 	CHECK_INT(nseen, 0);
@@ -227,7 +229,7 @@ test_storm(void)
 	size_t			 i;
 
 	opt_defaults(&o);
-	e = engine_new(rs, &o, st);
+	e = engine_new(rs, &o, st, record);
 	nseen = 0;
 	/* 7200 failures, one a second: two hours */
 	fail_n(e, st, "carl@example.com", "198.51.100.9", T0, 7200, 1);
@@ -265,7 +267,7 @@ test_stale_device(void)
 
 	opt_defaults(&o);
 	/* the login is committed by one daemon ... */
-	e = engine_new(rs, &o, st);
+	e = engine_new(rs, &o, st, record);
 	ev = ev_server(SW_EV_SUCCESS, "carol@example.org", "198.51.100.23",
 	    T0 - 86400);
 	feed(e, st, &ev);
@@ -273,7 +275,7 @@ test_stale_device(void)
 	CHECK_INT(store_commit(st), 0);
 	engine_free(e);
 	/* ... the failures come to the next one */
-	e = engine_new(rs, &o, st);
+	e = engine_new(rs, &o, st, record);
 	nseen = 0;
 	fail_n(e, st, "carol@example.org", "198.51.100.23", T0, 5, 300);
 	CHECK_INT(nseen, 1);
@@ -305,7 +307,7 @@ test_escalation(void)
 	struct sw_engine	*e;
 
 	opt_defaults(&o);
-	e = engine_new(rs, &o, st);
+	e = engine_new(rs, &o, st, record);
 	nseen = 0;
 	fail_n(e, st, "admin@example.org", "203.0.113.77", T0, 5, 3);
 	CHECK_INT(nseen, 1);
@@ -339,7 +341,7 @@ test_spraying(void)
 	int			 round;
 
 	opt_defaults(&o);
-	e = engine_new(rs, &o, st);
+	e = engine_new(rs, &o, st, record);
 	nseen = 0;
 	for (i = 0; i < 4; i++)
 		fail_n(e, st, accts[i], "192.0.2.200", T0 + (time_t)i, 1, 1);
@@ -376,7 +378,7 @@ test_relay(void)
 	opt_defaults(&o);
 	o.relays = &rn;
 	o.nrelays = 1;
-	e = engine_new(rs, &o, st);
+	e = engine_new(rs, &o, st, record);
 	nseen = 0;
 	ev = ev_relay(SW_EV_FAILURE, "5A6EE11E051", T0);
 	feed(e, st, &ev);
@@ -423,7 +425,7 @@ test_backend(void)
 	struct sw_event		 ev;
 
 	opt_defaults(&o);
-	e = engine_new(rs, &o, st);
+	e = engine_new(rs, &o, st, record);
 	nseen = 0;
 	ev = ev_server(SW_EV_TROUBLE, "dave@example.org", "2001:db8:7::15",
 	    T0);
@@ -473,7 +475,7 @@ test_quiet(void)
 	struct sw_engine	*e;
 
 	opt_defaults(&o);
-	e = engine_new(rs, &o, st);
+	e = engine_new(rs, &o, st, record);
 	nseen = 0;
 	fail_n(e, st, "fred@example.org", "203.0.113.9", T0, 8, 2);
 	CHECK_INT(nseen, 1);
@@ -509,7 +511,7 @@ test_compromise(void)
 	struct sw_event		 ev;
 
 	opt_defaults(&o);
-	e = engine_new(rs, &o, st);
+	e = engine_new(rs, &o, st, record);
 	nseen = 0;
 	fail_n(e, st, "ivan@example.org", "198.51.100.66", T0, 6, 1);
 	ev = ev_server(SW_EV_SUCCESS, "ivan@example.org", "198.51.100.66",
@@ -552,7 +554,7 @@ test_ignore(void)
 	o.nignore_nets = 2;
 	o.ignore_accounts = globs;
 	o.nignore_accounts = 1;
-	e = engine_new(rs, &o, st);
+	e = engine_new(rs, &o, st, record);
 	nseen = 0;
 	fail_n(e, st, "kim@example.org", "192.0.3.250", T0, 6, 1);
 	fail_n(e, st, "kim@example.org", "2001:db8:ffff::1", T0, 6, 1);
@@ -575,7 +577,7 @@ test_restart(void)
 	int64_t			 id;
 
 	opt_defaults(&o);
-	e = engine_new(rs, &o, st);
+	e = engine_new(rs, &o, st, record);
 	nseen = 0;
 	fail_n(e, st, "liz@example.org", "203.0.113.50", T0, 5, 1);
 	ev = ev_relay(SW_EV_FAILURE, "5A6EE11E061", T0);
@@ -584,7 +586,7 @@ test_restart(void)
 	engine_save(e);
 	CHECK_INT(store_commit(st), 0);
 	engine_free(e);
-	e = engine_new(rs, &o, st);
+	e = engine_new(rs, &o, st, record);
 	CHECK_INT(engine_open(e), 2);
 	fail_n(e, st, "liz@example.org", "203.0.113.50", T0 + 10, 1, 1);
 	ev = ev_relay(SW_EV_FAILURE, "5A6EE11E062", T0 + 10);
@@ -611,7 +613,7 @@ test_refill(void)
 	struct sw_event		 ev;
 
 	opt_defaults(&o);
-	e = engine_new(rs, &o, st);
+	e = engine_new(rs, &o, st, record);
 	nseen = 0;
 	fail_n(e, st, "mia@example.org", "203.0.113.60", T0, 3, 10);
 	fail_n(e, st, "ned@example.org", "203.0.113.61", T0, 3, 10);
@@ -621,7 +623,7 @@ test_refill(void)
 	engine_save(e);
 	CHECK_INT(store_commit(st), 0);
 	engine_free(e);
-	e = engine_new(rs, &o, st);
+	e = engine_new(rs, &o, st, record);
 	fail_n(e, st, "mia@example.org", "203.0.113.60", T0 + 200, 2, 10);
 	CHECK_INT(nseen, 1);
 	CHECK_STR(seen[0].subject, "mia@example.org");
@@ -630,6 +632,84 @@ test_refill(void)
 	CHECK_INT(nseen, 1);
 	engine_free(e);
 	store_close(st);
+}
+
+/* The row of incident id in the database file name, as a|b|c|...| */
+static void
+row_of(const char *name, int64_t id, char *buf, size_t size)
+{
+	sqlite3		*db;
+	sqlite3_stmt	*q;
+	char		 path[128];
+	int		 i, n;
+	size_t		 used = 0;
+
+	buf[0] = '\0';
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) !=
+	    SQLITE_OK || sqlite3_prepare_v2(db, "SELECT * FROM incident_list "
+	    "WHERE id = ?", -1, &q, NULL) != SQLITE_OK) {
+		sqlite3_close(db);
+		return;
+	}
+	sqlite3_bind_int64(q, 1, id);
+	if (sqlite3_step(q) == SQLITE_ROW) {
+		n = sqlite3_column_count(q);
+		for (i = 0; i < n && used < size; i++)
+			used += (size_t)snprintf(buf + used, size - used, "%s|",
+			    sqlite3_column_text(q, i) != NULL ?
+			    (const char *)sqlite3_column_text(q, i) : "NULL");
+	}
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+}
+
+/*
+ * A silent engine (no send function, as smtpwatchctl scan makes it)
+ * sends nothing and records everything as one that sends: the same
+ * incident rows, alerts and reported counts included.
+ */
+static void
+test_silent(void)
+{
+	struct sw_alertopt	 o;
+	struct sw_store		*st[2];
+	struct sw_engine	*e[2];
+	struct sw_event		 ev;
+	char			 row[2][1024];
+	size_t			 i;
+
+	opt_defaults(&o);
+	st[0] = store_new("loud.db");
+	st[1] = store_new("silent.db");
+	e[0] = engine_new(rs, &o, st[0], record);
+	e[1] = engine_new(rs, &o, st[1], NULL);
+	nseen = 0;
+	for (i = 0; i < 2; i++) {
+		fail_n(e[i], st[i], "sid@example.org", "203.0.113.70", T0,
+		    4000, 1);
+		ev = ev_relay(SW_EV_FAILURE, "5A6EE11E071", T0);
+		feed(e[i], st[i], &ev);
+		ev = ev_server(SW_EV_SUCCESS, "sid@example.org",
+		    "203.0.113.70", T0 + 4000);
+		feed(e[i], st[i], &ev);
+		engine_save(e[i]);
+		CHECK_INT(store_commit(st[i]), 0);
+		if (i == 0)
+			CHECK(nseen > 2);
+	}
+	CHECK_INT(engine_alerts(e[1]), nseen);
+	CHECK_INT(engine_alerts(e[0]), nseen);
+	for (i = 0; i < 2; i++) {
+		engine_free(e[i]);
+		store_close(st[i]);
+	}
+	for (i = 1; i <= 2; i++) {
+		row_of("loud.db", (int64_t)i, row[0], sizeof(row[0]));
+		row_of("silent.db", (int64_t)i, row[1], sizeof(row[1]));
+		CHECK(row[0][0] != '\0');
+		CHECK_STR(row[1], row[0]);
+	}
 }
 
 int
@@ -661,6 +741,7 @@ main(int argc, char *argv[])
 	test_ignore();
 	test_restart();
 	test_refill();
+	test_silent();
 	rules_free(rs);
 	nftw(dir, check_rm, 8, FTW_DEPTH | FTW_PHYS);
 	return check_done();
