@@ -157,6 +157,19 @@ entry_num(struct entry *e, const char *name, uint64_t v)
 	entry_str(e, name, buf);
 }
 
+/* A time as ISO 8601 in UTC, to the second: 2026-11-28T04:00:04Z. */
+static void
+entry_time(struct entry *e, const char *name, time_t t)
+{
+	struct tm	 tm;
+	char		 buf[32];
+
+	if (gmtime_r(&t, &tm) == NULL ||
+	    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		return;
+	entry_str(e, name, buf);
+}
+
 /* The first sentence of s, at most size - 1 bytes. */
 static void
 first_sentence(char *dst, size_t size, const char *s)
@@ -236,6 +249,41 @@ clock_text(char *dst, size_t size, time_t t)
 
 	localtime_r(&t, &tm);
 	strftime(dst, size, "%H:%M", &tm);
+}
+
+/* "2026-11-28 04:00:04 UTC": t in local time, with the zone. */
+static void
+time_text(char *dst, size_t size, time_t t)
+{
+	struct tm	 tm;
+
+	localtime_r(&t, &tm);
+	if (strftime(dst, size, "%Y-%m-%d %H:%M:%S %Z", &tm) == 0)
+		dst[0] = '\0';
+}
+
+/*
+ * "; meanwhile a login from ADDR ..." when the account logged in from
+ * addresses that were not failing it while the incident was open.
+ */
+static void
+logins_text(char *dst, size_t size, const struct sw_incident *inc)
+{
+	char	 addr[SW_ADDR_MAX * 2], at[64];
+
+	dst[0] = '\0';
+	if (inc->kind != SW_INC_ACCOUNT || inc->logins == 0)
+		return;
+	alert_vis(addr, sizeof(addr), inc->login_addr,
+	    strlen(inc->login_addr), SW_ADDR_MAX);
+	time_text(at, sizeof(at), inc->login_last);
+	if (inc->logins == 1)
+		snprintf(dst, size, "; meanwhile a login from %s, not a "
+		    "failing address, at %s", addr, at);
+	else
+		snprintf(dst, size, "; meanwhile %u logins from addresses not "
+		    "failing it, the latest from %s at %s", inc->logins, addr,
+		    at);
 }
 
 /* The subject of the incident as shown: escaped, bounded. */
@@ -322,18 +370,18 @@ what_account(char *dst, size_t size, const struct sw_alert *a)
 	const struct sw_incident *inc = a->inc;
 	char	 subj[SHOWN_MAX + 8], win[48], addr[SW_ADDR_MAX * 2];
 	char	 from[SW_ADDR_MAX * 2 + 64], rep[96], rhythm[64];
-	char	 on[SW_HOSTS_MAX * 4 + 16];
+	char	 on[SW_HOSTS_MAX * 4 + 16], logins[SW_ADDR_MAX * 2 + 160];
 
 	subject_text(subj, sizeof(subj), inc);
 	hosts_text(on, sizeof(on), inc);
+	logins_text(logins, sizeof(logins), inc);
 	alert_vis(addr, sizeof(addr), inc->addr, strlen(inc->addr),
 	    SW_ADDR_MAX);
 	if (inc->addresses <= 1)
 		snprintf(from, sizeof(from), "from %s", addr);
 	else
-		snprintf(from, sizeof(from), "from %u%s addresses (last %s)",
-		    inc->addresses, inc->addresses >= SW_TRACK_ADDRS ? "+" : "",
-		    addr);
+		snprintf(from, sizeof(from), "from %u addresses (last %s)",
+		    inc->addresses, addr);
 	rhythm[0] = '\0';
 	if (a->period > 0) {
 		alert_duration(win, sizeof(win), a->period);
@@ -341,13 +389,13 @@ what_account(char *dst, size_t size, const struct sw_alert *a)
 	}
 	if (a->repeat) {
 		repeat_text(rep, sizeof(rep), a);
-		snprintf(dst, size, "account %s still failing AUTH%s %s%s: %s",
-		    subj, on, from, rhythm, rep);
+		snprintf(dst, size, "account %s still failing AUTH%s %s%s: %s%s",
+		    subj, on, from, rhythm, rep, logins);
 		return;
 	}
 	alert_span(win, sizeof(win), a);
 	snprintf(dst, size, "account %s failed AUTH%s %" PRIu64 " times%s "
-	    "%s%s", subj, on, a->count, win, from, rhythm);
+	    "%s%s%s", subj, on, a->count, win, from, rhythm, logins);
 }
 
 static void
@@ -375,8 +423,11 @@ what_account_recovered(char *dst, size_t size, const struct sw_alert *a)
 {
 	const struct sw_incident *inc = a->inc;
 	char	 subj[SHOWN_MAX + 8], dur[32], addr[SW_ADDR_MAX * 2];
+	char	 logins[SW_ADDR_MAX * 2 + 160];
+	size_t	 n;
 
 	subject_text(subj, sizeof(subj), inc);
+	logins_text(logins, sizeof(logins), inc);
 	alert_vis(addr, sizeof(addr), a->addr != NULL ? a->addr : "",
 	    a->addr != NULL ? strlen(a->addr) : 0, SW_ADDR_MAX);
 	alert_duration(dur, sizeof(dur), (long)(a->when - inc->opened));
@@ -392,6 +443,8 @@ what_account_recovered(char *dst, size_t size, const struct sw_alert *a)
 		    " failure%s over %s; incident closed", subj,
 		    addr[0] ? " from " : "", addr, inc->failures,
 		    inc->failures == 1 ? "" : "s", dur);
+	n = strlen(dst);
+	snprintf(dst + n, size - n, "%s", logins);
 }
 
 static void
@@ -537,6 +590,12 @@ entry_incident(struct entry *e, const struct sw_alert *a)
 	case SW_INC_ACCOUNT:
 		subjfield = "SMTPWATCH_ACCOUNT";
 		entry_num(e, "SMTPWATCH_ADDRESSES", inc->addresses);
+		if (inc->logins == 0)
+			break;
+		entry_num(e, "SMTPWATCH_LOGINS", inc->logins);
+		entry_vis(e, "SMTPWATCH_LOGIN_ADDR", inc->login_addr,
+		    strlen(inc->login_addr));
+		entry_time(e, "SMTPWATCH_LOGIN_TIME", inc->login_last);
 		break;
 	case SW_INC_ADDRESS:
 		subjfield = "SMTPWATCH_ADDR";

@@ -9,7 +9,12 @@
  *              closes at the next delivery through it;
  *   account    account-threshold failures in account-window: opens with
  *              a diagnosis from the track (stale device, brute force,
- *              distributed brute force), closes at a login or when quiet;
+ *              distributed brute force), closes when an address that was
+ *              failing it logs in (the stale device was fixed, or the
+ *              attacker got in) or when quiet.  Incidents follow the
+ *              attack, not the owner: a login from any other address is
+ *              recorded on the incident (logins, login_addr) and closes
+ *              nothing;
  *   address    one address failing on spray-threshold accounts in
  *              spray-window (password spraying); closes when quiet;
  *   backend    backend-threshold "back end down" troubles in
@@ -109,7 +114,8 @@ struct inc {
 	uint64_t	 hash;
 	int		 dirty;		/* changed since engine_save */
 	int		 rank;		/* account: diagnosis severity */
-	struct set	 seen;		/* relay: queue ids; address: accounts */
+	struct set	 seen;		/* relay: queue ids; address: accounts;
+					   account: the addresses failing it */
 };
 
 struct sw_engine {
@@ -171,6 +177,22 @@ set_add(struct set *s, uint64_t h)
 	s->v[i] = h;
 	s->n++;
 	return 1;
+}
+
+/* 1 when h was added (and remembered: a full set forgets new ones). */
+static int
+set_has(const struct set *s, uint64_t h)
+{
+	size_t	 i;
+
+	if (h == 0)
+		return s->zero;
+	if (s->cap == 0)
+		return 0;
+	for (i = h & (s->cap - 1); s->v[i] != 0; i = (i + 1) & (s->cap - 1))
+		if (s->v[i] == h)
+			return 1;
+	return 0;
 }
 
 static void
@@ -939,9 +961,19 @@ good_recent(const struct sw_engine *e, uint64_t h)
 }
 
 /*
- * 1 when the address logged in to the account before: lately (in
- * memory), or ever (in the database).
+ * 1 when addr logged in to the account before: lately (in memory), or
+ * ever (in the database); 0 when not, -1 when the database cannot say.
  */
+static int
+pair_good(struct sw_engine *e, const char *host, const char *acct,
+    size_t len, const char *addr)
+{
+	if (good_recent(e, good_hash(host, acct, len, addr)))
+		return 1;
+	return store_pair_succeeded(e->store, host, acct, len, addr);
+}
+
+/* pair_good() of an address the account failed from, kept in f. */
 static int
 account_good(struct sw_engine *e, const struct track *t, struct from *f)
 {
@@ -949,11 +981,8 @@ account_good(struct sw_engine *e, const struct track *t, struct from *f)
 	size_t		 len = t->keylen - strlen(t->key) - 1;
 	int		 rc;
 
-	if (f->good == -1 && good_recent(e, good_hash(host, acct, len,
-	    f->addr)))
-		f->good = 1;
 	if (f->good == -1) {
-		rc = store_pair_succeeded(e->store, host, acct, len, f->addr);
+		rc = pair_good(e, host, acct, len, f->addr);
 		f->good = rc == 1;
 		if (rc == -1)
 			return 0;	/* asked again next time */
@@ -1018,12 +1047,43 @@ account_diagnose(struct sw_engine *e, struct inc *in, int rank)
 	inc_behaviour(e, in, behaviours[rank]);
 }
 
+/*
+ * addr failed the account's incident: one of its addresses, counted in
+ * addresses (never less than a stored incident had: after a restart the
+ * set starts empty).
+ */
+static void
+account_address(struct inc *in, const char *addr)
+{
+	uint32_t	 n;
+
+	if (*addr == '\0')
+		return;
+	(void)set_add(&in->seen, fnv64(FNV64_INIT, addr, strlen(addr)));
+	n = (uint32_t)in->seen.n + (in->seen.zero ? 1 : 0);
+	if (n > in->s.addresses)
+		in->s.addresses = n;
+}
+
+/*
+ * 1 when addr failed the account's incident: one of the addresses seen
+ * since it opened (those of the window before it included), or, after
+ * a restart, the latest one stored.
+ */
+static int
+account_failing(const struct inc *in, const char *addr)
+{
+	return strcmp(in->s.addr, addr) == 0 ||
+	    set_has(&in->seen, fnv64(FNV64_INIT, addr, strlen(addr)));
+}
+
 static void
 account_failure(struct sw_engine *e, const struct sw_event *ev)
 {
 	struct track	*t;
 	struct inc	*in;
 	uint64_t	 n;
+	size_t		 i;
 	int		 rank;
 
 	t = track_get(e, T_ACCOUNT, ev->host, ev->account, ev->accountlen,
@@ -1040,8 +1100,7 @@ account_failure(struct sw_engine *e, const struct sw_event *ev)
 	if (in != NULL) {
 		in->s.failures++;
 		inc_note(e, in, ev, NULL);
-		in->s.addresses = track_addresses(t, e->now,
-		    e->opt->account_window);
+		account_address(in, ev->addr);
 		rank = account_rank(e, t);
 		if (rank > in->rank) {
 			account_diagnose(e, in, rank);
@@ -1062,7 +1121,10 @@ account_failure(struct sw_engine *e, const struct sw_event *ev)
 	inc_hosts_from(in, t);
 	in->s.failures = n;
 	inc_note(e, in, ev, NULL);
-	in->s.addresses = track_addresses(t, e->now, e->opt->account_window);
+	for (i = 0; i < SW_TRACK_ADDRS; i++)
+		if (t->from[i].last != 0 &&
+		    t->from[i].last >= e->now - e->opt->account_window)
+			account_address(in, t->from[i].addr);
 	account_diagnose(e, in, account_rank(e, t));
 	engine_tell(e, in, ev->when, track_rhythm(t), 1);
 }
@@ -1198,8 +1260,27 @@ server_backend_success(struct sw_engine *e, const struct sw_event *ev)
 }
 
 /*
- * A login: the account's incident closes; a login from an address that
- * was failing it and never logged in before is told as a compromise.
+ * A login from an address that is not failing the account's incident:
+ * the owner, while the failures come from elsewhere.  Recorded on the
+ * incident, told in its next entry; the incident stays open.
+ */
+static void
+account_login(struct inc *in, const struct sw_event *ev)
+{
+	in->s.logins++;
+	if (ev->when >= in->s.login_last) {
+		in->s.login_last = ev->when;
+		memcpy(in->s.login_addr, ev->addr, sizeof(in->s.login_addr));
+	}
+	in->dirty = 1;
+}
+
+/*
+ * A login.  From an address that was failing the account's incident it
+ * closes the incident (a fixed device); one that never logged in before
+ * after a brute force is told as a compromise.  From another address it
+ * is recorded and closes nothing.  Without an incident, the failures
+ * counted so far start over.
  */
 static void
 server_success(struct sw_engine *e, const struct sw_event *ev)
@@ -1207,20 +1288,21 @@ server_success(struct sw_engine *e, const struct sw_event *ev)
 	struct track	*t;
 	struct inc	*in;
 	struct sw_alert	 a;
-	size_t		 i;
 
 	if (!(ev->flags & SW_EVF_ACCOUNT) || ev->addr[0] == '\0')
 		return;
 	t = track_find(e, T_ACCOUNT, ev->host, ev->account, ev->accountlen);
 	in = inc_find(e, SW_INC_ACCOUNT, ev->host, ev->account,
 	    ev->accountlen);
+	if (in != NULL && !account_failing(in, ev->addr)) {
+		good_add(e, ev);
+		account_login(in, ev);
+		return;
+	}
 	memset(&a, 0, sizeof(a));
-	for (i = 0; t != NULL && in != NULL && in->rank > 0 &&
-	    i < SW_TRACK_ADDRS; i++)
-		if (t->from[i].last != 0 &&
-		    strcmp(t->from[i].addr, ev->addr) == 0 &&
-		    !account_good(e, t, &t->from[i]))
-			a.compromise = 1;
+	if (in != NULL && in->rank > 0 && pair_good(e, ev->host, ev->account,
+	    ev->accountlen, ev->addr) != 1)
+		a.compromise = 1;
 	good_add(e, ev);
 	if (t != NULL)
 		track_forget(t, ev->addr);

@@ -296,8 +296,12 @@ struct sw_incident {
 	uint64_t	 reported;	/* failures told in entries so far */
 	uint32_t	 alerts;	/* journal entries written */
 	time_t		 last_alert;	/* log time of the latest entry */
-	uint32_t	 addresses;	/* account: distinct addresses */
+	uint32_t	 addresses;	/* account: distinct addresses failing */
 	uint32_t	 accounts;	/* address: distinct accounts */
+	uint32_t	 logins;	/* account: logins from addresses not
+					   failing it while open (not stored) */
+	time_t		 login_last;	/* ... the latest one, */
+	char		 login_addr[SW_ADDR_MAX];	/* ... and its address */
 	char		 diagnosis[SW_NAME_MAX];	/* rule id, or "" */
 	char		 addr[SW_ADDR_MAX];	/* latest failing address */
 	char		 reply[SW_REPLY_MAX];	/* latest reply or reason */

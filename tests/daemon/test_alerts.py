@@ -686,7 +686,9 @@ def storm(w):
     """100000 failures of one account from one address over 3 h of log
     time (realert 30 min), then a login from elsewhere, under ASan: the
     first entry at the 5th failure, one repeat at each 30 min after the
-    previous entry (1800, 3600, 5400, 7200, 9000 s), the recovery: 7
+    previous entry (1800, 3600, 5400, 7200, 9000 s); the login from
+    another address closes nothing; a line an hour later closes the
+    incident (quiet) with an entry that tells the rest and the login: 7
     entries whose COUNTs sum to 100000; incidents.failures = 100000."""
     d, j, log = start(w)
     user = b'storm@example.com'
@@ -694,17 +696,25 @@ def storm(w):
                     for i in range(STORM))
     data += pf_success(user, '192.0.2.44', STORM_SPAN + 100)
     feed(d, j, log, data, timeout=300)
+    eq(incident_of(d, 'account', user)['state'], 'open', 'the incident after the login')
+    append(log, pf_success('other@example.com', '192.0.2.45', STORM_SPAN + 3800))
+    j.wait_kind('account-failing', state='closed')
     es = j.all(account=user.decode())
     eq([(e['SMTPWATCH_KIND'], e['SMTPWATCH_REPEAT']) for e in es],
-       [('account-failing', str(i)) for i in range(6)] + [('account-recovered', '6')],
-       'entries (kind, repeat)')
+       [('account-failing', str(i)) for i in range(7)], 'entries (kind, repeat)')
     counts = [int(e['SMTPWATCH_COUNT']) for e in es]
     eq(sum(counts), STORM, 'the sum of SMTPWATCH_COUNT (counts %s)' % counts)
     eq(counts[0], 5, 'the first entry\'s COUNT')
     eq([int(e['SMTPWATCH_TOTAL']) for e in es][-1], STORM, 'the last entry\'s TOTAL')
+    eq((es[-1]['SMTPWATCH_STATE'], es[-1].get('SMTPWATCH_LOGINS'),
+        es[-1].get('SMTPWATCH_LOGIN_ADDR')), ('closed', '1', '192.0.2.44'),
+       'the closing entry (STATE, LOGINS, LOGIN_ADDR)')
+    last = (STORM - 1) * STORM_SPAN // STORM
+    d.wait_until(lambda: incident_of(d, 'account', user)['state'] == 'closed',
+                 'the incident closed in the database')
     r = incident_of(d, 'account', user)
     eq((r['failures'], r['reported'], r['alerts'], r['close_reason'], r['last_alert']),
-       (STORM, STORM, 7, 'success', epoch(STORM_SPAN + 100)),
+       (STORM, STORM, 7, 'quiet', epoch(last)),
        'the incident (failures, reported, alerts, close_reason, last_alert)')
     eq(account_failures(d.db), {user: STORM}, 'account failures')
     d.term()
@@ -941,7 +951,7 @@ def catalog_render(w):
     data = (pf_relay_fail('A1A1A1A1A1', 'ops@partner.example', 0) +
             pf_relay_sent('B2B2B2B2B2', 'ops@partner.example', 100) +
             fails('dave@example.com', '203.0.113.50', range(200, 205)) +
-            pf_success('dave@example.com', '192.0.2.20', 300) +
+            pf_success('dave@example.com', '203.0.113.50', 300) +
             b''.join(pf_fail('u%d@example.com' % i, '203.0.113.77', 400 + i) for i in range(5)) +
             b''.join(pf_fail(None, '203.0.113.%d' % i, 500 + 10 * i, reason=lost)
                      for i in range(3)) +

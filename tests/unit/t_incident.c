@@ -32,7 +32,9 @@ struct seen {
 	char			 diag[SW_NAME_MAX];
 	char			 credential[SW_NAME_MAX];
 	uint64_t		 count, total, messages;
-	uint32_t		 addresses, accounts;
+	uint32_t		 addresses, accounts, logins;
+	char			 login_addr[SW_ADDR_MAX];
+	time_t			 when;
 	unsigned int		 repeat;
 	long			 period;
 	int			 compromise, closing;
@@ -66,6 +68,9 @@ record(const struct sw_alert *a)
 	s->messages = a->inc->messages;
 	s->addresses = a->inc->addresses;
 	s->accounts = a->inc->accounts;
+	s->logins = a->inc->logins;
+	memcpy(s->login_addr, a->inc->login_addr, sizeof(s->login_addr));
+	s->when = a->when;
 	s->repeat = a->repeat;
 	s->period = a->period;
 	s->compromise = a->compromise;
@@ -182,6 +187,66 @@ opt_defaults(struct sw_alertopt *o)
 	o->attribution = 10;
 }
 
+/* The row of incident id in the database file name, as a|b|c|...| */
+static void
+row_of(const char *name, int64_t id, char *buf, size_t size)
+{
+	sqlite3		*db;
+	sqlite3_stmt	*q;
+	char		 path[128];
+	int		 i, n;
+	size_t		 used = 0;
+
+	buf[0] = '\0';
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) !=
+	    SQLITE_OK || sqlite3_prepare_v2(db, "SELECT * FROM incident_list "
+	    "WHERE id = ?", -1, &q, NULL) != SQLITE_OK) {
+		sqlite3_close(db);
+		return;
+	}
+	sqlite3_bind_int64(q, 1, id);
+	if (sqlite3_step(q) == SQLITE_ROW) {
+		n = sqlite3_column_count(q);
+		for (i = 0; i < n && used < size; i++)
+			used += (size_t)snprintf(buf + used, size - used, "%s|",
+			    sqlite3_column_text(q, i) != NULL ?
+			    (const char *)sqlite3_column_text(q, i) : "NULL");
+	}
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+}
+
+/* Column col (0 = id) of incident id in the file name, "" when none. */
+static const char *
+col_of(const char *name, int64_t id, int col)
+{
+	static char	 row[1024];
+	char		*p = row, *bar;
+
+	row_of(name, id, row, sizeof(row));
+	while (col-- > 0 && (bar = strchr(p, '|')) != NULL)
+		p = bar + 1;
+	if ((bar = strchr(p, '|')) != NULL)
+		*bar = '\0';
+	return p;
+}
+
+/* A login of account from addr at when, committed by an engine of its own. */
+static void
+login_before(struct sw_store *st, const struct sw_alertopt *o,
+    const char *account, const char *addr, time_t when)
+{
+	struct sw_engine	*e = engine_new(rs, o, st, record);
+	struct sw_event		 ev;
+
+	ev = ev_server(SW_EV_SUCCESS, account, addr, when);
+	feed(e, st, &ev);
+	engine_save(e);
+	CHECK_INT(store_commit(st), 0);
+	engine_free(e);
+}
+
 /* Below the threshold nothing; at it one entry, then quiet. */
 static void
 test_threshold(void)
@@ -217,7 +282,11 @@ test_threshold(void)
 	store_close(st);
 }
 
-/* Repeats: one per realert, the counts of all entries add up. */
+/*
+ * Repeats: one per realert, the counts of all entries add up.  The
+ * owner logging in from elsewhere closes nothing: the entry that closes
+ * the incident, when quiet, tells the rest and the login.
+ */
 static void
 test_storm(void)
 {
@@ -236,16 +305,21 @@ test_storm(void)
 	ev = ev_server(SW_EV_SUCCESS, "carl@example.com", "192.0.2.1",
 	    T0 + 7300);
 	feed(e, st, &ev);
-	/* first at the 5th, then at +1800, +3600, +5400 from it; closed */
+	/* first at the 5th, then at +1800, +3600, +5400 from it */
+	CHECK_INT(nseen, 4);
+	CHECK_INT(engine_open(e), 1);
+	fail_n(e, st, "other@example.com", "198.51.100.10", T0 + 7300 + 3600,
+	    1, 1);
+	CHECK_INT(engine_tick(e, 0), 1);
 	CHECK_INT(nseen, 5);
 	for (i = 0; i < nseen; i++) {
 		sum += seen[i].count;
-		if (i < 4)
-			CHECK_INT(seen[i].kind, SW_AL_ACCOUNT_FAILING);
+		CHECK_INT(seen[i].kind, SW_AL_ACCOUNT_FAILING);
 		CHECK_INT(seen[i].repeat, i);
 	}
-	CHECK_INT(seen[4].kind, SW_AL_ACCOUNT_RECOVERED);
-	CHECK_INT(seen[4].compromise, 0);
+	CHECK_INT(seen[4].closing, 1);
+	CHECK_INT(seen[4].logins, 1);
+	CHECK_STR(seen[4].login_addr, "192.0.2.1");
 	CHECK_INT(seen[1].count, 1800);
 	CHECK_INT(sum, 7200);
 	CHECK_INT(seen[4].total, 7200);
@@ -634,36 +708,6 @@ test_refill(void)
 	store_close(st);
 }
 
-/* The row of incident id in the database file name, as a|b|c|...| */
-static void
-row_of(const char *name, int64_t id, char *buf, size_t size)
-{
-	sqlite3		*db;
-	sqlite3_stmt	*q;
-	char		 path[128];
-	int		 i, n;
-	size_t		 used = 0;
-
-	buf[0] = '\0';
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) !=
-	    SQLITE_OK || sqlite3_prepare_v2(db, "SELECT * FROM incident_list "
-	    "WHERE id = ?", -1, &q, NULL) != SQLITE_OK) {
-		sqlite3_close(db);
-		return;
-	}
-	sqlite3_bind_int64(q, 1, id);
-	if (sqlite3_step(q) == SQLITE_ROW) {
-		n = sqlite3_column_count(q);
-		for (i = 0; i < n && used < size; i++)
-			used += (size_t)snprintf(buf + used, size - used, "%s|",
-			    sqlite3_column_text(q, i) != NULL ?
-			    (const char *)sqlite3_column_text(q, i) : "NULL");
-	}
-	sqlite3_finalize(q);
-	sqlite3_close(db);
-}
-
 /*
  * A silent engine (no send function, as smtpwatchctl scan makes it)
  * sends nothing and records everything as one that sends: the same
@@ -712,6 +756,106 @@ test_silent(void)
 	}
 }
 
+/*
+ * Incidents follow the attack, not the owner.  A distributed brute force
+ * with the owner logging in from its usual address in between: one
+ * incident, which records the logins and stays open; a login from one
+ * of the attacking addresses closes it (success) as a compromise.
+ */
+static void
+test_owner_login(void)
+{
+	struct sw_alertopt	 o;
+	struct sw_store		*st = store_new("owner.db");
+	struct sw_engine	*e;
+	struct sw_event		 ev;
+	char			 addr[32];
+	int			 i;
+
+	opt_defaults(&o);
+	login_before(st, &o, "olga@example.org", "192.0.2.50", T0 - 86400);
+	e = engine_new(rs, &o, st, record);
+	nseen = 0;
+	for (i = 0; i < 60; i++) {
+		snprintf(addr, sizeof(addr), "198.51.100.%d", 1 + i % 10);
+		fail_n(e, st, "olga@example.org", addr, T0 + i * 10, 1, 1);
+		if (i % 20 == 10) {
+			ev = ev_server(SW_EV_SUCCESS, "olga@example.org",
+			    "192.0.2.50", T0 + i * 10 + 5);
+			feed(e, st, &ev);
+		}
+	}
+	CHECK_INT(nseen, 1);
+	CHECK_STR(seen[0].diag, "server/distributed-brute-force");
+	CHECK_INT(engine_open(e), 1);
+	CHECK_INT(e->incs->s.logins, 3);
+	CHECK_STR(e->incs->s.login_addr, "192.0.2.50");
+	CHECK_INT(e->incs->s.login_last, T0 + 505);
+	CHECK_INT(e->incs->s.addresses, 10);
+	CHECK_INT(e->incs->s.failures, 60);
+	/* an address of the attack gets in */
+	ev = ev_server(SW_EV_SUCCESS, "olga@example.org", "198.51.100.3",
+	    T0 + 700);
+	feed(e, st, &ev);
+	CHECK_INT(nseen, 2);
+	CHECK_INT(seen[1].kind, SW_AL_ACCOUNT_RECOVERED);
+	CHECK_INT(seen[1].compromise, 1);
+	CHECK_INT(seen[1].logins, 3);
+	CHECK_INT(engine_open(e), 0);
+	engine_save(e);
+	CHECK_INT(store_commit(st), 0);
+	CHECK_STR(col_of("owner.db", 1, 8), "success");
+	engine_free(e);
+	store_close(st);
+}
+
+/*
+ * A stale device: two addresses that logged in before, failing with an
+ * old password.  The owner's login from a third address closes nothing;
+ * the device's own login (the password fixed on it) closes the incident
+ * with close_reason success and no compromise.
+ */
+static void
+test_stale_fixed(void)
+{
+	struct sw_alertopt	 o;
+	struct sw_store		*st = store_new("fixed.db");
+	struct sw_engine	*e;
+	struct sw_event		 ev;
+
+	opt_defaults(&o);
+	login_before(st, &o, "pia@example.org", "192.0.2.60", T0 - 86400);
+	login_before(st, &o, "pia@example.org", "192.0.2.62", T0 - 86000);
+	e = engine_new(rs, &o, st, record);
+	nseen = 0;
+	fail_n(e, st, "pia@example.org", "192.0.2.60", T0, 3, 300);
+	fail_n(e, st, "pia@example.org", "192.0.2.62", T0 + 150, 3, 300);
+	CHECK_INT(nseen, 1);
+	CHECK_STR(seen[0].diag, "server/stale-device");
+	CHECK_INT(seen[0].addresses, 2);
+	ev = ev_server(SW_EV_SUCCESS, "pia@example.org", "192.0.2.61",
+	    T0 + 1000);
+	feed(e, st, &ev);
+	CHECK_INT(nseen, 1);
+	CHECK_INT(engine_open(e), 1);
+	fail_n(e, st, "pia@example.org", "192.0.2.60", T0 + 1200, 1, 1);
+	ev = ev_server(SW_EV_SUCCESS, "pia@example.org", "192.0.2.62",
+	    T0 + 1300);
+	feed(e, st, &ev);
+	CHECK_INT(nseen, 2);
+	CHECK_INT(seen[1].kind, SW_AL_ACCOUNT_RECOVERED);
+	CHECK_INT(seen[1].compromise, 0);
+	CHECK_INT(seen[1].logins, 1);
+	CHECK_STR(seen[1].login_addr, "192.0.2.61");
+	CHECK_INT(seen[1].total, 7);
+	engine_save(e);
+	CHECK_INT(store_commit(st), 0);
+	CHECK_STR(col_of("fixed.db", 1, 8), "success");
+	CHECK_STR(col_of("fixed.db", 1, 16), "server/stale-device");
+	engine_free(e);
+	store_close(st);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -742,6 +886,8 @@ main(int argc, char *argv[])
 	test_restart();
 	test_refill();
 	test_silent();
+	test_owner_login();
+	test_stale_fixed();
 	rules_free(rs);
 	nftw(dir, check_rm, 8, FTW_DEPTH | FTW_PHYS);
 	return check_done();
