@@ -20,10 +20,15 @@
  *   backend    backend-threshold "back end down" troubles in
  *              backend-window; closes at a login or when quiet.
  *
- * An incident's first entry goes out at once; later failures are told
- * at most once per realert interval (log time), as a count since the
- * previous entry, and when the diagnosis escalates.  Times are the log
- * lines' own, so a backlog read at start reads like it happened.
+ * An incident's entries are bounded, whatever realert says: the first
+ * goes out at once; later failures are told at most once per hour of
+ * log time (FOLLOWUP_MIN, or realert when longer), as a count since the
+ * previous entry; an escalation of an account's diagnosis (stale device,
+ * brute force, distributed: at most twice) is told at once and starts
+ * the hour over; and one entry tells the close (a login, or quiet time
+ * when failures went untold).  An incident spanning H hours of log
+ * writes at most 1 + H + 2 + 1 entries.  Times are the log lines' own,
+ * so a backlog read at start counts like it happened.
  *
  * Memory is bounded: tracks live in a hash with an LRU list and at most
  * TRACK_MAX of them (the least recently failing one goes first);
@@ -51,6 +56,7 @@
 #define RHYTHM		8	/* failure times kept for the rhythm */
 #define SET_MAX		65536	/* queue ids, accounts per incident */
 #define LIVE_SKEW	300	/* wall clock this close to the logs: live */
+#define FOLLOWUP_MIN	3600	/* log seconds from an entry to a follow-up */
 #define HASH_MIN	256
 #define GOOD_MAX	4096	/* recent logins remembered */
 
@@ -766,15 +772,20 @@ engine_alert(struct sw_engine *e, struct inc *in, struct sw_alert *a)
 	e->alerts++;
 }
 
-/* The entry for an open incident's news: first, repeat or escalation. */
+/*
+ * The entry for an open incident's news: first or escalation (now), or
+ * a follow-up, at most once per FOLLOWUP_MIN (realert when longer).
+ */
 static void
 engine_tell(struct sw_engine *e, struct inc *in, time_t when, long period,
     int now)
 {
 	struct sw_alert	 a;
+	long		 every = e->opt->realert > FOLLOWUP_MIN ?
+			    e->opt->realert : FOLLOWUP_MIN;
 
 	if (!now && (in->s.failures <= in->s.reported ||
-	    when - in->s.last_alert < e->opt->realert))
+	    when - in->s.last_alert < every))
 		return;
 	memset(&a, 0, sizeof(a));
 	a.kind = engine_kind(in);

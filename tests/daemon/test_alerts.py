@@ -185,9 +185,10 @@ def gmail_relay(w):
     """Gmail refuses our credentials: one relay-rejected entry at the first
     failure with every field and the Gmail diagnosis of the rules; more
     failures, a second recipient and a [CACHED] line within realert add
-    to it without an entry; a failure after realert is one repeat with
-    the failures since; a delivery through the relay is relay-recovered
-    and closes the incident (success)."""
+    to it without an entry, and so does one past realert (30 min) but
+    within the hour; a failure an hour after the first entry is one
+    repeat with the failures since; a delivery through the relay is
+    relay-recovered and closes the incident (success)."""
     d, j, log = start(w, 'relay smtp.gmail.com as alerts@example.com')
     es = feed(d, j, log, pf_relay_fail('A1A1A1A1A1', 'ops@partner.example', 0))
     inc = incidents(d, 'relay')
@@ -219,36 +220,39 @@ def gmail_relay(w):
     eq((r['failures'], r['messages'], r['alerts'], r['state']), (3, 4, 1, 'open'),
        'relay incident (failures, messages, alerts, state) within realert')
 
-    # After realert: one repeat, counting the 3 failures since the first.
+    # Past realert but within the hour: nothing yet.
     es = feed(d, j, log, pf_relay_fail('E5E5E5E5E5', 'd@partner.example', 2000))
+    eq(len(es), 1, 'entries after a failure past realert, within the hour')
+    # An hour after the first entry: one repeat, the 4 failures since.
+    es = feed(d, j, log, pf_relay_fail('G7G7G7G7G7', 'f@partner.example', 3600))
     e = one(j.all('relay-rejected', repeat=1), 'repeat entries')
-    eq(len(es), 2, 'entries after a failure past realert')
+    eq(len(es), 2, 'entries after a failure an hour after the first entry')
     check(e, 'relay-rejected', dict(
         diag_fields(GMAIL_DIAG),
         SMTPWATCH_INCIDENT=str(iid), SMTPWATCH_HOST='mx1', SMTPWATCH_RELAY='smtp.gmail.com',
-        SMTPWATCH_ACCOUNT='alerts@example.com', SMTPWATCH_MESSAGES='5',
-        SMTPWATCH_ADDR='142.250.102.108', SMTPWATCH_REPLY=reply, SMTPWATCH_COUNT='3',
-        SMTPWATCH_TOTAL='4', SMTPWATCH_OPENED=str(epoch(0)), SMTPWATCH_REPEAT='1',
+        SMTPWATCH_ACCOUNT='alerts@example.com', SMTPWATCH_MESSAGES='6',
+        SMTPWATCH_ADDR='142.250.102.108', SMTPWATCH_REPLY=reply, SMTPWATCH_COUNT='4',
+        SMTPWATCH_TOTAL='5', SMTPWATCH_OPENED=str(epoch(0)), SMTPWATCH_REPEAT='1',
         SMTPWATCH_STATE='open'), 'the repeat entry')
     msg = jtext(e['MESSAGE'])
     want = ('relay smtp.gmail.com still refuses our login for alerts@example.com: '
-            '3 more failures since 04:00 (4 in all); 5 messages waiting.')
+            '4 more failures since 04:00 (5 in all); 6 messages waiting.')
     if not msg.startswith(want):
         fail('repeat MESSAGE: %r, want it to start with %r' % (msg, want))
 
-    # Mail goes through: recovered after 2100 s, 5 messages delayed.
-    es = feed(d, j, log, pf_relay_sent('F6F6F6F6F6', 'e@partner.example', 2100))
+    # Mail goes through: recovered after 3700 s, 6 messages delayed.
+    es = feed(d, j, log, pf_relay_sent('F6F6F6F6F6', 'e@partner.example', 3700))
     e = one(j.all('relay-recovered'), 'relay-recovered entries')
     eq(len(es), 3, 'entries after the delivery')
     check(e, 'relay-recovered', dict(
         MESSAGE='relay smtp.gmail.com accepts our login for alerts@example.com again '
-                'after 35 min: 5 messages were delayed, 4 failures.',
+                'after 1 h 1 min: 6 messages were delayed, 5 failures.',
         SMTPWATCH_DIAGNOSIS=GMAIL_DIAG,
         SMTPWATCH_INCIDENT=str(iid), SMTPWATCH_HOST='mx1', SMTPWATCH_RELAY='smtp.gmail.com',
-        SMTPWATCH_ACCOUNT='alerts@example.com', SMTPWATCH_MESSAGES='5',
+        SMTPWATCH_ACCOUNT='alerts@example.com', SMTPWATCH_MESSAGES='6',
         SMTPWATCH_ADDR='142.250.102.108', SMTPWATCH_REPLY=reply, SMTPWATCH_COUNT='0',
-        SMTPWATCH_TOTAL='4', SMTPWATCH_OPENED=str(epoch(0)), SMTPWATCH_REPEAT='2',
-        SMTPWATCH_STATE='closed', SMTPWATCH_DURATION='2100'), 'the relay-recovered entry')
+        SMTPWATCH_TOTAL='5', SMTPWATCH_OPENED=str(epoch(0)), SMTPWATCH_REPEAT='2',
+        SMTPWATCH_STATE='closed', SMTPWATCH_DURATION='3700'), 'the relay-recovered entry')
     d.term()
     r = incidents(d, 'relay')
     eq(len(r), 1, 'relay incidents at the end')
@@ -256,9 +260,9 @@ def gmail_relay(w):
     eq({k: r[k] for k in ('host', 'direction', 'opened', 'last', 'closed', 'close_reason',
                           'failures', 'messages', 'reported', 'alerts', 'last_alert',
                           'diagnosis', 'last_addr', 'state')},
-       {'host': 'mx1', 'direction': 'client', 'opened': epoch(0), 'last': epoch(2000),
-        'closed': epoch(2100), 'close_reason': 'success', 'failures': 4, 'messages': 5,
-        'reported': 4, 'alerts': 3, 'last_alert': epoch(2100), 'diagnosis': GMAIL_DIAG,
+       {'host': 'mx1', 'direction': 'client', 'opened': epoch(0), 'last': epoch(3600),
+        'closed': epoch(3700), 'close_reason': 'success', 'failures': 5, 'messages': 6,
+        'reported': 5, 'alerts': 3, 'last_alert': epoch(3700), 'diagnosis': GMAIL_DIAG,
         'last_addr': '142.250.102.108', 'state': 'closed'}, 'the relay incident row')
     eq(subject(r), b'smtp.gmail.com', 'the relay incident subject')
 
@@ -654,9 +658,9 @@ def opened_spray(w):
 
 @test('server')
 def restart(w):
-    """An open incident survives a restart: failures within realert after
-    it write nothing, the first one past realert one repeat (REPEAT=1)
-    with every failure since the first entry."""
+    """An open incident survives a restart: failures within the hour after
+    it write nothing, the first one an hour after the first entry one
+    repeat (REPEAT=1) with every failure since the first entry."""
     d, j, log = start(w)
     es = feed(d, j, log, fails('dave@example.com', '203.0.113.50', range(0, 5)))
     iid = one(es, 'entries before the restart')['SMTPWATCH_INCIDENT']
@@ -666,9 +670,11 @@ def restart(w):
     es = feed(d, j, log, fails('dave@example.com', '203.0.113.50', range(100, 103)))
     eq(es, [], 'entries after the restart within realert')
     es = feed(d, j, log, pf_fail('dave@example.com', '203.0.113.50', 2000))
-    e = one(es, 'entries after realert')
+    eq(es, [], 'entries after the restart past realert, within the hour')
+    es = feed(d, j, log, pf_fail('dave@example.com', '203.0.113.50', 3700))
+    e = one(es, 'entries an hour after the first')
     check(e, 'account-failing', account_want(
-        iid, 'dave@example.com', '203.0.113.50', 4, 9, 0, 1, 'server/brute-force'),
+        iid, 'dave@example.com', '203.0.113.50', 5, 10, 0, 1, 'server/brute-force'),
         'the repeat after the restart')
     d.term()
 
@@ -685,10 +691,10 @@ STORM_SPAN = 3 * 3600
 def storm(w):
     """100000 failures of one account from one address over 3 h of log
     time (realert 30 min), then a login from elsewhere, under ASan: the
-    first entry at the 5th failure, one repeat at each 30 min after the
-    previous entry (1800, 3600, 5400, 7200, 9000 s); the login from
+    first entry at the 5th failure, one repeat an hour after the previous
+    entry (3600, 7200 s: realert is less than the hour); the login from
     another address closes nothing; a line an hour later closes the
-    incident (quiet) with an entry that tells the rest and the login: 7
+    incident (quiet) with an entry that tells the rest and the login: 4
     entries whose COUNTs sum to 100000; incidents.failures = 100000."""
     d, j, log = start(w)
     user = b'storm@example.com'
@@ -701,7 +707,7 @@ def storm(w):
     j.wait_kind('account-failing', state='closed')
     es = j.all(account=user.decode())
     eq([(e['SMTPWATCH_KIND'], e['SMTPWATCH_REPEAT']) for e in es],
-       [('account-failing', str(i)) for i in range(7)], 'entries (kind, repeat)')
+       [('account-failing', str(i)) for i in range(4)], 'entries (kind, repeat)')
     counts = [int(e['SMTPWATCH_COUNT']) for e in es]
     eq(sum(counts), STORM, 'the sum of SMTPWATCH_COUNT (counts %s)' % counts)
     eq(counts[0], 5, 'the first entry\'s COUNT')
@@ -714,7 +720,7 @@ def storm(w):
                  'the incident closed in the database')
     r = incident_of(d, 'account', user)
     eq((r['failures'], r['reported'], r['alerts'], r['close_reason'], r['last_alert']),
-       (STORM, STORM, 7, 'quiet', epoch(last)),
+       (STORM, STORM, 4, 'quiet', epoch(last)),
        'the incident (failures, reported, alerts, close_reason, last_alert)')
     eq(account_failures(d.db), {user: STORM}, 'account failures')
     d.term()

@@ -283,9 +283,10 @@ test_threshold(void)
 }
 
 /*
- * Repeats: one per realert, the counts of all entries add up.  The
- * owner logging in from elsewhere closes nothing: the entry that closes
- * the incident, when quiet, tells the rest and the login.
+ * Repeats: one an hour whatever realert (here 30 min) says, the counts
+ * of all entries add up.  The owner logging in from elsewhere closes
+ * nothing: the entry that closes the incident, when quiet, tells the
+ * rest and the login.  A realert longer than an hour spaces them more.
  */
 static void
 test_storm(void)
@@ -305,27 +306,34 @@ test_storm(void)
 	ev = ev_server(SW_EV_SUCCESS, "carl@example.com", "192.0.2.1",
 	    T0 + 7300);
 	feed(e, st, &ev);
-	/* first at the 5th, then at +1800, +3600, +5400 from it */
-	CHECK_INT(nseen, 4);
+	/* first at the 5th, then an hour after it */
+	CHECK_INT(nseen, 2);
+	CHECK_INT(seen[1].when, T0 + 3604);
 	CHECK_INT(engine_open(e), 1);
 	fail_n(e, st, "other@example.com", "198.51.100.10", T0 + 7300 + 3600,
 	    1, 1);
 	CHECK_INT(engine_tick(e, 0), 1);
-	CHECK_INT(nseen, 5);
+	CHECK_INT(nseen, 3);
 	for (i = 0; i < nseen; i++) {
 		sum += seen[i].count;
 		CHECK_INT(seen[i].kind, SW_AL_ACCOUNT_FAILING);
 		CHECK_INT(seen[i].repeat, i);
 	}
-	CHECK_INT(seen[4].closing, 1);
-	CHECK_INT(seen[4].logins, 1);
-	CHECK_STR(seen[4].login_addr, "192.0.2.1");
-	CHECK_INT(seen[1].count, 1800);
+	CHECK_INT(seen[2].closing, 1);
+	CHECK_INT(seen[2].logins, 1);
+	CHECK_STR(seen[2].login_addr, "192.0.2.1");
+	CHECK_INT(seen[1].count, 3600);
 	CHECK_INT(sum, 7200);
-	CHECK_INT(seen[4].total, 7200);
+	CHECK_INT(seen[2].total, 7200);
 	engine_save(e);
 	CHECK_INT(store_commit(st), 0);
 	CHECK_INT(engine_open(e), 0);
+	/* realert 3 h: none in two hours */
+	o.realert = 3 * 3600;
+	nseen = 0;
+	fail_n(e, st, "cora@example.com", "198.51.100.11", T0 + 20000, 7200,
+	    1);
+	CHECK_INT(nseen, 1);
 	engine_free(e);
 	store_close(st);
 }
@@ -470,15 +478,18 @@ test_relay(void)
 	CHECK_INT(nseen, 1);
 	ev = ev_relay(SW_EV_FAILURE, "5A6EE11E053", T0 + 2000);
 	feed(e, st, &ev);
+	CHECK_INT(nseen, 1);	/* realert (30 min) is less than the hour */
+	ev = ev_relay(SW_EV_FAILURE, "5A6EE11E054", T0 + 3600);
+	feed(e, st, &ev);
 	CHECK_INT(nseen, 2);
 	CHECK_INT(seen[1].repeat, 1);
-	CHECK_INT(seen[1].count, 2);
-	CHECK_INT(seen[1].messages, 3);
-	ev = ev_relay(SW_EV_SUCCESS, "5A6EE11E051", T0 + 2100);
+	CHECK_INT(seen[1].count, 3);
+	CHECK_INT(seen[1].messages, 4);
+	ev = ev_relay(SW_EV_SUCCESS, "5A6EE11E051", T0 + 3700);
 	feed(e, st, &ev);
 	CHECK_INT(nseen, 3);
 	CHECK_INT(seen[2].kind, SW_AL_RELAY_RECOVERED);
-	CHECK_INT(seen[2].total, 3);
+	CHECK_INT(seen[2].total, 4);
 	CHECK_INT(seen[2].count, 0);
 	/* a later success is just mail */
 	feed(e, st, &ev);
@@ -667,10 +678,12 @@ test_restart(void)
 	feed(e, st, &ev);
 	CHECK_INT(nseen, 2);
 	fail_n(e, st, "liz@example.org", "203.0.113.50", T0 + 1900, 1, 1);
+	CHECK_INT(nseen, 2);
+	fail_n(e, st, "liz@example.org", "203.0.113.50", T0 + 3700, 1, 1);
 	CHECK_INT(nseen, 3);
 	CHECK_INT(seen[2].repeat, 1);
-	CHECK_INT(seen[2].count, 2);
-	CHECK_INT(seen[2].total, 7);
+	CHECK_INT(seen[2].count, 3);
+	CHECK_INT(seen[2].total, 8);
 	id = e->nextid;
 	CHECK_INT(id, 3);
 	engine_free(e);
@@ -856,6 +869,66 @@ test_stale_fixed(void)
 	store_close(st);
 }
 
+/*
+ * The reproduced bug: one account attacked from 61 addresses over two
+ * hours, its owner logging in from its usual address every 20 minutes.
+ * With realert at its least (1 min): one incident, its first entry,
+ * then at most one an hour of log time, and the entry that closes it
+ * when quiet; their counts add up to every failure.
+ */
+static void
+test_attack61(void)
+{
+	struct sw_alertopt	 o;
+	struct sw_store		*st = store_new("attack61.db");
+	struct sw_engine	*e;
+	struct sw_event		 ev;
+	char			 addr[32];
+	uint64_t		 sum = 0;
+	size_t			 i;
+	int			 k;
+
+	opt_defaults(&o);
+	o.realert = 60;
+	login_before(st, &o, "victim@example.org", "192.0.2.10", T0 - 86400);
+	e = engine_new(rs, &o, st, record);
+	nseen = 0;
+	for (k = 0; k < 240; k++) {	/* one every 30 s */
+		snprintf(addr, sizeof(addr), "203.0.113.%d", 100 + k % 61);
+		fail_n(e, st, "victim@example.org", addr, T0 + k * 30, 1, 1);
+		if (k % 40 == 20) {
+			ev = ev_server(SW_EV_SUCCESS, "victim@example.org",
+			    "192.0.2.10", T0 + k * 30 + 10);
+			feed(e, st, &ev);
+		}
+	}
+	fail_n(e, st, "other@example.org", "198.51.100.1", T0 + 7200 + 3600,
+	    1, 1);
+	CHECK_INT(engine_tick(e, 0), 1);
+	engine_save(e);
+	CHECK_INT(store_commit(st), 0);
+	CHECK_INT(e->nextid, 2);	/* one incident */
+	CHECK_INT(engine_open(e), 0);
+	CHECK(nseen >= 2 && nseen <= 1 + 2 + 1);
+	for (i = 0; i < nseen; i++) {
+		CHECK_INT(seen[i].kind, SW_AL_ACCOUNT_FAILING);
+		CHECK_INT(seen[i].repeat, i);
+		CHECK_STR(seen[i].diag, "server/distributed-brute-force");
+		if (i > 0 && !seen[i].closing)
+			CHECK(seen[i].when - seen[i - 1].when >= 3600);
+		sum += seen[i].count;
+	}
+	CHECK_INT(seen[0].count, 5);
+	CHECK_INT(seen[nseen - 1].closing, 1);
+	CHECK_INT(seen[nseen - 1].logins, 6);
+	CHECK_INT(seen[nseen - 1].addresses, 61);
+	CHECK_INT(sum, 240);
+	CHECK_STR(col_of("attack61.db", 1, 8), "quiet");
+	CHECK_STR(col_of("attack61.db", 1, 9), "240");
+	engine_free(e);
+	store_close(st);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -888,6 +961,7 @@ main(int argc, char *argv[])
 	test_silent();
 	test_owner_login();
 	test_stale_fixed();
+	test_attack61();
 	rules_free(rs);
 	nftw(dir, check_rm, 8, FTW_DEPTH | FTW_PHYS);
 	return check_done();
