@@ -28,7 +28,11 @@
  * the hour over; and one entry tells the close (a login, or quiet time
  * when failures went untold).  An incident spanning H hours of log
  * writes at most 1 + H + 2 + 1 entries.  Times are the log lines' own,
- * so a backlog read at start counts like it happened.
+ * so a backlog read at start counts like it happened; each entry says
+ * when its failures happened (first, last), and one written about lines
+ * older than the live window (LIVE_SKEW behind the wall clock: a backlog
+ * caught up at start) is marked caught_up, so that Friday's brute force
+ * read on Monday does not page anyone as if it happened now.
  *
  * Memory is bounded: tracks live in a hash with an LRU list and at most
  * TRACK_MAX of them (the least recently failing one goes first);
@@ -129,6 +133,7 @@ struct sw_engine {
 	const struct sw_alertopt	*opt;
 	struct sw_store			*store;
 	int		(*send)(const struct sw_alert *);	/* NULL: silent */
+	time_t		(*wall)(time_t *);	/* the wall clock: time(3) */
 	time_t		 now;		/* the latest log time seen */
 	int64_t		 nextid;
 	struct track   **ttab;
@@ -589,7 +594,7 @@ inc_open(struct sw_engine *e, enum sw_inc_kind kind, const char *host,
 		len = sizeof(in->s.subject) - 1;
 	memcpy(in->s.subject, subj, len);
 	in->s.subjectlen = len;
-	in->s.opened = in->s.last = when;
+	in->s.opened = in->s.last = in->s.since = when;
 	in->hash = key_hash(kind, in->s.host, in->s.subject, len);
 	in->dirty = 1;
 	inc_link(e, in);
@@ -685,6 +690,8 @@ inc_note(struct sw_engine *e, struct inc *in, const struct sw_event *ev,
 	inc_host(in, e->evhost != NULL ? e->evhost : ev->host);
 	if (ev->when > in->s.last)
 		in->s.last = ev->when;
+	if (in->s.since == 0 || ev->when < in->s.since)
+		in->s.since = ev->when;
 	if (ev->addr[0] != '\0')
 		memcpy(in->s.addr, ev->addr, sizeof(in->s.addr));
 	if (ev->reply[0] != '\0')
@@ -751,13 +758,46 @@ engine_window(const struct sw_engine *e, const struct inc *in,
 }
 
 /*
+ * When the failures an entry tells happened: those since the previous
+ * entry (after a restart, which forgets since: from that entry's time);
+ * an entry that closes on a success tells the whole incident's.
+ */
+static void
+engine_span(const struct inc *in, struct sw_alert *a)
+{
+	switch (a->kind) {
+	case SW_AL_RELAY_RECOVERED:
+	case SW_AL_ACCOUNT_RECOVERED:
+	case SW_AL_BACKEND_RECOVERED:
+		a->first = in->s.opened;
+		break;
+	default:
+		if (in->s.since != 0)
+			a->first = in->s.since;
+		else if (in->s.last_alert != 0)
+			a->first = in->s.last_alert;
+		else
+			a->first = in->s.opened;
+		break;
+	}
+	a->last = in->s.last;
+}
+
+/*
  * Writes an entry for in and counts its failures as told; a silent
- * engine (no send function) counts and records it all the same.
+ * engine (no send function) counts and records it all the same.  An
+ * entry is caught up when the log time it is about (the event's; for a
+ * close by quiet time, the engine's) is more than LIVE_SKEW behind the
+ * wall clock.
  */
 static void
 engine_alert(struct sw_engine *e, struct inc *in, struct sw_alert *a)
 {
+	time_t	 t = a->closing ? e->now : a->when;
+
 	a->inc = &in->s;
+	engine_span(in, a);
+	a->caught_up = e->wall(NULL) - t > LIVE_SKEW;
 	if (a->diag == NULL)
 		a->diag = rules_find(e->rs, in->s.diagnosis);
 	if (a->credential == NULL)
@@ -767,6 +807,7 @@ engine_alert(struct sw_engine *e, struct inc *in, struct sw_alert *a)
 		(void)e->send(a);
 	in->s.alerts++;
 	in->s.reported = in->s.failures;
+	in->s.since = 0;
 	in->s.last_alert = a->when;
 	in->dirty = 1;
 	e->alerts++;
@@ -1578,6 +1619,7 @@ engine_new(const struct sw_rules *rs, const struct sw_alertopt *opt,
 	e->opt = opt;
 	e->store = st;
 	e->send = send;
+	e->wall = time;
 	track_grow(e);
 	if ((max = store_incident_maxid(st)) < 0)
 		max = 0;

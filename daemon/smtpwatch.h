@@ -290,6 +290,8 @@ struct sw_incident {
 	time_t		 opened;	/* first failure counted in it */
 	time_t		 last;		/* latest failure (or message) */
 	time_t		 closed;	/* 0 while open */
+	time_t		 since;		/* first failure not yet told in an
+					   entry, 0: none (not stored) */
 	char		 close_reason[16];	/* success, quiet, reset */
 	uint64_t	 failures;	/* failures (trouble: backend) */
 	uint64_t	 messages;	/* relay: messages held back */
@@ -733,6 +735,9 @@ struct sw_alert {
 	int		 trouble;	/* relay: not the credentials (no mechs) */
 	int		 closing;	/* closed by quiet time */
 	char		 quiet_since[8];	/* ... HH:MM */
+	time_t		 first, last;	/* log times of the failures told */
+	int		 caught_up;	/* about lines older than the live
+					   window: a backlog read late */
 };
 
 int		 alert_send(const struct sw_alert *);

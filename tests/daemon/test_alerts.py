@@ -9,7 +9,10 @@ Groups: relay, server, storm, safety, catalog (default: all).
 
 Times are the log lines' own (harness.stamp(sec), Nov 28 04:00:00 +
 sec), so a scenario writes lines with chosen times; every threshold is
-crossed well inside its window.  An absent entry is checked after
+crossed well inside its window.  Those times are days before the tests
+run: every entry of those scenarios is caught up (SMTPWATCH_CAUGHT_UP=1,
+its priority one step lower, MESSAGE led by "caught up: "); the
+caught-up group writes lines stamped with the time of writing too.  An absent entry is checked after
 Journal.sync(), the barrier that puts every entry sent before it in the
 list.  Expected diagnosis texts come from rules/*.rules, the kinds and
 MESSAGE_IDs from the specification (and daemon/alert.c, checked against
@@ -23,6 +26,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -66,6 +70,13 @@ CONF = '\n'.join([
 
 GMAIL_DIAG = 'gmail/535-5.7.8-bad-credentials'
 DIAG = rules_diagnoses()
+
+# daemon/incident.c's LIVE_SKEW: lines more than this behind the wall
+# clock are caught up.  Lines of stamp(sec) are when the tests run after
+# Nov 28 2026 (the year of classic stamps is inferred from the clock).
+LIVE_SKEW = 300
+OLD = time.time() - epoch(0) > LIVE_SKEW + 86400
+CAUGHT = 'caught up: ' if OLD else ''
 
 
 # ---------------------------------------------------------------------------
@@ -137,13 +148,44 @@ def cause_fix(did):
     return ' Cause: %s. Fix: %s.' % (first_sentence(d['cause']), first_sentence(d['fix'][0][1]))
 
 
+def iso(sec):
+    """stamp(sec) as SMTPWATCH_FIRST and _LAST write it: ISO 8601, UTC."""
+    return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(epoch(sec)))
+
+
+def span(first, last):
+    """SMTPWATCH_FIRST and SMTPWATCH_LAST of failures at first .. last."""
+    return dict(SMTPWATCH_FIRST=iso(first), SMTPWATCH_LAST=iso(last))
+
+
+def when(first, last=None):
+    """alert.c's when_text() in UTC for stamp(first) .. stamp(last)."""
+    def t(sec, fmt):
+        return time.strftime(fmt, time.gmtime(epoch(sec)))
+    if last is None or last <= first:
+        return 'at %s UTC' % t(first, '%Y-%m-%d %H:%M:%S')
+    return 'between %s and %s UTC' % (t(first, '%Y-%m-%d %H:%M:%S'), t(last, '%H:%M:%S'))
+
+
+def lowered(prio):
+    """The priority of a caught-up entry: one step lower, not below info."""
+    return min(prio + 1, 6) if OLD else prio
+
+
 def check(e, kind, want, what):
     """e is an entry of kind: its MESSAGE_ID, PRIORITY (want may say
-    another), SYSLOG_IDENTIFIER, and exactly the SMTPWATCH_ fields of want
-    with their values (None: absent).  MESSAGE is checked when in want."""
+    another; by default the kind's, lowered when caught up),
+    SYSLOG_IDENTIFIER, SMTPWATCH_CAUGHT_UP (by default 1 for the old
+    lines of stamp()) and exactly the SMTPWATCH_ fields of want with
+    their values (None: absent).  MESSAGE is checked when in want, with
+    "caught up: " before it when caught up."""
     mid, prio = KINDS[kind]
+    want = dict(want)
+    want.setdefault('SMTPWATCH_CAUGHT_UP', '1' if OLD else None)
+    if 'MESSAGE' in want:
+        want['MESSAGE'] = (CAUGHT if want['SMTPWATCH_CAUGHT_UP'] else '') + want['MESSAGE']
+    want.setdefault('PRIORITY', str(lowered(prio) if want['SMTPWATCH_CAUGHT_UP'] else prio))
     want = {k: v for k, v in want.items() if v is not None}
-    want.setdefault('PRIORITY', str(prio))
     want.setdefault('MESSAGE_ID', mid)
     want.setdefault('SYSLOG_IDENTIFIER', 'smtpwatchd')
     want['SMTPWATCH_KIND'] = kind
@@ -202,12 +244,12 @@ def gmail_relay(w):
     check(e, 'relay-rejected', dict(
         diag_fields(GMAIL_DIAG),
         MESSAGE='relay smtp.gmail.com rejected our credentials for alerts@example.com '
-                '(535 5.7.8); 1 message waiting.' + cause_fix(GMAIL_DIAG),
+                '(535 5.7.8) %s; 1 message waiting.' % when(0) + cause_fix(GMAIL_DIAG),
         SMTPWATCH_INCIDENT=str(iid), SMTPWATCH_HOST='mx1', SMTPWATCH_RELAY='smtp.gmail.com',
         SMTPWATCH_ACCOUNT='alerts@example.com', SMTPWATCH_MESSAGES='1',
         SMTPWATCH_ADDR='142.250.102.108', SMTPWATCH_REPLY=reply, SMTPWATCH_COUNT='1',
         SMTPWATCH_TOTAL='1', SMTPWATCH_OPENED=str(epoch(0)), SMTPWATCH_REPEAT='0',
-        SMTPWATCH_STATE='open'), 'the relay-rejected entry')
+        SMTPWATCH_STATE='open', **span(0, 0)), 'the relay-rejected entry')
 
     # Within realert (30 min): a failure, its second recipient, a
     # [CACHED] deferral of another message, one more failure.
@@ -233,10 +275,10 @@ def gmail_relay(w):
         SMTPWATCH_ACCOUNT='alerts@example.com', SMTPWATCH_MESSAGES='6',
         SMTPWATCH_ADDR='142.250.102.108', SMTPWATCH_REPLY=reply, SMTPWATCH_COUNT='4',
         SMTPWATCH_TOTAL='5', SMTPWATCH_OPENED=str(epoch(0)), SMTPWATCH_REPEAT='1',
-        SMTPWATCH_STATE='open'), 'the repeat entry')
+        SMTPWATCH_STATE='open', **span(300, 3600)), 'the repeat entry')
     msg = jtext(e['MESSAGE'])
-    want = ('relay smtp.gmail.com still refuses our login for alerts@example.com: '
-            '4 more failures since 04:00 (5 in all); 6 messages waiting.')
+    want = (CAUGHT + 'relay smtp.gmail.com still refuses our login for alerts@example.com: '
+            '4 more failures %s (5 in all); 6 messages waiting.' % when(300, 3600))
     if not msg.startswith(want):
         fail('repeat MESSAGE: %r, want it to start with %r' % (msg, want))
 
@@ -246,13 +288,15 @@ def gmail_relay(w):
     eq(len(es), 3, 'entries after the delivery')
     check(e, 'relay-recovered', dict(
         MESSAGE='relay smtp.gmail.com accepts our login for alerts@example.com again '
-                'after 1 h 1 min: 6 messages were delayed, 5 failures.',
+                'at 2026-11-28 05:01:40 UTC, after 1 h 1 min: 6 messages were delayed, '
+                '5 failures %s.' % when(0, 3600),
         SMTPWATCH_DIAGNOSIS=GMAIL_DIAG,
         SMTPWATCH_INCIDENT=str(iid), SMTPWATCH_HOST='mx1', SMTPWATCH_RELAY='smtp.gmail.com',
         SMTPWATCH_ACCOUNT='alerts@example.com', SMTPWATCH_MESSAGES='6',
         SMTPWATCH_ADDR='142.250.102.108', SMTPWATCH_REPLY=reply, SMTPWATCH_COUNT='0',
         SMTPWATCH_TOTAL='5', SMTPWATCH_OPENED=str(epoch(0)), SMTPWATCH_REPEAT='2',
-        SMTPWATCH_STATE='closed', SMTPWATCH_DURATION='3700'), 'the relay-recovered entry')
+        SMTPWATCH_STATE='closed', SMTPWATCH_DURATION='3700', **span(0, 3600)),
+        'the relay-recovered entry')
     d.term()
     r = incidents(d, 'relay')
     eq(len(r), 1, 'relay incidents at the end')
@@ -287,13 +331,13 @@ def exim_relay(w):
     reply = '535 Authentication failed: Bad username / password'
     check(e, 'relay-rejected', dict(
         diag_fields(did),
-        MESSAGE='relay smtp.sendgrid.net rejected our credentials (535); 1 message waiting.' +
-                cause_fix(did),
+        MESSAGE='relay smtp.sendgrid.net rejected our credentials (535) %s; '
+                '1 message waiting.' % when(0) + cause_fix(did),
         SMTPWATCH_INCIDENT=str(iid), SMTPWATCH_HOST='mx1', SMTPWATCH_RELAY='smtp.sendgrid.net',
         SMTPWATCH_ACCOUNT='smtp.sendgrid.net', SMTPWATCH_MESSAGES='1',
         SMTPWATCH_ADDR='2001:db8:5::69', SMTPWATCH_REPLY=reply, SMTPWATCH_COUNT='1',
         SMTPWATCH_TOTAL='1', SMTPWATCH_OPENED=str(epoch(0)), SMTPWATCH_REPEAT='0',
-        SMTPWATCH_STATE='open'), 'the Exim relay-rejected entry')
+        SMTPWATCH_STATE='open', **span(0, 0)), 'the Exim relay-rejected entry')
     es = feed(d, j, log, exim_relay_fail(60, b'1rLmNq-000000001r2-3CdE', 31011))
     eq(len(es), 1, 'entries after a second failure within realert')
     es = feed(d, j, log, b'%s mx1 exim[31020]: 2026-11-28 %s 1rLmNr-000000001r3-4DeF => '
@@ -315,13 +359,15 @@ def exim_relay(w):
 # server
 # ===========================================================================
 
-def account_want(iid, account, addr, count, total, opened, repeat, did, addresses=1,
-                 state='open', reply='UGFzc3dvcmQ6', **more):
+def account_want(iid, account, addr, count, total, opened, repeat, did, first, last,
+                 addresses=1, state='open', reply='UGFzc3dvcmQ6', **more):
+    """The fields of an account's entry; first, last: the failures it tells."""
     f = dict(diag_fields(did), SMTPWATCH_INCIDENT=str(iid), SMTPWATCH_HOST='mx1',
              SMTPWATCH_ACCOUNT=account, SMTPWATCH_ADDR=addr, SMTPWATCH_ADDRESSES=str(addresses),
              SMTPWATCH_REPLY=reply, SMTPWATCH_COUNT=str(count), SMTPWATCH_TOTAL=str(total),
              SMTPWATCH_OPENED=str(epoch(opened)), SMTPWATCH_REPEAT=str(repeat),
-             SMTPWATCH_STATE=state, SMTPWATCH_WINDOW='900', SMTPWATCH_THRESHOLD='5')
+             SMTPWATCH_STATE=state, SMTPWATCH_WINDOW='900', SMTPWATCH_THRESHOLD='5',
+             **span(first, last))
     f.update(more)
     return f
 
@@ -351,11 +397,12 @@ def stale_device(w):
     e = one(es, 'entries after 5 failures every 60 s')
     iid = incident_of(d, 'account', b'carol@example.com')['id']
     check(e, 'account-failing', account_want(iid, 'carol@example.com', '192.0.2.10', 5, 5,
-                                             600, 0, did, SMTPWATCH_RHYTHM='60'),
+                                             600, 0, did, 600, 840, SMTPWATCH_RHYTHM='60'),
           'the stale-device entry')
     msg = jtext(e['MESSAGE'])
     for part in ('account carol@example.com failed AUTH 5 times in 4 min from 192.0.2.10 '
-                 'every 60 s: ' + DIAG[did]['summary'] + '.', cause_fix(did)):
+                 'every 60 s %s: ' % when(600, 840) + DIAG[did]['summary'] + '.',
+                 cause_fix(did)):
         if part not in msg:
             fail('stale-device MESSAGE %r lacks %r' % (msg, part))
     if 'brute' in msg.lower():
@@ -365,13 +412,15 @@ def stale_device(w):
     e = one(j.all('account-recovered'), 'account-recovered entries')
     eq(len(es), 2, 'entries after the login')
     check(e, 'account-recovered', dict(
-        MESSAGE='account carol@example.com logged in from 192.0.2.10 after 5 failures '
-                'over 5 min; incident closed.',
+        MESSAGE='account carol@example.com logged in from 192.0.2.10 at '
+                '2026-11-28 04:15:00 UTC after 5 failures %s; incident closed.'
+                % when(600, 840),
         SMTPWATCH_DIAGNOSIS=did, SMTPWATCH_INCIDENT=str(iid), SMTPWATCH_HOST='mx1',
         SMTPWATCH_ACCOUNT='carol@example.com', SMTPWATCH_ADDR='192.0.2.10',
         SMTPWATCH_ADDRESSES='1', SMTPWATCH_REPLY='UGFzc3dvcmQ6', SMTPWATCH_COUNT='0',
         SMTPWATCH_TOTAL='5', SMTPWATCH_OPENED=str(epoch(600)), SMTPWATCH_REPEAT='1',
-        SMTPWATCH_STATE='closed', SMTPWATCH_DURATION='300'), 'the account-recovered entry')
+        SMTPWATCH_STATE='closed', SMTPWATCH_DURATION='300', **span(600, 840)),
+        'the account-recovered entry')
     r = incident_of(d, 'account', b'carol@example.com')
     eq((r['state'], r['close_reason'], r['closed'], r['failures'], r['alerts'], r['diagnosis']),
        ('closed', 'success', epoch(900), 5, 2, did), 'carol\'s incident row')
@@ -382,7 +431,7 @@ def stale_device(w):
     e = one(j.all('account-failing', account='dan@example.com'), 'dan\'s entries')
     iid = incident_of(d, 'account', b'dan@example.com')['id']
     check(e, 'account-failing', account_want(iid, 'dan@example.com', '192.0.2.11', 5, 5,
-                                             1100, 0, did, SMTPWATCH_RHYTHM='120'),
+                                             1100, 0, did, 1100, 1580, SMTPWATCH_RHYTHM='120'),
           'dan\'s stale-device entry')
     if 'every 2 min' not in jtext(e['MESSAGE']):
         fail('dan\'s MESSAGE lacks "every 2 min": %r' % jtext(e['MESSAGE']))
@@ -402,9 +451,9 @@ def brute_force(w):
     e = one(es, 'entries after dave\'s 8 failures')
     iid = incident_of(d, 'account', b'dave@example.com')['id']
     check(e, 'account-failing', account_want(iid, 'dave@example.com', '203.0.113.50', 5, 5,
-                                             0, 0, bf), 'dave\'s entry')
-    want = 'account dave@example.com failed AUTH 5 times in 4 s from 203.0.113.50: ' + \
-        DIAG[bf]['summary'] + '.' + cause_fix(bf)
+                                             0, 0, bf, 0, 4), 'dave\'s entry')
+    want = CAUGHT + 'account dave@example.com failed AUTH 5 times in 4 s from 203.0.113.50 ' \
+        'between 2026-11-28 04:00:00 and 04:00:04 UTC: ' + DIAG[bf]['summary'] + '.' + cause_fix(bf)
     eq(jtext(e['MESSAGE']), want, 'dave\'s MESSAGE')
 
     ips = ['198.51.100.1', '198.51.100.2', '198.51.100.3']
@@ -413,7 +462,8 @@ def brute_force(w):
     eq(len(es), 2, 'entries after erin\'s failures')
     iid = incident_of(d, 'account', b'erin@example.com')['id']
     check(e, 'account-failing', account_want(iid, 'erin@example.com', '198.51.100.2', 5, 5,
-                                             100, 0, dbf, addresses=3), 'erin\'s entry')
+                                             100, 0, dbf, 100, 104, addresses=3),
+          'erin\'s entry')
     msg = jtext(e['MESSAGE'])
     for part in ('from 3 addresses (last 198.51.100.2)', DIAG[dbf]['summary'], cause_fix(dbf)):
         if part not in msg:
@@ -423,7 +473,7 @@ def brute_force(w):
     e = one(j.all('account-failing', account='frank@example.com'), 'frank\'s entries')
     iid = incident_of(d, 'account', b'frank@example.com')['id']
     check(e, 'account-failing', account_want(iid, 'frank@example.com', '203.0.113.60', 5, 5,
-                                             200, 0, bf), 'frank\'s first entry')
+                                             200, 0, bf, 200, 204), 'frank\'s first entry')
     es = feed(d, j, log, pf_fail('frank@example.com', '198.51.100.11', 210))
     eq(len(j.all('account-failing', account='frank@example.com')), 1,
        'frank\'s entries with 2 addresses')
@@ -431,7 +481,7 @@ def brute_force(w):
     e = one(j.all('account-failing', account='frank@example.com', repeat=1),
             'frank\'s escalation entries')
     check(e, 'account-failing', account_want(iid, 'frank@example.com', '198.51.100.12', 3, 8,
-                                             200, 1, dbf, addresses=3),
+                                             200, 1, dbf, 205, 211, addresses=3),
           'frank\'s escalation entry')
     if DIAG[dbf]['summary'] not in jtext(e['MESSAGE']):
         fail('the escalation MESSAGE does not name the new diagnosis: %r' % jtext(e['MESSAGE']))
@@ -452,7 +502,7 @@ def brute_force(w):
             'liz\'s escalation entries')
     iid = incident_of(d, 'account', b'liz@example.com')['id']
     check(e, 'account-failing', account_want(iid, 'liz@example.com', '203.0.113.61', 1, 6,
-                                             400, 1, bf, addresses=2),
+                                             400, 1, bf, 650, 650, addresses=2),
           'liz\'s escalation entry')
     d.term()
 
@@ -475,9 +525,10 @@ def spraying(w):
         SMTPWATCH_HOST='mx1', SMTPWATCH_ADDR='203.0.113.77', SMTPWATCH_ACCOUNTS='5',
         SMTPWATCH_REPLY='UGFzc3dvcmQ6', SMTPWATCH_COUNT='5', SMTPWATCH_TOTAL='5',
         SMTPWATCH_OPENED=str(epoch(0)), SMTPWATCH_REPEAT='0', SMTPWATCH_STATE='open',
-        SMTPWATCH_WINDOW='900', SMTPWATCH_THRESHOLD='5'), 'the address-spraying entry')
-    if not jtext(e['MESSAGE']).startswith('address 203.0.113.77 failed AUTH on 5 accounts in 4 s '
-                                          '(5 failures)'):
+        SMTPWATCH_WINDOW='900', SMTPWATCH_THRESHOLD='5', **span(0, 4)),
+        'the address-spraying entry')
+    if not jtext(e['MESSAGE']).startswith(CAUGHT + 'address 203.0.113.77 failed AUTH on 5 '
+                                          'accounts in 4 s (5 failures) ' + when(0, 4) + ':'):
         fail('address-spraying MESSAGE: %r' % jtext(e['MESSAGE']))
     es = feed(d, j, log, b''.join(rounds[1:]))
     eq([e['SMTPWATCH_KIND'] for e in es], ['address-spraying'],
@@ -514,10 +565,11 @@ def backend_down(w):
         diag_fields(did), SMTPWATCH_INCIDENT=str(iid), SMTPWATCH_HOST='mx1',
         SMTPWATCH_ADDR='203.0.113.3', SMTPWATCH_REPLY=lost, SMTPWATCH_COUNT='3',
         SMTPWATCH_TOTAL='3', SMTPWATCH_OPENED=str(epoch(0)), SMTPWATCH_REPEAT='0',
-        SMTPWATCH_STATE='open', SMTPWATCH_WINDOW='300', SMTPWATCH_THRESHOLD='3'),
-        'the auth-backend-down entry')
+        SMTPWATCH_STATE='open', SMTPWATCH_WINDOW='300', SMTPWATCH_THRESHOLD='3',
+        **span(0, 20)), 'the auth-backend-down entry')
     msg = jtext(e['MESSAGE'])
-    if not msg.startswith('SASL back end on mx1 failing: 3 clients refused') or \
+    if not msg.startswith(CAUGHT + 'SASL back end on mx1 failing: 3 clients refused in 20 s (%s) %s'
+                          % (lost, when(0, 20))) or \
             cause_fix(did) not in msg:
         fail('auth-backend-down MESSAGE: %r' % msg)
     es = feed(d, j, log, pf_success('bob@example.com', '192.0.2.5', 60))
@@ -526,7 +578,8 @@ def backend_down(w):
         SMTPWATCH_INCIDENT=str(iid), SMTPWATCH_HOST='mx1', SMTPWATCH_ADDR='192.0.2.5',
         SMTPWATCH_REPLY=lost, SMTPWATCH_COUNT='0', SMTPWATCH_TOTAL='3',
         SMTPWATCH_OPENED=str(epoch(0)), SMTPWATCH_REPEAT='1', SMTPWATCH_STATE='closed',
-        SMTPWATCH_DURATION='60', SMTPWATCH_DIAGNOSIS=did), 'the auth-backend-recovered entry')
+        SMTPWATCH_DURATION='60', SMTPWATCH_DIAGNOSIS=did, **span(0, 20)),
+        'the auth-backend-recovered entry')
     r = incident_of(d, 'backend', b'mx1')
     eq((r['state'], r['close_reason'], r['failures'], r['alerts']), ('closed', 'success', 3, 2),
        'the back-end incident row')
@@ -549,7 +602,7 @@ def attribution(w):
     e = one(es, 'entries after 5 attributed failures')
     iid = incident_of(d, 'account', b'alice@example.com')['id']
     check(e, 'account-failing', account_want(iid, 'alice@example.com', '203.0.113.5', 5, 5,
-                                             1, 0, 'server/brute-force',
+                                             1, 0, 'server/brute-force', 1, 81,
                                              SMTPWATCH_RHYTHM='20'),
           'the entry for the attributed account')
     es = feed(d, j, log, pf_fail(None, '198.51.100.20', 200) +
@@ -583,11 +636,12 @@ def compromise(w):
     feed(d, j, log, pf_success('grace@example.com', '198.51.100.66', 60))
     e = one(j.all('account-recovered'), 'account-recovered entries')
     check(e, 'account-recovered', account_want(
-        iid, 'grace@example.com', '198.51.100.66', 1, 6, 0, 1, 'server/brute-force',
+        iid, 'grace@example.com', '198.51.100.66', 1, 6, 0, 1, 'server/brute-force', 0, 5,
         state='closed', PRIORITY='4', SMTPWATCH_COMPROMISE='yes', SMTPWATCH_DURATION='60',
         SMTPWATCH_WINDOW=None, SMTPWATCH_THRESHOLD=None), 'the compromise entry')
     msg = jtext(e['MESSAGE'])
-    if 'logged in from 198.51.100.66, an address that was failing it' not in msg:
+    if 'logged in from 198.51.100.66 at 2026-11-28 04:01:00 UTC, an address that was ' \
+            'failing it, after 6 failures %s: ' % when(0, 5) not in msg:
         fail('compromise MESSAGE: %r' % msg)
     d.term()
 
@@ -611,10 +665,11 @@ def quiet(w):
     es = j.sync()
     eq(len(es), 3, 'entries in all')
     check(e, 'account-failing', account_want(
-        hal, 'hal@example.com', '203.0.113.20', 1, 6, 0, 1, 'server/brute-force',
+        hal, 'hal@example.com', '203.0.113.20', 1, 6, 0, 1, 'server/brute-force', 5, 5,
         state='closed', SMTPWATCH_DURATION='5'), 'hal\'s closing entry')
     msg = jtext(e['MESSAGE'])
-    if 'quiet since 04:00, incident closed' not in msg or '1 more failure' not in msg:
+    if 'quiet since 04:00, incident closed' not in msg or \
+            '1 more failure %s (6 in all)' % when(5) not in msg:
         fail('closing MESSAGE: %r' % msg)
     got = {subject(r): (r['close_reason'], r['closed'], r['alerts'], r['reported'])
            for r in incidents(d, 'account')}
@@ -674,7 +729,8 @@ def restart(w):
     es = feed(d, j, log, pf_fail('dave@example.com', '203.0.113.50', 3700))
     e = one(es, 'entries an hour after the first')
     check(e, 'account-failing', account_want(
-        iid, 'dave@example.com', '203.0.113.50', 5, 10, 0, 1, 'server/brute-force'),
+        iid, 'dave@example.com', '203.0.113.50', 5, 10, 0, 1, 'server/brute-force', 100,
+        3700),
         'the repeat after the restart')
     d.term()
 
@@ -776,7 +832,7 @@ def escaping(w):
         if k in ('MESSAGE',) or k.startswith('SMTPWATCH_'):
             if not isinstance(v, str) or not no_control(v):
                 fail('field %s is not printable text: %r' % (k, v))
-    m = re.match(r'account (\S*) failed AUTH', e['MESSAGE'])
+    m = re.match(r'(?:caught up: )?account (\S*) failed AUTH', e['MESSAGE'])
     if not m or len(m.group(1)) > 96 or not m.group(1).endswith('...') or \
             not m.group(1).startswith('\\x07\\x07'):
         fail('MESSAGE shows the long account unbounded or uncut: %r' % e['MESSAGE'])
@@ -831,8 +887,9 @@ def no_journal(w):
     d, j, log = start(w, wrap=NO_JOURNAL)
     append(log, fails('kate@example.com', '203.0.113.40', range(0, 5)))
     d.wait_caught_up()
-    d.wait_stderr(r'smtpwatchd: account-failing: account kate@example\.com failed AUTH 5 times '
-                  r'in 4 s from 203\.0\.113\.40: One address is guessing passwords')
+    d.wait_stderr(r'smtpwatchd: account-failing: %saccount kate@example\.com failed AUTH 5 '
+                  r'times in 4 s from 203\.0\.113\.40 %s: One address is guessing passwords'
+                  % (re.escape(CAUGHT), re.escape(when(0, 4))))
     eq(j.sync(), [], 'journal entries of the daemon without a journal socket')
     d.term()
 

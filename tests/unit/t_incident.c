@@ -34,7 +34,8 @@ struct seen {
 	uint64_t		 count, total, messages;
 	uint32_t		 addresses, accounts, logins;
 	char			 login_addr[SW_ADDR_MAX];
-	time_t			 when;
+	time_t			 when, first, last;
+	int			 caught_up;
 	unsigned int		 repeat;
 	long			 period;
 	int			 compromise, closing;
@@ -43,6 +44,7 @@ struct seen {
 
 static struct seen	 seen[MAXSEEN];
 static size_t		 nseen;
+static time_t		 wall_now;	/* test_wall()'s time */
 static struct sw_rules	*rs;
 static char		 dir[64];
 
@@ -71,12 +73,24 @@ record(const struct sw_alert *a)
 	s->logins = a->inc->logins;
 	memcpy(s->login_addr, a->inc->login_addr, sizeof(s->login_addr));
 	s->when = a->when;
+	s->first = a->first;
+	s->last = a->last;
+	s->caught_up = a->caught_up;
 	s->repeat = a->repeat;
 	s->period = a->period;
 	s->compromise = a->compromise;
 	s->closing = a->closing;
 	s->opened = a->inc->opened;
 	return 1;
+}
+
+/* The engine's wall clock, set by the test. */
+static time_t
+test_wall(time_t *t)
+{
+	if (t != NULL)
+		*t = wall_now;
+	return wall_now;
 }
 
 static const struct sw_diagnosis *
@@ -929,6 +943,76 @@ test_attack61(void)
 	store_close(st);
 }
 
+/*
+ * Each entry tells when its failures happened: the first entry from the
+ * first failure counted, a follow-up from the first one since the
+ * previous entry, a recovery the whole incident.  An entry about lines
+ * more than LIVE_SKEW behind the wall clock is caught up; a close by
+ * quiet time is live when the wall clock moved the engine's time on.
+ */
+static void
+test_times(void)
+{
+	struct sw_alertopt	 o;
+	struct sw_store		*st = store_new("times.db");
+	struct sw_engine	*e;
+	struct sw_event		 ev;
+
+	opt_defaults(&o);
+	e = engine_new(rs, &o, st, record);
+	e->wall = test_wall;
+	nseen = 0;
+	/* live: the wall clock a few seconds after the lines */
+	wall_now = T0 + 10;
+	fail_n(e, st, "tom@example.org", "203.0.113.80", T0, 5, 2);
+	CHECK_INT(nseen, 1);
+	CHECK_INT(seen[0].first, T0);
+	CHECK_INT(seen[0].last, T0 + 8);
+	CHECK_INT(seen[0].caught_up, 0);
+	/* a follow-up an hour on, read with the wall clock a day later */
+	wall_now = T0 + 86400;
+	fail_n(e, st, "tom@example.org", "203.0.113.80", T0 + 1000, 3, 100);
+	fail_n(e, st, "tom@example.org", "203.0.113.80", T0 + 3700, 1, 1);
+	CHECK_INT(nseen, 2);
+	CHECK_INT(seen[1].count, 4);
+	CHECK_INT(seen[1].first, T0 + 1000);
+	CHECK_INT(seen[1].last, T0 + 3700);
+	CHECK_INT(seen[1].caught_up, 1);
+	/* the fixed device, LIVE_SKEW behind the clock: still live */
+	wall_now = T0 + 3800 + LIVE_SKEW;
+	ev = ev_server(SW_EV_SUCCESS, "tom@example.org", "203.0.113.80",
+	    T0 + 3800);
+	feed(e, st, &ev);
+	CHECK_INT(nseen, 3);
+	CHECK_INT(seen[2].kind, SW_AL_ACCOUNT_RECOVERED);
+	CHECK_INT(seen[2].first, T0);
+	CHECK_INT(seen[2].last, T0 + 3700);
+	CHECK_INT(seen[2].caught_up, 0);
+	/* quiet: closed by the wall clock of a live engine: not caught up */
+	fail_n(e, st, "una@example.org", "203.0.113.81", T0 + 4000, 6, 1);
+	CHECK_INT(nseen, 4);
+	CHECK_INT(seen[3].caught_up, 0);
+	for (wall_now = T0 + 4005 + 60; wall_now <= T0 + 4005 + 3600;
+	    wall_now += 60)
+		(void)engine_tick(e, wall_now);	/* the daemon's ticks */
+	CHECK_INT(nseen, 5);
+	CHECK_INT(seen[4].closing, 1);
+	CHECK_INT(seen[4].first, T0 + 4005);
+	CHECK_INT(seen[4].last, T0 + 4005);
+	CHECK_INT(seen[4].caught_up, 0);
+	/* ... and by a later line of a backlog: caught up */
+	fail_n(e, st, "vic@example.org", "203.0.113.82", T0 + 9000, 6, 1);
+	wall_now = T0 + 86400 * 3;
+	fail_n(e, st, "wes@example.org", "203.0.113.83", T0 + 9000 + 3700, 1,
+	    1);
+	CHECK_INT(engine_tick(e, 0), 1);
+	CHECK_INT(nseen, 7);
+	CHECK_INT(seen[6].closing, 1);
+	CHECK_INT(seen[6].caught_up, 1);
+	engine_free(e);
+	store_close(st);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -962,6 +1046,7 @@ main(int argc, char *argv[])
 	test_owner_login();
 	test_stale_fixed();
 	test_attack61();
+	test_times();
 	rules_free(rs);
 	nftw(dir, check_rm, 8, FTW_DEPTH | FTW_PHYS);
 	return check_done();
