@@ -5,7 +5,7 @@ here when its socket is missing), the entries read back with
 `journalctl --follow -o json _PID=...` (harness.Journal).
 
 Usage: python3 tests/daemon/test_alerts.py [TEST|GROUP ...]
-Groups: relay, server, storm, safety, catalog (default: all).
+Groups: relay, server, storm, incidents, safety, catalog (default: all).
 
 Times are the log lines' own (harness.stamp(sec), Nov 28 04:00:00 +
 sec), so a scenario writes lines with chosen times; every threshold is
@@ -158,13 +158,30 @@ def span(first, last):
     return dict(SMTPWATCH_FIRST=iso(first), SMTPWATCH_LAST=iso(last))
 
 
-def when(first, last=None):
-    """alert.c's when_text() in UTC for stamp(first) .. stamp(last)."""
+def when_at(first, last=None):
+    """alert.c's when_text() in UTC for the epoch times first .. last."""
     def t(sec, fmt):
-        return time.strftime(fmt, time.gmtime(epoch(sec)))
+        return time.strftime(fmt, time.gmtime(sec))
     if last is None or last <= first:
         return 'at %s UTC' % t(first, '%Y-%m-%d %H:%M:%S')
+    if t(first, '%F') != t(last, '%F'):
+        return 'between %s and %s UTC' % (t(first, '%Y-%m-%d %H:%M:%S'),
+                                          t(last, '%Y-%m-%d %H:%M:%S'))
     return 'between %s and %s UTC' % (t(first, '%Y-%m-%d %H:%M:%S'), t(last, '%H:%M:%S'))
+
+
+def when(first, last=None):
+    """when_at() for stamp(first) .. stamp(last)."""
+    return when_at(epoch(first), None if last is None else epoch(last))
+
+
+def at(line, t):
+    """A line built for stamp(0), restamped at the epoch time t (RFC 3339,
+    UTC), for lines of any date: a backlog of the last hours, or now."""
+    head = stamp(0).encode()
+    if not line.startswith(head):
+        fail('at(): %r does not start with %r' % (line[:40], head))
+    return time.strftime('%Y-%m-%dT%H:%M:%S+00:00', time.gmtime(t)).encode() + line[len(head):]
 
 
 def lowered(prio):
@@ -779,6 +796,161 @@ def storm(w):
        (STORM, STORM, 4, 'quiet', epoch(last)),
        'the incident (failures, reported, alerts, close_reason, last_alert)')
     eq(account_failures(d.db), {user: STORM}, 'account failures')
+    d.term()
+
+
+# ===========================================================================
+# incidents: their lifecycle, their bound, their times
+# ===========================================================================
+
+def epoch_of(iso_text):
+    """The epoch seconds of an ISO 8601 UTC time as alert.c writes it."""
+    import calendar
+    return calendar.timegm(time.strptime(iso_text, '%Y-%m-%dT%H:%M:%SZ'))
+
+
+@test('incidents')
+def attack61(w):
+    """The reproduced bug: one account attacked from 61 addresses over two
+    hours (240 failures, one every 30 s), its owner logging in from its
+    usual address every 20 min (6 logins; it logged in before the
+    attack).  One incident, whose entries are bounded whatever realert
+    (30 min here) says: the first at the 5th failure, one follow-up an
+    hour later, and the entry that closes it when quiet, which tells the
+    owner's logins; no entry for a login, no other incident; the COUNTs
+    add up to 240."""
+    d, j, log = start(w)
+    user, owner = 'victim@example.com', '192.0.2.10'
+    data = pf_success(user, owner, 0)
+    for k in range(240):
+        data += pf_fail(user, '203.0.113.%d' % (100 + k % 61), 60 + 30 * k, pid=5000 + k)
+        if k % 40 == 20:
+            data += pf_success(user, owner, 60 + 30 * k + 10, pid=6000 + k)
+    feed(d, j, log, data)
+    eq(len(incidents(d, 'account')), 1, 'account incidents during the attack')
+    eq(incidents(d, 'account')[0]['state'], 'open', 'the incident after the attack')
+    last = 60 + 30 * 239
+    append(log, pf_success('other@example.com', '192.0.2.30', last + 3700))
+    j.wait_kind('account-failing', state='closed')
+    es = j.sync()
+    dbf = 'server/distributed-brute-force'
+    eq([(e['SMTPWATCH_KIND'], e['SMTPWATCH_REPEAT'], e['SMTPWATCH_STATE']) for e in es],
+       [('account-failing', '0', 'open'), ('account-failing', '1', 'open'),
+        ('account-failing', '2', 'closed')], 'entries (kind, repeat, state)')
+    iid = incident_of(d, 'account', user.encode())['id']
+    check(es[0], 'account-failing', account_want(
+        iid, user, '203.0.113.104', 5, 5, 60, 0, dbf, 60, 180, addresses=5,
+        SMTPWATCH_RHYTHM='30'), 'the first entry')
+    check(es[1], 'account-failing', account_want(
+        iid, user, '203.0.113.102', 120, 125, 60, 1, dbf, 210, 3780, addresses=61,
+        SMTPWATCH_RHYTHM='30', SMTPWATCH_LOGINS='3', SMTPWATCH_LOGIN_ADDR=owner, SMTPWATCH_LOGIN_TIME=iso(60 + 30 * 100 + 10)),
+        'the follow-up an hour later')
+    check(es[2], 'account-failing', account_want(
+        iid, user, '203.0.113.156', 115, 240, 60, 2, dbf, 3810, last, addresses=61,
+        state='closed', SMTPWATCH_DURATION=str(last - 60), SMTPWATCH_LOGINS='6',
+        SMTPWATCH_LOGIN_ADDR=owner, SMTPWATCH_LOGIN_TIME=iso(60 + 30 * 220 + 10)),
+        'the closing entry')
+    for e, prev in zip(es[1:], es):
+        gap = epoch_of(e['SMTPWATCH_LAST']) - epoch_of(prev['SMTPWATCH_LAST'])
+        if e['SMTPWATCH_STATE'] == 'open' and gap < 3600:
+            fail('a follow-up %d s after the previous entry' % gap)
+    msg = jtext(es[2]['MESSAGE'])
+    want = ('; meanwhile 6 logins from addresses not failing it, the latest from %s at '
+            '2026-11-28 05:51:10 UTC; quiet since 06:00, incident closed' % owner)
+    if want not in msg or '115 more failures %s (240 in all)' % when(3810, last) not in msg:
+        fail('the closing MESSAGE: %r' % msg)
+    r = incident_of(d, 'account', user.encode())
+    eq((r['failures'], r['reported'], r['alerts'], r['addresses'], r['close_reason']),
+       (240, 240, 3, 61, 'quiet'),
+       'the incident (failures, reported, alerts, addresses, close_reason)')
+    eq(len(incidents(d)), 1, 'incidents in all')
+    d.term()
+
+
+@test('incidents')
+def stale_fixed(w):
+    """A stale device: a phone that logged in before from two addresses
+    (Wi-Fi and mobile) fails at a steady rhythm with an old password:
+    server/stale-device.  Its owner logs in from the desktop: no entry,
+    the incident stays open.  The phone, given the new password, logs in
+    from one of its addresses: account-recovered, close_reason success,
+    no compromise, the desktop's login told."""
+    d, j, log = start(w)
+    user, wifi, mobile, desk = 'nina@example.com', '192.0.2.40', '198.51.100.40', '192.0.2.41'
+    feed(d, j, log, pf_success(user, wifi, 0) + pf_success(user, mobile, 10))
+    es = feed(d, j, log, fails(user, [wifi, mobile], range(300, 541, 60)))
+    e = one(es, 'entries after the stale device\'s failures')
+    did = 'server/stale-device'
+    iid = incident_of(d, 'account', user.encode())['id']
+    check(e, 'account-failing', account_want(iid, user, wifi, 5, 5, 300, 0, did, 300, 540,
+                                             addresses=2, SMTPWATCH_RHYTHM='60'),
+          'the stale-device entry')
+    es = feed(d, j, log, pf_success(user, desk, 600) + pf_fail(user, mobile, 660))
+    eq(len(es), 1, 'entries after the owner\'s login from the desktop')
+    eq(incident_of(d, 'account', user.encode())['state'], 'open', 'the incident after it')
+    es = feed(d, j, log, pf_success(user, mobile, 720))
+    e = one(j.all('account-recovered'), 'account-recovered entries')
+    check(e, 'account-recovered', dict(
+        MESSAGE='account %s logged in from %s at 2026-11-28 04:12:00 UTC after 6 failures '
+                '%s; incident closed; meanwhile a login from %s, not a failing address, '
+                'at 2026-11-28 04:10:00 UTC.' % (user, mobile, when(300, 660), desk),
+        SMTPWATCH_DIAGNOSIS=did, SMTPWATCH_INCIDENT=str(iid), SMTPWATCH_HOST='mx1',
+        SMTPWATCH_ACCOUNT=user, SMTPWATCH_ADDR=mobile, SMTPWATCH_ADDRESSES='2',
+        SMTPWATCH_REPLY='UGFzc3dvcmQ6', SMTPWATCH_COUNT='1', SMTPWATCH_TOTAL='6',
+        SMTPWATCH_OPENED=str(epoch(300)), SMTPWATCH_REPEAT='1', SMTPWATCH_STATE='closed',
+        SMTPWATCH_DURATION='420', SMTPWATCH_LOGINS='1', SMTPWATCH_LOGIN_ADDR=desk,
+        SMTPWATCH_LOGIN_TIME=iso(600), **span(300, 660)), 'the account-recovered entry')
+    r = incident_of(d, 'account', user.encode())
+    eq((r['state'], r['close_reason'], r['closed'], r['failures'], r['alerts']),
+       ('closed', 'success', epoch(720), 6, 2), 'the incident row')
+    d.term()
+
+
+@test('incidents')
+def backlog(w):
+    """Two hours of log, ending 10 min ago, caught up at start: a relay
+    refusal, a brute force and its follow-up an hour later, the relay
+    recovered.  Every entry carries the failures' own times (FIRST,
+    LAST, and in MESSAGE) and the caught-up marker (SMTPWATCH_CAUGHT_UP=1,
+    "caught up: ", priority one step lower).  Then lines appended while
+    the daemon runs, stamped now: their entry is live, without the
+    marker, at the kind's priority."""
+    now = int(time.time())
+    t0 = now - 2 * 3600 - 600
+    log = w.path('mail.log')
+    brute = [t0 + 100 + i for i in range(5)] + [t0 + 3800]
+    data = at(pf_relay_fail('A1A1A1A1A1', 'ops@partner.example'), t0)
+    data += b''.join(at(pf_fail('bob@example.com', '203.0.113.50'), t) for t in brute)
+    data += at(pf_relay_sent('B2B2B2B2B2', 'ops@partner.example'), t0 + 7200)
+    append(log, data)
+    d, j, log = start(w, 'relay smtp.gmail.com as alerts@example.com')
+    d.wait_caught_up()
+    es = j.sync()
+    got = [(e['SMTPWATCH_KIND'], e['SMTPWATCH_FIRST'], e['SMTPWATCH_LAST'], e['PRIORITY'],
+            e.get('SMTPWATCH_CAUGHT_UP')) for e in es]
+
+    def z(t):
+        return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(t))
+    eq(got, [('relay-rejected', z(t0), z(t0), '4', '1'),
+             ('account-failing', z(t0 + 100), z(t0 + 104), '5', '1'),
+             ('account-failing', z(t0 + 3800), z(t0 + 3800), '5', '1'),
+             ('relay-recovered', z(t0), z(t0), '6', '1')],
+       'the backlog\'s entries (kind, FIRST, LAST, PRIORITY, CAUGHT_UP)')
+    spans = [when_at(t0), when_at(t0 + 100, t0 + 104), when_at(t0 + 3800), when_at(t0)]
+    for e, sp in zip(es, spans):
+        msg = jtext(e['MESSAGE'])
+        if not msg.startswith('caught up: ') or ' %s' % sp not in msg:
+            fail('a caught-up MESSAGE without "caught up: " or %r: %r' % (sp, msg))
+    live = int(time.time())
+    es = feed(d, j, log, b''.join(at(pf_fail('carl@example.com', '198.51.100.7'), live - 4 + i)
+                                  for i in range(5)))
+    e = one(j.all('account-failing', account='carl@example.com'), 'carl\'s entries')
+    eq((e['SMTPWATCH_FIRST'], e['SMTPWATCH_LAST'], e['PRIORITY'], e.get('SMTPWATCH_CAUGHT_UP')),
+       (z(live - 4), z(live), '4', None), 'the live entry (FIRST, LAST, PRIORITY, CAUGHT_UP)')
+    msg = jtext(e['MESSAGE'])
+    if not msg.startswith('account carl@example.com failed AUTH 5 times in 4 s from '
+                          '198.51.100.7 %s: ' % when_at(live - 4, live)):
+        fail('the live MESSAGE: %r' % msg)
     d.term()
 
 
