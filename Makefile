@@ -93,7 +93,7 @@ $(B)/t_store: tests/unit/t_store.c daemon/store.c tests/unit/check.h $(CORE_O) $
 	$(CC) $(SW_CFLAGS) -I$(B) $(CFLAGS) -Wno-missing-prototypes -o $@ $< \
 	    $(CORE_O) $(SW_LDLIBS)
 
-# The engine on a real store; alert_send() is the test's own.
+# The engine on a real store; the test passes its own sender, no alert.o.
 $(B)/t_incident: tests/unit/t_incident.c daemon/incident.c tests/unit/check.h $(CORE_O) $(B)/store.o $(HDRS)
 	$(CC) $(SW_CFLAGS) $(CFLAGS) -Wno-missing-prototypes -o $@ $< \
 	    $(CORE_O) $(B)/store.o $(SW_LDLIBS)

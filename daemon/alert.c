@@ -1,9 +1,12 @@
 /*
  * alert.c -- one journal entry per alert.  incident.c decides that an
  * incident deserves an entry; this file words it: a MESSAGE a person
- * understands at a glance (what, how often, the cause and the best fix,
- * each cut to its first sentence), and the SMTPWATCH_* fields a machine
- * filters on, the full cause, every fix and dead end among them.  Each
+ * understands at a glance (what, how often, when in local time, the
+ * cause and the best fix, each cut to its first sentence), and the
+ * SMTPWATCH_* fields a machine filters on, the full cause, every fix and
+ * dead end among them, the times in ISO 8601 UTC.  An entry about lines
+ * read late (caught_up) says "caught up: " first, carries
+ * SMTPWATCH_CAUGHT_UP=1 and a priority one step lower.  Each
  * kind has its MESSAGE_ID, explained in contrib/systemd/smtpwatch.catalog
  * (journalctl -x).  Text typed by whoever connected (accounts, replies,
  * relay names) is escaped the same way in MESSAGE and in the fields, and
@@ -157,6 +160,19 @@ entry_num(struct entry *e, const char *name, uint64_t v)
 	entry_str(e, name, buf);
 }
 
+/* A time as ISO 8601 in UTC, to the second: 2026-11-28T04:00:04Z. */
+static void
+entry_time(struct entry *e, const char *name, time_t t)
+{
+	struct tm	 tm;
+	char		 buf[32];
+
+	if (gmtime_r(&t, &tm) == NULL ||
+	    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		return;
+	entry_str(e, name, buf);
+}
+
 /* The first sentence of s, at most size - 1 bytes. */
 static void
 first_sentence(char *dst, size_t size, const char *s)
@@ -228,14 +244,71 @@ alert_span(char *dst, size_t size, const struct sw_alert *a)
 	snprintf(dst, size, " in %s", d);
 }
 
-/* HH:MM of t, local time. */
+/* "2026-11-28 04:00:04 UTC": t in local time, with the zone. */
 static void
-clock_text(char *dst, size_t size, time_t t)
+time_text(char *dst, size_t size, time_t t)
 {
 	struct tm	 tm;
 
 	localtime_r(&t, &tm);
-	strftime(dst, size, "%H:%M", &tm);
+	if (strftime(dst, size, "%Y-%m-%d %H:%M:%S %Z", &tm) == 0)
+		dst[0] = '\0';
+}
+
+/*
+ * When the entry's failures happened, local time: "at 2026-11-28
+ * 04:00:04 UTC", or "between 2026-11-28 04:00:00 and 04:00:04 UTC" (the
+ * date and zone said once when both times share them).
+ */
+static void
+when_text(char *dst, size_t size, const struct sw_alert *a)
+{
+	struct tm	 f, l;
+	char		 first[64], last[64];
+	int		 zone, day;
+
+	if (a->last <= a->first) {
+		time_text(last, sizeof(last), a->last);
+		snprintf(dst, size, "at %s", last);
+		return;
+	}
+	localtime_r(&a->first, &f);
+	localtime_r(&a->last, &l);
+	zone = f.tm_gmtoff == l.tm_gmtoff && f.tm_isdst == l.tm_isdst;
+	day = zone && f.tm_year == l.tm_year && f.tm_yday == l.tm_yday;
+	if (zone)
+		strftime(first, sizeof(first), "%Y-%m-%d %H:%M:%S", &f);
+	else
+		time_text(first, sizeof(first), a->first);
+	if (day)
+		strftime(last, sizeof(last), "%H:%M:%S %Z", &l);
+	else
+		time_text(last, sizeof(last), a->last);
+	snprintf(dst, size, "between %s and %s", first, last);
+}
+
+/*
+ * "; meanwhile a login from ADDR ..." when the account logged in from
+ * addresses that were not failing it while the incident was open.
+ */
+static void
+logins_text(char *dst, size_t size, const struct sw_incident *inc)
+{
+	char	 addr[SW_ADDR_MAX * 2], at[64];
+
+	dst[0] = '\0';
+	if (inc->kind != SW_INC_ACCOUNT || inc->logins == 0)
+		return;
+	alert_vis(addr, sizeof(addr), inc->login_addr,
+	    strlen(inc->login_addr), SW_ADDR_MAX);
+	time_text(at, sizeof(at), inc->login_last);
+	if (inc->logins == 1)
+		snprintf(dst, size, "; meanwhile a login from %s, not a "
+		    "failing address, at %s", addr, at);
+	else
+		snprintf(dst, size, "; meanwhile %u logins from addresses not "
+		    "failing it, the latest from %s at %s", inc->logins, addr,
+		    at);
 }
 
 /* The subject of the incident as shown: escaped, bounded. */
@@ -245,15 +318,15 @@ subject_text(char *dst, size_t size, const struct sw_incident *inc)
 	alert_vis(dst, size, inc->subject, inc->subjectlen, SHOWN_MAX);
 }
 
-/* "N more failures since HH:MM (T in all)" for repeats. */
+/* "N more failures between ... (T in all)" for repeats. */
 static void
 repeat_text(char *dst, size_t size, const struct sw_alert *a)
 {
-	char	 at[8];
+	char	 when[160];
 
-	clock_text(at, sizeof(at), a->inc->last_alert);
-	snprintf(dst, size, "%" PRIu64 " more failure%s since %s "
-	    "(%" PRIu64 " in all)", a->count, a->count == 1 ? "" : "s", at,
+	when_text(when, sizeof(when), a);
+	snprintf(dst, size, "%" PRIu64 " more failure%s %s "
+	    "(%" PRIu64 " in all)", a->count, a->count == 1 ? "" : "s", when,
 	    a->inc->failures);
 }
 
@@ -263,13 +336,14 @@ what_relay(char *dst, size_t size, const struct sw_alert *a)
 {
 	const struct sw_incident *inc = a->inc;
 	char	 subj[SHOWN_MAX + 8], cred[SHOWN_MAX + 16], code[32];
-	char	 rep[96], tail[64];
+	char	 rep[224], tail[64], when[160];
 
 	subject_text(subj, sizeof(subj), inc);
 	cred[0] = '\0';
 	if (a->credential != NULL)
 		snprintf(cred, sizeof(cred), " for %s", a->credential);
 	reply_code(code, sizeof(code), inc->reply);
+	when_text(when, sizeof(when), a);
 	snprintf(tail, sizeof(tail), "%" PRIu64 " message%s waiting",
 	    inc->messages, inc->messages == 1 ? "" : "s");
 	if (a->repeat) {
@@ -277,13 +351,13 @@ what_relay(char *dst, size_t size, const struct sw_alert *a)
 		snprintf(dst, size, "relay %s still refuses our login%s: %s; "
 		    "%s", subj, cred, rep, tail);
 	} else if (a->trouble)
-		snprintf(dst, size, "cannot log in to relay %s%s%s%s%s; %s",
+		snprintf(dst, size, "cannot log in to relay %s%s%s%s%s %s; %s",
 		    subj, cred, code[0] ? " (" : "", code, code[0] ? ")" : "",
-		    tail);
+		    when, tail);
 	else
 		snprintf(dst, size, "relay %s rejected our credentials%s%s%s%s"
-		    "; %s", subj, cred, code[0] ? " (" : "", code,
-		    code[0] ? ")" : "", tail);
+		    " %s; %s", subj, cred, code[0] ? " (" : "", code,
+		    code[0] ? ")" : "", when, tail);
 }
 
 static void
@@ -291,16 +365,20 @@ what_relay_recovered(char *dst, size_t size, const struct sw_alert *a)
 {
 	const struct sw_incident *inc = a->inc;
 	char	 subj[SHOWN_MAX + 8], dur[32], cred[SHOWN_MAX + 16];
+	char	 at[64], when[160];
 
 	subject_text(subj, sizeof(subj), inc);
 	cred[0] = '\0';
 	if (a->credential != NULL)
 		snprintf(cred, sizeof(cred), " for %s", a->credential);
 	alert_duration(dur, sizeof(dur), (long)(a->when - inc->opened));
-	snprintf(dst, size, "relay %s accepts our login%s again after %s: "
-	    "%" PRIu64 " message%s delayed, %" PRIu64 " failure%s", subj, cred,
-	    dur, inc->messages, inc->messages == 1 ? " was" : "s were",
-	    inc->failures, inc->failures == 1 ? "" : "s");
+	time_text(at, sizeof(at), a->when);
+	when_text(when, sizeof(when), a);
+	snprintf(dst, size, "relay %s accepts our login%s again at %s, after "
+	    "%s: %" PRIu64 " message%s delayed, %" PRIu64 " failure%s %s",
+	    subj, cred, at, dur, inc->messages,
+	    inc->messages == 1 ? " was" : "s were", inc->failures,
+	    inc->failures == 1 ? "" : "s", when);
 }
 
 /* " on hosts mx1 mx2" for a fleet incident, else "". */
@@ -321,19 +399,20 @@ what_account(char *dst, size_t size, const struct sw_alert *a)
 {
 	const struct sw_incident *inc = a->inc;
 	char	 subj[SHOWN_MAX + 8], win[48], addr[SW_ADDR_MAX * 2];
-	char	 from[SW_ADDR_MAX * 2 + 64], rep[96], rhythm[64];
-	char	 on[SW_HOSTS_MAX * 4 + 16];
+	char	 from[SW_ADDR_MAX * 2 + 64], rep[224], rhythm[64];
+	char	 on[SW_HOSTS_MAX * 4 + 16], logins[SW_ADDR_MAX * 2 + 160];
+	char	 when[160];
 
 	subject_text(subj, sizeof(subj), inc);
 	hosts_text(on, sizeof(on), inc);
+	logins_text(logins, sizeof(logins), inc);
 	alert_vis(addr, sizeof(addr), inc->addr, strlen(inc->addr),
 	    SW_ADDR_MAX);
 	if (inc->addresses <= 1)
 		snprintf(from, sizeof(from), "from %s", addr);
 	else
-		snprintf(from, sizeof(from), "from %u%s addresses (last %s)",
-		    inc->addresses, inc->addresses >= SW_TRACK_ADDRS ? "+" : "",
-		    addr);
+		snprintf(from, sizeof(from), "from %u addresses (last %s)",
+		    inc->addresses, addr);
 	rhythm[0] = '\0';
 	if (a->period > 0) {
 		alert_duration(win, sizeof(win), a->period);
@@ -341,20 +420,21 @@ what_account(char *dst, size_t size, const struct sw_alert *a)
 	}
 	if (a->repeat) {
 		repeat_text(rep, sizeof(rep), a);
-		snprintf(dst, size, "account %s still failing AUTH%s %s%s: %s",
-		    subj, on, from, rhythm, rep);
+		snprintf(dst, size, "account %s still failing AUTH%s %s%s: %s%s",
+		    subj, on, from, rhythm, rep, logins);
 		return;
 	}
 	alert_span(win, sizeof(win), a);
+	when_text(when, sizeof(when), a);
 	snprintf(dst, size, "account %s failed AUTH%s %" PRIu64 " times%s "
-	    "%s%s", subj, on, a->count, win, from, rhythm);
+	    "%s%s %s%s", subj, on, a->count, win, from, rhythm, when, logins);
 }
 
 static void
 what_address(char *dst, size_t size, const struct sw_alert *a)
 {
 	const struct sw_incident *inc = a->inc;
-	char	 subj[SHOWN_MAX + 8], win[48], rep[96];
+	char	 subj[SHOWN_MAX + 8], win[48], rep[224], when[160];
 	char	 on[SW_HOSTS_MAX * 4 + 16];
 
 	subject_text(subj, sizeof(subj), inc);
@@ -366,39 +446,48 @@ what_address(char *dst, size_t size, const struct sw_alert *a)
 		return;
 	}
 	alert_span(win, sizeof(win), a);
+	when_text(when, sizeof(when), a);
 	snprintf(dst, size, "address %s failed AUTH on %u accounts%s%s "
-	    "(%" PRIu64 " failures)", subj, inc->accounts, on, win, a->count);
+	    "(%" PRIu64 " failures) %s", subj, inc->accounts, on, win, a->count,
+	    when);
 }
 
 static void
 what_account_recovered(char *dst, size_t size, const struct sw_alert *a)
 {
 	const struct sw_incident *inc = a->inc;
-	char	 subj[SHOWN_MAX + 8], dur[32], addr[SW_ADDR_MAX * 2];
+	char	 subj[SHOWN_MAX + 8], at[64], addr[SW_ADDR_MAX * 2];
+	char	 logins[SW_ADDR_MAX * 2 + 160], when[160];
+	size_t	 n;
 
 	subject_text(subj, sizeof(subj), inc);
+	logins_text(logins, sizeof(logins), inc);
 	alert_vis(addr, sizeof(addr), a->addr != NULL ? a->addr : "",
 	    a->addr != NULL ? strlen(a->addr) : 0, SW_ADDR_MAX);
-	alert_duration(dur, sizeof(dur), (long)(a->when - inc->opened));
+	time_text(at, sizeof(at), a->when);
+	when_text(when, sizeof(when), a);
 	if (a->compromise)
-		snprintf(dst, size, "account %s logged in from %s, an address "
-		    "that was failing it, after %" PRIu64 " failures over %s: "
-		    "if that was not its owner, the password is known to an "
-		    "attacker; change it and check the account",
-		    subj, addr[0] ? addr : "an unknown address",
-		    inc->failures, dur);
+		snprintf(dst, size, "account %s logged in from %s at %s, an "
+		    "address that was failing it, after %" PRIu64 " failures "
+		    "%s: if that was not its owner, the password is known to "
+		    "an attacker; change it and check the account",
+		    subj, addr[0] ? addr : "an unknown address", at,
+		    inc->failures, when);
 	else
-		snprintf(dst, size, "account %s logged in%s%s after %" PRIu64
-		    " failure%s over %s; incident closed", subj,
-		    addr[0] ? " from " : "", addr, inc->failures,
-		    inc->failures == 1 ? "" : "s", dur);
+		snprintf(dst, size, "account %s logged in%s%s at %s after "
+		    "%" PRIu64 " failure%s %s; incident closed", subj,
+		    addr[0] ? " from " : "", addr, at, inc->failures,
+		    inc->failures == 1 ? "" : "s", when);
+	n = strlen(dst);
+	snprintf(dst + n, size - n, "%s", logins);
 }
 
 static void
 what_backend(char *dst, size_t size, const struct sw_alert *a)
 {
 	const struct sw_incident *inc = a->inc;
-	char	 subj[SHOWN_MAX + 8], win[48], rep[96], reply[SHOWN_MAX + 8];
+	char	 subj[SHOWN_MAX + 8], win[48], rep[224], reply[SHOWN_MAX + 8];
+	char	 when[160];
 
 	subject_text(subj, sizeof(subj), inc);
 	alert_vis(reply, sizeof(reply), inc->reply, strlen(inc->reply),
@@ -410,63 +499,73 @@ what_backend(char *dst, size_t size, const struct sw_alert *a)
 		return;
 	}
 	alert_span(win, sizeof(win), a);
+	when_text(when, sizeof(when), a);
 	snprintf(dst, size, "SASL back end%s%s failing: %" PRIu64 " client%s "
-	    "refused%s (%s)", subj[0] ? " on " : "", subj, a->count,
-	    a->count == 1 ? "" : "s", a->count == 1 ? "" : win, reply);
+	    "refused%s (%s) %s", subj[0] ? " on " : "", subj, a->count,
+	    a->count == 1 ? "" : "s", a->count == 1 ? "" : win, reply, when);
 }
 
 static void
 what_backend_recovered(char *dst, size_t size, const struct sw_alert *a)
 {
 	const struct sw_incident *inc = a->inc;
-	char	 subj[SHOWN_MAX + 8], dur[32];
+	char	 subj[SHOWN_MAX + 8], dur[32], at[64], when[160];
 
 	subject_text(subj, sizeof(subj), inc);
 	alert_duration(dur, sizeof(dur), (long)(a->when - inc->opened));
+	time_text(at, sizeof(at), a->when);
+	when_text(when, sizeof(when), a);
 	snprintf(dst, size, "SASL back end%s%s answers again: a client logged "
-	    "in after %s of failures (%" PRIu64 " refused)",
-	    subj[0] ? " on " : "", subj, dur, inc->failures);
+	    "in at %s after %s of failures (%" PRIu64 " refused %s)",
+	    subj[0] ? " on " : "", subj, at, dur, inc->failures, when);
 }
 
-/* MESSAGE: what happened, then "Cause: ... Fix: ..." when diagnosed. */
+/*
+ * MESSAGE: what happened and when, then "Cause: ... Fix: ..." when
+ * diagnosed; led by "caught up: " when it happened a while ago.
+ */
 static void
 alert_message(char *dst, size_t size, const struct sw_alert *a)
 {
-	char	 what[1024], cause[512], fix[512], name[96];
+	char	 buf[1024], cause[512], fix[512], name[96];
+	char	*what = buf;
 	size_t	 n;
 
+	if (a->caught_up)
+		what += snprintf(buf, sizeof(buf), "caught up: ");
+	n = sizeof(buf) - (size_t)(what - buf);
 	switch (a->kind) {
 	case SW_AL_RELAY_REJECTED:
-		what_relay(what, sizeof(what), a);
+		what_relay(what, n, a);
 		break;
 	case SW_AL_RELAY_RECOVERED:
-		what_relay_recovered(what, sizeof(what), a);
+		what_relay_recovered(what, n, a);
 		break;
 	case SW_AL_ACCOUNT_FAILING:
-		what_account(what, sizeof(what), a);
+		what_account(what, n, a);
 		break;
 	case SW_AL_ADDRESS_SPRAYING:
-		what_address(what, sizeof(what), a);
+		what_address(what, n, a);
 		break;
 	case SW_AL_ACCOUNT_RECOVERED:
-		what_account_recovered(what, sizeof(what), a);
+		what_account_recovered(what, n, a);
 		break;
 	case SW_AL_BACKEND_DOWN:
-		what_backend(what, sizeof(what), a);
+		what_backend(what, n, a);
 		break;
 	default:
-		what_backend_recovered(what, sizeof(what), a);
+		what_backend_recovered(what, n, a);
 		break;
 	}
 	if (a->closing) {
-		n = strlen(what);
-		snprintf(what + n, sizeof(what) - n, "; quiet since %s, "
+		n = strlen(buf);
+		snprintf(buf + n, sizeof(buf) - n, "; quiet since %s, "
 		    "incident closed", a->quiet_since);
 	}
 	if (a->diag == NULL || a->kind == SW_AL_RELAY_RECOVERED ||
 	    a->kind == SW_AL_BACKEND_RECOVERED ||
 	    (a->kind == SW_AL_ACCOUNT_RECOVERED && !a->compromise)) {
-		snprintf(dst, size, "%s.", what);
+		snprintf(dst, size, "%s.", buf);
 		return;
 	}
 	name[0] = '\0';
@@ -476,7 +575,7 @@ alert_message(char *dst, size_t size, const struct sw_alert *a)
 	    a->diag->cause : "");
 	first_sentence(fix, sizeof(fix), a->diag->nfixes > 0 ?
 	    a->diag->fixes[0].text : "");
-	snprintf(dst, size, "%s%s%s.%s%s%s%s%s", what, name[0] ? ": " : "",
+	snprintf(dst, size, "%s%s%s.%s%s%s%s%s", buf, name[0] ? ": " : "",
 	    name, cause[0] ? " Cause: " : "", cause, cause[0] ? "." : "",
 	    fix[0] ? " Fix: " : "", fix);
 	if (fix[0] && (n = strlen(dst)) + 1 < size && dst[n - 1] != '.')
@@ -537,6 +636,12 @@ entry_incident(struct entry *e, const struct sw_alert *a)
 	case SW_INC_ACCOUNT:
 		subjfield = "SMTPWATCH_ACCOUNT";
 		entry_num(e, "SMTPWATCH_ADDRESSES", inc->addresses);
+		if (inc->logins == 0)
+			break;
+		entry_num(e, "SMTPWATCH_LOGINS", inc->logins);
+		entry_vis(e, "SMTPWATCH_LOGIN_ADDR", inc->login_addr,
+		    strlen(inc->login_addr));
+		entry_time(e, "SMTPWATCH_LOGIN_TIME", inc->login_last);
 		break;
 	case SW_INC_ADDRESS:
 		subjfield = "SMTPWATCH_ADDR";
@@ -564,6 +669,10 @@ entry_incident(struct entry *e, const struct sw_alert *a)
 	if (a->threshold > 0)
 		entry_num(e, "SMTPWATCH_THRESHOLD", (uint64_t)a->threshold);
 	entry_num(e, "SMTPWATCH_OPENED", (uint64_t)inc->opened);
+	entry_time(e, "SMTPWATCH_FIRST", a->first);
+	entry_time(e, "SMTPWATCH_LAST", a->last);
+	if (a->caught_up)
+		entry_str(e, "SMTPWATCH_CAUGHT_UP", "1");
 	entry_num(e, "SMTPWATCH_REPEAT", a->repeat);
 	if (inc->closed != 0 || a->closing) {
 		entry_num(e, "SMTPWATCH_DURATION",
@@ -587,8 +696,10 @@ alert_build(struct entry *e, const struct sw_alert *a, char *msg,
 
 	e->used = e->n = 0;
 	e->priority = kinds[a->kind].priority;
+	if (a->caught_up && e->priority < LOG_INFO)
+		e->priority++;		/* err -> warning -> notice -> info */
 	if (a->compromise)
-		e->priority = LOG_WARNING;
+		e->priority = LOG_WARNING;	/* caught up or not */
 	alert_message(msg, msgsize, a);
 	snprintf(prio, sizeof(prio), "%d", e->priority);
 	entry_str(e, "MESSAGE", msg);

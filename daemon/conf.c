@@ -49,7 +49,7 @@ conf_defaults(const char *path)
 	c->alert.backend_threshold = 1;
 	c->alert.backend_window = 5 * 60;
 	c->alert.distributed = 3;
-	c->alert.realert = 30 * 60;
+	c->alert.realert = 60 * 60;
 	c->alert.quiet = 60 * 60;
 	c->alert.attribution = 10;
 	return c;

@@ -318,7 +318,8 @@ static const struct out_col incident_cols[] = {
 #define INCIDENT_COLUMNS \
 	"id, host, kind, direction, subject, state, opened, last, closed, " \
 	"close_reason, failures, messages, reported, alerts, last_alert, " \
-	"addresses, accounts, diagnosis, last_addr, last_reply"
+	"addresses, accounts, diagnosis, last_addr, last_reply, hosts, " \
+	"logins, login_last, login_addr"
 
 /* incidents: incident_list, newest first; --open: open ones only. */
 int

@@ -9,16 +9,30 @@
  *              closes at the next delivery through it;
  *   account    account-threshold failures in account-window: opens with
  *              a diagnosis from the track (stale device, brute force,
- *              distributed brute force), closes at a login or when quiet;
+ *              distributed brute force), closes when an address that was
+ *              failing it logs in (the stale device was fixed, or the
+ *              attacker got in) or when quiet.  Incidents follow the
+ *              attack, not the owner: a login from any other address is
+ *              recorded on the incident (logins, login_addr) and closes
+ *              nothing;
  *   address    one address failing on spray-threshold accounts in
  *              spray-window (password spraying); closes when quiet;
  *   backend    backend-threshold "back end down" troubles in
  *              backend-window; closes at a login or when quiet.
  *
- * An incident's first entry goes out at once; later failures are told
- * at most once per realert interval (log time), as a count since the
- * previous entry, and when the diagnosis escalates.  Times are the log
- * lines' own, so a backlog read at start reads like it happened.
+ * An incident's entries are bounded, whatever realert says: the first
+ * goes out at once; later failures are told at most once per hour of
+ * log time (FOLLOWUP_MIN, or realert when longer), as a count since the
+ * previous entry; an escalation of an account's diagnosis (stale device,
+ * brute force, distributed: at most twice) is told at once and starts
+ * the hour over; and one entry tells the close (a login, or quiet time
+ * when failures went untold).  An incident spanning H hours of log
+ * writes at most 1 + H + 2 + 1 entries.  Times are the log lines' own,
+ * so a backlog read at start counts like it happened; each entry says
+ * when its failures happened (first, last), and one written about lines
+ * older than the live window (LIVE_SKEW behind the wall clock: a backlog
+ * caught up at start) is marked caught_up, so that Friday's brute force
+ * read on Monday does not page anyone as if it happened now.
  *
  * Memory is bounded: tracks live in a hash with an LRU list and at most
  * TRACK_MAX of them (the least recently failing one goes first);
@@ -47,6 +61,7 @@
 #define SET_MAX		65536	/* queue ids, accounts per incident */
 #define LIVE_SKEW	300	/* wall clock this close to the logs: live */
 #define SWEEP		60	/* log seconds between closing quiet ones */
+#define FOLLOWUP_MIN	3600	/* log seconds from an entry to a follow-up */
 #define HASH_MIN	256
 #define GOOD_MAX	4096	/* recent logins remembered */
 
@@ -110,14 +125,16 @@ struct inc {
 	uint64_t	 hash;
 	int		 dirty;		/* changed since engine_save */
 	int		 rank;		/* account: diagnosis severity */
-	struct set	 seen;		/* relay: queue ids; address: accounts */
+	struct set	 seen;		/* relay: queue ids; address: accounts;
+					   account: the addresses failing it */
 };
 
 struct sw_engine {
 	const struct sw_rules		*rs;
 	const struct sw_alertopt	*opt;
 	struct sw_store			*store;
-	int		(*send)(const struct sw_alert *);	/* or NULL */
+	int		(*send)(const struct sw_alert *);	/* NULL: silent */
+	time_t		(*wall)(time_t *);	/* the wall clock: time(3) */
 	time_t		 now;		/* the latest log time seen */
 	time_t		 sweep;		/* quiet ones close at this log time */
 	int64_t		 nextid;
@@ -176,6 +193,22 @@ set_add(struct set *s, uint64_t h)
 	s->v[i] = h;
 	s->n++;
 	return 1;
+}
+
+/* 1 when h was added (and remembered: a full set forgets new ones). */
+static int
+set_has(const struct set *s, uint64_t h)
+{
+	size_t	 i;
+
+	if (h == 0)
+		return s->zero;
+	if (s->cap == 0)
+		return 0;
+	for (i = h & (s->cap - 1); s->v[i] != 0; i = (i + 1) & (s->cap - 1))
+		if (s->v[i] == h)
+			return 1;
+	return 0;
 }
 
 static void
@@ -566,7 +599,7 @@ inc_open(struct sw_engine *e, enum sw_inc_kind kind, const char *host,
 		len = sizeof(in->s.subject) - 1;
 	memcpy(in->s.subject, subj, len);
 	in->s.subjectlen = len;
-	in->s.opened = in->s.last = when;
+	in->s.opened = in->s.last = in->s.since = when;
 	in->hash = key_hash(kind, in->s.host, in->s.subject, len);
 	in->dirty = 1;
 	inc_link(e, in);
@@ -662,6 +695,8 @@ inc_note(struct sw_engine *e, struct inc *in, const struct sw_event *ev,
 	inc_host(in, e->evhost != NULL ? e->evhost : ev->host);
 	if (ev->when > in->s.last)
 		in->s.last = ev->when;
+	if (in->s.since == 0 || ev->when < in->s.since)
+		in->s.since = ev->when;
 	if (ev->addr[0] != '\0')
 		memcpy(in->s.addr, ev->addr, sizeof(in->s.addr));
 	if (ev->reply[0] != '\0')
@@ -727,11 +762,47 @@ engine_window(const struct sw_engine *e, const struct inc *in,
 	}
 }
 
-/* Writes an entry for in and counts its failures as told. */
+/*
+ * When the failures an entry tells happened: those since the previous
+ * entry (after a restart, which forgets since: from that entry's time);
+ * an entry that closes on a success tells the whole incident's.
+ */
+static void
+engine_span(const struct inc *in, struct sw_alert *a)
+{
+	switch (a->kind) {
+	case SW_AL_RELAY_RECOVERED:
+	case SW_AL_ACCOUNT_RECOVERED:
+	case SW_AL_BACKEND_RECOVERED:
+		a->first = in->s.opened;
+		break;
+	default:
+		if (in->s.since != 0)
+			a->first = in->s.since;
+		else if (in->s.last_alert != 0)
+			a->first = in->s.last_alert;
+		else
+			a->first = in->s.opened;
+		break;
+	}
+	a->last = in->s.last;
+}
+
+/*
+ * Writes an entry for in and counts its failures as told; a silent
+ * engine (no send function) counts and records it all the same.  An
+ * entry is caught up when the log time it is about (the event's; for a
+ * close by quiet time, the engine's) is more than LIVE_SKEW behind the
+ * wall clock.
+ */
 static void
 engine_alert(struct sw_engine *e, struct inc *in, struct sw_alert *a)
 {
+	time_t	 t = a->closing ? e->now : a->when;
+
 	a->inc = &in->s;
+	engine_span(in, a);
+	a->caught_up = e->wall(NULL) - t > LIVE_SKEW;
 	if (a->diag == NULL)
 		a->diag = rules_find(e->rs, in->s.diagnosis);
 	if (a->credential == NULL)
@@ -741,20 +812,26 @@ engine_alert(struct sw_engine *e, struct inc *in, struct sw_alert *a)
 		(void)e->send(a);
 	in->s.alerts++;
 	in->s.reported = in->s.failures;
+	in->s.since = 0;
 	in->s.last_alert = a->when;
 	in->dirty = 1;
 	e->alerts++;
 }
 
-/* The entry for an open incident's news: first, repeat or escalation. */
+/*
+ * The entry for an open incident's news: first or escalation (now), or
+ * a follow-up, at most once per FOLLOWUP_MIN (realert when longer).
+ */
 static void
 engine_tell(struct sw_engine *e, struct inc *in, time_t when, long period,
     int now)
 {
 	struct sw_alert	 a;
+	long		 every = e->opt->realert > FOLLOWUP_MIN ?
+			    e->opt->realert : FOLLOWUP_MIN;
 
 	if (!now && (in->s.failures <= in->s.reported ||
-	    when - in->s.last_alert < e->opt->realert))
+	    when - in->s.last_alert < every))
 		return;
 	memset(&a, 0, sizeof(a));
 	a.kind = engine_kind(in);
@@ -941,9 +1018,19 @@ good_recent(const struct sw_engine *e, uint64_t h)
 }
 
 /*
- * 1 when the address logged in to the account before: lately (in
- * memory), or ever (in the database).
+ * 1 when addr logged in to the account before: lately (in memory), or
+ * ever (in the database); 0 when not, -1 when the database cannot say.
  */
+static int
+pair_good(struct sw_engine *e, const char *host, const char *acct,
+    size_t len, const char *addr)
+{
+	if (good_recent(e, good_hash(host, acct, len, addr)))
+		return 1;
+	return store_pair_succeeded(e->store, host, acct, len, addr);
+}
+
+/* pair_good() of an address the account failed from, kept in f. */
 static int
 account_good(struct sw_engine *e, const struct track *t, struct from *f)
 {
@@ -951,11 +1038,8 @@ account_good(struct sw_engine *e, const struct track *t, struct from *f)
 	size_t		 len = t->keylen - strlen(t->key) - 1;
 	int		 rc;
 
-	if (f->good == -1 && good_recent(e, good_hash(host, acct, len,
-	    f->addr)))
-		f->good = 1;
 	if (f->good == -1) {
-		rc = store_pair_succeeded(e->store, host, acct, len, f->addr);
+		rc = pair_good(e, host, acct, len, f->addr);
 		f->good = rc == 1;
 		if (rc == -1)
 			return 0;	/* asked again next time */
@@ -1020,12 +1104,43 @@ account_diagnose(struct sw_engine *e, struct inc *in, int rank)
 	inc_behaviour(e, in, behaviours[rank]);
 }
 
+/*
+ * addr failed the account's incident: one of its addresses, counted in
+ * addresses (never less than a stored incident had: after a restart the
+ * set starts empty).
+ */
+static void
+account_address(struct inc *in, const char *addr)
+{
+	uint32_t	 n;
+
+	if (*addr == '\0')
+		return;
+	(void)set_add(&in->seen, fnv64(FNV64_INIT, addr, strlen(addr)));
+	n = (uint32_t)in->seen.n + (in->seen.zero ? 1 : 0);
+	if (n > in->s.addresses)
+		in->s.addresses = n;
+}
+
+/*
+ * 1 when addr failed the account's incident: one of the addresses seen
+ * since it opened (those of the window before it included), or, after
+ * a restart, the latest one stored.
+ */
+static int
+account_failing(const struct inc *in, const char *addr)
+{
+	return strcmp(in->s.addr, addr) == 0 ||
+	    set_has(&in->seen, fnv64(FNV64_INIT, addr, strlen(addr)));
+}
+
 static void
 account_failure(struct sw_engine *e, const struct sw_event *ev)
 {
 	struct track	*t;
 	struct inc	*in;
 	uint64_t	 n;
+	size_t		 i;
 	int		 rank;
 
 	t = track_get(e, T_ACCOUNT, ev->host, ev->account, ev->accountlen,
@@ -1042,8 +1157,7 @@ account_failure(struct sw_engine *e, const struct sw_event *ev)
 	if (in != NULL) {
 		in->s.failures++;
 		inc_note(e, in, ev, NULL);
-		in->s.addresses = track_addresses(t, e->now,
-		    e->opt->account_window);
+		account_address(in, ev->addr);
 		rank = account_rank(e, t);
 		if (rank > in->rank) {
 			account_diagnose(e, in, rank);
@@ -1064,7 +1178,10 @@ account_failure(struct sw_engine *e, const struct sw_event *ev)
 	inc_hosts_from(in, t);
 	in->s.failures = n;
 	inc_note(e, in, ev, NULL);
-	in->s.addresses = track_addresses(t, e->now, e->opt->account_window);
+	for (i = 0; i < SW_TRACK_ADDRS; i++)
+		if (t->from[i].last != 0 &&
+		    t->from[i].last >= e->now - e->opt->account_window)
+			account_address(in, t->from[i].addr);
 	account_diagnose(e, in, account_rank(e, t));
 	engine_tell(e, in, ev->when, track_rhythm(t), 1);
 }
@@ -1200,8 +1317,27 @@ server_backend_success(struct sw_engine *e, const struct sw_event *ev)
 }
 
 /*
- * A login: the account's incident closes; a login from an address that
- * was failing it and never logged in before is told as a compromise.
+ * A login from an address that is not failing the account's incident:
+ * the owner, while the failures come from elsewhere.  Recorded on the
+ * incident, told in its next entry; the incident stays open.
+ */
+static void
+account_login(struct inc *in, const struct sw_event *ev)
+{
+	in->s.logins++;
+	if (ev->when >= in->s.login_last) {
+		in->s.login_last = ev->when;
+		memcpy(in->s.login_addr, ev->addr, sizeof(in->s.login_addr));
+	}
+	in->dirty = 1;
+}
+
+/*
+ * A login.  From an address that was failing the account's incident it
+ * closes the incident (a fixed device); one that never logged in before
+ * after a brute force is told as a compromise.  From another address it
+ * is recorded and closes nothing.  Without an incident, the failures
+ * counted so far start over.
  */
 static void
 server_success(struct sw_engine *e, const struct sw_event *ev)
@@ -1209,20 +1345,21 @@ server_success(struct sw_engine *e, const struct sw_event *ev)
 	struct track	*t;
 	struct inc	*in;
 	struct sw_alert	 a;
-	size_t		 i;
 
 	if (!(ev->flags & SW_EVF_ACCOUNT) || ev->addr[0] == '\0')
 		return;
 	t = track_find(e, T_ACCOUNT, ev->host, ev->account, ev->accountlen);
 	in = inc_find(e, SW_INC_ACCOUNT, ev->host, ev->account,
 	    ev->accountlen);
+	if (in != NULL && !account_failing(in, ev->addr)) {
+		good_add(e, ev);
+		account_login(in, ev);
+		return;
+	}
 	memset(&a, 0, sizeof(a));
-	for (i = 0; t != NULL && in != NULL && in->rank > 0 &&
-	    i < SW_TRACK_ADDRS; i++)
-		if (t->from[i].last != 0 &&
-		    strcmp(t->from[i].addr, ev->addr) == 0 &&
-		    !account_good(e, t, &t->from[i]))
-			a.compromise = 1;
+	if (in != NULL && in->rank > 0 && pair_good(e, ev->host, ev->account,
+	    ev->accountlen, ev->addr) != 1)
+		a.compromise = 1;
 	good_add(e, ev);
 	if (t != NULL)
 		track_forget(t, ev->addr);
@@ -1493,10 +1630,10 @@ engine_load_recent(void *arg, const char *host, const char *account,
  * The engine, with the open incidents of the store, and the windows of
  * the accounts refilled from its per-bucket counts (the addresses and
  * the rhythm of those failures are not kept: they count towards the
- * threshold only).  Its alerts go to send (alert_send; NULL: recorded on
- * the incidents as written, sent nowhere, for smtpwatchctl scan).  Its
- * options and rules must outlive it (the daemon makes a new engine on
- * reload).
+ * threshold only).  Its options and
+ * rules must outlive it (the daemon makes a new engine on reload).
+ * send writes an entry (alert_send); NULL makes a silent engine, whose
+ * incidents and counts are those of one that sends (smtpwatchctl scan).
  */
 struct sw_engine *
 engine_new(const struct sw_rules *rs, const struct sw_alertopt *opt,
@@ -1511,6 +1648,7 @@ engine_new(const struct sw_rules *rs, const struct sw_alertopt *opt,
 	e->opt = opt;
 	e->store = st;
 	e->send = send;
+	e->wall = time;
 	track_grow(e);
 	if ((max = store_incident_maxid(st)) < 0)
 		max = 0;

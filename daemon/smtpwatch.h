@@ -297,14 +297,20 @@ struct sw_incident {
 	time_t		 opened;	/* first failure counted in it */
 	time_t		 last;		/* latest failure (or message) */
 	time_t		 closed;	/* 0 while open */
+	time_t		 since;		/* first failure not yet told in an
+					   entry, 0: none (not stored) */
 	char		 close_reason[16];	/* success, quiet, reset */
 	uint64_t	 failures;	/* failures (trouble: backend) */
 	uint64_t	 messages;	/* relay: messages held back */
 	uint64_t	 reported;	/* failures told in entries so far */
 	uint32_t	 alerts;	/* journal entries written */
 	time_t		 last_alert;	/* log time of the latest entry */
-	uint32_t	 addresses;	/* account: distinct addresses */
+	uint32_t	 addresses;	/* account: distinct addresses failing */
 	uint32_t	 accounts;	/* address: distinct accounts */
+	uint32_t	 logins;	/* account: logins from addresses not
+					   failing it while open */
+	time_t		 login_last;	/* ... the latest one, */
+	char		 login_addr[SW_ADDR_MAX];	/* ... and its address */
 	char		 diagnosis[SW_NAME_MAX];	/* rule id, or "" */
 	char		 addr[SW_ADDR_MAX];	/* latest failing address */
 	char		 reply[SW_REPLY_MAX];	/* latest reply or reason */
@@ -788,6 +794,9 @@ struct sw_alert {
 	int		 trouble;	/* relay: not the credentials (no mechs) */
 	int		 closing;	/* closed by quiet time */
 	char		 quiet_since[8];	/* ... HH:MM */
+	time_t		 first, last;	/* log times of the failures told */
+	int		 caught_up;	/* about lines older than the live
+					   window: a backlog read late */
 };
 
 int		 alert_send(const struct sw_alert *);

@@ -288,21 +288,25 @@ static const char *const stmt_sql[ST_N] = {
 	    "INSERT INTO incidents (id, host, kind, direction, subject, "
 	    "opened, last, closed, close_reason, failures, messages, "
 	    "reported, alerts, last_alert, addresses, accounts, diagnosis, "
-	    "last_addr, last_reply, hosts) VALUES (:id, :host, :kind, :dir, "
+	    "last_addr, last_reply, hosts, logins, login_last, login_addr) "
+	    "VALUES (:id, :host, :kind, :dir, "
 	    ":subject, :opened, :last, :closed, :close_reason, :failures, "
 	    ":messages, :reported, :alerts, :last_alert, :addresses, "
-	    ":accounts, :diagnosis, :last_addr, :last_reply, :hosts) "
+	    ":accounts, :diagnosis, :last_addr, :last_reply, :hosts, "
+	    ":logins, :login_last, :login_addr) "
 	    "ON CONFLICT (id) DO UPDATE SET " SET("host") ", " SET("kind")
 	    ", " SET("direction") ", " SET("subject") ", " SET("opened")
 	    ", " SET("last") ", " SET("closed") ", " SET("close_reason")
 	    ", " SET("failures") ", " SET("messages") ", " SET("reported")
 	    ", " SET("alerts") ", " SET("last_alert") ", " SET("addresses")
 	    ", " SET("accounts") ", " SET("diagnosis") ", " SET("last_addr")
-	    ", " SET("last_reply") ", " SET("hosts"),
+	    ", " SET("last_reply") ", " SET("hosts") ", " SET("logins")
+	    ", " SET("login_last") ", " SET("login_addr"),
 	[ST_INC_OPEN] =
 	    "SELECT id, kind, host, subject, opened, last, close_reason, "
 	    "failures, messages, reported, alerts, last_alert, addresses, "
-	    "accounts, diagnosis, last_addr, last_reply, hosts FROM incidents "
+	    "accounts, diagnosis, last_addr, last_reply, hosts, logins, "
+	    "login_last, login_addr FROM incidents "
 	    "WHERE closed IS NULL ORDER BY id",
 	[ST_INC_MAXID] = "SELECT coalesce(max(id), 0) FROM incidents",
 	[ST_PAIR_OK] =
@@ -1211,6 +1215,10 @@ apply_incident(struct sw_store *st, const struct sw_incident *inc)
 	bind_array(st, ":last_addr", inc->addr, sizeof(inc->addr));
 	bind_array(st, ":last_reply", inc->reply, sizeof(inc->reply));
 	bind_array(st, ":hosts", inc->hosts, sizeof(inc->hosts));
+	bind_int(st, ":logins", inc->logins);
+	bind_time(st, ":login_last", inc->login_last != 0, inc->login_last);
+	bind_array(st, ":login_addr", inc->login_addr,
+	    sizeof(inc->login_addr));
 	return stmt_run(st);
 }
 
@@ -1639,6 +1647,9 @@ inc_row(sqlite3_stmt *s, struct sw_incident *inc)
 	column_copy(s, 15, inc->addr, sizeof(inc->addr));
 	column_copy(s, 16, inc->reply, sizeof(inc->reply));
 	column_copy(s, 17, inc->hosts, sizeof(inc->hosts));
+	inc->logins = (uint32_t)sqlite3_column_int64(s, 18);
+	inc->login_last = (time_t)sqlite3_column_int64(s, 19);	/* NULL: 0 */
+	column_copy(s, 20, inc->login_addr, sizeof(inc->login_addr));
 	return 0;
 }
 

@@ -89,7 +89,11 @@
 --     or a client address failing on several hosts is one incident, of
 --     host '*', and hosts names the hosts it was seen on, blank-separated,
 --     "..." at the end when more did not fit; NULL for the incidents of
---     one host)
+--     one host),
+--     logins (account: logins while it was open from addresses that were
+--     not failing it -- the owner, elsewhere: recorded, they do not close
+--     an attack), login_last (the log time of the latest, NULL when
+--     none), login_addr (its address, NULL when none)
 --
 -- Tables, for the curious: accounts (server side only), account_addrs,
 -- addresses, relays (every client-side count), buckets (failures per
@@ -214,7 +218,10 @@ CREATE TABLE incidents (
 	diagnosis	TEXT,		-- NULL when ""
 	last_addr	TEXT,		-- NULL when ""
 	last_reply	TEXT,		-- NULL when ""
-	hosts		TEXT		-- fleet incidents (host '*') only
+	hosts		TEXT,		-- fleet incidents (host '*') only
+	logins		INTEGER NOT NULL DEFAULT 0,
+	login_last	INTEGER,
+	login_addr	TEXT		-- NULL when ""
 );
 CREATE UNIQUE INDEX incidents_open ON incidents (host, kind, subject)
     WHERE closed IS NULL;
@@ -282,5 +289,5 @@ SELECT id, host, kind, direction, subject, opened, last, closed,
     close_reason, failures, messages, reported, alerts, last_alert,
     addresses, accounts, diagnosis, last_addr, last_reply,
     CASE WHEN closed IS NULL THEN 'open' ELSE 'closed' END AS state,
-    hosts
+    hosts, logins, login_last, login_addr
 FROM incidents;

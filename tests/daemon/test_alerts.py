@@ -5,11 +5,14 @@ here when its socket is missing), the entries read back with
 `journalctl --follow -o json _PID=...` (harness.Journal).
 
 Usage: python3 tests/daemon/test_alerts.py [TEST|GROUP ...]
-Groups: relay, server, storm, safety, catalog (default: all).
+Groups: relay, server, storm, incidents, safety, catalog (default: all).
 
 Times are the log lines' own (harness.stamp(sec), Nov 28 04:00:00 +
 sec), so a scenario writes lines with chosen times; every threshold is
-crossed well inside its window.  An absent entry is checked after
+crossed well inside its window.  Those times are days before the tests
+run: every entry of those scenarios is caught up (SMTPWATCH_CAUGHT_UP=1,
+its priority one step lower, MESSAGE led by "caught up: "); the
+caught-up group writes lines stamped with the time of writing too.  An absent entry is checked after
 Journal.sync(), the barrier that puts every entry sent before it in the
 list.  Expected diagnosis texts come from rules/*.rules, the kinds and
 MESSAGE_IDs from the specification (and daemon/alert.c, checked against
@@ -23,6 +26,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -66,6 +70,13 @@ CONF = '\n'.join([
 
 GMAIL_DIAG = 'gmail/535-5.7.8-bad-credentials'
 DIAG = rules_diagnoses()
+
+# daemon/incident.c's LIVE_SKEW: lines more than this behind the wall
+# clock are caught up.  Lines of stamp(sec) are when the tests run after
+# Nov 28 2026 (the year of classic stamps is inferred from the clock).
+LIVE_SKEW = 300
+OLD = time.time() - epoch(0) > LIVE_SKEW + 86400
+CAUGHT = 'caught up: ' if OLD else ''
 
 
 # ---------------------------------------------------------------------------
@@ -137,13 +148,61 @@ def cause_fix(did):
     return ' Cause: %s. Fix: %s.' % (first_sentence(d['cause']), first_sentence(d['fix'][0][1]))
 
 
+def iso(sec):
+    """stamp(sec) as SMTPWATCH_FIRST and _LAST write it: ISO 8601, UTC."""
+    return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(epoch(sec)))
+
+
+def span(first, last):
+    """SMTPWATCH_FIRST and SMTPWATCH_LAST of failures at first .. last."""
+    return dict(SMTPWATCH_FIRST=iso(first), SMTPWATCH_LAST=iso(last))
+
+
+def when_at(first, last=None):
+    """alert.c's when_text() in UTC for the epoch times first .. last."""
+    def t(sec, fmt):
+        return time.strftime(fmt, time.gmtime(sec))
+    if last is None or last <= first:
+        return 'at %s UTC' % t(first, '%Y-%m-%d %H:%M:%S')
+    if t(first, '%F') != t(last, '%F'):
+        return 'between %s and %s UTC' % (t(first, '%Y-%m-%d %H:%M:%S'),
+                                          t(last, '%Y-%m-%d %H:%M:%S'))
+    return 'between %s and %s UTC' % (t(first, '%Y-%m-%d %H:%M:%S'), t(last, '%H:%M:%S'))
+
+
+def when(first, last=None):
+    """when_at() for stamp(first) .. stamp(last)."""
+    return when_at(epoch(first), None if last is None else epoch(last))
+
+
+def at(line, t):
+    """A line built for stamp(0), restamped at the epoch time t (RFC 3339,
+    UTC), for lines of any date: a backlog of the last hours, or now."""
+    head = stamp(0).encode()
+    if not line.startswith(head):
+        fail('at(): %r does not start with %r' % (line[:40], head))
+    return time.strftime('%Y-%m-%dT%H:%M:%S+00:00', time.gmtime(t)).encode() + line[len(head):]
+
+
+def lowered(prio):
+    """The priority of a caught-up entry: one step lower, not below info."""
+    return min(prio + 1, 6) if OLD else prio
+
+
 def check(e, kind, want, what):
     """e is an entry of kind: its MESSAGE_ID, PRIORITY (want may say
-    another), SYSLOG_IDENTIFIER, and exactly the SMTPWATCH_ fields of want
-    with their values (None: absent).  MESSAGE is checked when in want."""
+    another; by default the kind's, lowered when caught up),
+    SYSLOG_IDENTIFIER, SMTPWATCH_CAUGHT_UP (by default 1 for the old
+    lines of stamp()) and exactly the SMTPWATCH_ fields of want with
+    their values (None: absent).  MESSAGE is checked when in want, with
+    "caught up: " before it when caught up."""
     mid, prio = KINDS[kind]
+    want = dict(want)
+    want.setdefault('SMTPWATCH_CAUGHT_UP', '1' if OLD else None)
+    if 'MESSAGE' in want:
+        want['MESSAGE'] = (CAUGHT if want['SMTPWATCH_CAUGHT_UP'] else '') + want['MESSAGE']
+    want.setdefault('PRIORITY', str(lowered(prio) if want['SMTPWATCH_CAUGHT_UP'] else prio))
     want = {k: v for k, v in want.items() if v is not None}
-    want.setdefault('PRIORITY', str(prio))
     want.setdefault('MESSAGE_ID', mid)
     want.setdefault('SYSLOG_IDENTIFIER', 'smtpwatchd')
     want['SMTPWATCH_KIND'] = kind
@@ -185,9 +244,10 @@ def gmail_relay(w):
     """Gmail refuses our credentials: one relay-rejected entry at the first
     failure with every field and the Gmail diagnosis of the rules; more
     failures, a second recipient and a [CACHED] line within realert add
-    to it without an entry; a failure after realert is one repeat with
-    the failures since; a delivery through the relay is relay-recovered
-    and closes the incident (success)."""
+    to it without an entry, and so does one past realert (30 min) but
+    within the hour; a failure an hour after the first entry is one
+    repeat with the failures since; a delivery through the relay is
+    relay-recovered and closes the incident (success)."""
     d, j, log = start(w, 'relay smtp.gmail.com as alerts@example.com')
     es = feed(d, j, log, pf_relay_fail('A1A1A1A1A1', 'ops@partner.example', 0))
     inc = incidents(d, 'relay')
@@ -201,12 +261,12 @@ def gmail_relay(w):
     check(e, 'relay-rejected', dict(
         diag_fields(GMAIL_DIAG),
         MESSAGE='relay smtp.gmail.com rejected our credentials for alerts@example.com '
-                '(535 5.7.8); 1 message waiting.' + cause_fix(GMAIL_DIAG),
+                '(535 5.7.8) %s; 1 message waiting.' % when(0) + cause_fix(GMAIL_DIAG),
         SMTPWATCH_INCIDENT=str(iid), SMTPWATCH_HOST='mx1', SMTPWATCH_RELAY='smtp.gmail.com',
         SMTPWATCH_ACCOUNT='alerts@example.com', SMTPWATCH_MESSAGES='1',
         SMTPWATCH_ADDR='142.250.102.108', SMTPWATCH_REPLY=reply, SMTPWATCH_COUNT='1',
         SMTPWATCH_TOTAL='1', SMTPWATCH_OPENED=str(epoch(0)), SMTPWATCH_REPEAT='0',
-        SMTPWATCH_STATE='open'), 'the relay-rejected entry')
+        SMTPWATCH_STATE='open', **span(0, 0)), 'the relay-rejected entry')
 
     # Within realert (30 min): a failure, its second recipient, a
     # [CACHED] deferral of another message, one more failure.
@@ -219,36 +279,41 @@ def gmail_relay(w):
     eq((r['failures'], r['messages'], r['alerts'], r['state']), (3, 4, 1, 'open'),
        'relay incident (failures, messages, alerts, state) within realert')
 
-    # After realert: one repeat, counting the 3 failures since the first.
+    # Past realert but within the hour: nothing yet.
     es = feed(d, j, log, pf_relay_fail('E5E5E5E5E5', 'd@partner.example', 2000))
+    eq(len(es), 1, 'entries after a failure past realert, within the hour')
+    # An hour after the first entry: one repeat, the 4 failures since.
+    es = feed(d, j, log, pf_relay_fail('G7G7G7G7G7', 'f@partner.example', 3600))
     e = one(j.all('relay-rejected', repeat=1), 'repeat entries')
-    eq(len(es), 2, 'entries after a failure past realert')
+    eq(len(es), 2, 'entries after a failure an hour after the first entry')
     check(e, 'relay-rejected', dict(
         diag_fields(GMAIL_DIAG),
         SMTPWATCH_INCIDENT=str(iid), SMTPWATCH_HOST='mx1', SMTPWATCH_RELAY='smtp.gmail.com',
-        SMTPWATCH_ACCOUNT='alerts@example.com', SMTPWATCH_MESSAGES='5',
-        SMTPWATCH_ADDR='142.250.102.108', SMTPWATCH_REPLY=reply, SMTPWATCH_COUNT='3',
-        SMTPWATCH_TOTAL='4', SMTPWATCH_OPENED=str(epoch(0)), SMTPWATCH_REPEAT='1',
-        SMTPWATCH_STATE='open'), 'the repeat entry')
+        SMTPWATCH_ACCOUNT='alerts@example.com', SMTPWATCH_MESSAGES='6',
+        SMTPWATCH_ADDR='142.250.102.108', SMTPWATCH_REPLY=reply, SMTPWATCH_COUNT='4',
+        SMTPWATCH_TOTAL='5', SMTPWATCH_OPENED=str(epoch(0)), SMTPWATCH_REPEAT='1',
+        SMTPWATCH_STATE='open', **span(300, 3600)), 'the repeat entry')
     msg = jtext(e['MESSAGE'])
-    want = ('relay smtp.gmail.com still refuses our login for alerts@example.com: '
-            '3 more failures since 04:00 (4 in all); 5 messages waiting.')
+    want = (CAUGHT + 'relay smtp.gmail.com still refuses our login for alerts@example.com: '
+            '4 more failures %s (5 in all); 6 messages waiting.' % when(300, 3600))
     if not msg.startswith(want):
         fail('repeat MESSAGE: %r, want it to start with %r' % (msg, want))
 
-    # Mail goes through: recovered after 2100 s, 5 messages delayed.
-    es = feed(d, j, log, pf_relay_sent('F6F6F6F6F6', 'e@partner.example', 2100))
+    # Mail goes through: recovered after 3700 s, 6 messages delayed.
+    es = feed(d, j, log, pf_relay_sent('F6F6F6F6F6', 'e@partner.example', 3700))
     e = one(j.all('relay-recovered'), 'relay-recovered entries')
     eq(len(es), 3, 'entries after the delivery')
     check(e, 'relay-recovered', dict(
         MESSAGE='relay smtp.gmail.com accepts our login for alerts@example.com again '
-                'after 35 min: 5 messages were delayed, 4 failures.',
+                'at 2026-11-28 05:01:40 UTC, after 1 h 1 min: 6 messages were delayed, '
+                '5 failures %s.' % when(0, 3600),
         SMTPWATCH_DIAGNOSIS=GMAIL_DIAG,
         SMTPWATCH_INCIDENT=str(iid), SMTPWATCH_HOST='mx1', SMTPWATCH_RELAY='smtp.gmail.com',
-        SMTPWATCH_ACCOUNT='alerts@example.com', SMTPWATCH_MESSAGES='5',
+        SMTPWATCH_ACCOUNT='alerts@example.com', SMTPWATCH_MESSAGES='6',
         SMTPWATCH_ADDR='142.250.102.108', SMTPWATCH_REPLY=reply, SMTPWATCH_COUNT='0',
-        SMTPWATCH_TOTAL='4', SMTPWATCH_OPENED=str(epoch(0)), SMTPWATCH_REPEAT='2',
-        SMTPWATCH_STATE='closed', SMTPWATCH_DURATION='2100'), 'the relay-recovered entry')
+        SMTPWATCH_TOTAL='5', SMTPWATCH_OPENED=str(epoch(0)), SMTPWATCH_REPEAT='2',
+        SMTPWATCH_STATE='closed', SMTPWATCH_DURATION='3700', **span(0, 3600)),
+        'the relay-recovered entry')
     d.term()
     r = incidents(d, 'relay')
     eq(len(r), 1, 'relay incidents at the end')
@@ -256,9 +321,9 @@ def gmail_relay(w):
     eq({k: r[k] for k in ('host', 'direction', 'opened', 'last', 'closed', 'close_reason',
                           'failures', 'messages', 'reported', 'alerts', 'last_alert',
                           'diagnosis', 'last_addr', 'state')},
-       {'host': 'mx1', 'direction': 'client', 'opened': epoch(0), 'last': epoch(2000),
-        'closed': epoch(2100), 'close_reason': 'success', 'failures': 4, 'messages': 5,
-        'reported': 4, 'alerts': 3, 'last_alert': epoch(2100), 'diagnosis': GMAIL_DIAG,
+       {'host': 'mx1', 'direction': 'client', 'opened': epoch(0), 'last': epoch(3600),
+        'closed': epoch(3700), 'close_reason': 'success', 'failures': 5, 'messages': 6,
+        'reported': 5, 'alerts': 3, 'last_alert': epoch(3700), 'diagnosis': GMAIL_DIAG,
         'last_addr': '142.250.102.108', 'state': 'closed'}, 'the relay incident row')
     eq(subject(r), b'smtp.gmail.com', 'the relay incident subject')
 
@@ -283,13 +348,13 @@ def exim_relay(w):
     reply = '535 Authentication failed: Bad username / password'
     check(e, 'relay-rejected', dict(
         diag_fields(did),
-        MESSAGE='relay smtp.sendgrid.net rejected our credentials (535); 1 message waiting.' +
-                cause_fix(did),
+        MESSAGE='relay smtp.sendgrid.net rejected our credentials (535) %s; '
+                '1 message waiting.' % when(0) + cause_fix(did),
         SMTPWATCH_INCIDENT=str(iid), SMTPWATCH_HOST='mx1', SMTPWATCH_RELAY='smtp.sendgrid.net',
         SMTPWATCH_ACCOUNT='smtp.sendgrid.net', SMTPWATCH_MESSAGES='1',
         SMTPWATCH_ADDR='2001:db8:5::69', SMTPWATCH_REPLY=reply, SMTPWATCH_COUNT='1',
         SMTPWATCH_TOTAL='1', SMTPWATCH_OPENED=str(epoch(0)), SMTPWATCH_REPEAT='0',
-        SMTPWATCH_STATE='open'), 'the Exim relay-rejected entry')
+        SMTPWATCH_STATE='open', **span(0, 0)), 'the Exim relay-rejected entry')
     es = feed(d, j, log, exim_relay_fail(60, b'1rLmNq-000000001r2-3CdE', 31011))
     eq(len(es), 1, 'entries after a second failure within realert')
     es = feed(d, j, log, b'%s mx1 exim[31020]: 2026-11-28 %s 1rLmNr-000000001r3-4DeF => '
@@ -311,13 +376,15 @@ def exim_relay(w):
 # server
 # ===========================================================================
 
-def account_want(iid, account, addr, count, total, opened, repeat, did, addresses=1,
-                 state='open', reply='UGFzc3dvcmQ6', **more):
+def account_want(iid, account, addr, count, total, opened, repeat, did, first, last,
+                 addresses=1, state='open', reply='UGFzc3dvcmQ6', **more):
+    """The fields of an account's entry; first, last: the failures it tells."""
     f = dict(diag_fields(did), SMTPWATCH_INCIDENT=str(iid), SMTPWATCH_HOST='mx1',
              SMTPWATCH_ACCOUNT=account, SMTPWATCH_ADDR=addr, SMTPWATCH_ADDRESSES=str(addresses),
              SMTPWATCH_REPLY=reply, SMTPWATCH_COUNT=str(count), SMTPWATCH_TOTAL=str(total),
              SMTPWATCH_OPENED=str(epoch(opened)), SMTPWATCH_REPEAT=str(repeat),
-             SMTPWATCH_STATE=state, SMTPWATCH_WINDOW='900', SMTPWATCH_THRESHOLD='5')
+             SMTPWATCH_STATE=state, SMTPWATCH_WINDOW='900', SMTPWATCH_THRESHOLD='5',
+             **span(first, last))
     f.update(more)
     return f
 
@@ -347,11 +414,12 @@ def stale_device(w):
     e = one(es, 'entries after 5 failures every 60 s')
     iid = incident_of(d, 'account', b'carol@example.com')['id']
     check(e, 'account-failing', account_want(iid, 'carol@example.com', '192.0.2.10', 5, 5,
-                                             600, 0, did, SMTPWATCH_RHYTHM='60'),
+                                             600, 0, did, 600, 840, SMTPWATCH_RHYTHM='60'),
           'the stale-device entry')
     msg = jtext(e['MESSAGE'])
     for part in ('account carol@example.com failed AUTH 5 times in 4 min from 192.0.2.10 '
-                 'every 60 s: ' + DIAG[did]['summary'] + '.', cause_fix(did)):
+                 'every 60 s %s: ' % when(600, 840) + DIAG[did]['summary'] + '.',
+                 cause_fix(did)):
         if part not in msg:
             fail('stale-device MESSAGE %r lacks %r' % (msg, part))
     if 'brute' in msg.lower():
@@ -361,13 +429,15 @@ def stale_device(w):
     e = one(j.all('account-recovered'), 'account-recovered entries')
     eq(len(es), 2, 'entries after the login')
     check(e, 'account-recovered', dict(
-        MESSAGE='account carol@example.com logged in from 192.0.2.10 after 5 failures '
-                'over 5 min; incident closed.',
+        MESSAGE='account carol@example.com logged in from 192.0.2.10 at '
+                '2026-11-28 04:15:00 UTC after 5 failures %s; incident closed.'
+                % when(600, 840),
         SMTPWATCH_DIAGNOSIS=did, SMTPWATCH_INCIDENT=str(iid), SMTPWATCH_HOST='mx1',
         SMTPWATCH_ACCOUNT='carol@example.com', SMTPWATCH_ADDR='192.0.2.10',
         SMTPWATCH_ADDRESSES='1', SMTPWATCH_REPLY='UGFzc3dvcmQ6', SMTPWATCH_COUNT='0',
         SMTPWATCH_TOTAL='5', SMTPWATCH_OPENED=str(epoch(600)), SMTPWATCH_REPEAT='1',
-        SMTPWATCH_STATE='closed', SMTPWATCH_DURATION='300'), 'the account-recovered entry')
+        SMTPWATCH_STATE='closed', SMTPWATCH_DURATION='300', **span(600, 840)),
+        'the account-recovered entry')
     r = incident_of(d, 'account', b'carol@example.com')
     eq((r['state'], r['close_reason'], r['closed'], r['failures'], r['alerts'], r['diagnosis']),
        ('closed', 'success', epoch(900), 5, 2, did), 'carol\'s incident row')
@@ -378,7 +448,7 @@ def stale_device(w):
     e = one(j.all('account-failing', account='dan@example.com'), 'dan\'s entries')
     iid = incident_of(d, 'account', b'dan@example.com')['id']
     check(e, 'account-failing', account_want(iid, 'dan@example.com', '192.0.2.11', 5, 5,
-                                             1100, 0, did, SMTPWATCH_RHYTHM='120'),
+                                             1100, 0, did, 1100, 1580, SMTPWATCH_RHYTHM='120'),
           'dan\'s stale-device entry')
     if 'every 2 min' not in jtext(e['MESSAGE']):
         fail('dan\'s MESSAGE lacks "every 2 min": %r' % jtext(e['MESSAGE']))
@@ -398,9 +468,9 @@ def brute_force(w):
     e = one(es, 'entries after dave\'s 8 failures')
     iid = incident_of(d, 'account', b'dave@example.com')['id']
     check(e, 'account-failing', account_want(iid, 'dave@example.com', '203.0.113.50', 5, 5,
-                                             0, 0, bf), 'dave\'s entry')
-    want = 'account dave@example.com failed AUTH 5 times in 4 s from 203.0.113.50: ' + \
-        DIAG[bf]['summary'] + '.' + cause_fix(bf)
+                                             0, 0, bf, 0, 4), 'dave\'s entry')
+    want = CAUGHT + 'account dave@example.com failed AUTH 5 times in 4 s from 203.0.113.50 ' \
+        'between 2026-11-28 04:00:00 and 04:00:04 UTC: ' + DIAG[bf]['summary'] + '.' + cause_fix(bf)
     eq(jtext(e['MESSAGE']), want, 'dave\'s MESSAGE')
 
     ips = ['198.51.100.1', '198.51.100.2', '198.51.100.3']
@@ -409,7 +479,8 @@ def brute_force(w):
     eq(len(es), 2, 'entries after erin\'s failures')
     iid = incident_of(d, 'account', b'erin@example.com')['id']
     check(e, 'account-failing', account_want(iid, 'erin@example.com', '198.51.100.2', 5, 5,
-                                             100, 0, dbf, addresses=3), 'erin\'s entry')
+                                             100, 0, dbf, 100, 104, addresses=3),
+          'erin\'s entry')
     msg = jtext(e['MESSAGE'])
     for part in ('from 3 addresses (last 198.51.100.2)', DIAG[dbf]['summary'], cause_fix(dbf)):
         if part not in msg:
@@ -419,7 +490,7 @@ def brute_force(w):
     e = one(j.all('account-failing', account='frank@example.com'), 'frank\'s entries')
     iid = incident_of(d, 'account', b'frank@example.com')['id']
     check(e, 'account-failing', account_want(iid, 'frank@example.com', '203.0.113.60', 5, 5,
-                                             200, 0, bf), 'frank\'s first entry')
+                                             200, 0, bf, 200, 204), 'frank\'s first entry')
     es = feed(d, j, log, pf_fail('frank@example.com', '198.51.100.11', 210))
     eq(len(j.all('account-failing', account='frank@example.com')), 1,
        'frank\'s entries with 2 addresses')
@@ -427,7 +498,7 @@ def brute_force(w):
     e = one(j.all('account-failing', account='frank@example.com', repeat=1),
             'frank\'s escalation entries')
     check(e, 'account-failing', account_want(iid, 'frank@example.com', '198.51.100.12', 3, 8,
-                                             200, 1, dbf, addresses=3),
+                                             200, 1, dbf, 205, 211, addresses=3),
           'frank\'s escalation entry')
     if DIAG[dbf]['summary'] not in jtext(e['MESSAGE']):
         fail('the escalation MESSAGE does not name the new diagnosis: %r' % jtext(e['MESSAGE']))
@@ -448,7 +519,7 @@ def brute_force(w):
             'liz\'s escalation entries')
     iid = incident_of(d, 'account', b'liz@example.com')['id']
     check(e, 'account-failing', account_want(iid, 'liz@example.com', '203.0.113.61', 1, 6,
-                                             400, 1, bf, addresses=2),
+                                             400, 1, bf, 650, 650, addresses=2),
           'liz\'s escalation entry')
     d.term()
 
@@ -471,9 +542,10 @@ def spraying(w):
         SMTPWATCH_HOST='mx1', SMTPWATCH_ADDR='203.0.113.77', SMTPWATCH_ACCOUNTS='5',
         SMTPWATCH_REPLY='UGFzc3dvcmQ6', SMTPWATCH_COUNT='5', SMTPWATCH_TOTAL='5',
         SMTPWATCH_OPENED=str(epoch(0)), SMTPWATCH_REPEAT='0', SMTPWATCH_STATE='open',
-        SMTPWATCH_WINDOW='900', SMTPWATCH_THRESHOLD='5'), 'the address-spraying entry')
-    if not jtext(e['MESSAGE']).startswith('address 203.0.113.77 failed AUTH on 5 accounts in 4 s '
-                                          '(5 failures)'):
+        SMTPWATCH_WINDOW='900', SMTPWATCH_THRESHOLD='5', **span(0, 4)),
+        'the address-spraying entry')
+    if not jtext(e['MESSAGE']).startswith(CAUGHT + 'address 203.0.113.77 failed AUTH on 5 '
+                                          'accounts in 4 s (5 failures) ' + when(0, 4) + ':'):
         fail('address-spraying MESSAGE: %r' % jtext(e['MESSAGE']))
     es = feed(d, j, log, b''.join(rounds[1:]))
     eq([e['SMTPWATCH_KIND'] for e in es], ['address-spraying'],
@@ -510,10 +582,11 @@ def backend_down(w):
         diag_fields(did), SMTPWATCH_INCIDENT=str(iid), SMTPWATCH_HOST='mx1',
         SMTPWATCH_ADDR='203.0.113.3', SMTPWATCH_REPLY=lost, SMTPWATCH_COUNT='3',
         SMTPWATCH_TOTAL='3', SMTPWATCH_OPENED=str(epoch(0)), SMTPWATCH_REPEAT='0',
-        SMTPWATCH_STATE='open', SMTPWATCH_WINDOW='300', SMTPWATCH_THRESHOLD='3'),
-        'the auth-backend-down entry')
+        SMTPWATCH_STATE='open', SMTPWATCH_WINDOW='300', SMTPWATCH_THRESHOLD='3',
+        **span(0, 20)), 'the auth-backend-down entry')
     msg = jtext(e['MESSAGE'])
-    if not msg.startswith('SASL back end on mx1 failing: 3 clients refused') or \
+    if not msg.startswith(CAUGHT + 'SASL back end on mx1 failing: 3 clients refused in 20 s (%s) %s'
+                          % (lost, when(0, 20))) or \
             cause_fix(did) not in msg:
         fail('auth-backend-down MESSAGE: %r' % msg)
     es = feed(d, j, log, pf_success('bob@example.com', '192.0.2.5', 60))
@@ -522,7 +595,8 @@ def backend_down(w):
         SMTPWATCH_INCIDENT=str(iid), SMTPWATCH_HOST='mx1', SMTPWATCH_ADDR='192.0.2.5',
         SMTPWATCH_REPLY=lost, SMTPWATCH_COUNT='0', SMTPWATCH_TOTAL='3',
         SMTPWATCH_OPENED=str(epoch(0)), SMTPWATCH_REPEAT='1', SMTPWATCH_STATE='closed',
-        SMTPWATCH_DURATION='60', SMTPWATCH_DIAGNOSIS=did), 'the auth-backend-recovered entry')
+        SMTPWATCH_DURATION='60', SMTPWATCH_DIAGNOSIS=did, **span(0, 20)),
+        'the auth-backend-recovered entry')
     r = incident_of(d, 'backend', b'mx1')
     eq((r['state'], r['close_reason'], r['failures'], r['alerts']), ('closed', 'success', 3, 2),
        'the back-end incident row')
@@ -545,7 +619,7 @@ def attribution(w):
     e = one(es, 'entries after 5 attributed failures')
     iid = incident_of(d, 'account', b'alice@example.com')['id']
     check(e, 'account-failing', account_want(iid, 'alice@example.com', '203.0.113.5', 5, 5,
-                                             1, 0, 'server/brute-force',
+                                             1, 0, 'server/brute-force', 1, 81,
                                              SMTPWATCH_RHYTHM='20'),
           'the entry for the attributed account')
     es = feed(d, j, log, pf_fail(None, '198.51.100.20', 200) +
@@ -579,11 +653,12 @@ def compromise(w):
     feed(d, j, log, pf_success('grace@example.com', '198.51.100.66', 60))
     e = one(j.all('account-recovered'), 'account-recovered entries')
     check(e, 'account-recovered', account_want(
-        iid, 'grace@example.com', '198.51.100.66', 1, 6, 0, 1, 'server/brute-force',
+        iid, 'grace@example.com', '198.51.100.66', 1, 6, 0, 1, 'server/brute-force', 0, 5,
         state='closed', PRIORITY='4', SMTPWATCH_COMPROMISE='yes', SMTPWATCH_DURATION='60',
         SMTPWATCH_WINDOW=None, SMTPWATCH_THRESHOLD=None), 'the compromise entry')
     msg = jtext(e['MESSAGE'])
-    if 'logged in from 198.51.100.66, an address that was failing it' not in msg:
+    if 'logged in from 198.51.100.66 at 2026-11-28 04:01:00 UTC, an address that was ' \
+            'failing it, after 6 failures %s: ' % when(0, 5) not in msg:
         fail('compromise MESSAGE: %r' % msg)
     d.term()
 
@@ -607,10 +682,11 @@ def quiet(w):
     es = j.sync()
     eq(len(es), 3, 'entries in all')
     check(e, 'account-failing', account_want(
-        hal, 'hal@example.com', '203.0.113.20', 1, 6, 0, 1, 'server/brute-force',
+        hal, 'hal@example.com', '203.0.113.20', 1, 6, 0, 1, 'server/brute-force', 5, 5,
         state='closed', SMTPWATCH_DURATION='5'), 'hal\'s closing entry')
     msg = jtext(e['MESSAGE'])
-    if 'quiet since 04:00, incident closed' not in msg or '1 more failure' not in msg:
+    if 'quiet since 04:00, incident closed' not in msg or \
+            '1 more failure %s (6 in all)' % when(5) not in msg:
         fail('closing MESSAGE: %r' % msg)
     got = {subject(r): (r['close_reason'], r['closed'], r['alerts'], r['reported'])
            for r in incidents(d, 'account')}
@@ -654,9 +730,9 @@ def opened_spray(w):
 
 @test('server')
 def restart(w):
-    """An open incident survives a restart: failures within realert after
-    it write nothing, the first one past realert one repeat (REPEAT=1)
-    with every failure since the first entry."""
+    """An open incident survives a restart: failures within the hour after
+    it write nothing, the first one an hour after the first entry one
+    repeat (REPEAT=1) with every failure since the first entry."""
     d, j, log = start(w)
     es = feed(d, j, log, fails('dave@example.com', '203.0.113.50', range(0, 5)))
     iid = one(es, 'entries before the restart')['SMTPWATCH_INCIDENT']
@@ -666,9 +742,12 @@ def restart(w):
     es = feed(d, j, log, fails('dave@example.com', '203.0.113.50', range(100, 103)))
     eq(es, [], 'entries after the restart within realert')
     es = feed(d, j, log, pf_fail('dave@example.com', '203.0.113.50', 2000))
-    e = one(es, 'entries after realert')
+    eq(es, [], 'entries after the restart past realert, within the hour')
+    es = feed(d, j, log, pf_fail('dave@example.com', '203.0.113.50', 3700))
+    e = one(es, 'entries an hour after the first')
     check(e, 'account-failing', account_want(
-        iid, 'dave@example.com', '203.0.113.50', 4, 9, 0, 1, 'server/brute-force'),
+        iid, 'dave@example.com', '203.0.113.50', 5, 10, 0, 1, 'server/brute-force', 100,
+        3700),
         'the repeat after the restart')
     d.term()
 
@@ -685,8 +764,10 @@ STORM_SPAN = 3 * 3600
 def storm(w):
     """100000 failures of one account from one address over 3 h of log
     time (realert 30 min), then a login from elsewhere, under ASan: the
-    first entry at the 5th failure, one repeat at each 30 min after the
-    previous entry (1800, 3600, 5400, 7200, 9000 s), the recovery: 7
+    first entry at the 5th failure, one repeat an hour after the previous
+    entry (3600, 7200 s: realert is less than the hour); the login from
+    another address closes nothing; a line an hour later closes the
+    incident (quiet) with an entry that tells the rest and the login: 4
     entries whose COUNTs sum to 100000; incidents.failures = 100000."""
     d, j, log = start(w)
     user = b'storm@example.com'
@@ -694,19 +775,185 @@ def storm(w):
                     for i in range(STORM))
     data += pf_success(user, '192.0.2.44', STORM_SPAN + 100)
     feed(d, j, log, data, timeout=300)
+    eq(incident_of(d, 'account', user)['state'], 'open', 'the incident after the login')
+    append(log, pf_success('other@example.com', '192.0.2.45', STORM_SPAN + 3800))
+    j.wait_kind('account-failing', state='closed')
     es = j.all(account=user.decode())
     eq([(e['SMTPWATCH_KIND'], e['SMTPWATCH_REPEAT']) for e in es],
-       [('account-failing', str(i)) for i in range(6)] + [('account-recovered', '6')],
-       'entries (kind, repeat)')
+       [('account-failing', str(i)) for i in range(4)], 'entries (kind, repeat)')
     counts = [int(e['SMTPWATCH_COUNT']) for e in es]
     eq(sum(counts), STORM, 'the sum of SMTPWATCH_COUNT (counts %s)' % counts)
     eq(counts[0], 5, 'the first entry\'s COUNT')
     eq([int(e['SMTPWATCH_TOTAL']) for e in es][-1], STORM, 'the last entry\'s TOTAL')
+    eq((es[-1]['SMTPWATCH_STATE'], es[-1].get('SMTPWATCH_LOGINS'),
+        es[-1].get('SMTPWATCH_LOGIN_ADDR')), ('closed', '1', '192.0.2.44'),
+       'the closing entry (STATE, LOGINS, LOGIN_ADDR)')
+    last = (STORM - 1) * STORM_SPAN // STORM
+    d.wait_until(lambda: incident_of(d, 'account', user)['state'] == 'closed',
+                 'the incident closed in the database')
     r = incident_of(d, 'account', user)
     eq((r['failures'], r['reported'], r['alerts'], r['close_reason'], r['last_alert']),
-       (STORM, STORM, 7, 'success', epoch(STORM_SPAN + 100)),
+       (STORM, STORM, 4, 'quiet', epoch(last)),
        'the incident (failures, reported, alerts, close_reason, last_alert)')
     eq(account_failures(d.db), {user: STORM}, 'account failures')
+    d.term()
+
+
+# ===========================================================================
+# incidents: their lifecycle, their bound, their times
+# ===========================================================================
+
+def epoch_of(iso_text):
+    """The epoch seconds of an ISO 8601 UTC time as alert.c writes it."""
+    import calendar
+    return calendar.timegm(time.strptime(iso_text, '%Y-%m-%dT%H:%M:%SZ'))
+
+
+@test('incidents')
+def attack61(w):
+    """The reproduced bug: one account attacked from 61 addresses over two
+    hours (240 failures, one every 30 s), its owner logging in from its
+    usual address every 20 min (6 logins; it logged in before the
+    attack).  One incident, whose entries are bounded whatever realert
+    (30 min here) says: the first at the 5th failure, one follow-up an
+    hour later, and the entry that closes it when quiet, which tells the
+    owner's logins; no entry for a login, no other incident; the COUNTs
+    add up to 240."""
+    d, j, log = start(w)
+    user, owner = 'victim@example.com', '192.0.2.10'
+    data = pf_success(user, owner, 0)
+    for k in range(240):
+        data += pf_fail(user, '203.0.113.%d' % (100 + k % 61), 60 + 30 * k, pid=5000 + k)
+        if k % 40 == 20:
+            data += pf_success(user, owner, 60 + 30 * k + 10, pid=6000 + k)
+    feed(d, j, log, data)
+    eq(len(incidents(d, 'account')), 1, 'account incidents during the attack')
+    eq(incidents(d, 'account')[0]['state'], 'open', 'the incident after the attack')
+    last = 60 + 30 * 239
+    append(log, pf_success('other@example.com', '192.0.2.30', last + 3700))
+    j.wait_kind('account-failing', state='closed')
+    es = j.sync()
+    dbf = 'server/distributed-brute-force'
+    eq([(e['SMTPWATCH_KIND'], e['SMTPWATCH_REPEAT'], e['SMTPWATCH_STATE']) for e in es],
+       [('account-failing', '0', 'open'), ('account-failing', '1', 'open'),
+        ('account-failing', '2', 'closed')], 'entries (kind, repeat, state)')
+    iid = incident_of(d, 'account', user.encode())['id']
+    check(es[0], 'account-failing', account_want(
+        iid, user, '203.0.113.104', 5, 5, 60, 0, dbf, 60, 180, addresses=5,
+        SMTPWATCH_RHYTHM='30'), 'the first entry')
+    check(es[1], 'account-failing', account_want(
+        iid, user, '203.0.113.102', 120, 125, 60, 1, dbf, 210, 3780, addresses=61,
+        SMTPWATCH_RHYTHM='30', SMTPWATCH_LOGINS='3', SMTPWATCH_LOGIN_ADDR=owner, SMTPWATCH_LOGIN_TIME=iso(60 + 30 * 100 + 10)),
+        'the follow-up an hour later')
+    check(es[2], 'account-failing', account_want(
+        iid, user, '203.0.113.156', 115, 240, 60, 2, dbf, 3810, last, addresses=61,
+        state='closed', SMTPWATCH_DURATION=str(last - 60), SMTPWATCH_LOGINS='6',
+        SMTPWATCH_LOGIN_ADDR=owner, SMTPWATCH_LOGIN_TIME=iso(60 + 30 * 220 + 10)),
+        'the closing entry')
+    for e, prev in zip(es[1:], es):
+        gap = epoch_of(e['SMTPWATCH_LAST']) - epoch_of(prev['SMTPWATCH_LAST'])
+        if e['SMTPWATCH_STATE'] == 'open' and gap < 3600:
+            fail('a follow-up %d s after the previous entry' % gap)
+    msg = jtext(es[2]['MESSAGE'])
+    want = ('; meanwhile 6 logins from addresses not failing it, the latest from %s at '
+            '2026-11-28 05:51:10 UTC; quiet since 06:00, incident closed' % owner)
+    if want not in msg or '115 more failures %s (240 in all)' % when(3810, last) not in msg:
+        fail('the closing MESSAGE: %r' % msg)
+    r = incident_of(d, 'account', user.encode())
+    eq((r['failures'], r['reported'], r['alerts'], r['addresses'], r['close_reason']),
+       (240, 240, 3, 61, 'quiet'),
+       'the incident (failures, reported, alerts, addresses, close_reason)')
+    eq(len(incidents(d)), 1, 'incidents in all')
+    d.term()
+
+
+@test('incidents')
+def stale_fixed(w):
+    """A stale device: a phone that logged in before from two addresses
+    (Wi-Fi and mobile) fails at a steady rhythm with an old password:
+    server/stale-device.  Its owner logs in from the desktop: no entry,
+    the incident stays open.  The phone, given the new password, logs in
+    from one of its addresses: account-recovered, close_reason success,
+    no compromise, the desktop's login told."""
+    d, j, log = start(w)
+    user, wifi, mobile, desk = 'nina@example.com', '192.0.2.40', '198.51.100.40', '192.0.2.41'
+    feed(d, j, log, pf_success(user, wifi, 0) + pf_success(user, mobile, 10))
+    es = feed(d, j, log, fails(user, [wifi, mobile], range(300, 541, 60)))
+    e = one(es, 'entries after the stale device\'s failures')
+    did = 'server/stale-device'
+    iid = incident_of(d, 'account', user.encode())['id']
+    check(e, 'account-failing', account_want(iid, user, wifi, 5, 5, 300, 0, did, 300, 540,
+                                             addresses=2, SMTPWATCH_RHYTHM='60'),
+          'the stale-device entry')
+    es = feed(d, j, log, pf_success(user, desk, 600) + pf_fail(user, mobile, 660))
+    eq(len(es), 1, 'entries after the owner\'s login from the desktop')
+    eq(incident_of(d, 'account', user.encode())['state'], 'open', 'the incident after it')
+    es = feed(d, j, log, pf_success(user, mobile, 720))
+    e = one(j.all('account-recovered'), 'account-recovered entries')
+    check(e, 'account-recovered', dict(
+        MESSAGE='account %s logged in from %s at 2026-11-28 04:12:00 UTC after 6 failures '
+                '%s; incident closed; meanwhile a login from %s, not a failing address, '
+                'at 2026-11-28 04:10:00 UTC.' % (user, mobile, when(300, 660), desk),
+        SMTPWATCH_DIAGNOSIS=did, SMTPWATCH_INCIDENT=str(iid), SMTPWATCH_HOST='mx1',
+        SMTPWATCH_ACCOUNT=user, SMTPWATCH_ADDR=mobile, SMTPWATCH_ADDRESSES='2',
+        SMTPWATCH_REPLY='UGFzc3dvcmQ6', SMTPWATCH_COUNT='1', SMTPWATCH_TOTAL='6',
+        SMTPWATCH_OPENED=str(epoch(300)), SMTPWATCH_REPEAT='1', SMTPWATCH_STATE='closed',
+        SMTPWATCH_DURATION='420', SMTPWATCH_LOGINS='1', SMTPWATCH_LOGIN_ADDR=desk,
+        SMTPWATCH_LOGIN_TIME=iso(600), **span(300, 660)), 'the account-recovered entry')
+    r = incident_of(d, 'account', user.encode())
+    eq((r['state'], r['close_reason'], r['closed'], r['failures'], r['alerts']),
+       ('closed', 'success', epoch(720), 6, 2), 'the incident row')
+    d.term()
+
+
+@test('incidents')
+def backlog(w):
+    """Two hours of log, ending 10 min ago, caught up at start: a relay
+    refusal, a brute force and its follow-up an hour later, the relay
+    recovered.  Every entry carries the failures' own times (FIRST,
+    LAST, and in MESSAGE) and the caught-up marker (SMTPWATCH_CAUGHT_UP=1,
+    "caught up: ", priority one step lower).  Then lines appended while
+    the daemon runs, stamped now: their entry is live, without the
+    marker, at the kind's priority."""
+    now = int(time.time())
+    t0 = now - 2 * 3600 - 600
+    log = w.path('mail.log')
+    # the follow-up an hour after the first entry, told before the
+    # incident is quiet for the quiet time (1 h) by the logs' clock
+    brute = [t0 + 100 + i for i in range(5)] + [t0 + 2000, t0 + 3710]
+    data = at(pf_relay_fail('A1A1A1A1A1', 'ops@partner.example'), t0)
+    data += b''.join(at(pf_fail('bob@example.com', '203.0.113.50'), t) for t in brute)
+    data += at(pf_relay_sent('B2B2B2B2B2', 'ops@partner.example'), t0 + 7200)
+    append(log, data)
+    d, j, log = start(w, 'relay smtp.gmail.com as alerts@example.com')
+    d.wait_caught_up()
+    es = j.sync()
+    got = [(e['SMTPWATCH_KIND'], e['SMTPWATCH_FIRST'], e['SMTPWATCH_LAST'], e['PRIORITY'],
+            e.get('SMTPWATCH_CAUGHT_UP')) for e in es]
+
+    def z(t):
+        return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(t))
+    eq(got, [('relay-rejected', z(t0), z(t0), '4', '1'),
+             ('account-failing', z(t0 + 100), z(t0 + 104), '5', '1'),
+             ('account-failing', z(t0 + 2000), z(t0 + 3710), '5', '1'),
+             ('relay-recovered', z(t0), z(t0), '6', '1')],
+       'the backlog\'s entries (kind, FIRST, LAST, PRIORITY, CAUGHT_UP)')
+    spans = [when_at(t0), when_at(t0 + 100, t0 + 104), when_at(t0 + 2000, t0 + 3710),
+             when_at(t0)]
+    for e, sp in zip(es, spans):
+        msg = jtext(e['MESSAGE'])
+        if not msg.startswith('caught up: ') or ' %s' % sp not in msg:
+            fail('a caught-up MESSAGE without "caught up: " or %r: %r' % (sp, msg))
+    live = int(time.time())
+    es = feed(d, j, log, b''.join(at(pf_fail('carl@example.com', '198.51.100.7'), live - 4 + i)
+                                  for i in range(5)))
+    e = one(j.all('account-failing', account='carl@example.com'), 'carl\'s entries')
+    eq((e['SMTPWATCH_FIRST'], e['SMTPWATCH_LAST'], e['PRIORITY'], e.get('SMTPWATCH_CAUGHT_UP')),
+       (z(live - 4), z(live), '4', None), 'the live entry (FIRST, LAST, PRIORITY, CAUGHT_UP)')
+    msg = jtext(e['MESSAGE'])
+    if not msg.startswith('account carl@example.com failed AUTH 5 times in 4 s from '
+                          '198.51.100.7 %s: ' % when_at(live - 4, live)):
+        fail('the live MESSAGE: %r' % msg)
     d.term()
 
 
@@ -760,7 +1007,7 @@ def escaping(w):
         if k in ('MESSAGE',) or k.startswith('SMTPWATCH_'):
             if not isinstance(v, str) or not no_control(v):
                 fail('field %s is not printable text: %r' % (k, v))
-    m = re.match(r'account (\S*) failed AUTH', e['MESSAGE'])
+    m = re.match(r'(?:caught up: )?account (\S*) failed AUTH', e['MESSAGE'])
     if not m or len(m.group(1)) > 96 or not m.group(1).endswith('...') or \
             not m.group(1).startswith('\\x07\\x07'):
         fail('MESSAGE shows the long account unbounded or uncut: %r' % e['MESSAGE'])
@@ -815,8 +1062,9 @@ def no_journal(w):
     d, j, log = start(w, wrap=NO_JOURNAL)
     append(log, fails('kate@example.com', '203.0.113.40', range(0, 5)))
     d.wait_caught_up()
-    d.wait_stderr(r'smtpwatchd: account-failing: account kate@example\.com failed AUTH 5 times '
-                  r'in 4 s from 203\.0\.113\.40: One address is guessing passwords')
+    d.wait_stderr(r'smtpwatchd: account-failing: %saccount kate@example\.com failed AUTH 5 '
+                  r'times in 4 s from 203\.0\.113\.40 %s: One address is guessing passwords'
+                  % (re.escape(CAUGHT), re.escape(when(0, 4))))
     eq(j.sync(), [], 'journal entries of the daemon without a journal socket')
     d.term()
 
@@ -941,7 +1189,7 @@ def catalog_render(w):
     data = (pf_relay_fail('A1A1A1A1A1', 'ops@partner.example', 0) +
             pf_relay_sent('B2B2B2B2B2', 'ops@partner.example', 100) +
             fails('dave@example.com', '203.0.113.50', range(200, 205)) +
-            pf_success('dave@example.com', '192.0.2.20', 300) +
+            pf_success('dave@example.com', '203.0.113.50', 300) +
             b''.join(pf_fail('u%d@example.com' % i, '203.0.113.77', 400 + i) for i in range(5)) +
             b''.join(pf_fail(None, '203.0.113.%d' % i, 500 + 10 * i, reason=lost)
                      for i in range(3)) +

@@ -3,9 +3,9 @@
  * incident opens, what it is diagnosed as, when an entry is written and
  * what it counts, when it closes.  The engine runs on the shipped rules
  * and a real SQLite store in a temporary directory; the journal is the
- * one thing replaced: alert_send() here records each entry, so the
- * decisions are checked exactly (tests/daemon/test_alerts.py checks the
- * entries a real journald receives).
+ * one thing replaced: the engine is given record() as the function that
+ * sends, so the decisions are checked exactly (tests/daemon/test_alerts.py
+ * checks the entries a real journald receives).
  *
  * Usage: t_incident RULESDIR
  */
@@ -17,12 +17,14 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "check.h"
 
 #define T0	1795860000	/* 2026-11-28 10:00:00 UTC */
 #define MAXSEEN	4096
 
-/* An entry as alert_send() got it. */
+/* An entry as record() got it. */
 struct seen {
 	enum sw_alert_kind	 kind;
 	enum sw_inc_kind	 inckind;
@@ -30,7 +32,10 @@ struct seen {
 	char			 diag[SW_NAME_MAX];
 	char			 credential[SW_NAME_MAX];
 	uint64_t		 count, total, messages;
-	uint32_t		 addresses, accounts;
+	uint32_t		 addresses, accounts, logins;
+	char			 login_addr[SW_ADDR_MAX];
+	time_t			 when, first, last;
+	int			 caught_up;
 	unsigned int		 repeat;
 	long			 period;
 	int			 compromise, closing;
@@ -39,11 +44,12 @@ struct seen {
 
 static struct seen	 seen[MAXSEEN];
 static size_t		 nseen;
+static time_t		 wall_now;	/* test_wall()'s time */
 static struct sw_rules	*rs;
 static char		 dir[64];
 
-int
-alert_send(const struct sw_alert *a)
+static int
+record(const struct sw_alert *a)
 {
 	struct seen	*s;
 
@@ -64,12 +70,27 @@ alert_send(const struct sw_alert *a)
 	s->messages = a->inc->messages;
 	s->addresses = a->inc->addresses;
 	s->accounts = a->inc->accounts;
+	s->logins = a->inc->logins;
+	memcpy(s->login_addr, a->inc->login_addr, sizeof(s->login_addr));
+	s->when = a->when;
+	s->first = a->first;
+	s->last = a->last;
+	s->caught_up = a->caught_up;
 	s->repeat = a->repeat;
 	s->period = a->period;
 	s->compromise = a->compromise;
 	s->closing = a->closing;
 	s->opened = a->inc->opened;
 	return 1;
+}
+
+/* The engine's wall clock, set by the test. */
+static time_t
+test_wall(time_t *t)
+{
+	if (t != NULL)
+		*t = wall_now;
+	return wall_now;
 }
 
 static const struct sw_diagnosis *
@@ -180,6 +201,66 @@ opt_defaults(struct sw_alertopt *o)
 	o->attribution = 10;
 }
 
+/* The row of incident id in the database file name, as a|b|c|...| */
+static void
+row_of(const char *name, int64_t id, char *buf, size_t size)
+{
+	sqlite3		*db;
+	sqlite3_stmt	*q;
+	char		 path[128];
+	int		 i, n;
+	size_t		 used = 0;
+
+	buf[0] = '\0';
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) !=
+	    SQLITE_OK || sqlite3_prepare_v2(db, "SELECT * FROM incident_list "
+	    "WHERE id = ?", -1, &q, NULL) != SQLITE_OK) {
+		sqlite3_close(db);
+		return;
+	}
+	sqlite3_bind_int64(q, 1, id);
+	if (sqlite3_step(q) == SQLITE_ROW) {
+		n = sqlite3_column_count(q);
+		for (i = 0; i < n && used < size; i++)
+			used += (size_t)snprintf(buf + used, size - used, "%s|",
+			    sqlite3_column_text(q, i) != NULL ?
+			    (const char *)sqlite3_column_text(q, i) : "NULL");
+	}
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+}
+
+/* Column col (0 = id) of incident id in the file name, "" when none. */
+static const char *
+col_of(const char *name, int64_t id, int col)
+{
+	static char	 row[1024];
+	char		*p = row, *bar;
+
+	row_of(name, id, row, sizeof(row));
+	while (col-- > 0 && (bar = strchr(p, '|')) != NULL)
+		p = bar + 1;
+	if ((bar = strchr(p, '|')) != NULL)
+		*bar = '\0';
+	return p;
+}
+
+/* A login of account from addr at when, committed by an engine of its own. */
+static void
+login_before(struct sw_store *st, const struct sw_alertopt *o,
+    const char *account, const char *addr, time_t when)
+{
+	struct sw_engine	*e = engine_new(rs, o, st, record);
+	struct sw_event		 ev;
+
+	ev = ev_server(SW_EV_SUCCESS, account, addr, when);
+	feed(e, st, &ev);
+	engine_save(e);
+	CHECK_INT(store_commit(st), 0);
+	engine_free(e);
+}
+
 /* Below the threshold nothing; at it one entry, then quiet. */
 static void
 test_threshold(void)
@@ -189,7 +270,7 @@ test_threshold(void)
 	struct sw_engine	*e;
 
 	opt_defaults(&o);
-	e = engine_new(rs, &o, st, alert_send);
+	e = engine_new(rs, &o, st, record);
 	nseen = 0;
 	fail_n(e, st, "bob@example.com", "203.0.113.5", T0, 4, 10);
 	CHECK_INT(nseen, 0);
@@ -215,7 +296,12 @@ test_threshold(void)
 	store_close(st);
 }
 
-/* Repeats: one per realert, the counts of all entries add up. */
+/*
+ * Repeats: one an hour whatever realert (here 30 min) says, the counts
+ * of all entries add up.  The owner logging in from elsewhere closes
+ * nothing: the entry that closes the incident, when quiet, tells the
+ * rest and the login.  A realert longer than an hour spaces them more.
+ */
 static void
 test_storm(void)
 {
@@ -227,29 +313,41 @@ test_storm(void)
 	size_t			 i;
 
 	opt_defaults(&o);
-	e = engine_new(rs, &o, st, alert_send);
+	e = engine_new(rs, &o, st, record);
 	nseen = 0;
 	/* 7200 failures, one a second: two hours */
 	fail_n(e, st, "carl@example.com", "198.51.100.9", T0, 7200, 1);
 	ev = ev_server(SW_EV_SUCCESS, "carl@example.com", "192.0.2.1",
 	    T0 + 7300);
 	feed(e, st, &ev);
-	/* first at the 5th, then at +1800, +3600, +5400 from it; closed */
-	CHECK_INT(nseen, 5);
+	/* first at the 5th, then an hour after it */
+	CHECK_INT(nseen, 2);
+	CHECK_INT(seen[1].when, T0 + 3604);
+	CHECK_INT(engine_open(e), 1);
+	fail_n(e, st, "other@example.com", "198.51.100.10", T0 + 7300 + 3600,
+	    1, 1);
+	CHECK_INT(engine_tick(e, 0), 1);
+	CHECK_INT(nseen, 3);
 	for (i = 0; i < nseen; i++) {
 		sum += seen[i].count;
-		if (i < 4)
-			CHECK_INT(seen[i].kind, SW_AL_ACCOUNT_FAILING);
+		CHECK_INT(seen[i].kind, SW_AL_ACCOUNT_FAILING);
 		CHECK_INT(seen[i].repeat, i);
 	}
-	CHECK_INT(seen[4].kind, SW_AL_ACCOUNT_RECOVERED);
-	CHECK_INT(seen[4].compromise, 0);
-	CHECK_INT(seen[1].count, 1800);
+	CHECK_INT(seen[2].closing, 1);
+	CHECK_INT(seen[2].logins, 1);
+	CHECK_STR(seen[2].login_addr, "192.0.2.1");
+	CHECK_INT(seen[1].count, 3600);
 	CHECK_INT(sum, 7200);
-	CHECK_INT(seen[4].total, 7200);
+	CHECK_INT(seen[2].total, 7200);
 	engine_save(e);
 	CHECK_INT(store_commit(st), 0);
 	CHECK_INT(engine_open(e), 0);
+	/* realert 3 h: none in two hours */
+	o.realert = 3 * 3600;
+	nseen = 0;
+	fail_n(e, st, "cora@example.com", "198.51.100.11", T0 + 20000, 7200,
+	    1);
+	CHECK_INT(nseen, 1);
 	engine_free(e);
 	store_close(st);
 }
@@ -265,7 +363,7 @@ test_stale_device(void)
 
 	opt_defaults(&o);
 	/* the login is committed by one daemon ... */
-	e = engine_new(rs, &o, st, alert_send);
+	e = engine_new(rs, &o, st, record);
 	ev = ev_server(SW_EV_SUCCESS, "carol@example.org", "198.51.100.23",
 	    T0 - 86400);
 	feed(e, st, &ev);
@@ -273,7 +371,7 @@ test_stale_device(void)
 	CHECK_INT(store_commit(st), 0);
 	engine_free(e);
 	/* ... the failures come to the next one */
-	e = engine_new(rs, &o, st, alert_send);
+	e = engine_new(rs, &o, st, record);
 	nseen = 0;
 	fail_n(e, st, "carol@example.org", "198.51.100.23", T0, 5, 300);
 	CHECK_INT(nseen, 1);
@@ -305,7 +403,7 @@ test_escalation(void)
 	struct sw_engine	*e;
 
 	opt_defaults(&o);
-	e = engine_new(rs, &o, st, alert_send);
+	e = engine_new(rs, &o, st, record);
 	nseen = 0;
 	fail_n(e, st, "admin@example.org", "203.0.113.77", T0, 5, 3);
 	CHECK_INT(nseen, 1);
@@ -318,17 +416,20 @@ test_escalation(void)
 	CHECK_INT(seen[1].repeat, 1);
 	CHECK_INT(seen[1].count, 2);
 	CHECK_INT(seen[1].addresses, 3);
-	/* no way back down: the repeat after realert, still distributed */
+	/* no way back down: what failed within the hour is told in the
+	 * follow-up an hour after the last entry, still distributed */
 	fail_n(e, st, "admin@example.org", "203.0.113.77", T0 + 2000, 5, 3);
+	CHECK_INT(nseen, 2);
+	fail_n(e, st, "admin@example.org", "203.0.113.77", T0 + 3700, 1, 1);
 	CHECK_INT(nseen, 3);
 	CHECK_STR(seen[2].diag, "server/distributed-brute-force");
+	CHECK_INT(seen[2].count, 6);
 	/* quiet for the quiet time by the logs' clock: the next failure is
 	 * a new incident, whether or not a tick came in between */
-	fail_n(e, st, "admin@example.org", "203.0.113.77", T0 + 6000, 5, 3);
-	CHECK_INT(nseen, 5);
-	CHECK_INT(seen[3].closing, 1);
-	CHECK_STR(seen[4].diag, "server/brute-force");
-	CHECK_INT(seen[4].repeat, 0);
+	fail_n(e, st, "admin@example.org", "203.0.113.77", T0 + 8000, 5, 3);
+	CHECK_INT(nseen, 4);
+	CHECK_STR(seen[3].diag, "server/brute-force");
+	CHECK_INT(seen[3].repeat, 0);
 	engine_free(e);
 	store_close(st);
 }
@@ -346,7 +447,7 @@ test_spraying(void)
 	int			 round;
 
 	opt_defaults(&o);
-	e = engine_new(rs, &o, st, alert_send);
+	e = engine_new(rs, &o, st, record);
 	nseen = 0;
 	for (i = 0; i < 4; i++)
 		fail_n(e, st, accts[i], "192.0.2.200", T0 + (time_t)i, 1, 1);
@@ -383,7 +484,7 @@ test_relay(void)
 	opt_defaults(&o);
 	o.relays = &rn;
 	o.nrelays = 1;
-	e = engine_new(rs, &o, st, alert_send);
+	e = engine_new(rs, &o, st, record);
 	nseen = 0;
 	ev = ev_relay(SW_EV_FAILURE, "5A6EE11E051", T0);
 	feed(e, st, &ev);
@@ -401,15 +502,18 @@ test_relay(void)
 	CHECK_INT(nseen, 1);
 	ev = ev_relay(SW_EV_FAILURE, "5A6EE11E053", T0 + 2000);
 	feed(e, st, &ev);
+	CHECK_INT(nseen, 1);	/* realert (30 min) is less than the hour */
+	ev = ev_relay(SW_EV_FAILURE, "5A6EE11E054", T0 + 3600);
+	feed(e, st, &ev);
 	CHECK_INT(nseen, 2);
 	CHECK_INT(seen[1].repeat, 1);
-	CHECK_INT(seen[1].count, 2);
-	CHECK_INT(seen[1].messages, 3);
-	ev = ev_relay(SW_EV_SUCCESS, "5A6EE11E051", T0 + 2100);
+	CHECK_INT(seen[1].count, 3);
+	CHECK_INT(seen[1].messages, 4);
+	ev = ev_relay(SW_EV_SUCCESS, "5A6EE11E051", T0 + 3700);
 	feed(e, st, &ev);
 	CHECK_INT(nseen, 3);
 	CHECK_INT(seen[2].kind, SW_AL_RELAY_RECOVERED);
-	CHECK_INT(seen[2].total, 3);
+	CHECK_INT(seen[2].total, 4);
 	CHECK_INT(seen[2].count, 0);
 	/* a later success is just mail */
 	feed(e, st, &ev);
@@ -430,7 +534,7 @@ test_backend(void)
 	struct sw_event		 ev;
 
 	opt_defaults(&o);
-	e = engine_new(rs, &o, st, alert_send);
+	e = engine_new(rs, &o, st, record);
 	nseen = 0;
 	ev = ev_server(SW_EV_TROUBLE, "dave@example.org", "2001:db8:7::15",
 	    T0);
@@ -480,7 +584,7 @@ test_quiet(void)
 	struct sw_engine	*e;
 
 	opt_defaults(&o);
-	e = engine_new(rs, &o, st, alert_send);
+	e = engine_new(rs, &o, st, record);
 	nseen = 0;
 	fail_n(e, st, "fred@example.org", "203.0.113.9", T0, 8, 2);
 	CHECK_INT(nseen, 1);
@@ -516,7 +620,7 @@ test_compromise(void)
 	struct sw_event		 ev;
 
 	opt_defaults(&o);
-	e = engine_new(rs, &o, st, alert_send);
+	e = engine_new(rs, &o, st, record);
 	nseen = 0;
 	fail_n(e, st, "ivan@example.org", "198.51.100.66", T0, 6, 1);
 	ev = ev_server(SW_EV_SUCCESS, "ivan@example.org", "198.51.100.66",
@@ -559,7 +663,7 @@ test_ignore(void)
 	o.nignore_nets = 2;
 	o.ignore_accounts = globs;
 	o.nignore_accounts = 1;
-	e = engine_new(rs, &o, st, alert_send);
+	e = engine_new(rs, &o, st, record);
 	nseen = 0;
 	fail_n(e, st, "kim@example.org", "192.0.3.250", T0, 6, 1);
 	fail_n(e, st, "kim@example.org", "2001:db8:ffff::1", T0, 6, 1);
@@ -582,7 +686,7 @@ test_restart(void)
 	int64_t			 id;
 
 	opt_defaults(&o);
-	e = engine_new(rs, &o, st, alert_send);
+	e = engine_new(rs, &o, st, record);
 	nseen = 0;
 	fail_n(e, st, "liz@example.org", "203.0.113.50", T0, 5, 1);
 	ev = ev_relay(SW_EV_FAILURE, "5A6EE11E061", T0);
@@ -591,17 +695,19 @@ test_restart(void)
 	engine_save(e);
 	CHECK_INT(store_commit(st), 0);
 	engine_free(e);
-	e = engine_new(rs, &o, st, alert_send);
+	e = engine_new(rs, &o, st, record);
 	CHECK_INT(engine_open(e), 2);
 	fail_n(e, st, "liz@example.org", "203.0.113.50", T0 + 10, 1, 1);
 	ev = ev_relay(SW_EV_FAILURE, "5A6EE11E062", T0 + 10);
 	feed(e, st, &ev);
 	CHECK_INT(nseen, 2);
 	fail_n(e, st, "liz@example.org", "203.0.113.50", T0 + 1900, 1, 1);
+	CHECK_INT(nseen, 2);
+	fail_n(e, st, "liz@example.org", "203.0.113.50", T0 + 3700, 1, 1);
 	CHECK_INT(nseen, 3);
 	CHECK_INT(seen[2].repeat, 1);
-	CHECK_INT(seen[2].count, 2);
-	CHECK_INT(seen[2].total, 7);
+	CHECK_INT(seen[2].count, 3);
+	CHECK_INT(seen[2].total, 8);
 	id = e->nextid;
 	CHECK_INT(id, 3);
 	engine_free(e);
@@ -618,7 +724,7 @@ test_refill(void)
 	struct sw_event		 ev;
 
 	opt_defaults(&o);
-	e = engine_new(rs, &o, st, alert_send);
+	e = engine_new(rs, &o, st, record);
 	nseen = 0;
 	fail_n(e, st, "mia@example.org", "203.0.113.60", T0, 3, 10);
 	fail_n(e, st, "ned@example.org", "203.0.113.61", T0, 3, 10);
@@ -628,13 +734,291 @@ test_refill(void)
 	engine_save(e);
 	CHECK_INT(store_commit(st), 0);
 	engine_free(e);
-	e = engine_new(rs, &o, st, alert_send);
+	e = engine_new(rs, &o, st, record);
 	fail_n(e, st, "mia@example.org", "203.0.113.60", T0 + 200, 2, 10);
 	CHECK_INT(nseen, 1);
 	CHECK_STR(seen[0].subject, "mia@example.org");
 	CHECK_INT(seen[0].count, 5);
 	fail_n(e, st, "ned@example.org", "203.0.113.61", T0 + 200, 4, 10);
 	CHECK_INT(nseen, 1);
+	engine_free(e);
+	store_close(st);
+}
+
+/*
+ * A silent engine (no send function, as smtpwatchctl scan makes it)
+ * sends nothing and records everything as one that sends: the same
+ * incident rows, alerts and reported counts included.
+ */
+static void
+test_silent(void)
+{
+	struct sw_alertopt	 o;
+	struct sw_store		*st[2];
+	struct sw_engine	*e[2];
+	struct sw_event		 ev;
+	char			 row[2][1024];
+	size_t			 i;
+
+	opt_defaults(&o);
+	st[0] = store_new("loud.db");
+	st[1] = store_new("silent.db");
+	e[0] = engine_new(rs, &o, st[0], record);
+	e[1] = engine_new(rs, &o, st[1], NULL);
+	nseen = 0;
+	for (i = 0; i < 2; i++) {
+		fail_n(e[i], st[i], "sid@example.org", "203.0.113.70", T0,
+		    4000, 1);
+		ev = ev_relay(SW_EV_FAILURE, "5A6EE11E071", T0);
+		feed(e[i], st[i], &ev);
+		ev = ev_server(SW_EV_SUCCESS, "sid@example.org",
+		    "203.0.113.70", T0 + 4000);
+		feed(e[i], st[i], &ev);
+		engine_save(e[i]);
+		CHECK_INT(store_commit(st[i]), 0);
+		if (i == 0)
+			CHECK(nseen > 2);
+	}
+	CHECK_INT(engine_alerts(e[1]), nseen);
+	CHECK_INT(engine_alerts(e[0]), nseen);
+	for (i = 0; i < 2; i++) {
+		engine_free(e[i]);
+		store_close(st[i]);
+	}
+	for (i = 1; i <= 2; i++) {
+		row_of("loud.db", (int64_t)i, row[0], sizeof(row[0]));
+		row_of("silent.db", (int64_t)i, row[1], sizeof(row[1]));
+		CHECK(row[0][0] != '\0');
+		CHECK_STR(row[1], row[0]);
+	}
+}
+
+/*
+ * Incidents follow the attack, not the owner.  A distributed brute force
+ * with the owner logging in from its usual address in between: one
+ * incident, which records the logins and stays open; a login from one
+ * of the attacking addresses closes it (success) as a compromise.
+ */
+static void
+test_owner_login(void)
+{
+	struct sw_alertopt	 o;
+	struct sw_store		*st = store_new("owner.db");
+	struct sw_engine	*e;
+	struct sw_event		 ev;
+	char			 addr[32];
+	int			 i;
+
+	opt_defaults(&o);
+	login_before(st, &o, "olga@example.org", "192.0.2.50", T0 - 86400);
+	e = engine_new(rs, &o, st, record);
+	nseen = 0;
+	for (i = 0; i < 60; i++) {
+		snprintf(addr, sizeof(addr), "198.51.100.%d", 1 + i % 10);
+		fail_n(e, st, "olga@example.org", addr, T0 + i * 10, 1, 1);
+		if (i % 20 == 10) {
+			ev = ev_server(SW_EV_SUCCESS, "olga@example.org",
+			    "192.0.2.50", T0 + i * 10 + 5);
+			feed(e, st, &ev);
+		}
+	}
+	CHECK_INT(nseen, 1);
+	CHECK_STR(seen[0].diag, "server/distributed-brute-force");
+	CHECK_INT(engine_open(e), 1);
+	CHECK_INT(e->incs->s.logins, 3);
+	CHECK_STR(e->incs->s.login_addr, "192.0.2.50");
+	CHECK_INT(e->incs->s.login_last, T0 + 505);
+	CHECK_INT(e->incs->s.addresses, 10);
+	CHECK_INT(e->incs->s.failures, 60);
+	/* an address of the attack gets in */
+	ev = ev_server(SW_EV_SUCCESS, "olga@example.org", "198.51.100.3",
+	    T0 + 700);
+	feed(e, st, &ev);
+	CHECK_INT(nseen, 2);
+	CHECK_INT(seen[1].kind, SW_AL_ACCOUNT_RECOVERED);
+	CHECK_INT(seen[1].compromise, 1);
+	CHECK_INT(seen[1].logins, 3);
+	CHECK_INT(engine_open(e), 0);
+	engine_save(e);
+	CHECK_INT(store_commit(st), 0);
+	CHECK_STR(col_of("owner.db", 1, 8), "success");
+	engine_free(e);
+	store_close(st);
+}
+
+/*
+ * A stale device: two addresses that logged in before, failing with an
+ * old password.  The owner's login from a third address closes nothing;
+ * the device's own login (the password fixed on it) closes the incident
+ * with close_reason success and no compromise.
+ */
+static void
+test_stale_fixed(void)
+{
+	struct sw_alertopt	 o;
+	struct sw_store		*st = store_new("fixed.db");
+	struct sw_engine	*e;
+	struct sw_event		 ev;
+
+	opt_defaults(&o);
+	login_before(st, &o, "pia@example.org", "192.0.2.60", T0 - 86400);
+	login_before(st, &o, "pia@example.org", "192.0.2.62", T0 - 86000);
+	e = engine_new(rs, &o, st, record);
+	nseen = 0;
+	fail_n(e, st, "pia@example.org", "192.0.2.60", T0, 3, 300);
+	fail_n(e, st, "pia@example.org", "192.0.2.62", T0 + 150, 3, 300);
+	CHECK_INT(nseen, 1);
+	CHECK_STR(seen[0].diag, "server/stale-device");
+	CHECK_INT(seen[0].addresses, 2);
+	ev = ev_server(SW_EV_SUCCESS, "pia@example.org", "192.0.2.61",
+	    T0 + 1000);
+	feed(e, st, &ev);
+	CHECK_INT(nseen, 1);
+	CHECK_INT(engine_open(e), 1);
+	fail_n(e, st, "pia@example.org", "192.0.2.60", T0 + 1200, 1, 1);
+	ev = ev_server(SW_EV_SUCCESS, "pia@example.org", "192.0.2.62",
+	    T0 + 1300);
+	feed(e, st, &ev);
+	CHECK_INT(nseen, 2);
+	CHECK_INT(seen[1].kind, SW_AL_ACCOUNT_RECOVERED);
+	CHECK_INT(seen[1].compromise, 0);
+	CHECK_INT(seen[1].logins, 1);
+	CHECK_STR(seen[1].login_addr, "192.0.2.61");
+	CHECK_INT(seen[1].total, 7);
+	engine_save(e);
+	CHECK_INT(store_commit(st), 0);
+	CHECK_STR(col_of("fixed.db", 1, 8), "success");
+	CHECK_STR(col_of("fixed.db", 1, 16), "server/stale-device");
+	engine_free(e);
+	store_close(st);
+}
+
+/*
+ * The reproduced bug: one account attacked from 61 addresses over two
+ * hours, its owner logging in from its usual address every 20 minutes.
+ * With realert at its least (1 min): one incident, its first entry,
+ * then at most one an hour of log time, and the entry that closes it
+ * when quiet; their counts add up to every failure.
+ */
+static void
+test_attack61(void)
+{
+	struct sw_alertopt	 o;
+	struct sw_store		*st = store_new("attack61.db");
+	struct sw_engine	*e;
+	struct sw_event		 ev;
+	char			 addr[32];
+	uint64_t		 sum = 0;
+	size_t			 i;
+	int			 k;
+
+	opt_defaults(&o);
+	o.realert = 60;
+	login_before(st, &o, "victim@example.org", "192.0.2.10", T0 - 86400);
+	e = engine_new(rs, &o, st, record);
+	nseen = 0;
+	for (k = 0; k < 240; k++) {	/* one every 30 s */
+		snprintf(addr, sizeof(addr), "203.0.113.%d", 100 + k % 61);
+		fail_n(e, st, "victim@example.org", addr, T0 + k * 30, 1, 1);
+		if (k % 40 == 20) {
+			ev = ev_server(SW_EV_SUCCESS, "victim@example.org",
+			    "192.0.2.10", T0 + k * 30 + 10);
+			feed(e, st, &ev);
+		}
+	}
+	fail_n(e, st, "other@example.org", "198.51.100.1", T0 + 7200 + 3600,
+	    1, 1);
+	CHECK_INT(engine_tick(e, 0), 1);
+	engine_save(e);
+	CHECK_INT(store_commit(st), 0);
+	CHECK_INT(e->nextid, 2);	/* one incident */
+	CHECK_INT(engine_open(e), 0);
+	CHECK(nseen >= 2 && nseen <= 1 + 2 + 1);
+	for (i = 0; i < nseen; i++) {
+		CHECK_INT(seen[i].kind, SW_AL_ACCOUNT_FAILING);
+		CHECK_INT(seen[i].repeat, i);
+		CHECK_STR(seen[i].diag, "server/distributed-brute-force");
+		if (i > 0 && !seen[i].closing)
+			CHECK(seen[i].when - seen[i - 1].when >= 3600);
+		sum += seen[i].count;
+	}
+	CHECK_INT(seen[0].count, 5);
+	CHECK_INT(seen[nseen - 1].closing, 1);
+	CHECK_INT(seen[nseen - 1].logins, 6);
+	CHECK_INT(seen[nseen - 1].addresses, 61);
+	CHECK_INT(sum, 240);
+	CHECK_STR(col_of("attack61.db", 1, 8), "quiet");
+	CHECK_STR(col_of("attack61.db", 1, 9), "240");
+	engine_free(e);
+	store_close(st);
+}
+
+/*
+ * Each entry tells when its failures happened: the first entry from the
+ * first failure counted, a follow-up from the first one since the
+ * previous entry, a recovery the whole incident.  An entry about lines
+ * more than LIVE_SKEW behind the wall clock is caught up; a close by
+ * quiet time is live when the wall clock moved the engine's time on.
+ */
+static void
+test_times(void)
+{
+	struct sw_alertopt	 o;
+	struct sw_store		*st = store_new("times.db");
+	struct sw_engine	*e;
+	struct sw_event		 ev;
+
+	opt_defaults(&o);
+	e = engine_new(rs, &o, st, record);
+	e->wall = test_wall;
+	nseen = 0;
+	/* live: the wall clock a few seconds after the lines */
+	wall_now = T0 + 10;
+	fail_n(e, st, "tom@example.org", "203.0.113.80", T0, 5, 2);
+	CHECK_INT(nseen, 1);
+	CHECK_INT(seen[0].first, T0);
+	CHECK_INT(seen[0].last, T0 + 8);
+	CHECK_INT(seen[0].caught_up, 0);
+	/* a follow-up an hour on, read with the wall clock a day later */
+	wall_now = T0 + 86400;
+	fail_n(e, st, "tom@example.org", "203.0.113.80", T0 + 1000, 3, 100);
+	fail_n(e, st, "tom@example.org", "203.0.113.80", T0 + 3700, 1, 1);
+	CHECK_INT(nseen, 2);
+	CHECK_INT(seen[1].count, 4);
+	CHECK_INT(seen[1].first, T0 + 1000);
+	CHECK_INT(seen[1].last, T0 + 3700);
+	CHECK_INT(seen[1].caught_up, 1);
+	/* the fixed device, LIVE_SKEW behind the clock: still live */
+	wall_now = T0 + 3800 + LIVE_SKEW;
+	ev = ev_server(SW_EV_SUCCESS, "tom@example.org", "203.0.113.80",
+	    T0 + 3800);
+	feed(e, st, &ev);
+	CHECK_INT(nseen, 3);
+	CHECK_INT(seen[2].kind, SW_AL_ACCOUNT_RECOVERED);
+	CHECK_INT(seen[2].first, T0);
+	CHECK_INT(seen[2].last, T0 + 3700);
+	CHECK_INT(seen[2].caught_up, 0);
+	/* quiet: closed by the wall clock of a live engine: not caught up */
+	fail_n(e, st, "una@example.org", "203.0.113.81", T0 + 4000, 6, 1);
+	CHECK_INT(nseen, 4);
+	CHECK_INT(seen[3].caught_up, 0);
+	for (wall_now = T0 + 4005 + 60; wall_now <= T0 + 4005 + 3600;
+	    wall_now += 60)
+		(void)engine_tick(e, wall_now);	/* the daemon's ticks */
+	CHECK_INT(nseen, 5);
+	CHECK_INT(seen[4].closing, 1);
+	CHECK_INT(seen[4].first, T0 + 4005);
+	CHECK_INT(seen[4].last, T0 + 4005);
+	CHECK_INT(seen[4].caught_up, 0);
+	/* ... and by a later line of a backlog: caught up */
+	fail_n(e, st, "vic@example.org", "203.0.113.82", T0 + 9000, 6, 1);
+	wall_now = T0 + 86400 * 3;
+	fail_n(e, st, "wes@example.org", "203.0.113.83", T0 + 9000 + 3700, 1,
+	    1);
+	CHECK_INT(engine_tick(e, 0), 1);
+	CHECK_INT(nseen, 7);
+	CHECK_INT(seen[6].closing, 1);
+	CHECK_INT(seen[6].caught_up, 1);
 	engine_free(e);
 	store_close(st);
 }
@@ -668,6 +1052,11 @@ main(int argc, char *argv[])
 	test_ignore();
 	test_restart();
 	test_refill();
+	test_silent();
+	test_owner_login();
+	test_stale_fixed();
+	test_attack61();
+	test_times();
 	rules_free(rs);
 	nftw(dir, check_rm, 8, FTW_DEPTH | FTW_PHYS);
 	return check_done();

@@ -186,7 +186,7 @@ check_views(sqlite3 *db)
 	CHECK_STR(view_columns(db, "incident_list"), "id host kind direction "
 	    "subject opened last closed close_reason failures messages "
 	    "reported alerts last_alert addresses accounts diagnosis "
-	    "last_addr last_reply state hosts");
+	    "last_addr last_reply state hosts logins login_last login_addr");
 }
 
 /* A new file gets the latest schema; reopening changes nothing. */
@@ -517,6 +517,10 @@ inc_fill(struct sw_incident *inc, int64_t id, enum sw_inc_kind kind,
 	    (long long)id);
 	snprintf(inc->reply, sizeof(inc->reply), "535 no %lld",
 	    (long long)id);
+	inc->logins = 70 + (uint32_t)id;
+	inc->login_last = opened + 4;
+	snprintf(inc->login_addr, sizeof(inc->login_addr), "192.0.2.%lld",
+	    (long long)id);
 }
 
 /* Every field of a and b is the same. */
@@ -541,6 +545,9 @@ inc_same(const struct sw_incident *a, const struct sw_incident *b)
 	CHECK_STR(a->diagnosis, b->diagnosis);
 	CHECK_STR(a->addr, b->addr);
 	CHECK_STR(a->reply, b->reply);
+	CHECK_INT(a->logins, b->logins);
+	CHECK_INT(a->login_last, b->login_last);
+	CHECK_STR(a->login_addr, b->login_addr);
 }
 
 #define GOT_MAX	8
@@ -625,6 +632,9 @@ test_incidents(void)
 	CHECK_STR(qstr(db, INC("diagnosis", 1), NULL, 0), "diag-1");
 	CHECK_STR(qstr(db, INC("last_addr", 1), NULL, 0), "2001:db8::1");
 	CHECK_STR(qstr(db, INC("last_reply", 1), NULL, 0), "535 no 1");
+	CHECK_INT(qint(db, INC("logins", 1), NULL, 0), 71);
+	CHECK_INT(qint(db, INC("login_last", 1), NULL, 0), T0 + 4);
+	CHECK_STR(qstr(db, INC("login_addr", 1), NULL, 0), "192.0.2.1");
 	CHECK_STR(qstr(db, INC("kind", 2), NULL, 0), "relay");
 	CHECK_STR(qstr(db, INC("direction", 2), NULL, 0), "client");
 	CHECK_INT(qint(db, INC("last_alert", 2), NULL, 0), -3);
