@@ -29,10 +29,10 @@ SAN	 = -fsanitize=address,undefined -fno-omit-frame-pointer \
 	   -fno-sanitize-recover=all
 
 B	 = build
-CORE	 = log util lines parse join rules match conf corpus
+CORE	 = log util lines parse join rules match conf corpus recent
 CTL	 = $(CORE) journal scan ctldb ctlsock status smtpwatchctl
 DAEMON	 = $(CORE) tail journal store notify feed attrib incident alert control smtpwatchd
-UNITS	 = t_parse t_rules t_match t_corpus t_lines t_feed t_attrib
+UNITS	 = t_parse t_rules t_match t_corpus t_lines t_feed t_attrib t_recent
 # Unit tests of the daemon's own files: they link what they need.
 DUNITS	 = t_tail t_store t_incident
 

@@ -680,6 +680,33 @@ int		 journal_wanted(const char *, size_t);
 void		 journal_position(struct sw_journal *, struct sw_checkpoint *);
 void		 journal_stat(const struct sw_journal *, struct sw_journal_stat *);
 
+/*
+ * recent.c: the events a source counted lately, by record identity, for
+ * another source carrying the same lines (journal and syslog file).
+ */
+#define SW_RECENT_MAX	4096	/* events remembered at most ... */
+#define SW_RECENT_HOLD	60	/* ... seconds before the newest record */
+#define SW_RECENT_SLACK	10	/* seconds a copy's time may differ */
+#define RECENT_COUNT	0	/* recent_handover(): not counted yet */
+#define RECENT_SKIP	1	/* counted by the other source (or may be) */
+#define RECENT_PAST	2	/* after all the other source read */
+
+struct sw_recent;
+struct sw_recent	*recent_new(void);
+void		 recent_free(struct sw_recent *);
+struct sw_recent	*recent_copy(const struct sw_recent *);
+void		 recent_forget(struct sw_recent *, time_t);
+uint64_t	 recent_id(const struct sw_record *);
+void		 recent_read(struct sw_recent *, time_t);
+void		 recent_add(struct sw_recent *, uint64_t, time_t);
+int		 recent_take(struct sw_recent *, uint64_t, time_t);
+int		 recent_handover(struct sw_recent *, uint64_t, time_t);
+void		 recent_merge(struct sw_recent *, const struct sw_recent *);
+time_t		 recent_newest(const struct sw_recent *);
+size_t		 recent_count(const struct sw_recent *);
+size_t		 recent_save(const struct sw_recent *, unsigned char **);
+int		 recent_load(struct sw_recent *, const unsigned char *, size_t);
+
 /* feed.c: one source's lines -> records -> events, and its checkpoint. */
 struct sw_feed;
 struct sw_feed_stat {
