@@ -712,7 +712,10 @@ struct sw_feed;
 struct sw_feed_stat {
 	unsigned long long	 lines, records, events, dups, cut;
 	unsigned long long	 replayed;	/* records skipped on resume */
+	unsigned long long	 handed;	/* skipped: counted before */
+	unsigned long long	 twice;		/* dropped: a peer counted */
 	unsigned long		 files;		/* files finished */
+	time_t			 newest;	/* the latest record's time */
 };
 typedef void	(*sw_event_cb)(void *, const struct sw_event *);
 extern const struct sw_tail_cb	 feed_tail_cb;
@@ -725,6 +728,18 @@ int		 feed_checkpoint(struct sw_feed *, struct sw_checkpoint *);
 int		 feed_changed(const struct sw_feed *);
 const char	*feed_source(const struct sw_feed *);
 void		 feed_stat(const struct sw_feed *, struct sw_feed_stat *);
+void		 feed_keep(struct sw_feed *);
+const struct sw_recent	*feed_recent(const struct sw_feed *);
+void		 feed_handover(struct sw_feed *, const struct sw_recent *,
+		    const struct sw_feed *);
+time_t		 feed_handover_time(const struct sw_feed *);
+void		 feed_peers(struct sw_feed *, struct sw_feed *const *, size_t);
+void		 feed_on_begin(struct sw_feed *,
+		    void (*)(void *, struct sw_feed *), void *);
+void		 feed_retire(struct sw_feed *);
+int		 feed_retired(const struct sw_feed *);
+int		 feed_cp_retired(const struct sw_checkpoint *);
+void		 feed_flush(struct sw_feed *);
 
 /* alert.c: one journal entry. */
 enum sw_alert_kind {
