@@ -315,6 +315,7 @@ ctlsock_status(const struct ctl_reply *r, struct ctl_status *st)
 			src->rotations = field_num(f, nf, 7);
 			src->lines = field_num(f, nf, 8);
 			src->polled = field_num(f, nf, 9) != 0;
+			src->standby = nf > 10 && strcmp(f[10], "standby") == 0;
 		}
 		free(line);
 	}

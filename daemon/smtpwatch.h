@@ -353,6 +353,20 @@ enum sw_startat {
 	SW_START_BEGINNING
 };
 
+enum sw_journal_mode {
+	SW_JOURNAL_AUTO,		/* unset: while no log exists */
+	SW_JOURNAL_YES,
+	SW_JOURNAL_NO
+};
+
+/* conf_sources(): what the daemon reads. */
+enum sw_srcmode {
+	SW_SRC_FILES,			/* the logs only */
+	SW_SRC_JOURNAL,			/* the journal only */
+	SW_SRC_BOTH,			/* both; a line in both counts once */
+	SW_SRC_SWITCH			/* the journal while no log exists */
+};
+
 struct sw_conf {
 	char		*path;
 	char	       **rules;		/* rules directories, in order */
@@ -361,7 +375,7 @@ struct sw_conf {
 	size_t		 nlogs;
 	char		*database;
 	char		*control;	/* control socket path */
-	int		 journal;	/* 1 yes, 0 no, -1 when no log exists */
+	enum sw_journal_mode journal;
 	char		*journal_dir;	/* NULL: the system journal */
 	enum sw_startat	 startat;
 	long		 batch_ms;	/* commit at least this often */
@@ -526,6 +540,7 @@ struct ctl_source {
 	char		*path;		/* decoded bytes */
 	size_t		 pathlen;
 	int		 open, polled;
+	int		 standby;	/* read when the active one goes */
 	unsigned long long	 offset, size, lag_bytes, lag_seconds;
 	unsigned long long	 rotations, lines;
 };
@@ -581,7 +596,7 @@ void		 diag_print(FILE *, const struct sw_diagnosis *, const char *,
 /* conf.c */
 int	 conf_load(const char *, int, struct sw_conf **);
 void	 conf_free(struct sw_conf *);
-int	 conf_journal_on(const struct sw_conf *);
+enum sw_srcmode	 conf_sources(const struct sw_conf *);
 
 /* util.c: checkpoints */
 void	 checkpoint_clear(struct sw_checkpoint *);

@@ -311,10 +311,11 @@ st_sources(struct st_ctx *c, const struct ctl_status *st)
 			fprintf(c->fp, ",\"open\":%s,\"offset\":%llu,"
 			    "\"size\":%llu,\"lag_bytes\":%llu,"
 			    "\"lag_seconds\":%llu,\"rotations\":%llu,"
-			    "\"lines\":%llu,\"polled\":%s}",
+			    "\"lines\":%llu,\"polled\":%s,\"active\":%s}",
 			    s->open ? "true" : "false", s->offset, s->size,
 			    s->lag_bytes, s->lag_seconds, s->rotations,
-			    s->lines, s->polled ? "true" : "false");
+			    s->lines, s->polled ? "true" : "false",
+			    s->standby ? "false" : "true");
 		}
 		fputc(']', c->fp);
 		return;
@@ -326,7 +327,8 @@ st_sources(struct st_ctx *c, const struct ctl_status *st)
 		p = xmalloc(s->pathlen * 4 + 1);
 		str_vis(p, s->pathlen * 4 + 1, s->path, s->pathlen);
 		tbl_add(&t, p);
-		tbl_add(&t, xstrdup(s->open ? "open" : "missing"));
+		tbl_add(&t, xstrdup(s->standby ? "standby" : s->open ? "open" :
+		    "missing"));
 		snprintf(buf, sizeof(buf), "%llu", s->offset);
 		tbl_add(&t, xstrdup(buf));
 		snprintf(buf, sizeof(buf), "%llu", s->lag_bytes);
