@@ -30,17 +30,18 @@ The switch between the journal and a log that carries the same lines
 installed", to the log file as rsyslog writes it from the journal):
 
     to-file    journal auto, no log: the journal is read; the log appears
-               (while the daemon is down, then killed -9 just after the
-               switch; then while it runs): the log takes over, every
-               failure counted once
-    to-journal journal auto, the log read: it is removed (the daemon
-               killed -9 before and just after the switch): the journal
-               takes over from the last line of the log, lines only in
-               the journal counted, the others once; the log comes back
-               and takes over again, and goes again while it runs
+               while the daemon is killed -9 (the switch at the start,
+               then killed again once it is committed), and while it
+               runs: the log takes over, every failure counted once
+    to-journal journal auto, the log read: it is removed while the
+               daemon is killed -9 (the switch at the start, killed again
+               once committed; a reload): the journal takes over from the
+               last line of the log, lines only in the journal counted,
+               the others once; the log comes back and takes over again,
+               and goes again while it runs
     both       journal yes with the log: a line in both is counted once
                (repeats of one line too), a line in one of them once, one
-               warning naming both; kill -9 between
+               warning naming both; a backlog in both after kill -9
 """
 
 import datetime
@@ -569,6 +570,17 @@ def count_since(d, regex, mark):
     return len(re.findall(regex, d.err_text(mark)))
 
 
+def retired(d, source):
+    """Whether the committed checkpoint of source says a hand-over
+    stopped it (feed.c: "SWF2", year and month, then the flags)."""
+    cp = d.checkpoint(source)
+    st = cp.get('state') if cp else None
+    if isinstance(st, str):
+        st = st.encode('utf-8', 'surrogateescape')
+    return bool(st) and st[:4] == b'SWF2' and \
+        int.from_bytes(st[12:16], sys.byteorder) & 1 == 1
+
+
 TO_FILE = r'sources: %s (appeared|exists): reading the logs instead of the journal'
 TO_JOURNAL = r'sources: every log is gone \(%s, removed and not back within 3 poll ' \
              r'intervals\): reading the journal instead'
@@ -594,13 +606,17 @@ def to_file(w):
     for _ in range(3):
         m.fail(file=log)
     mark = d.err_mark()
-    d.start()
+    d.start()                           # the switch, committed with READY
     d.wait_stderr(TO_FILE % re.escape(log), since=mark)
+    if not retired(d, 'journal'):
+        fail('the journal\'s checkpoint does not say it was retired')
+    m.fail(file=log)
     d.kill9()                           # just after the switch
+    m.fail(file=log)
     mark = d.err_mark()
     d.start()
     m.barrier(d, file=log)
-    m.check(d, 'after the log appeared while down, kill -9 at the switch')
+    m.check(d, 'after the log appeared while down, kill -9 after the switch')
     eq(status_states(d), {log: 'active', 'journal': 'standby'}, 'sources after')
     # rsyslog lags: lines in the journal reach the log a little later.
     late = [m.fail() for _ in range(3)]
@@ -656,12 +672,19 @@ def to_journal(w):
     mark = d.err_mark()
     d.start()                           # no log: the journal takes over
     d.wait_stderr(TO_JOURNAL % re.escape(log), since=mark)
+    if not retired(d, log):
+        fail('the log\'s checkpoint does not say it was retired')
+    m.fail()
     d.kill9()                           # just after the switch
     m.fail()
     d.start()
     m.barrier(d)
-    m.check(d, 'the log removed while down, kill -9 at the switch')
+    m.check(d, 'the log removed while down, kill -9 after the switch')
     eq(status_states(d), {log: 'standby', 'journal': 'active'}, 'sources after')
+    d.hup()                             # a reload changes nothing
+    m.fail()
+    m.barrier(d)
+    m.check(d, 'after a reload')
     # rsyslog comes back: the log takes over again.
     mark = d.err_mark()
     m.fail()
@@ -706,8 +729,8 @@ def both(w):
     d.wait_stderr(r'(journal and %s|%s and journal) carry the same lines \(journal yes\): '
                   r'a line read from both is counted once' % (re.escape(log), re.escape(log)))
     d.kill9()
-    m.fail(file=log)
-    m.fail(file=log)
+    for _ in range(300):                # a backlog in both
+        m.fail(file=log)
     d.start()
     m.fail(file=log)
     msg, pid = m.fail(journal=False, file=log)      # the log only
