@@ -486,11 +486,12 @@ sw_logs_exist(const struct smtpwatch *sw)
 
 /*
  * Opens the journal and its feed.  Without since, it resumes from its
- * committed checkpoint; with since (a hand-over from the logs), it is
- * read from SW_RECENT_SLACK seconds before since, skipping the events
- * given (which may be NULL) and taking matcher's memory of repeats.  A
- * journal that cannot be opened is reported and left out; returns -1
- * only when the store cannot say.
+ * committed checkpoint (from its end when that is of a journal retired
+ * by a hand-over: the logs counted what came after); with since (a
+ * hand-over from the logs), it is read from SW_RECENT_SLACK seconds
+ * before since, skipping the events given (which may be NULL) and taking
+ * matcher's memory of repeats.  A journal that cannot be opened is
+ * reported and left out; returns -1 only when the store cannot say.
  */
 static int
 sw_journal_open(struct smtpwatch *sw, const struct sw_recent *given,
@@ -500,7 +501,7 @@ sw_journal_open(struct smtpwatch *sw, const struct sw_recent *given,
 	const struct sw_checkpoint *from = NULL;
 	char			*source;
 	uint64_t		 usec = 0;
-	int			 rc;
+	int			 rc, atend;
 
 	if (journal_open(sw->conf->journal_dir, &sw->journal) == -1)
 		return 0;
@@ -512,7 +513,10 @@ sw_journal_open(struct smtpwatch *sw, const struct sw_recent *given,
 		sw->journal = NULL;
 		return -1;
 	}
-	if (rc == 1 && since == 0)
+	atend = sw->conf->startat == SW_START_END;
+	if (rc == 1 && feed_cp_retired(&cp))
+		atend = 1;
+	else if (rc == 1 && since == 0)
 		from = &cp;
 	sw->jfeed = feed_new(source, sw->rs, &sw->conf->match, from, sw_event,
 	    sw);
@@ -524,8 +528,8 @@ sw_journal_open(struct smtpwatch *sw, const struct sw_recent *given,
 		since = feed_handover_time(sw->jfeed);	/* nothing read */
 	if (since > SW_RECENT_SLACK)
 		usec = (uint64_t)(since - SW_RECENT_SLACK) * 1000000;
-	journal_start(sw->journal, from, sw->conf->startat == SW_START_END,
-	    usec, &feed_tail_cb, sw->jfeed);
+	journal_start(sw->journal, from, atend, usec, &feed_tail_cb,
+	    sw->jfeed);
 	checkpoint_clear(&cp);
 	free(source);
 	sw->jcaught = time(NULL);

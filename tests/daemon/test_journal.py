@@ -32,7 +32,8 @@ installed", to the log file as rsyslog writes it from the journal):
     to-file    journal auto, no log: the journal is read; the log appears
                while the daemon is killed -9 (the switch at the start,
                then killed again once it is committed), and while it
-               runs: the log takes over, every failure counted once
+               runs: the log takes over, every failure counted once;
+               then journal yes: the retired journal read from its end
     to-journal journal auto, the log read: it is removed while the
                daemon is killed -9 (the switch at the start, killed again
                once committed; a reload): the journal takes over from the
@@ -627,6 +628,16 @@ def to_file(w):
     m.check(d, 'lines written to the log after the journal')
     if count_since(d, TO_FILE % re.escape(log), mark) > 1:
         fail('the switch was logged more than once:\n' + d.err_text(mark))
+    d.term()
+    # journal yes now: the retired journal is read from its end, not
+    # again from where it stopped.
+    m.fail(file=log)
+    d.extra_conf = SWITCH_CONF % ('yes', w.path('smtpwatchd.sock'))
+    d.write_conf()
+    d.start()
+    m.fail(file=log)
+    m.barrier(d, file=log)
+    m.check(d, 'journal yes after the switch')
     d.term()
     # The same while the daemon runs: a fresh log directory, the journal
     # read, the log appears with lines the journal had.
