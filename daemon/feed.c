@@ -320,12 +320,14 @@ feed_on_begin(struct sw_feed *f, void (*cb)(void *, struct sw_feed *),
 
 /*
  * The feed stops: its next checkpoint says so, without the events it
- * counted (they went to the source taking over).
+ * counted (they went to the source taking over).  A file it begins
+ * later is a new one: nothing of it is replayed as counted.
  */
 void
 feed_retire(struct sw_feed *f)
 {
 	f->retired = 1;
+	f->resumed = 0;
 	recent_free(f->mine);
 	f->mine = NULL;
 	recent_free(f->given);
