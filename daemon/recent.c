@@ -14,13 +14,14 @@
  * an entry of the same identity up to SW_RECENT_SLACK seconds apart, and
  * each entry matches once: a line logged three times is three entries.
  *
- * The set is a ring of SW_RECENT_MAX entries, of at most SW_RECENT_HOLD
- * seconds before the newest record read, indexed by hash.  It knows how
- * far back it is whole: every event counted after `from' is in it (or was
- * matched), and `newest' is the time of the last record the source read,
- * event or not.  recent_handover() decides with both what it cannot look
- * up.  The set is saved with the source's checkpoint (feed.c), so that a
- * kill -9 around a switch still counts each line once.
+ * The set is a ring of at most SW_RECENT_MAX entries (grown as needed),
+ * of at most SW_RECENT_HOLD seconds before the newest record read,
+ * indexed by hash.  It knows how far back it is whole: every event
+ * counted after `from' is in it (or was matched), and `newest' is the
+ * time of the last record the source read, event or not.
+ * recent_handover() decides with both what it cannot look up.  The set
+ * is saved with the source's checkpoint (feed.c), its last RECENT_KEEP
+ * seconds, so that a kill -9 around a switch still counts each line once.
  */
 
 #include <stdlib.h>
@@ -29,7 +30,9 @@
 #include "smtpwatch.h"
 
 #define RECENT_BUCKETS	4096		/* a power of 2 */
+#define RECENT_FIRST	256		/* slots at first, doubled when full */
 #define RECENT_TEXT	4096		/* message bytes in the identity */
+#define RECENT_KEEP	(2 * SW_RECENT_SLACK)	/* seconds saved */
 #define RECENT_MAGIC	"SWR1"
 
 struct recent_slot {
@@ -39,7 +42,8 @@ struct recent_slot {
 };
 
 struct sw_recent {
-	struct recent_slot	 slot[SW_RECENT_MAX];
+	struct recent_slot	*slot;	/* cap of them, a ring */
+	size_t			 cap;
 	int32_t			 bucket[RECENT_BUCKETS];
 	size_t			 head;	/* the oldest slot */
 	size_t			 n;
@@ -77,24 +81,53 @@ recent_evict(struct sw_recent *r)
 			r->from = s->when;
 		recent_unlink(r, (int32_t)r->head);
 	}
-	r->head = (r->head + 1) % SW_RECENT_MAX;
+	r->head = (r->head + 1) % r->cap;
 	r->n--;
+}
+
+/* Links slot i, just filled, into its bucket's chain. */
+static void
+recent_link(struct sw_recent *r, size_t i)
+{
+	int32_t	*p = recent_chain(r, r->slot[i].id);
+
+	r->slot[i].next = *p;
+	*p = (int32_t)i;
+}
+
+/* Doubles the ring (up to SW_RECENT_MAX), its matched entries dropped. */
+static void
+recent_grow(struct sw_recent *r)
+{
+	struct recent_slot	*old = r->slot;
+	size_t			 k, n = r->n, head = r->head, cap = r->cap;
+
+	r->cap = cap * 2 < SW_RECENT_MAX ? cap * 2 : SW_RECENT_MAX;
+	r->slot = xcalloc(r->cap, sizeof(*r->slot));
+	memset(r->bucket, 0xff, sizeof(r->bucket));	/* all -1 */
+	r->head = r->n = 0;
+	for (k = 0; k < n; k++) {
+		if (old[(head + k) % cap].id == 0)
+			continue;
+		r->slot[r->n] = old[(head + k) % cap];
+		recent_link(r, r->n++);
+	}
+	free(old);
 }
 
 static void
 recent_insert(struct sw_recent *r, uint64_t id, time_t when)
 {
 	size_t		 i;
-	int32_t		*p;
 
-	if (r->n == SW_RECENT_MAX)
+	if (r->n == r->cap && r->cap < SW_RECENT_MAX)
+		recent_grow(r);
+	if (r->n == r->cap)
 		recent_evict(r);
-	i = (r->head + r->n++) % SW_RECENT_MAX;
-	p = recent_chain(r, id);
+	i = (r->head + r->n++) % r->cap;
 	r->slot[i].id = id;
 	r->slot[i].when = when;
-	r->slot[i].next = *p;
-	*p = (int32_t)i;
+	recent_link(r, i);
 }
 
 /* Drops the entries older than SW_RECENT_HOLD before the newest record. */
@@ -113,6 +146,8 @@ recent_new(void)
 	struct sw_recent	*r;
 
 	r = xcalloc(1, sizeof(*r));
+	r->cap = RECENT_FIRST;
+	r->slot = xcalloc(r->cap, sizeof(*r->slot));
 	memset(r->bucket, 0xff, sizeof(r->bucket));	/* all -1 */
 	return r;
 }
@@ -120,6 +155,9 @@ recent_new(void)
 void
 recent_free(struct sw_recent *r)
 {
+	if (r == NULL)
+		return;
+	free(r->slot);
 	free(r);
 }
 
@@ -130,6 +168,8 @@ recent_copy(const struct sw_recent *r)
 
 	c = xmalloc(sizeof(*c));
 	memcpy(c, r, sizeof(*c));
+	c->slot = xreallocarray(NULL, r->cap, sizeof(*r->slot));
+	memcpy(c->slot, r->slot, r->cap * sizeof(*r->slot));
 	return c;
 }
 
@@ -210,7 +250,7 @@ recent_take(struct sw_recent *r, uint64_t id, time_t when)
 		if (s->id != id || s->when > when + SW_RECENT_SLACK ||
 		    s->when < when - SW_RECENT_SLACK)
 			continue;
-		age = ((size_t)i + SW_RECENT_MAX - r->head) % SW_RECENT_MAX;
+		age = ((size_t)i + r->cap - r->head) % r->cap;
 		if (best == -1 || age < bestage) {
 			best = i;
 			bestage = age;
@@ -225,9 +265,12 @@ recent_take(struct sw_recent *r, uint64_t id, time_t when)
 /*
  * During a hand-over, an event (id, when) of the source that took over
  * from the one whose set r is: RECENT_SKIP when that one counted it
- * (matched) or may have (from before the set is whole), RECENT_COUNT
- * when it did not, RECENT_PAST when it is later than anything that one
- * read: counted, and so is everything after it.
+ * (matched) or may have (from before the set is whole, and not after
+ * the last record it read), RECENT_COUNT when it did not, RECENT_PAST
+ * when it is later than anything that one read: counted, and so is
+ * everything after it.  A set that lost entries of its last seconds (a
+ * storm of more than SW_RECENT_MAX events) counts rather than loses a
+ * line after its last one.
  */
 int
 recent_handover(struct sw_recent *r, uint64_t id, time_t when)
@@ -236,7 +279,7 @@ recent_handover(struct sw_recent *r, uint64_t id, time_t when)
 		return RECENT_PAST;
 	if (recent_take(r, id, when))
 		return RECENT_SKIP;
-	if (when > r->from + SW_RECENT_SLACK)
+	if (when > r->from + SW_RECENT_SLACK || when > r->newest)
 		return RECENT_COUNT;
 	return RECENT_SKIP;
 }
@@ -256,7 +299,7 @@ recent_merge(struct sw_recent *dst, const struct sw_recent *src)
 	if (src->newest > dst->newest)
 		dst->newest = src->newest;
 	for (k = 0; k < src->n; k++) {
-		s = &src->slot[(src->head + k) % SW_RECENT_MAX];
+		s = &src->slot[(src->head + k) % src->cap];
 		if (s->id != 0)
 			recent_insert(dst, s->id, s->when);
 	}
@@ -276,39 +319,47 @@ recent_count(const struct sw_recent *r)
 	size_t	 k, n = 0;
 
 	for (k = 0; k < r->n; k++)
-		n += r->slot[(r->head + k) % SW_RECENT_MAX].id != 0;
+		n += r->slot[(r->head + k) % r->cap].id != 0;
 	return n;
 }
 
 /*
  * As bytes, for a checkpoint: "SWR1", from, newest, the number of
- * entries, then each unmatched entry (identity, time), oldest first;
- * integers as the host has them.  Sets *out; returns the length.
+ * entries, then each unmatched entry (identity, time) of the last
+ * RECENT_KEEP seconds, oldest first (older ones move from); integers as
+ * the host has them.  Sets *out; returns the length.
  */
 size_t
 recent_save(const struct sw_recent *r, unsigned char **out)
 {
 	const struct recent_slot	*s;
 	unsigned char			*buf, *p;
-	uint32_t			 n = (uint32_t)recent_count(r);
-	int64_t				 t;
+	uint32_t			 n = 0;
+	int64_t				 t, from = r->from;
 	size_t				 k;
 
+	for (k = 0; k < r->n; k++) {
+		s = &r->slot[(r->head + k) % r->cap];
+		if (s->id != 0 && s->when < r->newest - RECENT_KEEP) {
+			if (s->when > from)
+				from = s->when;
+		} else if (s->id != 0)
+			n++;
+	}
 	buf = xmalloc(4 + 2 * sizeof(t) + sizeof(n) +
 	    (size_t)n * (sizeof(uint64_t) + sizeof(t)));
 	memcpy(buf, RECENT_MAGIC, 4);
 	p = buf + 4;
-	t = r->from;
-	memcpy(p, &t, sizeof(t));
-	p += sizeof(t);
+	memcpy(p, &from, sizeof(from));
+	p += sizeof(from);
 	t = r->newest;
 	memcpy(p, &t, sizeof(t));
 	p += sizeof(t);
 	memcpy(p, &n, sizeof(n));
 	p += sizeof(n);
 	for (k = 0; k < r->n; k++) {
-		s = &r->slot[(r->head + k) % SW_RECENT_MAX];
-		if (s->id == 0)
+		s = &r->slot[(r->head + k) % r->cap];
+		if (s->id == 0 || s->when < r->newest - RECENT_KEEP)
 			continue;
 		t = s->when;
 		memcpy(p, &s->id, sizeof(s->id));
@@ -349,7 +400,8 @@ recent_load(struct sw_recent *r, const unsigned char *buf, size_t len)
 		memcpy(&t, p + sizeof(id), sizeof(t));
 		recent_insert(fresh, id != 0 ? id : 1, (time_t)t);
 	}
+	free(r->slot);
 	memcpy(r, fresh, sizeof(*r));
-	recent_free(fresh);
+	free(fresh);
 	return 0;
 }

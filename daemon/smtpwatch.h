@@ -699,7 +699,7 @@ void		 journal_stat(const struct sw_journal *, struct sw_journal_stat *);
  * recent.c: the events a source counted lately, by record identity, for
  * another source carrying the same lines (journal and syslog file).
  */
-#define SW_RECENT_MAX	4096	/* events remembered at most ... */
+#define SW_RECENT_MAX	16384	/* events remembered at most ... */
 #define SW_RECENT_HOLD	60	/* ... seconds before the newest record */
 #define SW_RECENT_SLACK	10	/* seconds a copy's time may differ */
 #define RECENT_COUNT	0	/* recent_handover(): not counted yet */

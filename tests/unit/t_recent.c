@@ -1,10 +1,11 @@
 /*
  * t_recent.c -- recent.c, the events a source counted lately: a journal
  * entry and rsyslog's line of it have one identity, and nothing else
- * does; an entry matches once, within the slack, oldest first; the set
- * knows how far back it is whole, through evictions by number and by
- * age; the hand-over's three answers; merging; and the bytes a
- * checkpoint carries, damaged ones refused.
+ * does; an entry matches once, within the slack, oldest first; the ring
+ * grows; the set knows how far back it is whole, through evictions by
+ * number and by age; the hand-over's three answers, a set that lost its
+ * last seconds counting rather than losing; merging; and the bytes a
+ * checkpoint carries (its last seconds), damaged ones refused.
  */
 
 #include "../../daemon/recent.c"
@@ -116,6 +117,27 @@ t_buckets(void)
 	recent_free(r);
 }
 
+/* The ring grows from a few hundred slots, matched entries dropped. */
+static void
+t_grow(void)
+{
+	struct sw_recent	*r = recent_new();
+	uint64_t		 i;
+
+	for (i = 1; i <= 3000; i++) {
+		recent_add(r, i, T0 + (time_t)(i / 100));
+		if (i % 3 == 0)
+			CHECK(recent_take(r, i, T0 + (time_t)(i / 100)));
+	}
+	CHECK_INT(recent_count(r), 2000);
+	CHECK_INT(r->from, 0);
+	for (i = 1; i <= 3000; i++)
+		CHECK_INT(recent_take(r, i, T0 + (time_t)(i / 100)),
+		    i % 3 != 0);
+	CHECK_INT(recent_count(r), 0);
+	recent_free(r);
+}
+
 /* Evicted unmatched entries move the bound; matched ones do not. */
 static void
 t_evict(void)
@@ -173,6 +195,15 @@ t_handover(void)
 	CHECK_INT(recent_handover(r, 2, T0 + 35), RECENT_SKIP);
 	CHECK_INT(recent_handover(r, 3, T0 + 41 + SW_RECENT_SLACK),
 	    RECENT_PAST);
+	recent_free(r);
+
+	/* whole only since its last record (a storm): later is counted */
+	r = recent_new();
+	recent_forget(r, T0 + 40);
+	CHECK_INT(recent_handover(r, 3, T0 + 40), RECENT_SKIP);
+	CHECK_INT(recent_handover(r, 3, T0 + 41), RECENT_COUNT);
+	CHECK_INT(recent_handover(r, 3, T0 + 40 + SW_RECENT_SLACK),
+	    RECENT_COUNT);
 	recent_free(r);
 
 	/* a source that never counted anything: everything is new */
@@ -242,6 +273,19 @@ t_bytes(void)
 	CHECK_INT(recent_count(l), 47);
 	free(buf);
 	recent_free(r);
+	/* only the last RECENT_KEEP seconds are saved; older ones move from */
+	r = recent_new();
+	recent_add(r, 1, T0);
+	recent_add(r, 2, T0 + 1);
+	CHECK(recent_take(r, 2, T0 + 1));	/* matched: moves nothing */
+	recent_add(r, 3, T0 + 5 + RECENT_KEEP);
+	n = recent_save(r, &buf);
+	CHECK(recent_load(l, buf, n) == 0);
+	CHECK_INT(recent_count(l), 1);
+	CHECK_INT(l->from, T0);
+	CHECK(recent_take(l, 3, T0 + 5 + RECENT_KEEP));
+	free(buf);
+	recent_free(r);
 	r = recent_new();
 	n = recent_save(r, &buf);		/* empty: the header only */
 	CHECK_INT(n, 24);
@@ -263,6 +307,7 @@ main(void)
 	t_take();
 	t_oldest();
 	t_buckets();
+	t_grow();
 	t_evict();
 	t_handover();
 	t_merge();
