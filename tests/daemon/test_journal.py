@@ -43,6 +43,8 @@ installed", to the log file as rsyslog writes it from the journal):
     both       journal yes with the log: a line in both is counted once
                (repeats of one line too), a line in one of them once, one
                warning naming both; a backlog in both after kill -9
+    switches   rounds of random steps: failures, rsyslog installed or
+               removed, kill -9 at random moments; each counted once
 """
 
 import datetime
@@ -752,7 +754,54 @@ def both(w):
         fail('the warning was logged %d times in one run' % warnings)
     d.term()
 
-GROUPS['switch'] = ['to-file', 'to-journal', 'both']
+@test('switches')
+def switches(w):
+    """Rounds of random steps: failures logged (to the journal, and to the
+    log while rsyslog is there, some twice), rsyslog installed (it lags
+    a few lines) or removed (until the journal took over), kill -9 at
+    random moments with lines logged while the daemon is down."""
+    ensure_journald()
+    rng = random.Random(3)
+    for rnd in range(3):
+        m = Mta(uuid.uuid4().hex[:8])
+        log = w.path('mail%d.log' % rnd)
+        d = switch_daemon(w, 'auto', log, name='round%d' % rnd)
+        d.start()
+        infile, kills, switches = False, 0, 0
+        for _ in range(10):
+            for _ in range(rng.randint(5, 40)):
+                m.fail(file=log if infile else None, repeat=rng.choice([1, 1, 1, 2]))
+            r = rng.random()
+            if r < 0.3:
+                time.sleep(rng.random() * 0.05)     # a random moment
+                d.kill9()
+                kills += 1
+                for _ in range(rng.randint(0, 15)):
+                    m.fail(file=log if infile else None)
+                d.start()
+            elif r < 0.5 and not infile:
+                m.barrier(d)            # journald stored what came before
+                late = [m.fail() for _ in range(rng.randint(0, 8))]
+                open(log, 'ab').close()
+                for msg, pid in late:
+                    m.to_file(log, msg, pid)
+                infile = True
+                switches += 1
+            elif r < 0.65 and infile:
+                m.fail(file=log)
+                os.unlink(log)
+                infile = False
+                switches += 1
+                d.wait_until(lambda: status_states(d).get('journal') == 'active',
+                             'the journal to take over')
+        m.barrier(d, file=log if infile else None)
+        print('switches round %d: %d failures, %d switches, %d kill -9' % (
+            rnd, m.want, switches, kills))
+        m.check(d, 'round %d' % rnd)
+        d.term()
+
+
+GROUPS['switch'] = ['to-file', 'to-journal', 'both', 'switches']
 
 
 if __name__ == '__main__':
