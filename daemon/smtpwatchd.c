@@ -743,7 +743,7 @@ static void
 sw_to_files(struct smtpwatch *sw, const char *path)
 {
 	const struct sw_recent	*counted;
-	char			 stamp[32];
+	char			 stamp[32], what[128];
 	size_t			 i;
 
 	journal_process(sw->journal);
@@ -754,14 +754,15 @@ sw_to_files(struct smtpwatch *sw, const char *path)
 	for (i = 0; i < sw->nfeeds; i++)
 		feed_handover(sw->feeds[i], counted, sw->jfeed);
 	sw_stamp(recent_newest(counted), stamp, sizeof(stamp));
+	if (recent_newest(counted) > 0)
+		snprintf(what, sizeof(what), "a line counted from the journal "
+		    "(the last of %s) is not counted again", stamp);
+	else
+		snprintf(what, sizeof(what), "the journal gave no line");
 	log_info("sources: %s %s: reading the logs instead of the journal "
-	    "(journal auto), each from its start; %s%s%s; to read the journal "
+	    "(journal auto), each from its start; %s; to read the journal "
 	    "only, remove the log directives (journal yes reads both)", path,
-	    sw->opening ? "exists" : "appeared",
-	    recent_newest(counted) > 0 ? "a line counted from the journal "
-	    "(the last of " : "the journal gave no line",
-	    recent_newest(counted) > 0 ? stamp : "",
-	    recent_newest(counted) > 0 ? ") is not counted again" : "");
+	    sw->opening ? "exists" : "appeared", what);
 	sw_journal_close(sw, 1);
 }
 
