@@ -29,11 +29,11 @@ SAN	 = -fsanitize=address,undefined -fno-omit-frame-pointer \
 	   -fno-sanitize-recover=all
 
 B	 = build
-CORE	 = log util lines parse join rules match conf corpus wire
+CORE	 = log util lines parse join rules match conf corpus wire recent
 CTL	 = $(CORE) journal store feed attrib incident alert count out scan \
 	   ctldb ctlsock status smtpwatchctl
 DAEMON	 = $(CORE) tail journal store notify feed attrib incident alert count control smtpwatchd
-UNITS	 = t_parse t_rules t_match t_corpus t_lines t_feed t_attrib
+UNITS	 = t_parse t_rules t_match t_corpus t_lines t_feed t_attrib t_recent
 # Unit tests of the daemon's own files: they link what they need.
 DUNITS	 = t_tail t_store t_incident
 

@@ -5,8 +5,6 @@
  * the shipped rules, then the local drop-ins.
  */
 
-#include <sys/stat.h>
-
 #include <sys/socket.h>
 
 #include <arpa/inet.h>
@@ -31,7 +29,7 @@ conf_defaults(const char *path)
 	c->path = xstrdup(path);
 	c->database = xstrdup(SW_DATABASE_DEFAULT);
 	c->control = xstrdup(SW_CONTROL_DEFAULT);
-	c->journal = -1;
+	c->journal = SW_JOURNAL_AUTO;
 	c->alert.fleet = -1;
 	c->startat = SW_START_END;
 	c->batch_ms = 250;
@@ -65,6 +63,21 @@ conf_yesno(const char *v, int *dst)
 	else
 		return -1;
 	return 0;
+}
+
+/* journal yes | no | auto */
+static const char *
+conf_journal(struct sw_conf *c, const char *v)
+{
+	if (strcmp(v, "auto") == 0)
+		c->journal = SW_JOURNAL_AUTO;
+	else if (strcmp(v, "yes") == 0)
+		c->journal = SW_JOURNAL_YES;
+	else if (strcmp(v, "no") == 0)
+		c->journal = SW_JOURNAL_NO;
+	else
+		return "journal must be auto, yes or no";
+	return NULL;
 }
 
 /* Replaces the string *dst with a copy of v. */
@@ -263,10 +276,9 @@ conf_directive(struct sw_conf *c, const char *word, char *val)
 		return conf_string(&c->database, val);
 	else if (strcmp(word, "control") == 0)
 		return conf_string(&c->control, val);
-	else if (strcmp(word, "journal") == 0) {
-		if (conf_yesno(val, &c->journal) == -1)
-			return "journal must be yes or no";
-	} else if (strcmp(word, "fleet") == 0) {
+	else if (strcmp(word, "journal") == 0)
+		return conf_journal(c, val);
+	else if (strcmp(word, "fleet") == 0) {
 		if (conf_yesno(val, &c->alert.fleet) == -1)
 			return "fleet must be yes or no";
 	} else if (strcmp(word, "journal-directory") == 0)
@@ -390,25 +402,26 @@ conf_load(const char *path, int must_exist, struct sw_conf **out)
 }
 
 /*
- * Whether the journal is read: as configured, else when a journal
- * directory is named, else when none of the logs exists (Debian 12
- * without rsyslog has no /var/log/mail.log).  Reading both a log and
- * the journal it is written from would count every line twice.
+ * Which sources the daemon reads, and how together.  journal auto (the
+ * default) with logs switches between the system journal and the logs:
+ * the journal is read only while none of the logs exists (Debian 12
+ * without rsyslog has no /var/log/mail.log); with journal-directory (a
+ * collector's, not the journal the logs are written from) both are read.
+ * Where both are read, a line that reaches both is counted once.
  */
-int
-conf_journal_on(const struct sw_conf *c)
+enum sw_srcmode
+conf_sources(const struct sw_conf *c)
 {
-	struct stat	 st;
-	size_t		 i;
-
-	if (c->journal >= 0)
-		return c->journal;
-	if (c->journal_dir != NULL)
-		return 1;
-	for (i = 0; i < c->nlogs; i++)
-		if (stat(c->logs[i], &st) == 0)
-			return 0;
-	return 1;
+	switch (c->journal) {
+	case SW_JOURNAL_NO:
+		return SW_SRC_FILES;
+	case SW_JOURNAL_YES:
+		return c->nlogs > 0 ? SW_SRC_BOTH : SW_SRC_JOURNAL;
+	default:
+		if (c->nlogs == 0)
+			return SW_SRC_JOURNAL;
+		return c->journal_dir != NULL ? SW_SRC_BOTH : SW_SRC_SWITCH;
+	}
 }
 
 void

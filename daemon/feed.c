@@ -10,6 +10,13 @@
  * commit (an Exim entry waiting for its continuation lines, a syslog
  * part series).  On resume, the records before done are rebuilt to
  * restore join.c, but only the held ones reach the matcher again.
+ *
+ * Where two sources carry the same lines (the journal and the file the
+ * syslog daemon writes from it), a feed remembers the events it counted
+ * lately (recent.c).  After a hand-over it skips the events the source
+ * before it counted (feed_handover); with both read, it drops an event
+ * whose copy a peer counted (feed_peers).  Both sets go into the
+ * checkpoint with the matcher's state.
  */
 
 #include <stdlib.h>
@@ -37,50 +44,157 @@ struct sw_feed {
 	struct sw_checkpoint	 cp;	/* resumed from, while replaying */
 	int			 resumed;	/* cp is set, first begin() due */
 	int			 replay;	/* records before cp.done are skipped */
+	struct sw_recent	*mine;	/* events counted lately, or NULL */
+	struct sw_recent	*given;	/* hand-over: the source before's */
+	struct sw_feed	       **peers;	/* read too, with the same lines */
+	size_t			 npeers;
+	int			 retired;	/* stopped by a hand-over */
+	int			 warned;	/* a peer's copy was logged */
+	void			(*hook)(void *, struct sw_feed *);
+	void			*hookarg;	/* ... when a file begins */
 	struct sw_feed_stat	 st;
 };
 
 static void	feed_record(void *, const struct sw_record *);
 
 /*
- * The state a checkpoint carries: "SWF1", the year and month join.c's
+ * The state a checkpoint carries: "SWF2", the year and month join.c's
  * clock has inferred (so that classic stamps get the same year after a
- * restart), then the matcher's memory of repeats.
+ * restart), flags (FEED_RETIRED), then three parts, each its length
+ * and its bytes: the matcher's memory of repeats, the events counted
+ * lately and the set handed over (each of these two may be empty).
+ * "SWF1" (the year and month, then the matcher's state) is still read.
  */
-#define FEED_MAGIC	"SWF1"
+#define FEED_MAGIC	"SWF2"
+#define FEED_MAGIC1	"SWF1"
 #define FEED_HDR	(4 + 2 * sizeof(int))
+#define FEED_RETIRED	0x01		/* stopped by a hand-over */
+
+/* Appends a part (its length, then its n bytes) at *p; frees part. */
+static unsigned char *
+feed_part_put(unsigned char *p, unsigned char *part, size_t n)
+{
+	uint32_t	 len = (uint32_t)n;
+
+	memcpy(p, &len, sizeof(len));
+	if (n > 0)
+		memcpy(p + sizeof(len), part, n);
+	free(part);
+	return p + sizeof(len) + n;
+}
 
 static size_t
 feed_state_save(const struct sw_feed *f, unsigned char **out)
 {
-	unsigned char	*m, *buf;
-	size_t		 n;
+	unsigned char	*m, *r = NULL, *g = NULL, *buf, *p;
+	size_t		 nm, nr = 0, ng = 0;
+	uint32_t	 flags = f->retired ? FEED_RETIRED : 0;
 	int		 ym[2];
 
 	join_clock_get(f->j, &ym[0], &ym[1]);
-	n = match_state_save(f->m, &m);
-	buf = xmalloc(FEED_HDR + n);
+	nm = match_state_save(f->m, &m);
+	if (f->mine != NULL)
+		nr = recent_save(f->mine, &r);
+	if (f->given != NULL)
+		ng = recent_save(f->given, &g);
+	buf = xmalloc(FEED_HDR + 4 * sizeof(uint32_t) + nm + nr + ng);
 	memcpy(buf, FEED_MAGIC, 4);
 	memcpy(buf + 4, ym, sizeof(ym));
-	memcpy(buf + FEED_HDR, m, n);
-	free(m);
+	memcpy(buf + FEED_HDR, &flags, sizeof(flags));
+	p = buf + FEED_HDR + sizeof(flags);
+	p = feed_part_put(p, m, nm);
+	p = feed_part_put(p, r, nr);
+	p = feed_part_put(p, g, ng);
 	*out = buf;
-	return FEED_HDR + n;
+	return (size_t)(p - buf);
+}
+
+/* Reads a part at *p (before end): its bytes and length, or NULL. */
+static const unsigned char *
+feed_part_get(const unsigned char **p, const unsigned char *end, size_t *n)
+{
+	const unsigned char	*part;
+	uint32_t		 len;
+
+	if (*p == NULL || (size_t)(end - *p) < sizeof(len)) {
+		*p = NULL;
+		return NULL;
+	}
+	memcpy(&len, *p, sizeof(len));
+	part = *p + sizeof(len);
+	if ((size_t)(end - part) < len) {
+		*p = NULL;
+		return NULL;
+	}
+	*p = part + len;
+	*n = len;
+	return part;
+}
+
+/* A set loaded from a part, or NULL when the part is empty or damaged. */
+static struct sw_recent *
+feed_recent_load(const unsigned char *part, size_t n)
+{
+	struct sw_recent	*r;
+
+	if (part == NULL || n == 0)
+		return NULL;
+	r = recent_new();
+	if (recent_load(r, part, n) == -1) {
+		recent_free(r);
+		return NULL;
+	}
+	return r;
 }
 
 static int
 feed_state_load(struct sw_feed *f, const struct sw_checkpoint *cp)
 {
-	int	 ym[2];
+	const unsigned char	*p, *end, *m, *r, *g;
+	size_t			 nm = 0, nr = 0, ng = 0;
+	uint32_t		 flags;
+	int			 ym[2];
 
-	if (cp->statelen < FEED_HDR || memcmp(cp->state, FEED_MAGIC, 4) != 0)
+	if (cp->statelen < FEED_HDR)
 		return -1;
-	if (match_state_load(f->m, cp->state + FEED_HDR,
-	    cp->statelen - FEED_HDR) == -1)
+	end = cp->state + cp->statelen;
+	if (memcmp(cp->state, FEED_MAGIC1, 4) == 0) {
+		m = cp->state + FEED_HDR;
+		nm = cp->statelen - FEED_HDR;
+		r = g = NULL;
+		flags = 0;
+	} else if (memcmp(cp->state, FEED_MAGIC, 4) == 0 &&
+	    cp->statelen >= FEED_HDR + sizeof(flags)) {
+		memcpy(&flags, cp->state + FEED_HDR, sizeof(flags));
+		p = cp->state + FEED_HDR + sizeof(flags);
+		m = feed_part_get(&p, end, &nm);
+		r = feed_part_get(&p, end, &nr);
+		g = feed_part_get(&p, end, &ng);
+		if (p != end)
+			return -1;
+	} else
+		return -1;
+	if (match_state_load(f->m, m, nm) == -1)
 		return -1;
 	memcpy(ym, cp->state + 4, sizeof(ym));
 	join_clock_set(f->j, ym[0], ym[1]);
+	f->retired = (flags & FEED_RETIRED) != 0;
+	f->mine = feed_recent_load(r, nr);
+	f->given = feed_recent_load(g, ng);
 	return 0;
+}
+
+/* Whether the checkpoint is of a source stopped by a hand-over. */
+int
+feed_cp_retired(const struct sw_checkpoint *cp)
+{
+	uint32_t	 flags;
+
+	if (cp == NULL || cp->statelen < FEED_HDR + sizeof(flags) ||
+	    memcmp(cp->state, FEED_MAGIC, 4) != 0)
+		return 0;
+	memcpy(&flags, cp->state + FEED_HDR, sizeof(flags));
+	return (flags & FEED_RETIRED) != 0;
 }
 
 /*
@@ -120,8 +234,120 @@ feed_free(struct sw_feed *f)
 	join_free(f->j);
 	matcher_free(f->m);
 	checkpoint_clear(&f->cp);
+	recent_free(f->mine);
+	recent_free(f->given);
+	free(f->peers);
 	free(f->source);
 	free(f);
+}
+
+/*
+ * Keeps the events counted from now on (recent.c), for another source to
+ * skip.  A feed resumed from a checkpoint that kept none (another
+ * version, or another configuration) knows nothing of what it counted
+ * before that commit; a retired one handed its events over.
+ */
+void
+feed_keep(struct sw_feed *f)
+{
+	if (f->mine != NULL)
+		return;
+	f->mine = recent_new();
+	if (f->resumed && !f->retired)
+		recent_forget(f->mine, f->cp.updated);
+}
+
+/* The events counted lately, or NULL when they are not kept. */
+const struct sw_recent *
+feed_recent(const struct sw_feed *f)
+{
+	return f->mine;
+}
+
+/*
+ * f takes over from the source whose events are given: those of its
+ * events that source counted are skipped (recent_handover) until one is
+ * later than all that source read.  They are f's own from now on, for
+ * a hand-over back.  A feed not resuming a checkpoint takes that
+ * source's memory of repeats too (matcher, when not NULL): a repeat of a
+ * line the other counted is then one.
+ */
+void
+feed_handover(struct sw_feed *f, const struct sw_recent *given,
+    const struct sw_feed *matcher)
+{
+	unsigned char	*m;
+	size_t		 n;
+
+	recent_free(f->given);
+	f->given = recent_copy(given);
+	if (f->mine != NULL)
+		recent_merge(f->mine, given);
+	if (matcher != NULL && !f->resumed && !f->open) {
+		n = match_state_save(matcher->m, &m);
+		(void)match_state_load(f->m, m, n);
+		free(m);
+	}
+	f->changed = 1;
+}
+
+/* The time handed over from (its newest record), 0 when none is. */
+time_t
+feed_handover_time(const struct sw_feed *f)
+{
+	return f->given != NULL ? recent_newest(f->given) : 0;
+}
+
+/*
+ * Both read: an event whose copy one of the peers counted is dropped
+ * (and so is the peer's, when the peer reads it second).  Borrowed.
+ */
+void
+feed_peers(struct sw_feed *f, struct sw_feed *const *peers, size_t n)
+{
+	free(f->peers);
+	f->peers = xcalloc(n > 0 ? n : 1, sizeof(*f->peers));
+	memcpy(f->peers, peers, n * sizeof(*peers));
+	f->npeers = n;
+}
+
+/* cb(arg, f) is called when a file begins, before its first line. */
+void
+feed_on_begin(struct sw_feed *f, void (*cb)(void *, struct sw_feed *),
+    void *arg)
+{
+	f->hook = cb;
+	f->hookarg = arg;
+}
+
+/*
+ * The feed stops: its next checkpoint says so, without the events it
+ * counted (they went to the source taking over).  A file it begins
+ * later is a new one: nothing of it is replayed as counted.
+ */
+void
+feed_retire(struct sw_feed *f)
+{
+	f->retired = 1;
+	f->resumed = 0;
+	recent_free(f->mine);
+	f->mine = NULL;
+	recent_free(f->given);
+	f->given = NULL;
+	f->changed = 1;
+}
+
+int
+feed_retired(const struct sw_feed *f)
+{
+	return f->retired;
+}
+
+/* Hands on the records join.c holds: the source stops. */
+void
+feed_flush(struct sw_feed *f)
+{
+	join_flush(f->j);
 }
 
 /* While replaying: 1 when the record was counted before the restart. */
@@ -138,6 +364,74 @@ feed_counted(const struct sw_feed *f, const struct sw_record *rec)
 	return 1;
 }
 
+/* Says once that a peer carries the same lines as f. */
+static void
+feed_warn_peer(struct sw_feed *f, struct sw_feed *p)
+{
+	if (!f->warned && !p->warned)
+		log_warnx("%s and %s carry the same lines (journal yes): "
+		    "a line read from both is counted once, from the first; "
+		    "read one only: journal auto (the journal while none of "
+		    "the logs exists) or journal no", p->source, f->source);
+	f->warned = p->warned = 1;
+}
+
+/*
+ * 1 when the event of rec was counted from another source: the one f
+ * took over from (hand-over), or a peer.  A hand-over ends with the
+ * first event later than all the source before read.
+ */
+static int
+feed_other(struct sw_feed *f, const struct sw_event *ev, uint64_t id)
+{
+	size_t	 i;
+
+	switch (f->given != NULL ? recent_handover(f->given, id, ev->when) :
+	    RECENT_COUNT) {
+	case RECENT_SKIP:
+		f->st.handed++;
+		return 1;
+	case RECENT_PAST:
+		log_debug("%s: hand-over done: %llu events counted before "
+		    "were skipped", f->source, f->st.handed);
+		recent_free(f->given);
+		f->given = NULL;
+		break;
+	default:
+		break;
+	}
+	for (i = 0; i < f->npeers; i++) {
+		if (f->peers[i]->mine == NULL ||
+		    !recent_take(f->peers[i]->mine, id, ev->when))
+			continue;
+		f->peers[i]->changed = 1;
+		f->st.twice++;
+		feed_warn_peer(f, f->peers[i]);
+		return 1;
+	}
+	return 0;
+}
+
+/* One event: counted, unless another source counted it. */
+static void
+feed_event(struct sw_feed *f, const struct sw_record *rec,
+    const struct sw_event *ev)
+{
+	uint64_t	 id = 0;
+	int		 other = 0;
+
+	if (f->mine != NULL || f->given != NULL || f->npeers > 0) {
+		id = recent_id(rec);
+		other = feed_other(f, ev, id);
+	}
+	if (other)		/* in mine already, or the peer's */
+		return;
+	if (f->mine != NULL)
+		recent_add(f->mine, id, ev->when);
+	f->st.events++;
+	f->cb(f->arg, ev);
+}
+
 static void
 feed_record(void *arg, const struct sw_record *rec)
 {
@@ -150,10 +444,13 @@ feed_record(void *arg, const struct sw_record *rec)
 		f->st.replayed++;
 		return;
 	}
+	if (rec->env.when > f->st.newest)
+		f->st.newest = rec->env.when;
+	if (f->mine != NULL)
+		recent_read(f->mine, rec->env.when);
 	switch ((rc = match_record(f->m, rec, &ev))) {
 	case SW_MATCH_EVENT:
-		f->st.events++;
-		f->cb(f->arg, &ev);
+		feed_event(f, rec, &ev);
 		break;
 	case SW_MATCH_DUP:
 		f->st.dups++;
@@ -211,6 +508,9 @@ feed_begin(void *arg, const struct sw_fileid *id, uint64_t offset)
 {
 	struct sw_feed	*f = arg;
 
+	if (f->hook != NULL)
+		f->hook(f->hookarg, f);
+	f->retired = 0;
 	f->id = *id;
 	f->open = 1;
 	f->next = offset;
@@ -296,6 +596,17 @@ feed_checkpoint(struct sw_feed *f, struct sw_checkpoint *cp)
 	if (!f->open && f->cp.source == NULL)
 		return -1;
 	cp->source = xstrdup(f->source);
+	if (!f->open) {		/* nothing read: where the last one stood */
+		cp->id = f->cp.id;
+		cp->offset = f->cp.offset;
+		cp->done = f->cp.done;
+		memcpy(cp->held, f->cp.held, sizeof(cp->held));
+		cp->nheld = f->cp.nheld;
+		cp->statelen = feed_state_save(f, &cp->state);
+		cp->updated = time(NULL);
+		f->changed = 0;
+		return 0;
+	}
 	cp->id = f->id;
 	cp->done = f->next;
 	n = join_held(f->j, held, SW_HELD_MAX);

@@ -366,6 +366,20 @@ enum sw_startat {
 	SW_START_BEGINNING
 };
 
+enum sw_journal_mode {
+	SW_JOURNAL_AUTO,		/* unset: while no log exists */
+	SW_JOURNAL_YES,
+	SW_JOURNAL_NO
+};
+
+/* conf_sources(): what the daemon reads. */
+enum sw_srcmode {
+	SW_SRC_FILES,			/* the logs only */
+	SW_SRC_JOURNAL,			/* the journal only */
+	SW_SRC_BOTH,			/* both; a line in both counts once */
+	SW_SRC_SWITCH			/* the journal while no log exists */
+};
+
 struct sw_conf {
 	char		*path;
 	char	       **rules;		/* rules directories, in order */
@@ -374,7 +388,7 @@ struct sw_conf {
 	size_t		 nlogs;
 	char		*database;
 	char		*control;	/* control socket path */
-	int		 journal;	/* 1 yes, 0 no, -1 when no log exists */
+	enum sw_journal_mode journal;
 	char		*journal_dir;	/* NULL: the system journal */
 	enum sw_startat	 startat;
 	long		 batch_ms;	/* commit at least this often */
@@ -581,6 +595,7 @@ struct ctl_reply {
 struct ctl_source {
 	struct sw_text	 path;
 	int		 open, polled;
+	int		 standby;	/* read when the active one goes */
 	unsigned long long	 offset, size, lag_bytes, lag_seconds;
 	unsigned long long	 rotations, lines;
 };
@@ -638,7 +653,7 @@ void		 diag_print(FILE *, const struct sw_diagnosis *, const char *,
 /* conf.c */
 int	 conf_load(const char *, int, struct sw_conf **);
 void	 conf_free(struct sw_conf *);
-int	 conf_journal_on(const struct sw_conf *);
+enum sw_srcmode	 conf_sources(const struct sw_conf *);
 
 /* util.c: checkpoints */
 void	 checkpoint_clear(struct sw_checkpoint *);
@@ -741,12 +756,42 @@ int		 journal_wanted(const char *, size_t);
 void		 journal_position(struct sw_journal *, struct sw_checkpoint *);
 void		 journal_stat(const struct sw_journal *, struct sw_journal_stat *);
 
+/*
+ * recent.c: the events a source counted lately, by record identity, for
+ * another source carrying the same lines (journal and syslog file).
+ */
+#define SW_RECENT_MAX	16384	/* events remembered at most ... */
+#define SW_RECENT_HOLD	60	/* ... seconds before the newest record */
+#define SW_RECENT_SLACK	10	/* seconds a copy's time may differ */
+#define RECENT_COUNT	0	/* recent_handover(): not counted yet */
+#define RECENT_SKIP	1	/* counted by the other source (or may be) */
+#define RECENT_PAST	2	/* after all the other source read */
+
+struct sw_recent;
+struct sw_recent	*recent_new(void);
+void		 recent_free(struct sw_recent *);
+struct sw_recent	*recent_copy(const struct sw_recent *);
+void		 recent_forget(struct sw_recent *, time_t);
+uint64_t	 recent_id(const struct sw_record *);
+void		 recent_read(struct sw_recent *, time_t);
+void		 recent_add(struct sw_recent *, uint64_t, time_t);
+int		 recent_take(struct sw_recent *, uint64_t, time_t);
+int		 recent_handover(struct sw_recent *, uint64_t, time_t);
+void		 recent_merge(struct sw_recent *, const struct sw_recent *);
+time_t		 recent_newest(const struct sw_recent *);
+size_t		 recent_count(const struct sw_recent *);
+size_t		 recent_save(const struct sw_recent *, unsigned char **);
+int		 recent_load(struct sw_recent *, const unsigned char *, size_t);
+
 /* feed.c: one source's lines -> records -> events, and its checkpoint. */
 struct sw_feed;
 struct sw_feed_stat {
 	unsigned long long	 lines, records, events, dups, cut;
 	unsigned long long	 replayed;	/* records skipped on resume */
+	unsigned long long	 handed;	/* skipped: counted before */
+	unsigned long long	 twice;		/* dropped: a peer counted */
 	unsigned long		 files;		/* files finished */
+	time_t			 newest;	/* the latest record's time */
 };
 typedef void	(*sw_event_cb)(void *, const struct sw_event *);
 typedef void	(*sw_note_cb)(void *, const struct sw_record *, int,
@@ -763,6 +808,18 @@ const char	*feed_source(const struct sw_feed *);
 void		 feed_stat(const struct sw_feed *, struct sw_feed_stat *);
 void		 feed_notes(struct sw_feed *, sw_note_cb, void *);
 void		 feed_reference(struct sw_feed *, time_t);
+void		 feed_keep(struct sw_feed *);
+const struct sw_recent	*feed_recent(const struct sw_feed *);
+void		 feed_handover(struct sw_feed *, const struct sw_recent *,
+		    const struct sw_feed *);
+time_t		 feed_handover_time(const struct sw_feed *);
+void		 feed_peers(struct sw_feed *, struct sw_feed *const *, size_t);
+void		 feed_on_begin(struct sw_feed *,
+		    void (*)(void *, struct sw_feed *), void *);
+void		 feed_retire(struct sw_feed *);
+int		 feed_retired(const struct sw_feed *);
+int		 feed_cp_retired(const struct sw_checkpoint *);
+void		 feed_flush(struct sw_feed *);
 
 /* alert.c: one journal entry. */
 enum sw_alert_kind {

@@ -15,6 +15,16 @@
  *
  * control.c serves the control socket; the commands it hands on (status,
  * reset, reload) are answered here, between two turns of the loop.
+ *
+ * The sources (conf_sources()): with journal auto the system journal is
+ * read only while none of the logs exists.  A log that begins while the
+ * journal is read takes over (sw_to_files): the journal is read to its
+ * end and stops, the log is read from its start, skipping the events
+ * the journal counted (feed_handover, recent.c).  When every log has
+ * been gone for GONE_POLLS poll intervals the journal takes over again
+ * (sw_to_journal), from just before the last line read from them.  With
+ * journal yes both are read and a line in both counts once (feed_peers),
+ * both kept within PACE seconds of each other while catching up.
  */
 
 #include <sys/stat.h>
@@ -38,6 +48,9 @@
 #define RETRY_MAX	30.0		/* ... is tried again, doubling */
 #define EXPIRE_EVERY	3600.0		/* retention runs hourly */
 #define STOP_TRIES	5		/* commits tried on the way out */
+#define GONE_POLLS	3		/* poll intervals every log is gone */
+#define PACE		(SW_RECENT_HOLD / 2)	/* seconds one source may
+					   read ahead of the other */
 
 struct smtpwatch {
 	struct ev_loop		*loop;
@@ -57,6 +70,11 @@ struct smtpwatch {
 	struct sw_journal	*journal;	/* NULL: not read */
 	struct sw_feed		*jfeed;		/* the journal's feed */
 	time_t			 jcaught;	/* the journal had no backlog */
+	enum sw_srcmode		 mode;		/* conf_sources() */
+	int			 opening;	/* sw_sources_open() runs */
+	double			 gone;		/* ev_now() since no log exists;
+					   -1: no journal to read */
+	int			 fmore, jmore;	/* the last slice left data */
 	ev_io			 inotify_w, journal_w;
 	ev_idle			 read_w;
 	ev_timer		 batch_w, poll_w, retry_w, dog_w, tick_w;
@@ -78,6 +96,8 @@ struct smtpwatch {
 };
 
 static void	sw_start_reading(struct smtpwatch *);
+static void	sw_file_begins(void *, struct sw_feed *);
+static void	sw_gone_check(struct smtpwatch *);
 
 static void __attribute__((noreturn))
 usage(void)
@@ -286,25 +306,55 @@ sw_caught_up(struct smtpwatch *sw, time_t now)
 	}
 }
 
+/*
+ * Both read, both behind: the one more than PACE seconds ahead of the
+ * other (by the time of the lines read) waits, so that each finds the
+ * other's copies of its lines among the events recent.c remembers.
+ */
+static void
+sw_pace(struct smtpwatch *sw, int *holdf, int *holdj)
+{
+	struct sw_feed_stat	 fs;
+	time_t			 ft = 0;
+	size_t			 i;
+
+	*holdf = *holdj = 0;
+	if (sw->mode != SW_SRC_BOTH || sw->jfeed == NULL || !sw->fmore ||
+	    !sw->jmore)
+		return;
+	for (i = 0; i < sw->nfeeds; i++) {
+		feed_stat(sw->feeds[i], &fs);
+		if (fs.newest > ft)
+			ft = fs.newest;
+	}
+	feed_stat(sw->jfeed, &fs);
+	if (ft == 0 || fs.newest == 0)
+		return;
+	*holdf = ft > fs.newest + PACE;
+	*holdj = fs.newest > ft + PACE;
+}
+
 /* Reads a slice; commits when drained or when the batch is full. */
 static void
 read_cb(struct ev_loop *loop, ev_idle *w, int revents)
 {
 	struct smtpwatch	*sw = w->data;
-	int			 more;
+	int			 more, holdf, holdj;
 
 	(void)revents;
 	if (sw->failing) {
 		ev_idle_stop(loop, w);
 		return;
 	}
-	more = tails_run(sw->tails, READ_SLICE);
-	if (sw->journal != NULL) {
-		if (journal_run(sw->journal, JOURNAL_SLICE))
-			more = 1;
-		else
-			sw->jcaught = time(NULL);
-	}
+	sw_pace(sw, &holdf, &holdj);
+	if (!holdf)
+		sw->fmore = tails_run(sw->tails, READ_SLICE);
+	if (sw->journal == NULL)
+		sw->jmore = 0;
+	else if (!holdj && !(sw->jmore = journal_run(sw->journal,
+	    JOURNAL_SLICE)))
+		sw->jcaught = time(NULL);
+	more = sw->fmore || sw->jmore;
 	sw_caught_up(sw, time(NULL));
 	sw->backlog = more;
 	if (!more) {
@@ -353,6 +403,7 @@ poll_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)loop;
 	(void)revents;
 	tails_poll(sw->tails);
+	sw_gone_check(sw);
 	sw_start_reading(sw);
 }
 
@@ -404,17 +455,49 @@ tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 }
 
+/* A time as the journal's lines have it (UTC), for the switch messages. */
+static void
+sw_stamp(time_t t, char *buf, size_t size)
+{
+	struct tm	 tm;
+
+	if (t == 0 || gmtime_r(&t, &tm) == NULL)
+		snprintf(buf, size, "none");
+	else
+		strftime(buf, size, "%Y-%m-%dT%H:%M:%S+00:00", &tm);
+}
+
+/* Whether one of the logs exists (journal auto reads them then). */
+static int
+sw_logs_exist(const struct smtpwatch *sw)
+{
+	struct stat	 st;
+	size_t		 i;
+
+	for (i = 0; i < sw->conf->nlogs; i++)
+		if (stat(sw->conf->logs[i], &st) == 0)
+			return 1;
+	return 0;
+}
+
 /*
- * Opens the journal and its feed, resuming from the committed
- * checkpoint.  A journal that cannot be opened is reported and left
- * out; returns -1 only when the store cannot say.
+ * Opens the journal and its feed.  Without since, it resumes from its
+ * committed checkpoint (from its end when that is of a journal retired
+ * by a hand-over: the logs counted what came after); with since (a
+ * hand-over from the logs), it is read from SW_RECENT_SLACK seconds
+ * before since, skipping the events given (which may be NULL) and taking
+ * matcher's memory of repeats.  A journal that cannot be opened is
+ * reported and left out; returns -1 only when the store cannot say.
  */
 static int
-sw_journal_open(struct smtpwatch *sw)
+sw_journal_open(struct smtpwatch *sw, const struct sw_recent *given,
+    const struct sw_feed *matcher, time_t since)
 {
 	struct sw_checkpoint	 cp;
+	const struct sw_checkpoint *from = NULL;
 	char			*source;
-	int			 rc;
+	uint64_t		 usec = 0;
+	int			 rc, atend;
 
 	if (journal_open(sw->conf->journal_dir, &sw->journal) == -1)
 		return 0;
@@ -426,89 +509,143 @@ sw_journal_open(struct smtpwatch *sw)
 		sw->journal = NULL;
 		return -1;
 	}
-	sw->jfeed = feed_new(source, sw->rs, &sw->conf->match,
-	    rc == 1 ? &cp : NULL, sw_event, sw);
-	journal_start(sw->journal, rc == 1 ? &cp : NULL,
-	    sw->conf->startat == SW_START_END, 0, &feed_tail_cb, sw->jfeed);
+	atend = sw->conf->startat == SW_START_END;
+	if (rc == 1 && feed_cp_retired(&cp))
+		atend = 1;
+	else if (rc == 1 && since == 0)
+		from = &cp;
+	sw->jfeed = feed_new(source, sw->rs, &sw->conf->match, from, sw_event,
+	    sw);
+	if (sw->mode != SW_SRC_JOURNAL)
+		feed_keep(sw->jfeed);
+	if (given != NULL)
+		feed_handover(sw->jfeed, given, matcher);
+	if (from != NULL && from->cursor == NULL)	/* a hand-over, */
+		since = feed_handover_time(sw->jfeed);	/* nothing read */
+	if (since > SW_RECENT_SLACK)
+		usec = (uint64_t)(since - SW_RECENT_SLACK) * 1000000;
+	journal_start(sw->journal, from, atend, usec, &feed_tail_cb,
+	    sw->jfeed);
 	checkpoint_clear(&cp);
 	free(source);
 	sw->jcaught = time(NULL);
+	sw->jmore = 1;
 	ev_io_set(&sw->journal_w, journal_fd(sw->journal), EV_READ);
 	ev_io_start(sw->loop, &sw->journal_w);
 	return 0;
 }
 
 /*
- * Opens a feed and a tail for every log, each resuming from its
- * committed checkpoint, and the journal when it is read.  Returns 0, or
- * -1 when the store cannot say.
+ * Closes the journal and its feed, their counters kept.  retire: it
+ * stopped for a log, and its checkpoint says so, to be committed with
+ * the log's first.
  */
-static int
-sw_sources_open(struct smtpwatch *sw)
+static void
+sw_journal_close(struct smtpwatch *sw, int retire)
 {
 	struct sw_checkpoint	 cp;
-	const char		*path;
-	size_t			 i;
-	int			 rc;
-
-	sw->tails = tails_new(&feed_tail_cb);
-	sw->feeds = xcalloc(sw->conf->nlogs, sizeof(*sw->feeds));
-	sw->tailv = xcalloc(sw->conf->nlogs, sizeof(*sw->tailv));
-	sw->caughtat = xcalloc(sw->conf->nlogs, sizeof(*sw->caughtat));
-	for (i = 0; i < sw->conf->nlogs; i++) {
-		path = sw->conf->logs[i];
-		memset(&cp, 0, sizeof(cp));
-		if ((rc = store_load(sw->store, path, &cp)) == -1)
-			return -1;
-		sw->feeds[i] = feed_new(path, sw->rs, &sw->conf->match,
-		    rc == 1 ? &cp : NULL, sw_event, sw);
-		sw->nfeeds++;
-		sw->tailv[i] = tail_add(sw->tails, path, sw->feeds[i], rc == 1 ? &cp :
-		    NULL, sw->conf->startat == SW_START_END);
-		sw->caughtat[i] = time(NULL);
-		checkpoint_clear(&cp);
-	}
-	if (tails_fd(sw->tails) != -1) {
-		ev_io_set(&sw->inotify_w, tails_fd(sw->tails), EV_READ);
-		ev_io_start(sw->loop, &sw->inotify_w);
-	}
-	if (conf_journal_on(sw->conf) && sw_journal_open(sw) == -1)
-		return -1;
-	ev_timer_set(&sw->poll_w, sw->conf->poll_ms / 1000.0,
-	    sw->conf->poll_ms / 1000.0);
-	ev_timer_start(sw->loop, &sw->poll_w);
-	sw_start_reading(sw);
-	return 0;
-}
-
-static void
-sw_sources_close(struct smtpwatch *sw)
-{
-	struct sw_tail_stat	 ts;
 	struct sw_feed_stat	 fs;
 	struct sw_journal_stat	 js;
-	size_t			 i;
 
-	for (i = 0; i < sw->nfeeds; i++) {	/* the counters run on */
-		tail_stat(sw->tailv[i], &ts);
-		feed_stat(sw->feeds[i], &fs);
-		sw->lines += ts.lines;
-		sw->events += fs.events;
+	if (sw->jfeed == NULL)
+		return;
+	if (retire) {
+		feed_retire(sw->jfeed);
+		memset(&cp, 0, sizeof(cp));
+		if (feed_checkpoint(sw->jfeed, &cp) == 0) {
+			journal_position(sw->journal, &cp);
+			store_position(sw->store, &cp);
+		}
+		checkpoint_clear(&cp);
 	}
-	if (sw->jfeed != NULL) {
-		feed_stat(sw->jfeed, &fs);
-		journal_stat(sw->journal, &js);
-		sw->lines += js.lines;
-		sw->events += fs.events;
-	}
+	feed_stat(sw->jfeed, &fs);
+	journal_stat(sw->journal, &js);
+	sw->lines += js.lines;
+	sw->events += fs.events;
 	ev_io_stop(sw->loop, &sw->journal_w);
 	journal_free(sw->journal);
 	feed_free(sw->jfeed);
 	sw->journal = NULL;
 	sw->jfeed = NULL;
+	sw->jmore = 0;
+}
+
+/*
+ * A feed for every log, resuming from its committed checkpoint, loaded
+ * into cps (NULL: fresh feeds, no checkpoint).  Returns 0, or -1 when
+ * the store cannot say.
+ */
+static int
+sw_feeds_new(struct smtpwatch *sw, struct sw_checkpoint *cps)
+{
+	struct sw_feed	*f;
+	const char	*path;
+	size_t		 i, n = sw->conf->nlogs;
+	int		 rc = 0;
+
+	sw->feeds = xcalloc(n > 0 ? n : 1, sizeof(*sw->feeds));
+	sw->tailv = xcalloc(n > 0 ? n : 1, sizeof(*sw->tailv));
+	sw->caughtat = xcalloc(n > 0 ? n : 1, sizeof(*sw->caughtat));
+	for (i = 0; i < n; i++) {
+		path = sw->conf->logs[i];
+		if (cps != NULL &&
+		    (rc = store_load(sw->store, path, &cps[i])) == -1)
+			return -1;
+		f = feed_new(path, sw->rs, &sw->conf->match, rc == 1 ?
+		    &cps[i] : NULL, sw_event, sw);
+		if (sw->mode == SW_SRC_BOTH || sw->mode == SW_SRC_SWITCH)
+			feed_keep(f);
+		if (sw->mode == SW_SRC_SWITCH)
+			feed_on_begin(f, sw_file_begins, sw);
+		sw->feeds[sw->nfeeds++] = f;
+	}
+	return 0;
+}
+
+/*
+ * A tail for every log: from its checkpoint in cps when it is not one of
+ * a log retired by a hand-over, else from its end when fromend and it
+ * exists, else from its start.
+ */
+static void
+sw_tails_open(struct smtpwatch *sw, const struct sw_checkpoint *cps,
+    int fromend)
+{
+	const struct sw_checkpoint	*cp;
+	size_t				 i;
+
+	sw->tails = tails_new(&feed_tail_cb);
+	for (i = 0; i < sw->nfeeds; i++) {
+		cp = cps != NULL && cps[i].source != NULL &&
+		    !feed_cp_retired(&cps[i]) ? &cps[i] : NULL;
+		sw->caughtat[i] = time(NULL);
+		sw->tailv[i] = tail_add(sw->tails, sw->conf->logs[i],
+		    sw->feeds[i], cp, fromend);
+	}
+	sw->fmore = 1;
+	if (tails_fd(sw->tails) != -1) {
+		ev_io_set(&sw->inotify_w, tails_fd(sw->tails), EV_READ);
+		ev_io_start(sw->loop, &sw->inotify_w);
+	}
+}
+
+/* Frees the tails and the feeds of the logs, their counters kept. */
+static void
+sw_tails_close(struct smtpwatch *sw)
+{
+	struct sw_tail_stat	 ts;
+	struct sw_feed_stat	 fs;
+	size_t			 i;
+
+	for (i = 0; i < sw->nfeeds; i++) {	/* the counters run on */
+		if (sw->tailv[i] != NULL) {
+			tail_stat(sw->tailv[i], &ts);
+			sw->lines += ts.lines;
+		}
+		feed_stat(sw->feeds[i], &fs);
+		sw->events += fs.events;
+	}
 	ev_io_stop(sw->loop, &sw->inotify_w);
-	ev_timer_stop(sw->loop, &sw->poll_w);
-	ev_idle_stop(sw->loop, &sw->read_w);
 	tails_free(sw->tails);
 	sw->tails = NULL;
 	for (i = 0; i < sw->nfeeds; i++)
@@ -520,6 +657,258 @@ sw_sources_close(struct smtpwatch *sw)
 	sw->tailv = NULL;
 	sw->caughtat = NULL;
 	sw->nfeeds = 0;
+	sw->fmore = 0;
+}
+
+/*
+ * The log's feed stops for the journal; its checkpoint says so, to be
+ * committed with the journal's first.
+ */
+static void
+sw_feed_retire(struct smtpwatch *sw, size_t i)
+{
+	struct sw_checkpoint	 cp;
+
+	if (feed_retired(sw->feeds[i]))
+		return;
+	feed_retire(sw->feeds[i]);
+	memset(&cp, 0, sizeof(cp));
+	if (feed_checkpoint(sw->feeds[i], &cp) == 0) {
+		sw_fingerprint(sw->tailv[i], &cp);
+		store_position(sw->store, &cp);
+	}
+	checkpoint_clear(&cp);
+}
+
+/*
+ * journal auto: the logs are read, and every one is gone.  The journal
+ * takes over: it is read from just before the last line read from the
+ * logs, skipping the events they counted, and their feeds are retired.
+ * since: where the journal begins when the logs read nothing.  Returns
+ * 0 (sw->journal NULL when the journal cannot be read: nothing changed),
+ * or -1 when the store cannot say.
+ */
+static int
+sw_to_journal(struct smtpwatch *sw, time_t since)
+{
+	struct sw_recent	*given = recent_new();
+	const struct sw_feed	*matcher = NULL;
+	struct sw_feed_stat	 fs;
+	char			 stamp[32];
+	time_t			 newest = 0;
+	size_t			 i;
+	int			 rc, any;
+
+	for (i = 0; i < sw->nfeeds; i++) {
+		if (feed_retired(sw->feeds[i]) ||
+		    feed_recent(sw->feeds[i]) == NULL)
+			continue;
+		feed_flush(sw->feeds[i]);
+		recent_merge(given, feed_recent(sw->feeds[i]));
+		feed_stat(sw->feeds[i], &fs);
+		if (matcher == NULL || fs.newest > newest) {
+			matcher = sw->feeds[i];
+			newest = fs.newest;
+		}
+	}
+	if ((any = recent_newest(given) > 0))
+		since = recent_newest(given);
+	rc = sw_journal_open(sw, any ? given : NULL, matcher, since);
+	recent_free(given);
+	if (rc == -1 || sw->journal == NULL)
+		return rc;
+	for (i = 0; i < sw->nfeeds; i++)
+		sw_feed_retire(sw, i);
+	sw_stamp(since, stamp, sizeof(stamp));
+	log_info("sources: every log is gone (%s%s, removed and not back "
+	    "within %d poll intervals): reading the journal instead "
+	    "(journal auto), from %d s before %s%s; a line counted from the "
+	    "logs is not counted again; to wait for the logs instead, set "
+	    "journal no", sw->conf->logs[0], sw->conf->nlogs > 1 ? " ..." : "",
+	    GONE_POLLS, SW_RECENT_SLACK, stamp, any ?
+	    ", the last line read from them" : "");
+	return 0;
+}
+
+/*
+ * journal auto, the journal being read: a log begins (it appeared, or
+ * exists at start) and takes over.  The journal is read to its end and
+ * stops; every log skips the events it counted (feed_handover).
+ */
+static void
+sw_to_files(struct smtpwatch *sw, const char *path)
+{
+	const struct sw_recent	*counted;
+	char			 stamp[32], what[128];
+	size_t			 i;
+
+	journal_process(sw->journal);
+	while (journal_run(sw->journal, JOURNAL_SLICE))
+		continue;
+	feed_flush(sw->jfeed);
+	counted = feed_recent(sw->jfeed);
+	for (i = 0; i < sw->nfeeds; i++)
+		feed_handover(sw->feeds[i], counted, sw->jfeed);
+	sw_stamp(recent_newest(counted), stamp, sizeof(stamp));
+	if (recent_newest(counted) > 0)
+		snprintf(what, sizeof(what), "a line counted from the journal "
+		    "(the last of %s) is not counted again", stamp);
+	else
+		snprintf(what, sizeof(what), "the journal gave no line");
+	log_info("sources: %s %s: reading the logs instead of the journal "
+	    "(journal auto), each from its start; %s; to read the journal "
+	    "only, remove the log directives (journal yes reads both)", path,
+	    sw->opening ? "exists" : "appeared", what);
+	sw_journal_close(sw, 1);
+}
+
+/* feed.c: a log begins (journal auto). */
+static void
+sw_file_begins(void *arg, struct sw_feed *f)
+{
+	struct smtpwatch	*sw = arg;
+
+	if (sw->journal != NULL)
+		sw_to_files(sw, feed_source(f));
+}
+
+/*
+ * At every poll, journal auto with the logs read: when every log has
+ * been gone for GONE_POLLS intervals (removed, not rotated), the journal
+ * takes over; their tails and feeds start again, waiting for them.
+ */
+static void
+sw_gone_check(struct smtpwatch *sw)
+{
+	double	 now = ev_now(sw->loop);
+
+	if (sw->mode != SW_SRC_SWITCH || sw->journal != NULL)
+		return;
+	if (sw_logs_exist(sw)) {
+		sw->gone = 0;
+		return;
+	}
+	if (sw->gone == 0)
+		sw->gone = now;
+	if (sw->gone < 0 ||
+	    now - sw->gone < GONE_POLLS * sw->conf->poll_ms / 1000.0)
+		return;
+	while (tails_run(sw->tails, READ_SLICE))	/* what they still */
+		continue;				/* hold */
+	if (sw_to_journal(sw, time(NULL)) == -1 || sw->journal == NULL) {
+		sw->gone = -1;		/* until a log exists again */
+		return;
+	}
+	sw->gone = 0;
+	sw_tails_close(sw);
+	(void)sw_feeds_new(sw, NULL);
+	sw_tails_open(sw, NULL, 0);
+}
+
+/*
+ * journal auto, at start.  A log exists: the logs are read; when the
+ * journal was being read at the last stop, it is read on to its end
+ * first and hands over to the first log that begins (sw_to_files).
+ * None exists: the journal is read, and takes over from the logs when
+ * they were being read at the last stop.  Returns 0, or -1 when the
+ * store cannot say.
+ */
+static int
+sw_switch_open(struct smtpwatch *sw, struct sw_checkpoint *cps)
+{
+	struct sw_checkpoint	 jcp;
+	char			*source;
+	time_t			 since = 0;
+	size_t			 i;
+	int			 rc, active = 0;
+
+	if (!sw_logs_exist(sw)) {
+		for (i = 0; i < sw->nfeeds; i++) {
+			if (cps[i].source == NULL || feed_retired(sw->feeds[i]))
+				continue;
+			active = 1;
+			if (cps[i].updated > since)
+				since = cps[i].updated;
+		}
+		rc = active ? sw_to_journal(sw, since) :
+		    sw_journal_open(sw, NULL, NULL, 0);
+		sw_tails_open(sw, sw->journal != NULL ? NULL : cps, 0);
+		return rc;
+	}
+	source = journal_source(NULL);
+	rc = store_load(sw->store, source, &jcp);
+	free(source);
+	if (rc == -1)
+		return -1;
+	active = rc == 1 && !feed_cp_retired(&jcp);
+	checkpoint_clear(&jcp);
+	if (active && sw_journal_open(sw, NULL, NULL, 0) == -1)
+		return -1;
+	sw_tails_open(sw, cps, sw->journal == NULL &&
+	    sw->conf->startat == SW_START_END);
+	return 0;
+}
+
+/* Both read: each source drops the events the other counted. */
+static void
+sw_peers(struct smtpwatch *sw)
+{
+	size_t	 i;
+
+	if (sw->mode != SW_SRC_BOTH || sw->jfeed == NULL)
+		return;
+	feed_peers(sw->jfeed, sw->feeds, sw->nfeeds);
+	for (i = 0; i < sw->nfeeds; i++)
+		feed_peers(sw->feeds[i], &sw->jfeed, 1);
+}
+
+/*
+ * Opens a feed and a tail for every log, each resuming from its
+ * committed checkpoint, and the journal as conf_sources() says.  Returns
+ * 0, or -1 when the store cannot say.
+ */
+static int
+sw_sources_open(struct smtpwatch *sw)
+{
+	struct sw_checkpoint	*cps;
+	size_t			 i, n = sw->conf->nlogs;
+	int			 rc = 0;
+
+	sw->mode = conf_sources(sw->conf);
+	sw->gone = 0;
+	sw->opening = 1;
+	cps = xcalloc(n > 0 ? n : 1, sizeof(*cps));
+	if (sw_feeds_new(sw, cps) == -1)
+		rc = -1;
+	else if (sw->mode == SW_SRC_SWITCH)
+		rc = sw_switch_open(sw, cps);
+	else if (sw->mode != SW_SRC_FILES &&
+	    sw_journal_open(sw, NULL, NULL, 0) == -1)
+		rc = -1;
+	else {
+		sw_tails_open(sw, cps, sw->conf->startat == SW_START_END);
+		sw_peers(sw);
+	}
+	for (i = 0; i < n; i++)
+		checkpoint_clear(&cps[i]);
+	free(cps);
+	sw->opening = 0;
+	if (rc == -1)
+		return -1;
+	ev_timer_set(&sw->poll_w, sw->conf->poll_ms / 1000.0,
+	    sw->conf->poll_ms / 1000.0);
+	ev_timer_start(sw->loop, &sw->poll_w);
+	sw_start_reading(sw);
+	return 0;
+}
+
+static void
+sw_sources_close(struct smtpwatch *sw)
+{
+	sw_journal_close(sw, 0);
+	ev_timer_stop(sw->loop, &sw->poll_w);
+	ev_idle_stop(sw->loop, &sw->read_w);
+	sw_tails_close(sw);
 }
 
 /* Closes the sources and the counter; the store stays open. */
@@ -734,7 +1123,7 @@ hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 static void
 sw_source(struct ctl_status *cs, const char *path, int open,
     uint64_t offset, uint64_t size, long long lag, unsigned long rot,
-    unsigned long long lines, int polled)
+    unsigned long long lines, int polled, int standby)
 {
 	struct ctl_source	*src;
 
@@ -752,6 +1141,7 @@ sw_source(struct ctl_status *cs, const char *path, int open,
 	src->rotations = rot;
 	src->lines = lines;
 	src->polled = polled;
+	src->standby = standby;
 }
 
 /*
@@ -785,7 +1175,8 @@ ctl_status(void *arg, const char *a, size_t alen, FILE *fp, char *err,
 		cs.events += fs.events;
 		sw_source(&cs, ts.path, ts.open, ts.offset, ts.size,
 		    (long long)(now - sw->caughtat[i]), ts.rotations,
-		    ts.lines, ts.polled);
+		    ts.lines, ts.polled, sw->mode == SW_SRC_SWITCH &&
+		    sw->journal != NULL);
 	}
 	if (sw->journal != NULL) {
 		journal_stat(sw->journal, &js);
@@ -793,8 +1184,9 @@ ctl_status(void *arg, const char *a, size_t alen, FILE *fp, char *err,
 		cs.lines += js.lines;
 		cs.events += fs.events;
 		sw_source(&cs, js.source, 1, js.seq, js.seq,
-		    (long long)(now - sw->jcaught), 0, js.lines, 0);
-	}
+		    (long long)(now - sw->jcaught), 0, js.lines, 0, 0);
+	} else if (sw->mode == SW_SRC_SWITCH)	/* read if the logs go */
+		sw_source(&cs, "journal", 0, 0, 0, 0, 0, 0, 0, 1);
 	snprintf(cs.version, sizeof(cs.version), "%s", SW_VERSION);
 	cs.pid = (long)getpid();
 	cs.started = sw->started;

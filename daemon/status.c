@@ -181,10 +181,11 @@ st_sources(struct st_ctx *c, const struct ctl_status *st)
 			fprintf(c->fp, ",\"open\":%s,\"offset\":%llu,"
 			    "\"size\":%llu,\"lag_bytes\":%llu,"
 			    "\"lag_seconds\":%llu,\"rotations\":%llu,"
-			    "\"lines\":%llu,\"polled\":%s}",
+			    "\"lines\":%llu,\"polled\":%s,\"active\":%s}",
 			    s->open ? "true" : "false", s->offset, s->size,
 			    s->lag_bytes, s->lag_seconds, s->rotations,
-			    s->lines, s->polled ? "true" : "false");
+			    s->lines, s->polled ? "true" : "false",
+			    s->standby ? "false" : "true");
 		}
 		fputc(']', c->fp);
 		return;
@@ -196,7 +197,8 @@ st_sources(struct st_ctx *c, const struct ctl_status *st)
 		p = xmalloc(s->path.len * 4 + 1);
 		str_vis(p, s->path.len * 4 + 1, s->path.p, s->path.len);
 		out_table_add(&t, p);
-		out_table_add(&t, xstrdup(s->open ? "open" : "missing"));
+		out_table_add(&t, xstrdup(s->standby ? "standby" : s->open ?
+		    "open" : "missing"));
 		out_table_num(&t, 0, (long long)s->offset);
 		out_table_num(&t, 0, (long long)s->lag_bytes);
 		out_span(buf, sizeof(buf), (long long)s->lag_seconds);

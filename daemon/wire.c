@@ -22,7 +22,8 @@ enum wtype {
 	W_U64,			/* unsigned long long */
 	W_LONG,			/* long */
 	W_TIME,			/* time_t */
-	W_INT			/* int (a flag) */
+	W_INT,			/* int (a flag) */
+	W_STANDBY		/* int: "standby" when set, else "active" */
 };
 
 struct wval {
@@ -30,7 +31,7 @@ struct wval {
 	size_t		 off;
 };
 
-#define WMAX	9		/* values of a line at most */
+#define WMAX	10		/* values of a line at most */
 
 struct wline {
 	const char	*key;
@@ -63,7 +64,7 @@ static const struct wline source_line = {
 	"source", NULL, { { W_VIS, C(path) }, { W_INT, C(open) },
 	{ W_U64, C(offset) }, { W_U64, C(size) }, { W_U64, C(lag_bytes) },
 	{ W_U64, C(lag_seconds) }, { W_U64, C(rotations) },
-	{ W_U64, C(lines) }, { W_INT, C(polled) } }
+	{ W_U64, C(lines) }, { W_INT, C(polled) }, { W_STANDBY, C(standby) } }
 };
 
 /* The value v of the struct at base, as the line writes it. */
@@ -94,6 +95,9 @@ wire_put(FILE *fp, const struct wval *v, const void *base)
 		break;
 	case W_INT:
 		fprintf(fp, "%d", *(const int *)(const void *)p);
+		break;
+	case W_STANDBY:
+		fputs(*(const int *)(const void *)p ? "standby" : "active", fp);
 		break;
 	case W_NONE:
 	default:
@@ -155,6 +159,9 @@ wire_get(const struct wval *v, void *base, const char *f)
 		break;
 	case W_INT:
 		*(int *)(void *)p = (int)strtol(f, NULL, 10);
+		break;
+	case W_STANDBY:
+		*(int *)(void *)p = strcmp(f, "standby") == 0;
 		break;
 	case W_NONE:
 	default:

@@ -155,8 +155,9 @@ def payload(w):
         fail('counter batches %d, want > 0' % c['batches'])
     eq(st['incidents'], ['0'], 'open incidents')
     size = os.path.getsize(log)
-    eq(st['source'], [[vis(log), '1', str(size), str(size), '0', '0', '0', '7', '0']],
-       'the source line (path open offset size lag lagsec rotations lines polled)')
+    eq(st['source'], [[vis(log), '1', str(size), str(size), '0', '0', '0', '7', '0',
+                       'active']],
+       'the source line (path open offset size lag lagsec rotations lines polled role)')
     d.term()
 
 

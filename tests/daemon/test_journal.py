@@ -24,6 +24,27 @@
                be lost, and reads on from the first entry after it
     scan       smtpwatchctl scan --journal gives the report scan FILE gives
                for the same lines, and --since leaves the older ones out
+
+The switch between the journal and a log that carries the same lines
+(group switch; each line goes to the live journal and, once "rsyslog is
+installed", to the log file as rsyslog writes it from the journal):
+
+    to-file    journal auto, no log: the journal is read; the log appears
+               while the daemon is killed -9 (the switch at the start,
+               then killed again once it is committed), and while it
+               runs: the log takes over, every failure counted once;
+               then journal yes: the retired journal read from its end
+    to-journal journal auto, the log read: it is removed while the
+               daemon is killed -9 (the switch at the start, killed again
+               once committed; a reload): the journal takes over from the
+               last line of the log, lines only in the journal counted,
+               the others once; the log comes back and takes over again,
+               and goes again while it runs
+    both       journal yes with the log: a line in both is counted once
+               (repeats of one line too), a line in one of them once, one
+               warning naming both; a backlog in both after kill -9
+    switches   rounds of random steps: failures, rsyslog installed or
+               removed, kill -9 at random moments; each counted once
 """
 
 import datetime
@@ -31,9 +52,11 @@ import json
 import os
 import random
 import re
+import socket
 import struct
 import subprocess
 import sys
+import time
 import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -41,7 +64,7 @@ sys.path.insert(0, HERE)
 
 from harness import (CTL, RULES, TIMEOUT, Daemon, Journal, account_failures,  # noqa: E402
                      account_rows, address_failures, canon_ip, ensure_journald, eq, fail,
-                     query, relay_counts, registry, run_tests)
+                     journal_send, query, relay_counts, registry, run_tests)
 
 SHARED = os.path.normpath(os.path.join(HERE, '..', '..', '..', 'shared'))
 GEN = os.path.join(SHARED, 'bench', 'gen-maillog')
@@ -460,6 +483,325 @@ def scan(w):
     recent = report('--journal', '--since', '1m')
     eq((recent['lines'], sum(recent['events'].values())), (0, 0),
        'scan --journal --since 1m (lines, events)')
+
+
+# ---------------------------------------------------------------------------
+# The switch between the journal and a log with the same lines
+# ---------------------------------------------------------------------------
+
+HOST = socket.gethostname()
+SWITCH_CONF = 'journal %s\nstart-at end\npoll-interval 200ms\ncontrol %s'
+
+
+class Mta:
+    """A Postfix logging failures of one account: each line goes to the
+    live journal (journald's native socket) and, while `file` is set, to
+    that log as rsyslog writes it from the journal (classic stamp of when
+    it is written, this host, tag[pid]).  `want` counts the failures
+    logged, each once."""
+
+    def __init__(self, tag):
+        self.tag = tag
+        self.account = 'sw-%s@example.com' % tag
+        self.want = 0
+        self.n = 0
+        self.barriers = 0
+
+    def message(self, n, user=None):
+        return pf_fail(user or self.account, '203.0.113.%d' % (n % 250 + 1))
+
+    def to_journal(self, msg, pid):
+        journal_send({'SYSLOG_IDENTIFIER': 'postfix/smtpd', 'SYSLOG_PID': str(pid),
+                      'MESSAGE': msg})
+
+    def to_file(self, path, msg, pid):
+        stamp = time.strftime('%b %e %H:%M:%S', time.gmtime())
+        with open(path, 'ab') as f:
+            f.write(('%s %s postfix/smtpd[%d]: %s\n' % (stamp, HOST, pid, msg)).encode())
+
+    def fail(self, journal=True, file=None, repeat=1, same=None):
+        """Logs one failure (repeat times the same line); returns
+        (message, pid) for a copy written later."""
+        self.n += 1
+        n = same if same is not None else self.n
+        msg, pid = self.message(n), 20000 + n
+        for _ in range(repeat):
+            if journal:
+                self.to_journal(msg, pid)
+            if file:
+                self.to_file(file, msg, pid)
+            self.want += 1
+        return msg, pid
+
+    def barrier(self, d, journal=True, file=None):
+        """A failure of another account, logged last, and waited for: the
+        lines logged before it in the same source were read by then."""
+        self.barriers += 1
+        user = 'barrier%d-%s@example.com' % (self.barriers, self.tag)
+        msg, pid = self.message(0, user), 29000 + self.barriers
+        if journal:
+            self.to_journal(msg, pid)
+        if file:
+            self.to_file(file, msg, pid)
+        d.wait_until(lambda: account_failures(d.db).get(user.encode()) == 1,
+                     'barrier %d counted' % self.barriers)
+
+    def check(self, d, what):
+        got = account_failures(d.db)
+        eq(got.get(self.account.encode(), 0), self.want, '%s: failures of %s' % (
+            what, self.account))
+        barriers = {a: n for a, n in got.items() if a.startswith(b'barrier') and
+                    a.endswith(self.tag.encode() + b'@example.com')}
+        eq(sorted(set(barriers.values())), [1] if barriers else [],
+           '%s: each barrier counted once' % what)
+
+
+def switch_daemon(w, mode, log, name='smtpwatchd'):
+    return Daemon(w, [log], extra_conf=SWITCH_CONF % (mode, w.path(name + '.sock')),
+                  asan=True, start_at=None, name=name)
+
+
+def status_states(d):
+    """PATH -> STATE of smtpwatchctl status."""
+    out = subprocess.run([CTL, '--rules', RULES, '-f', d.conf, 'status', '--json'],
+                         capture_output=True, text=True, timeout=TIMEOUT).stdout
+    return {s['path']: 'active' if s['active'] else 'standby' for s in
+            json.loads(out)['sources']}
+
+
+def count_since(d, regex, mark):
+    return len(re.findall(regex, d.err_text(mark)))
+
+
+def retired(d, source):
+    """Whether the committed checkpoint of source says a hand-over
+    stopped it (feed.c: "SWF2", year and month, then the flags)."""
+    cp = d.checkpoint(source)
+    st = cp.get('state') if cp else None
+    if isinstance(st, str):
+        st = st.encode('utf-8', 'surrogateescape')
+    return bool(st) and st[:4] == b'SWF2' and \
+        int.from_bytes(st[12:16], sys.byteorder) & 1 == 1
+
+
+TO_FILE = r'sources: %s (appeared|exists): reading the logs instead of the journal'
+TO_JOURNAL = r'sources: every log is gone \(%s, removed and not back within 3 poll ' \
+             r'intervals\): reading the journal instead'
+
+
+@test('to-file')
+def to_file(w):
+    ensure_journald()
+    m = Mta(uuid.uuid4().hex[:8])
+    log = w.path('mail.log')
+    d = switch_daemon(w, 'auto', log)
+    d.start()
+    eq(status_states(d), {log: 'standby', 'journal': 'active'}, 'sources before')
+    for _ in range(4):                  # no rsyslog: the journal only
+        m.fail()
+    m.fail(repeat=3)                    # one line three times
+    m.barrier(d)
+    m.check(d, 'the journal alone')
+    d.kill9()
+    # While it is down: more in the journal, then rsyslog is installed.
+    m.fail()
+    m.fail()
+    for _ in range(3):
+        m.fail(file=log)
+    mark = d.err_mark()
+    d.start()                           # the switch, committed with READY
+    d.wait_stderr(TO_FILE % re.escape(log), since=mark)
+    if not retired(d, 'journal'):
+        fail('the journal\'s checkpoint does not say it was retired')
+    m.fail(file=log)
+    d.kill9()                           # just after the switch
+    m.fail(file=log)
+    mark = d.err_mark()
+    d.start()
+    m.barrier(d, file=log)
+    m.check(d, 'after the log appeared while down, kill -9 after the switch')
+    eq(status_states(d), {log: 'active', 'journal': 'standby'}, 'sources after')
+    # rsyslog lags: lines in the journal reach the log a little later.
+    late = [m.fail() for _ in range(3)]
+    for msg, pid in late:
+        m.to_file(log, msg, pid)
+    m.fail(file=log, repeat=2)
+    m.barrier(d, file=log)
+    m.check(d, 'lines written to the log after the journal')
+    if count_since(d, TO_FILE % re.escape(log), mark) > 1:
+        fail('the switch was logged more than once:\n' + d.err_text(mark))
+    d.term()
+    # journal yes now: the retired journal is read from its end, not
+    # again from where it stopped.
+    m.fail(file=log)
+    d.extra_conf = SWITCH_CONF % ('yes', w.path('smtpwatchd.sock'))
+    d.write_conf()
+    d.start()
+    m.fail(file=log)
+    m.barrier(d, file=log)
+    m.check(d, 'journal yes after the switch')
+    d.term()
+    # The same while the daemon runs: a fresh log directory, the journal
+    # read, the log appears with lines the journal had.
+    log2 = w.path('mail2.log')
+    d2 = switch_daemon(w, 'auto', log2, name='second')
+    d2.start()
+    m.fail()
+    m.barrier(d2)
+    early = m.fail()
+    with open(log2, 'ab'):
+        pass
+    m.to_file(log2, *early)             # counted from the journal already?
+    m.fail(file=log2)
+    mark = d2.err_mark()
+    m.barrier(d2, file=log2)
+    d2.wait_stderr(TO_FILE % re.escape(log2), since=0)
+    eq(account_failures(d2.db).get(m.account.encode(), 0), 3,
+       'the running daemon: failures of %s' % m.account)
+    d2.term()
+
+
+@test('to-journal')
+def to_journal(w):
+    ensure_journald()
+    m = Mta(uuid.uuid4().hex[:8])
+    log = w.path('mail.log')
+    m.to_file(log, 'connect from unknown[192.0.2.1]', 1)
+    d = switch_daemon(w, 'auto', log)
+    d.start()
+    eq(status_states(d), {log: 'active', 'journal': 'standby'}, 'sources before')
+    for _ in range(3):
+        m.fail(file=log)
+    m.fail(file=log, repeat=2)
+    m.barrier(d, file=log)
+    m.check(d, 'the log alone')
+    # rsyslog is removed: the last lines reach the journal, not the log.
+    m.fail(file=log)
+    m.fail()
+    m.fail()
+    os.unlink(log)
+    d.kill9()                           # before the switch
+    m.fail()
+    mark = d.err_mark()
+    d.start()                           # no log: the journal takes over
+    d.wait_stderr(TO_JOURNAL % re.escape(log), since=mark)
+    if not retired(d, log):
+        fail('the log\'s checkpoint does not say it was retired')
+    m.fail()
+    d.kill9()                           # just after the switch
+    m.fail()
+    d.start()
+    m.barrier(d)
+    m.check(d, 'the log removed while down, kill -9 after the switch')
+    eq(status_states(d), {log: 'standby', 'journal': 'active'}, 'sources after')
+    d.hup()                             # a reload changes nothing
+    m.fail()
+    m.barrier(d)
+    m.check(d, 'after a reload')
+    # rsyslog comes back: the log takes over again.
+    mark = d.err_mark()
+    m.fail()
+    m.barrier(d)
+    for _ in range(2):
+        m.fail(file=log)
+    d.wait_stderr(TO_FILE % re.escape(log), since=mark)
+    m.barrier(d, file=log)
+    m.check(d, 'the log back')
+    # ... and goes while the daemon runs.
+    m.fail(file=log)
+    os.unlink(log)
+    m.fail()
+    mark = d.err_mark()
+    d.wait_stderr(TO_JOURNAL % re.escape(log), since=mark)
+    m.fail()
+    m.barrier(d)
+    m.check(d, 'the log removed while running')
+    d.term()
+
+
+@test('both')
+def both(w):
+    ensure_journald()
+    m = Mta(uuid.uuid4().hex[:8])
+    log = w.path('mail.log')
+    m.to_file(log, 'connect from unknown[192.0.2.1]', 1)
+    d = switch_daemon(w, 'yes', log)
+    d.start()
+    eq(status_states(d), {log: 'active', 'journal': 'active'}, 'sources')
+    for _ in range(3):
+        m.fail(file=log)                # both, the journal first
+    m.fail(repeat=3, file=log)          # one line three times, in both
+    m.fail()                            # the journal only
+    msg, pid = m.message(99), 20099     # the log first, then the journal
+    m.to_file(log, msg, pid)
+    m.barrier(d, file=log)
+    m.to_journal(msg, pid)
+    m.want += 1
+    m.barrier(d, file=log)
+    m.check(d, 'both')
+    d.wait_stderr(r'(journal and %s|%s and journal) carry the same lines \(journal yes\): '
+                  r'a line read from both is counted once' % (re.escape(log), re.escape(log)))
+    d.kill9()
+    for _ in range(300):                # a backlog in both
+        m.fail(file=log)
+    d.start()
+    m.fail(file=log)
+    msg, pid = m.fail(journal=False, file=log)      # the log only
+    m.barrier(d, file=log)
+    m.check(d, 'both, after kill -9')
+    warnings = len(re.findall(r'carry the same lines', d.err_text(d.run_err)))
+    if warnings > 1:
+        fail('the warning was logged %d times in one run' % warnings)
+    d.term()
+
+@test('switches')
+def switches(w):
+    """Rounds of random steps: failures logged (to the journal, and to the
+    log while rsyslog is there, some twice), rsyslog installed (it lags
+    a few lines) or removed (until the journal took over), kill -9 at
+    random moments with lines logged while the daemon is down."""
+    ensure_journald()
+    rng = random.Random(3)
+    for rnd in range(3):
+        m = Mta(uuid.uuid4().hex[:8])
+        log = w.path('mail%d.log' % rnd)
+        d = switch_daemon(w, 'auto', log, name='round%d' % rnd)
+        d.start()
+        infile, kills, switches = False, 0, 0
+        for _ in range(10):
+            for _ in range(rng.randint(5, 40)):
+                m.fail(file=log if infile else None, repeat=rng.choice([1, 1, 1, 2]))
+            r = rng.random()
+            if r < 0.3:
+                time.sleep(rng.random() * 0.05)     # a random moment
+                d.kill9()
+                kills += 1
+                for _ in range(rng.randint(0, 15)):
+                    m.fail(file=log if infile else None)
+                d.start()
+            elif r < 0.5 and not infile:
+                m.barrier(d)            # journald stored what came before
+                late = [m.fail() for _ in range(rng.randint(0, 8))]
+                open(log, 'ab').close()
+                for msg, pid in late:
+                    m.to_file(log, msg, pid)
+                infile = True
+                switches += 1
+            elif r < 0.65 and infile:
+                m.fail(file=log)
+                os.unlink(log)
+                infile = False
+                switches += 1
+                d.wait_until(lambda: status_states(d).get('journal') == 'active',
+                             'the journal to take over')
+        m.barrier(d, file=log if infile else None)
+        print('switches round %d: %d failures, %d switches, %d kill -9' % (
+            rnd, m.want, switches, kills))
+        m.check(d, 'round %d' % rnd)
+        d.term()
+
+
+GROUPS['switch'] = ['to-file', 'to-journal', 'both', 'switches']
 
 
 if __name__ == '__main__':

@@ -10,6 +10,14 @@
  * the restart.  Also with a drain before the checkpoint, with two
  * restarts, and with a matcher state from another version.
  *
+ * Then two sources of the same lines, as the journal and rsyslog's file
+ * carry them (the file's stamps a second later on odd lines, one line
+ * logged three times): a hand-over from the journal to the file at every
+ * line, the file starting at several lines before it, with a kill -9 of
+ * either feed around it; from the file to the journal, read from 10 s
+ * before the file's last line; both read with each other as peers, in
+ * turns.  Every time each line is counted once.
+ *
  * Usage: t_feed RULESDIR CORPUS...
  */
 
@@ -265,6 +273,227 @@ test_foreign_state(const struct sw_rules *rs, const struct stream *st)
 	free(s.text);
 }
 
+/*
+ * Two sources of the same lines.  HO_LINES failures one second apart,
+ * from a day ago (so that the classic stamps get this year); lines 20 to
+ * 22 are one line logged three times.
+ */
+#define HO_LINES	48
+
+static time_t	 ho_base;
+
+/* Line i: the journal's (RFC 3339) or rsyslog's (classic, later). */
+static void
+ho_line(struct stream *st, size_t i, int file)
+{
+	char		 buf[512], stamp[64];
+	size_t		 n = i >= 20 && i <= 22 ? 20 : i;
+	time_t		 t = ho_base + (time_t)i + (file && i % 2);
+	struct tm	 tm;
+	int		 len;
+
+	gmtime_r(&t, &tm);
+	strftime(stamp, sizeof(stamp), file ? "%b %e %H:%M:%S" :
+	    "%Y-%m-%dT%H:%M:%S+00:00", &tm);
+	len = snprintf(buf, sizeof(buf), "%s mx1 postfix/smtpd[%zu]: "
+	    "warning: unknown[203.0.113.%zu]: SASL LOGIN authentication "
+	    "failed: UGFzc3dvcmQ6, sasl_username=u%zu@example.com", stamp,
+	    4000 + n, n, n);
+	stream_add(st, buf, (size_t)len);
+}
+
+/* Lines from..to-1 of one source. */
+static void
+ho_stream(struct stream *st, size_t from, size_t to, int file)
+{
+	size_t	 i;
+
+	memset(st, 0, sizeof(*st));
+	for (i = from; i < to; i++)
+		ho_line(st, i, file);
+}
+
+/* A feed that keeps its events, begun at line first of st. */
+static struct sw_feed *
+ho_feed(const struct sw_rules *rs, const char *name,
+    const struct sw_checkpoint *cp, struct seen *s)
+{
+	static const struct sw_matchopt	 opt = { 1 };
+	struct sw_feed			*f;
+
+	f = feed_new(name, rs, &opt, cp, seen_event, s);
+	feed_keep(f);
+	return f;
+}
+
+/* Reads lines first..to-1 of st into f, begun at first. */
+static void
+ho_read(struct sw_feed *f, const struct stream *st, size_t first, size_t to)
+{
+	feed_tail_cb.begin(f, &fid, st->start[first]);
+	feed_lines(f, st, first, to);
+	feed_tail_cb.drained(f);
+}
+
+/* A checkpoint of f, then f freed: a kill -9 after a commit. */
+static void
+ho_kill(struct sw_feed *f, struct sw_checkpoint *cp)
+{
+	memset(cp, 0, sizeof(*cp));
+	CHECK_INT(feed_checkpoint(f, cp), 0);
+	feed_free(f);
+}
+
+/*
+ * The journal reads lines 0..k-1 (killed at k1), then the file, which
+ * rsyslog began at line m, takes over (killed at p of its lines).
+ * Returns the events counted.
+ */
+static unsigned long
+ho_to_file(const struct sw_rules *rs, size_t k, size_t k1, size_t m,
+    size_t p)
+{
+	struct stream		 js, fs;
+	struct sw_checkpoint	 cp;
+	struct sw_feed		*j, *f;
+	struct seen		 s = { NULL, 0, 0, 0 };
+
+	ho_stream(&js, 0, HO_LINES, 0);
+	ho_stream(&fs, m, HO_LINES, 1);
+	j = ho_feed(rs, "journal", NULL, &s);
+	ho_read(j, &js, 0, k1);
+	ho_kill(j, &cp);
+	j = ho_feed(rs, "journal", &cp, &s);
+	ho_read(j, &js, line_at(&js, cp.offset), k);
+	checkpoint_clear(&cp);
+	feed_flush(j);
+	f = ho_feed(rs, "log", NULL, &s);
+	feed_handover(f, feed_recent(j), j);
+	feed_retire(j);
+	feed_free(j);
+	ho_read(f, &fs, 0, p);
+	ho_kill(f, &cp);
+	f = ho_feed(rs, "log", &cp, &s);
+	ho_read(f, &fs, line_at(&fs, cp.offset), fs.n);
+	checkpoint_clear(&cp);
+	feed_free(f);
+	free(js.buf);
+	free(fs.buf);
+	free(s.text);
+	return s.n;
+}
+
+/*
+ * The file reads lines 0..k-1, then is gone; the journal takes over from
+ * 10 s before the file's last line.  Returns the events counted.
+ */
+static unsigned long
+ho_to_journal(const struct sw_rules *rs, size_t k)
+{
+	struct stream		 js, fs;
+	struct sw_feed		*j, *f;
+	struct seen		 s = { NULL, 0, 0, 0 };
+	struct sw_feed_stat	 st;
+	size_t			 q = 0;
+
+	ho_stream(&js, 0, HO_LINES, 0);
+	ho_stream(&fs, 0, HO_LINES, 1);
+	f = ho_feed(rs, "log", NULL, &s);
+	ho_read(f, &fs, 0, k);
+	feed_stat(f, &st);
+	j = ho_feed(rs, "journal", NULL, &s);
+	feed_handover(j, feed_recent(f), f);
+	feed_free(f);
+	while (q < HO_LINES && st.newest > 0 &&
+	    ho_base + (time_t)q < st.newest - SW_RECENT_SLACK)
+		q++;
+	ho_read(j, &js, q, HO_LINES);
+	feed_free(j);
+	free(js.buf);
+	free(fs.buf);
+	free(s.text);
+	return s.n;
+}
+
+/*
+ * Both read, peers: the file lags the journal by lag lines (negative:
+ * leads).  Returns the events counted; *twice those dropped.
+ */
+static unsigned long
+ho_both(const struct sw_rules *rs, int lag, unsigned long long *twice)
+{
+	struct stream		 js, fs;
+	struct sw_feed		*j, *f;
+	struct seen		 s = { NULL, 0, 0, 0 };
+	struct sw_feed_stat	 a, b;
+	char			 warned[512] = "";
+	long			 i, ji, fi;
+
+	log_capture(warned, sizeof(warned));	/* the first warning */
+	log_mute(1);
+	ho_stream(&js, 0, HO_LINES, 0);
+	ho_stream(&fs, 0, HO_LINES, 1);
+	j = ho_feed(rs, "journal", NULL, &s);
+	f = ho_feed(rs, "log", NULL, &s);
+	feed_peers(j, &f, 1);
+	feed_peers(f, &j, 1);
+	feed_tail_cb.begin(j, &fid, 0);
+	feed_tail_cb.begin(f, &fid, 0);
+	for (i = 0; i < HO_LINES + (lag < 0 ? -lag : lag); i++) {
+		ji = lag >= 0 ? i : i + lag;
+		fi = lag >= 0 ? i - lag : i;
+		if (ji >= 0 && ji < HO_LINES)
+			feed_lines(j, &js, (size_t)ji, (size_t)ji + 1);
+		if (fi >= 0 && fi < HO_LINES)
+			feed_lines(f, &fs, (size_t)fi, (size_t)fi + 1);
+	}
+	feed_tail_cb.drained(j);
+	feed_tail_cb.drained(f);
+	feed_stat(j, &a);
+	feed_stat(f, &b);
+	*twice = a.twice + b.twice;
+	log_mute(0);
+	log_capture(NULL, 0);
+	CHECK(strstr(warned, "carry the same lines (journal yes)") != NULL);
+	feed_free(j);
+	feed_free(f);
+	free(js.buf);
+	free(fs.buf);
+	free(s.text);
+	return s.n;
+}
+
+static void
+test_handover(const struct sw_rules *rs)
+{
+	unsigned long long	 twice;
+	size_t			 k, m, bad = 0;
+	int			 lag;
+
+	ho_base = time(NULL) - 86400;
+	for (k = 0; k <= HO_LINES; k++)
+		for (m = 0; m <= k; m += 5)
+			if (ho_to_file(rs, k, k / 2, m, (HO_LINES - m) / 3) !=
+			    HO_LINES) {
+				fprintf(stderr, "journal to file: k %zu "
+				    "m %zu\n", k, m);
+				bad++;
+			}
+	for (k = 0; k <= HO_LINES; k++)
+		if (ho_to_journal(rs, k) != HO_LINES) {
+			fprintf(stderr, "file to journal: k %zu\n", k);
+			bad++;
+		}
+	for (lag = -5; lag <= 5; lag++) {
+		if (ho_both(rs, lag, &twice) != HO_LINES || twice != HO_LINES) {
+			fprintf(stderr, "both, lag %d: twice %llu\n", lag,
+			    twice);
+			bad++;
+		}
+	}
+	CHECK_INT(bad, 0);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -299,6 +528,7 @@ main(int argc, char *argv[])
 	CHECK_INT(bad, 0);
 	test_held(rs);
 	test_foreign_state(rs, &st);
+	test_handover(rs);
 	printf("t_feed: %zu lines, %lu events, %zu restarts compared\n", st.n,
 	    want.n, 2 * (st.n + 1) + st.n / 7 + 1);
 	free(want.text);
