@@ -1,9 +1,16 @@
 /*
  * smtpwatch.h -- the structures every stage shares and the prototypes of
- * each file, grouped by file in reading order.  A log line travels
- * parse.c (envelope) -> join.c (whole records) -> match.c (one event) ->
- * the consumers (scan.c today; store.c and alert.c later).  Rules and
- * diagnoses are loaded by rules.c and never change once loaded.
+ * each file, grouped by file in reading order, in three parts:
+ *
+ *   shared     what both programs link: a log line travels parse.c
+ *              (envelope) -> join.c (whole records) -> match.c (one
+ *              event) -> feed.c (per source) -> count.c (attribution,
+ *              store.c, incident.c -> alert.c); the rules (rules.c) and
+ *              the configuration (conf.c), loaded once and never changed;
+ *              the status reply's fields (wire.c)
+ *   daemon     smtpwatchd's own: tail.c, control.c, notify.c
+ *   CLI        smtpwatchctl's own: out.c, ctldb.c, ctlsock.c, status.c,
+ *              scan.c
  */
 
 #ifndef SMTPWATCH_H
@@ -516,140 +523,6 @@ int	 match_mentions_auth(const struct sw_record *);
 size_t	 match_state_save(const struct sw_matcher *, unsigned char **);
 int	 match_state_load(struct sw_matcher *, const unsigned char *, size_t);
 
-/* out.c: how smtpwatchctl prints: tables, JSON of columns, times. */
-struct sqlite3;
-struct sqlite3_stmt;
-enum out_kind {
-	OUT_TEXT,		/* escaped; NULL or empty: "-" */
-	OUT_NUM,		/* right-aligned */
-	OUT_AGO			/* unix seconds: "3 min ago" */
-};
-struct out_col {
-	const char	*head;
-	const char	*name;		/* column of the query */
-	enum out_kind	 kind;
-};
-struct out_table {			/* cells row by row, header first */
-	const struct out_col *cols;
-	size_t		 ncols;
-	char		**cells;
-	size_t		 ncells;
-};
-void	 out_span(char *, size_t, long long);
-void	 out_ago(char *, size_t, time_t, time_t);
-void	 out_utc(char *, size_t, time_t);
-int	 out_bold(FILE *);
-void	 out_heading(FILE *, const char *);
-char	*out_vis_column(struct sqlite3_stmt *, int);
-int	 out_column(struct sqlite3_stmt *, const char *);
-void	 out_json_column(FILE *, struct sqlite3_stmt *, int);
-void	 out_json_hex(FILE *, const void *, size_t);
-void	 out_json_hex_column(FILE *, struct sqlite3_stmt *, int);
-void	 out_json_fields(FILE *, struct sqlite3_stmt *);
-void	 out_table_init(struct out_table *, const struct out_col *, size_t);
-void	 out_table_add(struct out_table *, char *);
-void	 out_table_num(struct out_table *, int, long long);
-void	 out_table_row(struct out_table *, struct sqlite3_stmt *, time_t);
-size_t	 out_table_rows(const struct out_table *);
-void	 out_table_print(struct out_table *, FILE *, const char *,
-	    const char *);
-void	 out_table_free(struct out_table *);
-
-/* ctldb.c: smtpwatchctl's read-only views of the database. */
-struct ctldb_opt {
-	struct sqlite3		*db;		/* open: scan's; NULL: open */
-	FILE			*out;		/* NULL: stdout */
-	const char		*indent;	/* of table lines; NULL: "" */
-	const char		*empty;		/* a table without rows */
-	const char		*database;
-	const struct sw_rules	*rs;		/* show: diagnosis texts */
-	time_t			 now;		/* ctldb_now() */
-	long			 since;		/* seconds; 0: the totals */
-	const char		*direction;	/* server, client; NULL: both */
-	int			 open;		/* incidents: open ones only */
-	int			 json;
-};
-time_t	 ctldb_now(void);
-struct sqlite3	*ctldb_open(const char *);
-struct sqlite3_stmt	*ctldb_prepare(struct sqlite3 *, const char *);
-int	 ctldb_accounts(const struct ctldb_opt *);
-int	 ctldb_addresses(const struct ctldb_opt *);
-int	 ctldb_relays(const struct ctldb_opt *);
-int	 ctldb_incidents(const struct ctldb_opt *);
-int	 ctldb_diagnoses(const struct ctldb_opt *);
-int	 ctldb_show(const struct ctldb_opt *, const char *);
-
-/* ctlsock.c, status.c: smtpwatchctl's side of the control socket. */
-#define CTLSOCK_TIMEOUT	30	/* seconds for a whole request and reply */
-#define CTLSOCK_OK	0	/* the daemon answered ok */
-#define CTLSOCK_ERROR	1	/* ... error: REASON */
-#define CTLSOCK_DOWN	2	/* no daemon could be reached */
-#define CTLSOCK_FAIL	3	/* connected, but no whole reply */
-
-struct ctl_reply {
-	char	       **lines;		/* the payload, without newlines */
-	size_t		 nlines;
-	char		 reason[256];	/* not ok: why, escaped */
-};
-
-struct ctl_source {
-	struct sw_text	 path;
-	int		 open, polled;
-	int		 standby;	/* read when the active one goes */
-	unsigned long long	 offset, size, lag_bytes, lag_seconds;
-	unsigned long long	 rotations, lines;
-};
-
-struct ctl_status {
-	char		 version[SW_VERSION_MAX];
-	long		 pid;
-	time_t		 started, committed;	/* wall clock; 0: none */
-	unsigned long long	 rules_files, rules_extracts, rules_diagnoses;
-	struct sw_text	 database;
-	unsigned long long	 batch, incidents;
-	unsigned long long	 lines, events, batches, commit_errors, alerts;
-	struct ctl_source	*sources;
-	size_t		 nsources;
-};
-
-struct status_opt {
-	const char		*database;
-	const char		*control;	/* the socket's path */
-	const struct sw_rules	*rs;		/* diagnosis texts */
-	time_t			 now;		/* ctldb_now() */
-	int			 json;
-};
-int	 ctlsock_request(const char *, const char *, const char *, size_t,
-	    struct ctl_reply *);
-void	 ctlsock_free(struct ctl_reply *);
-int	 ctlsock_status(const struct ctl_reply *, struct ctl_status *);
-void	 wire_status_write(FILE *, const struct ctl_status *);
-int	 wire_status_read(char *const *, size_t, struct ctl_status *);
-void	 wire_status_free(struct ctl_status *);
-int	 ctlsock_command(const char *, const char *, const char *);
-int	 status_print(const struct status_opt *);
-int	 status_metrics(const struct status_opt *);
-
-/* scan.c: offline analysis of existing logs (smtpwatchctl scan). */
-#define SCAN_EVENTS	0x01		/* print every event */
-#define SCAN_JSON	0x02		/* ... as JSON */
-#define SCAN_MISSED	0x04		/* print lines about AUTH no rule took */
-#define SCAN_PROGRESS	0x08		/* progress bar on stderr */
-
-struct scan;
-struct scan	*scan_new(const struct sw_rules *, const struct sw_conf *,
-		    unsigned int, FILE *);
-int		 scan_path(struct scan *, const char *);
-int		 scan_journal(struct scan *, const char *, uint64_t);
-int		 scan_report(struct scan *);
-int		 scan_report_json(struct scan *);
-void		 scan_free(struct scan *);
-void		 event_print_json(FILE *, const char *, unsigned long,
-		    const struct sw_event *);
-void		 scan_json_str(FILE *, const char *, const char *);
-void		 diag_print(FILE *, const struct sw_diagnosis *, const char *,
-		    int);
-
 /* conf.c */
 int	 conf_load(const char *, int, struct sw_conf **);
 void	 conf_free(struct sw_conf *);
@@ -662,9 +535,8 @@ uint64_t	 fnv64(uint64_t, const void *, size_t);
 #define FNV64_INIT	0xcbf29ce484222325ULL
 
 /*
- * tail.c: follow log paths through rotation with inotify (or periodic
- * stat(2) where inotify is not available).  It knows nothing of mail:
- * it hands on lines with their byte offsets in the file being read.
+ * How a source hands on its lines (tail.c and journal.c to feed.c, and
+ * scan.c): with the byte offsets, or entry numbers, where each stands.
  */
 struct sw_tail_cb {
 	/* One whole line (no newline) at [start, next) of the current file. */
@@ -678,31 +550,6 @@ struct sw_tail_cb {
 	/* Everything written so far has been read (no partial line held). */
 	void	(*drained)(void *);
 };
-
-struct sw_tails;
-struct sw_tail;
-struct sw_tail_stat {
-	const char	*path;
-	int		 open;		/* a file is open */
-	uint64_t	 offset;	/* read so far in it */
-	uint64_t	 size;		/* its size at the last look */
-	unsigned long	 rotations;	/* rotations and truncations seen */
-	unsigned long long	 bytes;	/* read since start */
-	unsigned long long	 lines;
-	int		 polled;	/* watched by stat(2), not inotify */
-};
-
-struct sw_tails	*tails_new(const struct sw_tail_cb *);
-void		 tails_free(struct sw_tails *);
-int		 tails_fd(const struct sw_tails *);
-struct sw_tail	*tail_add(struct sw_tails *, const char *, void *,
-		    const struct sw_checkpoint *, int);
-void		 tails_inotify(struct sw_tails *);
-void		 tails_poll(struct sw_tails *);
-int		 tails_run(struct sw_tails *, size_t);
-int		 tails_polled(const struct sw_tails *);
-void		 tail_stat(const struct sw_tail *, struct sw_tail_stat *);
-int		 tail_fileid(const struct sw_tail *, struct sw_fileid *);
 
 /*
  * store.c: the SQLite database.  Events are summed in memory per batch
@@ -890,6 +737,69 @@ int		 count_commit(struct sw_count *);
 struct sw_engine *count_engine(const struct sw_count *);
 unsigned long long count_kind(const struct sw_count *, enum sw_kind);
 
+/*
+ * wire.c: the control socket's status reply, one table of fields for
+ * smtpwatchd, which writes it, and smtpwatchctl, which reads it.
+ */
+struct ctl_source {
+	struct sw_text	 path;
+	int		 open, polled;
+	int		 standby;	/* read when the active one goes */
+	unsigned long long	 offset, size, lag_bytes, lag_seconds;
+	unsigned long long	 rotations, lines;
+};
+
+struct ctl_status {
+	char		 version[SW_VERSION_MAX];
+	long		 pid;
+	time_t		 started, committed;	/* wall clock; 0: none */
+	unsigned long long	 rules_files, rules_extracts, rules_diagnoses;
+	struct sw_text	 database;
+	unsigned long long	 batch, incidents;
+	unsigned long long	 lines, events, batches, commit_errors, alerts;
+	struct ctl_source	*sources;
+	size_t		 nsources;
+};
+
+void	 wire_status_write(FILE *, const struct ctl_status *);
+int	 wire_status_read(char *const *, size_t, struct ctl_status *);
+void	 wire_status_free(struct ctl_status *);
+
+/* ====================================================================
+ * The daemon's own: tail.c, control.c, notify.c (smtpwatchd.c wires them).
+ * ==================================================================== */
+
+/*
+ * tail.c: follow log paths through rotation with inotify (or periodic
+ * stat(2) where inotify is not available).  It knows nothing of mail:
+ * it hands on lines with their byte offsets in the file being read
+ * (struct sw_tail_cb above).
+ */
+struct sw_tails;
+struct sw_tail;
+struct sw_tail_stat {
+	const char	*path;
+	int		 open;		/* a file is open */
+	uint64_t	 offset;	/* read so far in it */
+	uint64_t	 size;		/* its size at the last look */
+	unsigned long	 rotations;	/* rotations and truncations seen */
+	unsigned long long	 bytes;	/* read since start */
+	unsigned long long	 lines;
+	int		 polled;	/* watched by stat(2), not inotify */
+};
+
+struct sw_tails	*tails_new(const struct sw_tail_cb *);
+void		 tails_free(struct sw_tails *);
+int		 tails_fd(const struct sw_tails *);
+struct sw_tail	*tail_add(struct sw_tails *, const char *, void *,
+		    const struct sw_checkpoint *, int);
+void		 tails_inotify(struct sw_tails *);
+void		 tails_poll(struct sw_tails *);
+int		 tails_run(struct sw_tails *, size_t);
+int		 tails_polled(const struct sw_tails *);
+void		 tail_stat(const struct sw_tail *, struct sw_tail_stat *);
+int		 tail_fileid(const struct sw_tail *, struct sw_fileid *);
+
 /* control.c: the control socket; smtpwatchd.c runs the commands. */
 struct ev_loop;
 struct sw_control;
@@ -917,5 +827,120 @@ void	 notify_watchdog(void);
 void	 notify_status(const char *, ...)
 	    __attribute__((format(printf, 1, 2)));
 double	 notify_watchdog_interval(void);
+
+/* ====================================================================
+ * smtpwatchctl's own: out.c, ctldb.c, ctlsock.c, status.c, scan.c.
+ * ==================================================================== */
+
+/* out.c: how smtpwatchctl prints: tables, JSON of columns, times. */
+struct sqlite3;
+struct sqlite3_stmt;
+enum out_kind {
+	OUT_TEXT,		/* escaped; NULL or empty: "-" */
+	OUT_NUM,		/* right-aligned */
+	OUT_AGO			/* unix seconds: "3 min ago" */
+};
+struct out_col {
+	const char	*head;
+	const char	*name;		/* column of the query */
+	enum out_kind	 kind;
+};
+struct out_table {			/* cells row by row, header first */
+	const struct out_col *cols;
+	size_t		 ncols;
+	char		**cells;
+	size_t		 ncells;
+};
+void	 out_span(char *, size_t, long long);
+void	 out_ago(char *, size_t, time_t, time_t);
+void	 out_utc(char *, size_t, time_t);
+int	 out_bold(FILE *);
+void	 out_heading(FILE *, const char *);
+char	*out_vis_column(struct sqlite3_stmt *, int);
+int	 out_column(struct sqlite3_stmt *, const char *);
+void	 out_json_column(FILE *, struct sqlite3_stmt *, int);
+void	 out_json_hex(FILE *, const void *, size_t);
+void	 out_json_hex_column(FILE *, struct sqlite3_stmt *, int);
+void	 out_json_fields(FILE *, struct sqlite3_stmt *);
+void	 out_table_init(struct out_table *, const struct out_col *, size_t);
+void	 out_table_add(struct out_table *, char *);
+void	 out_table_num(struct out_table *, int, long long);
+void	 out_table_row(struct out_table *, struct sqlite3_stmt *, time_t);
+size_t	 out_table_rows(const struct out_table *);
+void	 out_table_print(struct out_table *, FILE *, const char *,
+	    const char *);
+void	 out_table_free(struct out_table *);
+
+/* ctldb.c: smtpwatchctl's read-only views of the database. */
+struct ctldb_opt {
+	struct sqlite3		*db;		/* open: scan's; NULL: open */
+	FILE			*out;		/* NULL: stdout */
+	const char		*indent;	/* of table lines; NULL: "" */
+	const char		*empty;		/* a table without rows */
+	const char		*database;
+	const struct sw_rules	*rs;		/* show: diagnosis texts */
+	time_t			 now;		/* ctldb_now() */
+	long			 since;		/* seconds; 0: the totals */
+	const char		*direction;	/* server, client; NULL: both */
+	int			 open;		/* incidents: open ones only */
+	int			 json;
+};
+time_t	 ctldb_now(void);
+struct sqlite3	*ctldb_open(const char *);
+struct sqlite3_stmt	*ctldb_prepare(struct sqlite3 *, const char *);
+int	 ctldb_accounts(const struct ctldb_opt *);
+int	 ctldb_addresses(const struct ctldb_opt *);
+int	 ctldb_relays(const struct ctldb_opt *);
+int	 ctldb_incidents(const struct ctldb_opt *);
+int	 ctldb_diagnoses(const struct ctldb_opt *);
+int	 ctldb_show(const struct ctldb_opt *, const char *);
+
+/* ctlsock.c, status.c: smtpwatchctl's side of the control socket. */
+#define CTLSOCK_TIMEOUT	30	/* seconds for a whole request and reply */
+#define CTLSOCK_OK	0	/* the daemon answered ok */
+#define CTLSOCK_ERROR	1	/* ... error: REASON */
+#define CTLSOCK_DOWN	2	/* no daemon could be reached */
+#define CTLSOCK_FAIL	3	/* connected, but no whole reply */
+
+struct ctl_reply {
+	char	       **lines;		/* the payload, without newlines */
+	size_t		 nlines;
+	char		 reason[256];	/* not ok: why, escaped */
+};
+
+struct status_opt {
+	const char		*database;
+	const char		*control;	/* the socket's path */
+	const struct sw_rules	*rs;		/* diagnosis texts */
+	time_t			 now;		/* ctldb_now() */
+	int			 json;
+};
+int	 ctlsock_request(const char *, const char *, const char *, size_t,
+	    struct ctl_reply *);
+void	 ctlsock_free(struct ctl_reply *);
+int	 ctlsock_status(const struct ctl_reply *, struct ctl_status *);
+int	 ctlsock_command(const char *, const char *, const char *);
+int	 status_print(const struct status_opt *);
+int	 status_metrics(const struct status_opt *);
+
+/* scan.c: offline analysis of existing logs (smtpwatchctl scan). */
+#define SCAN_EVENTS	0x01		/* print every event */
+#define SCAN_JSON	0x02		/* ... as JSON */
+#define SCAN_MISSED	0x04		/* print lines about AUTH no rule took */
+#define SCAN_PROGRESS	0x08		/* progress bar on stderr */
+
+struct scan;
+struct scan	*scan_new(const struct sw_rules *, const struct sw_conf *,
+		    unsigned int, FILE *);
+int		 scan_path(struct scan *, const char *);
+int		 scan_journal(struct scan *, const char *, uint64_t);
+int		 scan_report(struct scan *);
+int		 scan_report_json(struct scan *);
+void		 scan_free(struct scan *);
+void		 event_print_json(FILE *, const char *, unsigned long,
+		    const struct sw_event *);
+void		 scan_json_str(FILE *, const char *, const char *);
+void		 diag_print(FILE *, const struct sw_diagnosis *, const char *,
+		    int);
 
 #endif /* SMTPWATCH_H */
