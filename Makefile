@@ -29,11 +29,12 @@ SAN	 = -fsanitize=address,undefined -fno-omit-frame-pointer \
 	   -fno-sanitize-recover=all
 
 B	 = build
-CORE	 = log util lines parse join rules match conf corpus wire recent
+CORE	 = log util lines parse join rules match conf corpus wire recent held
 CTL	 = $(CORE) journal store feed attrib incident alert count out scan \
-	   ctldb ctlsock status smtpwatchctl
+	   ctldb ctlsock status metrics smtpwatchctl
 DAEMON	 = $(CORE) tail journal store notify feed attrib incident alert count control smtpwatchd
-UNITS	 = t_parse t_rules t_match t_corpus t_lines t_feed t_attrib t_recent
+UNITS	 = t_parse t_rules t_match t_corpus t_lines t_feed t_attrib t_recent \
+	   t_util t_held
 # Unit tests of the daemon's own files: they link what they need.
 DUNITS	 = t_tail t_store t_incident
 
@@ -198,6 +199,10 @@ install: all
 	sed 's|@SBINDIR@|$(SBINDIR)|g' contrib/systemd/smtpwatchd.service.in \
 	    >$(DESTDIR)$(UNITDIR)/smtpwatchd.service
 	chmod 644 $(DESTDIR)$(UNITDIR)/smtpwatchd.service
+	sed 's|@BINDIR@|$(BINDIR)|g' contrib/systemd/smtpwatch-metrics.service.in \
+	    >$(DESTDIR)$(UNITDIR)/smtpwatch-metrics.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/smtpwatch-metrics.service
+	install -m 644 contrib/systemd/smtpwatch-metrics.timer $(DESTDIR)$(UNITDIR)/
 	install -m 644 contrib/systemd/smtpwatch.sysusers \
 	    $(DESTDIR)$(SYSUSERSDIR)/smtpwatch.conf
 	install -m 644 contrib/systemd/smtpwatch.tmpfiles \
@@ -224,7 +229,9 @@ uninstall:
 	-rmdir $(DESTDIR)$(DATADIR)/rules $(DESTDIR)$(DATADIR)/corpus \
 	    $(DESTDIR)$(DATADIR)
 	rm -f $(MAN5:%=$(DESTDIR)$(MANDIR)/man5/%) $(MAN8:%=$(DESTDIR)$(MANDIR)/man8/%)
-	rm -f $(DESTDIR)$(UNITDIR)/smtpwatchd.service
+	rm -f $(DESTDIR)$(UNITDIR)/smtpwatchd.service \
+	    $(DESTDIR)$(UNITDIR)/smtpwatch-metrics.service \
+	    $(DESTDIR)$(UNITDIR)/smtpwatch-metrics.timer
 	rm -f $(DESTDIR)$(SYSUSERSDIR)/smtpwatch.conf $(DESTDIR)$(TMPFILESDIR)/smtpwatch.conf
 	rm -f $(DESTDIR)$(CATALOGDIR)/smtpwatch.catalog
 	rm -f $(DESTDIR)$(COMPLETIONDIR)/smtpwatchctl

@@ -12,11 +12,20 @@
  * relay names) is escaped the same way in MESSAGE and in the fields, and
  * cut to a bounded length.  Without a journal socket the same words go to
  * stderr.
+ *
+ * Entries are not written when incident.c decides them: each is built
+ * at once (its incident changes) and kept in an outbox, which the
+ * daemon commits with the batch that decided them and writes only once
+ * that commit succeeded (see the outbox below).  Two more kinds are no
+ * incident's: the summary of a minute's folded entries and incidents
+ * (alerts-folded), and the notice that client incidents are being
+ * folded to make room (summarising).
  */
 
 #include <sys/stat.h>
 #include <sys/uio.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -31,7 +40,7 @@
 
 #define JOURNAL_SOCKET	"/run/systemd/journal/socket"
 #define SHOWN_MAX	96	/* attacker text shown in MESSAGE */
-#define FIELD_MAX	2048	/* one field, escaped */
+#define FIELD_MAX	2048	/* one attacker-typed field */
 #define FIELDS_MAX	64
 #define TEXT_MAX	(64 * 1024)	/* all fields of one entry */
 
@@ -61,6 +70,12 @@ static const struct {
 	[SW_AL_BACKEND_RECOVERED] =
 	    { "auth-backend-recovered", "5e170bf621924de0a60fde69333cc904",
 	    LOG_NOTICE },
+	[SW_AL_ALERTS_FOLDED] =
+	    { "alerts-folded", "068d4380a9f542e1848cbb05288c3821",
+	    LOG_WARNING },
+	[SW_AL_SUMMARISING] =
+	    { "summarising", "2747d77f1de04479829c1357766ab998",
+	    LOG_WARNING },
 };
 
 /* The entry being built: fields in one buffer, iovecs into it. */
@@ -84,20 +99,6 @@ alert_kind_id(enum sw_alert_kind k)
 	return k < SW_AL_NKINDS ? kinds[k].id : NULL;
 }
 
-/* Bytes str_vis() needs for all of s. */
-static size_t
-vis_len(const char *s, size_t len)
-{
-	size_t		 i, n = 0;
-	unsigned char	 c;
-
-	for (i = 0; i < len; i++) {
-		c = (unsigned char)s[i];
-		n += c == '\\' ? 2 : c >= 0x20 && c < 0x7f ? 1 : 4;
-	}
-	return n;
-}
-
 /* Escaped s, at most max bytes shown; "..." ends a text cut short. */
 static void
 alert_vis(char *dst, size_t size, const char *s, size_t len, size_t max)
@@ -106,7 +107,7 @@ alert_vis(char *dst, size_t size, const char *s, size_t len, size_t max)
 	size_t	 n;
 
 	n = str_vis(dst, lim, s, len);
-	if (n < vis_len(s, len) && lim > 4) {
+	if (n < str_vis_len(s, len) && lim > 4) {
 		if (n > lim - 4)
 			n = lim - 4;
 		memcpy(dst + n, "...", 4);
@@ -139,16 +140,16 @@ entry_str(struct entry *e, const char *name, const char *v)
 		entry_add(e, name, v, strlen(v));
 }
 
-/* Attacker-typed text: escaped and bounded. */
+/*
+ * Attacker-typed text: its exact bytes, which journald keeps whatever
+ * they are (journalctl FIELD=value finds them), at most FIELD_MAX of
+ * them, cut on a character.
+ */
 static void
-entry_vis(struct entry *e, const char *name, const char *v, size_t len)
+entry_bytes(struct entry *e, const char *name, const char *v, size_t len)
 {
-	char	 buf[FIELD_MAX];
-
-	if (len == 0)
-		return;
-	alert_vis(buf, sizeof(buf), v, len, sizeof(buf) - 1);
-	entry_str(e, name, buf);
+	if (len > 0)
+		entry_add(e, name, v, utf8_cut(v, len, FIELD_MAX));
 }
 
 static void
@@ -157,6 +158,16 @@ entry_num(struct entry *e, const char *name, uint64_t v)
 	char	 buf[24];
 
 	snprintf(buf, sizeof(buf), "%" PRIu64, v);
+	entry_str(e, name, buf);
+}
+
+/* A span of seconds as a person reads it: "1 hour", "15 minutes". */
+static void
+entry_span(struct entry *e, const char *name, long long secs)
+{
+	char	 buf[64];
+
+	span_text(buf, sizeof(buf), secs);
 	entry_str(e, name, buf);
 }
 
@@ -399,7 +410,7 @@ what_account(char *dst, size_t size, const struct sw_alert *a)
 {
 	const struct sw_incident *inc = a->inc;
 	char	 subj[SHOWN_MAX + 8], win[48], addr[SW_ADDR_MAX * 2];
-	char	 from[SW_ADDR_MAX * 2 + 64], rep[224], rhythm[64];
+	char	 from[SW_ADDR_MAX * 2 + SW_NET_MAX + 64], rep[224], rhythm[64];
 	char	 on[SW_HOSTS_MAX * 4 + 16], logins[SW_ADDR_MAX * 2 + 160];
 	char	 when[160];
 
@@ -410,6 +421,12 @@ what_account(char *dst, size_t size, const struct sw_alert *a)
 	    SW_ADDR_MAX);
 	if (inc->addresses <= 1)
 		snprintf(from, sizeof(from), "from %s", addr);
+	else if (a->networks == 1 && a->network[0] != '\0')
+		snprintf(from, sizeof(from), "from %u addresses in %s (last "
+		    "%s)", inc->addresses, a->network, addr);
+	else if (a->networks > 1)
+		snprintf(from, sizeof(from), "from %u addresses in %u networks "
+		    "(last %s)", inc->addresses, a->networks, addr);
 	else
 		snprintf(from, sizeof(from), "from %u addresses (last %s)",
 		    inc->addresses, addr);
@@ -430,24 +447,45 @@ what_account(char *dst, size_t size, const struct sw_alert *a)
 	    "%s%s %s%s", subj, on, a->count, win, from, rhythm, when, logins);
 }
 
+/*
+ * "address 203.0.113.7", or for a network's incident "network
+ * 2001:db8:1:2::/64 (40 addresses, last 2001:db8:1:2::9)".
+ */
+static void
+address_text(char *dst, size_t size, const struct sw_alert *a)
+{
+	const struct sw_incident *inc = a->inc;
+	char	 subj[SHOWN_MAX + 8], addr[SW_ADDR_MAX * 2];
+
+	subject_text(subj, sizeof(subj), inc);
+	if (a->network[0] == '\0') {
+		snprintf(dst, size, "address %s", subj);
+		return;
+	}
+	alert_vis(addr, sizeof(addr), inc->addr, strlen(inc->addr),
+	    SW_ADDR_MAX);
+	snprintf(dst, size, "network %s (%u address%s, last %s)", subj,
+	    inc->addresses, inc->addresses == 1 ? "" : "es", addr);
+}
+
 static void
 what_address(char *dst, size_t size, const struct sw_alert *a)
 {
 	const struct sw_incident *inc = a->inc;
-	char	 subj[SHOWN_MAX + 8], win[48], rep[224], when[160];
-	char	 on[SW_HOSTS_MAX * 4 + 16];
+	char	 subj[SHOWN_MAX + SW_ADDR_MAX * 2 + 64], win[48], rep[224];
+	char	 on[SW_HOSTS_MAX * 4 + 16], when[160];
 
-	subject_text(subj, sizeof(subj), inc);
+	address_text(subj, sizeof(subj), a);
 	hosts_text(on, sizeof(on), inc);
 	if (a->repeat) {
 		repeat_text(rep, sizeof(rep), a);
-		snprintf(dst, size, "address %s still failing AUTH on many "
+		snprintf(dst, size, "%s still failing AUTH on many "
 		    "accounts%s: %s", subj, on, rep);
 		return;
 	}
 	alert_span(win, sizeof(win), a);
 	when_text(when, sizeof(when), a);
-	snprintf(dst, size, "address %s failed AUTH on %u accounts%s%s "
+	snprintf(dst, size, "%s failed AUTH on %u accounts%s%s "
 	    "(%" PRIu64 " failures) %s", subj, inc->accounts, on, win, a->count,
 	    when);
 }
@@ -520,6 +558,111 @@ what_backend_recovered(char *dst, size_t size, const struct sw_alert *a)
 	    subj[0] ? " on " : "", subj, at, dur, inc->failures, when);
 }
 
+/* "2026-11-28 04:00 UTC": the minute t in local time, with the zone. */
+static void
+minute_text(char *dst, size_t size, time_t t)
+{
+	struct tm	 tm;
+
+	localtime_r(&t, &tm);
+	if (strftime(dst, size, "%Y-%m-%d %H:%M %Z", &tm) == 0)
+		dst[0] = '\0';
+}
+
+static const char *
+inc_kind_name(enum sw_inc_kind k)
+{
+	switch (k) {
+	case SW_INC_RELAY:
+		return "relay";
+	case SW_INC_ACCOUNT:
+		return "account";
+	case SW_INC_ADDRESS:
+		return "address";
+	default:
+		return "backend";
+	}
+}
+
+/* "900 address-spraying, 300 account-failing": the folded entries. */
+static void
+fold_kinds_text(char *dst, size_t size, const struct sw_fold *f)
+{
+	size_t	 k, n = 0;
+
+	dst[0] = '\0';
+	for (k = 0; k < SW_AL_NKINDS && n < size; k++)
+		if (f->kinds[k] > 0)
+			n += (size_t)snprintf(dst + n, size - n, "%s%lu %s",
+			    n > 0 ? ", " : "", f->kinds[k], kinds[k].name);
+}
+
+/* "address 203.0.113.7 (3000), account bob (12)": the top subjects. */
+static void
+fold_top_text(char *dst, size_t size, const struct sw_fold *f)
+{
+	char	 subj[SHOWN_MAX + 8];
+	size_t	 i, n = 0;
+
+	dst[0] = '\0';
+	for (i = 0; i < f->ntop && n < size; i++) {
+		alert_vis(subj, sizeof(subj), f->top[i].subject,
+		    f->top[i].subjectlen, SHOWN_MAX);
+		n += (size_t)snprintf(dst + n, size - n, "%s%s %s (%" PRIu64
+		    ")", n > 0 ? ", " : "", f->top[i].kind == SW_INC_ADDRESS &&
+		    memchr(f->top[i].subject, '/', f->top[i].subjectlen) !=
+		    NULL ? "network" : inc_kind_name(f->top[i].kind), subj,
+		    f->top[i].failures);
+	}
+}
+
+/*
+ * A minute's summary: "alerts folded in the minute of 2026-11-28 04:00
+ * UTC: 1200 client entries past 60 a minute (...); 40 incidents folded
+ * to make room (10000 open at most); 5200 failures between ... and ...;
+ * most: network 2001:db8:1:2::/64 (3000), ..."
+ */
+static void
+what_folded(char *dst, size_t size, const struct sw_alert *a)
+{
+	const struct sw_fold	*f = a->fold;
+	char	 minute[48], k[256], top[SW_FOLD_TOP * (SHOWN_MAX + 40)];
+	char	 when[160];
+	size_t	 n;
+
+	minute_text(minute, sizeof(minute), f->minute);
+	fold_kinds_text(k, sizeof(k), f);
+	fold_top_text(top, sizeof(top), f);
+	when_text(when, sizeof(when), a);
+	n = (size_t)snprintf(dst, size, "alerts folded in the minute of %s",
+	    minute);
+	if (f->entries > 0 && n < size)
+		n += (size_t)snprintf(dst + n, size - n, ": %lu client "
+		    "entr%s past %lu a minute (%s)", f->entries,
+		    f->entries == 1 ? "y" : "ies", f->budget, k);
+	if (f->incidents > 0 && n < size)
+		n += (size_t)snprintf(dst + n, size - n, "%s%lu incident%s "
+		    "folded to make room (%lu open at most)", f->entries > 0 ?
+		    "; " : ": ", f->incidents, f->incidents == 1 ? "" : "s",
+		    f->capacity);
+	if (f->failures > 0 && n < size)
+		n += (size_t)snprintf(dst + n, size - n, "; %" PRIu64
+		    " failure%s %s", f->failures, f->failures == 1 ? "" : "s",
+		    when);
+	if (top[0] != '\0' && n < size)
+		snprintf(dst + n, size - n, "; most: %s", top);
+}
+
+static void
+what_summarising(char *dst, size_t size, const struct sw_alert *a)
+{
+	snprintf(dst, size, "%lu client incidents open, the most kept "
+	    "(client-incidents): from now on the one whose latest failure is "
+	    "the oldest is folded into the minute's summary to make room; "
+	    "relay and back-end incidents are never folded",
+	    a->fold->open);
+}
+
 /*
  * MESSAGE: what happened and when, then "Cause: ... Fix: ..." when
  * diagnosed; led by "caught up: " when it happened a while ago.
@@ -552,6 +695,12 @@ alert_message(char *dst, size_t size, const struct sw_alert *a)
 		break;
 	case SW_AL_BACKEND_DOWN:
 		what_backend(what, n, a);
+		break;
+	case SW_AL_ALERTS_FOLDED:
+		what_folded(what, n, a);
+		break;
+	case SW_AL_SUMMARISING:
+		what_summarising(what, n, a);
 		break;
 	default:
 		what_backend_recovered(what, n, a);
@@ -619,53 +768,64 @@ entry_incident(struct entry *e, const struct sw_alert *a)
 	const char	*subjfield;
 
 	entry_num(e, "SMTPWATCH_INCIDENT", (uint64_t)inc->id);
-	entry_vis(e, "SMTPWATCH_HOST", inc->host, strlen(inc->host));
+	entry_bytes(e, "SMTPWATCH_HOST", inc->host, strlen(inc->host));
 	if (inc->hosts[0] != '\0')
-		entry_vis(e, "SMTPWATCH_HOSTS", inc->hosts, strlen(inc->hosts));
+		entry_bytes(e, "SMTPWATCH_HOSTS", inc->hosts, strlen(inc->hosts));
 	switch (inc->kind) {
 	case SW_INC_RELAY:
 		subjfield = "SMTPWATCH_RELAY";
 		if (a->credential != NULL)
-			entry_vis(e, "SMTPWATCH_ACCOUNT", a->credential,
+			entry_bytes(e, "SMTPWATCH_ACCOUNT", a->credential,
 			    strlen(a->credential));
 		else
-			entry_vis(e, "SMTPWATCH_ACCOUNT", inc->subject,
+			entry_bytes(e, "SMTPWATCH_ACCOUNT", inc->subject,
 			    inc->subjectlen);
 		entry_num(e, "SMTPWATCH_MESSAGES", inc->messages);
 		break;
 	case SW_INC_ACCOUNT:
 		subjfield = "SMTPWATCH_ACCOUNT";
 		entry_num(e, "SMTPWATCH_ADDRESSES", inc->addresses);
+		if (a->networks > 0)
+			entry_num(e, "SMTPWATCH_NETWORKS", a->networks);
+		entry_str(e, "SMTPWATCH_NETWORK", a->network);
 		if (inc->logins == 0)
 			break;
 		entry_num(e, "SMTPWATCH_LOGINS", inc->logins);
-		entry_vis(e, "SMTPWATCH_LOGIN_ADDR", inc->login_addr,
+		entry_bytes(e, "SMTPWATCH_LOGIN_ADDR", inc->login_addr,
 		    strlen(inc->login_addr));
 		entry_time(e, "SMTPWATCH_LOGIN_TIME", inc->login_last);
 		break;
 	case SW_INC_ADDRESS:
 		subjfield = "SMTPWATCH_ADDR";
 		entry_num(e, "SMTPWATCH_ACCOUNTS", inc->accounts);
+		if (a->network[0] == '\0')
+			break;
+		entry_str(e, "SMTPWATCH_NETWORK", a->network);
+		entry_num(e, "SMTPWATCH_ADDRESSES", inc->addresses);
+		entry_bytes(e, "SMTPWATCH_LAST_ADDR", inc->addr,
+		    strlen(inc->addr));
 		break;
 	default:
 		subjfield = NULL;
 		break;
 	}
 	if (subjfield != NULL)
-		entry_vis(e, subjfield, inc->subject, inc->subjectlen);
+		entry_bytes(e, subjfield, inc->subject, inc->subjectlen);
 	if (inc->kind != SW_INC_ADDRESS) {
 		if (a->addr != NULL)
-			entry_vis(e, "SMTPWATCH_ADDR", a->addr,
+			entry_bytes(e, "SMTPWATCH_ADDR", a->addr,
 			    strlen(a->addr));
 		else
-			entry_vis(e, "SMTPWATCH_ADDR", inc->addr,
+			entry_bytes(e, "SMTPWATCH_ADDR", inc->addr,
 			    strlen(inc->addr));
 	}
-	entry_vis(e, "SMTPWATCH_REPLY", inc->reply, strlen(inc->reply));
+	entry_bytes(e, "SMTPWATCH_REPLY", inc->reply, strlen(inc->reply));
 	entry_num(e, "SMTPWATCH_COUNT", a->count);
 	entry_num(e, "SMTPWATCH_TOTAL", inc->failures);
-	if (a->window > 0)
+	if (a->window > 0) {
 		entry_num(e, "SMTPWATCH_WINDOW", (uint64_t)a->window);
+		entry_span(e, "SMTPWATCH_WINDOW_TEXT", a->window);
+	}
 	if (a->threshold > 0)
 		entry_num(e, "SMTPWATCH_THRESHOLD", (uint64_t)a->threshold);
 	entry_num(e, "SMTPWATCH_OPENED", (uint64_t)inc->opened);
@@ -678,6 +838,8 @@ entry_incident(struct entry *e, const struct sw_alert *a)
 		entry_num(e, "SMTPWATCH_DURATION",
 		    (uint64_t)(a->when > inc->opened ? a->when - inc->opened :
 		    0));
+		entry_span(e, "SMTPWATCH_DURATION_TEXT",
+		    a->when > inc->opened ? a->when - inc->opened : 0);
 		entry_str(e, "SMTPWATCH_STATE", "closed");
 	} else
 		entry_str(e, "SMTPWATCH_STATE", "open");
@@ -685,6 +847,51 @@ entry_incident(struct entry *e, const struct sw_alert *a)
 		entry_num(e, "SMTPWATCH_RHYTHM", (uint64_t)a->period);
 	if (a->compromise)
 		entry_str(e, "SMTPWATCH_COMPROMISE", "yes");
+}
+
+/* A summary's own fields: what was folded, in which minute. */
+static void
+entry_fold(struct entry *e, const struct sw_alert *a)
+{
+	const struct sw_fold	*f = a->fold;
+	char			 name[64], v[FIELD_MAX];
+	size_t			 i, k;
+
+	entry_num(e, "SMTPWATCH_CAPACITY", f->capacity);
+	entry_num(e, "SMTPWATCH_OPEN", f->open);
+	entry_num(e, "SMTPWATCH_BUDGET", f->budget);
+	if (a->first != 0)	/* none when no failure was told */
+		entry_time(e, "SMTPWATCH_FIRST", a->first);
+	if (a->last != 0)
+		entry_time(e, "SMTPWATCH_LAST", a->last);
+	if (a->caught_up)
+		entry_str(e, "SMTPWATCH_CAUGHT_UP", "1");
+	if (a->kind != SW_AL_ALERTS_FOLDED)
+		return;
+	entry_time(e, "SMTPWATCH_MINUTE", f->minute);
+	entry_num(e, "SMTPWATCH_SENT", f->sent);
+	entry_num(e, "SMTPWATCH_FOLDED", f->entries);
+	entry_num(e, "SMTPWATCH_FOLDED_INCIDENTS", f->incidents);
+	entry_num(e, "SMTPWATCH_COUNT", f->failures);
+	for (k = 0; k < SW_AL_NKINDS; k++) {
+		if (f->kinds[k] == 0)
+			continue;
+		snprintf(name, sizeof(name), "SMTPWATCH_FOLDED_%s",
+		    kinds[k].name);
+		for (i = 0; name[i] != '\0'; i++)
+			name[i] = name[i] == '-' ? '_' : (char)toupper(
+			    (unsigned char)name[i]);
+		entry_num(e, name, f->kinds[k]);
+	}
+	for (i = 0; i < f->ntop; i++) {
+		snprintf(name, sizeof(name), "SMTPWATCH_TOP_%zu", i + 1);
+		k = (size_t)snprintf(v, sizeof(v), "%lld %s %" PRIu64 " ",
+		    (long long)f->top[i].id, inc_kind_name(f->top[i].kind),
+		    f->top[i].failures);
+		alert_vis(v + k, sizeof(v) - k, f->top[i].subject,
+		    f->top[i].subjectlen, SHOWN_MAX);
+		entry_str(e, name, v);
+	}
 }
 
 /* Builds the whole entry for a. */
@@ -707,6 +914,10 @@ alert_build(struct entry *e, const struct sw_alert *a, char *msg,
 	entry_str(e, "PRIORITY", prio);
 	entry_str(e, "SYSLOG_IDENTIFIER", "smtpwatchd");
 	entry_str(e, "SMTPWATCH_KIND", kinds[a->kind].name);
+	if (a->fold != NULL) {
+		entry_fold(e, a);
+		return;
+	}
 	entry_incident(e, a);
 	if (a->diag != NULL && (a->compromise ||
 	    (a->kind != SW_AL_ACCOUNT_RECOVERED &&
@@ -719,9 +930,9 @@ alert_build(struct entry *e, const struct sw_alert *a, char *msg,
 
 /* Without a journal: the same words on stderr. */
 static void
-alert_stderr(const char *kind, const char *msg)
+alert_stderr(const char *kind, const char *msg, size_t len)
 {
-	fprintf(stderr, "smtpwatchd: %s: %s\n", kind, msg);
+	fprintf(stderr, "smtpwatchd: %s: %.*s\n", kind, (int)len, msg);
 	fflush(stderr);
 }
 
@@ -735,21 +946,21 @@ alert_journal(void)
 }
 
 /*
- * Writes the entry for a: to the journal when its socket exists, else
- * (or when the journal refuses it) the MESSAGE to stderr with the
- * priority prefix log.c uses.  Returns 1 when the journal took it.
+ * Writes one entry, its n fields: to the journal when its socket
+ * exists, else (or when the journal refuses it) its MESSAGE to stderr
+ * as "smtpwatchd: KIND: MESSAGE".  Returns 1 when the journal took it.
  */
-int
-alert_send(const struct sw_alert *a)
+static int
+entry_write(const struct iovec *iov, size_t n)
 {
-	static struct entry	 e;
-	static int		 warned;
-	char			 msg[4096];
-	int			 rc;
+	static int	 warned;
+	const char	*kind = "alert", *msg = "";
+	char		 k[64];
+	size_t		 i, len, msglen = 0;
+	int		 rc;
 
-	alert_build(&e, a, msg, sizeof(msg));
 	if (alert_journal()) {
-		rc = sd_journal_sendv(e.iov, (int)e.n);
+		rc = sd_journal_sendv(iov, (int)n);
 		if (rc >= 0) {
 			warned = 0;
 			return 1;
@@ -759,6 +970,227 @@ alert_send(const struct sw_alert *a)
 			    strerror(-rc));
 		warned = 1;
 	}
-	alert_stderr(kinds[a->kind].name, msg);
+	for (i = 0; i < n; i++) {
+		len = iov[i].iov_len;
+		if (len > 8 && memcmp(iov[i].iov_base, "MESSAGE=", 8) == 0) {
+			msg = (const char *)iov[i].iov_base + 8;
+			msglen = len - 8;
+		} else if (len > 15 && len - 15 < sizeof(k) &&
+		    memcmp(iov[i].iov_base, "SMTPWATCH_KIND=", 15) == 0) {
+			memcpy(k, (const char *)iov[i].iov_base + 15, len - 15);
+			k[len - 15] = '\0';
+			kind = k;
+		}
+	}
+	alert_stderr(kind, msg, msglen);
 	return 0;
+}
+
+/* ---------------------------------------------------------- the outbox */
+
+/*
+ * The entries decided but not yet written, each as it will be written:
+ * its fields, each a 4-byte little-endian length and the bytes of
+ * NAME=value.  Saved in a checkpoint row's state, each entry is led by
+ * its own length the same way.  The daemon writes
+ * them only after the batch that decided them is committed, with them
+ * in it: an entry is never written for a batch a crash or a failed
+ * commit undoes, and one a crash kept from being written is written at
+ * the next start.  stored says that the committed copy holds entries.
+ */
+struct sw_outbox {
+	unsigned char	**v;
+	size_t		*len;
+	size_t		 n, cap;
+	int		 stored;
+};
+
+static void
+put32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)v;
+	p[1] = (unsigned char)(v >> 8);
+	p[2] = (unsigned char)(v >> 16);
+	p[3] = (unsigned char)(v >> 24);
+}
+
+static uint32_t
+get32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	    (uint32_t)p[3] << 24;
+}
+
+struct sw_outbox *
+outbox_new(void)
+{
+	return xcalloc(1, sizeof(struct sw_outbox));
+}
+
+static void
+outbox_clear(struct sw_outbox *ob)
+{
+	size_t	 i;
+
+	for (i = 0; i < ob->n; i++)
+		free(ob->v[i]);
+	ob->n = 0;
+}
+
+void
+outbox_free(struct sw_outbox *ob)
+{
+	if (ob == NULL)
+		return;
+	outbox_clear(ob);
+	free(ob->v);
+	free(ob->len);
+	free(ob);
+}
+
+/* Takes an entry of len bytes (allocated) at the end. */
+static void
+outbox_push(struct sw_outbox *ob, unsigned char *p, size_t len)
+{
+	if (ob->n == ob->cap) {
+		ob->cap = ob->cap == 0 ? 16 : ob->cap * 2;
+		ob->v = xreallocarray(ob->v, ob->cap, sizeof(*ob->v));
+		ob->len = xreallocarray(ob->len, ob->cap, sizeof(*ob->len));
+	}
+	ob->v[ob->n] = p;
+	ob->len[ob->n++] = len;
+}
+
+/* The entry for a, built now (its incident changes), to write later. */
+void
+outbox_add(struct sw_outbox *ob, const struct sw_alert *a)
+{
+	static struct entry	 e;
+	char			 msg[4096];
+	unsigned char		*p;
+	size_t			 i, len = 0;
+
+	alert_build(&e, a, msg, sizeof(msg));
+	for (i = 0; i < e.n; i++)
+		len += 4 + e.iov[i].iov_len;
+	p = xmalloc(len);
+	for (len = 0, i = 0; i < e.n; i++) {
+		put32(p + len, (uint32_t)e.iov[i].iov_len);
+		memcpy(p + len + 4, e.iov[i].iov_base, e.iov[i].iov_len);
+		len += 4 + e.iov[i].iov_len;
+	}
+	outbox_push(ob, p, len);
+}
+
+size_t
+outbox_count(const struct sw_outbox *ob)
+{
+	return ob->n;
+}
+
+/* The fields of an entry into iov; their number, 0 when it is damaged. */
+static size_t
+outbox_fields(const unsigned char *p, size_t len, struct iovec *iov)
+{
+	size_t	 n = 0, off = 0, flen;
+
+	while (off < len) {
+		if (n == FIELDS_MAX || len - off < 4)
+			return 0;
+		flen = get32(p + off);
+		if (flen > len - off - 4)
+			return 0;
+		iov[n].iov_base = (void *)(uintptr_t)(p + off + 4);
+		iov[n++].iov_len = flen;
+		off += 4 + flen;
+	}
+	return n;
+}
+
+/*
+ * The checkpoint row that keeps the entries with the batch, when it
+ * must be written: entries wait, or the committed row still holds some.
+ * Returns 1 with cp filled (checkpoint_clear() it), else 0.
+ */
+int
+outbox_position(const struct sw_outbox *ob, struct sw_checkpoint *cp)
+{
+	size_t	 i, len = 0;
+
+	memset(cp, 0, sizeof(*cp));
+	if (ob->n == 0 && !ob->stored)
+		return 0;
+	cp->source = xstrdup(SW_OUTBOX_SOURCE);
+	cp->offset = ob->n;
+	cp->done = ob->n;
+	for (i = 0; i < ob->n; i++)
+		len += 4 + ob->len[i];
+	if (len == 0)
+		return 1;
+	cp->state = xmalloc(len);
+	cp->statelen = len;
+	for (len = 0, i = 0; i < ob->n; i++) {
+		put32(cp->state + len, (uint32_t)ob->len[i]);
+		memcpy(cp->state + len + 4, ob->v[i], ob->len[i]);
+		len += 4 + ob->len[i];
+	}
+	return 1;
+}
+
+/* The batch with outbox_position()'s row was committed. */
+void
+outbox_committed(struct sw_outbox *ob)
+{
+	ob->stored = ob->n > 0;
+}
+
+/*
+ * Writes every entry, oldest first, and forgets them; the committed
+ * row still holds them until the next commit.  Returns how many.
+ */
+size_t
+outbox_send(struct sw_outbox *ob)
+{
+	struct iovec	 iov[FIELDS_MAX];
+	size_t		 i, n, sent = ob->n;
+
+	for (i = 0; i < ob->n; i++)
+		if ((n = outbox_fields(ob->v[i], ob->len[i], iov)) > 0)
+			(void)entry_write(iov, n);
+	outbox_clear(ob);
+	return sent;
+}
+
+/*
+ * The entries a committed row holds (a crash kept them from being
+ * written, or came before the next commit said they were): queued, to
+ * be written after the next commit.  Returns how many, or -1 when the
+ * row is damaged (what could be read is queued, and logged).
+ */
+int
+outbox_load(struct sw_outbox *ob, const struct sw_checkpoint *cp)
+{
+	struct iovec	 iov[FIELDS_MAX];
+	unsigned char	*p;
+	size_t		 off = 0, len;
+	int		 n = 0;
+
+	while (off < cp->statelen) {
+		if (cp->statelen - off < 4 ||
+		    (len = get32(cp->state + off)) > cp->statelen - off - 4 ||
+		    outbox_fields(cp->state + off + 4, len, iov) == 0) {
+			log_warnx("%s: the alerts not yet written are damaged: "
+			    "%d of them are written", SW_OUTBOX_SOURCE, n);
+			ob->stored = 1;
+			return -1;
+		}
+		p = xmalloc(len);
+		memcpy(p, cp->state + off + 4, len);
+		outbox_push(ob, p, len);
+		off += 4 + len;
+		n++;
+	}
+	if (n > 0 || cp->statelen > 0)
+		ob->stored = 1;
+	return n;
 }

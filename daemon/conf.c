@@ -38,6 +38,8 @@ conf_defaults(const char *path)
 	c->store.retention = 90 * DAY;
 	c->store.bucket_width = 60;
 	c->store.bucket_retention = 2 * DAY;
+	c->store.limit = 256LL << 20;
+	c->store.share = 50;
 	c->match.exim_syslog_dup = 1;
 	c->jit = 1;
 	c->alert.account_threshold = 5;
@@ -50,6 +52,10 @@ conf_defaults(const char *path)
 	c->alert.realert = 60 * 60;
 	c->alert.quiet = 60 * 60;
 	c->alert.attribution = 10;
+	c->alert.group_ipv4 = SW_GROUP_IPV4;
+	c->alert.group_ipv6 = SW_GROUP_IPV6;
+	c->alert.client_incidents = SW_CLIENT_INCIDENTS;
+	c->alert.alerts_per_minute = SW_ALERTS_PER_MINUTE;
 	return c;
 }
 
@@ -141,6 +147,58 @@ conf_startat(struct sw_conf *c, const char *v)
 		c->startat = SW_START_BEGINNING;
 	else
 		return "start-at must be end or beginning";
+	return NULL;
+}
+
+/* A size in bytes, K, M or G (powers of 1024): 0, or from 1M to 1T. */
+static const char *
+conf_size(long long *dst, const char *v)
+{
+	char		*end;
+	unsigned long long n;
+	int		 shift = 0;
+
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (!isdigit((unsigned char)*v) || errno != 0)
+		return "not a size (like 256M, 1G)";
+	switch (*end) {
+	case 'K':
+		shift = 10;
+		break;
+	case 'M':
+		shift = 20;
+		break;
+	case 'G':
+		shift = 30;
+		break;
+	case '\0':
+		break;
+	default:
+		return "not a size (like 256M, 1G)";
+	}
+	if (shift > 0 && end[1] != '\0')
+		return "not a size (like 256M, 1G)";
+	if (n > (1ULL << 40) >> shift ||
+	    (n != 0 && n << shift < (1ULL << 20)))
+		return "size out of range (0, or 1M to 1024G)";
+	*dst = (long long)(n << shift);
+	return NULL;
+}
+
+/* A share in percent, 1 to 100, the sign optional: "50%". */
+static const char *
+conf_percent(int *dst, const char *v)
+{
+	char		*end;
+	unsigned long	 n;
+
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (!isdigit((unsigned char)*v) || errno != 0 ||
+	    (*end != '\0' && strcmp(end, "%") != 0) || n < 1 || n > 100)
+		return "not a share from 1% to 100%";
+	*dst = (int)n;
 	return NULL;
 }
 
@@ -244,6 +302,14 @@ conf_alert(struct sw_alertopt *a, const char *word, char *val, int *known)
 		return conf_secs(&a->quiet, val, 60, 30 * DAY);
 	if (strcmp(word, "attribution-window") == 0)
 		return conf_secs(&a->attribution, val, 0, 300);
+	if (strcmp(word, "group-ipv4") == 0)
+		return conf_long(&a->group_ipv4, val, 8, 32);
+	if (strcmp(word, "group-ipv6") == 0)
+		return conf_long(&a->group_ipv6, val, 16, 128);
+	if (strcmp(word, "client-incidents") == 0)
+		return conf_long(&a->client_incidents, val, 10, 1000000);
+	if (strcmp(word, "alerts-per-minute") == 0)
+		return conf_long(&a->alerts_per_minute, val, 1, 1000);
 	if (strcmp(word, "ignore-account") == 0) {
 		strv_push(&a->ignore_accounts, &a->nignore_accounts, val);
 		return NULL;
@@ -298,6 +364,10 @@ conf_directive(struct sw_conf *c, const char *word, char *val)
 	else if (strcmp(word, "bucket-retention") == 0)
 		return conf_secs(&c->store.bucket_retention, val, 60,
 		    3650 * DAY);
+	else if (strcmp(word, "retention-limit") == 0)
+		return conf_percent(&c->store.share, val);
+	else if (strcmp(word, "database-limit") == 0)
+		return conf_size(&c->store.limit, val);
 	else if (strcmp(word, "pcre-jit") == 0) {
 		if (conf_yesno(val, &c->jit) == -1)
 			return "pcre-jit must be yes or no";
@@ -307,6 +377,26 @@ conf_directive(struct sw_conf *c, const char *word, char *val)
 	} else
 		return "unknown directive";
 	return NULL;
+}
+
+/*
+ * Cuts a comment off the value s: a '#' at its start or after a blank
+ * begins one ("retention 30d  # a month"); one inside a word does not.
+ */
+static void
+conf_uncomment(char *s)
+{
+	char	*p;
+	size_t	 n;
+
+	for (p = s; (p = strchr(p, '#')) != NULL; p++)
+		if (p == s || isspace((unsigned char)p[-1])) {
+			*p = '\0';
+			break;
+		}
+	n = strlen(s);
+	while (n > 0 && isspace((unsigned char)s[n - 1]))
+		s[--n] = '\0';
 }
 
 /* Reads fp; returns the number of errors reported. */
@@ -335,6 +425,7 @@ conf_read(struct sw_conf *c, FILE *fp)
 			*s++ = '\0';
 		while (isspace((unsigned char)*s))
 			s++;
+		conf_uncomment(s);
 		if ((err = conf_directive(c, w, s)) != NULL) {
 			log_warnx("%s:%u: %s: %s", c->path, line, w, err);
 			errors++;

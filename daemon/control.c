@@ -1,18 +1,25 @@
 /*
  * control.c -- the control socket: a Unix stream socket smtpwatchctl
- * talks to.  One request per connection, one line "1 COMMAND[ ARG]\n"
- * of at most CTL_LINE_MAX bytes; the reply is payload lines and a last
- * line "ok" or "error: REASON", then the daemon closes the connection.
- * ARG comes escaped as str_vis() writes (\\ and \xNN) and is decoded
+ * talks to.  One request per connection, one line
+ * "1 COMMAND[ ARG[<TAB>ARG ...]]\n" of at most CTL_LINE_MAX bytes; the
+ * reply is payload lines and a last line "ok" or "error: REASON", then
+ * the daemon closes the connection.  Each ARG comes escaped as
+ * str_vis() writes (\\ and \xNN; so never a raw tab) and is decoded
  * here.  Who may do what is decided from the peer's credentials
  * (SO_PEERCRED): reading for root, the daemon's user and its group;
  * changes for root and the daemon's user.
  *
  * A client never stalls the loop: sockets are non-blocking, at most
- * CTL_CLIENTS are served at once (the next one is told it is busy), and
- * one that sends no complete line, or does not read its reply, within
- * CTL_TIMEOUT seconds is dropped.  The commands themselves are
- * smtpwatchd.c's: it hands a table of them to control_open().
+ * CTL_CLIENTS are served at once, and one that sends no complete line,
+ * or does not read its reply, within CTL_TIMEOUT seconds is dropped.
+ * No peer can keep the others out by holding connections (ctl_admit):
+ * peers other than root and the daemon's user take at most CTL_CLIENTS
+ * - CTL_KEPT of them, so root's status is always answered; and when the
+ * slots a peer may take are taken, the oldest idle connection of the
+ * uid holding the most is dropped for it, if that uid holds more than
+ * the peer's own; else the peer is told it is busy.  The commands
+ * themselves are smtpwatchd.c's: it hands a table of them to
+ * control_open().
  */
 
 #include <sys/socket.h>
@@ -34,6 +41,7 @@
 
 #define CTL_LINE_MAX	1024	/* a request, its newline included */
 #define CTL_CLIENTS	16	/* served at once */
+#define CTL_KEPT	1	/* of them kept for root and our user */
 #define CTL_TIMEOUT	5.0	/* seconds to send a line, to read a reply */
 #define CTL_BACKLOG	32
 #define CTL_MODE	0660
@@ -48,6 +56,8 @@ struct ctl_client {
 	gid_t			 gid;
 	pid_t			 pid;
 	int			 member;	/* in the daemon's group */
+	int			 privileged;	/* root or the daemon's user */
+	unsigned long long	 seq;		/* accepted as the seq-th */
 	char			 in[CTL_LINE_MAX];
 	size_t			 inlen;
 	char			*out;		/* the reply, being written */
@@ -66,6 +76,8 @@ struct sw_control {
 	void			*arg;
 	struct ctl_client	*clients;
 	size_t			 nclients;
+	size_t			 nothers;	/* clients not privileged */
+	unsigned long long	 seq;		/* clients accepted so far */
 };
 
 static void	ctl_read_cb(struct ev_loop *, ev_io *, int);
@@ -197,6 +209,8 @@ ctl_client_close(struct ctl_client *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	ctl->nclients--;
+	if (!c->privileged)
+		ctl->nothers--;
 	free(c->out);
 	free(c);
 }
@@ -346,8 +360,8 @@ ctl_unvis(char *s, size_t len)
  * goes out before the last line.
  */
 static void
-ctl_run(struct ctl_client *c, const struct sw_ctl_cmd *cmd, const char *arg,
-    size_t arglen)
+ctl_run(struct ctl_client *c, const struct sw_ctl_cmd *cmd,
+    const struct sw_ctl_arg *args, size_t nargs)
 {
 	char	 err[256];
 	char	*buf = NULL;
@@ -361,7 +375,7 @@ ctl_run(struct ctl_client *c, const struct sw_ctl_cmd *cmd, const char *arg,
 		return;
 	}
 	err[0] = '\0';
-	rc = cmd->fn(c->ctl->arg, arg, arglen, fp, err, sizeof(err));
+	rc = cmd->fn(c->ctl->arg, args, nargs, fp, err, sizeof(err));
 	if (fclose(fp) != 0) {
 		log_warn("control: %s: the reply", cmd->name);
 		rc = -1;
@@ -375,23 +389,52 @@ ctl_run(struct ctl_client *c, const struct sw_ctl_cmd *cmd, const char *arg,
 }
 
 /*
+ * The arguments of a request, s (len bytes, after the command's name
+ * and its space): tab-separated, each decoded in place into args.
+ * Returns the reason they are refused, or NULL.
+ */
+static const char *
+ctl_args(char *s, size_t len, size_t max, struct sw_ctl_arg *args,
+    size_t *nargs)
+{
+	char	*tab;
+	size_t	 flen;
+	ssize_t	 n;
+
+	for (;;) {
+		if (*nargs == max)
+			return "too many arguments";
+		tab = memchr(s, '\t', len);
+		flen = tab != NULL ? (size_t)(tab - s) : len;
+		if ((n = ctl_unvis(s, flen)) == -1)
+			return "malformed request";
+		args[*nargs].p = s;
+		args[*nargs].len = (size_t)n;
+		(*nargs)++;
+		if (tab == NULL)
+			return NULL;
+		len -= flen + 1;
+		s = tab + 1;
+	}
+}
+
+/*
  * Parses one request line (len bytes, without its newline, decoded in
- * place): "1 NAME[ SP ARG]", ARG in str_vis() form.  Returns NULL and
- * sets *cmd, *arg and *alen (ARG decoded, "" when none), or the reason
- * the request is refused.  Every byte comes from the client.
+ * place): "1 NAME[ SP ARG[ TAB ARG ...]]", each ARG in str_vis() form.
+ * Returns NULL and sets *cmd and its arguments (args, SW_CTL_ARGS of
+ * them at most; *nargs), or the reason the request is refused.  Every
+ * byte comes from the client.
  */
 const char *
 control_parse(char *line, size_t len, const struct sw_ctl_cmd *cmds,
-    size_t ncmds, const struct sw_ctl_cmd **cmd, char **arg, size_t *alen)
+    size_t ncmds, const struct sw_ctl_cmd **cmd, struct sw_ctl_arg *args,
+    size_t *nargs)
 {
-	static char	 empty[1];
-	char		*sp, *name;
-	size_t		 i, vlen, nlen;
-	ssize_t		 n;
+	char		*sp, *name, *arg = NULL;
+	size_t		 i, vlen, nlen, alen = 0;
 
 	*cmd = NULL;
-	*arg = NULL;
-	*alen = 0;
+	*nargs = 0;
 	for (vlen = 0; vlen < len && line[vlen] >= '0' && line[vlen] <= '9';
 	    vlen++)
 		continue;
@@ -402,8 +445,8 @@ control_parse(char *line, size_t len, const struct sw_ctl_cmd *cmds,
 	name = line + vlen + 1;
 	nlen = len - vlen - 1;
 	if ((sp = memchr(name, ' ', nlen)) != NULL) {
-		*arg = sp + 1;
-		*alen = nlen - (size_t)(*arg - name);
+		arg = sp + 1;
+		alen = nlen - (size_t)(arg - name);
 		nlen = (size_t)(sp - name);
 	}
 	for (i = 0; i < ncmds; i++)
@@ -412,15 +455,12 @@ control_parse(char *line, size_t len, const struct sw_ctl_cmd *cmds,
 			*cmd = &cmds[i];
 	if (*cmd == NULL)
 		return "unknown command";
-	if (*arg != NULL && !(*cmd)->arg)
+	if (arg == NULL)
+		return NULL;
+	if ((*cmd)->args == 0)
 		return "malformed request";
-	if (*arg != NULL) {
-		if ((n = ctl_unvis(*arg, *alen)) == -1)
-			return "malformed request";
-		*alen = (size_t)n;
-	} else
-		*arg = empty;
-	return NULL;
+	return ctl_args(arg, alen, (*cmd)->args < SW_CTL_ARGS ?
+	    (size_t)(*cmd)->args : SW_CTL_ARGS, args, nargs);
 }
 
 /* One request line (without its newline): check, find, run. */
@@ -428,12 +468,12 @@ static void
 ctl_request(struct ctl_client *c, char *line, size_t len)
 {
 	const struct sw_ctl_cmd	*cmd;
+	struct sw_ctl_arg	 args[SW_CTL_ARGS];
 	const char		*err;
-	char			*arg;
-	size_t			 alen;
+	size_t			 nargs;
 
 	err = control_parse(line, len, c->ctl->cmds, c->ctl->ncmds, &cmd,
-	    &arg, &alen);
+	    args, &nargs);
 	if (cmd != NULL && !ctl_allowed(c, cmd)) {	/* before its arg */
 		log_info("control: %s refused to uid %lu (pid %ld)", cmd->name,
 		    (unsigned long)c->uid, (long)c->pid);
@@ -446,7 +486,7 @@ ctl_request(struct ctl_client *c, char *line, size_t len)
 	}
 	log_debug("control: %s from uid %lu (pid %ld)", cmd->name,
 	    (unsigned long)c->uid, (long)c->pid);
-	ctl_run(c, cmd, arg, alen);
+	ctl_run(c, cmd, args, nargs);
 }
 
 static void
@@ -502,16 +542,72 @@ ctl_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	ctl_client_close(c);
 }
 
-/* One more client; the one past CTL_CLIENTS is told it is busy. */
+/* Says "error: busy" on fd, a client's or one not taken. */
+static void
+ctl_busy(int fd)
+{
+	static const char	 busy[] = "error: busy\n";
+
+	if (write(fd, busy, sizeof(busy) - 1) == -1)
+		log_debug("control: busy: %s", strerror(errno));
+}
+
+/* The connections uid holds. */
+static size_t
+ctl_held(const struct sw_control *ctl, uid_t uid)
+{
+	const struct ctl_client	*c;
+	size_t			 n = 0;
+
+	for (c = ctl->clients; c != NULL; c = c->next)
+		n += c->uid == uid;
+	return n;
+}
+
+/*
+ * Whether a peer of uid may take a slot (privileged: root or our user).
+ * While the slots it may take are not all taken, yes; else the oldest
+ * idle connection (no reply being written) of the uid holding the most
+ * is dropped, told it is busy, when that uid holds more than uid does.
+ * Returns 1 when a slot is free for the peer, 0 when it is busy.
+ */
+static int
+ctl_admit(struct sw_control *ctl, uid_t uid, int privileged)
+{
+	struct ctl_client	*c, *victim = NULL;
+	size_t			 n, most = 0;
+
+	if (ctl->nclients < CTL_CLIENTS &&
+	    (privileged || ctl->nothers < CTL_CLIENTS - CTL_KEPT))
+		return 1;
+	for (c = ctl->clients; c != NULL; c = c->next) {
+		if (c->out != NULL)
+			continue;
+		n = ctl_held(ctl, c->uid);
+		if (n > most || (n == most && c->seq < victim->seq)) {
+			most = n;
+			victim = c;
+		}
+	}
+	if (victim == NULL || most <= ctl_held(ctl, uid))
+		return 0;
+	log_debug("control: uid %lu holds %zu connections: its oldest idle "
+	    "one (pid %ld) makes room for uid %lu", (unsigned long)victim->uid,
+	    most, (long)victim->pid, (unsigned long)uid);
+	ctl_busy(victim->fd);
+	ctl_client_close(victim);
+	return 1;
+}
+
+/* One more client, if ctl_admit() finds it room; else it is busy. */
 static void
 ctl_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-	static const char	 busy[] = "error: busy\n";
 	struct sw_control	*ctl = w->data;
 	struct ctl_client	*c;
 	struct ucred		 cred;
 	socklen_t		 len = sizeof(cred);
-	int			 fd;
+	int			 fd, privileged;
 
 	(void)revents;
 	if ((fd = accept4(ctl->fd, NULL, NULL, SOCK_NONBLOCK |
@@ -521,15 +617,15 @@ ctl_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			log_warn("control socket %s: accept", ctl->path);
 		return;
 	}
-	if (ctl->nclients >= CTL_CLIENTS) {
-		if (write(fd, busy, sizeof(busy) - 1) == -1)
-			log_debug("control: busy: %s", strerror(errno));
-		ctl_fd_close(fd);
-		return;
-	}
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1) {
 		log_warn("control socket %s: SO_PEERCRED", ctl->path);
 		close(fd);
+		return;
+	}
+	privileged = cred.uid == 0 || cred.uid == geteuid();
+	if (!ctl_admit(ctl, cred.uid, privileged)) {
+		ctl_busy(fd);
+		ctl_fd_close(fd);
 		return;
 	}
 	c = xcalloc(1, sizeof(*c));
@@ -538,6 +634,8 @@ ctl_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	c->uid = cred.uid;
 	c->gid = cred.gid;
 	c->pid = cred.pid;
+	c->privileged = privileged;
+	c->seq = ctl->seq++;
 	c->member = ctl_member(fd, cred.uid, cred.gid);
 	ev_io_init(&c->io_w, ctl_read_cb, fd, EV_READ);
 	ev_timer_init(&c->time_w, ctl_timeout_cb, CTL_TIMEOUT, 0.);
@@ -549,6 +647,8 @@ ctl_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		c->next->prev = c;
 	ctl->clients = c;
 	ctl->nclients++;
+	if (!privileged)
+		ctl->nothers++;
 }
 
 /* ------------------------------------------------------------- socket */

@@ -11,6 +11,7 @@
  *	                                  read at (the year of classic stamps)
  *	> a log line (raw bytes)          several > lines form one case
  *	= KIND DIRECTION MTA key=value... one line per expected event
+ *	                                  (repeat=N: it counts N times)
  *	-                                 the case yields no event
  *	? reason                          a known gap: reported, not failed
  *
@@ -180,6 +181,10 @@ corpus_field(const struct sw_event *ev, const char *key, const char **v,
 		*v = ev->rule->id;
 	else if (strcmp(key, "diagnosis") == 0)
 		*v = ev->diag != NULL ? ev->diag->id : "(none)";
+	else if (strcmp(key, "repeat") == 0) {
+		snprintf(t, sizeof(t), "%u", ev->repeat);
+		*v = t;
+	}
 	else if (strcmp(key, "time") == 0) {
 		t[0] = '\0';
 		if (ev->when != 0 && gmtime_r(&ev->when, &tm) != NULL)
@@ -239,7 +244,8 @@ corpus_check(const struct corpus_run *r, const struct tcase *c,
 			fprintf(r->out, "bad key \"");
 			fput_vis(r->out, key, strlen(key));
 			fprintf(r->out, "\" (account, addr, diagnosis, host, "
-			    "mech, name, queue, relay, reply, rule, time)\n");
+			    "mech, name, queue, relay, repeat, reply, rule, "
+			    "time)\n");
 			return -1;
 		}
 		n = corpus_value(&p, val, sizeof(val));

@@ -7,6 +7,8 @@
  * daemon's store is its database; scan's is an in-memory one that the
  * same listings then read.  Committing, and when, is the caller's: the
  * daemon batches by size and time, scan commits per slice of lines.
+ * Before them, held.c marks the events that are a message held back at
+ * a relay (SW_EVF_HELD), so that both count the same messages.
  */
 
 #include <stdlib.h>
@@ -20,23 +22,26 @@ struct sw_count {
 	struct sw_engine	*engine;
 	long			 attribution;	/* seconds, alert options */
 	unsigned long long	 kinds[SW_EV_NKINDS];
+	unsigned long long	 held;		/* messages held back */
+	struct sw_held		*seen;
 };
 
 /*
  * A counter on st: an engine for rules rs and alert options opt (both
- * must outlive it), which sends its alerts with send (NULL: counted on
- * the incidents, sent nowhere).
+ * must outlive it), which hands its entries to send(arg, alert) (NULL:
+ * counted on the incidents, sent nowhere).
  */
 struct sw_count *
 count_new(const struct sw_rules *rs, const struct sw_alertopt *opt,
-    struct sw_store *st, int (*send)(const struct sw_alert *))
+    struct sw_store *st, sw_alert_cb send, void *arg)
 {
 	struct sw_count	*c;
 
 	c = xcalloc(1, sizeof(*c));
 	c->attrib = attrib_new();
+	c->seen = held_new();
 	c->store = st;
-	c->engine = engine_new(rs, opt, st, send);
+	c->engine = engine_new(rs, opt, st, send, arg);
 	c->attribution = opt->attribution;
 	return c;
 }
@@ -49,6 +54,7 @@ count_free(struct sw_count *c)
 		return;
 	engine_free(c->engine);
 	attrib_free(c->attrib);
+	held_free(c->seen);
 	free(c);
 }
 
@@ -66,6 +72,14 @@ count_event(struct sw_count *c, const struct sw_event *evp)
 	}
 	if (evp->kind < SW_EV_NKINDS)
 		c->kinds[evp->kind]++;
+	if (held_is_new(c->seen, evp)) {
+		if (evp != &ev) {
+			ev = *evp;
+			evp = &ev;
+		}
+		ev.flags |= SW_EVF_HELD;
+		c->held++;
+	}
 	store_event(c->store, evp);
 	engine_event(c->engine, evp);
 }
@@ -86,6 +100,13 @@ struct sw_engine *
 count_engine(const struct sw_count *c)
 {
 	return c->engine;
+}
+
+/* Messages held back at relays counted so far. */
+unsigned long long
+count_held(const struct sw_count *c)
+{
+	return c->held;
 }
 
 /* Events of kind k counted so far. */

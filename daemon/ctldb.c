@@ -11,6 +11,9 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
+#include <libgen.h>
+#include <pwd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +26,7 @@
 #include "smtpwatch.h"
 
 static int	 listing(const struct ctldb_opt *, const char *,
-		    const struct out_col *, size_t, int);
+		    const struct out_col *, size_t);
 static int	 step_error(sqlite3 *, sqlite3_stmt *);
 
 /*
@@ -51,6 +54,30 @@ ctldb_now(void)
 }
 
 /*
+ * The database may not be read by this user: say what to do about it,
+ * naming the group of its directory (the daemon's group, smtpwatch).
+ */
+static void
+ctldb_denied(const char *path)
+{
+	struct stat	 sb;
+	struct group	*gr;
+	struct passwd	*pw;
+	char		*dir = xstrdup(path);
+	const char	*group = "smtpwatch", *user = "$USER";
+
+	if (stat(dirname(dir), &sb) == 0 && (gr = getgrgid(sb.st_gid)) !=
+	    NULL && sb.st_gid != 0)
+		group = gr->gr_name;
+	if ((pw = getpwuid(getuid())) != NULL)
+		user = pw->pw_name;
+	log_warnx("database %s: permission denied: its readers are root and "
+	    "group %s; add yourself to the group (sudo adduser %s %s, then "
+	    "log in again) or use sudo", path, group, user, group);
+	free(dir);
+}
+
+/*
  * Opens path read-only through a file: URI (mode=ro), percent-encoding
  * what a URI would read otherwise.  Without a -wal file beside it (no
  * daemon runs, or it closed cleanly and the file holds everything) it
@@ -68,8 +95,11 @@ ctldb_open(const char *path)
 	const unsigned char	*p;
 	int			 rc, immutable;
 
-	if (stat(path, &sb) == -1) {
-		log_warn("database %s", path);
+	if (stat(path, &sb) == -1 || access(path, R_OK) == -1) {
+		if (errno == EACCES)
+			ctldb_denied(path);
+		else
+			log_warn("database %s", path);
 		return NULL;
 	}
 	wal = xmalloc(strlen(path) + sizeof("-wal"));
@@ -153,14 +183,52 @@ ctldb_out(const struct ctldb_opt *o)
 	return o->out != NULL ? o->out : stdout;
 }
 
+/* Binds parameter name of st to the text s, or to NULL. */
+static void
+bind_opt(sqlite3_stmt *st, const char *name, const char *s)
+{
+	int	 i;
+
+	if ((i = sqlite3_bind_parameter_index(st, name)) > 0 && s != NULL)
+		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+}
+
+/* Binds parameter name of st to the time t, or to NULL when it is 0. */
+static void
+bind_time(sqlite3_stmt *st, const char *name, time_t t)
+{
+	int	 i;
+
+	if ((i = sqlite3_bind_parameter_index(st, name)) > 0 && t != 0)
+		sqlite3_bind_int64(st, i, (sqlite3_int64)t);
+}
+
 /*
- * Runs sql (parameters: ?1 since cut-off or NULL, ?2 direction or NULL,
- * ?3 open only) and prints its rows as the table cols, or with --json
- * as one array of objects.  Returns the exit status: 0, or 3.
+ * The options of a listing as the parameters its SQL names: :since and
+ * :until (the window, NULL when open), :direction, :host (NULL: all),
+ * :open (1: open incidents only).
+ */
+static void
+listing_bind(const struct ctldb_opt *o, sqlite3_stmt *st)
+{
+	int	 i;
+
+	bind_time(st, ":since", o->since);
+	bind_time(st, ":until", o->until);
+	bind_opt(st, ":direction", o->direction);
+	bind_opt(st, ":host", o->host);
+	if ((i = sqlite3_bind_parameter_index(st, ":open")) > 0)
+		sqlite3_bind_int(st, i, o->open);
+}
+
+/*
+ * Runs sql (its parameters: listing_bind()'s) and prints its rows as
+ * the table cols, or with --json as one array of objects.  Returns the
+ * exit status: 0, or 3.
  */
 static int
 listing(const struct ctldb_opt *o, const char *sql,
-    const struct out_col *cols, size_t ncols, int nparams)
+    const struct out_col *cols, size_t ncols)
 {
 	sqlite3		*db;
 	sqlite3_stmt	*st;
@@ -175,12 +243,7 @@ listing(const struct ctldb_opt *o, const char *sql,
 			sqlite3_close(db);
 		return 3;
 	}
-	if (nparams >= 1 && o->since > 0)
-		sqlite3_bind_int64(st, 1, (sqlite3_int64)o->now - o->since);
-	if (nparams >= 2 && o->direction != NULL)
-		sqlite3_bind_text(st, 2, o->direction, -1, SQLITE_STATIC);
-	if (nparams >= 3)
-		sqlite3_bind_int(st, 3, o->open);
+	listing_bind(o, st);
 	if (o->json)
 		fputc('[', fp);
 	else
@@ -215,10 +278,25 @@ listing(const struct ctldb_opt *o, const char *sql,
 }
 
 /*
- * accounts: account_totals, most failures first.  With --since the
- * failures are those of the buckets that start within the window
- * (scope 'account' server side, 'relay' client side), and accounts
- * without any are left out.
+ * The failures (or another column of buckets) of a row in the window
+ * :since to :until: its buckets that start within it.  scope and key
+ * are SQL expressions of the row.
+ */
+#define WINDOWED(col, scope, host, key) \
+	"(SELECT coalesce(sum(b." col "), 0) FROM buckets b " \
+	"WHERE b.scope = " scope " AND b.host = " host " " \
+	"AND b.key = CAST(" key " AS BLOB) " \
+	"AND b.start >= coalesce(:since, 0) " \
+	"AND (:until IS NULL OR b.start < :until))"
+#define NO_WINDOW	"(:since IS NULL AND :until IS NULL)"
+
+/*
+ * accounts: account_totals, most failures first.  With --since or
+ * --until the failures are those of the buckets that start within the
+ * window (scope 'account' server side, 'relay' client side, 'fold' for
+ * a row of accounts folded into their network), and accounts without
+ * any are left out.  A row of folded accounts shows as "[N folded from
+ * NET]".
  */
 int
 ctldb_accounts(const struct ctldb_opt *o)
@@ -226,32 +304,36 @@ ctldb_accounts(const struct ctldb_opt *o)
 	static const struct out_col cols[] = {
 		{ "HOST",		"host",			OUT_TEXT },
 		{ "DIRECTION",		"direction",		OUT_TEXT },
-		{ "ACCOUNT",		"account",		OUT_TEXT },
+		{ "ACCOUNT",		"_account",		OUT_TEXT },
 		{ "FAILURES",		"failures",		OUT_NUM },
 		{ "SUCCESSES",		"successes",		OUT_NUM },
 		{ "ADDRESSES",		"addresses",		OUT_NUM },
 		{ "LAST-FAILURE",	"last_failure",		OUT_AGO },
 		{ "LAST-DIAGNOSIS",	"last_diagnosis",	OUT_TEXT },
 	};
+	/* a row of folded accounts: account NULL, its buckets 'fold' */
 	static const char sql[] =
 	    "SELECT * FROM (SELECT a.host, a.direction, a.account, "
-	    "CASE WHEN ?1 IS NULL THEN a.failures ELSE "
-	    "(SELECT coalesce(sum(b.failures), 0) FROM buckets b "
-	    "WHERE b.scope = CASE a.direction WHEN 'server' THEN 'account' "
-	    "ELSE 'relay' END AND b.host = a.host "
-	    "AND b.key = CAST(a.account AS BLOB) AND b.start >= ?1) "
-	    "END AS failures, "
-	    "a.successes, a.affected, a.trouble, a.addresses, "
+	    "CASE WHEN " NO_WINDOW " THEN a.failures ELSE "
+	    WINDOWED("failures", "CASE WHEN a.folded > 0 THEN 'fold' "
+		"WHEN a.direction = 'server' THEN 'account' ELSE 'relay' END",
+		"a.host", "coalesce(a.account, a.network)")
+	    " END AS failures, "
+	    "a.successes, a.affected AS held_back, a.trouble, a.addresses, "
 	    "a.first_failure, a.last_failure, a.last_success, a.last_addr, "
-	    "a.last_reply, a.last_diagnosis "
-	    "FROM account_totals a WHERE ?2 IS NULL OR a.direction = ?2) "
-	    "WHERE ?1 IS NULL OR failures > 0 "
+	    "a.last_reply, a.last_diagnosis, a.folded, a.network, "
+	    "CASE WHEN a.folded > 0 THEN printf('[%d folded from %s]', "
+	    "a.folded, CASE a.network WHEN '' THEN 'no address' "
+	    "ELSE a.network END) ELSE a.account END AS _account "
+	    "FROM account_totals a WHERE coalesce(:direction, a.direction) = "
+	    "a.direction AND coalesce(:host, a.host) = a.host) "
+	    "WHERE " NO_WINDOW " OR failures > 0 "
 	    "ORDER BY failures DESC, account, host, direction";
 
-	return listing(o, sql, cols, sizeof(cols) / sizeof(cols[0]), 2);
+	return listing(o, sql, cols, sizeof(cols) / sizeof(cols[0]));
 }
 
-/* addresses: address_totals; --since as for accounts (scope 'addr'). */
+/* addresses: address_totals; the window as for accounts (scope 'addr'). */
 int
 ctldb_addresses(const struct ctldb_opt *o)
 {
@@ -265,21 +347,22 @@ ctldb_addresses(const struct ctldb_opt *o)
 	};
 	static const char sql[] =
 	    "SELECT * FROM (SELECT d.host, d.addr, "
-	    "CASE WHEN ?1 IS NULL THEN d.failures ELSE "
-	    "(SELECT coalesce(sum(b.failures), 0) FROM buckets b "
-	    "WHERE b.scope = 'addr' AND b.host = d.host "
-	    "AND b.key = CAST(d.addr AS BLOB) AND b.start >= ?1) "
-	    "END AS failures, "
+	    "CASE WHEN " NO_WINDOW " THEN d.failures ELSE "
+	    WINDOWED("failures", "'addr'", "d.host", "d.addr")
+	    " END AS failures, "
 	    "d.successes, d.trouble, d.accounts, d.last_account, "
-	    "d.first_failure, d.last_failure, d.last_success "
-	    "FROM address_totals d) "
-	    "WHERE ?1 IS NULL OR failures > 0 "
+	    "d.first_failure, d.last_failure, d.last_success, d.folded "
+	    "FROM address_totals d WHERE coalesce(:host, d.host) = d.host) "
+	    "WHERE " NO_WINDOW " OR failures > 0 "
 	    "ORDER BY failures DESC, addr, host";
 
-	return listing(o, sql, cols, sizeof(cols) / sizeof(cols[0]), 1);
+	return listing(o, sql, cols, sizeof(cols) / sizeof(cols[0]));
 }
 
-/* relays: relay_totals, most failures first. */
+/*
+ * relays: relay_totals, most failures first; the window as for
+ * accounts (scope 'relay'), for failures and messages held back.
+ */
 int
 ctldb_relays(const struct ctldb_opt *o)
 {
@@ -288,18 +371,26 @@ ctldb_relays(const struct ctldb_opt *o)
 		{ "RELAY",		"relay",		OUT_TEXT },
 		{ "STATE",		"state",		OUT_TEXT },
 		{ "FAILURES",		"failures",		OUT_NUM },
-		{ "AFFECTED",		"affected",		OUT_NUM },
+		{ "HELD-BACK",		"held_back",		OUT_NUM },
 		{ "LAST-FAILURE",	"last_failure",		OUT_AGO },
 		{ "LAST-SUCCESS",	"last_success",		OUT_AGO },
 		{ "LAST-DIAGNOSIS",	"last_diagnosis",	OUT_TEXT },
 	};
 	static const char sql[] =
-	    "SELECT host, relay, state, failures, affected, successes, "
-	    "trouble, first_failure, last_failure, last_success, last_addr, "
-	    "last_reply, last_diagnosis FROM relay_totals "
+	    "SELECT * FROM (SELECT r.host, r.relay, r.state, "
+	    "CASE WHEN " NO_WINDOW " THEN r.failures ELSE "
+	    WINDOWED("failures", "'relay'", "r.host", "r.relay")
+	    " END AS failures, "
+	    "CASE WHEN " NO_WINDOW " THEN r.affected ELSE "
+	    WINDOWED("affected", "'relay'", "r.host", "r.relay")
+	    " END AS held_back, r.successes, "
+	    "r.trouble, r.first_failure, r.last_failure, r.last_success, "
+	    "r.last_addr, r.last_reply, r.last_diagnosis FROM relay_totals r "
+	    "WHERE coalesce(:host, r.host) = r.host) "
+	    "WHERE " NO_WINDOW " OR failures + held_back > 0 "
 	    "ORDER BY failures DESC, relay, host";
 
-	return listing(o, sql, cols, sizeof(cols) / sizeof(cols[0]), 0);
+	return listing(o, sql, cols, sizeof(cols) / sizeof(cols[0]));
 }
 
 static const struct out_col incident_cols[] = {
@@ -317,20 +408,29 @@ static const struct out_col incident_cols[] = {
 
 #define INCIDENT_COLUMNS \
 	"id, host, kind, direction, subject, state, opened, last, closed, " \
-	"close_reason, failures, messages, reported, alerts, last_alert, " \
+	"close_reason, failures, messages AS held_back, reported, alerts, " \
+	"last_alert, " \
 	"addresses, accounts, diagnosis, last_addr, last_reply, hosts, " \
 	"logins, login_last, login_addr"
 
-/* incidents: incident_list, newest first; --open: open ones only. */
+/*
+ * incidents: incident_list, newest first; --open: open ones only; a
+ * window: those with failures in it (opened before its end, last
+ * failure after its start).
+ */
 int
 ctldb_incidents(const struct ctldb_opt *o)
 {
 	static const char sql[] =
 	    "SELECT " INCIDENT_COLUMNS " FROM incident_list "
-	    "WHERE ?3 = 0 OR closed IS NULL ORDER BY opened DESC, id DESC";
+	    "WHERE (:open = 0 OR closed IS NULL) "
+	    "AND coalesce(:host, host) = host "
+	    "AND last >= coalesce(:since, 0) "
+	    "AND (:until IS NULL OR opened < :until) "
+	    "ORDER BY opened DESC, id DESC";
 
 	return listing(o, sql, incident_cols,
-	    sizeof(incident_cols) / sizeof(incident_cols[0]), 3);
+	    sizeof(incident_cols) / sizeof(incident_cols[0]));
 }
 
 /*
@@ -385,7 +485,7 @@ struct section {
 	const char		*label;		/* text: "account" */
 	const char		*name;		/* JSON: "accounts" */
 	const char		*subject;	/* column of the subject */
-	const char		*sql;		/* ?1: the subject, a BLOB */
+	const char		*sql;		/* :subject, a BLOB; :host */
 	const char		*subname;	/* JSON: "by_address" */
 	const char		*subsql;
 	const struct out_col	*subcols;
@@ -417,15 +517,15 @@ static const struct out_col byaccount_cols[] = {
 static const struct section sections[] = {
 	{ "account", "accounts", "account",
 	    "SELECT a.host, a.direction, a.account, a.failures, a.successes, "
-	    "a.affected, a.trouble, a.addresses, a.first_failure, "
+	    "a.affected AS held_back, a.trouble, a.addresses, a.first_failure, "
 	    "a.last_failure, a.last_success, a.last_addr, a.last_reply, "
 	    "a.last_diagnosis, CASE a.direction WHEN 'server' THEN 'account' "
 	    "ELSE 'relay' END AS _scope, a.account AS _key, "
 	    "a.direction AS _dir, coalesce(a.last_diagnosis, "
 	    LAST_INCIDENT_DIAG("a.host", "a.account",
 		"i.direction = a.direction") ") AS _diag "
-	    "FROM account_totals a WHERE CAST(a.account AS BLOB) = ?1 "
-	    "ORDER BY a.host, a.direction",
+	    "FROM account_totals a WHERE CAST(a.account AS BLOB) = :subject "
+	    "AND coalesce(:host, a.host) = a.host ORDER BY a.host, a.direction",
 	    "by_address",
 	    "SELECT p.addr, p.failures, p.successes, p.first_seen, "
 	    "p.last_seen FROM account_addrs p JOIN accounts a "
@@ -438,7 +538,8 @@ static const struct section sections[] = {
 	    "d.last_success, 'addr' AS _scope, d.addr AS _key, NULL AS _dir, "
 	    LAST_INCIDENT_DIAG("d.host", "d.addr", "i.kind = 'address'")
 	    " AS _diag FROM address_totals d "
-	    "WHERE d.addr = CAST(?1 AS TEXT) ORDER BY d.host",
+	    "WHERE d.addr = CAST(:subject AS TEXT) "
+	    "AND coalesce(:host, d.host) = d.host ORDER BY d.host",
 	    "by_account",
 	    "SELECT a.account, p.failures, p.successes, p.first_seen, "
 	    "p.last_seen FROM account_addrs p JOIN accounts a "
@@ -448,14 +549,16 @@ static const struct section sections[] = {
 	    byaccount_cols,
 	    sizeof(byaccount_cols) / sizeof(byaccount_cols[0]) },
 	{ "relay", "relays", "relay",
-	    "SELECT r.host, r.relay, r.state, r.failures, r.affected, "
+	    "SELECT r.host, r.relay, r.state, r.failures, "
+	    "r.affected AS held_back, "
 	    "r.successes, r.trouble, r.first_failure, r.last_failure, "
 	    "r.last_success, r.last_addr, r.last_reply, r.last_diagnosis, "
 	    "'relay' AS _scope, r.relay AS _key, NULL AS _dir, "
 	    "coalesce(r.last_diagnosis, "
 	    LAST_INCIDENT_DIAG("r.host", "r.relay", "i.kind = 'relay'")
 	    ") AS _diag FROM relay_totals r "
-	    "WHERE r.relay = CAST(?1 AS TEXT) ORDER BY r.host",
+	    "WHERE r.relay = CAST(:subject AS TEXT) "
+	    "AND coalesce(:host, r.host) = r.host ORDER BY r.host",
 	    NULL, NULL, NULL, 0 },
 };
 
@@ -643,7 +746,9 @@ show_section(const struct ctldb_opt *o, sqlite3 *db,
 
 	if ((st = ctldb_prepare(db, sc->sql)) == NULL)
 		return -1;
-	sqlite3_bind_blob64(st, 1, subject, len, SQLITE_STATIC);
+	sqlite3_bind_blob64(st, sqlite3_bind_parameter_index(st, ":subject"),
+	    subject, len, SQLITE_STATIC);
+	bind_opt(st, ":host", o->host);
 	if (o->json)
 		fprintf(fp, ",\n\"%s\":[", sc->name);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -702,10 +807,13 @@ show_incidents(const struct ctldb_opt *o, sqlite3 *db, const char *subject,
 	int		 rc, n = 0;
 
 	st = ctldb_prepare(db, "SELECT " INCIDENT_COLUMNS " FROM incident_list "
-	    "WHERE CAST(subject AS BLOB) = ?1 ORDER BY opened DESC, id DESC");
+	    "WHERE CAST(subject AS BLOB) = ?1 AND coalesce(?2, host) = host "
+	    "ORDER BY opened DESC, id DESC");
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_blob64(st, 1, subject, len, SQLITE_STATIC);
+	if (o->host != NULL)
+		sqlite3_bind_text(st, 2, o->host, -1, SQLITE_STATIC);
 	if (o->json)
 		fputs(",\n\"incidents\":[", fp);
 	else

@@ -118,42 +118,60 @@ ctlsock_why(struct ctl_reply *r, const char *path, int err)
 }
 
 /*
- * Sends command (with arg of arglen bytes unless arg is NULL) to the
- * daemon on the socket path and reads its reply into r (ctlsock_free()
- * it whatever the outcome).  Returns CTLSOCK_OK; CTLSOCK_ERROR when the
+ * The request line "1 COMMAND[ ARG[<TAB>ARG ...]]\n" into req (size
+ * bytes), each ARG in str_vis() form.  Returns its length, or 0 when it
+ * does not fit (r->reason says so).
+ */
+static size_t
+ctlsock_line(char *req, size_t size, const char *command,
+    const struct sw_ctl_arg *args, size_t nargs, struct ctl_reply *r)
+{
+	size_t	 i, n;
+
+	n = (size_t)snprintf(req, size, "1 %s", command);
+	for (i = 0; i < nargs && n < size; i++) {
+		req[n++] = i == 0 ? ' ' : '\t';
+		if (args[i].len * 4 >= size - n) {
+			n = size;
+			break;
+		}
+		n += str_vis(req + n, size - n, args[i].p, args[i].len);
+	}
+	if (n + 1 >= size) {
+		snprintf(r->reason, sizeof(r->reason), "the request is "
+		    "longer than %d bytes", CTLSOCK_LINE_MAX);
+		return 0;
+	}
+	req[n++] = '\n';
+	req[n] = '\0';
+	return n;
+}
+
+/*
+ * Sends command with its nargs arguments (any bytes) to the daemon on
+ * the socket path and reads its reply into r (ctlsock_free() it
+ * whatever the outcome).  Returns CTLSOCK_OK; CTLSOCK_ERROR when the
  * daemon said error (its reason in r->reason); CTLSOCK_DOWN when no
  * daemon could be reached (r->reason: "PATH: strerror"); CTLSOCK_FAIL
  * when the request could not be made or no whole reply came in time
  * (r->reason says why).  Logs nothing.
  */
 int
-ctlsock_request(const char *path, const char *command, const char *arg,
-    size_t arglen, struct ctl_reply *r)
+ctlsock_request(const char *path, const char *command,
+    const struct sw_ctl_arg *args, size_t nargs, struct ctl_reply *r)
 {
 	struct sockaddr_un	 sun;
 	struct timespec		 deadline;
 	char			 req[CTLSOCK_LINE_MAX + 1];
-	char			*buf = NULL, vis[CTLSOCK_LINE_MAX * 4 + 1];
+	char			*buf = NULL;
 	size_t			 len, off, size = 0, used = 0;
 	ssize_t			 n;
 	int			 fd, rc;
 
 	memset(r, 0, sizeof(*r));
-	if (arg != NULL && arglen * 4 >= sizeof(vis)) {
-		snprintf(r->reason, sizeof(r->reason), "the argument is too "
-		    "long");
+	if ((len = ctlsock_line(req, sizeof(req), command, args, nargs,
+	    r)) == 0)
 		return CTLSOCK_FAIL;
-	}
-	if (arg != NULL)
-		str_vis(vis, sizeof(vis), arg, arglen);
-	n = snprintf(req, sizeof(req), "1 %s%s%s\n", command,
-	    arg != NULL ? " " : "", arg != NULL ? vis : "");
-	if (n < 0 || (size_t)n > CTLSOCK_LINE_MAX) {
-		snprintf(r->reason, sizeof(r->reason), "the request is "
-		    "longer than %d bytes", CTLSOCK_LINE_MAX);
-		return CTLSOCK_FAIL;
-	}
-	len = (size_t)n;
 
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
@@ -250,48 +268,172 @@ ctlsock_status(const struct ctl_reply *r, struct ctl_status *st)
 }
 
 /*
- * reset SUBJECT and reload: command (with arg, written as the listings
- * print it: \xNN a byte, \\ a backslash) goes to the daemon on path;
- * its payload is printed.  Returns the exit status: 0 ok, 2 when no
- * daemon answers, 3 on its error or ours (said on standard error).
+ * The exit status of a request that did not come back ok, said on
+ * standard error: 2 when no daemon answers, 3 otherwise.
  */
-int
-ctlsock_command(const char *path, const char *command, const char *arg)
+static int
+ctlsock_failed(int rc, const char *command, const struct ctl_reply *r)
 {
-	struct ctl_reply	 r;
-	char			*subj = NULL;
-	size_t			 i, len = 0;
-	int			 rc;
-
-	if (arg != NULL)
-		subj = str_unvis(arg, strlen(arg), &len);
-	rc = ctlsock_request(path, command, subj, len, &r);
-	free(subj);
 	switch (rc) {
-	case CTLSOCK_OK:
-		for (i = 0; i < r.nlines; i++)
-			printf("%s\n", r.lines[i]);
-		rc = 0;
-		if (fflush(stdout) == EOF || ferror(stdout)) {
-			log_warn("stdout");
-			rc = 3;
-		}
-		break;
 	case CTLSOCK_ERROR:
-		log_warnx("%s: %s", command, r.reason);
-		rc = 3;
-		break;
+		log_warnx("%s: %s", command, r->reason);
+		return 3;
 	case CTLSOCK_DOWN:
 		log_warnx("smtpwatchd is not running (control socket %s)",
-		    r.reason);
-		rc = 2;
-		break;
+		    r->reason);
+		return 2;
 	case CTLSOCK_FAIL:
 	default:
-		log_warnx("%s: control socket %s", command, r.reason);
+		log_warnx("%s: control socket %s", command, r->reason);
+		return 3;
+	}
+}
+
+/*
+ * reload: the daemon reads its configuration and rules again.  Returns
+ * the exit status: 0 ok, 2 when no daemon answers, 3 on an error (said).
+ */
+int
+ctlsock_reload(const char *path)
+{
+	struct ctl_reply	 r;
+	int			 rc;
+
+	if ((rc = ctlsock_request(path, "reload", NULL, 0, &r)) == CTLSOCK_OK)
+		printf("smtpwatchd reloaded its configuration and rules\n");
+	else
+		rc = ctlsock_failed(rc, "reload", &r);
+	ctlsock_free(&r);
+	return rc;
+}
+
+/* "1 account" or "2 accounts", after sep, when n is not 0. */
+static void
+reset_count(FILE *fp, const char **sep, long long n, const char *one,
+    const char *many)
+{
+	if (n == 0)
+		return;
+	fprintf(fp, "%s%lld %s", *sep, n, n == 1 ? one : many);
+	*sep = ", ";
+}
+
+/*
+ * What a reset found, in words, from the reply's "reset TAB WHAT TAB N"
+ * lines (n in smtpwatchd's order).  Returns 1 when nothing matched.
+ */
+static int
+reset_print(FILE *fp, const char *shown, const char *host,
+    const long long n[SW_RS_N], int dry)
+{
+	const char	*sep = "";
+	int		 i, any = 0;
+
+	for (i = 0; i < SW_RS_N; i++)
+		any |= n[i] != 0;
+	if (!any) {
+		fprintf(fp, "reset %s%s%s: nothing matched: no account, "
+		    "address, relay or open incident of that name\n", shown,
+		    host != NULL ? " on host " : "", host != NULL ? host : "");
+		return 1;
+	}
+	fprintf(fp, "reset %s%s%s: %s ", shown, host != NULL ? " on host " :
+	    "", host != NULL ? host : "", dry ? "would delete" : "deleted");
+	reset_count(fp, &sep, n[SW_RS_ACCOUNTS], "account", "accounts");
+	reset_count(fp, &sep, n[SW_RS_PAIRS], "address of an account",
+	    "addresses of accounts");
+	reset_count(fp, &sep, n[SW_RS_ADDRS], "client address",
+	    "client addresses");
+	reset_count(fp, &sep, n[SW_RS_RELAYS], "relay", "relays");
+	reset_count(fp, &sep, n[SW_RS_BUCKETS], "time bucket",
+	    "time buckets");
+	reset_count(fp, &sep, n[SW_RS_FOLDS], "row of a folded network",
+	    "rows of folded networks");
+	if (*sep == '\0')
+		fputs("no rows", fp);
+	if (n[SW_RS_INCIDENTS] > 0)
+		fprintf(fp, "; %s %lld open incident%s", dry ? "would close" :
+		    "closed", n[SW_RS_INCIDENTS],
+		    n[SW_RS_INCIDENTS] == 1 ? "" : "s");
+	fprintf(fp, "%s\n", dry ? " (--dry-run: nothing changed)" : "");
+	return 0;
+}
+
+/* The counts of a reset reply into n; -1 when a line is missing. */
+static int
+reset_parse(const struct ctl_reply *r, long long n[SW_RS_N], int *dry)
+{
+	static const char *const what[SW_RS_N] = { "addresses-of-accounts",
+	    "accounts", "addresses", "relays", "buckets", "incidents", "folds" };
+	char		 name[32];
+	long long	 v;
+	size_t		 i;
+	int		 j, seen = 0;
+
+	*dry = -1;
+	for (i = 0; i < r->nlines; i++) {
+		if (sscanf(r->lines[i], "reset\t%31[a-z-]\t%lld", name,
+		    &v) != 2)
+			continue;
+		if (strcmp(name, "dry-run") == 0)
+			*dry = v != 0;
+		for (j = 0; j < SW_RS_N; j++)
+			if (strcmp(name, what[j]) == 0) {
+				n[j] = v;
+				seen |= 1 << j;
+			}
+	}
+	return seen == (1 << SW_RS_N) - 1 && *dry != -1 ? 0 : -1;
+}
+
+/*
+ * reset SUBJECT (written as the listings print it: \xNN a byte, \\ a
+ * backslash, UTF-8 as it is) on host (NULL: every host), or with dry
+ * only what it would do.  Says what was deleted in words.  Returns the
+ * exit status: 0, 1 when nothing matched, 2 when no daemon answers, 3
+ * on an error (said on standard error).
+ */
+int
+ctlsock_reset(const char *path, const char *subject, const char *host,
+    int dry)
+{
+	struct sw_ctl_arg	 a[3];
+	struct ctl_reply	 r;
+	long long		 n[SW_RS_N];
+	char			*subj, *hostarg = NULL, *shown;
+	size_t			 len, na = 1;
+	int			 rc, rdry;
+
+	subj = str_unvis(subject, strlen(subject), &len);
+	a[0].p = subj;
+	a[0].len = len;
+	if (host != NULL) {
+		hostarg = xmalloc(strlen(host) + 6);
+		snprintf(hostarg, strlen(host) + 6, "host=%s", host);
+		a[na].p = hostarg;
+		a[na++].len = strlen(hostarg);
+	}
+	if (dry) {
+		a[na].p = "dry-run";
+		a[na++].len = 7;
+	}
+	rc = ctlsock_request(path, "reset", a, na, &r);
+	shown = xmalloc(len * 4 + 1);
+	str_vis(shown, len * 4 + 1, subj, len);
+	if (rc != CTLSOCK_OK)
+		rc = ctlsock_failed(rc, "reset", &r);
+	else if (reset_parse(&r, n, &rdry) == -1) {
+		log_warnx("reset: the daemon's reply is not understood");
 		rc = 3;
-		break;
+	} else
+		rc = reset_print(stdout, shown, host, n, rdry);
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		log_warn("stdout");
+		rc = 3;
 	}
 	ctlsock_free(&r);
+	free(shown);
+	free(hostarg);
+	free(subj);
 	return rc;
 }

@@ -50,6 +50,8 @@ struct sw_feed {
 	size_t			 npeers;
 	int			 retired;	/* stopped by a hand-over */
 	int			 warned;	/* a peer's copy was logged */
+	int			 baddate;	/* a stamp naming no day, logged */
+	int			 capped;	/* a repeat count cut, logged */
 	void			(*hook)(void *, struct sw_feed *);
 	void			*hookarg;	/* ... when a file begins */
 	struct sw_feed_stat	 st;
@@ -58,14 +60,17 @@ struct sw_feed {
 static void	feed_record(void *, const struct sw_record *);
 
 /*
- * The state a checkpoint carries: "SWF2", the year and month join.c's
+ * The state a checkpoint carries: "SWF3", the year and month join.c's
  * clock has inferred (so that classic stamps get the same year after a
- * restart), flags (FEED_RETIRED), then three parts, each its length
+ * restart), flags (FEED_RETIRED), then four parts, each its length
  * and its bytes: the matcher's memory of repeats, the events counted
- * lately and the set handed over (each of these two may be empty).
- * "SWF1" (the year and month, then the matcher's state) is still read.
+ * lately and the set handed over (each of these two may be empty), and
+ * the clock's times (its newest classic stamp, its last valid stamp: two
+ * int64).  "SWF2" (the first three parts) and "SWF1" (the year and
+ * month, then the matcher's state) are still read.
  */
-#define FEED_MAGIC	"SWF2"
+#define FEED_MAGIC	"SWF3"
+#define FEED_MAGIC2	"SWF2"
 #define FEED_MAGIC1	"SWF1"
 #define FEED_HDR	(4 + 2 * sizeof(int))
 #define FEED_RETIRED	0x01		/* stopped by a hand-over */
@@ -90,14 +95,20 @@ feed_state_save(const struct sw_feed *f, unsigned char **out)
 	size_t		 nm, nr = 0, ng = 0;
 	uint32_t	 flags = f->retired ? FEED_RETIRED : 0;
 	int		 ym[2];
+	time_t		 newest, last;
+	int64_t		*t;
 
-	join_clock_get(f->j, &ym[0], &ym[1]);
+	join_clock_get(f->j, &ym[0], &ym[1], &newest, &last);
 	nm = match_state_save(f->m, &m);
 	if (f->mine != NULL)
 		nr = recent_save(f->mine, &r);
 	if (f->given != NULL)
 		ng = recent_save(f->given, &g);
-	buf = xmalloc(FEED_HDR + 4 * sizeof(uint32_t) + nm + nr + ng);
+	t = xcalloc(2, sizeof(*t));
+	t[0] = newest;
+	t[1] = last;
+	buf = xmalloc(FEED_HDR + 5 * sizeof(uint32_t) + nm + nr + ng +
+	    2 * sizeof(*t));
 	memcpy(buf, FEED_MAGIC, 4);
 	memcpy(buf + 4, ym, sizeof(ym));
 	memcpy(buf + FEED_HDR, &flags, sizeof(flags));
@@ -105,6 +116,7 @@ feed_state_save(const struct sw_feed *f, unsigned char **out)
 	p = feed_part_put(p, m, nm);
 	p = feed_part_put(p, r, nr);
 	p = feed_part_put(p, g, ng);
+	p = feed_part_put(p, (unsigned char *)t, 2 * sizeof(*t));
 	*out = buf;
 	return (size_t)(p - buf);
 }
@@ -150,10 +162,11 @@ feed_recent_load(const unsigned char *part, size_t n)
 static int
 feed_state_load(struct sw_feed *f, const struct sw_checkpoint *cp)
 {
-	const unsigned char	*p, *end, *m, *r, *g;
-	size_t			 nm = 0, nr = 0, ng = 0;
+	const unsigned char	*p, *end, *m, *r, *g, *c = NULL;
+	size_t			 nm = 0, nr = 0, ng = 0, nc = 0;
 	uint32_t		 flags;
 	int			 ym[2];
+	int64_t			 t[2] = { 0, 0 };
 
 	if (cp->statelen < FEED_HDR)
 		return -1;
@@ -163,21 +176,26 @@ feed_state_load(struct sw_feed *f, const struct sw_checkpoint *cp)
 		nm = cp->statelen - FEED_HDR;
 		r = g = NULL;
 		flags = 0;
-	} else if (memcmp(cp->state, FEED_MAGIC, 4) == 0 &&
+	} else if ((memcmp(cp->state, FEED_MAGIC, 4) == 0 ||
+	    memcmp(cp->state, FEED_MAGIC2, 4) == 0) &&
 	    cp->statelen >= FEED_HDR + sizeof(flags)) {
 		memcpy(&flags, cp->state + FEED_HDR, sizeof(flags));
 		p = cp->state + FEED_HDR + sizeof(flags);
 		m = feed_part_get(&p, end, &nm);
 		r = feed_part_get(&p, end, &nr);
 		g = feed_part_get(&p, end, &ng);
-		if (p != end)
+		if (memcmp(cp->state, FEED_MAGIC, 4) == 0)
+			c = feed_part_get(&p, end, &nc);
+		if (p != end || (c != NULL && nc != sizeof(t)))
 			return -1;
 	} else
 		return -1;
 	if (match_state_load(f->m, m, nm) == -1)
 		return -1;
 	memcpy(ym, cp->state + 4, sizeof(ym));
-	join_clock_set(f->j, ym[0], ym[1]);
+	if (c != NULL)
+		memcpy(t, c, sizeof(t));
+	join_clock_set(f->j, ym[0], ym[1], (time_t)t[0], (time_t)t[1]);
 	f->retired = (flags & FEED_RETIRED) != 0;
 	f->mine = feed_recent_load(r, nr);
 	f->given = feed_recent_load(g, ng);
@@ -191,7 +209,8 @@ feed_cp_retired(const struct sw_checkpoint *cp)
 	uint32_t	 flags;
 
 	if (cp == NULL || cp->statelen < FEED_HDR + sizeof(flags) ||
-	    memcmp(cp->state, FEED_MAGIC, 4) != 0)
+	    (memcmp(cp->state, FEED_MAGIC, 4) != 0 &&
+	    memcmp(cp->state, FEED_MAGIC2, 4) != 0))
 		return 0;
 	memcpy(&flags, cp->state + FEED_HDR, sizeof(flags));
 	return (flags & FEED_RETIRED) != 0;
@@ -212,7 +231,7 @@ feed_new(const char *source, const struct sw_rules *rs,
 	f->source = xstrdup(source);
 	f->rs = rs;
 	f->m = matcher_new(rs, opt);
-	f->j = join_new(time(NULL), feed_record, f);
+	f->j = join_new(0, feed_record, f);	/* the year: as of now */
 	f->cb = cb;
 	f->arg = arg;
 	if (cp != NULL) {
@@ -412,24 +431,61 @@ feed_other(struct sw_feed *f, const struct sw_event *ev, uint64_t id)
 	return 0;
 }
 
-/* One event: counted, unless another source counted it. */
+/*
+ * One event, ev->repeat times (rsyslog's "message repeated"): each time
+ * counted, unless another source counted it.
+ */
 static void
 feed_event(struct sw_feed *f, const struct sw_record *rec,
     const struct sw_event *ev)
 {
 	uint64_t	 id = 0;
-	int		 other = 0;
+	unsigned int	 i;
+	int		 track;
 
-	if (f->mine != NULL || f->given != NULL || f->npeers > 0) {
+	track = f->mine != NULL || f->given != NULL || f->npeers > 0;
+	if (track)
 		id = recent_id(rec);
-		other = feed_other(f, ev, id);
+	for (i = 0; i < ev->repeat || i == 0; i++) {
+		if (track && feed_other(f, ev, id))
+			continue;	/* in mine already, or the peer's */
+		if (f->mine != NULL)
+			recent_add(f->mine, id, ev->when);
+		f->st.events++;
+		f->cb(f->arg, ev);
 	}
-	if (other)		/* in mine already, or the peer's */
+}
+
+/* Says once per source that a repeat count was cut to SW_REPEAT_MAX. */
+static void
+feed_warn_capped(struct sw_feed *f, const struct sw_record *rec)
+{
+	if (f->capped)
 		return;
-	if (f->mine != NULL)
-		recent_add(f->mine, id, ev->when);
-	f->st.events++;
-	f->cb(f->arg, ev);
+	f->capped = 1;
+	log_warnx("%s: offset %llu: \"message repeated N times\" with N above "
+	    "%d: counted %d times (rsyslog writes such lines, and so can "
+	    "anyone who may write to syslog); said once per log", f->source,
+	    (unsigned long long)rec->pos, SW_REPEAT_MAX, SW_REPEAT_MAX);
+}
+
+/* Says once per source that a stamp named a day its year lacks. */
+static void
+feed_warn_date(struct sw_feed *f, const struct sw_record *rec)
+{
+	struct tm	 tm;
+	char		 t[32];
+
+	if (f->baddate)
+		return;
+	f->baddate = 1;
+	t[0] = '\0';
+	if (gmtime_r(&rec->env.when, &tm) != NULL)
+		strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	log_warnx("%s: offset %llu: the stamp names a day its year does not "
+	    "have (Feb 29 outside a leap year, Apr 31): the line is read "
+	    "with the time of the line before, %s; said once per log",
+	    f->source, (unsigned long long)rec->pos, t);
 }
 
 static void
@@ -444,6 +500,10 @@ feed_record(void *arg, const struct sw_record *rec)
 		f->st.replayed++;
 		return;
 	}
+	if (rec->env.baddate)
+		feed_warn_date(f, rec);
+	if (rec->env.repcapped)
+		feed_warn_capped(f, rec);
 	if (rec->env.when > f->st.newest)
 		f->st.newest = rec->env.when;
 	if (f->mine != NULL)
@@ -451,9 +511,11 @@ feed_record(void *arg, const struct sw_record *rec)
 	switch ((rc = match_record(f->m, rec, &ev))) {
 	case SW_MATCH_EVENT:
 		feed_event(f, rec, &ev);
+		if (rec->env.repeat > ev.repeat)	/* Exim's copies */
+			f->st.dups += rec->env.repeat - ev.repeat;
 		break;
 	case SW_MATCH_DUP:
-		f->st.dups++;
+		f->st.dups += rec->env.repeat > 0 ? rec->env.repeat : 1;
 		break;
 	default:
 		break;

@@ -34,11 +34,35 @@
  * caught up at start) is marked caught_up, so that Friday's brute force
  * read on Monday does not page anyone as if it happened now.
  *
+ * Client addresses are grouped by network (group-ipv4, group-ipv6: an
+ * IPv4 address and an IPv6 /64 by default): a network failing on
+ * spray-threshold accounts is one address incident whose subject names
+ * it ("2001:db8:1:2::/64") and which counts its addresses, and an
+ * account failing from many addresses of one network is a brute force
+ * from that network, not a distributed one.
+ *
+ * An attacker must not be able to silence an alert.  Relay incidents and
+ * back-end incidents (few: bounded by the relays and hosts) have
+ * INFRA_MAX places each of their own; client incidents (account, address) compete for
+ * client-incidents places, and when those are full the one whose last
+ * failure is the oldest is folded: closed ("folded"), its untold
+ * failures told in the minute's summary, and the engine says once that
+ * it is summarising (SW_AL_SUMMARISING).  Client-side entries are
+ * budgeted, alerts-per-minute in a minute of log time (the engine's
+ * latest); past it an entry is folded into the summary that ends the
+ * minute (SW_AL_ALERTS_FOLDED: counts by kind, the top subjects).  A
+ * folded entry is no entry of its incident (alerts does not count it,
+ * REPEAT numbers only its own), but its failures count as told
+ * (reported, last_alert): the next entry of the incident follows the
+ * usual hour.  Relay and back-end entries, and a possible compromise,
+ * are never folded.  Like everything else here, the budget is a
+ * function of the events and their times, so scan folds the same.
+ *
  * Memory is bounded: tracks live in a hash with an LRU list and at most
  * TRACK_MAX of them (the least recently failing one goes first);
  * windows are counted in NSLOT slots, whatever the threshold; the sets
- * of queue ids and accounts of an incident stop growing at SET_MAX and
- * count on.  Incidents are written by store.c with the batch
+ * of queue ids, accounts and addresses of an incident stop growing at
+ * SET_MAX and count on.  Incidents are written by store.c with the batch
  * (engine_save) and reloaded from it at start.
  */
 
@@ -55,7 +79,8 @@
 #include "smtpwatch.h"
 
 #define TRACK_MAX	4096	/* tracks kept */
-#define INC_MAX		10000	/* open incidents */
+#define INFRA_MAX	1000	/* open relay, and back-end, incidents */
+#define TRACK_NETADDRS	256	/* addresses a network's track remembers */
 #define NSLOT		16	/* window slots */
 #define RHYTHM		8	/* failure times kept for the rhythm */
 #define SET_MAX		65536	/* queue ids, accounts per incident */
@@ -75,6 +100,7 @@ enum tkind {
 struct set {
 	uint64_t	*v;
 	size_t		 n, cap;
+	size_t		 max;		/* remembered at most; 0: SET_MAX */
 	int		 zero;
 };
 
@@ -114,6 +140,7 @@ struct track {
 	struct tried	*tried;		/* address: spray-threshold slots */
 	size_t		 ntried;
 	char		*hosts;		/* fleet: the hosts it failed on */
+	struct set	*addrs;		/* a network's: its addresses */
 	size_t		 keylen;
 	char		 key[];		/* host NUL subject */
 };
@@ -122,18 +149,24 @@ struct inc {
 	struct sw_incident s;
 	struct inc	*hnext;
 	struct inc	*prev, *next;	/* every incident not yet freed */
+	struct inc	*colder, *hotter;	/* open client incidents, by
+					   their latest failure */
 	uint64_t	 hash;
 	int		 dirty;		/* changed since engine_save */
 	int		 rank;		/* account: diagnosis severity */
+	int		 loaded;	/* from the store: sets start empty */
 	struct set	 seen;		/* relay: queue ids; address: accounts;
 					   account: the addresses failing it */
+	struct set	 addrs;		/* a network's address incident: its
+					   addresses; account: the networks */
 };
 
 struct sw_engine {
 	const struct sw_rules		*rs;
 	const struct sw_alertopt	*opt;
 	struct sw_store			*store;
-	int		(*send)(const struct sw_alert *);	/* NULL: silent */
+	sw_alert_cb	 send;		/* NULL: silent */
+	void		*arg;		/* send's */
 	time_t		(*wall)(time_t *);	/* the wall clock: time(3) */
 	time_t		 now;		/* the latest log time seen */
 	time_t		 sweep;		/* quiet ones close at this log time */
@@ -144,8 +177,15 @@ struct sw_engine {
 	struct inc     **itab;
 	size_t		 itabsize, nopen;
 	struct inc	*incs;		/* open ones, and closed ones unsaved */
-	unsigned long	 alerts;
-	int		 full;		/* INC_MAX was reached: logged */
+	struct inc	*coldest, *hottest;	/* open client incidents */
+	size_t		 nclients;	/* open account and address ones */
+	size_t		 nkind[SW_INC_NKINDS];	/* open, by kind */
+	unsigned long	 alerts;	/* entries written */
+	unsigned long	 folded_entries, folded_incidents;
+	int		 summarising;	/* client-incidents were reached */
+	struct sw_fold	 fold;		/* the minute of log time at hand */
+	int		 full[SW_INC_NKINDS];	/* INFRA_MAX was reached: logged */
+	unsigned long	 opened[SW_INC_NKINDS];	/* here, not loaded */
 	uint64_t	 good[GOOD_MAX];	/* logins not yet committed */
 	size_t		 goodnext;
 	const char	*evhost;	/* the host of the event at hand */
@@ -153,7 +193,10 @@ struct sw_engine {
 };
 
 static int	inc_quiet(struct sw_engine *, struct inc *);
+static void	inc_fold(struct sw_engine *, struct inc *);
 static void	engine_quiet(struct sw_engine *);
+static void	engine_summarising(struct sw_engine *);
+static void	engine_summarised(struct sw_engine *);
 
 /* Account diagnoses by severity: an incident only escalates. */
 static const char *const behaviours[] = {
@@ -175,7 +218,7 @@ set_add(struct set *s, uint64_t h)
 		return 1;
 	}
 	if (s->n * 2 >= s->cap) {
-		if (s->cap >= SET_MAX * 2)
+		if (s->cap >= (s->max > 0 ? s->max : SET_MAX) * 2)
 			return 1;	/* full: counts on, remembers no more */
 		old = s->v;
 		cap = s->cap;
@@ -216,6 +259,26 @@ set_free(struct set *s)
 {
 	free(s->v);
 	memset(s, 0, sizeof(*s));
+}
+
+/* The distinct values in s, as far as it remembers them. */
+static size_t
+set_count(const struct set *s)
+{
+	return s->n + (s->zero ? 1 : 0);
+}
+
+/* Adds every value of from to s. */
+static void
+set_merge(struct set *s, const struct set *from)
+{
+	size_t	 i;
+
+	if (from->zero)
+		(void)set_add(s, 0);
+	for (i = 0; i < from->cap; i++)
+		if (from->v[i] != 0)
+			(void)set_add(s, from->v[i]);
 }
 
 /* ------------------------------------------------------------- windows */
@@ -303,6 +366,73 @@ key_same(const char *key, size_t keylen, const char *host, const char *subj,
 	    memcmp(key + hl, subj, len) == 0;
 }
 
+/* ------------------------------------------------------------ networks */
+
+/* 1 when the 16 bytes are an IPv4-mapped IPv6 address (::ffff:a.b.c.d). */
+static int
+net_mapped(const unsigned char *a)
+{
+	static const unsigned char pre[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	    0xff, 0xff };
+
+	return memcmp(a, pre, sizeof(pre)) == 0;
+}
+
+/*
+ * The client network of addr, as incidents name it: addr itself when
+ * the configured prefix covers the whole address (an IPv4 address by
+ * default), else the network and its prefix length, "2001:db8:1:2::/64"
+ * (an IPv4-mapped address is grouped as IPv4, "198.51.100.0/24").
+ * Returns 1 for a network, 0 for the address itself, -1 when addr is
+ * not an address (it is copied as it is).
+ */
+int
+engine_group(const struct sw_alertopt *opt, const char *addr, char *out,
+    size_t size)
+{
+	unsigned char	 a[16];
+	char		 text[INET6_ADDRSTRLEN];
+	long		 bits;
+	int		 fam, len, i;
+
+	snprintf(out, size, "%s", addr);
+	if (inet_pton(AF_INET, addr, a) == 1) {
+		fam = AF_INET;
+		len = 4;
+	} else if (inet_pton(AF_INET6, addr, a) != 1)
+		return -1;
+	else if (net_mapped(a)) {
+		memmove(a, a + 12, 4);
+		fam = AF_INET;
+		len = 4;
+	} else {
+		fam = AF_INET6;
+		len = 16;
+	}
+	if (fam == AF_INET)
+		bits = opt->group_ipv4 > 0 ? opt->group_ipv4 : SW_GROUP_IPV4;
+	else
+		bits = opt->group_ipv6 > 0 ? opt->group_ipv6 : SW_GROUP_IPV6;
+	if (bits >= len * 8)
+		return 0;
+	for (i = 0; i < len; i++) {
+		if (i * 8 >= bits)
+			a[i] = 0;
+		else if (i * 8 + 8 > bits)
+			a[i] &= (unsigned char)(0xff << (8 - (bits - i * 8)));
+	}
+	if (inet_ntop(fam, a, text, sizeof(text)) == NULL)
+		return -1;
+	snprintf(out, size, "%s/%ld", text, bits);
+	return 1;
+}
+
+static uint64_t
+addr_hash(const char *addr)
+{
+	return fnv64(FNV64_INIT, addr, strlen(addr));
+}
+
 /* -------------------------------------------------------------- tracks */
 
 static void
@@ -343,6 +473,9 @@ track_free(struct sw_engine *e, struct track *t)
 	lru_unlink(e, t);
 	free(t->tried);
 	free(t->hosts);
+	if (t->addrs != NULL)
+		set_free(t->addrs);
+	free(t->addrs);
 	free(t);
 	e->ntracks--;
 }
@@ -527,6 +660,48 @@ track_expire(struct sw_engine *e)
 
 /* ----------------------------------------------------------- incidents */
 
+/* Account and address incidents: the clients', who may be attackers. */
+static int
+inc_client(enum sw_inc_kind kind)
+{
+	return kind == SW_INC_ACCOUNT || kind == SW_INC_ADDRESS;
+}
+
+static size_t
+engine_capacity(const struct sw_engine *e)
+{
+	return e->opt->client_incidents > 0 ?
+	    (size_t)e->opt->client_incidents : SW_CLIENT_INCIDENTS;
+}
+
+/* An open client incident leaves the list by latest failure. */
+static void
+cold_unlink(struct sw_engine *e, struct inc *in)
+{
+	if (in->colder != NULL)
+		in->colder->hotter = in->hotter;
+	else
+		e->coldest = in->hotter;
+	if (in->hotter != NULL)
+		in->hotter->colder = in->colder;
+	else
+		e->hottest = in->colder;
+	in->colder = in->hotter = NULL;
+}
+
+/* ... and joins it at its hot end: it failed last. */
+static void
+cold_push(struct sw_engine *e, struct inc *in)
+{
+	in->colder = e->hottest;
+	in->hotter = NULL;
+	if (e->hottest != NULL)
+		e->hottest->hotter = in;
+	else
+		e->coldest = in;
+	e->hottest = in;
+}
+
 static void
 inc_link(struct sw_engine *e, struct inc *in)
 {
@@ -551,6 +726,11 @@ inc_link(struct sw_engine *e, struct inc *in)
 	in->hnext = e->itab[b];
 	e->itab[b] = in;
 	e->nopen++;
+	e->nkind[in->s.kind]++;
+	if (inc_client(in->s.kind)) {
+		e->nclients++;
+		cold_push(e, in);
+	}
 	in->next = e->incs;
 	in->prev = NULL;
 	if (e->incs != NULL)
@@ -576,21 +756,44 @@ inc_find(struct sw_engine *e, enum sw_inc_kind kind, const char *host,
 	return NULL;
 }
 
-/* A new open incident; NULL when INC_MAX are open. */
+/*
+ * Room for a new incident of kind.  A client incident always gets it:
+ * past client-incidents open, the one that failed least recently is
+ * folded.  A relay or back-end one, never folded, gets none past
+ * INFRA_MAX of its kind (logged once).  Returns 0, or -1 when there is
+ * none.
+ */
+static int
+inc_room(struct sw_engine *e, enum sw_inc_kind kind)
+{
+	if (inc_client(kind)) {
+		if (e->nclients >= engine_capacity(e))
+			engine_summarising(e);
+		while (e->nclients >= engine_capacity(e) && e->coldest != NULL)
+			inc_fold(e, e->coldest);
+		return 0;
+	}
+	if (e->nkind[kind] >= INFRA_MAX) {
+		if (!e->full[kind] && e->send != NULL)
+			log_warnx("%d %s incidents open: no new one is opened "
+			    "until some close", INFRA_MAX, kind == SW_INC_RELAY ?
+			    "relay" : "back-end");
+		e->full[kind] = 1;
+		return -1;
+	}
+	e->full[kind] = 0;
+	return 0;
+}
+
+/* A new open incident; NULL when no room can be made for it. */
 static struct inc *
 inc_open(struct sw_engine *e, enum sw_inc_kind kind, const char *host,
     const char *subj, size_t len, time_t when)
 {
 	struct inc	*in;
 
-	if (e->nopen >= INC_MAX) {
-		if (!e->full)
-			log_warnx("%d incidents open: no new one is opened "
-			    "until some close", INC_MAX);
-		e->full = 1;
+	if (inc_room(e, kind) == -1)
 		return NULL;
-	}
-	e->full = 0;
 	in = xcalloc(1, sizeof(*in));
 	in->s.id = e->nextid++;
 	in->s.kind = kind;
@@ -603,6 +806,7 @@ inc_open(struct sw_engine *e, enum sw_inc_kind kind, const char *host,
 	in->hash = key_hash(kind, in->s.host, in->s.subject, len);
 	in->dirty = 1;
 	inc_link(e, in);
+	e->opened[kind]++;
 	return in;
 }
 
@@ -618,10 +822,17 @@ inc_close(struct sw_engine *e, struct inc *in, time_t when,
 		continue;
 	*pp = in->hnext;
 	e->nopen--;
+	e->nkind[in->s.kind]--;
+	if (inc_client(in->s.kind)) {
+		cold_unlink(e, in);
+		e->nclients--;
+		engine_summarised(e);
+	}
 	in->s.closed = when > in->s.last ? when : in->s.last;
 	snprintf(in->s.close_reason, sizeof(in->s.close_reason), "%s", reason);
 	in->dirty = 1;
 	set_free(&in->seen);
+	set_free(&in->addrs);
 }
 
 static void
@@ -634,6 +845,7 @@ inc_unlink(struct sw_engine *e, struct inc *in)
 	if (in->next != NULL)
 		in->next->prev = in->prev;
 	set_free(&in->seen);
+	set_free(&in->addrs);
 	free(in);
 }
 
@@ -704,6 +916,10 @@ inc_note(struct sw_engine *e, struct inc *in, const struct sw_event *ev,
 	if (diag != NULL)
 		snprintf(in->s.diagnosis, sizeof(in->s.diagnosis), "%s", diag);
 	in->dirty = 1;
+	if (inc_client(in->s.kind) && e->hottest != in) {
+		cold_unlink(e, in);
+		cold_push(e, in);
+	}
 }
 
 /* ------------------------------------------------------------- alerting */
@@ -788,12 +1004,226 @@ engine_span(const struct inc *in, struct sw_alert *a)
 	a->last = in->s.last;
 }
 
+/* Hands an entry to the sender (none: a silent engine) and counts it. */
+static void
+engine_send(struct sw_engine *e, const struct sw_alert *a)
+{
+	if (e->send != NULL)
+		e->send(e->arg, a);
+	e->alerts++;
+}
+
+/* 1 when an entry about log time t is caught up (a backlog read late). */
+static int
+engine_caught_up(const struct sw_engine *e, time_t t)
+{
+	return e->wall(NULL) - t > LIVE_SKEW;
+}
+
+/*
+ * The summary of the minute at hand, when anything was folded in it:
+ * one entry (SW_AL_ALERTS_FOLDED), never folded itself; the minute's
+ * folded counts start over (its budget does not).
+ */
+static void
+engine_summary(struct sw_engine *e)
+{
+	struct sw_fold	*f = &e->fold;
+	struct sw_alert	 a;
+
+	if (f->entries == 0 && f->incidents == 0)
+		return;
+	f->capacity = engine_capacity(e);
+	f->open = e->nclients;
+	memset(&a, 0, sizeof(a));
+	a.kind = SW_AL_ALERTS_FOLDED;
+	a.when = f->minute + 59 > e->now ? e->now : f->minute + 59;
+	a.first = f->first;
+	a.last = f->last;
+	a.caught_up = engine_caught_up(e, a.when);
+	a.fold = f;
+	engine_send(e, &a);
+	f->entries = f->incidents = 0;
+	f->failures = 0;
+	f->first = f->last = 0;
+	f->ntop = 0;
+	memset(f->kinds, 0, sizeof(f->kinds));
+}
+
+/*
+ * The budget counts entries by the minute of the engine's log time (the
+ * latest seen): when it moves on, the last minute's summary is written
+ * and the new minute starts with its whole budget.
+ */
+static void
+engine_minute(struct sw_engine *e)
+{
+	time_t	 m = e->now - e->now % 60;
+
+	if (m == e->fold.minute)
+		return;
+	engine_summary(e);
+	e->fold.minute = m;
+	e->fold.sent = 0;
+	e->fold.budget = e->opt->alerts_per_minute > 0 ?
+	    (unsigned long)e->opt->alerts_per_minute : SW_ALERTS_PER_MINUTE;
+}
+
+/* Counts failures of in into the minute's summary and its top subjects. */
+static void
+fold_note(struct sw_fold *f, const struct inc *in, uint64_t failures,
+    time_t first, time_t last)
+{
+	struct sw_fold_top	 tmp;
+	size_t			 i;
+
+	f->failures += failures;
+	if (first != 0 && (f->first == 0 || first < f->first))
+		f->first = first;
+	if (last > f->last)
+		f->last = last;
+	for (i = 0; i < f->ntop && f->top[i].id != in->s.id; i++)
+		continue;
+	if (i == f->ntop) {
+		if (f->ntop < SW_FOLD_TOP)
+			f->ntop++;
+		else if (f->top[SW_FOLD_TOP - 1].failures >= failures)
+			return;
+		i = f->ntop - 1;
+		memset(&f->top[i], 0, sizeof(f->top[i]));
+		f->top[i].id = in->s.id;
+		f->top[i].kind = in->s.kind;
+		memcpy(f->top[i].subject, in->s.subject, in->s.subjectlen);
+		f->top[i].subjectlen = in->s.subjectlen;
+	}
+	f->top[i].failures += failures;
+	for (; i > 0 && f->top[i].failures > f->top[i - 1].failures; i--) {
+		tmp = f->top[i];
+		f->top[i] = f->top[i - 1];
+		f->top[i - 1] = tmp;
+	}
+}
+
+/* The incident's failures are told: by its own entry or a summary. */
+static void
+inc_told(struct inc *in, time_t when)
+{
+	in->s.reported = in->s.failures;
+	in->s.since = 0;
+	in->s.last_alert = when;
+	in->dirty = 1;
+}
+
+/*
+ * 1 when the entry a about in may be written: relay and back-end
+ * entries and a possible compromise always, client-side ones while the
+ * minute's budget lasts.
+ */
+static int
+engine_budget(struct sw_engine *e, const struct inc *in,
+    const struct sw_alert *a)
+{
+	if (!inc_client(in->s.kind) || a->compromise)
+		return 1;
+	engine_minute(e);
+	if (e->fold.sent >= e->fold.budget)
+		return 0;
+	e->fold.sent++;
+	return 1;
+}
+
+/*
+ * Makes room: in, the open client incident whose latest failure is the
+ * oldest, closes ("folded") without an entry of its own; its untold
+ * failures are told in the minute's summary.
+ */
+static void
+inc_fold(struct sw_engine *e, struct inc *in)
+{
+	engine_minute(e);
+	e->fold.incidents++;
+	e->folded_incidents++;
+	fold_note(&e->fold, in, in->s.failures - in->s.reported,
+	    in->s.since != 0 ? in->s.since : in->s.opened, in->s.last);
+	inc_told(in, e->now);
+	inc_close(e, in, in->s.last, "folded");
+}
+
+/*
+ * client-incidents are open and one more is wanted: folding starts, told
+ * once in an entry (and logged) until fewer than three quarters of them
+ * are open again.
+ */
+static void
+engine_summarising(struct sw_engine *e)
+{
+	struct sw_fold	 f;
+	struct sw_alert	 a;
+
+	if (e->summarising)
+		return;
+	e->summarising = 1;
+	if (e->send != NULL)
+		log_warnx("%zu client incidents open: the least active are "
+		    "folded into summaries from now on", e->nclients);
+	memset(&f, 0, sizeof(f));
+	f.minute = e->now - e->now % 60;
+	f.capacity = engine_capacity(e);
+	f.open = e->nclients;
+	f.budget = e->fold.budget;
+	memset(&a, 0, sizeof(a));
+	a.kind = SW_AL_SUMMARISING;
+	a.when = a.first = a.last = e->now;
+	a.caught_up = engine_caught_up(e, e->now);
+	a.fold = &f;
+	engine_send(e, &a);
+}
+
+static void
+engine_summarised(struct sw_engine *e)
+{
+	if (!e->summarising || e->nclients >= engine_capacity(e) * 3 / 4)
+		return;
+	e->summarising = 0;
+	if (e->send != NULL)
+		log_info("%zu client incidents open: no longer summarising",
+		    e->nclients);
+}
+
+/*
+ * The networks of an entry: for an account incident, how many distinct
+ * client networks its addresses are in when grouping made them fewer
+ * (and the network when one), for an address incident its network.
+ * Not known for an incident loaded from the store.
+ */
+static void
+engine_net(const struct sw_engine *e, const struct inc *in,
+    struct sw_alert *a)
+{
+	size_t	 n;
+
+	if (in->s.kind == SW_INC_ADDRESS && strchr(in->s.subject, '/') != NULL)
+		snprintf(a->network, sizeof(a->network), "%.*s",
+		    (int)in->s.subjectlen, in->s.subject);
+	if (in->s.kind != SW_INC_ACCOUNT || in->loaded)
+		return;
+	n = set_count(&in->addrs);
+	if (n == 0 || n >= in->s.addresses)
+		return;
+	a->networks = (uint32_t)n;
+	if (n == 1)
+		(void)engine_group(e->opt, in->s.addr, a->network,
+		    sizeof(a->network));
+}
+
 /*
  * Writes an entry for in and counts its failures as told; a silent
  * engine (no send function) counts and records it all the same.  An
  * entry is caught up when the log time it is about (the event's; for a
  * close by quiet time, the engine's) is more than LIVE_SKEW behind the
- * wall clock.
+ * wall clock.  A client-side entry past the minute's budget is folded
+ * into the minute's summary instead: its failures are told there, and
+ * it is no entry of the incident's (alerts, REPEAT).
  */
 static void
 engine_alert(struct sw_engine *e, struct inc *in, struct sw_alert *a)
@@ -802,20 +1232,24 @@ engine_alert(struct sw_engine *e, struct inc *in, struct sw_alert *a)
 
 	a->inc = &in->s;
 	engine_span(in, a);
-	a->caught_up = e->wall(NULL) - t > LIVE_SKEW;
+	a->caught_up = engine_caught_up(e, t);
+	if (!engine_budget(e, in, a)) {
+		e->fold.entries++;
+		e->fold.kinds[a->kind]++;
+		e->folded_entries++;
+		fold_note(&e->fold, in, a->count, a->first, a->last);
+		inc_told(in, a->when);
+		return;
+	}
 	if (a->diag == NULL)
 		a->diag = rules_find(e->rs, in->s.diagnosis);
 	if (a->credential == NULL)
 		a->credential = engine_credential(e, in);
+	engine_net(e, in, a);
 	a->repeat = in->s.alerts;
-	if (e->send != NULL)
-		(void)e->send(a);
+	engine_send(e, a);
 	in->s.alerts++;
-	in->s.reported = in->s.failures;
-	in->s.since = 0;
-	in->s.last_alert = a->when;
-	in->dirty = 1;
-	e->alerts++;
+	inc_told(in, a->when);
 }
 
 /*
@@ -855,12 +1289,11 @@ relay_subject(const struct sw_event *ev)
 	return ev->addr;
 }
 
-/* One more message held back, once per queue id. */
+/* One more message held back: count.c says which events are one. */
 static void
 relay_message(struct inc *in, const struct sw_event *ev)
 {
-	if (ev->queue[0] == '\0' || set_add(&in->seen, fnv64(FNV64_INIT,
-	    ev->queue, strnlen(ev->queue, sizeof(ev->queue)))))
+	if (ev->flags & SW_EVF_HELD)
 		in->s.messages++;
 }
 
@@ -1047,7 +1480,35 @@ account_good(struct sw_engine *e, const struct track *t, struct from *f)
 	return f->good;
 }
 
-/* The behaviour of the account's failures in its window: 0, 1, 2. */
+/*
+ * Distinct client networks (engine_group) of the addresses the account
+ * failed from in its window: addresses of one network are one attacker.
+ */
+static uint32_t
+track_networks(const struct sw_engine *e, const struct track *t, time_t now,
+    long window)
+{
+	char		 nets[SW_TRACK_ADDRS][SW_NET_MAX];
+	uint32_t	 n = 0, j;
+	size_t		 i;
+
+	for (i = 0; i < SW_TRACK_ADDRS; i++) {
+		if (t->from[i].last == 0 || t->from[i].last < now - window)
+			continue;
+		(void)engine_group(e->opt, t->from[i].addr, nets[n],
+		    sizeof(nets[n]));
+		for (j = 0; j < n && strcmp(nets[j], nets[n]) != 0; j++)
+			continue;
+		if (j == n)
+			n++;
+	}
+	return n;
+}
+
+/*
+ * The behaviour of the account's failures in its window: 0, 1, 2.  It
+ * is distributed from distributed-addresses networks on.
+ */
 static int
 account_rank(struct sw_engine *e, struct track *t)
 {
@@ -1055,7 +1516,9 @@ account_rank(struct sw_engine *e, struct track *t)
 	uint32_t	 n = track_addresses(t, e->now, e->opt->account_window);
 	size_t		 i;
 
-	if (n >= (uint32_t)e->opt->distributed)
+	if (n >= (uint32_t)e->opt->distributed &&
+	    track_networks(e, t, e->now, e->opt->account_window) >=
+	    (uint32_t)e->opt->distributed)
 		return 2;
 	if (n == 0)
 		return 1;	/* no address: nothing says it is a device */
@@ -1066,20 +1529,22 @@ account_rank(struct sw_engine *e, struct track *t)
 	return 0;
 }
 
-/* 1 when every address failing the account is an open sprayer. */
+/* 1 when every address failing the account is in an open sprayer. */
 static int
 account_sprayed(struct sw_engine *e, const struct track *t,
     const char *host)
 {
 	time_t	 lo = e->now - e->opt->account_window;
+	char	 net[SW_NET_MAX];
 	size_t	 i;
 	int	 any = 0;
 
 	for (i = 0; i < SW_TRACK_ADDRS; i++) {
 		if (t->from[i].last == 0 || t->from[i].last < lo)
 			continue;
-		if (inc_find(e, SW_INC_ADDRESS, host, t->from[i].addr,
-		    strlen(t->from[i].addr)) == NULL)
+		(void)engine_group(e->opt, t->from[i].addr, net, sizeof(net));
+		if (inc_find(e, SW_INC_ADDRESS, host, net, strlen(net)) ==
+		    NULL)
 			return 0;
 		any = 1;
 	}
@@ -1107,19 +1572,22 @@ account_diagnose(struct sw_engine *e, struct inc *in, int rank)
 /*
  * addr failed the account's incident: one of its addresses, counted in
  * addresses (never less than a stored incident had: after a restart the
- * set starts empty).
+ * set starts empty), and its network, counted in addrs.
  */
 static void
-account_address(struct inc *in, const char *addr)
+account_address(const struct sw_engine *e, struct inc *in, const char *addr)
 {
+	char		 net[SW_NET_MAX];
 	uint32_t	 n;
 
 	if (*addr == '\0')
 		return;
-	(void)set_add(&in->seen, fnv64(FNV64_INIT, addr, strlen(addr)));
-	n = (uint32_t)in->seen.n + (in->seen.zero ? 1 : 0);
+	(void)set_add(&in->seen, addr_hash(addr));
+	n = (uint32_t)set_count(&in->seen);
 	if (n > in->s.addresses)
 		in->s.addresses = n;
+	(void)engine_group(e->opt, addr, net, sizeof(net));
+	(void)set_add(&in->addrs, addr_hash(net));
 }
 
 /*
@@ -1157,7 +1625,7 @@ account_failure(struct sw_engine *e, const struct sw_event *ev)
 	if (in != NULL) {
 		in->s.failures++;
 		inc_note(e, in, ev, NULL);
-		account_address(in, ev->addr);
+		account_address(e, in, ev->addr);
 		rank = account_rank(e, t);
 		if (rank > in->rank) {
 			account_diagnose(e, in, rank);
@@ -1181,7 +1649,7 @@ account_failure(struct sw_engine *e, const struct sw_event *ev)
 	for (i = 0; i < SW_TRACK_ADDRS; i++)
 		if (t->from[i].last != 0 &&
 		    t->from[i].last >= e->now - e->opt->account_window)
-			account_address(in, t->from[i].addr);
+			account_address(e, in, t->from[i].addr);
 	account_diagnose(e, in, account_rank(e, t));
 	engine_tell(e, in, ev->when, track_rhythm(t), 1);
 }
@@ -1221,6 +1689,35 @@ address_tried(struct sw_engine *e, struct track *t, const struct sw_event *ev)
 	return 1;
 }
 
+/* A network's track remembers some of its addresses, for its incident. */
+static void
+track_addr(struct track *t, const char *addr)
+{
+	if (t->addrs == NULL) {
+		t->addrs = xcalloc(1, sizeof(*t->addrs));
+		t->addrs->max = TRACK_NETADDRS;
+	}
+	(void)set_add(t->addrs, addr_hash(addr));
+}
+
+/* addr of a network failed its incident: counted in addresses. */
+static void
+address_addr(struct inc *in, const char *addr)
+{
+	uint32_t	 n;
+
+	(void)set_add(&in->addrs, addr_hash(addr));
+	n = (uint32_t)set_count(&in->addrs);
+	if (n > in->s.addresses)
+		in->s.addresses = n;
+}
+
+/*
+ * A failure from a client address, for its network's track and
+ * incident (engine_group: by default, an IPv4 address is its own
+ * network, an IPv6 address is in its /64).  A network's incident counts
+ * its addresses; an address's own, 0.
+ */
 static void
 address_failure(struct sw_engine *e, const struct sw_event *ev)
 {
@@ -1230,17 +1727,23 @@ address_failure(struct sw_engine *e, const struct sw_event *ev)
 	uint64_t	 failures = 0;
 	uint32_t	 accounts = 0;
 	size_t		 i;
+	char		 net[SW_NET_MAX];
+	int		 grouped;
 
-	t = track_get(e, T_ADDRESS, ev->host, ev->addr, strlen(ev->addr),
-	    ev->when);
+	grouped = engine_group(e->opt, ev->addr, net, sizeof(net)) == 1;
+	t = track_get(e, T_ADDRESS, ev->host, net, strlen(net), ev->when);
 	track_host(e, t);
+	if (grouped)
+		track_addr(t, ev->addr);
 	(void)address_tried(e, t, ev);
-	in = inc_find(e, SW_INC_ADDRESS, ev->host, ev->addr, strlen(ev->addr));
+	in = inc_find(e, SW_INC_ADDRESS, ev->host, net, strlen(net));
 	if (in != NULL) {
 		in->s.failures++;
 		if (set_add(&in->seen, fnv64(FNV64_INIT, ev->account,
 		    ev->accountlen)))
 			in->s.accounts++;
+		if (grouped)
+			address_addr(in, ev->addr);
 		inc_note(e, in, ev, NULL);
 		engine_tell(e, in, ev->when, 0, 0);
 		return;
@@ -1255,13 +1758,17 @@ address_failure(struct sw_engine *e, const struct sw_event *ev)
 		}
 	if (accounts < (uint32_t)e->opt->spray_threshold)
 		return;
-	if ((in = inc_open(e, SW_INC_ADDRESS, ev->host, ev->addr,
-	    strlen(ev->addr), first)) == NULL)
+	if ((in = inc_open(e, SW_INC_ADDRESS, ev->host, net, strlen(net),
+	    first)) == NULL)
 		return;
 	inc_hosts_from(in, t);
 	for (i = 0; i < t->ntried; i++)
 		if (t->tried[i].last >= lo)
 			(void)set_add(&in->seen, t->tried[i].h);
+	if (grouped) {
+		set_merge(&in->addrs, t->addrs);
+		address_addr(in, ev->addr);
+	}
 	in->s.failures = failures;
 	in->s.accounts = accounts;
 	inc_note(e, in, ev, NULL);
@@ -1430,6 +1937,7 @@ engine_event(struct sw_engine *e, const struct sw_event *ev)
 {
 	if (ev->when > e->now)
 		e->now = ev->when;
+	engine_minute(e);
 	if (e->now >= e->sweep) {
 		engine_quiet(e);
 		e->sweep = e->now + SWEEP;
@@ -1493,12 +2001,23 @@ engine_tick(struct sw_engine *e, time_t wall)
 
 	if (wall > e->now && wall - e->now <= LIVE_SKEW)
 		e->now = wall;
+	engine_minute(e);
 	engine_quiet(e);
 	track_expire(e);
 	for (in = e->incs; in != NULL; in = in->next)
 		if (in->dirty)
 			return 1;
 	return 0;
+}
+
+/*
+ * The summary of the minute at hand is written now, not when the logs'
+ * time moves on: the daemon stops, or starts a new engine.
+ */
+void
+engine_flush(struct sw_engine *e)
+{
+	engine_summary(e);
 }
 
 /* Hands every changed incident to the store, for the next commit. */
@@ -1525,9 +2044,13 @@ engine_save(struct sw_engine *e)
 
 /* The subject of track t: after the host and its NUL. */
 static int
-track_is(const struct track *t, const char *subj, size_t len)
+track_is(const struct track *t, const char *subj, size_t len,
+    const char *host)
 {
 	size_t	 hl = strlen(t->key) + 1;
+
+	if (host != NULL && t->kind != T_BACKEND && strcmp(t->key, host) != 0)
+		return 0;
 
 	if (t->kind == T_BACKEND)	/* keyed by the host alone */
 		return hl - 1 == len && memcmp(t->key, subj, len) == 0;
@@ -1561,13 +2084,14 @@ track_unmention(struct track *t, const char *subj, size_t len)
 
 /*
  * Forgets subject (len bytes), an account, address or relay name (or a
- * host: its back end), on every host: its tracks go, and its open
- * incidents close with close_reason "reset", without an entry, at the
- * time of their last failure; engine_save() hands them to the store.
- * Returns the number of incidents closed.
+ * host: its back end), on host or every host (NULL): its tracks go, and
+ * its open incidents close with close_reason "reset", without an entry,
+ * at the time of their last failure; engine_save() hands them to the
+ * store.  Returns the number of incidents closed.
  */
 int
-engine_reset(struct sw_engine *e, const char *subj, size_t len)
+engine_reset(struct sw_engine *e, const char *subj, size_t len,
+    const char *host)
 {
 	struct track	*t, *older;
 	struct inc	*in;
@@ -1575,14 +2099,15 @@ engine_reset(struct sw_engine *e, const char *subj, size_t len)
 
 	for (t = e->lru_new; t != NULL; t = older) {
 		older = t->older;
-		if (track_is(t, subj, len))
+		if (track_is(t, subj, len, host))
 			track_free(e, t);
 		else
 			track_unmention(t, subj, len);
 	}
 	for (in = e->incs; in != NULL; in = in->next)
 		if (in->s.closed == 0 && in->s.subjectlen == len &&
-		    memcmp(in->s.subject, subj, len) == 0) {
+		    memcmp(in->s.subject, subj, len) == 0 &&
+		    (host == NULL || strcmp(in->s.host, host) == 0)) {
 			inc_close(e, in, in->s.last, "reset");
 			n++;
 		}
@@ -1597,6 +2122,7 @@ engine_load_one(void *arg, const struct sw_incident *s)
 
 	in = xcalloc(1, sizeof(*in));
 	in->s = *s;
+	in->loaded = 1;
 	in->hash = key_hash(s->kind, s->host, s->subject, s->subjectlen);
 	for (in->rank = 2; in->rank > 0; in->rank--)
 		if (rules_behaviour(e->rs, behaviours[in->rank]) != NULL &&
@@ -1632,12 +2158,13 @@ engine_load_recent(void *arg, const char *host, const char *account,
  * the rhythm of those failures are not kept: they count towards the
  * threshold only).  Its options and
  * rules must outlive it (the daemon makes a new engine on reload).
- * send writes an entry (alert_send); NULL makes a silent engine, whose
+ * send(arg, a) is handed each entry to write (the daemon queues it
+ * until the batch is committed); NULL makes a silent engine, whose
  * incidents and counts are those of one that sends (smtpwatchctl scan).
  */
 struct sw_engine *
 engine_new(const struct sw_rules *rs, const struct sw_alertopt *opt,
-    struct sw_store *st, int (*send)(const struct sw_alert *))
+    struct sw_store *st, sw_alert_cb send, void *arg)
 {
 	struct sw_engine	*e;
 	int64_t			 max;
@@ -1648,6 +2175,7 @@ engine_new(const struct sw_rules *rs, const struct sw_alertopt *opt,
 	e->opt = opt;
 	e->store = st;
 	e->send = send;
+	e->arg = arg;
 	e->wall = time;
 	track_grow(e);
 	if ((max = store_incident_maxid(st)) < 0)
@@ -1685,4 +2213,17 @@ unsigned long
 engine_alerts(const struct sw_engine *e)
 {
 	return e->alerts;
+}
+
+void
+engine_stat(const struct sw_engine *e, struct sw_engine_stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->open = e->nopen;
+	st->clients = e->nclients;
+	st->alerts = e->alerts;
+	st->folded_entries = e->folded_entries;
+	st->folded_incidents = e->folded_incidents;
+	st->summarising = e->summarising;
+	memcpy(st->opened, e->opened, sizeof(st->opened));
 }

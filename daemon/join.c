@@ -5,7 +5,8 @@
  * without a timestamp, through syslog a "[1\2] ... [2/2] ..." series from
  * one process.  Those are held here, joined with one blank, and handed on
  * when complete (a mainlog entry is complete when the next entry starts,
- * or at join_flush()).
+ * or at join_flush()).  A record of rsyslog's "message repeated N times"
+ * has the repeated message as its text and N in env.repeat (parse.c).
  */
 
 #include <stdlib.h>
@@ -39,6 +40,10 @@ static void	slot_start(struct sw_join *, struct join_slot *,
 static void	slot_append(struct join_slot *, const char *, size_t, int);
 static void	slot_emit(struct sw_join *, struct join_slot *);
 
+/*
+ * A joiner handing records to cb(arg, rec); classic stamps take their
+ * year as of ref (0: the wall clock at each line that needs it).
+ */
 struct sw_join *
 join_new(time_t ref, sw_record_cb cb, void *arg)
 {
@@ -84,7 +89,7 @@ slot_start(struct sw_join *j, struct join_slot *s, const char *line,
 	s->rec.lineno = j->lineno;
 	s->rec.pos = j->pos;
 	s->rec.nlines = 1;
-	s->rec.cut = cut;
+	s->rec.cut = cut || s->rec.env.repcut;
 	s->pid = s->rec.env.pid;
 	s->next = s->rec.env.part + 1;
 }
@@ -181,7 +186,7 @@ join_pass(struct sw_join *j, int cut, const struct sw_line *l)
 	rec.lineno = j->lineno;
 	rec.pos = j->pos;
 	rec.nlines = 1;
-	rec.cut = cut;
+	rec.cut = cut || l->repcut;
 	j->cb(j->arg, &rec);
 }
 
@@ -263,15 +268,22 @@ join_flush_entry(struct sw_join *j)
 	slot_emit(j, &j->mainlog);
 }
 
-/* The year inference of classic stamps, for a checkpoint to carry. */
+/*
+ * The year inference of classic stamps, for a checkpoint to carry: the
+ * year, month and time of the newest classic stamp, and the time of the
+ * last valid stamp (clock_resume()).
+ */
 void
-join_clock_get(const struct sw_join *j, int *year, int *month)
+join_clock_get(const struct sw_join *j, int *year, int *month,
+    time_t *newest, time_t *last)
 {
 	*year = j->clock.year;
 	*month = j->clock.month;
+	*newest = j->clock.newest;
+	*last = j->clock.last;
 }
 
-/* Year inference starts again at ref (a file's mtime, for scan). */
+/* Year inference starts again at ref (a file's mtime, for scan; 0: now). */
 void
 join_reference(struct sw_join *j, time_t ref)
 {
@@ -279,9 +291,8 @@ join_reference(struct sw_join *j, time_t ref)
 }
 
 void
-join_clock_set(struct sw_join *j, int year, int month)
+join_clock_set(struct sw_join *j, int year, int month, time_t newest,
+    time_t last)
 {
-	j->clock.year = year;
-	j->clock.month = month;
-	j->clock.minute = -1;
+	clock_resume(&j->clock, year, month, newest, last);
 }

@@ -6,6 +6,8 @@
  * event, so matching never allocates.  The matcher also keeps the little
  * state that turns repeats into what they are: Exim's syslog copy of a
  * line it just wrote, and the recipients of one failed delivery attempt.
+ * A record of rsyslog's "message repeated N times" is matched once and
+ * stands for N events (Exim's copies among them taken out).
  */
 
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -316,9 +318,15 @@ match_fill(struct sw_matcher *m, const struct sw_extract *x,
 	return 0;
 }
 
-/* Exim via syslog writes reject-log lines twice: 1 for the copy. */
-static int
-match_twice(struct sw_matcher *m, const struct sw_record *rec)
+/*
+ * Exim via syslog writes reject-log lines twice: of the n copies of rec
+ * (n > 1 for rsyslog's "message repeated"), returns how many are
+ * failures, the others being the copies that pair with the one before
+ * (1, 0, 1, 0 ... after a line that is not, 0, 1, 0 ... after one).
+ */
+static unsigned int
+match_twice(struct sw_matcher *m, const struct sw_record *rec,
+    unsigned int n)
 {
 	struct dup_slot	*s = NULL;
 	uint64_t	 h;
@@ -331,8 +339,8 @@ match_twice(struct sw_matcher *m, const struct sw_record *rec)
 		if (m->dups[i].pid == rec->env.pid && m->dups[i].hash != 0)
 			s = &m->dups[i];
 	if (s != NULL && s->open && s->hash == h) {
-		s->open = 0;
-		return 1;
+		s->open = n % 2 == 0;	/* the copies pair off after it */
+		return n / 2;
 	}
 	if (s == NULL) {
 		s = &m->dups[m->nextdup];
@@ -340,8 +348,8 @@ match_twice(struct sw_matcher *m, const struct sw_record *rec)
 	}
 	s->pid = rec->env.pid;
 	s->hash = h;
-	s->open = 1;
-	return 0;
+	s->open = n % 2 == 1;
+	return (n + 1) / 2;
 }
 
 /*
@@ -437,7 +445,9 @@ match_run(struct sw_matcher *m, const struct sw_extract *x,
 
 /*
  * Matches rec against the rules.  Returns SW_MATCH_EVENT with *ev set,
- * SW_MATCH_DUP or SW_MATCH_IGNORED with ev->rule set, or SW_MATCH_NONE.
+ * ev->repeat the number of events it stands for (1, or up to the N of
+ * rsyslog's "message repeated N times"), SW_MATCH_DUP (every copy was
+ * Exim's) or SW_MATCH_IGNORED with ev->rule set, or SW_MATCH_NONE.
  */
 int
 match_record(struct sw_matcher *m, const struct sw_record *rec,
@@ -446,6 +456,7 @@ match_record(struct sw_matcher *m, const struct sw_record *rec,
 	const struct sw_extract	*x;
 	const unsigned char	*ok;
 	size_t			 i;
+	unsigned int		 n = rec->env.repeat > 0 ? rec->env.repeat : 1;
 
 	if (rec->env.tag == NULL)
 		return SW_MATCH_NONE;
@@ -461,10 +472,12 @@ match_record(struct sw_matcher *m, const struct sw_record *rec,
 		if (match_fill(m, x, rec, ev) == -1)
 			return SW_MATCH_NONE;	/* not an address: no event */
 		if (x->twice && m->opt.exim_syslog_dup &&
-		    rec->env.fmt != SW_FMT_EXIM && match_twice(m, rec)) {
+		    rec->env.fmt != SW_FMT_EXIM &&
+		    (n = match_twice(m, rec, n)) == 0) {
 			ev->flags |= SW_EVF_DUP;
 			return SW_MATCH_DUP;
 		}
+		ev->repeat = n;
 		match_attempt(m, ev);
 		ev->diag = rules_diagnose(m->rs, ev, m->dmd);
 		return SW_MATCH_EVENT;

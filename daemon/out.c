@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <wchar.h>
 
 #include <sqlite3.h>
 
@@ -46,6 +47,15 @@ out_ago(char *buf, size_t size, time_t t, time_t now)
 
 	out_span(s, sizeof(s), d < 0 ? -d : d);
 	snprintf(buf, size, d < 0 ? "in %s" : "%s ago", s);
+}
+
+/* "1 failure", "2 failures": n and the word that goes with it. */
+const char *
+out_count(char *buf, size_t size, long long n, const char *one,
+    const char *many)
+{
+	snprintf(buf, size, "%lld %s", n, n == 1 ? one : many);
+	return buf;
 }
 
 /* "2026-11-28T04:35:04Z"; "" for no time. */
@@ -147,20 +157,28 @@ out_json_hex_column(FILE *fp, sqlite3_stmt *st, int i)
 		    (size_t)sqlite3_column_bytes(st, i));
 }
 
-/* 1 for a column that holds text a client typed: NAME_hex follows it. */
+/*
+ * 1 for a column that holds text someone else typed (a client, a relay,
+ * a log): NAME_hex, its exact bytes, follows it.
+ */
 static int
 out_hexed(const char *name)
 {
-	return strcmp(name, "account") == 0 ||
-	    strcmp(name, "last_account") == 0 ||
-	    strcmp(name, "subject") == 0;
+	static const char *const names[] = { "account", "last_account",
+	    "subject", "relay", "last_reply", "reply", "name", "path" };
+	size_t	 i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(name, names[i]) == 0)
+			return 1;
+	return 0;
 }
 
 /*
  * The current row's columns as "key":value pairs, in column order,
  * without the braces; columns named from '_' are helpers, left out.
- * An account (account, last_account, subject) is a BLOB of any bytes:
- * NAME_hex, its bytes in hex, follows it.
+ * Text someone else typed (out_hexed()) may hold any bytes: NAME_hex,
+ * its bytes in hex, follows it.
  */
 void
 out_json_fields(FILE *fp, sqlite3_stmt *st)
@@ -277,8 +295,48 @@ out_table_rows(const struct out_table *t)
 }
 
 /*
+ * The columns s takes on a terminal: str_vis() text, so printable ASCII
+ * and well-formed UTF-8, a wide character (CJK) two columns, a
+ * combining one none.
+ */
+static size_t
+out_width(const char *s)
+{
+	size_t		 n = 0, k, len = strlen(s);
+	uint32_t	 cp;
+	int		 w;
+
+	while (len > 0) {
+		if ((k = utf8_char(s, len, &cp)) == 0) {
+			k = 1;
+			w = 1;
+		} else if ((w = wcwidth((wchar_t)cp)) < 0)
+			w = 1;
+		n += (size_t)w;
+		s += k;
+		len -= k;
+	}
+	return n;
+}
+
+/* s, then blanks up to width w (or before it, right). */
+static void
+out_pad(FILE *fp, const char *s, size_t w, int right)
+{
+	size_t	 n = out_width(s);
+
+	if (right)
+		for (; n < w; n++)
+			fputc(' ', fp);
+	fputs(s, fp);
+	if (!right)
+		for (; n < w; n++)
+			fputc(' ', fp);
+}
+
+/*
  * Prints the table aligned, each line led by indent, two blanks between
- * columns, numbers on the right, the header in bold on a terminal; a
+ * columns, numbers and their headings on the right, the header in bold on a terminal; a
  * table without rows is indent and empty instead, when empty is not
  * NULL.  Frees the cells.
  */
@@ -294,7 +352,7 @@ out_table_print(struct out_table *t, FILE *fp, const char *indent,
 		fprintf(fp, "%s%s\n", indent, empty);
 	w = xcalloc(t->ncols + 1, sizeof(*w));
 	for (i = 0; i < t->ncells; i++)
-		if ((n = strlen(t->cells[i])) > w[i % t->ncols])
+		if ((n = out_width(t->cells[i])) > w[i % t->ncols])
 			w[i % t->ncols] = n;
 	for (i = 0; i < nrows && !(nrows <= 1 && empty != NULL); i++) {
 		fputs(indent, fp);
@@ -304,12 +362,12 @@ out_table_print(struct out_table *t, FILE *fp, const char *indent,
 			s = t->cells[i * t->ncols + j];
 			if (j > 0)
 				fputs("  ", fp);
-			if (t->cols[j].kind == OUT_NUM && i > 0)
-				fprintf(fp, "%*s", (int)w[j], s);
+			if (t->cols[j].kind == OUT_NUM)
+				out_pad(fp, s, w[j], 1);
 			else if (j + 1 == t->ncols)
 				fputs(s, fp);
 			else
-				fprintf(fp, "%-*s", (int)w[j], s);
+				out_pad(fp, s, w[j], 0);
 		}
 		if (i == 0 && bold)
 			fputs("\033[0m", fp);

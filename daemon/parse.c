@@ -5,6 +5,29 @@
  * fractions and offsets, Exim's native mainlog stamps, an optional <PRI>,
  * and the doubled headers that relaying through a second syslog adds.
  * Nothing here allocates; every pointer in struct sw_line borrows the line.
+ *
+ * The year of a classic stamp (clock_year): a log is read forward in
+ * time, and nothing in it is placed after the month following the
+ * reference (the wall clock for the daemon, a file's mtime for scan).
+ * The first line takes the reference's year, or the year before when
+ * its month is later than the reference's next.  A later line in the
+ * month of the newest line read stays in its year; in another month it
+ * stays in that year unless that puts it more than CLOCK_SLACK before
+ * the newest line (then the year turned, unless the next year is after
+ * the reference: a line out of order) or after the reference (then it
+ * is from before the turn).  Lines placed before the newest move
+ * nothing.  A stamp whose day its year does not have (Feb 29 of 2027,
+ * Apr 31) is not moved to another day: the line keeps its envelope but
+ * takes the time of the line before it, and says so (baddate).
+ *
+ * rsyslog's $RepeatedMsgReduction (on in Ubuntu's default rsyslog.conf)
+ * writes, instead of the 2nd to (N+1)th of identical lines of one
+ * program, process and host, "message repeated N times: [ MSG]" under
+ * that program's tag, with the time of the last of them, MSG cut to
+ * 800 bytes (parse_repeat).  The envelope then says MSG and N: the
+ * record stands for N records of MSG.  No client can make Postfix,
+ * Exim or Dovecot start a message with those words; a local user
+ * writing to syslog can, so N is bounded by SW_REPEAT_MAX.
  */
 
 #include <ctype.h>
@@ -15,34 +38,125 @@
 #include "smtpwatch.h"
 
 static const char	*parse_classic(struct sw_clock *, const char *,
-			    const char *, time_t *);
-static const char	*parse_rfc3339(const char *, const char *, time_t *);
+			    const char *, time_t *, int *);
+static const char	*parse_rfc3339(struct sw_clock *, const char *,
+			    const char *, time_t *, int *);
 static const char	*parse_eximstamp(struct sw_clock *, const char *,
-			    const char *, time_t *);
+			    const char *, time_t *, int *);
 static const char	*parse_header(struct sw_clock *, const char *,
 			    const char *, struct sw_line *);
 static const char	*parse_tag(const char *, const char *,
 			    struct sw_line *);
+static void		 parse_repeat(struct sw_line *);
 static void		 parse_exim_msg(struct sw_clock *, struct sw_line *);
 static int		 num(const char *, int);
 
+#define CLOCK_SLACK	86400		/* seconds a line may step back: out
+					   of order, not the next year */
+
 static const char	 months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
 
-/* Starts year inference at the time ref (now, or a file's mtime). */
+/*
+ * Starts year inference at the reference ref: a file's mtime (scan), a
+ * fixed time (the corpus), or 0: the wall clock whenever a line needs it
+ * (the daemon, which runs for years).
+ */
 void
 clock_init(struct sw_clock *c, time_t ref)
 {
-	struct tm	 tm;
-
+	memset(c, 0, sizeof(*c));
 	c->ref = ref;
+	c->year = 1970;
 	c->month = -1;
 	c->minute = -1;
-	if (localtime_r(&ref, &tm) == NULL) {
-		c->year = 1970;
+}
+
+/*
+ * Resumes year inference where a checkpoint left it: the newest classic
+ * stamp was at newest, in month (0-11) of year (newest 0: unknown, taken
+ * as the month's start), and the last valid stamp at last (0: none).  A
+ * month out of range (-1, or the encoding of an older version) means no
+ * classic stamp was read yet.
+ */
+void
+clock_resume(struct sw_clock *c, int year, int month, time_t newest,
+    time_t last)
+{
+	struct tm	 tm;
+
+	c->minute = -1;
+	c->last = last;
+	if (month < 0 || month > 11 || year < 1970 || year > 9999) {
+		c->month = -1;
 		return;
 	}
-	c->year = tm.tm_year + 1900;
-	c->month = -1 - tm.tm_mon;	/* < 0: not yet seen, ref month */
+	c->year = year;
+	c->month = month;
+	c->newest = newest;
+	if (newest != 0)
+		return;
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = year - 1900;
+	tm.tm_mon = month;
+	tm.tm_mday = 1;
+	tm.tm_isdst = -1;
+	c->newest = mktime(&tm);
+}
+
+/* The reference: fixed, or the wall clock. */
+static time_t
+clock_ref(const struct sw_clock *c)
+{
+	return c->ref != 0 ? c->ref : time(NULL);
+}
+
+/* The time of a stamp naming no real day: the line before's. */
+static time_t
+clock_bad(const struct sw_clock *c)
+{
+	return c->last != 0 ? c->last : clock_ref(c);
+}
+
+/* Days in month mon (0-11) of year. */
+static int
+days_in(int year, int mon)
+{
+	static const int	 days[] = {
+		31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31
+	};
+
+	if (mon == 1 && year % 4 == 0 && (year % 100 != 0 || year % 400 == 0))
+		return 29;
+	return days[mon];
+}
+
+/* The stamp (month, day, time) in year, its day cut to the month's. */
+static time_t
+clock_at(const struct tm *stamp, int year)
+{
+	struct tm	 tm = *stamp;
+
+	tm.tm_year = year - 1900;
+	if (tm.tm_mday > days_in(year, tm.tm_mon))
+		tm.tm_mday = days_in(year, tm.tm_mon);
+	tm.tm_isdst = -1;
+	return mktime(&tm);
+}
+
+/* No line is placed at or after this: the reference's month after next. */
+static time_t
+clock_future(const struct sw_clock *c)
+{
+	struct tm	 tm;
+	time_t		 ref = clock_ref(c);
+
+	if (localtime_r(&ref, &tm) == NULL)
+		return ref;
+	tm.tm_mon += 2;
+	tm.tm_mday = 1;
+	tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+	tm.tm_isdst = -1;
+	return mktime(&tm);
 }
 
 /* Returns n digits at p as a number, or -1. */
@@ -59,22 +173,36 @@ num(const char *p, int n)
 	return v;
 }
 
-/* Infers the year of a classic stamp in month mon (0-11). */
+/*
+ * The year of a classic stamp (its month, day and time in *stamp), as
+ * the comment at the top says.  Moves nothing: clock_classic() does.
+ */
 static int
-clock_year(struct sw_clock *c, int mon)
+clock_year(const struct sw_clock *c, const struct tm *stamp)
 {
-	int	 refmon;
+	struct tm	 tm;
+	time_t		 t, ref;
+	int		 y;
 
 	if (c->month < 0) {
-		refmon = -1 - c->month;
-		if (mon > refmon + 1)	/* the future: last year's log */
-			c->year--;
-	} else if (mon < c->month - 6)
-		c->year++;		/* Dec -> Jan */
-	else if (mon > c->month + 6)
-		c->year--;		/* Jan -> Dec: a line from before */
-	c->month = mon;
-	return c->year;
+		ref = clock_ref(c);
+		if (localtime_r(&ref, &tm) == NULL)
+			return 1970;
+		y = tm.tm_year + 1900;
+		if (stamp->tm_mon > tm.tm_mon + 1)
+			y--;		/* the future: last year's log */
+		return y;
+	}
+	if (stamp->tm_mon == c->month)
+		return c->year;
+	y = c->year;
+	t = clock_at(stamp, y);
+	if (t >= c->newest - CLOCK_SLACK) {
+		if (t > c->newest && t >= clock_future(c))
+			y--;		/* Jan -> Dec: from before the turn */
+	} else if (clock_at(stamp, y + 1) < clock_future(c))
+		y++;			/* Dec -> Jan, or a gap across it */
+	return y;
 }
 
 /*
@@ -98,12 +226,39 @@ clock_local(struct sw_clock *c, struct tm *tm)
 }
 
 /*
+ * The time of a classic stamp (month, day and time in *tm); the newest
+ * line moves the clock.  A day its year lacks sets *bad.
+ */
+static time_t
+clock_classic(struct sw_clock *c, struct tm *tm, int *bad)
+{
+	time_t	 t;
+	int	 y;
+
+	y = clock_year(c, tm);
+	if (tm->tm_mday > days_in(y, tm->tm_mon)) {
+		*bad = 1;
+		return clock_bad(c);
+	}
+	tm->tm_year = y - 1900;
+	tm->tm_isdst = -1;
+	t = clock_local(c, tm);
+	if (c->month < 0 || t > c->newest) {
+		c->year = y;
+		c->month = tm->tm_mon;
+		c->newest = t;
+	}
+	return t;
+}
+
+/*
  * "Nov 28 04:08:29 ", also "Nov  8" and the unpadded "Nov 8" some
- * syslogs write: returns the byte after the blank, or NULL.
+ * syslogs write: returns the byte after the blank, or NULL.  *bad is set
+ * when the year inferred has no such day.
  */
 static const char *
 parse_classic(struct sw_clock *c, const char *p, const char *end,
-    time_t *when)
+    time_t *when, int *bad)
 {
 	const char	*m, *q;
 	struct tm	 tm;
@@ -132,13 +287,14 @@ parse_classic(struct sw_clock *c, const char *p, const char *end,
 		return NULL;
 	memset(&tm, 0, sizeof(tm));
 	if (day < 1 || day > 31 || (tm.tm_hour = num(q, 2)) < 0 ||
-	    (tm.tm_min = num(q + 3, 2)) < 0 || (tm.tm_sec = num(q + 6, 2)) < 0)
+	    tm.tm_hour > 23 || (tm.tm_min = num(q + 3, 2)) < 0 ||
+	    tm.tm_min > 59 || (tm.tm_sec = num(q + 6, 2)) < 0 ||
+	    tm.tm_sec > 60)
 		return NULL;
 	tm.tm_mday = day;
 	tm.tm_mon = mon;
-	tm.tm_year = clock_year(c, mon) - 1900;
-	tm.tm_isdst = -1;
-	*when = clock_local(c, &tm);
+	*bad = 0;
+	*when = clock_classic(c, &tm, bad);
 	return q + 9;
 }
 
@@ -167,21 +323,25 @@ parse_offset(const char *p, const char *end, long *off)
 
 /*
  * "YYYY-MM-DD?HH:MM:SS[.fraction]" into tm, ? being sep; returns the
- * byte after it, or NULL.  The caller made sure of 19 bytes.
+ * byte after it, or NULL.  The caller made sure of 19 bytes.  *bad is
+ * set when the month has no such day (Feb 29 of 2027, Jun 31).
  */
 static const char *
-parse_ymdhms(const char *p, const char *end, char sep, struct tm *tm)
+parse_ymdhms(const char *p, const char *end, char sep, struct tm *tm,
+    int *bad)
 {
 	memset(tm, 0, sizeof(*tm));
 	if (p[4] != '-' || p[7] != '-' || p[10] != sep || p[13] != ':' ||
 	    p[16] != ':')
 		return NULL;
 	if ((tm->tm_year = num(p, 4)) < 0 || (tm->tm_mon = num(p + 5, 2)) < 1 ||
-	    (tm->tm_mday = num(p + 8, 2)) < 1 ||
-	    (tm->tm_hour = num(p + 11, 2)) < 0 ||
-	    (tm->tm_min = num(p + 14, 2)) < 0 ||
-	    (tm->tm_sec = num(p + 17, 2)) < 0)
+	    tm->tm_mon > 12 || (tm->tm_mday = num(p + 8, 2)) < 1 ||
+	    tm->tm_mday > 31 || (tm->tm_hour = num(p + 11, 2)) < 0 ||
+	    tm->tm_hour > 23 || (tm->tm_min = num(p + 14, 2)) < 0 ||
+	    tm->tm_min > 59 || (tm->tm_sec = num(p + 17, 2)) < 0 ||
+	    tm->tm_sec > 60)
 		return NULL;
+	*bad = tm->tm_mday > days_in(tm->tm_year, tm->tm_mon - 1);
 	tm->tm_year -= 1900;
 	tm->tm_mon -= 1;
 	tm->tm_isdst = -1;
@@ -192,41 +352,52 @@ parse_ymdhms(const char *p, const char *end, char sep, struct tm *tm)
 	return p;
 }
 
-/* "2026-11-28T04:08:29.123+00:00 ": returns the byte after the blank. */
+/*
+ * "2026-11-28T04:08:29.123+00:00 ": returns the byte after the blank.
+ * A day the month lacks sets *bad and takes the line before's time.
+ */
 static const char *
-parse_rfc3339(const char *p, const char *end, time_t *when)
+parse_rfc3339(struct sw_clock *c, const char *p, const char *end,
+    time_t *when, int *bad)
 {
 	struct tm	 tm;
 	long		 off;
+	int		 b;
 
-	if (end - p < 21 || (p = parse_ymdhms(p, end, 'T', &tm)) == NULL)
+	if (end - p < 21 || (p = parse_ymdhms(p, end, 'T', &tm, &b)) == NULL)
 		return NULL;
 	if ((p = parse_offset(p, end, &off)) == NULL || p >= end || *p != ' ')
 		return NULL;
-	*when = timegm(&tm) - off;
+	*bad = b;
+	*when = b ? clock_bad(c) : timegm(&tm) - off;
 	return p + 1;
 }
 
-/* Exim's "2026-11-28 04:08:29[.123][ +0100] ": local time unless offset. */
+/*
+ * Exim's "2026-11-28 04:08:29[.123][ +0100] ": local time unless offset.
+ * A day the month lacks sets *bad and takes the line before's time.
+ */
 static const char *
 parse_eximstamp(struct sw_clock *c, const char *p, const char *end,
-    time_t *when)
+    time_t *when, int *bad)
 {
 	struct tm	 tm;
 	const char	*q;
 	long		 off;
+	int		 b;
 
-	if (end - p < 20 || (p = parse_ymdhms(p, end, ' ', &tm)) == NULL)
+	if (end - p < 20 || (p = parse_ymdhms(p, end, ' ', &tm, &b)) == NULL)
 		return NULL;
 	if (p >= end || *p != ' ')
 		return NULL;
 	p++;
+	*bad = b;
 	if ((q = parse_offset(p, end, &off)) != NULL && q < end && *q == ' ' &&
 	    *p != 'Z') {
-		*when = timegm(&tm) - off;
+		*when = b ? clock_bad(c) : timegm(&tm) - off;
 		return q + 1;
 	}
-	*when = clock_local(c, &tm);
+	*when = b ? clock_bad(c) : clock_local(c, &tm);
 	return p;
 }
 
@@ -270,8 +441,10 @@ parse_header(struct sw_clock *c, const char *p, const char *end,
 	const char	*q, *h;
 	enum sw_format	 fmt = SW_FMT_CLASSIC;
 
-	if ((q = parse_classic(c, p, end, &l->when)) == NULL) {
-		if ((q = parse_rfc3339(p, end, &l->when)) == NULL)
+	l->baddate = 0;
+	if ((q = parse_classic(c, p, end, &l->when, &l->baddate)) == NULL) {
+		if ((q = parse_rfc3339(c, p, end, &l->when, &l->baddate)) ==
+		    NULL)
 			return NULL;
 		fmt = SW_FMT_RFC3339;
 	}
@@ -309,6 +482,40 @@ parse_pid(const char *p, const char *end, pid_t *pid)
 	return q + 2;
 }
 
+/*
+ * rsyslog's "message repeated N times: [ MSG]" (its ratelimit.c writes
+ * " message repeated %d times: [%.800s]" of a MSG that has its leading
+ * blank): the message becomes MSG, l->repeat N.  Anything else, even
+ * N of 0, is left as it is.
+ */
+static void
+parse_repeat(struct sw_line *l)
+{
+	static const char	 pre[] = "message repeated ", mid[] = " times: [";
+	const char		*p = l->msg, *end = l->msg + l->msglen, *q;
+	unsigned long		 n = 0;
+
+	if (l->msglen < sizeof(pre) - 1 + 1 + sizeof(mid) - 1 + 1 ||
+	    memcmp(p, pre, sizeof(pre) - 1) != 0 || end[-1] != ']')
+		return;
+	for (q = p + sizeof(pre) - 1; q < end && isdigit((unsigned char)*q);
+	    q++)
+		if (n <= SW_REPEAT_MAX)		/* saturated: any length */
+			n = n * 10 + (unsigned long)(*q - '0');
+	if (q == p + sizeof(pre) - 1 || n == 0 ||
+	    (size_t)(end - q) < sizeof(mid) - 1 + 1 ||
+	    memcmp(q, mid, sizeof(mid) - 1) != 0)
+		return;
+	q += sizeof(mid) - 1;
+	l->repcut = end - 1 - q >= SW_REPEAT_CUT;
+	if (q < end - 1 && *q == ' ')
+		q++;
+	l->repeat = n > SW_REPEAT_MAX ? SW_REPEAT_MAX : (unsigned int)n;
+	l->repcapped = n > SW_REPEAT_MAX;
+	l->msg = q;
+	l->msglen = (size_t)(end - 1 - q);
+}
+
 /* Exim under syslog: "[1\2] " part prefix, then its own stamp and pid. */
 static void
 parse_exim_msg(struct sw_clock *c, struct sw_line *l)
@@ -316,7 +523,7 @@ parse_exim_msg(struct sw_clock *c, struct sw_line *l)
 	const char	*p = l->msg, *end = l->msg + l->msglen, *q;
 	time_t		 t;
 	pid_t		 pid;
-	int		 a, b;
+	int		 a, b, bad;
 
 	if (end - p >= 6 && p[0] == '[' && isdigit((unsigned char)p[1])) {
 		/* Saturated at 1000: only 1 to 99 are parts, and a line
@@ -335,8 +542,8 @@ parse_exim_msg(struct sw_clock *c, struct sw_line *l)
 			}
 		}
 	}
-	if ((q = parse_eximstamp(c, p, end, &t)) != NULL)
-		p = q;
+	if ((q = parse_eximstamp(c, p, end, &t, &bad)) != NULL)
+		p = q;		/* its own stamp: the envelope's counts */
 	p = parse_pid(p, end, &pid);	/* log_selector +pid */
 	l->msglen -= (size_t)(p - l->msg);
 	l->msg = p;
@@ -436,6 +643,15 @@ skip_pri(const char *p, const char *end)
 	return q;
 }
 
+/* An envelope was found: a valid stamp is the line before's for the next. */
+static int
+parse_found(struct sw_clock *c, const struct sw_line *l)
+{
+	if (!l->baddate)
+		c->last = l->when;
+	return 1;
+}
+
 /*
  * Fills l from the line buf (len bytes, no newline).  Returns 1 when an
  * envelope was found, 0 when the whole line is the message (SW_FMT_NONE).
@@ -451,13 +667,14 @@ parse_line(struct sw_clock *c, const char *buf, size_t len, struct sw_line *l)
 	l->msg = buf;
 	l->msglen = len;
 	p = skip_pri(buf, end);
-	if ((q = parse_eximstamp(c, p, end, &l->when)) != NULL &&
+	if ((q = parse_eximstamp(c, p, end, &l->when, &l->baddate)) != NULL &&
 	    parse_isohost(q, end, l)) {
 		l->fmt = SW_FMT_RFC3339;	/* "2026-11-28 04:08:29 host tag:" */
 		l->mta = parse_mta(l->tag, l->taglen);
+		parse_repeat(l);
 		if (l->mta == SW_MTA_EXIM)
 			parse_exim_msg(c, l);
-		return 1;
+		return parse_found(c, l);
 	}
 	if (q != NULL) {
 		l->fmt = SW_FMT_EXIM;
@@ -466,7 +683,7 @@ parse_line(struct sw_clock *c, const char *buf, size_t len, struct sw_line *l)
 		l->mta = SW_MTA_EXIM;
 		l->msg = parse_pid(q, end, &l->pid);
 		l->msglen = (size_t)(end - l->msg);
-		return 1;
+		return parse_found(c, l);
 	}
 	/* "stamp host stamp host tag: ": a relay's header before the tag. */
 	for (depth = 0; depth < 3 && l->tag == NULL; depth++) {
@@ -479,12 +696,14 @@ parse_line(struct sw_clock *c, const char *buf, size_t len, struct sw_line *l)
 	}
 	if (l->fmt == SW_FMT_NONE) {
 		l->when = 0;
+		l->baddate = 0;
 		return 0;
 	}
 	if (l->tag != NULL) {
 		l->mta = parse_mta(l->tag, l->taglen);
+		parse_repeat(l);
 		if (l->mta == SW_MTA_EXIM)
 			parse_exim_msg(c, l);
 	}
-	return 1;
+	return parse_found(c, l);
 }

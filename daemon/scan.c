@@ -10,7 +10,9 @@
  * new database.  Alerts are counted on the incidents but sent nowhere.
  * What is scan's own is the coverage of the reading: lines, records,
  * events by kind, Exim's syslog copies, known look-alikes, lines about
- * AUTH that no rule read, lines cut.  With --events the events are
+ * AUTH that no rule read, lines cut, rsyslog's "message repeated N times"
+ * lines and the records they stand for (each counted, and printed by
+ * --events, N times).  With --events the events are
  * printed as they are matched, and nothing is counted.
  */
 
@@ -43,6 +45,10 @@ struct scan {
 	struct sw_feed		*feed;	/* of the source being read */
 	const char		*file;
 	unsigned long long	 lines, records, dups, ignored, missed, cut;
+	unsigned long long	 outside;	/* events outside the window */
+	time_t			 since, until;	/* the window; 0: open */
+	unsigned long long	 repeats, repeated;	/* rsyslog's "message
+					   repeated N times" lines, their Ns */
 	unsigned long long	 kinds[SW_EV_NKINDS];
 	unsigned long long	 bytes, total;	/* progress */
 	uint64_t		 pos;	/* offset in the file being read */
@@ -81,7 +87,7 @@ scan_new(const struct sw_rules *rs, const struct sw_conf *conf,
 		free(s);
 		return NULL;
 	}
-	s->count = count_new(rs, &conf->alert, s->store, NULL);
+	s->count = count_new(rs, &conf->alert, s->store, NULL, NULL);
 	return s;
 }
 
@@ -94,6 +100,14 @@ scan_free(struct scan *s)
 	count_free(s->count);
 	store_close(s->store);
 	free(s);
+}
+
+/* ,"name_hex":"76616c7565" -- its bytes, or null for an empty value. */
+static void
+scan_json_hex(FILE *fp, const char *name, const char *v)
+{
+	fprintf(fp, ",\"%s_hex\":", name);
+	out_json_hex(fp, *v != '\0' ? v : NULL, strlen(v));
 }
 
 /* One event as one JSON object on one line: a stable interface. */
@@ -123,9 +137,12 @@ event_print_json(FILE *fp, const char *file, unsigned long line,
 		fputs("null,\"account_hex\":null", fp);
 	scan_json_str(fp, "addr", ev->addr);
 	scan_json_str(fp, "name", ev->name);
+	scan_json_hex(fp, "name", ev->name);
 	scan_json_str(fp, "relay", ev->relay);
+	scan_json_hex(fp, "relay", ev->relay);
 	scan_json_str(fp, "mech", ev->mech);
 	scan_json_str(fp, "reply", ev->reply);
+	scan_json_hex(fp, "reply", ev->reply);
 	scan_json_str(fp, "queue", ev->queue);
 	scan_json_str(fp, "diagnosis", ev->diag != NULL ? ev->diag->id : "");
 	fprintf(fp, ",\"pid\":%ld,\"dup\":%s,\"cut\":%s}\n", (long)ev->pid,
@@ -203,12 +220,35 @@ scan_commit(struct scan *s)
 		s->failed = 1;
 }
 
+/*
+ * Only the events of the logs' time from since up to until (0: no
+ * bound) are counted and shown: --since and --until.
+ */
+void
+scan_window(struct scan *s, time_t since, time_t until)
+{
+	s->since = since;
+	s->until = until;
+}
+
+/* 1 when ev is outside the window. */
+static int
+scan_outside(const struct scan *s, const struct sw_event *ev)
+{
+	return (s->since != 0 && ev->when < s->since) ||
+	    (s->until != 0 && ev->when >= s->until);
+}
+
 /* feed.c hands every event here: counted the daemon's way. */
 static void
 scan_event(void *arg, const struct sw_event *ev)
 {
 	struct scan	*s = arg;
 
+	if (scan_outside(s, ev)) {
+		s->outside++;
+		return;
+	}
 	if (ev->kind < SW_EV_NKINDS)
 		s->kinds[ev->kind]++;
 	if (s->count == NULL)
@@ -224,19 +264,31 @@ scan_note(void *arg, const struct sw_record *rec, int rc,
     const struct sw_event *ev)
 {
 	struct scan	*s = arg;
+	unsigned int	 i;
 
 	s->records++;
 	if (rec->cut)
 		s->cut++;
+	if (rec->env.repeat > 0) {
+		s->repeats++;
+		s->repeated += rec->env.repeat;
+	}
 	switch (rc) {
-	case SW_MATCH_EVENT:
-		if ((s->flags & SCAN_EVENTS) && (s->flags & SCAN_JSON))
-			event_print_json(s->out, s->file, rec->lineno, ev);
-		else if (s->flags & SCAN_EVENTS)
-			event_print_text(s->out, s->file, rec->lineno, ev);
+	case SW_MATCH_EVENT:		/* printed as often as counted */
+		if (rec->env.repeat > ev->repeat)	/* Exim's copies */
+			s->dups += rec->env.repeat - ev->repeat;
+		if (scan_outside(s, ev))
+			break;
+		for (i = 0; i < ev->repeat && (s->flags & SCAN_EVENTS); i++)
+			if (s->flags & SCAN_JSON)
+				event_print_json(s->out, s->file, rec->lineno,
+				    ev);
+			else
+				event_print_text(s->out, s->file, rec->lineno,
+				    ev);
 		break;
 	case SW_MATCH_DUP:
-		s->dups++;
+		s->dups += rec->env.repeat > 0 ? rec->env.repeat : 1;
 		break;
 	case SW_MATCH_IGNORED:
 		s->ignored++;
@@ -425,28 +477,60 @@ scan_opt(const struct scan *s, struct ctldb_opt *o, int json)
 static void
 scan_totals(const struct scan *s, FILE *fp)
 {
-	fprintf(fp, "smtpwatch scan: %d file%s, %llu lines, %llu failures, "
-	    "%llu affected, %llu trouble, %llu successes, %llu attributions\n",
-	    s->files, s->files == 1 ? "" : "s", s->lines,
-	    s->kinds[SW_EV_FAILURE], s->kinds[SW_EV_AFFECTED],
-	    s->kinds[SW_EV_TROUBLE], s->kinds[SW_EV_SUCCESS],
-	    s->kinds[SW_EV_ATTRIBUTION]);
+	char	 b[7][64];
+
+	fprintf(fp, "smtpwatch scan: %s, %s, %s, %s, %s, %s, %s\n",
+	    out_count(b[0], sizeof(b[0]), s->files, "file", "files"),
+	    out_count(b[1], sizeof(b[1]), (long long)s->lines, "line",
+	    "lines"),
+	    out_count(b[2], sizeof(b[2]), (long long)s->kinds[SW_EV_FAILURE],
+	    "failure", "failures"),
+	    out_count(b[3], sizeof(b[3]), (long long)count_held(s->count),
+	    "message held back", "messages held back"),
+	    out_count(b[4], sizeof(b[4]), (long long)s->kinds[SW_EV_TROUBLE],
+	    "trouble event", "trouble events"),
+	    out_count(b[5], sizeof(b[5]), (long long)s->kinds[SW_EV_SUCCESS],
+	    "success", "successes"),
+	    out_count(b[6], sizeof(b[6]),
+	    (long long)s->kinds[SW_EV_ATTRIBUTION], "attribution",
+	    "attributions"));
 }
 
 static void
 scan_coverage(const struct scan *s, FILE *fp)
 {
 	unsigned long long	 events = 0;
+	char			 b[6][64];
 	int			 k;
 
 	for (k = 0; k < SW_EV_NKINDS; k++)
 		events += s->kinds[k];
-	fprintf(fp, "\nCoverage: %llu records, %llu events, %llu Exim syslog "
-	    "copies, %llu known look-alikes, %llu missed (about AUTH, no rule "
-	    "matched%s), %llu lines cut at %d bytes\n", s->records, events,
-	    s->dups, s->ignored, s->missed, s->missed > 0 &&
-	    !(s->flags & SCAN_MISSED) ? "; --missed lists them" : "", s->cut,
+	fprintf(fp, "\nCoverage: %s, %s, %s, %s, %s missed (about AUTH, no "
+	    "rule matched%s), %s cut at %d bytes\n",
+	    out_count(b[0], sizeof(b[0]), (long long)s->records, "record",
+	    "records"),
+	    out_count(b[1], sizeof(b[1]), (long long)events, "event",
+	    "events"),
+	    out_count(b[2], sizeof(b[2]), (long long)s->dups,
+	    "Exim syslog copy", "Exim syslog copies"),
+	    out_count(b[3], sizeof(b[3]), (long long)s->ignored,
+	    "known look-alike", "known look-alikes"),
+	    out_count(b[4], sizeof(b[4]), (long long)s->missed, "line",
+	    "lines"),
+	    s->missed > 0 && !(s->flags & SCAN_MISSED) ?
+	    "; --missed lists them" : "",
+	    out_count(b[5], sizeof(b[5]), (long long)s->cut, "line", "lines"),
 	    SW_LINE_MAX);
+	if (s->since != 0 || s->until != 0)
+		fprintf(fp, "Window: %s outside --since/--until, not counted\n",
+		    out_count(b[0], sizeof(b[0]), (long long)s->outside,
+		    "event", "events"));
+	if (s->repeats > 0)
+		fprintf(fp, "Repeats: %s \"message repeated\" standing for "
+		    "%s\n", out_count(b[0], sizeof(b[0]),
+		    (long long)s->repeats, "rsyslog line", "rsyslog lines"),
+		    out_count(b[1], sizeof(b[1]), (long long)s->repeated,
+		    "record", "records"));
 }
 
 /*
@@ -514,7 +598,8 @@ scan_report_json(struct scan *s)
 		rc |= lists[i](&o);
 	}
 	fprintf(fp, ",\"coverage\":{\"exim_copies\":%llu,\"ignored\":%llu,"
-	    "\"missed\":%llu,\"cut\":%llu}}\n", s->dups, s->ignored,
-	    s->missed, s->cut);
+	    "\"missed\":%llu,\"cut\":%llu,\"outside\":%llu,\"repeats\":%llu,"
+	    "\"repeated\":%llu}}\n", s->dups, s->ignored, s->missed, s->cut,
+	    s->outside, s->repeats, s->repeated);
 	return rc != 0 ? 3 : 0;
 }

@@ -10,7 +10,7 @@
  *              the status reply's fields (wire.c)
  *   daemon     smtpwatchd's own: tail.c, control.c, notify.c
  *   CLI        smtpwatchctl's own: out.c, ctldb.c, ctlsock.c, status.c,
- *              scan.c
+ *              metrics.c, scan.c
  */
 
 #ifndef SMTPWATCH_H
@@ -64,6 +64,8 @@ struct sw_text {
 #define SW_MATCH_LIMIT		1000000	/* PCRE2 match limit per pattern */
 #define SW_DEPTH_LIMIT		20000	/* PCRE2 depth limit per pattern */
 #define SW_JIT_STACK		(1024 * 1024)	/* most the JIT's stack grows to */
+#define SW_REPEAT_MAX		1000	/* times one rsyslog repeat line counts */
+#define SW_REPEAT_CUT		800	/* bytes rsyslog keeps of its message */
 
 enum sw_kind {
 	SW_EV_FAILURE,		/* credentials rejected */
@@ -109,13 +111,25 @@ struct sw_line {
 	const char	*msg;		/* the message after the envelope */
 	size_t		 msglen;
 	int		 part, parts;	/* Exim syslog [1\2] prefix, else 0 */
+	int		 baddate;	/* the stamp names no real day (Feb 29
+					   of 2027): when is the line before's */
+	unsigned int	 repeat;	/* rsyslog's "message repeated N times:
+					   [ MSG]": N, msg is MSG; else 0 */
+	int		 repcapped;	/* N was above SW_REPEAT_MAX: cut */
+	int		 repcut;	/* MSG may have been cut by rsyslog */
 };
 
-/* Year inference for classic stamps: keeps the last month seen. */
+/*
+ * Year inference for classic stamps (parse.c): keeps the newest line
+ * read.  A log is read forward in time, and no line is placed after
+ * the month following the reference.
+ */
 struct sw_clock {
-	int		 year;		/* year of the last classic stamp */
-	int		 month;		/* 0-11 of the last one, -1 at start */
-	time_t		 ref;		/* "now" for the first inference */
+	int		 year;		/* year of the newest classic stamp */
+	int		 month;		/* 0-11 of it, -1 before the first */
+	time_t		 newest;	/* its time */
+	time_t		 last;		/* the last valid stamp, any kind */
+	time_t		 ref;		/* the reference; 0: the wall clock */
 	long long	 minute;	/* local stamp to the minute ... */
 	time_t		 base;		/* ... and its time: mktime is slow */
 };
@@ -230,6 +244,8 @@ struct sw_rules {
 #define SW_EVF_ACCOUNT	0x02		/* the account is known */
 #define SW_EVF_DUP	0x04		/* collapsed into the event before */
 #define SW_EVF_ATTRIB	0x08		/* account from a back end's line */
+#define SW_EVF_HELD	0x10		/* a message held back at a relay,
+					   new for it (count.c) */
 
 struct sw_event {
 	time_t				 when;
@@ -237,6 +253,10 @@ struct sw_event {
 	enum sw_dir			 dir;
 	enum sw_mta			 mta;
 	unsigned int			 flags;
+	unsigned int			 repeat;	/* the record stands for
+					   this many events (rsyslog's repeats,
+					   Exim's copies taken out): feed.c
+					   hands the event on that many times */
 	const struct sw_extract		*rule;
 	const struct sw_diagnosis	*diag;	/* NULL when none applies */
 	pid_t				 pid;
@@ -331,6 +351,10 @@ struct sw_storeopt {
 	long		 retention;	/* seconds a quiet row is kept */
 	long		 bucket_width;	/* seconds per windowed bucket */
 	long		 bucket_retention;	/* seconds buckets are kept */
+	int		 share;		/* percent of the rows an expiry may
+					   delete after a jump of the log's
+					   time; 0 or 100: any */
+	long long	 limit;		/* bytes the file is kept under; 0: none */
 };
 
 /* A network to ignore: an address and a prefix length. */
@@ -346,6 +370,16 @@ struct sw_relayname {
 	char		*name;
 };
 
+/*
+ * The defaults of the alerting directives that bound an attack's cost:
+ * client addresses grouped by network (prefix lengths), the client-side
+ * incidents kept open, and their entries a minute of log time.
+ */
+#define SW_GROUP_IPV4		32
+#define SW_GROUP_IPV6		64
+#define SW_CLIENT_INCIDENTS	10000
+#define SW_ALERTS_PER_MINUTE	60
+
 /* Alert thresholds and filters, from the configuration. */
 struct sw_alertopt {
 	long		 account_threshold;	/* failures ... */
@@ -358,6 +392,11 @@ struct sw_alertopt {
 	long		 realert;	/* seconds between entries */
 	long		 quiet;		/* an incident quiet this long closes */
 	long		 attribution;	/* seconds a back-end line pairs */
+	long		 group_ipv4;	/* client networks: prefix lengths */
+	long		 group_ipv6;
+	long		 client_incidents;	/* account and address incidents
+					   open at most, then folded */
+	long		 alerts_per_minute;	/* their entries a minute */
 	int		 fleet;		/* accounts, addresses across hosts */
 	char	       **ignore_accounts;	/* fnmatch globs */
 	size_t		 nignore_accounts;
@@ -433,14 +472,22 @@ char	*xstrndup(const char *, size_t);
 void	 strv_push(char ***, size_t *, const char *);
 void	 strv_free(char **, size_t);
 size_t	 str_vis(char *, size_t, const char *, size_t);
+void	 str_vis_ascii(int);
+int	 str_vis_utf8(void);
+size_t	 str_vis_len(const char *, size_t);
+size_t	 utf8_cut(const char *, size_t, size_t);
+size_t	 utf8_char(const char *, size_t, uint32_t *);
 char	*str_unvis(const char *, size_t, size_t *);
 void	 fput_vis(FILE *, const char *, size_t);
 void	 fput_json(FILE *, const char *, size_t);
 int	 duration_parse(const char *, long *);
 int	 duration_parse_ms(const char *, long *);
+int	 time_parse(const char *, time_t, time_t *);
+void	 span_text(char *, size_t, long long);
 
 /* parse.c */
 void	 clock_init(struct sw_clock *, time_t);
+void	 clock_resume(struct sw_clock *, int, int, time_t, time_t);
 int	 parse_line(struct sw_clock *, const char *, size_t,
 	    struct sw_line *);
 enum sw_mta	 parse_mta(const char *, size_t);
@@ -456,8 +503,9 @@ void		 join_flush(struct sw_join *);
 void		 join_at(struct sw_join *, uint64_t);
 size_t		 join_held(const struct sw_join *, uint64_t *, size_t);
 void		 join_flush_entry(struct sw_join *);
-void		 join_clock_get(const struct sw_join *, int *, int *);
-void		 join_clock_set(struct sw_join *, int, int);
+void		 join_clock_get(const struct sw_join *, int *, int *, time_t *,
+		    time_t *);
+void		 join_clock_set(struct sw_join *, int, int, time_t, time_t);
 void		 join_reference(struct sw_join *, time_t);
 
 /* lines.c: split a byte stream into lines, bounded by SW_LINE_MAX. */
@@ -568,6 +616,7 @@ int	 store_commit(struct sw_store *);
 size_t	 store_batched(const struct sw_store *);
 int	 store_load(struct sw_store *, const char *, struct sw_checkpoint *);
 int	 store_expire(struct sw_store *, time_t);
+int	 store_caught_up(struct sw_store *);
 void	 store_incident(struct sw_store *, const struct sw_incident *);
 int	 store_incidents_open(struct sw_store *,
 	    void (*)(void *, const struct sw_incident *), void *);
@@ -578,7 +627,19 @@ int	 store_pair_succeeded(struct sw_store *, const char *, const char *,
 	    size_t, const char *);
 long long	 store_failures_since(struct sw_store *, time_t);
 int	 store_pending(const struct sw_store *);
-int	 store_reset(struct sw_store *, const char *, size_t);
+/* What a reset forgets, and what it found: rows of each kind. */
+enum sw_reset_what {
+	SW_RS_PAIRS, SW_RS_ACCOUNTS, SW_RS_ADDRS, SW_RS_RELAYS, SW_RS_BUCKETS,
+	SW_RS_INCIDENTS, SW_RS_FOLDS, SW_RS_N
+};
+struct sw_reset {
+	const char	*subject;	/* any bytes */
+	size_t		 len;
+	const char	*host;		/* NULL: every host */
+	int		 dry_run;	/* count, change nothing */
+	long long	 n[SW_RS_N];
+};
+int	 store_reset(struct sw_store *, struct sw_reset *);
 void	 store_configure(struct sw_store *, const struct sw_storeopt *);
 
 /* journal.c: the systemd journal as a source of mail log lines. */
@@ -677,10 +738,43 @@ enum sw_alert_kind {
 	SW_AL_ACCOUNT_RECOVERED,
 	SW_AL_BACKEND_DOWN,
 	SW_AL_BACKEND_RECOVERED,
+	SW_AL_ALERTS_FOLDED,	/* a minute's folded entries (sw_fold) */
+	SW_AL_SUMMARISING,	/* client incidents folded for room */
 	SW_AL_NKINDS
 };
 
 #define SW_TRACK_ADDRS	8	/* distinct addresses told apart */
+#define SW_FOLD_TOP	5	/* subjects a summary names */
+#define SW_NET_MAX	(SW_ADDR_MAX + 4)	/* an address and "/128" */
+
+/*
+ * incident.c: what was folded into a summary in one minute of log time
+ * (SW_AL_ALERTS_FOLDED): client-side entries past alerts-per-minute, and
+ * client incidents closed to make room past client-incidents; with
+ * SW_AL_SUMMARISING, the capacity and how many are open.
+ */
+struct sw_fold_top {
+	int64_t		 id;		/* the incident */
+	enum sw_inc_kind kind;
+	uint64_t	 failures;	/* failures folded in the minute */
+	char		 subject[SW_ACCOUNT_MAX];
+	size_t		 subjectlen;
+};
+
+struct sw_fold {
+	time_t		 minute;	/* its first second */
+	unsigned long	 budget;	/* alerts-per-minute */
+	unsigned long	 sent;		/* client-side entries written */
+	unsigned long	 entries;	/* entries folded ... */
+	unsigned long	 kinds[SW_AL_NKINDS];	/* ... by kind */
+	unsigned long	 incidents;	/* incidents folded for room */
+	uint64_t	 failures;	/* failures told in the summary */
+	time_t		 first, last;	/* ... their log times */
+	struct sw_fold_top top[SW_FOLD_TOP];	/* most failures first */
+	size_t		 ntop;
+	unsigned long	 capacity;	/* client-incidents */
+	unsigned long	 open;		/* client incidents open */
+};
 
 struct sw_alert {
 	enum sw_alert_kind		 kind;
@@ -701,12 +795,34 @@ struct sw_alert {
 	time_t		 first, last;	/* log times of the failures told */
 	int		 caught_up;	/* about lines older than the live
 					   window: a backlog read late */
+	uint32_t	 networks;	/* account: distinct client networks
+					   failing it when fewer than its
+					   addresses (grouped), else 0 */
+	char		 network[SW_NET_MAX];	/* the one network of an
+					   account or address incident */
+	const struct sw_fold *fold;	/* summaries: what was folded */
 };
 
-int		 alert_send(const struct sw_alert *);
+/*
+ * The entries decided and not yet written: kept in the database with
+ * the batch that decided them (a checkpoint row of this name, its state
+ * the entries), written once that batch is committed.
+ */
+#define SW_OUTBOX_SOURCE	"smtpwatchd:alerts"
+struct sw_outbox;
+
 const char	*alert_kind_name(enum sw_alert_kind);
 const char	*alert_kind_id(enum sw_alert_kind);
 void		 alert_duration(char *, size_t, long);
+struct sw_outbox	*outbox_new(void);
+void		 outbox_free(struct sw_outbox *);
+void		 outbox_add(struct sw_outbox *, const struct sw_alert *);
+size_t		 outbox_count(const struct sw_outbox *);
+int		 outbox_position(const struct sw_outbox *,
+		    struct sw_checkpoint *);
+void		 outbox_committed(struct sw_outbox *);
+size_t		 outbox_send(struct sw_outbox *);
+int		 outbox_load(struct sw_outbox *, const struct sw_checkpoint *);
 
 /* attrib.c: names the account of a failure from a back end's line. */
 struct sw_attrib;
@@ -716,26 +832,48 @@ int		 attrib_event(struct sw_attrib *, long, struct sw_event *);
 
 /* incident.c: the alert engine. */
 struct sw_engine;
+typedef void	(*sw_alert_cb)(void *, const struct sw_alert *);
+struct sw_engine_stat {
+	size_t		 open;		/* incidents open */
+	size_t		 clients;	/* ... of them account, address */
+	unsigned long	 alerts;	/* entries written */
+	unsigned long	 folded_entries;	/* entries folded */
+	unsigned long	 folded_incidents;	/* incidents folded */
+	int		 summarising;	/* client-incidents are open */
+	unsigned long	 opened[SW_INC_NKINDS];	/* opened here, not loaded */
+};
 struct sw_engine	*engine_new(const struct sw_rules *,
 		    const struct sw_alertopt *, struct sw_store *,
-		    int (*)(const struct sw_alert *));
+		    sw_alert_cb, void *);
 void		 engine_free(struct sw_engine *);
 void		 engine_event(struct sw_engine *, const struct sw_event *);
 int		 engine_tick(struct sw_engine *, time_t);
+void		 engine_flush(struct sw_engine *);
 void		 engine_save(struct sw_engine *);
 size_t		 engine_open(const struct sw_engine *);
 unsigned long	 engine_alerts(const struct sw_engine *);
-int		 engine_reset(struct sw_engine *, const char *, size_t);
+void		 engine_stat(const struct sw_engine *, struct sw_engine_stat *);
+int		 engine_reset(struct sw_engine *, const char *, size_t,
+		    const char *);
+int		 engine_group(const struct sw_alertopt *, const char *, char *,
+		    size_t);
+
+/* held.c: which events are a message held back at a relay. */
+struct sw_held;
+struct sw_held	*held_new(void);
+void		 held_free(struct sw_held *);
+int		 held_is_new(struct sw_held *, const struct sw_event *);
 
 /* count.c: the one way an event is counted (smtpwatchd and scan). */
 struct sw_count;
 struct sw_count	*count_new(const struct sw_rules *, const struct sw_alertopt *,
-		    struct sw_store *, int (*)(const struct sw_alert *));
+		    struct sw_store *, sw_alert_cb, void *);
 void		 count_free(struct sw_count *);
 void		 count_event(struct sw_count *, const struct sw_event *);
 int		 count_commit(struct sw_count *);
 struct sw_engine *count_engine(const struct sw_count *);
 unsigned long long count_kind(const struct sw_count *, enum sw_kind);
+unsigned long long count_held(const struct sw_count *);
 
 /*
  * wire.c: the control socket's status reply, one table of fields for
@@ -757,6 +895,11 @@ struct ctl_status {
 	struct sw_text	 database;
 	unsigned long long	 batch, incidents;
 	unsigned long long	 lines, events, batches, commit_errors, alerts;
+	unsigned long long	 folded_entries, folded_incidents;
+	int			 summarising;	/* client-incidents reached */
+	/* counted since the daemon started, for metrics.c's counters */
+	unsigned long long	 failures[SW_DIR_NDIRS], successes[SW_DIR_NDIRS];
+	unsigned long long	 opened[SW_INC_NKINDS];	/* incidents */
 	struct ctl_source	*sources;
 	size_t		 nsources;
 };
@@ -799,20 +942,27 @@ int		 tails_run(struct sw_tails *, size_t);
 int		 tails_polled(const struct sw_tails *);
 void		 tail_stat(const struct sw_tail *, struct sw_tail_stat *);
 int		 tail_fileid(const struct sw_tail *, struct sw_fileid *);
+void		*tail_alias(const struct sw_tail *);
 
 /* control.c: the control socket; smtpwatchd.c runs the commands. */
 struct ev_loop;
 struct sw_control;
+#define SW_CTL_ARGS	4	/* arguments of a request, at most */
+struct sw_ctl_arg {
+	const char	*p;		/* decoded, any bytes */
+	size_t		 len;
+};
 struct sw_ctl_cmd {
 	const char	*name;
 	int		 change;	/* changes: root and our user only */
-	int		 arg;		/* takes an argument */
+	int		 args;		/* takes at most this many */
 	/* Writes the payload to the stream; 0, or -1 with the reason. */
-	int		(*fn)(void *, const char *, size_t, FILE *, char *,
-			    size_t);
+	int		(*fn)(void *, const struct sw_ctl_arg *, size_t, FILE *,
+			    char *, size_t);
 };
 const char	*control_parse(char *, size_t, const struct sw_ctl_cmd *,
-		    size_t, const struct sw_ctl_cmd **, char **, size_t *);
+		    size_t, const struct sw_ctl_cmd **, struct sw_ctl_arg *,
+		    size_t *);
 int		 control_open(const char *, struct ev_loop *,
 		    const struct sw_ctl_cmd *, size_t, void *,
 		    struct sw_control **);
@@ -829,7 +979,8 @@ void	 notify_status(const char *, ...)
 double	 notify_watchdog_interval(void);
 
 /* ====================================================================
- * smtpwatchctl's own: out.c, ctldb.c, ctlsock.c, status.c, scan.c.
+ * smtpwatchctl's own: out.c, ctldb.c, ctlsock.c, status.c, metrics.c,
+ * scan.c.
  * ==================================================================== */
 
 /* out.c: how smtpwatchctl prints: tables, JSON of columns, times. */
@@ -852,6 +1003,8 @@ struct out_table {			/* cells row by row, header first */
 	size_t		 ncells;
 };
 void	 out_span(char *, size_t, long long);
+const char	*out_count(char *, size_t, long long, const char *,
+		    const char *);
 void	 out_ago(char *, size_t, time_t, time_t);
 void	 out_utc(char *, size_t, time_t);
 int	 out_bold(FILE *);
@@ -880,8 +1033,9 @@ struct ctldb_opt {
 	const char		*database;
 	const struct sw_rules	*rs;		/* show: diagnosis texts */
 	time_t			 now;		/* ctldb_now() */
-	long			 since;		/* seconds; 0: the totals */
+	time_t			 since, until;	/* a window; 0: open-ended */
 	const char		*direction;	/* server, client; NULL: both */
+	const char		*host;		/* NULL: every host */
 	int			 open;		/* incidents: open ones only */
 	int			 json;
 };
@@ -914,13 +1068,31 @@ struct status_opt {
 	const struct sw_rules	*rs;		/* diagnosis texts */
 	time_t			 now;		/* ctldb_now() */
 	int			 json;
+	int			 verbose;	/* status: every fix, in full */
+	const char		*output;	/* metrics: a file; NULL: stdout */
+	long long		 limit;		/* database-limit, 0: none */
 };
-int	 ctlsock_request(const char *, const char *, const char *, size_t,
-	    struct ctl_reply *);
+int	 ctlsock_request(const char *, const char *,
+	    const struct sw_ctl_arg *, size_t, struct ctl_reply *);
 void	 ctlsock_free(struct ctl_reply *);
 int	 ctlsock_status(const struct ctl_reply *, struct ctl_status *);
-int	 ctlsock_command(const char *, const char *, const char *);
+int	 ctlsock_reload(const char *);
+int	 ctlsock_reset(const char *, const char *, const char *, int);
+/* The database's size, its folds and expiries (status.c, metrics.c). */
+struct sw_storage {
+	long long	 bytes;
+	long long	 rows[3], members[3];	/* accounts, addresses,
+						   account addresses */
+	long long	 last_fold;		/* log time, 0: none */
+	long long	 expire_wall, expire_log;	/* -1: none */
+	long long	 refused_wall, refused_log, refused_rows, refused_total;
+};
+int	 status_store_read(struct sqlite3 *, struct sw_storage *);
+int	 status_ask(const char *, struct ctl_status *, char *, size_t);
+struct sqlite3_stmt	*status_relays(struct sqlite3 *);
 int	 status_print(const struct status_opt *);
+
+/* metrics.c: smtpwatchctl metrics, the Prometheus text format. */
 int	 status_metrics(const struct status_opt *);
 
 /* scan.c: offline analysis of existing logs (smtpwatchctl scan). */
@@ -934,6 +1106,7 @@ struct scan	*scan_new(const struct sw_rules *, const struct sw_conf *,
 		    unsigned int, FILE *);
 int		 scan_path(struct scan *, const char *);
 int		 scan_journal(struct scan *, const char *, uint64_t);
+void		 scan_window(struct scan *, time_t, time_t);
 int		 scan_report(struct scan *);
 int		 scan_report_json(struct scan *);
 void		 scan_free(struct scan *);

@@ -1,15 +1,24 @@
 /*
  * smtpwatchctl.c -- the command line.  A sorted table of commands, each
- * a function; options common to all come first.  Today: `scan`, the
- * offline analysis of existing logs, and `explain`, which shows how one
- * line is read, which rule takes it, and what its diagnosis says.
+ * a function with the options it takes; the options are parsed once,
+ * before and after the command, and an option a command does not take,
+ * a value it cannot use or an argument too many is a usage error that
+ * names them (exit 3).  `smtpwatchctl CMD --help` prints one command's
+ * usage, made from the same table, so it cannot disagree with what the
+ * command accepts.  scan and explain read logs; the listings read the
+ * database (ctldb.c); status and metrics ask the daemon too (status.c);
+ * reset and reload go to the daemon (ctlsock.c).
  */
 
 #include <sys/stat.h>
 
 #include <dirent.h>
+#include <errno.h>
 #include <fnmatch.h>
 #include <getopt.h>
+#include <langinfo.h>
+#include <locale.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,14 +27,55 @@
 
 #include "smtpwatch.h"
 
+/* The options: common ones (-f, --rules, --help) and the commands'. */
+enum opt {
+	O_DIRECTION, O_DRY_RUN, O_EVENTS, O_HOST, O_JOURNAL, O_JSON,
+	O_MISSED, O_NO_PROGRESS, O_OPEN, O_OUTPUT, O_SINCE, O_UNTIL,
+	O_VERBOSE, O_NCMDOPTS,
+	O_RULES = O_NCMDOPTS, O_HELP, O_VERSION, O_CONFIG, O_NOPTS
+};
+#define OPT(o)	(1u << (o))
+
+static const struct option longopts[] = {	/* indexed by enum opt */
+	[O_DIRECTION] =	{ "direction",	required_argument,	NULL, 0 },
+	[O_DRY_RUN] =	{ "dry-run",	no_argument,		NULL, 0 },
+	[O_EVENTS] =	{ "events",	no_argument,		NULL, 0 },
+	[O_HOST] =	{ "host",	required_argument,	NULL, 0 },
+	[O_JOURNAL] =	{ "journal",	no_argument,		NULL, 0 },
+	[O_JSON] =	{ "json",	no_argument,		NULL, 0 },
+	[O_MISSED] =	{ "missed",	no_argument,		NULL, 0 },
+	[O_NO_PROGRESS] = { "no-progress", no_argument,		NULL, 0 },
+	[O_OPEN] =	{ "open",	no_argument,		NULL, 0 },
+	[O_OUTPUT] =	{ "output",	required_argument,	NULL, 0 },
+	[O_SINCE] =	{ "since",	required_argument,	NULL, 0 },
+	[O_UNTIL] =	{ "until",	required_argument,	NULL, 0 },
+	[O_VERBOSE] =	{ "verbose",	no_argument,		NULL, 0 },
+	[O_RULES] =	{ "rules",	required_argument,	NULL, 0 },
+	[O_HELP] =	{ "help",	no_argument,		NULL, 0 },
+	[O_VERSION] =	{ "version",	no_argument,		NULL, 0 },
+	[O_CONFIG] =	{ NULL,		0,			NULL, 0 }	/* -f */
+};
+
+/* The value an option's usage shows, or NULL for a flag. */
+static const char *const optargs[O_NOPTS] = {
+	[O_DIRECTION] = "server|client",
+	[O_HOST] = "HOST",
+	[O_OUTPUT] = "FILE",
+	[O_SINCE] = "TIME",
+	[O_UNTIL] = "TIME",
+	[O_CONFIG] = "CONFIG",
+	[O_RULES] = "DIR",
+};
+
 struct ctl {
 	const char		*conffile;
 	int			 conf_given;
 	char		       **rules;	/* --rules, replacing the config's */
 	size_t			 nrules;
-	int			 json, events, missed, progress, journal;
-	const char		*since, *direction;	/* the listings */
-	int			 open;			/* incidents */
+	unsigned int		 given;	/* OPT() of each option given */
+	const char		*arg[O_NCMDOPTS];	/* their values */
+	time_t			 now;		/* ctldb_now() */
+	time_t			 since, until;	/* 0: not given */
 	struct sw_conf		*conf;
 	struct sw_rules		*rs;
 	struct sw_matcher	*m;	/* explain */
@@ -33,9 +83,11 @@ struct ctl {
 
 struct command {
 	const char	*name;
-	int		 minargs;
+	int		 minargs, maxargs;	/* -1: any number */
+	unsigned int	 opts;		/* OPT() of the options it takes */
 	int		 (*fn)(struct ctl *, int, char **);
-	const char	*usage;
+	const char	*args;		/* its arguments, for the usage */
+	const char	*what;		/* one line for --help */
 };
 
 static int	cmd_accounts(struct ctl *, int, char **);
@@ -51,27 +103,62 @@ static int	cmd_show(struct ctl *, int, char **);
 static int	cmd_scan(struct ctl *, int, char **);
 static int	cmd_status(struct ctl *, int, char **);
 
+/* What the listings take: a window, a host, JSON. */
+#define LISTING	(OPT(O_HOST) | OPT(O_JSON) | OPT(O_SINCE) | OPT(O_UNTIL))
+
 static const struct command commands[] = {	/* sorted */
-	{ "accounts",	0, cmd_accounts,
-	    "accounts [--direction server|client] [--json] "
-	    "[--since DURATION]" },
-	{ "addresses",	0, cmd_addresses,
-	    "addresses [--json] [--since DURATION]" },
-	{ "check-rules", 0, cmd_check_rules, "check-rules [FILE | DIR ...]" },
-	{ "explain",	0, cmd_explain,	"explain [LINE ...]" },
-	{ "incidents",	0, cmd_incidents, "incidents [--json] [--open]" },
-	{ "metrics",	0, cmd_metrics,	"metrics" },
-	{ "relays",	0, cmd_relays,	"relays [--json]" },
-	{ "reload",	0, cmd_reload,	"reload" },
-	{ "reset",	1, cmd_reset,	"reset SUBJECT" },
-	{ "scan",	0, cmd_scan,
-	    "scan [--events] [--json] [--missed] [--no-progress] FILE ...\n"
-	    "       smtpwatchctl scan --journal [--since DURATION] [--events] "
-	    "[--json] [--missed]" },
-	{ "show",	1, cmd_show,	"show [--json] SUBJECT" },
-	{ "status",	0, cmd_status,	"status [--json]" },
+	{ "accounts",	0, 0, LISTING | OPT(O_DIRECTION), cmd_accounts, "",
+	    "Accounts failing AUTH, ours at relays and clients' at us" },
+	{ "addresses",	0, 0, LISTING, cmd_addresses, "",
+	    "Client addresses failing AUTH" },
+	{ "check-rules", 0, -1, 0, cmd_check_rules, "[FILE | DIR ...]",
+	    "Run the annotated corpus against the rules" },
+	{ "explain",	0, -1, 0, cmd_explain, "[LINE ...]",
+	    "How each log line is read, matched and diagnosed" },
+	{ "incidents",	0, 0, LISTING | OPT(O_OPEN), cmd_incidents, "",
+	    "Incidents, newest first" },
+	{ "metrics",	0, 0, OPT(O_OUTPUT), cmd_metrics, "",
+	    "The Prometheus text exposition, for node_exporter" },
+	{ "relays",	0, 0, LISTING, cmd_relays, "",
+	    "Our credentials at the relays (smarthosts)" },
+	{ "reload",	0, 0, 0, cmd_reload, "",
+	    "Have smtpwatchd read its configuration and rules again" },
+	{ "reset",	1, 1, OPT(O_DRY_RUN) | OPT(O_HOST), cmd_reset,
+	    "SUBJECT", "Forget an account, address or relay" },
+	{ "scan",	0, -1, OPT(O_EVENTS) | OPT(O_JOURNAL) | OPT(O_JSON) |
+	    OPT(O_MISSED) | OPT(O_NO_PROGRESS) | OPT(O_SINCE) | OPT(O_UNTIL),
+	    cmd_scan, "[FILE ...]", "Count the failures in existing logs" },
+	{ "show",	1, 1, OPT(O_HOST) | OPT(O_JSON), cmd_show, "SUBJECT",
+	    "Everything about one account, address or relay" },
+	{ "status",	0, 0, OPT(O_JSON) | OPT(O_VERBOSE), cmd_status, "",
+	    "What smtpwatchd is doing and what is wrong now" },
 };
 
+/* "  [--json] [--since TIME]": the options of mask, in name order. */
+static void
+usage_opts(FILE *fp, unsigned int mask)
+{
+	int	 o;
+
+	for (o = 0; o < O_NOPTS; o++) {
+		if (!(mask & OPT(o)))
+			continue;
+		fprintf(fp, " [--%s%s%s]", longopts[o].name,
+		    optargs[o] != NULL ? " " : "",
+		    optargs[o] != NULL ? optargs[o] : "");
+	}
+}
+
+/* One command's usage line. */
+static void
+usage_command(FILE *fp, const struct command *cmd)
+{
+	fprintf(fp, "smtpwatchctl %s", cmd->name);
+	usage_opts(fp, cmd->opts);
+	fprintf(fp, "%s%s\n", cmd->args[0] != '\0' ? " " : "", cmd->args);
+}
+
+/* Every command's usage: on stdout for --help (0), else stderr (3). */
 static void __attribute__((noreturn))
 usage(int rc)
 {
@@ -79,11 +166,54 @@ usage(int rc)
 	size_t	 i;
 
 	fprintf(fp, "usage: smtpwatchctl [-f CONFIG] [--rules DIR] "
-	    "COMMAND [ARG ...]\n");
-	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(fp, "       smtpwatchctl %s\n", commands[i].usage);
-	fprintf(fp, "       smtpwatchctl --version\n");
+	    "COMMAND [OPTION ...] [ARG ...]\n");
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		fputs("       ", fp);
+		usage_command(fp, &commands[i]);
+	}
+	fprintf(fp, "       smtpwatchctl --version\n"
+	    "smtpwatchctl COMMAND --help describes one command.\n");
 	exit(rc);
+}
+
+/* A usage error of cmd: what is wrong, then cmd's usage; exits 3. */
+static void __attribute__((noreturn, format(printf, 2, 3)))
+usage_error(const struct command *cmd, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	fprintf(stderr, "smtpwatchctl: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\nusage: ", stderr);
+	usage_command(stderr, cmd);
+	exit(3);
+}
+
+/* smtpwatchctl CMD --help: its usage and what it does, exit 0. */
+static void __attribute__((noreturn))
+usage_help(const struct command *cmd)
+{
+	fputs("usage: ", stdout);
+	usage_command(stdout, cmd);
+	printf("%s.\nCommon options: [-f CONFIG] [--rules DIR]; "
+	    "see smtpwatchctl(8).\n", cmd->what);
+	exit(0);
+}
+
+/* A usage error before the command is known: exits 3. */
+static void __attribute__((noreturn, format(printf, 1, 2)))
+ctl_fatal(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	fprintf(stderr, "smtpwatchctl: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\nsmtpwatchctl --help shows the usage.\n", stderr);
+	exit(3);
 }
 
 /* Loads the configuration and the rules the options name. */
@@ -97,32 +227,20 @@ ctl_load(struct ctl *c)
 	return rules_load(c->conf->rules, c->conf->nrules, &c->rs);
 }
 
-/*
- * The options of the database views (ctldb.c); -1 after saying what is
- * wrong with them.
- */
-static int
-ctl_dbopt(struct ctl *c, struct ctldb_opt *o)
+/* The options of the database views (ctldb.c). */
+static void
+ctl_dbopt(const struct ctl *c, struct ctldb_opt *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->database = c->conf->database;
 	o->rs = c->rs;
-	o->now = ctldb_now();
-	o->json = c->json;
-	o->open = c->open;
-	o->direction = c->direction;
-	if (c->since != NULL && (duration_parse(c->since, &o->since) == -1 ||
-	    o->since == 0)) {
-		log_warnx("--since %s: not a duration such as 90m, 12h or 7d",
-		    c->since);
-		return -1;
-	}
-	if (c->direction != NULL && strcmp(c->direction, "server") != 0 &&
-	    strcmp(c->direction, "client") != 0) {
-		log_warnx("--direction %s: server or client", c->direction);
-		return -1;
-	}
-	return 0;
+	o->now = c->now;
+	o->json = (c->given & OPT(O_JSON)) != 0;
+	o->open = (c->given & OPT(O_OPEN)) != 0;
+	o->direction = c->arg[O_DIRECTION];
+	o->host = c->arg[O_HOST];
+	o->since = c->since;
+	o->until = c->until;
 }
 
 static int
@@ -130,10 +248,10 @@ cmd_accounts(struct ctl *c, int argc, char **argv)
 {
 	struct ctldb_opt	 o;
 
+	(void)argc;
 	(void)argv;
-	if (argc > 0)
-		usage(3);
-	return ctl_dbopt(c, &o) == -1 ? 3 : ctldb_accounts(&o);
+	ctl_dbopt(c, &o);
+	return ctldb_accounts(&o);
 }
 
 static int
@@ -141,10 +259,10 @@ cmd_addresses(struct ctl *c, int argc, char **argv)
 {
 	struct ctldb_opt	 o;
 
+	(void)argc;
 	(void)argv;
-	if (argc > 0)
-		usage(3);
-	return ctl_dbopt(c, &o) == -1 ? 3 : ctldb_addresses(&o);
+	ctl_dbopt(c, &o);
+	return ctldb_addresses(&o);
 }
 
 static int
@@ -152,10 +270,10 @@ cmd_incidents(struct ctl *c, int argc, char **argv)
 {
 	struct ctldb_opt	 o;
 
+	(void)argc;
 	(void)argv;
-	if (argc > 0)
-		usage(3);
-	return ctl_dbopt(c, &o) == -1 ? 3 : ctldb_incidents(&o);
+	ctl_dbopt(c, &o);
+	return ctldb_incidents(&o);
 }
 
 static int
@@ -163,10 +281,10 @@ cmd_relays(struct ctl *c, int argc, char **argv)
 {
 	struct ctldb_opt	 o;
 
+	(void)argc;
 	(void)argv;
-	if (argc > 0)
-		usage(3);
-	return ctl_dbopt(c, &o) == -1 ? 3 : ctldb_relays(&o);
+	ctl_dbopt(c, &o);
+	return ctldb_relays(&o);
 }
 
 static int
@@ -174,21 +292,24 @@ cmd_show(struct ctl *c, int argc, char **argv)
 {
 	struct ctldb_opt	 o;
 
-	if (argc != 1)
-		usage(3);
-	return ctl_dbopt(c, &o) == -1 ? 3 : ctldb_show(&o, argv[0]);
+	(void)argc;
+	ctl_dbopt(c, &o);
+	return ctldb_show(&o, argv[0]);
 }
 
 /* status and metrics: the daemon's socket and its database (status.c). */
 static void
-ctl_statusopt(struct ctl *c, struct status_opt *o)
+ctl_statusopt(const struct ctl *c, struct status_opt *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->database = c->conf->database;
 	o->control = c->conf->control;
 	o->rs = c->rs;
-	o->now = ctldb_now();
-	o->json = c->json;
+	o->now = c->now;
+	o->json = (c->given & OPT(O_JSON)) != 0;
+	o->verbose = (c->given & OPT(O_VERBOSE)) != 0;
+	o->output = c->arg[O_OUTPUT];
+	o->limit = c->conf->store.limit;
 }
 
 static int
@@ -196,9 +317,8 @@ cmd_metrics(struct ctl *c, int argc, char **argv)
 {
 	struct status_opt	 o;
 
+	(void)argc;
 	(void)argv;
-	if (argc > 0)
-		usage(3);
 	ctl_statusopt(c, &o);
 	return status_metrics(&o);
 }
@@ -206,18 +326,17 @@ cmd_metrics(struct ctl *c, int argc, char **argv)
 static int
 cmd_reload(struct ctl *c, int argc, char **argv)
 {
+	(void)argc;
 	(void)argv;
-	if (argc > 0)
-		usage(3);
-	return ctlsock_command(c->conf->control, "reload", NULL);
+	return ctlsock_reload(c->conf->control);
 }
 
 static int
 cmd_reset(struct ctl *c, int argc, char **argv)
 {
-	if (argc != 1)
-		usage(3);
-	return ctlsock_command(c->conf->control, "reset", argv[0]);
+	(void)argc;
+	return ctlsock_reset(c->conf->control, argv[0], c->arg[O_HOST],
+	    (c->given & OPT(O_DRY_RUN)) != 0);
 }
 
 static int
@@ -225,29 +344,10 @@ cmd_status(struct ctl *c, int argc, char **argv)
 {
 	struct status_opt	 o;
 
+	(void)argc;
 	(void)argv;
-	if (argc > 0)
-		usage(3);
 	ctl_statusopt(c, &o);
 	return status_print(&o);
-}
-
-/* --since for scan --journal: microseconds of the realtime clock, or 0. */
-static int
-scan_since(const struct ctl *c, uint64_t *usec)
-{
-	long	 d;
-
-	*usec = 0;
-	if (c->since == NULL)
-		return 0;
-	if (duration_parse(c->since, &d) == -1 || d <= 0) {
-		log_warnx("--since %s: not a duration such as 90m, 12h or 7d",
-		    c->since);
-		return -1;
-	}
-	*usec = (uint64_t)(time(NULL) - d) * 1000000;
-	return 0;
 }
 
 static int
@@ -255,32 +355,31 @@ cmd_scan(struct ctl *c, int argc, char **argv)
 {
 	struct scan	*s;
 	unsigned int	 flags = 0;
-	uint64_t	 since = 0;
-	int		 i, rc = 0;
+	int		 i, rc = 0, journal = (c->given & OPT(O_JOURNAL)) != 0;
 
-	if (c->events)
+	if (c->given & OPT(O_EVENTS))
 		flags |= SCAN_EVENTS;
-	if (c->json)
+	if (c->given & OPT(O_JSON))
 		flags |= SCAN_JSON;
-	if (c->missed)
+	if (c->given & OPT(O_MISSED))
 		flags |= SCAN_MISSED;
-	if (c->progress && isatty(STDERR_FILENO))
+	if (!(c->given & OPT(O_NO_PROGRESS)) && isatty(STDERR_FILENO))
 		flags |= SCAN_PROGRESS;
-	if (argc == 0 && !c->journal) {
+	if (argc == 0 && !journal) {
 		log_warnx("scan: a FILE, - for standard input, or --journal");
 		return 3;
 	}
-	if (c->journal && scan_since(c, &since) == -1)
-		return 3;
 	if ((s = scan_new(c->rs, c->conf, flags, stdout)) == NULL)
 		return 3;
+	scan_window(s, c->since, c->until);
 	for (i = 0; i < argc; i++)
 		if (scan_path(s, argv[i]) == -1)
 			rc = 3;
-	if (c->journal && scan_journal(s, c->conf->journal_dir, since) == -1)
+	if (journal && scan_journal(s, c->conf->journal_dir,
+	    (uint64_t)c->since * 1000000) == -1)
 		rc = 3;
-	if (!c->events && (c->json ? scan_report_json(s) :
-	    scan_report(s)) != 0)
+	if (!(flags & SCAN_EVENTS) && ((flags & SCAN_JSON) ?
+	    scan_report_json(s) : scan_report(s)) != 0)
 		rc = 3;
 	scan_free(s);
 	if (fflush(stdout) == EOF || ferror(stdout)) {
@@ -519,83 +618,192 @@ cmd_explain(struct ctl *c, int argc, char **argv)
 	return 0;
 }
 
+/*
+ * Text output keeps UTF-8 only for a terminal that shows it: the
+ * locale's character set says.  LC_CTYPE is C.UTF-8 from then on, for
+ * the width of what is shown, whatever the user's locale.
+ */
+static void
+ctl_locale(void)
+{
+	const char	*cs;
+
+	if (setlocale(LC_CTYPE, "") == NULL)
+		str_vis_ascii(1);
+	else if ((cs = nl_langinfo(CODESET)) == NULL || strcmp(cs, "UTF-8") != 0)
+		str_vis_ascii(1);
+	setlocale(LC_CTYPE, "C.UTF-8");
+}
+
+/*
+ * Records option o (its value v) as given; a repeated one is an error,
+ * but --rules, which adds a directory each time.
+ */
+static void
+opt_record(struct ctl *c, int o, const char *v)
+{
+	if (o == O_RULES) {
+		strv_push(&c->rules, &c->nrules, v);
+		return;
+	}
+	if (o == O_CONFIG) {
+		if (c->conf_given)
+			ctl_fatal("-f given twice");
+		c->conffile = v;
+		c->conf_given = 1;
+		return;
+	}
+	if (c->given & OPT(o))
+		ctl_fatal("--%s given twice", longopts[o].name);
+	c->given |= OPT(o);
+	if (o < O_NCMDOPTS)
+		c->arg[o] = v;
+}
+
+/* A usage error: of cmd when it is known. */
+#define opt_error(cmd, ...) do {					\
+	if ((cmd) != NULL)						\
+		usage_error((cmd), __VA_ARGS__);			\
+	ctl_fatal(__VA_ARGS__);						\
+} while (0)
+
+/*
+ * Options from argv[1] on: before the command (cmd NULL) up to the
+ * first argument that is not one, the command; after it (cmd), all of
+ * them, the arguments left at the end.  Returns the index of the first
+ * argument.
+ */
+static int
+opt_parse(struct ctl *c, const struct command *cmd, int argc, char **argv)
+{
+	int	 ch, idx;
+
+	optind = 0;			/* glibc: start afresh */
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, cmd == NULL ? "+:f:h" : ":f:h",
+	    longopts, &idx)) != -1) {
+		switch (ch) {
+		case 0:
+			opt_record(c, idx, optarg);
+			break;
+		case 'f':
+			opt_record(c, O_CONFIG, optarg);
+			break;
+		case 'h':
+			opt_record(c, O_HELP, NULL);
+			break;
+		case ':':
+			opt_error(cmd, "%s needs a value", argv[optind - 1]);
+		default:
+			if (optopt != 0)
+				opt_error(cmd, "unknown option -%c", optopt);
+			opt_error(cmd, "unknown option %s", argv[optind - 1]);
+		}
+	}
+	return optind;
+}
+
+/* The command called name, or a usage error that names it. */
+static const struct command *
+cmd_find(const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(name, commands[i].name) == 0)
+			return &commands[i];
+	fprintf(stderr, "smtpwatchctl: unknown command \"");
+	fput_vis(stderr, name, strlen(name));
+	fprintf(stderr, "\"; the commands are:");
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(stderr, " %s", commands[i].name);
+	fprintf(stderr, "\nsmtpwatchctl --help shows their usage.\n");
+	exit(3);
+}
+
+/* A time option's value, or a usage error of cmd. */
+static time_t
+opt_time(const struct ctl *c, const struct command *cmd, int o)
+{
+	time_t	 t;
+
+	if (time_parse(c->arg[o], c->now, &t) == -1)
+		usage_error(cmd, "--%s %s: not a time; give a duration before "
+		    "now (90m, 12h, 7d), a date (2026-12-01), a date and "
+		    "time (2026-12-01T10:00), today or yesterday",
+		    longopts[o].name, c->arg[o]);
+	return t;
+}
+
+/*
+ * What the options given mean for cmd: an option it does not take, a
+ * value it cannot use, or arguments it does not want are usage errors.
+ */
+static void
+opt_check(struct ctl *c, const struct command *cmd, int argc)
+{
+	int	 o;
+
+	for (o = 0; o < O_NCMDOPTS; o++)
+		if ((c->given & OPT(o)) && !(cmd->opts & OPT(o)))
+			usage_error(cmd, "%s does not take --%s", cmd->name,
+			    longopts[o].name);
+	if (argc < cmd->minargs)
+		usage_error(cmd, "%s needs %s", cmd->name, cmd->args);
+	if (cmd->maxargs != -1 && argc > cmd->maxargs)
+		usage_error(cmd, "%s takes %s", cmd->name, cmd->maxargs == 0 ?
+		    "no arguments" : "one argument");
+	if (c->arg[O_DIRECTION] != NULL &&
+	    strcmp(c->arg[O_DIRECTION], "server") != 0 &&
+	    strcmp(c->arg[O_DIRECTION], "client") != 0)
+		usage_error(cmd, "--direction %s: server or client",
+		    c->arg[O_DIRECTION]);
+	if (c->arg[O_HOST] != NULL && c->arg[O_HOST][0] == '\0')
+		usage_error(cmd, "--host needs a host name");
+	if (c->given & OPT(O_SINCE))
+		c->since = opt_time(c, cmd, O_SINCE);
+	if (c->given & OPT(O_UNTIL))
+		c->until = opt_time(c, cmd, O_UNTIL);
+	if ((c->given & OPT(O_SINCE)) && (c->given & OPT(O_UNTIL)) &&
+	    c->since >= c->until)
+		usage_error(cmd, "--since %s is not before --until %s",
+		    c->arg[O_SINCE], c->arg[O_UNTIL]);
+}
+
 int
 main(int argc, char *argv[])
 {
-	static const struct option longopts[] = {
-		{ "direction",	required_argument,	NULL, 'D' },
-		{ "events",	no_argument,		NULL, 'E' },
-		{ "help",	no_argument,		NULL, 'h' },
-		{ "journal",	no_argument,		NULL, 'j' },
-		{ "json",	no_argument,		NULL, 'J' },
-		{ "missed",	no_argument,		NULL, 'M' },
-		{ "no-progress", no_argument,		NULL, 'P' },
-		{ "open",	no_argument,		NULL, 'O' },
-		{ "rules",	required_argument,	NULL, 'R' },
-		{ "since",	required_argument,	NULL, 'S' },
-		{ "version",	no_argument,		NULL, 'V' },
-		{ NULL,		0,			NULL, 0 }
-	};
 	struct ctl		 c;
-	const struct command	*cmd = NULL;
-	size_t			 i;
-	int			 ch, rc;
+	const struct command	*cmd;
+	int			 n, rc;
 
 	memset(&c, 0, sizeof(c));
 	c.conffile = SW_CONF_DEFAULT;
-	c.progress = 1;
 	log_init("smtpwatchctl", 0);
-	while ((ch = getopt_long(argc, argv, "f:h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'D':
-			c.direction = optarg;
-			break;
-		case 'E':
-			c.events = 1;
-			break;
-		case 'f':
-			c.conffile = optarg;
-			c.conf_given = 1;
-			break;
-		case 'J':
-			c.json = 1;
-			break;
-		case 'j':
-			c.journal = 1;
-			break;
-		case 'M':
-			c.missed = 1;
-			break;
-		case 'O':
-			c.open = 1;
-			break;
-		case 'P':
-			c.progress = 0;
-			break;
-		case 'R':
-			strv_push(&c.rules, &c.nrules, optarg);
-			break;
-		case 'S':
-			c.since = optarg;
-			break;
-		case 'V':
+	ctl_locale();
+	n = opt_parse(&c, NULL, argc, argv);
+	if (n == argc) {
+		if (c.given & OPT(O_VERSION)) {
 			printf("smtpwatchctl %s\n", SW_VERSION);
 			return 0;
-		case 'h':
-			usage(0);
-		default:
-			usage(3);
 		}
+		usage((c.given & OPT(O_HELP)) ? 0 : 3);
 	}
-	argc -= optind;
-	argv += optind;
-	if (argc == 0)
-		usage(3);
-	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (strcmp(argv[0], commands[i].name) == 0)
-			cmd = &commands[i];
-	if (cmd == NULL || argc - 1 < cmd->minargs)
-		usage(3);
+	if (c.given & (OPT(O_VERSION) | OPT(O_HELP)))
+		ctl_fatal("--%s goes alone, or after the command for its "
+		    "usage", (c.given & OPT(O_VERSION)) ? "version" : "help");
+	cmd = cmd_find(argv[n]);
+	argc -= n;
+	argv += n;
+	n = opt_parse(&c, cmd, argc, argv);
+	if (c.given & OPT(O_HELP))
+		usage_help(cmd);
+	if (c.given & OPT(O_VERSION))
+		usage_error(cmd, "--version goes alone");
+	c.now = ctldb_now();
+	argc -= n;
+	argv += n;
+	opt_check(&c, cmd, argc);
 	if (cmd->fn == cmd_check_rules) {
 		setenv("TZ", "UTC", 1);
 		tzset();
@@ -603,7 +811,7 @@ main(int argc, char *argv[])
 	if (ctl_load(&c) == -1)
 		rc = 3;
 	else
-		rc = cmd->fn(&c, argc - 1, argv + 1);
+		rc = cmd->fn(&c, argc, argv);
 	rules_free(c.rs);
 	conf_free(c.conf);
 	strv_free(c.rules, c.nrules);

@@ -12,6 +12,9 @@
  * its first event; an alert commits it at once, except in a backlog
  * (sw_event).  A failed commit keeps the batch and stops reading
  * until a retry succeeds: the logs themselves hold what comes next.
+ * Alerts are written after the batch that decided them is committed,
+ * never before (sw_commit): the engine hands them to an outbox that is
+ * committed with the batch.
  *
  * control.c serves the control socket; the commands it hands on (status,
  * reset, reload) are answered here, between two turns of the loop.
@@ -63,6 +66,7 @@ struct smtpwatch {
 	struct sw_store		*store;
 	struct sw_count		*count;		/* attribution, store, engine */
 	struct sw_engine	*engine;	/* count's */
+	struct sw_outbox	*outbox;	/* its entries, until committed */
 	struct sw_tails		*tails;
 	struct sw_feed	       **feeds;
 	struct sw_tail	       **tailv;	/* the tail of each feed */
@@ -86,6 +90,10 @@ struct smtpwatch {
 	unsigned long long	 batches, commit_errors;
 	unsigned long long	 lines, events;	/* of sources closed (reload) */
 	unsigned long		 alerts;	/* of engines freed (reload) */
+	unsigned long		 folded_entries, folded_incidents;	/* ... */
+	unsigned long long	 failures[SW_DIR_NDIRS];	/* since start */
+	unsigned long long	 successes[SW_DIR_NDIRS];
+	unsigned long long	 opened[SW_INC_NKINDS];	/* of engines freed */
 	int			 failing;	/* the last commit failed */
 	double			 retry;		/* seconds until the next try */
 	time_t			 expired;	/* last retention run */
@@ -99,11 +107,13 @@ static void	sw_start_reading(struct smtpwatch *);
 static void	sw_file_begins(void *, struct sw_feed *);
 static void	sw_gone_check(struct smtpwatch *);
 
+/* The usage: on stdout for --help (exit 0), else on stderr (exit 1). */
 static void __attribute__((noreturn))
-usage(void)
+usage(int rc)
 {
-	fprintf(stderr, "usage: smtpwatchd [-dn] [-f CONFIG] [--rules DIR]\n");
-	exit(1);
+	fprintf(rc == 0 ? stdout : stderr, "usage: smtpwatchd [-dn] "
+	    "[-f CONFIG] [--rules DIR]\n       smtpwatchd --help | --version\n");
+	exit(rc);
 }
 
 /* Loads the configuration and the rules; 0, or -1 after reporting. */
@@ -127,25 +137,36 @@ sw_load(struct smtpwatch *sw, struct sw_conf **confp, struct sw_rules **rsp)
 	return 0;
 }
 
+/* The engine decided an entry: it waits in the outbox for the commit. */
+static void
+sw_alert(void *arg, const struct sw_alert *a)
+{
+	struct smtpwatch	*sw = arg;
+
+	outbox_add(sw->outbox, a);
+}
+
 /*
- * feed.c calls this for every event.  An alert written for it makes the
- * batch commit at once: its incident is then on disk, and a crash can
- * repeat an alert only in that short while.  Not in a backlog: there a
- * storm alerts in every slice, and a commit per slice was 60 % of the
- * catch-up's time; the batch then commits when full or batch-interval
- * after its first event, and a crash can repeat the alerts of that one
- * batch.
+ * feed.c calls this for every event.  An alert decided for it makes the
+ * batch commit at once, and the alert is written right after.  Not in a
+ * backlog: there a storm alerts in every slice, and a commit per slice
+ * was 60 % of the catch-up's time; the batch then commits when full or
+ * batch-interval after its first event, and its alerts wait until then.
  */
 static void
 sw_event(void *arg, const struct sw_event *evp)
 {
 	struct smtpwatch	*sw = arg;
-	unsigned long		 alerts = engine_alerts(sw->engine);
+	size_t			 queued = outbox_count(sw->outbox);
 
 	count_event(sw->count, evp);
 	if (evp->kind == SW_EV_FAILURE)
 		sw->uncommitted++;
-	if (engine_alerts(sw->engine) != alerts && !sw->backlog) {
+	if (evp->kind == SW_EV_FAILURE && evp->dir < SW_DIR_NDIRS)
+		sw->failures[evp->dir]++;
+	else if (evp->kind == SW_EV_SUCCESS && evp->dir < SW_DIR_NDIRS)
+		sw->successes[evp->dir]++;
+	if (outbox_count(sw->outbox) != queued && !sw->backlog) {
 		ev_timer_stop(sw->loop, &sw->batch_w);
 		ev_timer_set(&sw->batch_w, 0., 0.);
 		ev_timer_start(sw->loop, &sw->batch_w);
@@ -179,8 +200,9 @@ sw_status(struct smtpwatch *sw)
 		tail_stat(sw->tailv[i], &ts);
 		if (ts.open)
 			open++;
-		if (ts.size > ts.offset)
-			lag += ts.size - ts.offset;
+		if (ts.size > ts.offset && tail_alias(sw->tailv[i]) == NULL)
+			lag += ts.size - ts.offset;	/* an alias's is its
+							   reader's */
 	}
 	notify_status("%zu of %zu logs open%s%s, lag %llu B, %lld failures "
 	    "today", open, sw->nfeeds, tails_polled(sw->tails) > 0 ?
@@ -202,18 +224,37 @@ sw_fingerprint(const struct sw_tail *t, struct sw_checkpoint *cp)
 		cp->id = id;
 }
 
-/* Adds each feed's position to the batch, where it moved. */
+/*
+ * Adds each feed's position to the batch, where it moved.  A log that
+ * is another's alias (one file under several paths, tail.c) stands
+ * where that one does: its position is that one's, under its own name,
+ * so that it resumes there, also when that one is no longer configured.
+ */
 static void
 sw_positions(struct smtpwatch *sw)
 {
 	struct sw_checkpoint	 cp;
+	struct sw_feed		*r;
 	size_t			 i;
 
 	for (i = 0; i < sw->nfeeds; i++) {
-		if (!feed_changed(sw->feeds[i]))
+		if (tail_alias(sw->tailv[i]) != NULL ||
+		    !feed_changed(sw->feeds[i]))
 			continue;
 		memset(&cp, 0, sizeof(cp));
 		if (feed_checkpoint(sw->feeds[i], &cp) == 0) {
+			sw_fingerprint(sw->tailv[i], &cp);
+			store_position(sw->store, &cp);
+		}
+		checkpoint_clear(&cp);
+	}
+	for (i = 0; i < sw->nfeeds; i++) {	/* after their readers' */
+		if ((r = tail_alias(sw->tailv[i])) == NULL)
+			continue;
+		memset(&cp, 0, sizeof(cp));
+		if (feed_checkpoint(r, &cp) == 0) {
+			free(cp.source);
+			cp.source = xstrdup(feed_source(sw->feeds[i]));
 			sw_fingerprint(sw->tailv[i], &cp);
 			store_position(sw->store, &cp);
 		}
@@ -229,11 +270,18 @@ sw_positions(struct smtpwatch *sw)
 	checkpoint_clear(&cp);
 }
 
-/* Retention, at most hourly, when nothing is batched. */
+/*
+ * Retention, when nothing is batched: once the backlog read at start is
+ * read (the store keeps what it wrote: store_caught_up()), then hourly.
+ * The store expires by the log's time; the clock only paces it.
+ */
 static void
 sw_expire(struct smtpwatch *sw, time_t now)
 {
-	if (now - sw->expired < EXPIRE_EVERY || store_batched(sw->store) > 0)
+	if (!ev_is_active(&sw->read_w) && store_caught_up(sw->store))
+		sw->expired = 0;
+	if ((now - sw->expired < EXPIRE_EVERY && now >= sw->expired) ||
+	    store_batched(sw->store) > 0)
 		return;
 	sw->expired = now;
 	(void)store_expire(sw->store, now);
@@ -253,17 +301,23 @@ sw_counted(struct smtpwatch *sw, time_t now)
 }
 
 /*
- * Commits the batch with every source's position.  On failure the batch
- * stays, reading stops and a retry is scheduled; returns 0 or -1.
+ * Commits the batch with every source's position and the alerts not
+ * yet written (the outbox's row).  On failure the batch stays, reading
+ * stops and a retry is scheduled; returns 0 or -1.
  */
 static int
-sw_commit(struct smtpwatch *sw)
+sw_commit_batch(struct smtpwatch *sw)
 {
-	time_t	 now = time(NULL);
-	int	 pending;
+	struct sw_checkpoint	 cp;
+	time_t			 now = time(NULL);
+	int			 pending;
 
 	ev_timer_stop(sw->loop, &sw->batch_w);
 	sw_positions(sw);
+	if (outbox_position(sw->outbox, &cp)) {
+		store_position(sw->store, &cp);
+		checkpoint_clear(&cp);
+	}
 	engine_save(sw->engine);
 	pending = store_pending(sw->store);
 	if (store_commit(sw->store) == -1) {
@@ -278,6 +332,7 @@ sw_commit(struct smtpwatch *sw)
 		ev_timer_start(sw->loop, &sw->retry_w);
 		return -1;
 	}
+	outbox_committed(sw->outbox);
 	if (pending) {
 		sw->batches++;
 		sw->committed = now;
@@ -289,6 +344,25 @@ sw_commit(struct smtpwatch *sw)
 	}
 	sw_expire(sw, now);
 	sw_status(sw);
+	return 0;
+}
+
+/*
+ * Commits the batch, then writes the alerts it decided, then commits
+ * again to say so (the outbox's row emptied).  A failed commit writes
+ * nothing: the batch and its alerts wait for the retry.  A crash
+ * between the writing and the second commit writes those alerts again
+ * at the next start, a crash before the writing writes them then: an
+ * alert is written after its batch is committed, and never lost.
+ * Returns 0, or -1 when the batch was not committed.
+ */
+static int
+sw_commit(struct smtpwatch *sw)
+{
+	if (sw_commit_batch(sw) == -1)
+		return -1;
+	if (outbox_send(sw->outbox) > 0)
+		(void)sw_commit_batch(sw);	/* or by the retry */
 	return 0;
 }
 
@@ -447,8 +521,13 @@ tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	if (sw->jfeed != NULL)
 		feed_idle(sw->jfeed, now);
 	sw_caught_up(sw, now);
-	/* the wall clock moves alert time on only when nothing is waiting */
-	if (engine_tick(sw->engine, ev_is_active(&sw->read_w) ? 0 : now) &&
+	/*
+	 * The wall clock moves alert time on only when nothing is waiting.
+	 * Alerts a tick decided (a minute's summary) are committed soon;
+	 * while commits fail, the retry does it.
+	 */
+	if ((engine_tick(sw->engine, ev_is_active(&sw->read_w) ? 0 : now) ||
+	    (outbox_count(sw->outbox) > 0 && !sw->failing)) &&
 	    !ev_is_active(&sw->batch_w)) {
 		ev_timer_set(&sw->batch_w, 0., 0.);
 		ev_timer_start(sw->loop, &sw->batch_w);
@@ -915,25 +994,55 @@ sw_sources_close(struct smtpwatch *sw)
 static void
 sw_stop(struct smtpwatch *sw)
 {
+	struct sw_engine_stat	 es;
+	int			 k;
+
 	sw_sources_close(sw);
-	if (sw->engine != NULL)
-		sw->alerts += engine_alerts(sw->engine);
+	if (sw->engine != NULL) {
+		engine_stat(sw->engine, &es);
+		sw->alerts += es.alerts;
+		sw->folded_entries += es.folded_entries;
+		sw->folded_incidents += es.folded_incidents;
+		for (k = 0; k < SW_INC_NKINDS; k++)
+			sw->opened[k] += es.opened[k];
+	}
 	count_free(sw->count);
 	sw->count = NULL;
 	sw->engine = NULL;
 }
 
 /*
+ * The alerts a crash kept from being written (or from being said
+ * written), from a store opened anew: written after the next commit.
+ */
+static void
+sw_outbox_load(struct smtpwatch *sw)
+{
+	struct sw_checkpoint	 cp;
+	int			 n;
+
+	if (store_load(sw->store, SW_OUTBOX_SOURCE, &cp) != 1)
+		return;
+	if ((n = outbox_load(sw->outbox, &cp)) > 0)
+		log_info("%d alerts decided before the last stop may not have "
+		    "been written: writing them now", n);
+	checkpoint_clear(&cp);
+}
+
+/*
  * Starts the alert engine and the sources on sw->store, with sw->conf
- * and sw->rs: each source resumes from its committed checkpoint.
+ * and sw->rs: each source resumes from its committed checkpoint; a
+ * store opened anew (fresh) gives its alerts not yet written too.
  * Returns 0, or -1 after reporting, with the engine and sources closed
  * again (the store is the caller's).
  */
 static int
-sw_start(struct smtpwatch *sw)
+sw_start(struct smtpwatch *sw, int fresh)
 {
+	if (fresh)
+		sw_outbox_load(sw);
 	sw->count = count_new(sw->rs, &sw->conf->alert, sw->store,
-	    alert_send);
+	    sw_alert, sw);
 	sw->engine = count_engine(sw->count);
 	sw->midnight = 0;
 	sw_counted(sw, time(NULL));
@@ -952,7 +1061,7 @@ sw_open(struct smtpwatch *sw)
 	if (store_open(sw->conf->database, &sw->conf->store, &sw->store) ==
 	    -1)
 		return -1;
-	if (sw_start(sw) == -1) {
+	if (sw_start(sw, 1) == -1) {
 		store_close(sw->store);
 		sw->store = NULL;
 		return -1;
@@ -1019,7 +1128,7 @@ sw_switch(struct smtpwatch *sw, struct sw_conf *conf, struct sw_rules *rs,
 	sw->rs = rs;
 	sw->store = st;
 	store_configure(st, &conf->store);
-	if (sw_start(sw) == 0) {
+	if (sw_start(sw, st != ost) == 0) {
 		if (ost != st)
 			store_close(ost);
 		rules_free(ors);
@@ -1034,7 +1143,7 @@ sw_switch(struct smtpwatch *sw, struct sw_conf *conf, struct sw_rules *rs,
 	sw->rs = ors;
 	sw->store = ost;
 	store_configure(ost, &oconf->store);
-	if (sw_start(sw) == -1)
+	if (sw_start(sw, 0) == -1)
 		fatalx("reload: cannot start again on the running "
 		    "configuration");
 	return -1;
@@ -1071,6 +1180,7 @@ sw_reload(struct smtpwatch *sw, char *err, size_t errsize)
 		notify_ready();
 		return -1;
 	}
+	engine_flush(sw->engine);	/* the minute's summary: now */
 	if (sw_commit(sw) == -1) {
 		log_warnx("reload postponed: the batch is not committed; "
 		    "keeping the running configuration");
@@ -1149,19 +1259,20 @@ sw_source(struct ctl_status *cs, const char *path, int open,
  * count entries), as wire.c writes them for smtpwatchctl status.
  */
 static int
-ctl_status(void *arg, const char *a, size_t alen, FILE *fp, char *err,
-    size_t errsize)
+ctl_status(void *arg, const struct sw_ctl_arg *a, size_t na, FILE *fp,
+    char *err, size_t errsize)
 {
 	struct smtpwatch	*sw = arg;
 	struct ctl_status	 cs;
 	struct sw_tail_stat	 ts;
 	struct sw_feed_stat	 fs;
 	struct sw_journal_stat	 js;
+	struct sw_engine_stat	 es;
 	time_t			 now = time(NULL);
 	size_t			 i;
 
 	(void)a;
-	(void)alen;
+	(void)na;
 	(void)err;
 	(void)errsize;
 	memset(&cs, 0, sizeof(cs));
@@ -1199,56 +1310,110 @@ ctl_status(void *arg, const char *a, size_t alen, FILE *fp, char *err,
 	cs.committed = sw->committed;
 	cs.batches = sw->batches;
 	cs.commit_errors = sw->commit_errors;
-	cs.alerts = sw->alerts + engine_alerts(sw->engine);
-	cs.incidents = engine_open(sw->engine);
+	engine_stat(sw->engine, &es);
+	cs.alerts = sw->alerts + es.alerts;
+	cs.incidents = es.open;
+	cs.folded_entries = sw->folded_entries + es.folded_entries;
+	cs.folded_incidents = sw->folded_incidents + es.folded_incidents;
+	cs.summarising = es.summarising;
+	memcpy(cs.failures, sw->failures, sizeof(cs.failures));
+	memcpy(cs.successes, sw->successes, sizeof(cs.successes));
+	for (i = 0; i < SW_INC_NKINDS; i++)
+		cs.opened[i] = sw->opened[i] + es.opened[i];
 	wire_status_write(fp, &cs);
 	wire_status_free(&cs);
 	return 0;
 }
 
 /*
- * reset SUBJECT: the batch is committed first, so that nothing counted
- * before the reset is written after it; then the store deletes the
- * subject's rows and closes its incidents, the engine forgets it, and
- * the incidents it closed are committed.
+ * The arguments of reset: SUBJECT, then "host=HOST" and "dry-run" in
+ * any order.  Returns 0, or -1 with the reason in err.
  */
 static int
-ctl_reset(void *arg, const char *subj, size_t len, FILE *fp, char *err,
-    size_t errsize)
+ctl_reset_args(const struct sw_ctl_arg *a, size_t na, struct sw_reset *r,
+    char *host, size_t hostsize, char *err, size_t errsize)
 {
-	struct smtpwatch	*sw = arg;
-	char			 shown[SW_ACCOUNT_MAX * 4];
-	int			 n, inc;
+	size_t	 i;
 
-	if (len == 0) {
+	memset(r, 0, sizeof(*r));
+	if (na == 0 || a[0].len == 0) {
 		snprintf(err, errsize, "reset needs a subject");
 		return -1;
 	}
+	r->subject = a[0].p;
+	r->len = a[0].len;
+	for (i = 1; i < na; i++) {
+		if (a[i].len == 7 && memcmp(a[i].p, "dry-run", 7) == 0)
+			r->dry_run = 1;
+		else if (a[i].len > 5 && a[i].len - 5 < hostsize &&
+		    memcmp(a[i].p, "host=", 5) == 0 &&
+		    memchr(a[i].p, '\0', a[i].len) == NULL) {
+			memcpy(host, a[i].p + 5, a[i].len - 5);
+			host[a[i].len - 5] = '\0';
+			r->host = host;
+		} else {
+			snprintf(err, errsize, "reset: malformed argument");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * reset SUBJECT [host=HOST] [dry-run]: the batch is committed first, so
+ * that nothing counted before the reset is written after it; then the
+ * store deletes the subject's rows and closes its incidents, the engine
+ * forgets it, and the incidents it closed are committed.  A dry run
+ * counts the same rows and changes nothing.  The payload: one line
+ * "reset TAB WHAT TAB N" for each kind of row (store.c's order), then
+ * "reset TAB dry-run TAB 0|1".
+ */
+static int
+ctl_reset(void *arg, const struct sw_ctl_arg *a, size_t na, FILE *fp,
+    char *err, size_t errsize)
+{
+	static const char *const what[SW_RS_N] = { "addresses-of-accounts",
+	    "accounts", "addresses", "relays", "buckets", "incidents", "folds" };
+	struct smtpwatch	*sw = arg;
+	struct sw_reset		 r;
+	char			 shown[SW_ACCOUNT_MAX * 4], host[SW_NAME_MAX];
+	int			 i, inc = 0;
+
+	if (ctl_reset_args(a, na, &r, host, sizeof(host), err, errsize) == -1)
+		return -1;
 	if (sw_commit(sw) == -1) {
 		snprintf(err, errsize, "the database is not writable: "
 		    "try again later");
 		return -1;
 	}
-	if ((n = store_reset(sw->store, subj, len)) == -1) {
+	if (store_reset(sw->store, &r) == -1) {
 		snprintf(err, errsize, "the database could not be changed");
 		return -1;
 	}
-	inc = engine_reset(sw->engine, subj, len);
-	sw->midnight = 0;		/* failures today: counted again */
-	(void)sw_commit(sw);		/* or by the retry */
-	str_vis(shown, sizeof(shown), subj, len);
-	log_info("reset %s: %d rows deleted and incidents closed (%d open "
-	    "in the engine)", shown, n, inc);
-	fprintf(fp, "reset\t%d\n", n);
+	if (!r.dry_run) {
+		inc = engine_reset(sw->engine, r.subject, r.len, r.host);
+		sw->midnight = 0;	/* failures today: counted again */
+		(void)sw_commit(sw);	/* or by the retry */
+		str_vis(shown, sizeof(shown), r.subject, r.len);
+		log_info("reset %s%s%s: %lld accounts, %lld addresses, "
+		    "%lld relays deleted, %lld incidents closed (%d open in "
+		    "the engine)", shown, r.host != NULL ? " on " : "",
+		    r.host != NULL ? r.host : "", r.n[SW_RS_ACCOUNTS],
+		    r.n[SW_RS_ADDRS], r.n[SW_RS_RELAYS],
+		    r.n[SW_RS_INCIDENTS], inc);
+	}
+	for (i = 0; i < SW_RS_N; i++)
+		fprintf(fp, "reset\t%s\t%lld\n", what[i], r.n[i]);
+	fprintf(fp, "reset\tdry-run\t%d\n", r.dry_run);
 	return 0;
 }
 
 static int
-ctl_reload(void *arg, const char *a, size_t alen, FILE *fp, char *err,
-    size_t errsize)
+ctl_reload(void *arg, const struct sw_ctl_arg *a, size_t na, FILE *fp,
+    char *err, size_t errsize)
 {
 	(void)a;
-	(void)alen;
+	(void)na;
 	(void)fp;
 	return sw_reload(arg, err, errsize);
 }
@@ -1256,7 +1421,7 @@ ctl_reload(void *arg, const char *a, size_t alen, FILE *fp, char *err,
 /* What the control socket answers; control.c checks who may ask. */
 static const struct sw_ctl_cmd ctl_cmds[] = {
 	{ "reload",	1, 0, ctl_reload },
-	{ "reset",	1, 1, ctl_reset },
+	{ "reset",	1, 3, ctl_reset },
 	{ "status",	0, 0, ctl_status },
 };
 
@@ -1270,6 +1435,7 @@ term_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	(void)revents;
 	notify_stopping();
 	log_info("stopping on signal %d", w->signum);
+	engine_flush(sw->engine);	/* the minute's summary: now */
 	for (i = 0; i < STOP_TRIES && sw_commit(sw) == -1; i++)
 		usleep(200000);
 	if (i == STOP_TRIES)
@@ -1313,7 +1479,9 @@ int
 main(int argc, char *argv[])
 {
 	static const struct option longopts[] = {
+		{ "help",	no_argument,		NULL, 'h' },
 		{ "rules",	required_argument,	NULL, 'R' },
+		{ "version",	no_argument,		NULL, 'V' },
 		{ NULL,		0,			NULL, 0 }
 	};
 	struct smtpwatch	 sw;
@@ -1321,10 +1489,11 @@ main(int argc, char *argv[])
 
 	memset(&sw, 0, sizeof(sw));
 	sw.conffile = SW_CONF_DEFAULT;
+	sw.outbox = outbox_new();
 	/* The database names accounts and addresses: never for others. */
 	umask(umask(0) | S_IWGRP | S_IRWXO);
 	log_init("smtpwatchd", 0);
-	while ((ch = getopt_long(argc, argv, "df:n", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "df:hn", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'd':
 			log_init("smtpwatchd", 1);
@@ -1339,12 +1508,20 @@ main(int argc, char *argv[])
 		case 'R':
 			strv_push(&sw.rules, &sw.nrules, optarg);
 			break;
+		case 'h':
+			usage(0);
+		case 'V':
+			printf("smtpwatchd %s\n", SW_VERSION);
+			return 0;
 		default:
-			usage();
+			usage(1);
 		}
 	}
-	if (optind != argc)
-		usage();
+	if (optind != argc) {
+		fprintf(stderr, "smtpwatchd: takes no arguments: %s\n",
+		    argv[optind]);
+		usage(1);
+	}
 	if (sw_load(&sw, &sw.conf, &sw.rs) == -1)
 		return 1;
 	if (checkonly) {
@@ -1354,6 +1531,7 @@ main(int argc, char *argv[])
 		rules_free(sw.rs);
 		conf_free(sw.conf);
 		strv_free(sw.rules, sw.nrules);
+		outbox_free(sw.outbox);
 		return 0;
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -1373,6 +1551,7 @@ main(int argc, char *argv[])
 		rules_free(sw.rs);
 		conf_free(sw.conf);
 		strv_free(sw.rules, sw.nrules);
+		outbox_free(sw.outbox);
 		return 1;
 	}
 	log_info("started: %zu logs%s, database %s, patterns %s", sw.nfeeds,
@@ -1385,6 +1564,7 @@ main(int argc, char *argv[])
 	rules_free(sw.rs);
 	conf_free(sw.conf);
 	strv_free(sw.rules, sw.nrules);
+	outbox_free(sw.outbox);
 	ev_loop_destroy(sw.loop);
 	log_info("stopped");
 	return 0;

@@ -1,16 +1,16 @@
 /*
- * status.c -- smtpwatchctl status and metrics: what the daemon says on
- * its control socket (when it answers) joined with what its database
- * holds (read-only: open incidents, the accounts and addresses failing
- * in the last 24 h, the relays, failures per hour).  status prints it
- * for a person, or with --json for a script, and exits with a code for
- * monitoring; metrics prints it in Prometheus' text exposition format.
+ * status.c -- smtpwatchctl status: what the daemon says on its control
+ * socket (when it answers) joined with what its database holds
+ * (read-only: open incidents, the accounts and addresses failing in the
+ * last 24 h, the relays, failures per hour, its size, what was folded
+ * to keep it under its limit, the last expiry).  status prints it for
+ * a person, or with --json for a script, and exits with a code for
+ * monitoring; metrics.c asks the daemon, lists the relays and reads the
+ * storage the same way (status_ask, status_relays, status_store_read).
  * Every string from the database or the daemon is escaped on output.
  */
 
 
-#include <langinfo.h>
-#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +23,9 @@
 #include "smtpwatch.h"
 
 #define TOP_N		5		/* rows of the top lists */
+#define STATUS_SHOWN	20		/* open incidents, but relays and
+					   back ends, shown without -v */
+#define DIAG_IDS	5		/* incidents named per diagnosis */
 #define DAY		86400
 
 struct st_ctx {
@@ -43,11 +46,8 @@ static int	 st_top(struct st_ctx *, const char *, const char *,
 		    const char *);
 static int	 st_relays(struct st_ctx *);
 static int	 st_hourly(struct st_ctx *, long long *);
+static void	 st_store(struct st_ctx *, const struct sw_storage *);
 static void	 st_spark(struct st_ctx *, const long long *);
-static int	 st_daemon_ask(const char *, struct ctl_status *, char *,
-		    size_t);
-static void	 prom_label(FILE *, const char *, size_t);
-static void	 prom_head(FILE *, const char *, const char *, const char *);
 
 /* Logs a failed step and finalizes; returns -1. */
 static int
@@ -84,8 +84,8 @@ st_heading(struct st_ctx *c, const char *s)
  * filled (wire_status_free() it), or another CTLSOCK_* with what
  * went wrong in why.
  */
-static int
-st_daemon_ask(const char *path, struct ctl_status *st, char *why,
+int
+status_ask(const char *path, struct ctl_status *st, char *why,
     size_t whysize)
 {
 	struct ctl_reply	 r;
@@ -113,7 +113,7 @@ st_daemon(struct st_ctx *c, const struct ctl_status *st)
 {
 	FILE		*fp = c->fp;
 	time_t		 wall = time(NULL);
-	char		 a[32];
+	char		 a[32], n[5][48];
 
 	if (c->o->json) {
 		fprintf(fp, "{\"version\":");
@@ -130,16 +130,20 @@ st_daemon(struct st_ctx *c, const struct ctl_status *st)
 		else
 			fprintf(fp, "%lld", (long long)st->committed);
 		fprintf(fp, ",\"lines\":%llu,\"events\":%llu,\"batches\":%llu,"
-		    "\"commit_errors\":%llu,\"alerts\":%llu,\"incidents\":%llu}",
+		    "\"commit_errors\":%llu,\"alerts\":%llu,\"incidents\":%llu,"
+		    "\"summarising\":%s,\"folded_entries\":%llu,"
+		    "\"folded_incidents\":%llu}",
 		    st->lines, st->events, st->batches, st->commit_errors,
-		    st->alerts, st->incidents);
+		    st->alerts, st->incidents, st->summarising ? "true" : "false",
+		    st->folded_entries, st->folded_incidents);
 		return;
 	}
 	out_span(a, sizeof(a), (long long)(wall - st->started));
 	fprintf(fp, "smtpwatchd %s is running, pid %ld, up %s\n", st->version,
 	    st->pid, a);
-	fprintf(fp, "  rules      %llu files, %llu extract and %llu diagnosis "
-	    "entries\n", st->rules_files, st->rules_extracts,
+	fprintf(fp, "  rules      %s, %llu extract and %llu diagnosis "
+	    "entries\n", out_count(n[0], sizeof(n[0]),
+	    (long long)st->rules_files, "file", "files"), st->rules_extracts,
 	    st->rules_diagnoses);
 	fputs("  database   ", fp);
 	fput_vis(fp, st->database.p != NULL ? st->database.p : "",
@@ -152,9 +156,24 @@ st_daemon(struct st_ctx *c, const struct ctl_status *st)
 	}
 	fprintf(fp, ", %llu event%s waiting\n", st->batch,
 	    st->batch == 1 ? "" : "s");
-	fprintf(fp, "  counted    %llu lines, %llu events, %llu batches, "
-	    "%llu commit errors, %llu alerts\n", st->lines, st->events,
-	    st->batches, st->commit_errors, st->alerts);
+	fprintf(fp, "  counted    %s, %s, %s, %s, %s\n",
+	    out_count(n[0], sizeof(n[0]), (long long)st->lines, "line",
+	    "lines"),
+	    out_count(n[1], sizeof(n[1]), (long long)st->events, "event",
+	    "events"),
+	    out_count(n[2], sizeof(n[2]), (long long)st->batches, "batch",
+	    "batches"),
+	    out_count(n[3], sizeof(n[3]), (long long)st->commit_errors,
+	    "commit error", "commit errors"),
+	    out_count(n[4], sizeof(n[4]), (long long)st->alerts, "alert",
+	    "alerts"));
+	if (st->summarising || st->folded_entries > 0 ||
+	    st->folded_incidents > 0)
+		fprintf(fp, "  folded     %s%llu incident%s and %llu alert%s "
+		    "folded into summaries\n", st->summarising ?
+		    "summarising now: " : "", st->folded_incidents,
+		    st->folded_incidents == 1 ? "" : "s", st->folded_entries,
+		    st->folded_entries == 1 ? "" : "s");
 }
 
 /* The daemon's sources: text, or the JSON array of "sources". */
@@ -178,6 +197,8 @@ st_sources(struct st_ctx *c, const struct ctl_status *st)
 			s = &st->sources[i];
 			fprintf(c->fp, "%s{\"path\":", i > 0 ? "," : "");
 			fput_json(c->fp, s->path.p, s->path.len);
+			fputs(",\"path_hex\":", c->fp);
+			out_json_hex(c->fp, s->path.p, s->path.len);
 			fprintf(c->fp, ",\"open\":%s,\"offset\":%llu,"
 			    "\"size\":%llu,\"lag_bytes\":%llu,"
 			    "\"lag_seconds\":%llu,\"rotations\":%llu,"
@@ -210,143 +231,227 @@ st_sources(struct st_ctx *c, const struct ctl_status *st)
 	out_table_print(&t, c->fp, "  ", "none");
 }
 
+/* A diagnosis of the open incidents, and which incidents have it. */
+struct st_diag {
+	char		*id;
+	long long	 first[DIAG_IDS];	/* the first incidents' ids */
+	size_t		 n;			/* incidents with it */
+};
+
+/* Notes that incident inc has diagnosis id (any bytes, from the rows). */
+static void
+st_diag_add(struct st_diag **v, size_t *n, const char *id, long long inc)
+{
+	size_t	 i;
+
+	for (i = 0; i < *n && strcmp((*v)[i].id, id) != 0; i++)
+		continue;
+	if (i == *n) {
+		*v = xreallocarray(*v, *n + 1, sizeof(**v));
+		memset(&(*v)[i], 0, sizeof(**v));
+		(*v)[i].id = xstrdup(id);
+		(*n)++;
+	}
+	if ((*v)[i].n < DIAG_IDS)
+		(*v)[i].first[(*v)[i].n] = inc;
+	(*v)[i].n++;
+}
+
 /*
- * The open incidents, oldest first, each with the summary and best fix
- * of its diagnosis; *n counts them.  Returns 0, or -1 after logging.
+ * What to do: each diagnosis of the open incidents once, with the
+ * incidents it explains, its summary and best fix; --verbose adds the
+ * cause, every fix and the dead ends.
+ */
+static void
+st_diag_print(struct st_ctx *c, struct st_diag *v, size_t n)
+{
+	const struct sw_diagnosis	*d;
+	size_t				 i, j;
+
+	if (n == 0)
+		return;
+	st_heading(c, "what to do");
+	for (i = 0; i < n; i++) {
+		fputs("  ", c->fp);
+		fput_vis(c->fp, v[i].id, strlen(v[i].id));
+		for (j = 0; j < v[i].n && j < DIAG_IDS; j++)
+			fprintf(c->fp, "%s#%lld", j == 0 ? " (" : ", ",
+			    v[i].first[j]);
+		if (v[i].n > DIAG_IDS)
+			fprintf(c->fp, " and %zu more", v[i].n - DIAG_IDS);
+		fputs(")", c->fp);
+		if ((d = rules_find(c->o->rs, v[i].id)) == NULL)
+			fputs(": not in the rules loaded\n", c->fp);
+		else if (c->o->verbose) {
+			fputs(":\n", c->fp);
+			diag_print(c->fp, d, "    ", 1);
+		} else {
+			fprintf(c->fp, ": %s\n", d->summary);
+			if (d->nfixes > 0)
+				fprintf(c->fp, "    fix (works %d%%): %s\n",
+				    d->fixes[0].percent, d->fixes[0].text);
+		}
+		free(v[i].id);
+	}
+	free(v);
+}
+
+/* One open incident as one line of text: the current row of st. */
+static void
+st_incident_line(struct st_ctx *c, sqlite3_stmt *st)
+{
+	FILE		*fp = c->fp;
+	const char	*kind = (const char *)sqlite3_column_text(st, 2);
+	char		 a[32], *s;
+	long long	 failures = sqlite3_column_int64(st, 6), other;
+
+	if (kind == NULL)
+		kind = "-";
+	fprintf(fp, "  #%lld %s ", (long long)sqlite3_column_int64(st, 0),
+	    kind);
+	s = st_vis(st, 3);
+	fputs(s, fp);
+	free(s);
+	if (sqlite3_column_bytes(st, 13) > 0) {
+		s = st_vis(st, 13);
+		fprintf(fp, " on hosts %s", s);
+		free(s);
+	} else if (sqlite3_column_bytes(st, 1) > 0 &&
+	    strcmp(kind, "backend") != 0) {
+		s = st_vis(st, 1);
+		fprintf(fp, " on %s", s);
+		free(s);
+	}
+	out_ago(a, sizeof(a), (time_t)sqlite3_column_int64(st, 4), c->o->now);
+	fprintf(fp, ", since %s: %lld %s", a, failures,
+	    strcmp(kind, "backend") == 0 ? (failures == 1 ? "trouble event" :
+	    "trouble events") : failures == 1 ? "failure" : "failures");
+	if (strcmp(kind, "relay") == 0) {
+		other = sqlite3_column_int64(st, 7);
+		fprintf(fp, ", %lld message%s held back", other,
+		    other == 1 ? "" : "s");
+	} else if (strcmp(kind, "account") == 0) {
+		other = sqlite3_column_int64(st, 8);
+		fprintf(fp, " from %lld address%s", other,
+		    other == 1 ? "" : "es");
+	} else if (strcmp(kind, "address") == 0) {
+		other = sqlite3_column_int64(st, 9);
+		fprintf(fp, " on %lld account%s", other,
+		    other == 1 ? "" : "s");
+	}
+	if (sqlite3_column_type(st, 10) != SQLITE_NULL) {
+		fputs(" [", fp);
+		s = st_vis(st, 10);
+		fputs(s, fp);
+		free(s);
+		fputc(']', fp);
+	}
+	fputc('\n', fp);
+}
+
+/* The current row of st as a JSON object of the "incidents" array. */
+static void
+st_incident_json(struct st_ctx *c, sqlite3_stmt *st, int n)
+{
+	static const char *const keys[] = { "id", "host", "kind", "subject",
+	    "opened", "last", "failures", "held_back", "addresses",
+	    "accounts", NULL, "last_addr", "last_reply", "hosts" };
+	const struct sw_diagnosis	*d;
+	FILE				*fp = c->fp;
+	const char			*id;
+	size_t				 i;
+
+	fputs(n > 0 ? ",{" : "{", fp);
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if (keys[i] == NULL || (i == 13 &&
+		    sqlite3_column_type(st, 13) == SQLITE_NULL))
+			continue;	/* the diagnosis; a fleet's hosts */
+		fprintf(fp, "%s\"%s\":", i > 0 ? "," : "", keys[i]);
+		out_json_column(fp, st, (int)i);
+		if (i == 3 || i == 12) {
+			fprintf(fp, ",\"%s_hex\":", keys[i]);
+			out_json_hex_column(fp, st, (int)i);
+		}
+	}
+	id = (const char *)sqlite3_column_text(st, 10);
+	d = rules_find(c->o->rs, id);
+	fputs(",\"diagnosis\":", fp);
+	if (id == NULL) {
+		fputs("null}", fp);
+		return;
+	}
+	fputs("{\"id\":", fp);
+	fput_json(fp, id, strlen(id));
+	fputs(",\"summary\":", fp);
+	fput_json(fp, d != NULL ? d->summary : NULL,
+	    d != NULL ? strlen(d->summary) : 0);
+	fputs(",\"fix\":", fp);
+	if (d != NULL && d->nfixes > 0) {
+		fput_json(fp, d->fixes[0].text, strlen(d->fixes[0].text));
+		fprintf(fp, ",\"fix_works\":%d}}", d->fixes[0].percent);
+	} else
+		fputs("null,\"fix_works\":null}}", fp);
+}
+
+/*
+ * The open incidents: relay and back-end ones first (always all of
+ * them), then the others oldest first, one line each, at most
+ * STATUS_SHOWN lines in all without --verbose; then what to do, each
+ * diagnosis once.  JSON: every one of them.  *n counts them.  Returns
+ * 0, or -1 after logging.
  */
 static int
 st_incidents(struct st_ctx *c, int *n)
 {
-	const struct sw_diagnosis	*d;
-	sqlite3_stmt			*st;
-	FILE				*fp = c->fp;
-	const char			*id, *kind;
-	char				 a[32], *s;
-	long long			 failures, other;
-	int				 rc;
+	sqlite3_stmt	*st;
+	struct st_diag	*diags = NULL;
+	size_t		 ndiags = 0;
+	const char	*kind, *id;
+	int		 rc, shown = 0, urgent;
 
 	st = ctldb_prepare(c->db, "SELECT id, host, kind, subject, opened, "
 	    "last, failures, messages, addresses, accounts, diagnosis, "
 	    "last_addr, last_reply, hosts FROM incident_list "
-	    "WHERE state = 'open' ORDER BY opened, id");
+	    "WHERE state = 'open' "
+	    "ORDER BY kind NOT IN ('relay', 'backend'), opened, id");
 	if (st == NULL)
 		return -1;
 	*n = 0;
 	if (c->o->json)
-		fputc('[', fp);
+		fputc('[', c->fp);
 	else
 		st_heading(c, "open incidents");
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		id = (const char *)sqlite3_column_text(st, 10);
-		d = rules_find(c->o->rs, id);
 		if (c->o->json) {
-			fprintf(fp, "%s{\"id\":%lld,\"host\":", *n > 0 ?
-			    "," : "", (long long)sqlite3_column_int64(st, 0));
-			out_json_column(fp, st, 1);
-			fputs(",\"kind\":", fp);
-			out_json_column(fp, st, 2);
-			fputs(",\"subject\":", fp);
-			out_json_column(fp, st, 3);
-			fputs(",\"subject_hex\":", fp);
-			out_json_hex_column(fp, st, 3);
-			fputs(",\"opened\":", fp);
-			out_json_column(fp, st, 4);
-			fputs(",\"last\":", fp);
-			out_json_column(fp, st, 5);
-			fputs(",\"failures\":", fp);
-			out_json_column(fp, st, 6);
-			fputs(",\"messages\":", fp);
-			out_json_column(fp, st, 7);
-			fputs(",\"addresses\":", fp);
-			out_json_column(fp, st, 8);
-			fputs(",\"accounts\":", fp);
-			out_json_column(fp, st, 9);
-			fputs(",\"last_addr\":", fp);
-			out_json_column(fp, st, 11);
-			fputs(",\"last_reply\":", fp);
-			out_json_column(fp, st, 12);
-			if (sqlite3_column_type(st, 13) != SQLITE_NULL) {
-				fputs(",\"hosts\":", fp);	/* a fleet's */
-				out_json_column(fp, st, 13);
-			}
-			fputs(",\"diagnosis\":", fp);
-			if (id == NULL)
-				fputs("null", fp);
-			else {
-				fputs("{\"id\":", fp);
-				fput_json(fp, id, strlen(id));
-				fputs(",\"summary\":", fp);
-				fput_json(fp, d != NULL ? d->summary : NULL,
-				    d != NULL ? strlen(d->summary) : 0);
-				fputs(",\"fix\":", fp);
-				if (d != NULL && d->nfixes > 0) {
-					fput_json(fp, d->fixes[0].text,
-					    strlen(d->fixes[0].text));
-					fprintf(fp, ",\"fix_works\":%d}",
-					    d->fixes[0].percent);
-				} else
-					fputs("null,\"fix_works\":null}", fp);
-			}
-			fputc('}', fp);
-			(*n)++;
+			st_incident_json(c, st, (*n)++);
 			continue;
 		}
-		kind = (const char *)sqlite3_column_text(st, 2);
-		failures = sqlite3_column_int64(st, 6);
-		fprintf(fp, "  #%lld %s ", (long long)sqlite3_column_int64(st,
-		    0), kind != NULL ? kind : "-");
-		s = st_vis(st, 3);
-		fputs(s, fp);
-		free(s);
-		if (sqlite3_column_bytes(st, 13) > 0) {
-			s = st_vis(st, 13);
-			fprintf(fp, " on hosts %s", s);
-			free(s);
-		} else if (sqlite3_column_bytes(st, 1) > 0) {
-			s = st_vis(st, 1);
-			fprintf(fp, " on %s", s);
-			free(s);
-		}
-		out_ago(a, sizeof(a), (time_t)sqlite3_column_int64(st, 4),
-		    c->o->now);
-		fprintf(fp, ", since %s: %lld %s", a, failures,
-		    kind != NULL && strcmp(kind, "backend") == 0 ?
-		    (failures == 1 ? "trouble event" : "trouble events") :
-		    failures == 1 ? "failure" : "failures");
-		if (kind != NULL && strcmp(kind, "relay") == 0) {
-			other = sqlite3_column_int64(st, 7);
-			fprintf(fp, ", %lld message%s held back", other,
-			    other == 1 ? "" : "s");
-		} else if (kind != NULL && strcmp(kind, "account") == 0) {
-			other = sqlite3_column_int64(st, 8);
-			fprintf(fp, " from %lld address%s", other,
-			    other == 1 ? "" : "es");
-		} else if (kind != NULL && strcmp(kind, "address") == 0) {
-			other = sqlite3_column_int64(st, 9);
-			fprintf(fp, " on %lld account%s", other,
-			    other == 1 ? "" : "s");
-		}
-		fputc('\n', fp);
-		if (id != NULL) {
-			fputs("    diagnosis  ", fp);
-			fput_vis(fp, id, strlen(id));
-			if (d != NULL)
-				fprintf(fp, ": %s\n", d->summary);
-			else
-				fputs(" (not in the rules loaded)\n", fp);
-			if (d != NULL && d->nfixes > 0)
-				fprintf(fp, "    best fix   %s (works %d%%)\n",
-				    d->fixes[0].text, d->fixes[0].percent);
-		}
 		(*n)++;
+		kind = (const char *)sqlite3_column_text(st, 2);
+		urgent = kind != NULL && (strcmp(kind, "relay") == 0 ||
+		    strcmp(kind, "backend") == 0);
+		if ((id = (const char *)sqlite3_column_text(st, 10)) != NULL)
+			st_diag_add(&diags, &ndiags, id,
+			    sqlite3_column_int64(st, 0));
+		if (!urgent && !c->o->verbose && shown >= STATUS_SHOWN)
+			continue;
+		st_incident_line(c, st);
+		shown++;
 	}
-	if (rc != SQLITE_DONE)
+	if (rc != SQLITE_DONE) {
+		st_diag_print(c, diags, ndiags);
 		return st_steperr(c->db, st);
+	}
 	sqlite3_finalize(st);
 	if (c->o->json)
-		fputc(']', fp);
+		fputc(']', c->fp);
 	else if (*n == 0)
-		fputs("  none\n", fp);
+		fputs("  none\n", c->fp);
+	else if (shown < *n)
+		fprintf(c->fp, "  ... and %d more (status --verbose, or "
+		    "smtpwatchctl incidents --open)\n", *n - shown);
+	if (!c->o->json)
+		st_diag_print(c, diags, ndiags);
 	return 0;
 }
 
@@ -410,7 +515,24 @@ st_top(struct st_ctx *c, const char *scope, const char *name,
 	return 0;
 }
 
-/* relay_totals: the failing relays first, then by failures. */
+/*
+ * The relays as status and metrics show them, from relay_totals, the
+ * view the relays listing reads (state: failing while a relay incident
+ * is open; held_back: the messages held back): the failing ones first,
+ * then by failures.  Columns: host, relay, state, failures, held_back,
+ * last_failure, last_success, last_diagnosis.  NULL after logging.
+ */
+sqlite3_stmt *
+status_relays(sqlite3 *db)
+{
+	return ctldb_prepare(db, "SELECT host, relay, state, failures, "
+	    "affected AS held_back, last_failure, last_success, "
+	    "last_diagnosis "
+	    "FROM relay_totals ORDER BY state = 'failing' DESC, "
+	    "failures DESC, relay, host");
+}
+
+/* The relays: text, or the JSON array of "relays". */
 static int
 st_relays(struct st_ctx *c)
 {
@@ -418,22 +540,18 @@ st_relays(struct st_ctx *c)
 		{ "HOST", "host", OUT_TEXT }, { "RELAY", "relay", OUT_TEXT },
 		{ "STATE", "state", OUT_TEXT },
 		{ "FAILURES", "failures", OUT_NUM },
-		{ "AFFECTED", "affected", OUT_NUM },
+		{ "HELD-BACK", "held_back", OUT_NUM },
 		{ "LAST-FAILURE", "last_failure", OUT_AGO },
 		{ "LAST-SUCCESS", "last_success", OUT_AGO }
 	};
 	static const char *const keys[] = { "host", "relay", "state",
-	    "failures", "affected", "last_failure", "last_success",
+	    "failures", "held_back", "last_failure", "last_success",
 	    "last_diagnosis" };
 	sqlite3_stmt	*st;
 	struct out_table t;
 	int		 rc, i, n = 0;
 
-	st = ctldb_prepare(c->db, "SELECT host, relay, state, failures, "
-	    "affected, last_failure, last_success, last_diagnosis "
-	    "FROM relay_totals ORDER BY state = 'failing' DESC, "
-	    "failures DESC, relay, host");
-	if (st == NULL)
+	if ((st = status_relays(c->db)) == NULL)
 		return -1;
 	if (c->o->json)
 		fputc('[', c->fp);
@@ -448,6 +566,10 @@ st_relays(struct st_ctx *c)
 				fprintf(c->fp, "%s\"%s\":", i > 0 ? "," : "",
 				    keys[i]);
 				out_json_column(c->fp, st, i);
+				if (i == 1) {
+					fputs(",\"relay_hex\":", c->fp);
+					out_json_hex_column(c->fp, st, i);
+				}
 			}
 			fputc('}', c->fp);
 			n++;
@@ -527,6 +649,151 @@ st_spark(struct st_ctx *c, const long long *h)
 }
 
 /*
+ * The size of db (page_count * page_size), its folds and meta notes.
+ * Returns 0, or -1 after logging.
+ */
+int
+status_store_read(sqlite3 *db, struct sw_storage *s)
+{
+	sqlite3_stmt	*st;
+	const char	*name;
+	long long	 v;
+	int		 rc, i;
+
+	memset(s, 0, sizeof(*s));
+	s->expire_wall = s->expire_log = -1;
+	st = ctldb_prepare(db, "SELECT (SELECT page_count FROM "
+	    "pragma_page_count) * (SELECT page_size FROM pragma_page_size), "
+	    "(SELECT coalesce(max(last_fold), 0) FROM folds)");
+	if (st == NULL)
+		return -1;
+	if ((rc = sqlite3_step(st)) != SQLITE_ROW)
+		return st_steperr(db, st);
+	s->bytes = sqlite3_column_int64(st, 0);
+	s->last_fold = sqlite3_column_int64(st, 1);
+	sqlite3_finalize(st);
+	st = ctldb_prepare(db, "SELECT 0, count(*), coalesce(sum(members), 0) "
+	    "FROM folds WHERE kind = 'account' UNION ALL "
+	    "SELECT 1, count(*), coalesce(sum(members), 0) FROM folds "
+	    "WHERE kind = 'address' UNION ALL "
+	    "SELECT 2, count(*), coalesce(sum(folded), 0) FROM account_addrs "
+	    "WHERE folded > 0");
+	if (st == NULL)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		i = sqlite3_column_int(st, 0);
+		s->rows[i] = sqlite3_column_int64(st, 1);
+		s->members[i] = sqlite3_column_int64(st, 2);
+	}
+	if (rc != SQLITE_DONE)
+		return st_steperr(db, st);
+	sqlite3_finalize(st);
+	if ((st = ctldb_prepare(db, "SELECT name, value FROM meta")) == NULL)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		name = (const char *)sqlite3_column_text(st, 0);
+		v = sqlite3_column_int64(st, 1);
+		if (name == NULL)
+			continue;
+		if (strcmp(name, "expire_wall") == 0)
+			s->expire_wall = v;
+		else if (strcmp(name, "expire_log") == 0)
+			s->expire_log = v;
+		else if (strcmp(name, "refused_wall") == 0)
+			s->refused_wall = v;
+		else if (strcmp(name, "refused_log") == 0)
+			s->refused_log = v;
+		else if (strcmp(name, "refused_rows") == 0)
+			s->refused_rows = v;
+		else if (strcmp(name, "refused_total") == 0)
+			s->refused_total = v;
+	}
+	if (rc != SQLITE_DONE)
+		return st_steperr(db, st);
+	sqlite3_finalize(st);
+	return 0;
+}
+
+/* Bytes as MB with one decimal. */
+static void
+st_mb(char *buf, size_t size, long long bytes)
+{
+	snprintf(buf, size, "%.1f MB", bytes / 1048576.0);
+}
+
+/* The database's size, folds and expiry: text, or the JSON "storage". */
+static void
+st_store(struct st_ctx *c, const struct sw_storage *s)
+{
+	static const char *const names[] = { "accounts", "addresses",
+	    "account_addresses" };
+	FILE	*fp = c->fp;
+	char	 a[32], b[32], n[3][48];
+	int	 i;
+
+	if (c->o->json) {
+		fprintf(fp, "{\"bytes\":%lld,\"limit\":%lld,\"folded\":{",
+		    s->bytes, c->o->limit);
+		for (i = 0; i < 3; i++)
+			fprintf(fp, "\"%s\":%lld,\"%s_rows\":%lld,", names[i],
+			    s->members[i], names[i], s->rows[i]);
+		if (s->last_fold > 0)
+			fprintf(fp, "\"last\":%lld},\"expired\":", s->last_fold);
+		else
+			fputs("\"last\":null},\"expired\":", fp);
+		if (s->expire_wall < 0)
+			fputs("null", fp);
+		else
+			fprintf(fp, "{\"wall\":%lld,\"log\":%lld}",
+			    s->expire_wall, s->expire_log);
+		fputs(",\"refused\":", fp);
+		if (s->refused_wall <= 0)
+			fputs("null}", fp);
+		else
+			fprintf(fp, "{\"wall\":%lld,\"log\":%lld,\"rows\":%lld,"
+			    "\"total\":%lld}}", s->refused_wall, s->refused_log,
+			    s->refused_rows, s->refused_total);
+		return;
+	}
+	st_heading(c, "storage");
+	st_mb(a, sizeof(a), s->bytes);
+	if (c->o->limit > 0) {
+		st_mb(b, sizeof(b), c->o->limit);
+		fprintf(fp, "  size       %s of database-limit %s\n", a, b);
+	} else
+		fprintf(fp, "  size       %s, no database-limit\n", a);
+	if (s->rows[0] + s->rows[1] + s->rows[2] == 0)
+		fputs("  folded     none\n", fp);
+	else {
+		out_ago(a, sizeof(a), (time_t)s->last_fold, c->o->now);
+		fprintf(fp, "  folded     %s, %s, %s into %lld, %lld, %lld "
+		    "network rows; the last %s\n",
+		    out_count(n[0], sizeof(n[0]), s->members[0], "account",
+		    "accounts"),
+		    out_count(n[1], sizeof(n[1]), s->members[1],
+		    "client address", "client addresses"),
+		    out_count(n[2], sizeof(n[2]), s->members[2],
+		    "address of accounts", "addresses of accounts"),
+		    s->rows[0], s->rows[1], s->rows[2], a);
+	}
+	if (s->expire_wall < 0)
+		fputs("  retention  not run yet\n", fp);
+	else {
+		out_ago(a, sizeof(a), (time_t)s->expire_wall, c->o->now);
+		out_utc(b, sizeof(b), (time_t)s->expire_log);
+		fprintf(fp, "  retention  last run %s, by the log time %s\n", a,
+		    b);
+	}
+	if (s->refused_wall > 0) {
+		out_ago(a, sizeof(a), (time_t)s->refused_wall, c->o->now);
+		out_utc(b, sizeof(b), (time_t)s->refused_log);
+		fprintf(fp, "  refused    %s: by the log time %s it would have "
+		    "deleted %lld of %lld rows (see smtpwatchd(8), Retention)\n",
+		    a, b, s->refused_rows, s->refused_total);
+	}
+}
+
+/*
  * status: the daemon (when it answers on its control socket) and the
  * database.  Returns the exit status: 3 on an error; else 2 when the
  * daemon did not answer, 1 when incidents are open, 0 when all is
@@ -537,23 +804,20 @@ status_print(const struct status_opt *o)
 {
 	struct st_ctx		 c;
 	struct ctl_status	 ds;
+	struct sw_storage		 sto;
 	char			 why[512], *buf = NULL;
 	size_t			 bufsize = 0;
 	long long		 h[24];
 	int			 up, rc, nopen = 0, i;
-	const char		*cs;
 
 	memset(&c, 0, sizeof(c));
+	memset(&sto, 0, sizeof(sto));
 	c.o = o;
 	c.bold = !o->json && isatty(STDOUT_FILENO) &&
 	    getenv("NO_COLOR") == NULL;
-	if (setlocale(LC_CTYPE, "") != NULL &&
-	    (cs = nl_langinfo(CODESET)) != NULL &&
-	    (strcasecmp(cs, "UTF-8") == 0 || strcasecmp(cs, "utf8") == 0))
-		c.utf8 = 1;
-	setlocale(LC_CTYPE, "C");
+	c.utf8 = str_vis_utf8();
 
-	rc = st_daemon_ask(o->control, &ds, why, sizeof(why));
+	rc = status_ask(o->control, &ds, why, sizeof(why));
 	up = rc == CTLSOCK_OK;
 
 	if ((c.fp = open_memstream(&buf, &bufsize)) == NULL)
@@ -577,13 +841,14 @@ status_print(const struct status_opt *o)
 	} else {
 		fprintf(c.fp, "smtpwatchd is %s (control socket %s)\n",
 		    rc == CTLSOCK_DOWN ? "not running" : "not answering", why);
-		fputs("  what follows is from the database alone\n", c.fp);
 	}
 	wire_status_free(&ds);
 
 	rc = 0;
 	if ((c.db = ctldb_open(o->database)) == NULL)
 		rc = 3;
+	else if (!up && !o->json)
+		fputs("  what follows is from the database alone\n", c.fp);
 	if (rc == 0 && o->json)
 		fputs(",\"incidents\":", c.fp);
 	if (rc == 0 && st_incidents(&c, &nopen) == -1)
@@ -604,188 +869,27 @@ status_print(const struct status_opt *o)
 		rc = 3;
 	if (rc == 0 && st_hourly(&c, h) == -1)
 		rc = 3;
+	if (rc == 0 && status_store_read(c.db, &sto) == -1)
+		rc = 3;
 	sqlite3_close(c.db);
 	if (rc == 0)
 		rc = !up ? 2 : nopen > 0 ? 1 : 0;
 	if (rc != 3 && o->json) {
+		fputs(",\"storage\":", c.fp);
+		st_store(&c, &sto);
 		fputs(",\"hourly\":[", c.fp);
 		for (i = 0; i < 24; i++)
 			fprintf(c.fp, "%s%lld", i > 0 ? "," : "", h[i]);
 		fprintf(c.fp, "],\"now\":%lld,\"exit\":%d}\n",
 		    (long long)o->now, rc);
-	} else if (rc != 3)
+	} else if (rc != 3) {
 		st_spark(&c, h);
+		st_store(&c, &sto);
+	}
 	if (fclose(c.fp) != 0)
 		fatal("open_memstream");
 	/* text: the daemon's part even when the database fails */
 	if (rc != 3 || !o->json)
-		fwrite(buf, 1, bufsize, stdout);
-	free(buf);
-	if (fflush(stdout) == EOF || ferror(stdout)) {
-		log_warn("stdout");
-		rc = 3;
-	}
-	return rc;
-}
-
-/*
- * A label value in the exposition format: the str_vis() text of the
- * bytes (printable ASCII, so valid UTF-8), then \ " and newline escaped
- * as the format wants, quotes included.
- */
-static void
-prom_label(FILE *fp, const char *s, size_t len)
-{
-	char	*v = xmalloc(len * 4 + 1), *p;
-
-	str_vis(v, len * 4 + 1, s != NULL ? s : "", len);
-	fputc('"', fp);
-	for (p = v; *p != '\0'; p++) {
-		if (*p == '\\' || *p == '"')
-			fputc('\\', fp);
-		if (*p == '\n')
-			fputs("\\n", fp);
-		else
-			fputc(*p, fp);
-	}
-	fputc('"', fp);
-	free(v);
-}
-
-static void
-prom_head(FILE *fp, const char *name, const char *type, const char *help)
-{
-	fprintf(fp, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-/*
- * metrics: the Prometheus text exposition format, for node_exporter's
- * textfile collector.  Nothing is printed unless all of it could be
- * read.  Returns 0, or 3 on an error (the database).
- */
-int
-status_metrics(const struct status_opt *o)
-{
-	static const char *const kinds[] = { "relay", "account", "address",
-	    "backend" };
-	static const char *const counters[][2] = {
-	    { "lines_read", "Log lines read since smtpwatchd started." },
-	    { "events", "Authentication events found in them." },
-	    { "batches", "Batches committed to the database." },
-	    { "commit_errors", "Commits that failed (the batch is kept "
-		"and retried)." },
-	    { "alerts", "Journal entries written about incidents." },
-	};
-	struct ctl_status	 ds;
-	sqlite3			*db;
-	sqlite3_stmt		*st = NULL;
-	FILE			*fp;
-	char			 why[512], *buf = NULL;
-	size_t			 bufsize = 0, i;
-	unsigned long long	 v;
-	long long		 open[4] = { 0, 0, 0, 0 };
-	int			 up, rc = 0, src;
-	const char		*k;
-
-	src = st_daemon_ask(o->control, &ds, why, sizeof(why));
-	up = src == CTLSOCK_OK;
-	if (src == CTLSOCK_ERROR || src == CTLSOCK_FAIL)
-		log_warnx("control socket %s", why);
-	if ((db = ctldb_open(o->database)) == NULL) {
-		wire_status_free(&ds);
-		return 3;
-	}
-	if ((fp = open_memstream(&buf, &bufsize)) == NULL)
-		fatal("open_memstream");
-
-	prom_head(fp, "smtpwatch_up", "gauge",
-	    "1 when smtpwatchd answered on its control socket, else 0.");
-	fprintf(fp, "smtpwatch_up %d\n", up);
-
-	prom_head(fp, "smtpwatch_failures_total", "counter",
-	    "Authentication failures stored, by syslog host, direction "
-	    "(server: accounts failing against us; client: relays refusing "
-	    "us) and the diagnosis of the latest failure (\"\" when none).");
-	st = ctldb_prepare(db, "SELECT host, 'server', "
-	    "coalesce(last_diagnosis, ''), sum(failures) FROM account_totals "
-	    "WHERE direction = 'server' GROUP BY 1, 3 UNION ALL "
-	    "SELECT host, 'client', coalesce(last_diagnosis, ''), "
-	    "sum(failures) FROM relay_totals GROUP BY 1, 3 ORDER BY 1, 2, 3");
-	if (st == NULL)
-		rc = 3;
-	while (rc == 0 && (src = sqlite3_step(st)) == SQLITE_ROW) {
-		fputs("smtpwatch_failures_total{host=", fp);
-		prom_label(fp, sqlite3_column_blob(st, 0),
-		    (size_t)sqlite3_column_bytes(st, 0));
-		fprintf(fp, ",direction=\"%s\",diagnosis=",
-		    sqlite3_column_text(st, 1));
-		prom_label(fp, sqlite3_column_blob(st, 2),
-		    (size_t)sqlite3_column_bytes(st, 2));
-		fprintf(fp, "} %lld\n", (long long)sqlite3_column_int64(st, 3));
-	}
-	if (rc == 0 && src != SQLITE_DONE) {
-		st_steperr(db, st);
-		rc = 3;
-	} else if (rc == 0)
-		sqlite3_finalize(st);
-
-	if (rc == 0) {
-		st = ctldb_prepare(db, "SELECT kind, count(*) FROM incident_list "
-		    "WHERE state = 'open' GROUP BY kind");
-		if (st == NULL)
-			rc = 3;
-	}
-	while (rc == 0 && (src = sqlite3_step(st)) == SQLITE_ROW) {
-		k = (const char *)sqlite3_column_text(st, 0);
-		for (i = 0; i < 4; i++)
-			if (k != NULL && strcmp(k, kinds[i]) == 0)
-				open[i] = sqlite3_column_int64(st, 1);
-	}
-	if (rc == 0 && src != SQLITE_DONE) {
-		st_steperr(db, st);
-		rc = 3;
-	} else if (rc == 0)
-		sqlite3_finalize(st);
-	sqlite3_close(db);
-	prom_head(fp, "smtpwatch_open_incidents", "gauge",
-	    "Incidents open in the database, by kind.");
-	for (i = 0; i < 4; i++)
-		fprintf(fp, "smtpwatch_open_incidents{kind=\"%s\"} %lld\n",
-		    kinds[i], open[i]);
-
-	for (i = 0; up && i < sizeof(counters) / sizeof(counters[0]); i++) {
-		char	 name[64];
-
-		snprintf(name, sizeof(name), "smtpwatch_%s_total",
-		    counters[i][0]);
-		prom_head(fp, name, "counter", counters[i][1]);
-		v = i == 0 ? ds.lines : i == 1 ? ds.events : i == 2 ?
-		    ds.batches : i == 3 ? ds.commit_errors : ds.alerts;
-		fprintf(fp, "%s %llu\n", name, v);
-	}
-	if (up && ds.nsources > 0) {
-		prom_head(fp, "smtpwatch_source_lag_bytes", "gauge",
-		    "Bytes of each log not read yet.");
-		for (i = 0; i < ds.nsources; i++) {
-			fputs("smtpwatch_source_lag_bytes{path=", fp);
-			prom_label(fp, ds.sources[i].path.p,
-			    ds.sources[i].path.len);
-			fprintf(fp, "} %llu\n", ds.sources[i].lag_bytes);
-		}
-		prom_head(fp, "smtpwatch_source_lag_seconds", "gauge",
-		    "Seconds since each log last had nothing left to read "
-		    "(0: caught up).");
-		for (i = 0; i < ds.nsources; i++) {
-			fputs("smtpwatch_source_lag_seconds{path=", fp);
-			prom_label(fp, ds.sources[i].path.p,
-			    ds.sources[i].path.len);
-			fprintf(fp, "} %llu\n", ds.sources[i].lag_seconds);
-		}
-	}
-	wire_status_free(&ds);
-	if (fclose(fp) != 0)
-		fatal("open_memstream");
-	if (rc == 0)
 		fwrite(buf, 1, bufsize, stdout);
 	free(buf);
 	if (fflush(stdout) == EOF || ferror(stdout)) {

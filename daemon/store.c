@@ -9,11 +9,24 @@
  * the counts of the lines before it: each event is counted exactly
  * once.  The schema is built from the migrations in sql/, compiled in
  * as sql.h; the connection enforces its foreign keys.
+ *
+ * Time is the log's: store_expire() deletes by the newest log time
+ * committed, never by the machine's clock, keeps what the backlog read
+ * at start wrote (until store_caught_up()), and refuses to delete more
+ * than a share of the rows when the log's time jumped ahead of the
+ * clock.  It also rolls buckets older than a day up into hourly ones.
+ * After a commit that leaves the file over three quarters of its size
+ * limit, the rows least worth keeping are folded into a row per client
+ * network (store_fold()).  A commit finds the file deleted under it
+ * (store_file_check()) and writes it anew from the open connection.
  */
 
+#include <sys/socket.h>
 #include <sys/stat.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -39,6 +53,13 @@
 #define HELD_TEXT	(SW_HELD_MAX * 21 + 1)
 #define APPLICATION_ID	0x534d5457	/* "SMTW": PRAGMA application_id */
 #define DEV_VERSIONS	3	/* user_version of the builds before 0.1 */
+#define WAL_PAGES	1000	/* frames in the WAL before a checkpoint */
+#define ROLLUP_AGE	86400	/* buckets older become hourly ones */
+#define ROLLUP_WIDTH	3600
+#define JUMP_SLACK	86400	/* the log's time may run that far ahead
+				   of the clock before it counts as a jump */
+#define FOLD_AGE	3600	/* folded first: rows quiet that long */
+#define FOLD_MAXF	(1L << 20)	/* failures of a row folded at most */
 
 /* What an aggregate of the batch updates. */
 enum agg_type {
@@ -57,6 +78,7 @@ enum scope {
 };
 
 static const char *const scope_names[] = { "account", "addr", "relay" };
+	/* and 'fold', written only by store_fold() */
 static const char *const dir_names[] = { "server", "client" };
 static const char *const inc_kind_names[SW_INC_NKINDS] = {
 	"relay", "account", "address", "backend"
@@ -85,6 +107,7 @@ struct agg {
 	struct agg	*all;		/* in the list of its type */
 	uint64_t	 hash;
 	uint64_t	 n[SW_EV_NKINDS];	/* events per kind */
+	uint64_t	 held;		/* messages held back (SW_EVF_HELD) */
 	time_t		 first_fail, last_fail, last_success;
 	time_t		 first_seen, last_seen;	/* any event */
 	struct detail	*d;		/* subjects and addresses */
@@ -141,12 +164,16 @@ enum stmt {
 	ST_EXP_RELAYS,
 	ST_EXP_INCIDENTS,
 	ST_EXP_BUCKETS,
+	ST_EXP_FOLDS,
+	ST_META_GET,
+	ST_META_SET,
 	ST_RESET_PAIRS,
 	ST_RESET_ACCOUNTS,
 	ST_RESET_ADDRS,
 	ST_RESET_RELAYS,
 	ST_RESET_BUCKETS,
 	ST_RESET_INCIDENTS,
+	ST_RESET_FOLDS,
 	ST_N
 };
 
@@ -194,7 +221,33 @@ struct sw_store {
 	/* The host of the last event: nearly always the same one. */
 	char		 host[SW_NAME_MAX];
 	struct field	 hostf;
+
+	/* Log times: the batch's events, the newest committed, and the
+	   backlog read since store_open() until store_caught_up(). */
+	time_t		 bmin, bmax;
+	time_t		 newest;
+	time_t		 runlo, runhi;	/* runhi 0: nothing yet */
+	int		 live;
+	int		 refused;	/* an expiry was refused: said */
+
+	/* The file: path, its WAL and shared memory as opened. */
+	struct stat	 ids[3];
+	int		 known[3];	/* ids[i] was taken */
+	int		 replaced;	/* path names another file: said */
+	int		 lost;		/* it is gone, not written anew: said */
+	int		 isnew;		/* made by this store_open() */
+	int		 walpages;	/* frames in the WAL: store_walhook() */
+	long long	 pagesize;
+	int		 over;		/* cannot fold under the limit: said */
+	long long	 floor;		/* the size a fold could not go under */
+	unsigned long	 folds;		/* store_fold() runs */
 };
+
+static void	 store_file_check(struct sw_store *);
+static void	 store_bound(struct sw_store *);
+static void	 store_vacuum(struct sw_store *);
+static int	 store_exec(struct sw_store *, const char *, const char *);
+static int	 stmt_int(struct sw_store *, int64_t *);
 
 /*
  * Pieces of the upserts.  NEWER: the batch holds the latest failure or
@@ -332,25 +385,46 @@ static const char *const stmt_sql[ST_N] = {
 	[ST_SINCE] =
 	    "SELECT coalesce(sum(failures), 0) FROM buckets "
 	    "WHERE start >= :start AND scope IN ('addr', 'relay')",
-	[ST_EXP_ACCOUNTS] = "DELETE FROM accounts WHERE last_seen < :cut",
-	/* an account's addresses go with it: ON DELETE CASCADE */
-	[ST_EXP_PAIRS] = "DELETE FROM account_addrs WHERE last_seen < :cut",
-	[ST_EXP_ADDRS] = "DELETE FROM addresses WHERE last_seen < :cut",
-	[ST_EXP_RELAYS] = "DELETE FROM relays WHERE last_seen < :cut",
-	[ST_EXP_INCIDENTS] = "DELETE FROM incidents WHERE closed < :cut",
-	[ST_EXP_BUCKETS] = "DELETE FROM buckets WHERE start < :cut",
-	/* store_reset(): accounts and keys are BLOBs, the others TEXT.
-	   An account's addresses are deleted before it, to be counted. */
+	/* store_expire(): what the backlog wrote, [:lo, :hi], stays.  An
+	   account's addresses first (the cascade would not count them). */
+	[ST_EXP_PAIRS] = "DELETE FROM account_addrs WHERE last_seen < :cut "
+	    "AND NOT last_seen BETWEEN :lo AND :hi",
+	[ST_EXP_ACCOUNTS] = "DELETE FROM accounts WHERE last_seen < :cut "
+	    "AND NOT last_seen BETWEEN :lo AND :hi",
+	[ST_EXP_ADDRS] = "DELETE FROM addresses WHERE last_seen < :cut "
+	    "AND NOT last_seen BETWEEN :lo AND :hi",
+	[ST_EXP_RELAYS] = "DELETE FROM relays WHERE last_seen < :cut "
+	    "AND NOT last_seen BETWEEN :lo AND :hi",
+	[ST_EXP_INCIDENTS] = "DELETE FROM incidents WHERE closed < :cut "
+	    "AND NOT last BETWEEN :lo AND :hi",
+	[ST_EXP_BUCKETS] = "DELETE FROM buckets WHERE start < :cut "
+	    "AND NOT start BETWEEN :lo AND :hi",
+	[ST_EXP_FOLDS] = "DELETE FROM folds WHERE last_seen < :cut "
+	    "AND NOT last_seen BETWEEN :lo AND :hi",
+	[ST_META_GET] = "SELECT value FROM meta WHERE name = :name",
+	[ST_META_SET] = "INSERT INTO meta (name, value) VALUES (:name, :value) "
+	    "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+	/* store_reset(): accounts and keys are BLOBs, the others TEXT;
+	   :host NULL for every host.  An account's addresses are deleted
+	   before it, to be counted; in the order of enum sw_reset_what. */
 	[ST_RESET_PAIRS] =
 	    "DELETE FROM account_addrs WHERE account_id IN "
-	    "(SELECT id FROM accounts WHERE account = :subject)",
-	[ST_RESET_ACCOUNTS] = "DELETE FROM accounts WHERE account = :subject",
-	[ST_RESET_ADDRS] = "DELETE FROM addresses WHERE addr = :text",
-	[ST_RESET_RELAYS] = "DELETE FROM relays WHERE relay = :text",
-	[ST_RESET_BUCKETS] = "DELETE FROM buckets WHERE key = :subject",
+	    "(SELECT id FROM accounts WHERE account = :subject "
+	    "AND coalesce(:host, host) = host)",
+	[ST_RESET_ACCOUNTS] = "DELETE FROM accounts WHERE account = :subject "
+	    "AND coalesce(:host, host) = host",
+	[ST_RESET_ADDRS] = "DELETE FROM addresses WHERE addr = :text "
+	    "AND coalesce(:host, host) = host",
+	[ST_RESET_RELAYS] = "DELETE FROM relays WHERE relay = :text "
+	    "AND coalesce(:host, host) = host",
+	[ST_RESET_BUCKETS] = "DELETE FROM buckets WHERE key = :subject "
+	    "AND coalesce(:host, host) = host",
 	[ST_RESET_INCIDENTS] =
 	    "UPDATE incidents SET closed = last, close_reason = 'reset' "
-	    "WHERE closed IS NULL AND subject = :subject",
+	    "WHERE closed IS NULL AND subject = :subject "
+	    "AND coalesce(:host, host) = host",
+	[ST_RESET_FOLDS] = "DELETE FROM folds WHERE network = :text "
+	    "AND coalesce(:host, host) = host",
 };
 
 /* uint64 to the int64 SQLite stores, bit for bit. */
@@ -764,6 +838,8 @@ agg_count(struct agg *a, const struct sw_event *ev)
 		break;
 	}
 	a->n[ev->kind]++;
+	if (ev->flags & SW_EVF_HELD)
+		a->held++;
 	if (t < a->first_seen)
 		a->first_seen = t;
 	if (t > a->last_seen)
@@ -937,6 +1013,10 @@ store_event(struct sw_store *st, const struct sw_event *ev)
 		store_event_client(st, ev, &f);
 	} else
 		store_event_server(st, ev, &f);
+	if (st->nevents == 0 || ev->when < st->bmin)
+		st->bmin = ev->when;
+	if (st->nevents == 0 || ev->when > st->bmax)
+		st->bmax = ev->when;
 	st->nevents++;
 }
 
@@ -1063,7 +1143,7 @@ bind_counts(struct sw_store *st, const struct agg *a)
 {
 	bind_int(st, ":failures", (sqlite3_int64)a->n[SW_EV_FAILURE]);
 	bind_int(st, ":successes", (sqlite3_int64)a->n[SW_EV_SUCCESS]);
-	bind_int(st, ":affected", (sqlite3_int64)a->n[SW_EV_AFFECTED]);
+	bind_int(st, ":affected", (sqlite3_int64)a->held);
 	bind_int(st, ":trouble", (sqlite3_int64)a->n[SW_EV_TROUBLE]);
 	bind_time(st, ":first_failure", a->n[SW_EV_FAILURE] > 0,
 	    a->first_fail);
@@ -1324,15 +1404,38 @@ store_rollback(struct sw_store *st)
 }
 
 /*
+ * The log times of a committed batch: the newest, and while the backlog
+ * is read, its span.
+ */
+static void
+store_committed(struct sw_store *st)
+{
+	if (st->nevents == 0)
+		return;
+	if (st->bmax > st->newest)
+		st->newest = st->bmax;
+	if (st->live)
+		return;
+	if (st->runhi == 0 || st->bmin < st->runlo)
+		st->runlo = st->bmin;
+	if (st->bmax > st->runhi)
+		st->runhi = st->bmax;
+}
+
+/*
  * Writes the batch and the positions in one transaction.  Returns 0 and
  * empties the batch; or -1, having written nothing and kept the batch
- * whole for the next call.  A run of failures is logged once.
+ * whole for the next call.  A run of failures is logged once.  A file
+ * deleted under the store is first written anew (store_file_check());
+ * after the commit, a file over three quarters of its limit is folded
+ * (store_fold()) and the WAL checkpointed every WAL_PAGES frames.
  */
 int
 store_commit(struct sw_store *st)
 {
 	if (st->nevents == 0 && st->npos == 0 && st->ninc == 0)
 		return 0;
+	store_file_check(st);
 	if (store_apply(st) == -1) {
 		store_rollback(st);
 		if (!st->failing)
@@ -1345,10 +1448,12 @@ store_commit(struct sw_store *st)
 	log_debug("%s: committed %zu events, %zu keys, %zu incidents, "
 	    "%zu positions", st->path, st->nevents, st->nagg, st->ninc,
 	    st->npos);
+	store_committed(st);
 	batch_clear(st, 0);
 	if (st->failing)
 		log_info("%s: writable again", st->path);
 	st->failing = 0;
+	store_bound(st);
 	return 0;
 }
 
@@ -1443,102 +1548,362 @@ store_load(struct sw_store *st, const char *source, struct sw_checkpoint *cp)
 	return ret;
 }
 
-/* Runs one expiry statement with cut bound. */
-static int
-expire_run(struct sw_store *st, enum stmt i, time_t cut)
+/* A time as UTC text, for the log: "2026-11-28 04:00:00". */
+static void
+store_stamp(time_t t, char *buf, size_t size)
 {
-	stmt_begin(st, i);
-	bind_time(st, ":cut", 1, cut);
+	struct tm	 tm;
+
+	if (gmtime_r(&t, &tm) == NULL)
+		snprintf(buf, size, "%lld", (long long)t);
+	else
+		strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+/* The integer of the first row of sql, 64 bits; -1 when none. */
+static int
+store_int64(struct sw_store *st, const char *sql, int64_t *v)
+{
+	sqlite3_stmt	*s = NULL;
+	int		 rc = -1;
+
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) == SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW) {
+		*v = sqlite3_column_int64(s, 0);
+		rc = 0;
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
+/* meta: the value of name, or def when there is none (or on error). */
+static int64_t
+meta_get(struct sw_store *st, const char *name, int64_t def)
+{
+	int64_t	 v;
+
+	stmt_begin(st, ST_META_GET);
+	bind_str(st, ":name", name);
+	return stmt_int(st, &v) == 0 ? v : def;
+}
+
+static int
+meta_set(struct sw_store *st, const char *name, int64_t v)
+{
+	stmt_begin(st, ST_META_SET);
+	bind_str(st, ":name", name);
+	bind_int(st, ":value", v);
 	return stmt_run(st);
 }
 
-/* The deletions of store_expire(), in one transaction. */
+/* What store_expire() goes by. */
+struct expiry {
+	time_t		 newest;	/* the log time it goes by */
+	time_t		 wall;		/* the clock, to tell a jump */
+	time_t		 lo, hi;	/* rows the backlog wrote stay */
+	time_t		 blo;		/* ... and their buckets */
+	int		 jump;		/* the log's time ran ahead */
+	long long	 rows, gone;	/* rows before, rows deleted */
+};
+
+/* Runs one expiry statement: rows before cut go, but not the backlog's. */
 static int
-expire_apply(struct sw_store *st, time_t now)
+expire_run(struct sw_store *st, enum stmt i, time_t cut,
+    const struct expiry *x)
 {
-	time_t	 cut = now - st->opt.retention;
-	time_t	 bcut = now - st->opt.bucket_retention;
+	stmt_begin(st, i);
+	bind_time(st, ":cut", 1, cut);
+	bind_int(st, ":lo", i == ST_EXP_BUCKETS ? x->blo : x->lo);
+	bind_int(st, ":hi", x->hi);
+	return stmt_run(st);
+}
+
+/*
+ * 1 when the newest log time moved further since the last expiry that
+ * ran than the clock did, by more than JUMP_SLACK (or when there was
+ * none): a wrong year or clock, or a backlog after a stop.  The clock
+ * never decides what goes, only whether the share limit applies.
+ */
+static int
+expire_jump(struct sw_store *st, time_t newest, time_t wall)
+{
+	int64_t	 log = meta_get(st, "expire_log", -1);
+	int64_t	 w = meta_get(st, "expire_wall", -1);
+
+	if (log < 0 || w < 0)
+		return 1;
+	return (int64_t)newest - log > (int64_t)wall - w + JUMP_SLACK;
+}
+
+/* Rows in the tables expiry deletes from; -1 on error. */
+static long long
+expire_rows(struct sw_store *st)
+{
+	int64_t	 n;
+
+	if (store_int64(st, "SELECT (SELECT count(*) FROM accounts) + "
+	    "(SELECT count(*) FROM account_addrs) + "
+	    "(SELECT count(*) FROM addresses) + "
+	    "(SELECT count(*) FROM relays) + "
+	    "(SELECT count(*) FROM incidents) + "
+	    "(SELECT count(*) FROM buckets) + "
+	    "(SELECT count(*) FROM folds)", &n) == -1)
+		return -1;
+	return n;
+}
+
+/*
+ * Buckets that start before `before` (a whole hour) become one per
+ * hour and key, with the same sums; the current transaction's.
+ * Returns 0, or -1 with the error in st->err.
+ */
+static int
+expire_rollup(struct sw_store *st, time_t before)
+{
+	char	*sql, *err = NULL;
+	int	 rc;
+
+	if (st->opt.bucket_width >= ROLLUP_WIDTH)
+		return 0;
+	sql = sqlite3_mprintf(
+	    "INSERT INTO buckets (scope, host, key, start, failures, "
+	    "affected) SELECT scope, host, key, start - start %% %d AS h, "
+	    "sum(failures), sum(affected) FROM buckets WHERE start < %lld "
+	    "AND start %% %d != 0 GROUP BY scope, host, key, h "
+	    "ON CONFLICT (scope, host, key, start) DO UPDATE SET "
+	    ADD("failures") ", " ADD("affected") "; "
+	    "DELETE FROM buckets WHERE start < %lld AND start %% %d != 0",
+	    ROLLUP_WIDTH, (long long)before, ROLLUP_WIDTH, (long long)before,
+	    ROLLUP_WIDTH);
+	if ((rc = sqlite3_exec(st->db, sql, NULL, NULL, &err)) != SQLITE_OK)
+		snprintf(st->err, sizeof(st->err), "%s", err != NULL ? err :
+		    sqlite3_errstr(rc));
+	sqlite3_free(err);
+	sqlite3_free(sql);
+	return rc == SQLITE_OK ? 0 : -1;
+}
+
+/* The hour before which buckets are rolled up: a day before newest. */
+static time_t
+rollup_before(time_t newest)
+{
+	time_t	 t = newest - ROLLUP_AGE;
+
+	return t - t % ROLLUP_WIDTH;
+}
+
+/* The notes of an expiry that ran; the current transaction's. */
+static int
+expire_note(struct sw_store *st, const struct expiry *x)
+{
+	if (meta_set(st, "expire_log", x->newest) == -1 ||
+	    meta_set(st, "expire_wall", x->wall) == -1 ||
+	    meta_set(st, "refused_wall", 0) == -1)
+		return -1;
+	return 0;
+}
+
+/*
+ * The deletions and the rollup of store_expire(), in one transaction.
+ * Returns 0, 1 when the share limit refused them (rolled back), -1 on
+ * error (st->err; the transaction is left for store_rollback()).
+ */
+static int
+expire_apply(struct sw_store *st, struct expiry *x)
+{
+	time_t	 cut = x->newest - st->opt.retention;
+	time_t	 bcut = x->newest - st->opt.bucket_retention;
+	int	 changes, limit = st->opt.share > 0 && st->opt.share < 100;
 
 	if (stmt_simple(st, ST_BEGIN) == -1)
 		return -1;
+	if (x->jump && limit && (x->rows = expire_rows(st)) == -1) {
+		store_error(st, SQLITE_ERROR, 1);
+		return -1;
+	}
+	changes = sqlite3_total_changes(st->db);
 	if (st->opt.retention > 0 &&
-	    (expire_run(st, ST_EXP_ACCOUNTS, cut) == -1 ||
-	    expire_run(st, ST_EXP_PAIRS, cut) == -1 ||
-	    expire_run(st, ST_EXP_ADDRS, cut) == -1 ||
-	    expire_run(st, ST_EXP_RELAYS, cut) == -1 ||
-	    expire_run(st, ST_EXP_INCIDENTS, cut) == -1))
+	    (expire_run(st, ST_EXP_PAIRS, cut, x) == -1 ||
+	    expire_run(st, ST_EXP_ACCOUNTS, cut, x) == -1 ||
+	    expire_run(st, ST_EXP_ADDRS, cut, x) == -1 ||
+	    expire_run(st, ST_EXP_RELAYS, cut, x) == -1 ||
+	    expire_run(st, ST_EXP_INCIDENTS, cut, x) == -1 ||
+	    expire_run(st, ST_EXP_FOLDS, cut, x) == -1))
 		return -1;
 	if (st->opt.bucket_retention > 0 &&
-	    expire_run(st, ST_EXP_BUCKETS, bcut) == -1)
+	    expire_run(st, ST_EXP_BUCKETS, bcut, x) == -1)
+		return -1;
+	x->gone = sqlite3_total_changes(st->db) - changes;
+	if (x->jump && limit && x->gone > 0 &&
+	    x->gone * 100 > (long long)st->opt.share * x->rows) {
+		if (stmt_simple(st, ST_ROLLBACK) == -1)
+			return -1;
+		return 1;
+	}
+	if (expire_rollup(st, rollup_before(x->newest)) == -1)
+		return -1;
+	if (expire_note(st, x) == -1)
 		return -1;
 	return stmt_simple(st, ST_COMMIT);
 }
 
+/* Notes a refused expiry, for status, and says so once. */
+static void
+expire_refused(struct sw_store *st, const struct expiry *x)
+{
+	char	 newest[32], last[32];
+	int64_t	 log = meta_get(st, "expire_log", 0);
+
+	if (stmt_simple(st, ST_BEGIN) == -1 ||
+	    meta_set(st, "refused_wall", x->wall) == -1 ||
+	    meta_set(st, "refused_log", x->newest) == -1 ||
+	    meta_set(st, "refused_rows", x->gone) == -1 ||
+	    meta_set(st, "refused_total", x->rows) == -1 ||
+	    stmt_simple(st, ST_COMMIT) == -1)
+		store_rollback(st);
+	if (st->refused)
+		return;
+	st->refused = 1;
+	store_stamp(x->newest, newest, sizeof(newest));
+	if (log > 0)
+		store_stamp((time_t)log, last, sizeof(last));
+	else
+		snprintf(last, sizeof(last), "none yet");
+	log_warnx("%s: retention refused: it would delete %lld of the %lld "
+	    "rows (more than retention-limit %d%%), by the newest log time "
+	    "%s, which ran ahead of the clock since the last expiry (log "
+	    "time %s): a wrong year or clock?  Nothing expires until the "
+	    "clock catches up; if the log's time is right, set "
+	    "retention-limit 100%% and reload", st->path, x->gone, x->rows,
+	    st->opt.share, newest, last);
+}
+
 /*
- * Deletes what retention lets go: rows quiet since now - retention,
- * incidents closed before then, buckets older than bucket-retention.
- * Called with an empty batch, in its own transaction.  Returns 0 or -1
- * (logged; nothing deleted).
+ * Retention, by the newest log time committed (never the machine's
+ * clock): rows quiet for retention before it, incidents closed before
+ * then, folds, and buckets older than bucket-retention are deleted,
+ * except what the backlog read at start wrote (rows, incidents and
+ * buckets of its log times), which stays while this store is open.  When
+ * the log's time ran ahead of wall, the clock, by more than it could
+ * (expire_jump()), an expiry that would delete more than
+ * retention-limit percent of the rows is refused: noted for status,
+ * said once, nothing deleted.  Buckets older than a day are rolled up
+ * into hourly ones; the space freed goes back to the file system.
+ * Called with an empty batch, in its own transaction.  Returns 0 (also
+ * when refused) or -1 (logged; nothing deleted).
  */
 int
-store_expire(struct sw_store *st, time_t now)
+store_expire(struct sw_store *st, time_t wall)
 {
-	int	 changes = sqlite3_total_changes(st->db);
+	struct expiry	 x;
+	int		 rc;
 
-	if (expire_apply(st, now) == -1) {
+	if (st->newest == 0)
+		return 0;			/* nothing counted yet */
+	memset(&x, 0, sizeof(x));
+	x.newest = st->newest;
+	x.wall = wall;
+	x.lo = 1;				/* an empty span */
+	if (st->runhi > 0) {
+		x.lo = st->runlo;
+		x.hi = st->runhi;
+		x.blo = bucket_start(st, x.lo);
+		x.blo -= x.blo % ROLLUP_WIDTH;
+	} else
+		x.blo = x.lo;
+	x.jump = expire_jump(st, x.newest, wall);
+	if ((rc = expire_apply(st, &x)) == -1) {
 		store_rollback(st);
 		log_warnx("%s: cannot delete old rows (%s)", st->path, st->err);
 		return -1;
 	}
-	log_debug("%s: expired %d rows", st->path,
-	    sqlite3_total_changes(st->db) - changes);
+	if (rc == 1) {
+		expire_refused(st, &x);
+		return 0;
+	}
+	if (st->refused)
+		log_info("%s: retention runs again", st->path);
+	st->refused = 0;
+	log_debug("%s: expired %lld rows by the log time %lld%s", st->path,
+	    x.gone, (long long)x.newest, x.jump ? " (a jump)" : "");
+	store_vacuum(st);
 	return 0;
 }
 
-/* The deletions of store_reset(), in one transaction; *n counts rows. */
+/*
+ * The backlog read at start is read: rows it wrote are kept by
+ * store_expire() until the store is closed, later ones are not.
+ * Returns 1 the first time, then 0.
+ */
+int
+store_caught_up(struct sw_store *st)
+{
+	char	 lo[32], hi[32];
+
+	if (st->live)
+		return 0;
+	st->live = 1;
+	if (st->runhi == 0)
+		return 1;
+	store_stamp(st->runlo, lo, sizeof(lo));
+	store_stamp(st->runhi, hi, sizeof(hi));
+	log_debug("%s: the backlog read at start spans %s to %s: kept by "
+	    "retention while running", st->path, lo, hi);
+	return 1;
+}
+
+/*
+ * The deletions of store_reset(), in one transaction, each counted in
+ * r; committed, or with dry_run rolled back.
+ */
 static int
-reset_apply(struct sw_store *st, const char *subj, size_t len, int *n)
+reset_apply(struct sw_store *st, struct sw_reset *r)
 {
 	enum stmt	 i;
 
 	if (stmt_simple(st, ST_BEGIN) == -1)
 		return -1;
-	for (i = ST_RESET_PAIRS; i <= ST_RESET_INCIDENTS; i++) {
+	for (i = ST_RESET_PAIRS; i <= ST_RESET_FOLDS; i++) {
 		stmt_begin(st, i);
-		bind_blob(st, ":subject", subj, len);
-		bind_text(st, ":text", subj, len);
+		bind_blob(st, ":subject", r->subject, r->len);
+		bind_text(st, ":text", r->subject, r->len);
+		bind_str(st, ":host", r->host);
 		if (stmt_run(st) == -1)
 			return -1;
-		*n += sqlite3_changes(st->db);
+		r->n[i - ST_RESET_PAIRS] = sqlite3_changes(st->db);
+	}
+	if (r->dry_run) {
+		store_rollback(st);
+		return 0;
 	}
 	return stmt_simple(st, ST_COMMIT);
 }
 
 /*
- * Forgets subject (len bytes): an account, a client address or a relay,
- * on every host.  Deletes its rows (an account's addresses with it) and
- * its buckets, and closes its open incidents with close_reason 'reset'
- * at the time of their last failure, in one transaction of its own.
- * Called with an empty batch (the daemon commits first): it commits
- * nothing else.  Returns the rows deleted and incidents closed, or -1
- * (logged; nothing changed).
+ * Forgets r->subject: an account, a client address or a relay, on
+ * r->host or every host.  Deletes its rows (an account's addresses with
+ * it) and its buckets, and closes its open incidents with close_reason
+ * 'reset' at the time of their last failure, in one transaction of its
+ * own; with r->dry_run, counts the same and changes nothing.  Called
+ * with an empty batch (the daemon commits first): it commits nothing
+ * else.  Returns 0 with r->n counting what it found, or -1 (logged;
+ * nothing changed).
  */
 int
-store_reset(struct sw_store *st, const char *subj, size_t len)
+store_reset(struct sw_store *st, struct sw_reset *r)
 {
-	int	 n = 0;
-
+	memset(r->n, 0, sizeof(r->n));
 	if (st->nevents > 0 || st->ninc > 0) {
 		log_warnx("%s: reset with %zu events and %zu incidents not "
 		    "committed", st->path, st->nevents, st->ninc);
 		return -1;
 	}
-	if (reset_apply(st, subj, len, &n) == -1) {
+	if (reset_apply(st, r) == -1) {
 		store_rollback(st);
 		log_warnx("%s: cannot reset (%s)", st->path, st->err);
 		return -1;
 	}
-	return n;
+	return 0;
 }
 
 /* 1 when the batch holds anything to write (events, positions, incidents). */
@@ -1943,8 +2308,10 @@ store_owner(struct sw_store *st)
 	}
 	if (app == APPLICATION_ID && v >= 0 && v <= SQL_VERSION)
 		return 0;
-	if (app == 0 && v == 0 && objects == 0)
+	if (app == 0 && v == 0 && objects == 0) {
+		st->isnew = 1;
 		return 0;
+	}
 	if (app == APPLICATION_ID)
 		log_warnx("%s: schema version %d is newer than this smtpwatchd "
 		    "(%d): upgrade smtpwatch or point `database` elsewhere",
@@ -1981,7 +2348,9 @@ store_fkeys(struct sw_store *st)
 
 /*
  * WAL (readers never block the daemon) and its usual durability; an
- * in-memory database (":memory:", smtpwatchctl scan's) has neither.
+ * in-memory database (":memory:", smtpwatchctl scan's) has neither.  A
+ * new file is made with auto_vacuum = INCREMENTAL first, so that
+ * store_vacuum() can give deleted rows' pages back.
  */
 static int
 store_wal(struct sw_store *st)
@@ -1992,6 +2361,10 @@ store_wal(struct sw_store *st)
 
 	if (strcmp(st->path, SW_STORE_MEMORY) == 0)
 		return 0;
+	/* a new file only: after the first table it cannot be set */
+	if (st->isnew && store_exec(st, "PRAGMA auto_vacuum = INCREMENTAL",
+	    "cannot set auto_vacuum") == -1)
+		return -1;
 
 	ok = sqlite3_prepare_v2(st->db, "PRAGMA journal_mode = WAL", -1, &s,
 	    NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW;
@@ -2090,6 +2463,632 @@ store_prepare(struct sw_store *st)
 	return sqlite3_busy_timeout(st->db, BUSY_MS) == SQLITE_OK ? 0 : -1;
 }
 
+/* ------------------------------------------------------------ size */
+
+/* sw_net(addr, v4bits, v6bits): its network as text, '' when not one. */
+static void
+sql_net(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	char		 buf[SW_ADDR_MAX], out[INET6_ADDRSTRLEN + 8];
+	unsigned char	 a[16];
+	const char	*s = (const char *)sqlite3_value_text(argv[0]);
+	char		*p;
+	int		 bits, have = 128, af = AF_INET6, i, len;
+
+	(void)argc;
+	if (s == NULL || strlen(s) >= sizeof(buf)) {
+		sqlite3_result_text(ctx, "", 0, SQLITE_STATIC);
+		return;
+	}
+	snprintf(buf, sizeof(buf), "%s", s);
+	if ((p = strchr(buf, '/')) != NULL) {
+		*p++ = '\0';
+		have = atoi(p);
+	}
+	if ((p = strchr(buf, '%')) != NULL)
+		*p = '\0';
+	if (inet_pton(AF_INET, buf, a) == 1) {
+		af = AF_INET;
+		if (have > 32)
+			have = 32;
+	} else if (inet_pton(AF_INET6, buf, a) == 1 &&
+	    memcmp(a, "\0\0\0\0\0\0\0\0\0\0\377\377", 12) == 0) {
+		memmove(a, a + 12, 4);		/* ::ffff:192.0.2.1 */
+		af = AF_INET;
+		have = have >= 96 ? have - 96 : 0;
+	} else if (inet_pton(AF_INET6, buf, a) != 1) {
+		sqlite3_result_text(ctx, "", 0, SQLITE_STATIC);
+		return;
+	}
+	bits = sqlite3_value_int(argv[af == AF_INET ? 1 : 2]);
+	if (bits > have)
+		bits = have;
+	if (bits < 0)
+		bits = 0;
+	for (i = 0; i < (af == AF_INET ? 4 : 16); i++)
+		if (i * 8 >= bits)
+			a[i] = 0;
+		else if (i * 8 + 8 > bits)
+			a[i] &= (unsigned char)(0xff << (8 - (bits - i * 8)));
+	inet_ntop(af, a, out, sizeof(out));
+	len = (int)strlen(out);
+	snprintf(out + len, sizeof(out) - (size_t)len, "/%d", bits);
+	sqlite3_result_text(ctx, out, -1, SQLITE_TRANSIENT);
+}
+
+/* The file's size as SQLite sees it: page_count * page_size; -1. */
+static long long
+store_size(struct sw_store *st)
+{
+	int64_t	 pages;
+
+	if (store_int64(st, "PRAGMA page_count", &pages) == -1)
+		return -1;
+	return (long long)pages * st->pagesize;
+}
+
+/* sqlite3_wal_hook(): frames in the WAL after a commit. */
+static int
+store_walhook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+	struct sw_store	*st = arg;
+
+	(void)db;
+	(void)name;
+	st->walpages = pages;
+	return SQLITE_OK;
+}
+
+/*
+ * Copies the WAL into the file: every WAL_PAGES frames (an eighth of
+ * the limit when that is less), after the folding (never before it, so
+ * the file never holds what is folded); truncate also empties it.
+ */
+static void
+store_checkpoint(struct sw_store *st, int truncate)
+{
+	long long	 max = WAL_PAGES;
+
+	/* a small limit: the WAL at most an eighth of it */
+	if (st->opt.limit > 0 && st->opt.limit / 8 / st->pagesize < max)
+		max = st->opt.limit / 8 / st->pagesize;
+	if (strcmp(st->path, SW_STORE_MEMORY) == 0 ||
+	    (!truncate && st->walpages < max))
+		return;
+	if (sqlite3_wal_checkpoint_v2(st->db, NULL, truncate ?
+	    SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE, NULL,
+	    NULL) == SQLITE_OK)
+		st->walpages = 0;
+}
+
+/* Gives the pages freed back to the file system (auto_vacuum). */
+static void
+store_vacuum(struct sw_store *st)
+{
+	(void)store_exec(st, "PRAGMA incremental_vacuum",
+	    "cannot give free pages back");
+	store_checkpoint(st, 0);
+}
+
+/*
+ * What a pass of store_fold() takes: rows of at most ?3 failures and no
+ * success, quiet before ?4, folded into their network of ?1 (IPv4) or
+ * ?2 (IPv6) bits at the log time ?5.
+ */
+#define FOLD_ACCOUNT(p)	p "direction = 'server' AND " p "successes = 0 "  \
+	"AND " p "trouble = 0 AND " p "affected = 0 AND " p "failures "	   \
+	"BETWEEN 1 AND ?3 AND " p "last_seen < ?4"
+#define FOLD_ADDR(p)	p "successes = 0 AND " p "trouble = 0 AND " p	   \
+	"failures BETWEEN 1 AND ?3 AND " p "last_seen < ?4 AND instr(" p   \
+	"addr, '/') = 0 AND sw_net(" p "addr, ?1, ?2) != ''"
+#define FOLD_PAIR	"successes = 0 AND folded = 0 AND failures BETWEEN " \
+	"1 AND ?3 AND last_seen < ?4 AND instr(addr, '/') = 0 AND "	   \
+	"sw_net(addr, ?1, ?2) != ''"
+#define FOLD_SUM	" ON CONFLICT (host, kind, network) DO UPDATE SET "   \
+	ADD("members") ", " ADD("failures") ", " FIRST("first_failure")	   \
+	", " LAST("last_failure") ", " LAST("last_seen") ", "		   \
+	LAST("last_fold")
+#define FOLD_BSUM	" ON CONFLICT (scope, host, key, start) DO UPDATE "   \
+	"SET " ADD("failures") ", " ADD("affected")
+#define FOLD_PSUM	" ON CONFLICT (account_id, addr) DO UPDATE SET "     \
+	ADD("failures") ", " ADD("successes") ", " ADD("folded") ", "	   \
+	FIRST("first_seen") ", " LAST("last_seen")
+#define FOLD_BNET	"CAST(sw_net(CAST(key AS TEXT), ?1, ?2) AS BLOB)"
+
+/* The statements of a pass; those marked count what they fold. */
+static const struct {
+	const char	*sql;
+	int		 count;		/* n[count - 1] += its changes */
+} fold_sql[] = {
+	/* Rows folded before, into the wider networks of this pass. */
+	{ "INSERT INTO folds (host, kind, network, members, failures, "
+	    "first_failure, last_failure, last_seen, last_fold) "
+	    "SELECT host, kind, sw_net(network, ?1, ?2) AS net, sum(members), "
+	    "sum(failures), min(first_failure), max(last_failure), "
+	    "max(last_seen), max(last_fold) FROM folds WHERE network != '' "
+	    "AND sw_net(network, ?1, ?2) != network GROUP BY host, kind, net"
+	    FOLD_SUM, 0 },
+	{ "DELETE FROM folds WHERE network != '' AND "
+	    "sw_net(network, ?1, ?2) != network", 0 },
+	{ "INSERT INTO buckets (scope, host, key, start, failures, affected) "
+	    "SELECT scope, host, " FOLD_BNET " AS net, start, sum(failures), "
+	    "sum(affected) FROM buckets WHERE scope IN ('addr', 'fold') AND "
+	    "instr(key, '/') > 0 AND " FOLD_BNET " != key "
+	    "GROUP BY scope, host, net, start" FOLD_BSUM, 0 },
+	{ "DELETE FROM buckets WHERE scope IN ('addr', 'fold') AND "
+	    "instr(key, '/') > 0 AND " FOLD_BNET " != key", 0 },
+	{ "INSERT INTO account_addrs (account_id, addr, failures, successes, "
+	    "first_seen, last_seen, folded) SELECT account_id, "
+	    "sw_net(addr, ?1, ?2) AS net, sum(failures), sum(successes), "
+	    "min(first_seen), max(last_seen), sum(folded) FROM account_addrs "
+	    "WHERE folded > 0 AND sw_net(addr, ?1, ?2) != addr "
+	    "GROUP BY account_id, net" FOLD_PSUM, 0 },
+	{ "DELETE FROM account_addrs WHERE folded > 0 AND "
+	    "sw_net(addr, ?1, ?2) != addr", 0 },
+	/* Server-side accounts, by the network of their last failure;
+	   their buckets under scope 'fold', their addresses go with them. */
+	{ "INSERT INTO folds (host, kind, network, members, failures, "
+	    "first_failure, last_failure, last_seen, last_fold) "
+	    "SELECT host, 'account', sw_net(last_addr, ?1, ?2) AS net, "
+	    "count(*), sum(failures), min(first_failure), max(last_failure), "
+	    "max(last_seen), ?5 FROM accounts WHERE " FOLD_ACCOUNT("")
+	    " GROUP BY host, net" FOLD_SUM, 0 },
+	{ "INSERT INTO buckets (scope, host, key, start, failures, affected) "
+	    "SELECT 'fold', b.host, CAST(sw_net(a.last_addr, ?1, ?2) AS BLOB) "
+	    "AS net, b.start, sum(b.failures), sum(b.affected) "
+	    "FROM accounts a CROSS JOIN buckets b ON b.scope = 'account' AND "
+	    "b.host = a.host AND b.key = a.account WHERE " FOLD_ACCOUNT("a.")
+	    " GROUP BY b.host, net, b.start" FOLD_BSUM, 0 },
+	{ "DELETE FROM buckets WHERE scope = 'account' AND (host, key) IN "
+	    "(SELECT host, account FROM accounts WHERE " FOLD_ACCOUNT("")
+	    ")", 0 },
+	{ "DELETE FROM accounts WHERE " FOLD_ACCOUNT(""), 1 },
+	/* Client addresses; their buckets under the network. */
+	{ "INSERT INTO folds (host, kind, network, members, failures, "
+	    "first_failure, last_failure, last_seen, last_fold) "
+	    "SELECT host, 'address', sw_net(addr, ?1, ?2) AS net, count(*), "
+	    "sum(failures), min(first_failure), max(last_failure), "
+	    "max(last_seen), ?5 FROM addresses WHERE " FOLD_ADDR("")
+	    " GROUP BY host, net" FOLD_SUM, 0 },
+	{ "INSERT INTO buckets (scope, host, key, start, failures, affected) "
+	    "SELECT 'addr', b.host, CAST(sw_net(d.addr, ?1, ?2) AS BLOB) AS "
+	    "net, b.start, sum(b.failures), sum(b.affected) FROM addresses d "
+	    "CROSS JOIN buckets b ON b.scope = 'addr' AND b.host = d.host AND "
+	    "b.key = CAST(d.addr AS BLOB) WHERE " FOLD_ADDR("d.")
+	    " GROUP BY b.host, net, b.start" FOLD_BSUM, 0 },
+	{ "DELETE FROM buckets WHERE scope = 'addr' AND (host, key) IN "
+	    "(SELECT host, CAST(addr AS BLOB) FROM addresses WHERE "
+	    FOLD_ADDR("") ")", 0 },
+	{ "DELETE FROM addresses WHERE " FOLD_ADDR(""), 2 },
+	/* The addresses of the accounts kept, per account and network. */
+	{ "INSERT INTO account_addrs (account_id, addr, failures, successes, "
+	    "first_seen, last_seen, folded) SELECT account_id, "
+	    "sw_net(addr, ?1, ?2) AS net, sum(failures), 0, min(first_seen), "
+	    "max(last_seen), count(*) FROM account_addrs WHERE " FOLD_PAIR
+	    " GROUP BY account_id, net" FOLD_PSUM, 0 },
+	{ "DELETE FROM account_addrs WHERE " FOLD_PAIR, 3 },
+};
+
+/* One statement of fold_sql with the pass's parameters p[0 .. 5). */
+static int
+fold_run(struct sw_store *st, const char *sql, const sqlite3_int64 *p)
+{
+	sqlite3_stmt	*s = NULL;
+	int		 i, rc;
+
+	if ((rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL)) ==
+	    SQLITE_OK) {
+		for (i = 0; i < 5 && i < sqlite3_bind_parameter_count(s); i++)
+			sqlite3_bind_int64(s, i + 1, p[i]);
+		rc = sqlite3_step(s);
+	}
+	if (rc != SQLITE_DONE)
+		store_error(st, rc, 1);
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/*
+ * One pass of store_fold(), in one transaction: widens what was folded
+ * to networks of b4 / b6 bits, then folds there the accounts, client
+ * addresses and account addresses of at most maxf failures, no success,
+ * quiet before age.  n[] counts what it folded (accounts, addresses,
+ * account addresses).  Returns 0, or -1 after logging (nothing folded).
+ */
+static int
+fold_pass(struct sw_store *st, int b4, int b6, long maxf, time_t age,
+    long long *n)
+{
+	sqlite3_int64	 p[5];
+	long long	 add[3] = { 0, 0, 0 };
+	size_t		 i;
+	int		 c;
+
+	p[0] = b4;
+	p[1] = b6;
+	p[2] = maxf;
+	p[3] = age;
+	p[4] = st->newest;
+	if (stmt_simple(st, ST_BEGIN) == -1)
+		goto fail;
+	for (i = 0; i < sizeof(fold_sql) / sizeof(fold_sql[0]); i++) {
+		if (fold_run(st, fold_sql[i].sql, p) == -1)
+			goto fail;
+		if ((c = fold_sql[i].count) > 0)
+			add[c - 1] += sqlite3_changes(st->db);
+	}
+	if (stmt_simple(st, ST_COMMIT) == -1)
+		goto fail;
+	for (i = 0; i < 3; i++)
+		n[i] += add[i];
+	return 0;
+fail:
+	store_rollback(st);
+	log_warnx("%s: cannot fold (%s)", st->path, st->err);
+	return -1;
+}
+
+/*
+ * The size, with the pages freed given back first.  The WAL is emptied
+ * before and after: a pass and the vacuum each rewrite much of the
+ * file, and would pile up in it.
+ */
+static long long
+fold_size(struct sw_store *st)
+{
+	store_checkpoint(st, 1);
+	(void)store_exec(st, "PRAGMA incremental_vacuum",
+	    "cannot give free pages back");
+	store_checkpoint(st, 1);
+	return store_size(st);
+}
+
+/*
+ * The file is over three quarters of its limit: the rows least worth
+ * keeping are folded until it is under half, in passes, the size taken
+ * after each: buckets older than a day rolled up into hours; accounts
+ * and client addresses that failed once, never succeeded, quiet for an
+ * hour, into their /64 or /24; then whatever their age; then into /48
+ * and /16, /32 and /8, and all of a family (/0); then those of at most
+ * 2, 4 ... failures.  Every failure stays counted, in its network's row
+ * (see sql/001-initial.sql).  Said once per call; a file that cannot get
+ * under its limit is said once until it does.
+ */
+static void
+store_fold(struct sw_store *st, long long size)
+{
+	static const int nets[][2] = { { 24, 64 }, { 16, 48 }, { 8, 32 },
+	    { 0, 0 } };
+	long long	 n[3] = { 0, 0, 0 }, now = size;
+	long long	 low = st->opt.limit / 2;
+	time_t		 age = st->newest - FOLD_AGE;
+	long		 maxf = 1;
+	int		 g = 0, pass;
+
+	st->folds++;
+	if (stmt_simple(st, ST_BEGIN) == -1 ||
+	    expire_rollup(st, rollup_before(st->newest)) == -1 ||
+	    stmt_simple(st, ST_COMMIT) == -1) {
+		store_rollback(st);
+		log_warnx("%s: cannot roll the buckets up into hours (%s)",
+		    st->path, st->err);
+	} else
+		now = fold_size(st);
+	for (pass = 0; now > low; pass++) {
+		if (pass == 1)
+			age = (time_t)INT64_MAX;
+		else if (pass > 1 && g < 3)
+			g++;
+		else if (pass > 1 && maxf < FOLD_MAXF)
+			maxf *= 2;
+		else if (pass > 1)
+			break;
+		if (fold_pass(st, nets[g][0], nets[g][1], maxf, age, n) == -1)
+			break;
+		if ((now = fold_size(st)) == -1)
+			break;
+	}
+	log_info("%s: %.1f MB, over three quarters of database-limit %.1f MB: "
+	    "folded %lld accounts, %lld client addresses and %lld addresses "
+	    "of accounts of at most %ld failure%s and no success into rows "
+	    "per client network (/%d, /%d); now %.1f MB", st->path,
+	    size / 1048576.0, st->opt.limit / 1048576.0, n[0], n[1], n[2],
+	    maxf, maxf == 1 ? "" : "s", nets[g][0], nets[g][1],
+	    now / 1048576.0);
+	st->floor = now > low ? now : 0;
+	if (now > st->opt.limit && !st->over)
+		log_warnx("%s: %.1f MB, over database-limit %.1f MB with nothing "
+		    "left to fold (rows with successes, relays, incidents)",
+		    st->path, now / 1048576.0, st->opt.limit / 1048576.0);
+	st->over = now > st->opt.limit;
+}
+
+/*
+ * After a commit: folds when the file is over three quarters of its
+ * limit, and checkpoints the WAL.  After a fold that could not get the
+ * file under half its limit, the next waits until it grew by a
+ * sixteenth of the limit: most of what is there cannot be folded.
+ */
+static void
+store_bound(struct sw_store *st)
+{
+	long long	 size, high = st->opt.limit / 4 * 3;
+
+	if (st->floor + st->opt.limit / 16 > high)
+		high = st->floor + st->opt.limit / 16;
+	if (st->opt.limit > 0 && strcmp(st->path, SW_STORE_MEMORY) != 0 &&
+	    (size = store_size(st)) > high)
+		store_fold(st, size);
+	else
+		store_checkpoint(st, 0);
+}
+
+/* ------------------------------------------------------------ the file */
+
+/* The path of the file (i 0), of its WAL (1) or shared memory (2). */
+static void
+store_side(const struct sw_store *st, int i, char *buf, size_t size)
+{
+	static const char *const ext[] = { "", "-wal", "-shm" };
+
+	snprintf(buf, size, "%s%s", st->path, ext[i]);
+}
+
+/* Takes the identity of the file, its WAL and shared memory. */
+static void
+store_ids(struct sw_store *st)
+{
+	char	 p[4096];
+	int	 i;
+
+	for (i = 0; i < 3; i++) {
+		store_side(st, i, p, sizeof(p));
+		st->known[i] = stat(p, &st->ids[i]) == 0;
+	}
+}
+
+/* fsync(2) of the directory of path, for a rename in it. */
+static void
+store_syncdir(const char *path)
+{
+	char	*dir = xstrdup(path), *slash;
+	int	 fd;
+
+	if ((slash = strrchr(dir, '/')) == NULL)
+		snprintf(dir, strlen(dir) + 1, ".");
+	else if (slash == dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1) {
+		(void)fsync(fd);
+		close(fd);
+	}
+	free(dir);
+}
+
+/*
+ * Copies the open database into the new file tmp: 0 with *pages set, or
+ * -1 with *pages 0 (st->err says why).
+ */
+static int
+store_copy(struct sw_store *st, const char *tmp, int *pages)
+{
+	sqlite3		*dst = NULL;
+	sqlite3_backup	*b;
+	int		 rc;
+
+	(void)unlink(tmp);
+	rc = sqlite3_open_v2(tmp, &dst, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc == SQLITE_OK) {
+		if ((b = sqlite3_backup_init(dst, "main", st->db, "main")) ==
+		    NULL)
+			rc = sqlite3_errcode(dst);
+		else {
+			rc = sqlite3_backup_step(b, -1);
+			*pages = sqlite3_backup_pagecount(b);
+			if (sqlite3_backup_finish(b) != SQLITE_OK ||
+			    rc == SQLITE_DONE)
+				rc = sqlite3_errcode(dst);
+		}
+	}
+	snprintf(st->err, sizeof(st->err), "%s", dst != NULL ?
+	    sqlite3_errmsg(dst) : sqlite3_errstr(rc));
+	sqlite3_close(dst);
+	if (rc == SQLITE_OK)
+		return 0;
+	(void)unlink(tmp);
+	*pages = 0;
+	return -1;
+}
+
+static int	 store_attach(struct sw_store *, int);
+
+/*
+ * The file (which 0), its WAL (1) or shared memory (2) was deleted
+ * under the open connection, which still holds every committed count
+ * and position: they are copied to a new file (the backup API), which
+ * takes the path by rename(2), and the store goes on with it.  Said
+ * once; on failure the store keeps writing to the deleted file, said
+ * once too, and tries again at the next commit.
+ */
+static void
+store_recreate(struct sw_store *st, int which)
+{
+	static const char *const what[] = { "the database file", "its WAL",
+	    "its shared-memory file" };
+	sqlite3		*old = st->db;
+	sqlite3_stmt	*ostmt[ST_N];
+	char		 tmp[4096];
+	int		 i, pages = 0, on = 1;
+
+	snprintf(tmp, sizeof(tmp), "%s.new", st->path);
+	if (store_copy(st, tmp, &pages) == 0 &&
+	    rename(tmp, st->path) == -1) {
+		snprintf(st->err, sizeof(st->err), "rename: %s",
+		    strerror(errno));
+		(void)unlink(tmp);
+		pages = -1;
+	}
+	if (pages <= 0) {
+		if (!st->lost)
+			log_warnx("%s: %s was deleted while smtpwatchd had it "
+			    "open, and cannot be written anew (%s): counting "
+			    "on in the deleted file, whose counts and positions "
+			    "are lost at the next start unless it can be "
+			    "written at a later commit", st->path, what[which],
+			    st->err);
+		st->lost = 1;
+		return;
+	}
+	store_syncdir(st->path);
+	memcpy(ostmt, st->stmt, sizeof(ostmt));
+	memset(st->stmt, 0, sizeof(st->stmt));
+	st->db = NULL;
+	if (store_attach(st, 0) == -1) {
+		for (i = 0; i < ST_N; i++)
+			sqlite3_finalize(st->stmt[i]);
+		sqlite3_close(st->db);
+		st->db = old;
+		memcpy(st->stmt, ostmt, sizeof(ostmt));
+		if (!st->lost)
+			log_warnx("%s: %s was deleted while smtpwatchd had it "
+			    "open; written anew, it cannot be opened: counting "
+			    "on in the deleted file", st->path, what[which]);
+		st->lost = 1;
+		return;
+	}
+	/* The old connection must not remove the new files' names. */
+	(void)sqlite3_file_control(old, "main", SQLITE_FCNTL_PERSIST_WAL, &on);
+	for (i = 0; i < ST_N; i++)
+		sqlite3_finalize(ostmt[i]);
+	sqlite3_close(old);
+	log_warnx("%s: %s was deleted while smtpwatchd had it open: the "
+	    "database is written anew from the open connection, with every "
+	    "count and position committed (%d pages), and used from now on",
+	    st->path, what[which], pages);
+	st->lost = 0;
+}
+
+/*
+ * Before a commit: the file at the path, its WAL and shared memory are
+ * still those opened.  One deleted (or, the WAL or shared memory,
+ * replaced) is written anew: store_recreate().  Another file put at
+ * the path is not touched: said once, the store writes on to its own.
+ */
+static void
+store_file_check(struct sw_store *st)
+{
+	struct stat	 sb;
+	char		 p[4096];
+	int		 i, on = 1;
+
+	if (strcmp(st->path, SW_STORE_MEMORY) == 0)
+		return;
+	for (i = 0; i < 3; i++) {
+		if (!st->known[i])
+			continue;
+		store_side(st, i, p, sizeof(p));
+		if (stat(p, &sb) == -1) {
+			if (errno != ENOENT)
+				continue;
+			store_recreate(st, i);
+			return;
+		}
+		if (sb.st_dev == st->ids[i].st_dev &&
+		    sb.st_ino == st->ids[i].st_ino) {
+			if (i == 0)
+				st->replaced = 0;
+			continue;
+		}
+		if (i > 0) {
+			store_recreate(st, i);
+			return;
+		}
+		if (!st->replaced) {
+			log_warnx("%s: another file was put at the path of the "
+			    "database while smtpwatchd had it open: left as it "
+			    "is; counting on in the open one, no longer at that "
+			    "path, until a reload or restart opens the new one",
+			    st->path);
+			/* closing, it must not remove the new one's WAL */
+			(void)sqlite3_file_control(st->db, "main",
+			    SQLITE_FCNTL_PERSIST_WAL, &on);
+		}
+		st->replaced = 1;
+		return;
+	}
+}
+
+/*
+ * What a store needs beyond its statements: the sw_net() function of
+ * store_fold(), the page size, and for a file the WAL hook (the store
+ * checkpoints itself: store_checkpoint()), the WAL's size once
+ * checkpointed, and the identity of its files.
+ */
+static int
+store_extras(struct sw_store *st)
+{
+	int64_t	 v;
+	char	 sql[64];
+
+	if (sqlite3_create_function(st->db, "sw_net", 3, SQLITE_UTF8 |
+	    SQLITE_DETERMINISTIC, NULL, sql_net, NULL, NULL) != SQLITE_OK ||
+	    store_int64(st, "PRAGMA page_size", &v) == -1) {
+		log_warnx("%s: cannot set the connection up (%s)", st->path,
+		    sqlite3_errmsg(st->db));
+		return -1;
+	}
+	st->pagesize = v;
+	if (strcmp(st->path, SW_STORE_MEMORY) == 0)
+		return 0;
+	sqlite3_wal_hook(st->db, store_walhook, st);
+	snprintf(sql, sizeof(sql), "PRAGMA journal_size_limit = %lld",
+	    st->opt.limit > 0 ? st->opt.limit / 8 : 64LL << 20);
+	if (store_int64(st, sql, &v) == -1)
+		log_warnx("%s: cannot limit the WAL's size (%s)", st->path,
+		    sqlite3_errmsg(st->db));
+	store_ids(st);
+	return 0;
+}
+
+/*
+ * Connects st to its path: checks the file (with check), its owner and
+ * schema, WAL, foreign keys, statements and extras.  Returns 0, or -1
+ * after logging, st->db (maybe NULL) and st->stmt[] left for the caller
+ * to close.
+ */
+static int
+store_attach(struct sw_store *st, int check)
+{
+	if (store_connect(st) == -1 || (check && store_check(st) == -1) ||
+	    store_owner(st) == -1 || store_wal(st) == -1 ||
+	    store_fkeys(st) == -1 || store_migrate(st) == -1 ||
+	    store_prepare(st) == -1 || store_extras(st) == -1)
+		return -1;
+	return 0;
+}
+
+/* The newest log time of the rows, for store_expire(); 0 when none. */
+static int
+store_newest(struct sw_store *st)
+{
+	int64_t	 v;
+
+	if (store_int64(st, "SELECT max(coalesce((SELECT max(last_seen) "
+	    "FROM accounts), 0), coalesce((SELECT max(last_seen) FROM "
+	    "addresses), 0), coalesce((SELECT max(last_seen) FROM relays), "
+	    "0), coalesce((SELECT max(last_seen) FROM folds), 0))", &v) ==
+	    -1) {
+		log_warnx("%s: cannot read the newest log time (%s)", st->path,
+		    sqlite3_errmsg(st->db));
+		return -1;
+	}
+	st->newest = (time_t)v;
+	return 0;
+}
+
 /*
  * Opens the database at path, creating the file (not its directory),
  * checks it, upgrades its schema, enforces its foreign keys and
@@ -2109,10 +3108,7 @@ store_open(const char *path, const struct sw_storeopt *opt,
 	st = xcalloc(1, sizeof(*st));
 	st->path = xstrdup(path);
 	st->opt = *opt;
-	if (store_connect(st) == -1 || store_check(st) == -1 ||
-	    store_owner(st) == -1 || store_wal(st) == -1 ||
-	    store_fkeys(st) == -1 || store_migrate(st) == -1 ||
-	    store_prepare(st) == -1) {
+	if (store_attach(st, 1) == -1 || store_newest(st) == -1) {
 		store_close(st);
 		return -1;
 	}

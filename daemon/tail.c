@@ -15,6 +15,16 @@
  * and a read.  A checkpoint resumes the same way.  Reading is bounded by
  * a budget per call so that a backlog never starves the caller's loop.
  * Nothing here knows libev or mail.
+ *
+ * One file under several paths (a symbolic link, a linked directory, a
+ * "../" path) is read once, by device and inode: the path that begins
+ * it first reads it, and a path that comes to a file another one reads
+ * becomes its alias (tail_follow), reading nothing and opening nothing,
+ * while its path names the file that one reads or will read next (mid
+ * rotation).  A path that then names another file goes on by itself:
+ * from the start of a file nobody reads, or, when it still names the
+ * file its reader leaves for another, from where that reader stopped
+ * (tail_handoff).  Each set of names is said once (tails_alias_warn).
  */
 
 #include <sys/inotify.h>
@@ -56,6 +66,7 @@
 #define TW_WATCH	0x02		/* another inotify_add_watch error */
 #define TW_OPEN		0x04		/* the path cannot be opened */
 #define TW_READ		0x08		/* a read error */
+#define TW_ALIAS	0x10		/* another path's alias, said */
 
 /* One open file: the current one, or the one to read after it. */
 struct tail_file {
@@ -130,6 +141,8 @@ struct sw_tail {
 	uint64_t		 nextat;	/* ms: next was found */
 	int			 startend;	/* the first file from its end */
 	int			 polled;	/* a watch is missing */
+	struct sw_tail		*alias;		/* reads our path's file: we
+						   read nothing, open nothing */
 	unsigned int		 warned;	/* TW_* */
 	struct sw_fileid	 done[TAIL_DONE];	/* the files finished
 							   last */
@@ -893,10 +906,85 @@ tail_line(void *arg, const char *p, size_t n, int cut)
 	t->ts->cb.line(t->arg, p, n, cut, t->ls.start, t->ls.next);
 }
 
-/* f (open, f->off set) becomes the file being read; begin() is called. */
-static void
-tail_begin(struct sw_tail *t, const struct tail_file *f)
+/* The tail other than t that reads the file dev, ino, or NULL. */
+static struct sw_tail *
+tail_reading(const struct sw_tail *t, uint64_t dev, uint64_t ino)
 {
+	struct sw_tail	*u;
+	size_t		 i;
+
+	for (i = 0; i < t->ts->n; i++) {
+		u = t->ts->v[i];
+		if (u != t && u->alias == NULL && u->cur.fd != -1 &&
+		    u->cur.id.dev == dev && u->cur.id.ino == ino)
+			return u;
+	}
+	return NULL;
+}
+
+/*
+ * The tail other than t that reads the file st describes, or will: its
+ * path names it while it finishes the file before (a rotation).  NULL
+ * when none does.
+ */
+static struct sw_tail *
+tail_reader(const struct sw_tail *t, const struct stat *st)
+{
+	struct sw_tail	*u;
+	struct stat	 ust;
+	size_t		 i;
+
+	if ((u = tail_reading(t, (uint64_t)st->st_dev,
+	    (uint64_t)st->st_ino)) != NULL)
+		return u;
+	for (i = 0; i < t->ts->n; i++) {
+		u = t->ts->v[i];
+		if (u != t && u->alias == NULL && u->cur.fd != -1 &&
+		    stat(u->path, &ust) == 0 && ust.st_dev == st->st_dev &&
+		    ust.st_ino == st->st_ino)
+			return u;
+	}
+	return NULL;
+}
+
+/*
+ * t becomes an alias of r, which reads the file f (open, or not) that
+ * t was to begin: t closes its files, and so do the aliases t had.
+ */
+static void
+tail_follow(struct sw_tail *t, struct sw_tail *r, struct tail_file *f)
+{
+	size_t	 i;
+
+	if (f != NULL && f->fd != t->cur.fd)
+		file_close(f);
+	tail_unwatch(t, &t->fwd);
+	tail_unwatch(t, &t->lwd);
+	file_close(&t->cur);
+	file_close(&t->next);
+	file_close(&t->after);
+	lines_reset(&t->ls, 0);
+	t->alias = r;
+	t->readable = 0;
+	t->notlive = t->confirm = 0;
+	for (i = 0; i < t->ts->n; i++)
+		if (t->ts->v[i]->alias == t)
+			t->ts->v[i]->alias = r;
+}
+
+/*
+ * f (open, f->off set) becomes the file being read; begin() is called.
+ * When another tail reads that file, t becomes its alias instead.
+ */
+static void
+tail_begin(struct sw_tail *t, struct tail_file *f)
+{
+	struct sw_tail	*r;
+
+	if ((r = tail_reading(t, f->id.dev, f->id.ino)) != NULL) {
+		tail_follow(t, r, f);
+		return;
+	}
 	tail_unwatch(t, &t->fwd);
 	if (t->cur.fd != f->fd)
 		file_close(&t->cur);
@@ -908,6 +996,43 @@ tail_begin(struct sw_tail *t, const struct tail_file *f)
 	t->confirm = 0;
 	t->lastdata = now_ms();
 	t->ts->cb.begin(t->arg, &t->cur.id, t->cur.off);
+}
+
+/*
+ * t leaves the file it read for another: an alias of t whose path still
+ * names that file reads it on, from where t stopped (the others of them
+ * become its aliases).
+ */
+static void
+tail_handoff(struct sw_tail *t)
+{
+	struct sw_tail	*u, *heir = NULL;
+	struct stat	 st;
+	size_t		 i;
+
+	for (i = 0; i < t->ts->n; i++) {
+		u = t->ts->v[i];
+		if (u->alias != t || stat(u->path, &st) == -1 ||
+		    !file_is(&t->cur, &st))
+			continue;
+		if (heir != NULL) {
+			u->alias = heir;
+			continue;
+		}
+		heir = u;
+		u->alias = NULL;
+		u->cur = t->cur;		/* the descriptor moves */
+		file_init(&t->cur);
+		lines_reset(&u->ls, u->cur.off);
+		u->fresh = 1;
+		u->confirm = u->notlive = 0;
+		u->lastdata = now_ms();
+		u->marked = u->readable = 1;
+		log_info("%s: %s goes on to another file: the file they both "
+		    "named is read on through %s alone, from where it stood",
+		    u->path, t->path, u->path);
+		t->ts->cb.begin(u->arg, &u->cur.id, u->cur.off);
+	}
 }
 
 /* The current file is finished: its last partial line, end(), next. */
@@ -924,6 +1049,7 @@ tail_advance(struct sw_tail *t)
 		t->ndone = TAIL_DONE;
 	t->notlive = 1;			/* tail_find_next() checks */
 	t->rotations++;
+	tail_handoff(t);
 	tail_begin(t, &f);
 }
 
@@ -1082,6 +1208,41 @@ tail_check(struct sw_tail *t)
 }
 
 /*
+ * An alias looks at its path: while it names nothing, or the file
+ * another tail reads or will read next, it stays an alias (of that
+ * tail); else it goes on by itself, from the start of that file.  Only
+ * the directories are watched: the reader watches the file.
+ */
+static void
+tail_alias_look(struct sw_tail *t)
+{
+	struct sw_tail	*r;
+	struct stat	 st;
+	int		 lost = 0;
+
+	tail_resolve(t);
+	tail_unwatch(t, &t->lwd);
+	lost |= tail_watch_dir(t, &t->dw, &t->dwino, t->dir, 1);
+	lost |= tail_watch_dir(t, &t->rdw, &t->rdwino, t->rdir, 1);
+	t->polled = lost;
+	t->readable = 0;
+	if (stat(t->path, &st) == -1 || !S_ISREG(st.st_mode))
+		return;
+	if ((r = tail_reader(t, &st)) != NULL) {
+		t->alias = r;
+		return;
+	}
+	log_info("%s: no longer the same file as %s: read by itself, from "
+	    "its start", t->path, t->alias->path);
+	t->alias = NULL;
+	t->startend = 0;
+	tail_first(t);
+	if (t->alias == NULL)
+		tail_watch(t, t->cur.fd != -1 ? &st : NULL);
+	t->readable = t->cur.fd != -1;
+}
+
+/*
  * Re-stats the path after an event (or a poll): opens it when it was
  * missing, notes when it names another file, checks for truncation,
  * and sets up the watches.
@@ -1092,6 +1253,10 @@ tail_look(struct sw_tail *t)
 	struct stat	 st;
 	int		 live;
 
+	if (t->alias != NULL) {
+		tail_alias_look(t);
+		return;
+	}
 	tail_resolve(t);
 	live = stat(t->path, &st) == 0;
 	if (live && !S_ISREG(st.st_mode)) {
@@ -1103,6 +1268,10 @@ tail_look(struct sw_tail *t)
 	if (t->cur.fd == -1) {
 		if (live)
 			tail_first(t);
+		if (t->alias != NULL) {		/* another tail reads it */
+			tail_alias_look(t);
+			return;
+		}
 	} else if (!t->cur.complete) {
 		t->notlive = !live || !file_is(&t->cur, &st);
 		if (!t->notlive)
@@ -1275,6 +1444,16 @@ tail_read(struct sw_tail *t, size_t left)
 	return used;
 }
 
+/* x is read after the copy t begun, unless t is an alias. */
+static void
+tail_after(struct sw_tail *t, struct tail_file *x)
+{
+	if (t->alias != NULL)
+		file_close(x);
+	else
+		t->after = *x;
+}
+
 /*
  * Resumes from a committed checkpoint: its file, under whatever name,
  * at the offset when it is whole (unless it was empty then and copies
@@ -1293,7 +1472,7 @@ tail_resume(struct sw_tail *t, const struct sw_checkpoint *cp)
 		    tail_copy_since(t, (long long)cp->updated * 1000000000LL,
 		    &x, &f) == 0) {
 			tail_begin(t, &f);
-			t->after = x;
+			tail_after(t, &x);
 			return;
 		}
 		x.off = cp->offset;
@@ -1305,7 +1484,7 @@ tail_resume(struct sw_tail *t, const struct sw_checkpoint *cp)
 		tail_begin(t, &f);
 		if (x.fd != -1)
 			x.off = 0;
-		t->after = x;		/* fd -1 when it is gone */
+		tail_after(t, &x);	/* fd -1 when it is gone */
 		return;
 	}
 	if (x.fd != -1) {
@@ -1501,6 +1680,48 @@ tails_poll(struct sw_tails *ts)
 }
 
 /*
+ * Says once, for each file read under one path and also named by
+ * others, which paths those are.
+ */
+static void
+tails_alias_warn(struct sw_tails *ts)
+{
+	struct sw_tail	*r, *u;
+	char		*names = NULL;
+	size_t		 i, j, len = 0;
+	FILE		*fp;
+
+	for (i = 0; i < ts->n; i++) {
+		r = ts->v[i];
+		if (r->alias != NULL)
+			continue;
+		fp = NULL;
+		for (j = 0; j < ts->n; j++) {
+			u = ts->v[j];
+			if (u->alias != r || (u->warned & TW_ALIAS))
+				continue;
+			u->warned |= TW_ALIAS;
+			if (fp == NULL && (fp = open_memstream(&names,
+			    &len)) == NULL)
+				fatal("open_memstream");
+			fprintf(fp, "%s%s", ftell(fp) > 0 ? ", " : "", u->path);
+		}
+		if (fp == NULL)
+			continue;
+		if (fclose(fp) != 0)
+			fatal("open_memstream");
+		log_warnx("%s is also configured as %s: one file (device "
+		    "%u:%u, inode %llu), read once, through %s; its lines count "
+		    "once; drop the other names from the configuration",
+		    r->path, names, major((dev_t)r->cur.id.dev),
+		    minor((dev_t)r->cur.id.dev),
+		    (unsigned long long)r->cur.id.ino, r->path);
+		free(names);
+		names = NULL;
+	}
+}
+
+/*
  * Looks at the marked sources and reads at most budget bytes in all,
  * starting after the source that used up the last budget.  Returns 1
  * when data is left for another call, 0 when every source has waited.
@@ -1531,6 +1752,7 @@ tails_run(struct sw_tails *ts, size_t budget)
 			more = 1;
 		}
 	}
+	tails_alias_warn(ts);
 	return more;
 }
 
@@ -1546,15 +1768,20 @@ tails_polled(const struct sw_tails *ts)
 	return n;
 }
 
-/* Where a source stands, for status lines. */
+/*
+ * Where a source stands, for status lines.  An alias stands where the
+ * tail reading its file does.
+ */
 void
 tail_stat(const struct sw_tail *t, struct sw_tail_stat *st)
 {
+	const struct sw_tail	*r = t->alias != NULL ? t->alias : t;
+
 	memset(st, 0, sizeof(*st));
 	st->path = t->path;
-	st->open = t->cur.fd != -1;
-	st->offset = t->cur.off;
-	st->size = t->cur.size;
+	st->open = r->cur.fd != -1;
+	st->offset = r->cur.off;
+	st->size = r->cur.size;
 	st->rotations = t->rotations;
 	st->bytes = t->bytes;
 	st->lines = t->lines;
@@ -1571,6 +1798,8 @@ tail_fileid(const struct sw_tail *t, struct sw_fileid *id)
 {
 	struct tail_file	 f;
 
+	if (t->alias != NULL)
+		t = t->alias;
 	if (t->cur.fd == -1)
 		return -1;
 	f = t->cur;
@@ -1578,4 +1807,14 @@ tail_fileid(const struct sw_tail *t, struct sw_fileid *id)
 		(void)file_fp_check(&f);
 	*id = f.id;
 	return 0;
+}
+
+/*
+ * The argument of the tail that reads t's file when t is its alias (one
+ * file under several paths), else NULL: t's position is that tail's.
+ */
+void *
+tail_alias(const struct sw_tail *t)
+{
+	return t->alias != NULL ? t->alias->arg : NULL;
 }

@@ -1,8 +1,10 @@
 /*
  * util.c -- allocation that never returns NULL (exit beats half-working),
  * string vectors, durations, and the two escapers every printer of
- * attacker-typed text goes through: str_vis() for terminals and
- * fput_json() for JSON; str_unvis() reads str_vis() text back.
+ * attacker-typed text goes through: str_vis() for terminals and the
+ * journal, fput_json() for JSON, both keeping well-formed UTF-8 and
+ * showing everything else as \xNN; str_unvis() reads str_vis() text
+ * back.
  */
 
 #include <ctype.h>
@@ -12,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "smtpwatch.h"
 
@@ -84,36 +87,128 @@ strv_free(char **v, size_t n)
 	free(v);
 }
 
+/* 1 once str_vis_ascii() asked for ASCII only (a terminal not in UTF-8). */
+static int	 vis_ascii;
+
 /*
- * Writes s (len bytes, any bytes) into dst as printable ASCII: \\ for
- * a backslash, \xNN for control (tab and newline too), DEL and
- * non-ASCII bytes.  Returns the length
- * written, without the NUL; the output is cut to fit dstsize.
+ * smtpwatchctl calls this with 1 when the locale's character set is not
+ * UTF-8: str_vis() then escapes every byte that is not printable ASCII.
+ */
+void
+str_vis_ascii(int ascii)
+{
+	vis_ascii = ascii;
+}
+
+/* 1 unless str_vis_ascii(1) was called: the terminal shows UTF-8. */
+int
+str_vis_utf8(void)
+{
+	return !vis_ascii;
+}
+
+/*
+ * The length (2 to 4) of the well-formed UTF-8 sequence at s, at most n
+ * bytes, and its code point in *cp; 0 when s does not start one
+ * (overlong forms, surrogates and code points past U+10FFFF included).
+ */
+size_t
+utf8_char(const char *s, size_t n, uint32_t *cp)
+{
+	const unsigned char	*u = (const unsigned char *)s;
+	size_t			 k, i;
+	uint32_t		 c, min;
+
+	if (n == 0 || u[0] < 0xc2 || u[0] > 0xf4)
+		return 0;
+	k = u[0] < 0xe0 ? 2 : u[0] < 0xf0 ? 3 : 4;
+	min = k == 2 ? 0x80 : k == 3 ? 0x800 : 0x10000;
+	c = u[0] & (0x7f >> k);
+	if (k > n)
+		return 0;
+	for (i = 1; i < k; i++) {
+		if ((u[i] & 0xc0) != 0x80)
+			return 0;
+		c = c << 6 | (u[i] & 0x3f);
+	}
+	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	*cp = c;
+	return k;
+}
+
+/*
+ * 1 for a code point that may be shown as it is: not a C1 control, and
+ * none of the invisible characters that reorder or break a line on a
+ * terminal (bidirectional controls, U+2028 and U+2029).
+ */
+static int
+vis_shown(uint32_t cp)
+{
+	if (cp >= 0x80 && cp <= 0x9f)
+		return 0;
+	if (cp == 0x200e || cp == 0x200f || cp == 0x061c)
+		return 0;
+	if (cp >= 0x2028 && cp <= 0x202e)
+		return 0;
+	if (cp >= 0x2066 && cp <= 0x2069)
+		return 0;
+	return 1;
+}
+
+/* Bytes at s (len > 0) str_vis() keeps as they are: 0 to escape s[0]. */
+static size_t
+vis_keep(const char *s, size_t len, int ascii)
+{
+	unsigned char	 c = (unsigned char)*s;
+	uint32_t	 cp;
+	size_t		 k;
+
+	if (c >= 0x20 && c < 0x7f)
+		return c == '\\' ? 0 : 1;
+	if (c < 0x80 || ascii)
+		return 0;
+	if ((k = utf8_char(s, len, &cp)) == 0 || !vis_shown(cp))
+		return 0;
+	return k;
+}
+
+/*
+ * Writes s (len bytes, any bytes) into dst so that it can be shown and
+ * read back: well-formed UTF-8 as it is (printable ASCII only after
+ * str_vis_ascii(1)), \\ for a backslash, and \xNN for every other byte:
+ * control characters (tab and newline too), DEL, C1 controls,
+ * bidirectional controls and bytes that are not UTF-8.  A client cannot
+ * type text that shows the same: its own backslash is doubled.  Returns
+ * the length written, without the NUL; the output is cut to fit
+ * dstsize, never inside a character.
  */
 size_t
 str_vis(char *dst, size_t dstsize, const char *s, size_t len)
 {
 	static const char	 hex[] = "0123456789abcdef";
-	size_t			 i, o = 0;
+	size_t			 i, o = 0, k, tn;
 	unsigned char		 c;
 	char			 tmp[4];
-	size_t			 tn;
 
 	if (dstsize == 0)
 		return 0;
-	for (i = 0; i < len; i++) {
+	for (i = 0; i < len; i += k) {
 		c = (unsigned char)s[i];
-		tn = 0;
-		if (c == '\\') {
-			tmp[tn++] = '\\';
-			tmp[tn++] = '\\';
-		} else if (c >= 0x20 && c < 0x7f) {
-			tmp[tn++] = (char)c;
+		if ((k = vis_keep(s + i, len - i, vis_ascii)) > 0) {
+			memcpy(tmp, s + i, k);
+			tn = k;
+		} else if (c == '\\') {
+			tmp[0] = tmp[1] = '\\';
+			tn = 2;
+			k = 1;
 		} else {
-			tmp[tn++] = '\\';
-			tmp[tn++] = 'x';
-			tmp[tn++] = hex[c >> 4];
-			tmp[tn++] = hex[c & 0xf];
+			tmp[0] = '\\';
+			tmp[1] = 'x';
+			tmp[2] = hex[c >> 4];
+			tmp[3] = hex[c & 0xf];
+			tn = 4;
+			k = 1;
 		}
 		if (o + tn >= dstsize)
 			break;
@@ -122,6 +217,43 @@ str_vis(char *dst, size_t dstsize, const char *s, size_t len)
 	}
 	dst[o] = '\0';
 	return o;
+}
+
+/* The length str_vis() writes for all of s, given room. */
+size_t
+str_vis_len(const char *s, size_t len)
+{
+	size_t	 i, k, n = 0;
+
+	for (i = 0; i < len; i += k) {
+		if ((k = vis_keep(s + i, len - i, vis_ascii)) > 0)
+			n += k;
+		else {
+			n += s[i] == '\\' ? 2 : 4;
+			k = 1;
+		}
+	}
+	return n;
+}
+
+/*
+ * The length of s's first n bytes or fewer that ends on a character:
+ * where well-formed UTF-8 may be cut.
+ */
+size_t
+utf8_cut(const char *s, size_t len, size_t n)
+{
+	size_t		 i, k;
+	uint32_t	 cp;
+
+	if (n >= len)
+		return len;
+	for (i = 0; i < n; i += k)
+		if ((k = utf8_char(s + i, len - i, &cp)) == 0)
+			k = 1;
+		else if (i + k > n)
+			break;
+	return i < n ? i : n;
 }
 
 /*
@@ -169,30 +301,36 @@ fput_vis(FILE *fp, const char *s, size_t len)
 }
 
 /*
- * Writes s as a JSON string, quotes included.  Bytes that are not
- * printable ASCII become \u00XX, one per byte, so the output is valid
- * JSON whatever the input; the exact bytes travel in *_hex fields.
+ * Writes s as a JSON string, quotes included: the text str_vis() shows
+ * (well-formed UTF-8 as it is, whatever the locale), so a JSON reader
+ * gets what a terminal shows; the exact bytes travel in NAME_hex fields.
+ * NULL is null.
  */
 void
 fput_json(FILE *fp, const char *s, size_t len)
 {
-	size_t		 i;
-	unsigned char	 c;
+	static const char	 hex[] = "0123456789abcdef";
+	size_t			 i, k;
+	unsigned char		 c;
 
 	if (s == NULL) {
 		fputs("null", fp);
 		return;
 	}
 	putc('"', fp);
-	for (i = 0; i < len; i++) {
+	for (i = 0; i < len; i += k) {
 		c = (unsigned char)s[i];
-		if (c == '"' || c == '\\') {
-			putc('\\', fp);
-			putc(c, fp);
-		} else if (c >= 0x20 && c < 0x7f)
-			putc(c, fp);
+		if ((k = vis_keep(s + i, len - i, 0)) > 0) {
+			if (c == '"')
+				putc('\\', fp);
+			fwrite(s + i, 1, k, fp);
+			continue;
+		}
+		k = 1;
+		if (c == '\\')
+			fputs("\\\\\\\\", fp);
 		else
-			fprintf(fp, "\\u%04x", c);
+			fprintf(fp, "\\\\x%c%c", hex[c >> 4], hex[c & 0xf]);
 	}
 	putc('"', fp);
 }
@@ -252,6 +390,107 @@ duration_parse_ms(const char *s, long *ms)
 		return -1;
 	*ms = secs * 1000;
 	return 0;
+}
+
+/* Midnight, local time, of the day holding t, days later (or earlier). */
+static time_t
+time_midnight(time_t t, int days)
+{
+	struct tm	 tm;
+
+	if (localtime_r(&t, &tm) == NULL)
+		return (time_t)-1;
+	tm.tm_mday += days;
+	tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+	tm.tm_isdst = -1;
+	return mktime(&tm);
+}
+
+/*
+ * "2026-12-01", "2026-12-01T10:00", "2026-12-01 10:00:30", in local
+ * time, or with a trailing Z in UTC.  Returns 0, or -1.
+ */
+static int
+time_absolute(const char *s, time_t *t)
+{
+	struct tm	 tm;
+	const char	*p;
+	int		 utc = 0;
+
+	memset(&tm, 0, sizeof(tm));
+	if ((p = strptime(s, "%Y-%m-%d", &tm)) == NULL)
+		return -1;
+	if (*p == 'T' || *p == ' ') {
+		if ((p = strptime(p + 1, "%H:%M", &tm)) == NULL)
+			return -1;
+		if (*p == ':' && (p = strptime(p + 1, "%S", &tm)) == NULL)
+			return -1;
+	}
+	if (*p == 'Z') {
+		utc = 1;
+		p++;
+	}
+	if (*p != '\0')
+		return -1;
+	tm.tm_isdst = -1;
+	*t = utc ? timegm(&tm) : mktime(&tm);
+	return *t == (time_t)-1 ? -1 : 0;
+}
+
+/*
+ * A point in time as the listings' --since and --until take it: a
+ * duration before now ("90m", "12h", "7d"), a date or a date and time
+ * ("2026-12-01", "2026-12-01T10:00"; local time, UTC with a trailing
+ * Z), or "now", "today", "yesterday" (midnight, local time).  Returns
+ * 0, or -1 for anything else.
+ */
+int
+time_parse(const char *s, time_t now, time_t *t)
+{
+	long	 d;
+
+	if (strcmp(s, "now") == 0)
+		*t = now;
+	else if (strcmp(s, "today") == 0)
+		*t = time_midnight(now, 0);
+	else if (strcmp(s, "yesterday") == 0)
+		*t = time_midnight(now, -1);
+	else if (duration_parse(s, &d) == 0)
+		*t = now - d;
+	else
+		return time_absolute(s, t);
+	return *t == (time_t)-1 ? -1 : 0;
+}
+
+/*
+ * A span of seconds for a person: its largest unit, and the next one
+ * down when it is not 0: "1 hour", "15 minutes", "1 day 2 hours",
+ * "1 minute 30 seconds", "0 seconds".
+ */
+void
+span_text(char *buf, size_t size, long long secs)
+{
+	static const struct { long long n; const char *one, *many; } u[] = {
+		{ 86400, "day", "days" }, { 3600, "hour", "hours" },
+		{ 60, "minute", "minutes" }, { 1, "second", "seconds" },
+	};
+	size_t		 i = 0;
+	long long	 v, w = 0;
+	int		 n;
+
+	if (size == 0)
+		return;
+	if (secs < 0)
+		secs = 0;
+	while (i + 1 < sizeof(u) / sizeof(u[0]) && secs < u[i].n)
+		i++;
+	v = secs / u[i].n;
+	if (i + 1 < sizeof(u) / sizeof(u[0]))
+		w = secs % u[i].n / u[i + 1].n;
+	n = snprintf(buf, size, "%lld %s", v, v == 1 ? u[i].one : u[i].many);
+	if (w > 0 && n >= 0 && (size_t)n < size)
+		snprintf(buf + n, size - (size_t)n, " %lld %s", w,
+		    w == 1 ? u[i + 1].one : u[i + 1].many);
 }
 
 /* FNV-1a, 64 bits: file fingerprints and hash tables. */

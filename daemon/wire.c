@@ -56,7 +56,20 @@ static const struct wline status_lines[] = {
 	{ "counter", "batches", { { W_U64, S(batches) } } },
 	{ "counter", "commit_errors", { { W_U64, S(commit_errors) } } },
 	{ "counter", "alerts", { { W_U64, S(alerts) } } },
+	{ "counter", "folded_entries", { { W_U64, S(folded_entries) } } },
+	{ "counter", "folded_incidents", { { W_U64, S(folded_incidents) } } },
 	{ "incidents", NULL, { { W_U64, S(incidents) } } },
+	{ "summarising", NULL, { { W_INT, S(summarising) } } },
+	/* by direction: server, client; by kind: relay, account, address,
+	   backend (the order of enum sw_dir and enum sw_inc_kind) */
+	{ "counter", "failures", { { W_U64, S(failures[SW_DIR_SERVER]) },
+	    { W_U64, S(failures[SW_DIR_CLIENT]) } } },
+	{ "counter", "successes", { { W_U64, S(successes[SW_DIR_SERVER]) },
+	    { W_U64, S(successes[SW_DIR_CLIENT]) } } },
+	{ "counter", "incidents_opened", { { W_U64, S(opened[SW_INC_RELAY]) },
+	    { W_U64, S(opened[SW_INC_ACCOUNT]) },
+	    { W_U64, S(opened[SW_INC_ADDRESS]) },
+	    { W_U64, S(opened[SW_INC_BACKEND]) } } },
 };
 
 /* One per source, in the order the daemon reads them. */

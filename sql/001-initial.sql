@@ -8,7 +8,10 @@
 -- release: the files they made (application_id 0, user_version 1 to 3)
 -- cannot be upgraded and are refused; move such a file away and
 -- smtpwatchd makes a new one.  Nothing was released, so no conversion
--- is offered.
+-- is offered.  A new file is made with PRAGMA auto_vacuum = INCREMENTAL
+-- (it can only be set before the first table): what retention and
+-- folding delete is given back to the file system by smtpwatchd's
+-- PRAGMA incremental_vacuum.
 --
 -- Scripts and smtpwatchctl read the views below: they are the stable
 -- interface, kept column for column by every later migration (columns
@@ -37,14 +40,30 @@
 --     last_reply, last_diagnosis,
 --     addresses (distinct client addresses that failed for the account;
 --     always 0 client side, where the only address is the relay's own:
---     see last_addr)
+--     see last_addr; an address folded into its network's row counts
+--     once per address folded),
+--     folded (0 for an account; else the row sums accounts folded
+--     when the database reached its size limit: see folds below),
+--     network (NULL for an account; for folded accounts their client
+--     network, such as 2001:db8:1:2::/64 or 192.0.2.0/24, '' when none
+--     was logged)
+--   A row of folded accounts has account NULL, successes, affected and
+--   trouble 0, last_success, last_addr, last_reply, last_diagnosis and
+--   addresses NULL; its failures, first_failure and last_failure are
+--   those of the accounts folded into it.  Summed over its rows,
+--   account_totals gives every failure ever counted and not expired.
 --
 -- address_totals: one row per server-side client address that failed
 --   or had trouble (a success alone does not create a row).
 --     host, addr, failures, successes, trouble,
 --     first_failure, last_failure, last_success,
 --     last_account (the latest account tried from it, NULL if none was
---     ever logged), accounts (distinct accounts that failed from it)
+--     ever logged), accounts (distinct accounts that failed from it and
+--     were not folded),
+--     folded (0 for an address; else the row sums client addresses of
+--     one network folded when the database reached its size limit, and
+--     addr is the network, such as 2001:db8:1:2::/64: successes and
+--     trouble 0, last_success, last_account and accounts NULL)
 --
 -- relay_totals: one row per relay we failed to log in to (a relay we
 --   only ever delivered to successfully has none).
@@ -97,9 +116,23 @@
 --
 -- Tables, for the curious: accounts (server side only), account_addrs,
 -- addresses, relays (every client-side count), buckets (failures per
--- minute or so, for windowed counts), incidents, checkpoints (where
--- each source was read to, written in the same transaction as the
--- counts it covers).
+-- minute or so, for windowed counts; per hour after a day), incidents,
+-- checkpoints (where each source was read to, written in the same
+-- transaction as the counts it covers), folds (accounts and addresses
+-- folded into a row per client network), meta (smtpwatchd's own notes:
+-- the last expiry and the last one refused).
+--
+-- Folding: when the file passes three quarters of its size limit
+-- (database-limit), smtpwatchd folds the rows least worth keeping: the
+-- server-side accounts and the client addresses that failed once and
+-- never succeeded (then twice, four times ... when that is not
+-- enough), grouped by host and client network (/64 and /24, then
+-- wider), into one row of folds per network and kind; an account's
+-- addresses that failed once into one account_addrs row per network
+-- (addr the network, folded how many).  Their buckets go with them:
+-- a folded address's under the network as key, a folded account's
+-- under scope 'fold'.  Counts stay exact: no failure is lost, only
+-- which account or address of the network it was.
 
 -- Server-side accounts.  Client-side events (us logging in to a relay)
 -- are counted in relays alone; direction stays, always 'server', so
@@ -130,6 +163,8 @@ CREATE TABLE accounts (
 -- is enforced: smtpwatchd turns PRAGMA foreign_keys on for its
 -- connection, so no address outlives its account (retention and reset
 -- delete accounts; their addresses go with them).
+-- A row with folded > 0 holds that many addresses of the network addr
+-- (see Folding above), each of which failed once.
 CREATE TABLE account_addrs (
 	account_id	INTEGER NOT NULL
 			    REFERENCES accounts (id) ON DELETE CASCADE,
@@ -138,6 +173,7 @@ CREATE TABLE account_addrs (
 	successes	INTEGER NOT NULL DEFAULT 0,
 	first_seen	INTEGER NOT NULL,
 	last_seen	INTEGER NOT NULL,
+	folded		INTEGER NOT NULL DEFAULT 0,
 	PRIMARY KEY (account_id, addr)
 );
 CREATE INDEX account_addrs_addr ON account_addrs (addr);
@@ -181,9 +217,14 @@ CREATE TABLE relays (
 -- count under 'addr' (key = the address, '' when not logged) and, when
 -- the account is known, 'account'; client failures and affected
 -- messages under 'relay'.  Each failure is in exactly one of 'addr' and
--- 'relay'.
+-- 'relay'.  Buckets older than a day (by the newest log time) are
+-- rolled up into one per hour, start = time - time % 3600, with the
+-- same sums.  Folding (above) moves a folded address's buckets to its
+-- network (key = '2001:db8:1:2::/64', still 'addr') and a folded
+-- account's to scope 'fold' (key = its network).
 CREATE TABLE buckets (
-	scope		TEXT NOT NULL CHECK (scope IN ('account', 'addr', 'relay')),
+	scope		TEXT NOT NULL CHECK (scope IN ('account', 'addr', 'relay',
+			    'fold')),
 	host		TEXT NOT NULL,
 	key		BLOB NOT NULL,
 	start		INTEGER NOT NULL,
@@ -252,18 +293,52 @@ CREATE TABLE checkpoints (
 	cursor_seq	INTEGER
 );
 
+-- Accounts and client addresses folded into a row per network (see
+-- Folding above), per host and kind ('account' or 'address'); network
+-- is '' for accounts whose address was not logged.  members: how many
+-- were folded; failures: theirs; first_failure, last_failure,
+-- last_seen: over them; last_fold: the newest log time when the last
+-- ones were folded in.
+CREATE TABLE folds (
+	host		TEXT NOT NULL,
+	kind		TEXT NOT NULL CHECK (kind IN ('account', 'address')),
+	network		TEXT NOT NULL,
+	members		INTEGER NOT NULL DEFAULT 0,
+	failures	INTEGER NOT NULL DEFAULT 0,
+	first_failure	INTEGER,
+	last_failure	INTEGER,
+	last_seen	INTEGER NOT NULL,
+	last_fold	INTEGER NOT NULL,
+	PRIMARY KEY (host, kind, network)
+);
+
+-- smtpwatchd's notes, one integer per name: expire_log and expire_wall,
+-- the newest log time and the machine's clock at the last expiry that
+-- ran; refused_wall, refused_log, refused_rows, refused_total, the
+-- last expiry refused (0 once one runs again): when, by which log time,
+-- and the rows it would have deleted of how many.
+CREATE TABLE meta (
+	name		TEXT PRIMARY KEY,
+	value		INTEGER NOT NULL
+) WITHOUT ROWID;
+
 CREATE VIEW account_totals AS
 SELECT a.host, a.direction, a.account, a.failures, a.successes,
     a.affected, a.trouble, a.first_failure, a.last_failure, a.last_success,
     a.last_addr, a.last_reply, a.last_diagnosis,
-    (SELECT count(*) FROM account_addrs p
-	WHERE p.account_id = a.id AND p.failures > 0) AS addresses
+    (SELECT coalesce(sum(max(p.folded, 1)), 0) FROM account_addrs p
+	WHERE p.account_id = a.id AND p.failures > 0) AS addresses,
+    0 AS folded, NULL AS network
 FROM accounts a
 UNION ALL
 SELECT r.host, 'client', CAST(r.relay AS BLOB), r.failures, r.successes,
     r.affected, r.trouble, r.first_failure, r.last_failure, r.last_success,
-    r.last_addr, r.last_reply, r.last_diagnosis, 0
-FROM relays r;
+    r.last_addr, r.last_reply, r.last_diagnosis, 0, 0, NULL
+FROM relays r
+UNION ALL
+SELECT f.host, 'server', NULL, f.failures, 0, 0, 0, f.first_failure,
+    f.last_failure, NULL, NULL, NULL, NULL, NULL, f.members, f.network
+FROM folds f WHERE f.kind = 'account';
 
 CREATE VIEW address_totals AS
 SELECT d.host, d.addr, d.failures, d.successes, d.trouble,
@@ -271,8 +346,13 @@ SELECT d.host, d.addr, d.failures, d.successes, d.trouble,
     (SELECT count(*) FROM account_addrs p JOIN accounts a
 	ON a.id = p.account_id
 	WHERE p.addr = d.addr AND a.host = d.host AND p.failures > 0)
-	AS accounts
-FROM addresses d;
+	AS accounts,
+    0 AS folded
+FROM addresses d
+UNION ALL
+SELECT f.host, f.network, f.failures, 0, 0, f.first_failure,
+    f.last_failure, NULL, NULL, NULL, f.members
+FROM folds f WHERE f.kind = 'address';
 
 CREATE VIEW relay_totals AS
 SELECT r.host, r.relay, r.failures, r.affected, r.successes, r.trouble,

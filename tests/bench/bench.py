@@ -23,6 +23,11 @@ Figures, each the median of several runs with the spread (min..max):
                   one every 5 ms
     peers         with PEERS=1: fail2ban-regex (postfix[mode=auth]) and
                   sshguard's sshg-parser on postfix-1m
+    attack        issue 18: BENCH_ATTACK (1M) failures, each a random user
+                  name from a random address of one IPv6 /64, read by
+                  smtpwatchd with the default database-limit (256M) and with
+                  none: the database's size (largest at a commit, at the
+                  end), the accounts folded, the catch-up time
 
 `bench.py --report` writes BENCHMARKS.md again from build/bench/results.json.
 Run as root when journald must be started (the harness does it) or peers
@@ -33,6 +38,7 @@ import json
 import os
 import platform
 import resource
+import signal
 import statistics
 import subprocess
 import sys
@@ -62,6 +68,7 @@ if os.environ.get('BENCH_LARGE', '1') != '0':
     CORPORA.append(('storm-10m', ['-n', '10000000', '-s', '5', '-r', '0.5',
                                   '--start', STORM_START]))
 CATCHUP_RUNS = int(os.environ.get('BENCH_CATCHUP_RUNS', '3'))
+ATTACK = int(os.environ.get('BENCH_ATTACK', '1000000'))
 
 
 def corpus(name, args):
@@ -174,15 +181,78 @@ def db_in_use(db):
 
 def retention(d):
     """The daemon again on its database with retention and
-    bucket-retention 1h: the storms are from October, so every row,
-    bucket and closed incident is older and goes.  (file bytes, bytes in use) once it logged the expiry."""
-    d.extra_conf = 'retention 1h\nbucket-retention 1h'
+    bucket-retention 1h: retention goes by the log's time, so every row,
+    bucket and closed incident quiet for an hour before the storm's last
+    line goes.  (file bytes, bytes in use) once it logged the expiry."""
+    d.extra_conf = 'retention 1h\nbucket-retention 1h\nretention-limit 100%'
     d.write_conf()
     mark = d.err_mark()
     d.start()
     d.wait_stderr(r'expired \d+ rows', since=mark, timeout=600)
     d.term()
     return os.path.getsize(d.db), db_in_use(d.db)
+
+
+def attack_log(n):
+    """BENCH_ATTACK failures, each a random user name from a random address
+    of 2001:db8:1:2::/64, four a second from 2026-11-28 (made once)."""
+    import random
+    path = os.path.join(DIR, 'attack-%d.log' % n)
+    if os.path.exists(path):
+        return path
+    os.makedirs(DIR, exist_ok=True)
+    print('bench: generating %s' % os.path.basename(path), flush=True)
+    r = random.Random(18)
+    t0 = 1795824000                     # 2026-11-28T00:00:00Z
+    with open(path + '.tmp', 'w') as f:
+        for i in range(n):
+            t = time.gmtime(t0 + i // 4)
+            f.write('%04d-%02d-%02dT%02d:%02d:%02d+00:00 mx1 postfix/smtpd[1234]: warning: '
+                    'unknown[2001:db8:1:2:%x:%x:%x:%x]: SASL LOGIN authentication failed: '
+                    'UGFzc3dvcmQ6, sasl_username=r%010x@example.org\n' % (
+                        t[:6] + tuple(r.randrange(1, 65536) for _ in range(4)) +
+                        (r.randrange(1 << 40),)))
+    os.rename(path + '.tmp', path)
+    return path
+
+
+def attack_once(w, path, limit):
+    """smtpwatchd on the attack log with database-limit limit: (s, largest
+    file at a commit, file at the end, accounts folded, folds said)."""
+    d = Daemon(w, [path], asan=False, binary=BIN, start_at='beginning',
+               batch_interval=None, name='bench-attack-%s' % limit,
+               extra_conf='database-limit %s' % limit)
+    largest = [0]
+
+    def caught_up():
+        try:
+            largest[0] = max(largest[0], os.path.getsize(d.db))
+        except FileNotFoundError:
+            pass
+        return d.caught_up()
+    t0 = time.perf_counter()
+    d.start()
+    d._wait(caught_up, 'the end of the attack log', timeout=7200)
+    dt = time.perf_counter() - t0
+    d.signal(signal.SIGTERM)            # its expiry and checkpoint may take
+    d.wait_exit(timeout=3600)           # longer than the harness waits
+    import sqlite3
+    c = sqlite3.connect('file:%s?mode=ro' % d.db, uri=True)
+    try:
+        folded = c.execute("SELECT coalesce(sum(folded), 0) FROM account_totals").fetchone()[0]
+    finally:
+        c.close()
+    folds = d.err_text().count(' folded ')
+    return dt, largest[0], os.path.getsize(d.db), folded, folds
+
+
+def attack(w):
+    path = attack_log(ATTACK)
+    out = {}
+    for limit in ('256M', '0'):
+        print('bench: attack, database-limit %s' % limit, flush=True)
+        out[limit] = attack_once(w, path, limit)
+    return os.path.getsize(path), out
 
 
 def latency(w):
@@ -268,6 +338,8 @@ def main():
                 results['interp'][name] = scan_figures(path, lines, size, runs, conf)
             print('bench: %s: daemon catch-up' % name, flush=True)
             results['catchup'][name] = catch_up(w, name, path, lines)
+        if ATTACK > 0:
+            results['attack'] = attack(w)
         print('bench: latency over %d appends' % APPENDS, flush=True)
         results['latency'] = latency(w)
         results['peers'] = peers(os.path.join(DIR, 'postfix-1m.log'), sizes['postfix-1m'][0])
@@ -402,10 +474,25 @@ def write(r, sizes):
                                                                  ret[1] / 1e6))
     if after:
         L.append('')
-        L.append('After retention (the daemon restarted with `retention 1h` and '
-                 '`bucket-retention 1h` on the storm databases, whose lines are from '
-                 'October 2026: every row is older): ' + '; '.join(after) + '.  SQLite keeps '
-                 'the freed pages in the file and reuses them; the daemon does not VACUUM.')
+        L.append('After retention (the daemon restarted with `retention 1h`, '
+                 '`bucket-retention 1h` and `retention-limit 100%` on the storm databases: '
+                 'every row quiet for an hour before the last line goes, by the log\'s time): '
+                 + '; '.join(after) + '.  The freed pages go back to the file system '
+                 '(auto_vacuum = INCREMENTAL).')
+    if r.get('attack'):
+        logsize, a = r['attack']
+        L.append('')
+        L.append('## Attack: random user names over IPv6 (issue 18)')
+        L.append('')
+        L.append('%d failures (a %.0f MB log), each a random user name from a random '
+                 'address of one /64, read at start.' % (ATTACK, logsize / 1e6))
+        L.append('')
+        L.append('| database-limit | s | largest file at a commit | file at the end | '
+                 'accounts folded | folds |')
+        L.append('|---|---:|---:|---:|---:|---:|')
+        for limit, (dt, big, end, folded, folds) in a.items():
+            L.append('| %s | %.1f | %.1f MB | %.1f MB | %d | %d |' % (
+                limit if limit != '0' else 'none', dt, big / 1e6, end / 1e6, folded, folds))
     p50, p99, n = r['latency']
     L.append('')
     L.append('## Append to journal entry')

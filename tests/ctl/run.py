@@ -28,6 +28,7 @@ import re
 import shutil
 import subprocess
 import sys
+import unicodedata
 
 sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -38,9 +39,26 @@ from harness import CTL, RULES, Daemon, Workdir, fail  # noqa: E402
 GOLDEN = os.path.join(HERE, 'golden')
 NOW = calendar.timegm((2025, 6, 17, 10, 20, 0))
 HOSTILE = b'\x1b[31mevil\rname'
-HOSTILE_LINE = (b'2025-06-17T09:31:00+00:00 mx1 postfix/smtpd[3600]: warning: '
-                b'unknown[203.0.113.5]: SASL LOGIN authentication failed: '
-                b'UGFzc3dvcmQ6, sasl_username=' + HOSTILE + b'\n')
+
+
+def failure_line(minute, addr, account):
+    return (b'2025-06-17T09:%02d:00+00:00 mx1 postfix/smtpd[3600]: warning: '
+            b'unknown[%s]: SASL LOGIN authentication failed: '
+            b'UGFzc3dvcmQ6, sasl_username=%s\n' % (minute, addr, account))
+
+
+# Names in other scripts: UTF-8 (shown as it is), the same name in
+# Latin-1 (not UTF-8: \xfc), a client typing the text of that escape
+# (a backslash doubled), and wide characters (two columns each).
+UTF8 = 'j\u00fcrgen@example.de'.encode()
+LATIN1 = b'j\xfcrgen@example.de'
+TYPED = b'j\\xfcrgen@example.de'
+WIDE = '\u7530\u4e2d@example.jp'.encode()
+HOSTILE_LINE = (failure_line(31, b'203.0.113.5', HOSTILE) +
+                failure_line(32, b'203.0.113.6', UTF8) +
+                failure_line(33, b'203.0.113.7', LATIN1) +
+                failure_line(34, b'203.0.113.8', TYPED) +
+                failure_line(35, b'203.0.113.9', WIDE))
 
 # name -> argv after the options; golden/NAME.out is its stdout.
 CASES = [
@@ -74,7 +92,8 @@ CONTROL = re.compile(rb'[\x00-\x09\x0b-\x1f\x7f]')
 
 
 def ctl(conf, args, env_extra=None):
-    env = dict(os.environ, SMTPWATCH_NOW=str(NOW), TZ='UTC', NO_COLOR='1')
+    env = dict(os.environ, SMTPWATCH_NOW=str(NOW), TZ='UTC', NO_COLOR='1',
+               LC_ALL='C.UTF-8')
     env.update(env_extra or {})
     return subprocess.run([CTL, '-f', conf, '--rules', RULES] + args,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
@@ -83,6 +102,62 @@ def ctl(conf, args, env_extra=None):
 def digest(path):
     with open(path, 'rb') as f:
         return hashlib.sha256(f.read()).hexdigest()
+
+
+def jq(query, data):
+    """The values jq prints for query on data (bytes), one per line."""
+    r = subprocess.run(['jq', '-c', query], input=data,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if r.returncode != 0:
+        fail('jq %s: %s' % (query, r.stderr.decode('utf-8', 'replace')))
+    return [json.loads(l) for l in r.stdout.splitlines()]
+
+
+def fields(line):
+    """(start, end) display columns of each field of a table line."""
+    out, col, prev = [], 0, ' '
+    for ch in line + ' ':
+        if ch != ' ' and prev == ' ':
+            out.append([col, col])
+        if ch != ' ':
+            out[-1][1] = col + (2 if unicodedata.east_asian_width(ch) in 'WF' else 1)
+        col += 2 if unicodedata.east_asian_width(ch) in 'WF' else 1
+        prev = ch
+    return out
+
+
+def check_names(conf, outs, check):
+    """UTF-8 names as they are; the others distinct, by jq and by eye."""
+    data = outs.get('accounts-json', b'[]')
+    got = jq('.[] | select(.account == "j\u00fcrgen@example.de") | .account_hex', data)
+    check('utf8-jq', got == [UTF8.hex()])
+    got = jq('.[] | select(.account_hex == "%s") | .account' % LATIN1.hex(), data)
+    check('latin1-jq', got == ['j\\xfcrgen@example.de'])
+    got = jq('.[] | select(.account_hex == "%s") | .account' % TYPED.hex(), data)
+    check('typed-jq', got == ['j\\\\xfcrgen@example.de'])
+    check('utf8-json-raw', UTF8 in data and b'\\u00' not in data)
+    # Text: UTF-8 under a UTF-8 locale, escaped under another.
+    r = ctl(conf, ['accounts'], {'LC_ALL': 'C.UTF-8'})
+    text = r.stdout.decode('utf-8')
+    check('utf8-text', UTF8.decode() in text and 'j\\xfcrgen' in text and
+          'j\\\\xfcrgen' in text and WIDE.decode() in text)
+    # HOST, DIRECTION, ACCOUNT start where their headings do; FAILURES,
+    # a number, ends where its heading does.
+    cols = [fields(l) for l in text.splitlines() if l.strip()]
+    lined = [[c[0][0], c[1][0], c[2][0], c[3][1]] for c in cols]
+    check('utf8-aligned', all(c == lined[0] for c in lined))
+    if not all(c == lined[0] for c in lined):
+        print(text)
+    r = ctl(conf, ['accounts'], {'LC_ALL': 'C'})
+    check('ascii-text', r.returncode == 0 and
+          b'j\\xc3\\xbcrgen@example.de' in r.stdout and
+          max(r.stdout) < 0x80)
+    # show and reset name them as the listings show them.
+    for name, raw in ((UTF8, UTF8), (b'j\\xfcrgen@example.de', LATIN1),
+                      (b'j\\\\xfcrgen@example.de', TYPED)):
+        r = ctl(conf, ['show', '--json', name.decode('utf-8')])
+        got = json.loads(r.stdout or b'{}').get('subject_hex') if r.returncode == 0 else None
+        check('show-%s' % raw.hex()[:8], got == raw.hex())
 
 
 def main():
@@ -153,8 +228,8 @@ def main():
         rows = json.loads(outs.get('accounts-json', b'[]'))
         hit = [r for r in rows if r['account_hex'] == HOSTILE.hex()]
         check('hostile-json', len(hit) == 1 and
-              hit[0]['account'] == HOSTILE.decode('latin-1') and
-              b'\\u001b' in outs['accounts-json'])
+              hit[0]['account'] == '\\x1b[31mevil\\x0dname')
+        check_names(d.conf, outs, check)
         show = json.loads(outs.get('show-hostile-json', b'{}'))
         check('hostile-show', show.get('subject_hex') == HOSTILE.hex() and
               len(show.get('accounts', [])) == 1)

@@ -282,8 +282,22 @@ def query(db, sql, args=()):
         con.close()
 
 
+OUTBOX = 'smtpwatchd:alerts'        # daemon/smtpwatch.h SW_OUTBOX_SOURCE
+
+
 def checkpoints(db):
-    return {r['source']: r for r in query(db, 'SELECT * FROM checkpoints')}
+    """source -> row: the sources' checkpoints (not the daemon's outbox)."""
+    return {r['source']: r for r in query(db, 'SELECT * FROM checkpoints')
+            if r['source'] != OUTBOX}
+
+
+def outbox(db):
+    """How many alerts the daemon committed and has not said written:
+    the row OUTBOX of table checkpoints keeps them (offset: how many)
+    with the batch that decided them, until the commit after they were
+    written; 0 when there is none."""
+    rows = query(db, 'SELECT offset FROM checkpoints WHERE source = ?', (OUTBOX,))
+    return rows[0]['offset'] if rows else 0
 
 
 def account_rows(db, direction='server'):
@@ -369,6 +383,34 @@ def ctl_events(path, rules=RULES):
         fail('%s scan %s: exit %d: %s' % (CTL, path, r.returncode,
                                          r.stderr.decode('utf-8', 'replace')[-2000:]))
     return [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
+
+
+def relay_oracle(events, host=None):
+    """From scan events (ctl_events): relay -> [failures, held back,
+    affected events], written again here from held.c's definition: a
+    client-side event other than a success names a message held back the
+    first time its host, relay and queue id come together; a held-back
+    line without a queue id counts by itself."""
+    out, seen = {}, set()
+    for e in events:
+        if e.get('direction') != 'client' or (host and e.get('host') != host):
+            continue
+        k = e.get('kind')
+        if k not in ('failure', 'affected', 'trouble'):
+            continue
+        relay = e.get('relay') or e.get('name') or e.get('addr') or ''
+        c = out.setdefault(relay, [0, 0, 0])
+        if k == 'failure':
+            c[0] += 1
+        if k == 'affected':
+            c[2] += 1
+        q = e.get('queue')
+        if not q:
+            c[1] += k == 'affected'
+        elif (e.get('host'), relay, q) not in seen:
+            seen.add((e.get('host'), relay, q))
+            c[1] += 1
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -686,12 +728,18 @@ class Daemon:
     def positions(self, logs=None, partial=None):
         """Where each log stands: ([problems], detail text).  partial:
         log -> length of a last line without its newline, which the
-        checkpoint must stand before."""
+        checkpoint must stand before.  The alerts of what was committed
+        are written after the commit, then a second commit empties the
+        daemon's outbox (the row OUTBOX of checkpoints, offset: the
+        alerts it holds): caught up means that one is empty too."""
         try:
             cps = checkpoints(self.db)
+            waiting = outbox(self.db)
         except DBError as e:
             return ['database: %s' % e], str(e)
         bad, detail = [], []
+        if waiting:
+            bad.append('%d alerts committed, not yet written' % waiting)
         for p in logs or self.logs:
             cp = cps.get(p)
             try:
@@ -1072,17 +1120,41 @@ class Journal:
                     pass
 
 
-def vis(data):
-    """What smtpwatchd shows of attacker-typed bytes (util.c str_vis):
-    \\\\ for a backslash, \\xNN for control, DEL and non-ASCII bytes."""
-    out = []
-    for c in _b(data):
+def _vis_shown(cp):
+    """A code point str_vis shows as it is (not C1, bidi or a separator)."""
+    return not (0x80 <= cp <= 0x9f or cp in (0x61c, 0x200e, 0x200f) or
+                0x2028 <= cp <= 0x202e or 0x2066 <= cp <= 0x2069)
+
+
+def vis(data, ascii=False):
+    """What smtpwatch shows of attacker-typed bytes (util.c str_vis),
+    written again here from its definition: well-formed UTF-8 as it is
+    (unless ascii, a terminal that is not UTF-8), \\\\ for a backslash,
+    \\xNN for every other byte: control, DEL, C1 and bidi controls, bytes
+    that are not UTF-8."""
+    b, out, i = _b(data), [], 0
+    while i < len(b):
+        c = b[i]
         if c == 0x5c:
             out.append('\\\\')
-        elif 0x20 <= c < 0x7f:
+            i += 1
+            continue
+        if 0x20 <= c < 0x7f:
             out.append(chr(c))
-        else:
-            out.append('\\x%02x' % c)
+            i += 1
+            continue
+        if not ascii and c >= 0xc2:
+            n = 2 if c < 0xe0 else 3 if c < 0xf0 else 4
+            try:
+                ch = b[i:i + n].decode('utf-8')
+            except UnicodeDecodeError:
+                ch = None
+            if ch is not None and len(ch) == 1 and _vis_shown(ord(ch)):
+                out.append(ch)
+                i += n
+                continue
+        out.append('\\x%02x' % c)
+        i += 1
     return ''.join(out)
 
 

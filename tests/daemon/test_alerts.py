@@ -5,7 +5,8 @@ here when its socket is missing), the entries read back with
 `journalctl --follow -o json _PID=...` (harness.Journal).
 
 Usage: python3 tests/daemon/test_alerts.py [TEST|GROUP ...]
-Groups: relay, server, storm, incidents, safety, catalog (default: all).
+Groups: relay, server, storm, incidents, attack, commit, safety, catalog
+(default: all).
 
 Times are the log lines' own (harness.stamp(sec), Nov 28 04:00:00 +
 sec), so a scenario writes lines with chosen times; every threshold is
@@ -21,8 +22,10 @@ kills it (the wait fails) and a leak makes its exit status after
 SIGTERM non-zero.  Nothing here writes to the system's catalog.
 """
 
+import json
 import os
 import re
+import sqlite3
 import shutil
 import subprocess
 import sys
@@ -31,10 +34,11 @@ import time
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import (BIN, ROOT, RULES, Daemon, Journal, account_failures, address_failures,  # noqa: E402
-                     address_rows, append, dovecot_fail, epoch, eq, fail, jtext,
-                     pf_fail, pf_relay_fail, pf_relay_sent, pf_success, query,
-                     rules_diagnoses, run_daemon, run_tests, stamp, vis)
+from harness import (BIN, CTL, JOURNALCTL, ROOT, RULES, TIMEOUT, Daemon, Journal,  # noqa: E402
+                     account_failures, address_failures, address_rows, append,
+                     checkpoints, dovecot_fail, outbox, epoch, eq, fail, jtext, pf_fail,
+                     pf_relay_fail, pf_relay_sent, pf_success, query, rules_diagnoses,
+                     run_daemon, run_tests, stamp, vis)
 
 TESTS = {}
 GROUPS = {}
@@ -58,6 +62,8 @@ KINDS = {
     'account-recovered': ('94c5a1f8941a432e84e2db33959867ce', 6),
     'auth-backend-down': ('0bf3b06192a54cf694d29fdc5ca702bc', 3),
     'auth-backend-recovered': ('5e170bf621924de0a60fde69333cc904', 5),
+    'alerts-folded': ('068d4380a9f542e1848cbb05288c3821', 4),
+    'summarising': ('2747d77f1de04479829c1357766ab998', 4),
 }
 
 # Every directive of alerting, set: the tests do not depend on defaults.
@@ -94,8 +100,9 @@ def start(w, extra='', asan=True, **kw):
 
 def feed(d, j, log, data, timeout=None):
     """Appends data, waits until the daemon has read and committed it
-    (its alerts are sent before the commit), then for the journal to
-    hold them; returns every entry of the run."""
+    and written its alerts (they are written after the commit, and the
+    daemon's outbox is emptied after that: harness wait_caught_up), then
+    for the journal to hold them; returns every entry of the run."""
     append(log, data)
     d.wait_caught_up(timeout=timeout)
     return j.sync()
@@ -203,6 +210,9 @@ def check(e, kind, want, what):
         want['MESSAGE'] = (CAUGHT if want['SMTPWATCH_CAUGHT_UP'] else '') + want['MESSAGE']
     want.setdefault('PRIORITY', str(lowered(prio) if want['SMTPWATCH_CAUGHT_UP'] else prio))
     want = {k: v for k, v in want.items() if v is not None}
+    for k in ('SMTPWATCH_WINDOW', 'SMTPWATCH_DURATION'):
+        if k in want:           # the same span for a person
+            want.setdefault(k + '_TEXT', span_text(int(want[k])))
     want.setdefault('MESSAGE_ID', mid)
     want.setdefault('SYSLOG_IDENTIFIER', 'smtpwatchd')
     want['SMTPWATCH_KIND'] = kind
@@ -211,6 +221,22 @@ def check(e, kind, want, what):
     if 'MESSAGE' in want:
         got['MESSAGE'] = jtext(e.get('MESSAGE'))
     eq(got, want, what)
+
+
+def span_text(secs):
+    """util.c's span_text(), written again: the largest unit, and the
+    next one down when not 0."""
+    units = [(86400, 'day'), (3600, 'hour'), (60, 'minute'), (1, 'second')]
+    i = 0
+    while i < 3 and secs < units[i][0]:
+        i += 1
+    v = secs // units[i][0]
+    out = '%d %s%s' % (v, units[i][1], '' if v == 1 else 's')
+    if i < 3:
+        w = secs % units[i][0] // units[i + 1][0]
+        if w:
+            out += ' %d %s%s' % (w, units[i + 1][1], '' if w == 1 else 's')
+    return out
 
 
 def one(entries, what):
@@ -958,30 +984,316 @@ def backlog(w):
 
 
 # ===========================================================================
+# attack: issue 18, findings 1 and 2 -- an attack must not silence an
+# alert, nor flood the journal
+# ===========================================================================
+
+FAULT_BIN = os.path.join(ROOT, 'build', 'fault', 'smtpwatchd')
+
+
+def ctl_status(d, *args):
+    """smtpwatchctl status [ARGS] of d (its control socket in the conf)."""
+    r = subprocess.run([CTL, '-f', d.conf, '--rules', RULES, 'status'] + list(args),
+                       stdin=subprocess.DEVNULL, capture_output=True, timeout=TIMEOUT,
+                       env=dict(os.environ, LC_ALL='C', TZ='UTC'))
+    if r.returncode not in (0, 1):
+        fail('smtpwatchctl status %s: exit %d\n%s%s' % (' '.join(args), r.returncode,
+                                                       r.stdout.decode()[-2000:],
+                                                       r.stderr.decode()[-2000:]))
+    return r.stdout.decode()
+
+
+def minute_of(e):
+    """The minute of log time an entry is about: its latest failure's."""
+    return e.get('SMTPWATCH_MINUTE', e.get('SMTPWATCH_LAST', ''))[:16]
+
+
+def client_entries_per_minute(es):
+    """minute -> entries about account and address incidents."""
+    out = {}
+    for e in es:
+        if e['SMTPWATCH_KIND'] in ('account-failing', 'address-spraying', 'account-recovered'):
+            out[minute_of(e)] = out.get(minute_of(e), 0) + 1
+    return out
+
+
+@test('attack')
+def exhaustion(w):
+    """Finding 1 of issue 18: filling the table of open incidents
+    silenced every new alert.  client-incidents 50: 120 client addresses
+    (as many networks) each fail on the same 5 accounts in 86 s, 125
+    client incidents with the accounts' own; then Gmail refuses our
+    login.  Its relay-rejected entry is written with that batch, Gmail's
+    diagnosis in it; 75 incidents were folded (close reason folded, the
+    ones whose latest failure is the oldest), 50 are open; one summarising
+    entry; status says "summarising now: 75 incidents" and --json
+    summarising true, folded_incidents 75; smtpwatchctl relays shows the
+    relay failing; no minute has more than 60 client entries."""
+    sock = w.path('control.sock')
+    d, j, log = start(w, 'relay smtp.gmail.com as alerts@example.com\n'
+                         'client-incidents 50\ncontrol %s' % sock)
+    lines = [pf_fail('u%d@example.com' % a, '10.1.%d.%d' % (k >> 8, k & 255), (k * 5 + a) // 7,
+                     pid=7000 + k)
+             for k in range(120) for a in range(5)]
+    es = feed(d, j, log, b''.join(lines) + pf_relay_fail('A1A1A1A1A1', 'ops@partner.example', 90))
+    e = one(j.all('relay-rejected'), 'relay-rejected entries after the attack')
+    eq((e['SMTPWATCH_RELAY'], e['SMTPWATCH_ACCOUNT'], e['SMTPWATCH_DIAGNOSIS'], e['SMTPWATCH_COUNT']),
+       ('smtp.gmail.com', 'alerts@example.com', GMAIL_DIAG, '1'),
+       'the relay-rejected entry (RELAY, ACCOUNT, DIAGNOSIS, COUNT)')
+    rows = incidents(d)
+    client = [r for r in rows if r['kind'] in ('account', 'address')]
+    eq(len(client), 125, 'client incidents opened')
+    folded = [r for r in client if r['close_reason'] == 'folded']
+    eq((len(folded), len([r for r in client if r['state'] == 'open'])), (75, 50),
+       'client incidents (folded, open)')
+    if max(r['last'] for r in folded) > min(r['last'] for r in client if r['state'] == 'open'):
+        fail('an incident was folded while one whose latest failure is older stayed open')
+    s = one(j.all('summarising'), 'summarising entries')
+    eq((s['SMTPWATCH_CAPACITY'], s['SMTPWATCH_OPEN']), ('50', '50'),
+       'the summarising entry (CAPACITY, OPEN)')
+    eq(incident_of(d, 'relay', b'smtp.gmail.com')['state'], 'open', 'the relay incident')
+    st = json.loads(ctl_status(d, '--json'))['daemon']
+    eq((st['summarising'], st['folded_incidents'], st['incidents']), (True, 75, 51),
+       'status --json (summarising, folded_incidents, incidents)')
+    text = ctl_status(d)
+    if '  folded     summarising now: 75 incidents and ' not in text:
+        fail('status does not say it summarises:\n%s' % text)
+    r = subprocess.run([CTL, '-f', d.conf, '--rules', RULES, 'relays', '--json'],
+                       capture_output=True, timeout=TIMEOUT)
+    eq([(x['relay'], x['state']) for x in json.loads(r.stdout)], [('smtp.gmail.com', 'failing')],
+       'smtpwatchctl relays (relay, state)')
+    most = max(client_entries_per_minute(es).values())
+    if most > 60:
+        fail('%d client entries in one minute, want at most 60' % most)
+    d.term()
+
+
+@test('attack')
+def network64(w):
+    """The reported attack, smaller: 2000 addresses of one IPv6 /64 each
+    fail on the same 5 accounts, 10000 failures in 5 minutes of log time.
+    One address incident, its subject 2001:db8:1:2::/64, 2000 addresses,
+    5 accounts, 10000 failures; no account incident; one entry (ADDR and
+    NETWORK the /64).  Then a botnet, alerts-per-minute 20: 150 IPv4
+    addresses (as many networks) each fail on 5 accounts of their own in
+    the minute from 04:10: 20 address-spraying entries in that minute,
+    and when the next one begins one alerts-folded entry telling the 130
+    others (FOLDED 130, FOLDED_ADDRESS_SPRAYING 130, COUNT 650, 5 top
+    subjects); the 130 incidents have alerts 0 and reported 5.  No minute
+    has more than 20 client entries, nor more than 21 entries."""
+    d, j, log = start(w, 'alerts-per-minute 20')
+    lines = [pf_fail('v%d@example.com' % a, '2001:db8:1:2::%x' % (k + 1), (k * 5 + a) // 34,
+                     pid=7000 + k % 1000)
+             for k in range(2000) for a in range(5)]
+    es = feed(d, j, log, b''.join(lines))
+    e = one(es, 'entries after 10000 failures from one /64')
+    eq((e['SMTPWATCH_KIND'], e['SMTPWATCH_ADDR'], e['SMTPWATCH_NETWORK'], e['SMTPWATCH_ACCOUNTS'],
+        e['SMTPWATCH_LAST_ADDR']),
+       ('address-spraying', '2001:db8:1:2::/64', '2001:db8:1:2::/64', '5', '2001:db8:1:2::1'),
+       'the entry (KIND, ADDR, NETWORK, ACCOUNTS, LAST_ADDR)')
+    if not jtext(e['MESSAGE']).startswith(CAUGHT + 'network 2001:db8:1:2::/64 (1 address, last '
+                                          '2001:db8:1:2::1) failed AUTH on 5 accounts'):
+        fail('the network\'s MESSAGE: %r' % jtext(e['MESSAGE']))
+    r = incident_of(d, 'address', b'2001:db8:1:2::/64')
+    eq((r['addresses'], r['accounts'], r['failures'], r['alerts'], r['last_addr']),
+       (2000, 5, 10000, 1, '2001:db8:1:2::7d0'),
+       'the /64\'s incident (addresses, accounts, failures, alerts, last_addr)')
+    eq(len(incidents(d)), 1, 'incidents')
+
+    bot = [pf_fail('b%dx%d@example.com' % (k, a), '192.0.%d.%d' % (k // 100, k % 100 + 1),
+                   600 + (k * 5 + a) // 13, pid=8000 + k)
+           for k in range(150) for a in range(5)]
+    es = feed(d, j, log, b''.join(bot) + pf_success('bob@example.com', '198.51.100.2', 700))
+    spray = [x for x in es if x['SMTPWATCH_KIND'] == 'address-spraying']
+    eq(len(spray), 21, 'address-spraying entries (the /64\'s and 20 of the botnet\'s)')
+    f = one(j.all('alerts-folded'), 'alerts-folded entries')
+    eq((f['SMTPWATCH_MINUTE'], f['SMTPWATCH_BUDGET'], f['SMTPWATCH_SENT'], f['SMTPWATCH_FOLDED'],
+        f['SMTPWATCH_FOLDED_ADDRESS_SPRAYING'], f['SMTPWATCH_FOLDED_INCIDENTS'], f['SMTPWATCH_COUNT']),
+       (iso(600)[:17] + '00Z', '20', '20', '130', '130', '0', '650'),
+       'the summary (MINUTE, BUDGET, SENT, FOLDED, FOLDED_ADDRESS_SPRAYING, FOLDED_INCIDENTS, '
+       'COUNT)')
+    eq(sorted(k for k in f if k.startswith('SMTPWATCH_TOP_')),
+       ['SMTPWATCH_TOP_%d' % i for i in range(1, 6)], 'the top subjects')
+    if 'alerts folded in the minute of 2026-11-28 04:10 UTC: 130 client entries past 20 a ' \
+            'minute (130 address-spraying)' not in jtext(f['MESSAGE']):
+        fail('the summary\'s MESSAGE: %r' % jtext(f['MESSAGE']))
+    rows = [r for r in incidents(d, 'address') if r['subject'] != '2001:db8:1:2::/64']
+    eq(len(rows), 150, 'the botnet\'s incidents')
+    eq(sorted(set((r['alerts'], r['reported']) for r in rows)), [(0, 5), (1, 5)],
+       'the botnet\'s incidents (alerts, reported)')
+    eq(len([r for r in rows if r['alerts'] == 0]), 130, 'incidents whose entry was folded')
+    per = client_entries_per_minute(j.all())
+    if max(per.values()) > 20:
+        fail('client entries per minute: %s, want at most 20' % per)
+    every = {}
+    for x in j.all():
+        every[minute_of(x)] = every.get(minute_of(x), 0) + 1
+    if max(every.values()) > 21:
+        fail('entries per minute: %s, want at most 21' % every)
+    d.term()
+
+
+# ===========================================================================
+# commit: issue 18, finding 8 -- an alert is written after its batch is
+# committed, never lost, written twice only in the documented case
+# ===========================================================================
+
+def alert_key(e):
+    return (e['SMTPWATCH_KIND'], e.get('SMTPWATCH_INCIDENT'), e.get('SMTPWATCH_REPEAT'))
+
+
+@test('commit')
+def locked_kill(w):
+    """Finding 8: alerts were written before their batch committed, so a
+    kill -9 while the database was locked wrote them again.  Another
+    connection holds BEGIN IMMEDIATE; Gmail refuses our login and dave
+    fails 5 times: the daemon says the database is locked and writes no
+    entry (the batch is not committed); kill -9, the lock released, a
+    new start reads the lines again: one relay-rejected and one
+    account-failing entry in all, each once."""
+    d, j, log = start(w, 'relay smtp.gmail.com as alerts@example.com')
+    feed(d, j, log, pf_success('bob@example.com', '192.0.2.21', 0))
+    con = sqlite3.connect(d.db, timeout=0, isolation_level=None)
+    try:
+        con.execute('BEGIN IMMEDIATE')
+        mark = d.err_mark()
+        append(log, pf_relay_fail('A1A1A1A1A1', 'ops@partner.example', 10) +
+               fails('dave@example.com', '203.0.113.50', range(20, 25)))
+        d.wait_stderr(r'(?i)locked|busy', since=mark)
+        eq(j.sync(), [], 'entries while the batch that decided them is not committed')
+        d.kill9()
+    finally:
+        con.execute('ROLLBACK')
+        con.close()
+    d.start()
+    j2 = Journal(d)
+    d.wait_caught_up()
+    es = j2.sync()
+    eq(sorted(alert_key(e) for e in j.sync() + es),
+       [('account-failing', '2', '0'), ('relay-rejected', '1', '0')],
+       'the entries of both runs (KIND, INCIDENT, REPEAT)')
+    d.term()
+
+
+@test('commit')
+def send_kill(w):
+    """The exact bound after a kill -9 between a commit and the writing
+    of its alerts (build/fault/smtpwatchd, SW_FAULT=sd_journal_sendv:KILL:N:
+    SIGKILL at the Nth entry written).  N=1: killed before any of the
+    batch's 2 entries is written, after the batch was committed with
+    them (the log's checkpoint at its end, the outbox row holding 2):
+    the next start writes both, once.  N=2: the first entry written,
+    killed at the second: the next start writes both, so the first
+    twice, byte for byte (the same INCIDENT and REPEAT), the second once.
+    An alert is never lost; one is written twice only when a kill -9
+    comes after it was written and before the commit that follows."""
+    lost = 'Connection lost to authentication server'
+    for n, data in ((1, pf_relay_fail('A1A1A1A1A1', 'ops@partner.example', 10) +
+                     fails('dave@example.com', '203.0.113.50', range(20, 25))),
+                    (2, fails('erin@example.com', '203.0.113.60', range(100, 105)) +
+                     b''.join(pf_fail(None, '203.0.113.%d' % i, 110 + i, reason=lost)
+                              for i in range(3)))):
+        log = w.path('mail.log')
+        open(log, 'ab').close()
+        d = Daemon(w, [log], binary=FAULT_BIN, name='fault%d' % n,
+                   extra_conf=CONF + '\nrelay smtp.gmail.com as alerts@example.com',
+                   database=w.path('smtpwatchd.db'))
+        d.asan = True
+        d.extra_env = {'SW_FAULT': 'sd_journal_sendv:KILL:%d' % n}
+        d.start()
+        j = Journal(d)
+        append(log, data)
+        d.wait_exit()
+        eq((checkpoints(d.db)[log]['offset'], outbox(d.db)), (os.path.getsize(log), 2),
+           'round %d: after the kill, the log\'s checkpoint and the alerts the outbox holds' % n)
+        first = j.sync()
+        eq(len(first), n - 1, 'round %d: entries written before the kill' % n)
+        d2 = Daemon(w, [log], asan=True, name='run%d' % n, extra_conf=CONF +
+                    '\nrelay smtp.gmail.com as alerts@example.com', database=w.path('smtpwatchd.db'))
+        d2.start()
+        j2 = Journal(d2)
+        d2.wait_caught_up()
+        es = j2.sync()
+        d2.wait_stderr('2 alerts decided before the last stop may not have been written')
+        eq(len(es), 2, 'round %d: entries written at the next start' % n)
+        for e in first:
+            same = [x for x in es if alert_key(x) == alert_key(e)]
+            eq([x['MESSAGE'] for x in same], [e['MESSAGE']],
+               'round %d: the entry written before the kill, written again' % n)
+        eq(outbox(d2.db), 0, 'round %d: the outbox after the start' % n)
+        d2.term()
+
+
+# ===========================================================================
 # safety
 # ===========================================================================
 
+def field_bytes(v):
+    """A journal field as journalctl -o json gives it: a string when it is
+    printable UTF-8, else an array of its bytes."""
+    if isinstance(v, str):
+        return v.encode('utf-8')
+    if isinstance(v, list) and all(isinstance(b, int) for b in v):
+        return bytes(v)
+    fail('not a journal field value: %r' % (v,))
+
+
+def entries_where(d, field, value):
+    """The entries of d's run that journalctl FIELD=VALUE finds (the match
+    is on the exact bytes)."""
+    r = subprocess.run([JOURNALCTL, '--all', '--output=json', '--no-pager',
+                        '--since=@%d' % (int(d.started_wall) - 1),
+                        '%s=%s' % (field, value), '_PID=%d' % d.pid],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       env=dict(os.environ, LC_ALL='C.UTF-8'))
+    if r.returncode != 0:
+        fail('journalctl %s=%s: %s' % (field, value, r.stderr.decode('utf-8', 'replace')))
+    return [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
+
+
 @test('safety')
 def escaping(w):
-    """An account name with ESC and CR bytes, 5 failures, under ASan: the
-    entry's MESSAGE and SMTPWATCH_ACCOUNT are strings (journalctl shows
-    byte arrays otherwise) without control bytes, holding "\\x1b"; a
-    250-byte name of control bytes is shown cut in MESSAGE, bounded in
-    the field."""
+    """Account names in the journal, under ASan.  MESSAGE shows them as
+    the listings do: UTF-8 as it is, ESC and CR (and Latin-1's 0xfc) as
+    \\xNN, a typed backslash doubled, no control byte ever.  The fields
+    carry the exact bytes: journalctl SMTPWATCH_ACCOUNT=j\u00fcrgen@...
+    finds the entry, a field with control bytes is a byte array (as
+    journalctl shows binary fields).  A 250-byte name of control bytes is
+    cut in MESSAGE, bounded in the field."""
     d, j, log = start(w)
     evil = b'\x1b[31mro\rot\x1b[0m'
     es = feed(d, j, log, fails(evil, '203.0.113.99', range(0, 5)))
     e = one(es, 'entries for the escaped account')
     r = incident_of(d, 'account', evil)
-    for k, v in e.items():
-        if k in ('MESSAGE',) or k.startswith('SMTPWATCH_'):
-            if not isinstance(v, str) or not no_control(v):
-                fail('field %s is not printable text: %r' % (k, v))
+    if not isinstance(e['MESSAGE'], str) or not no_control(e['MESSAGE']):
+        fail('MESSAGE is not printable text: %r' % e['MESSAGE'])
+    eq(field_bytes(e['SMTPWATCH_ACCOUNT']), evil, 'SMTPWATCH_ACCOUNT, exact bytes')
     shown = vis(evil)
-    eq(e['SMTPWATCH_ACCOUNT'], shown, 'SMTPWATCH_ACCOUNT')
     if '\\x1b' not in e['MESSAGE'] or 'account %s failed AUTH' % shown not in e['MESSAGE']:
         fail('MESSAGE does not show the account escaped: %r' % e['MESSAGE'])
     eq(r['failures'], 5, 'the incident\'s failures')
+
+    # UTF-8 as it is, and found by journalctl FIELD=value; Latin-1 and a
+    # typed escape distinct from it and from each other.
+    names = ['j\u00fcrgen@example.de'.encode(), b'j\xfcrgen@example.de',
+             b'j\\xfcrgen@example.de']
+    es = feed(d, j, log, b''.join(fails(n, '203.0.113.%d' % (90 + i), range(10 + 10 * i, 15 + 10 * i))
+                                  for i, n in enumerate(names)))
+    got = {}
+    for n in names:
+        e = one(j.all('account-failing', incident=incident_of(d, 'account', n)['id']),
+                'entries for %r' % n)
+        eq(field_bytes(e['SMTPWATCH_ACCOUNT']), n, 'SMTPWATCH_ACCOUNT of %r' % n)
+        if 'account %s failed AUTH' % vis(n) not in e['MESSAGE']:
+            fail('MESSAGE does not show %r as %r: %r' % (n, vis(n), e['MESSAGE']))
+        got[n] = e['MESSAGE']
+    if len(set(got.values())) != 3 or 'j\u00fcrgen@example.de' not in got[names[0]]:
+        fail('the three names are not shown distinctly: %r' % got)
+    found = entries_where(d, 'SMTPWATCH_ACCOUNT', 'j\u00fcrgen@example.de')
+    eq([field_bytes(x['SMTPWATCH_ACCOUNT']) for x in found], [names[0]],
+       'journalctl SMTPWATCH_ACCOUNT=j\u00fcrgen@example.de')
+    eq(entries_where(d, 'SMTPWATCH_ACCOUNT', 'j\\xfcrgen@example.de')[0]['SMTPWATCH_ACCOUNT'],
+       'j\\xfcrgen@example.de', 'the typed escape, found as typed')
 
     # Exim writes ESC as \\033 in set_id; the account is the real byte.
     # (One process each: a line repeated by one Exim process is its
@@ -993,27 +1305,22 @@ def escaping(w):
     evil = b'\x1b[31mevil\x1b[0m\r'
     e = one(j.all('account-failing', incident=incident_of(d, 'account', evil)['id']),
             'entries for the Exim account')
-    for k, v in e.items():
-        if k in ('MESSAGE',) or k.startswith('SMTPWATCH_'):
-            if not isinstance(v, str) or not no_control(v):
-                fail('field %s is not printable text: %r' % (k, v))
-    eq(e['SMTPWATCH_ACCOUNT'], vis(evil), 'SMTPWATCH_ACCOUNT of the Exim account')
+    if not no_control(e['MESSAGE']) or vis(evil) not in e['MESSAGE']:
+        fail('MESSAGE of the Exim account: %r' % e['MESSAGE'])
+    eq(field_bytes(e['SMTPWATCH_ACCOUNT']), evil, 'SMTPWATCH_ACCOUNT of the Exim account')
 
     long_name = b'\x07' * 250
     es = feed(d, j, log, fails(long_name, '203.0.113.98', range(100, 105)))
     e = one(j.all('account-failing', incident=incident_of(d, 'account', long_name)['id']),
             'entries for the long account')
-    for k, v in e.items():
-        if k in ('MESSAGE',) or k.startswith('SMTPWATCH_'):
-            if not isinstance(v, str) or not no_control(v):
-                fail('field %s is not printable text: %r' % (k, v))
+    if not isinstance(e['MESSAGE'], str) or not no_control(e['MESSAGE']):
+        fail('MESSAGE is not printable text: %r' % e['MESSAGE'])
     m = re.match(r'(?:caught up: )?account (\S*) failed AUTH', e['MESSAGE'])
     if not m or len(m.group(1)) > 96 or not m.group(1).endswith('...') or \
             not m.group(1).startswith('\\x07\\x07'):
         fail('MESSAGE shows the long account unbounded or uncut: %r' % e['MESSAGE'])
-    acc = e['SMTPWATCH_ACCOUNT']
-    if len(acc) > 2048 or not acc.startswith('\\x07'):
-        fail('SMTPWATCH_ACCOUNT of the long account: %d chars: %r' % (len(acc), acc[:80]))
+    acc = field_bytes(e['SMTPWATCH_ACCOUNT'])
+    eq(acc, long_name, 'SMTPWATCH_ACCOUNT of the long account (under 2048 bytes: whole)')
     d.term()
 
 
@@ -1072,14 +1379,17 @@ def no_journal(w):
 @test('safety')
 def config(w):
     """-n accepts every alerting directive and refuses bad values with
-    CONF:LINE (realert and quiet below 60 s among them)."""
+    CONF:LINE (realert and quiet below 60 s among them; prefix lengths,
+    client-incidents and alerts-per-minute out of range)."""
     conf = w.path('good.conf')
     with open(conf, 'w') as f:
         f.write('database %s\nlog %s\n%s\nignore-account nagios-*\n'
                 'ignore-network 192.0.2.0/24\nignore-network 2001:db8::/32\n'
                 'ignore-network 198.51.100.7\nrelay smtp.gmail.com as alerts@example.com\n'
                 'relay *.sendgrid.net   as   apikey\nrealert 60s\nquiet 1m\n'
-                'attribution-window 0\n' % (w.path('db'), w.path('log'), CONF))
+                'attribution-window 0\ngroup-ipv4 24\ngroup-ipv6 56\n'
+                'client-incidents 10\nalerts-per-minute 1000\n'
+                % (w.path('db'), w.path('log'), CONF))
     rc, out, err = run_daemon([BIN, '-n', '-f', conf, '--rules', RULES])
     if rc != 0 or not out.startswith('configuration OK'):
         fail('-n on every alerting directive: exit %d\nstdout: %s\nstderr: %s' % (rc, out, err))
@@ -1087,7 +1397,10 @@ def config(w):
            'spray-threshold 1', 'distributed-addresses 1', 'distributed-addresses 9',
            'account-window 0', 'backend-window forever', 'attribution-window 301s',
            'ignore-network 192.0.2.0/33', 'ignore-network example.com',
-           'relay smtp.gmail.com', 'relay as x', 'ignore-account']
+           'relay smtp.gmail.com', 'relay as x', 'ignore-account',
+           'group-ipv4 7', 'group-ipv4 33', 'group-ipv6 15', 'group-ipv6 129', 'group-ipv6 /64',
+           'client-incidents 9', 'client-incidents 1000001', 'alerts-per-minute 0',
+           'alerts-per-minute 1001']
     for b in bad:
         with open(conf, 'w') as f:
             f.write('# line 1\ndatabase %s\n%s\nlog %s\n' % (w.path('db'), b, w.path('log')))
@@ -1131,7 +1444,7 @@ def catalog_entries():
 
 @test('catalog')
 def catalog_ids(w):
-    """The catalog lists exactly the 7 MESSAGE_IDs of alert.c's table,
+    """The catalog lists exactly the 9 MESSAGE_IDs of alert.c's table,
     which agrees with the specification's kinds, ids and priorities; every
     @SMTPWATCH_...@ of the catalog is a field alert.c writes."""
     kinds, src = alert_kinds()
@@ -1179,12 +1492,17 @@ CATALOG_NS = ('mkdir -p /var/lib/systemd/catalog && '
 
 @test('catalog')
 def catalog_render(w):
-    """Entries of all 7 kinds from one run, shown by journalctl -x with the
+    """Entries of all 9 kinds from one run, shown by journalctl -x with the
     catalog (compiled with --update-catalog --root): each entry's Subject
     line is the catalog's with the entry's own fields substituted, and
-    every field the catalog text uses is in the entry."""
+    every field the catalog text uses is in the entry.  The last two
+    kinds come of client-incidents 10 and alerts-per-minute 1: 12
+    accounts failing in the minute from 12:00 fold 3 incidents (the
+    summarising entry) and 11 entries (the summary, when the next
+    minute begins)."""
     db = catalog_db(w)
-    d, j, log = start(w, 'relay smtp.gmail.com as alerts@example.com')
+    d, j, log = start(w, 'relay smtp.gmail.com as alerts@example.com\n'
+                         'client-incidents 10\nalerts-per-minute 1')
     lost = 'Connection lost to authentication server'
     data = (pf_relay_fail('A1A1A1A1A1', 'ops@partner.example', 0) +
             pf_relay_sent('B2B2B2B2B2', 'ops@partner.example', 100) +
@@ -1193,9 +1511,16 @@ def catalog_render(w):
             b''.join(pf_fail('u%d@example.com' % i, '203.0.113.77', 400 + i) for i in range(5)) +
             b''.join(pf_fail(None, '203.0.113.%d' % i, 500 + 10 * i, reason=lost)
                      for i in range(3)) +
-            pf_success('bob@example.com', '192.0.2.21', 600))
+            pf_success('bob@example.com', '192.0.2.21', 600) +
+            b''.join(fails('c%02d@example.com' % k, '198.51.100.%d' % (k + 1), [720 + 4 * k] * 5)
+                     for k in range(12)) +
+            pf_success('bob@example.com', '192.0.2.21', 800))
     es = feed(d, j, log, data)
-    eq(sorted(e['SMTPWATCH_KIND'] for e in es), sorted(KINDS), 'kinds of the entries')
+    eq(sorted(set(e['SMTPWATCH_KIND'] for e in es)), sorted(KINDS), 'kinds of the entries')
+    e = one(j.all('alerts-folded'), 'alerts-folded entries')
+    eq((e['SMTPWATCH_FOLDED'], e['SMTPWATCH_FOLDED_INCIDENTS']), ('11', '3'),
+       'the summary (FOLDED, FOLDED_INCIDENTS)')
+    one(j.all('summarising'), 'summarising entries')
     d.term()
     r = subprocess.run(['unshare', '--mount', '--propagation', 'private', 'sh', '-c', CATALOG_NS,
                         'sh', db, '-x', '-o', 'short', '--no-pager', '--all',

@@ -86,7 +86,7 @@ def request(path, req):
 def split(data, req=b''):
     if not data.endswith(b'\n'):
         fail('reply to %r does not end with a newline: %r' % (req[:60], data[-200:]))
-    lines = data.decode('ascii').split('\n')[:-1]
+    lines = data.decode('utf-8').split('\n')[:-1]
     last = lines.pop()
     if last != 'ok' and not last.startswith('error: '):
         fail('reply to %r ends with %r, not ok or error' % (req[:60], last))
@@ -185,6 +185,21 @@ def escaped(w):
 # reset
 # ===========================================================================
 
+def resets(lines):
+    """A reset's payload: what -> number, as smtpwatchd writes it."""
+    out = {}
+    for line in lines:
+        f = line.split('\t')
+        if len(f) != 3 or f[0] != 'reset':
+            fail('not a reset line: %r' % line)
+        out[f[1]] = int(f[2])
+    want = {'addresses-of-accounts', 'accounts', 'addresses', 'relays', 'buckets',
+            'incidents', 'folds', 'dry-run'}
+    if set(out) != want:
+        fail('reset payload names %s, not %s' % (sorted(out), sorted(want)))
+    return out
+
+
 def subject_rows(db, subj):
     """Rows that name subj, table by table."""
     return {
@@ -218,8 +233,18 @@ def account(w):
     if before['buckets'] < 1 or before['accounts'] != 1 or before['account_addrs'] != 1:
         fail('rows of alice before the reset: %s' % before)
     addrs = address_failures(d.db)
-    lines = ok(d.control, b'1 reset alice@example.com\n')
-    eq(lines, ['reset\t%d' % sum(before.values())], 'payload')
+    # a dry run, and another host: nothing changes
+    dry = resets(ok(d.control, b'1 reset alice@example.com\tdry-run\n'))
+    eq(dry['dry-run'], 1, 'a dry run says so')
+    eq(subject_rows(d.db, alice), before, 'rows of alice after a dry run')
+    other = resets(ok(d.control, b'1 reset alice@example.com\thost=mx9\n'))
+    eq(sum(other.values()), 0, 'reset on a host alice is not on')
+    eq(subject_rows(d.db, alice), before, 'rows of alice after a reset on mx9')
+    got = resets(ok(d.control, b'1 reset alice@example.com\thost=mx1\n'))
+    eq(got, dict(dry, **{'dry-run': 0}), 'the reset does what the dry run said')
+    eq((got['accounts'], got['addresses-of-accounts'], got['buckets'], got['incidents']),
+       (before['accounts'], before['account_addrs'], before['buckets'],
+        before['open incidents']), 'payload: what was deleted and closed')
     eq(subject_rows(d.db, alice), {'accounts': 0, 'account_addrs': 0, 'buckets': 0,
                                    'open incidents': 0}, 'rows of alice after the reset')
     rows = query(d.db, 'SELECT state, close_reason, closed, last FROM incident_list '
@@ -230,7 +255,8 @@ def account(w):
     eq(address_failures(d.db), addrs, 'addresses after resetting an account')
     eq(status(d)['incidents'], ['0'], 'open incidents in the engine')
     # a vis-escaped subject
-    eq(ok(d.control, b'1 reset ' + vis(cafe).encode() + b'\n'), ['reset\t3'],
+    got = resets(ok(d.control, b'1 reset ' + vis(cafe).encode() + b'\n'))
+    eq((got['accounts'], got['addresses-of-accounts'], got['buckets']), (1, 1, 1),
        'reset of caf\\xc3\\xa9 (account, address pair, bucket)')
     eq(account_failures(d.db), {bob: 2}, 'accounts after the second reset')
     # counting again from zero, in the database and in the engine
@@ -244,9 +270,14 @@ def account(w):
     ok(d.control, b'1 reset 198.51.100.7\n')
     if '198.51.100.7' in address_failures(d.db):
         fail('address 198.51.100.7 still there after its reset')
-    eq(ok(d.control, b'1 reset nobody@example.com\n'), ['reset\t0'], 'reset of an unknown subject')
+    eq(sum(resets(ok(d.control, b'1 reset nobody@example.com\n')).values()), 0,
+       'reset of an unknown subject')
     for req in (b'1 reset\n', b'1 reset \n'):
         eq(request(d.control, req), ([], 'error: reset needs a subject'), repr(req))
+    for req in (b'1 reset x\tfrob\n', b'1 reset x\thost=\n'):
+        eq(request(d.control, req), ([], 'error: reset: malformed argument'), repr(req))
+    eq(request(d.control, b'1 reset a\tdry-run\tdry-run\tdry-run\n'),
+       ([], 'error: too many arguments'), 'four arguments')
     d.term()
 
 
@@ -469,6 +500,144 @@ def busy(w):
         eq(split(read_all(s))[1], 'ok', 'an idle client, served')
         s.close()
     eq(status(d)['pid'], [str(d.pid)], 'status after the 16')
+    d.term()
+
+
+class Hog:
+    """A child of uid and gid holding connections to the control socket,
+    sending nothing: a member of the daemon's group keeping the slots
+    busy.  It is driven through pipes, one command a line: 'connect N'
+    opens N more, then asks for a status on one more and reads the reply
+    (ok or busy): the daemon takes connections in order, so by then each
+    of the N is held or was refused (it reads "error: busy"); it answers
+    'held K', the connections it holds.  'report' answers, for each one
+    held, oldest first, what it has read so far ('-' for nothing,
+    'busy', 'eof'), and ends the child."""
+
+    def __init__(self, path, uid, gid):
+        r1, w1 = os.pipe()
+        r2, w2 = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:
+            code = 0
+            try:
+                os.close(w1)
+                os.close(r2)
+                os.setgroups([])
+                os.setgid(gid)
+                os.setuid(uid)
+                self._child(path, os.fdopen(r1, 'r'), w2)
+            except BaseException as e:
+                os.write(w2, ('child: %r\n' % e).encode())
+                code = 1
+            os._exit(code)
+        os.close(r1)
+        os.close(w2)
+        self.to = os.fdopen(w1, 'w')
+        self.frm = os.fdopen(r2, 'r')
+
+    @staticmethod
+    def _child(path, cmds, out):
+        held = []
+        for line in cmds:
+            words = line.split()
+            if words[0] == 'connect':
+                new = []
+                for _ in range(int(words[1])):
+                    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                    s.settimeout(TIMEOUT)
+                    s.connect(path)
+                    new.append(s)
+                # The daemon takes connections in order: once a later
+                # request has its reply (ok, or busy), each of these was
+                # held or refused.
+                b = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                b.settimeout(TIMEOUT)
+                b.connect(path)
+                try:            # refused, it may be closed before
+                    b.sendall(b'1 status\n')
+                    while b.recv(65536):
+                        pass
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                b.close()
+                for s in new:
+                    s.setblocking(False)
+                    try:
+                        got = s.recv(64)
+                    except BlockingIOError:
+                        held.append(s)
+                        continue
+                    s.close()
+                    if got != b'error: busy\n':
+                        raise RuntimeError('a connection got %r' % got)
+                n = 0
+                for s in held:          # those dropped since read busy
+                    try:
+                        s.recv(64, socket.MSG_PEEK)
+                    except BlockingIOError:
+                        n += 1
+                os.write(out, b'held %d\n' % n)
+            elif words[0] == 'report':
+                fates = []
+                for s in held:
+                    try:
+                        got = s.recv(64)
+                    except BlockingIOError:
+                        got = None
+                    fates.append('-' if got is None else 'busy' if got == b'error: busy\n'
+                                 else 'eof' if got == b'' else repr(got))
+                os.write(out, (' '.join(fates) + '\n').encode())
+                return
+
+    def ask(self, cmd):
+        self.to.write(cmd + '\n')
+        self.to.flush()
+        line = self.frm.readline()
+        if not line or line.startswith('child:'):
+            fail('the hog child: %r' % line)
+        return line.split()
+
+    def close(self):
+        self.to.close()
+        self.frm.close()
+        os.waitpid(self.pid, 0)
+
+
+@test('bounds')
+def slots(w):
+    """uid 65534 in the daemon's group connects until refused: it holds
+    15 of the 16 slots, the last being kept for root; root's status is
+    answered.  uid 65533 of the group then gets its status answered too,
+    by the hog's oldest idle connection being dropped (it reads "error:
+    busy").  The hog connects twice again: it gets one slot back, no more,
+    and root's status is still answered.  Each connection of the hog not
+    dropped is still held at the end."""
+    if os.geteuid() != 0:
+        print('skipped: needs root')
+        return
+    os.chmod(w.dir, 0o711)
+    d = daemon(w)
+    d.start()
+    gid = os.getegid()
+    hog = Hog(d.control, 65534, gid)
+    try:
+        eq(hog.ask('connect 16'), ['held', '15'], 'connections the member holds')
+        eq(status(d)['pid'], [str(d.pid)], 'root\'s status while the member holds 15')
+        out = as_user(d.control, '1 status', 65533, gid)
+        if not out.endswith('ok\n'):
+            fail('status of another member (uid 65533): %r' % out[-300:])
+        eq(hog.ask('connect 2'), ['held', '15'],
+           'connections the member holds after connecting twice again')
+        eq(status(d)['pid'], [str(d.pid)], 'root\'s status after the member reconnected')
+        fates = hog.ask('report')
+    finally:
+        hog.close()
+    if 'eof' in fates:
+        fail('the hog\'s connections were dropped on the 5 s timeout before the test '
+             'ended: it proves nothing (a loaded machine?): %s' % fates)
+    eq(fates, ['busy'] + ['-'] * 15,
+       'what the hog\'s connections read, oldest first (the dropped one, then those held)')
     d.term()
 
 

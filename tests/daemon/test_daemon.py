@@ -4,12 +4,14 @@ real log files and a real SQLite database (see harness.py for how it is
 driven and awaited).
 
 Usage: python3 tests/daemon/test_daemon.py [TEST|GROUP ...]
-Groups: basic, rotation, resume, inotify, faults, reload (default: all).
+Groups: basic, rotation, resume, inotify, faults, reload, repeat,
+aliases (default: all).
 Run from anywhere; the binaries come from `make tests`.  Every test but
 those that say otherwise runs build/asan/smtpwatchd, so a leak makes its
 exit status after SIGTERM non-zero and fails the test.
 """
 
+import json
 import os
 import random
 import re
@@ -21,7 +23,7 @@ import sys
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import (ASAN_BIN, BIN, ROOT, RULES, Daemon, address_failures,  # noqa: E402
+from harness import (ASAN_BIN, BIN, CTL, ROOT, RULES, Daemon, address_failures,  # noqa: E402
                      address_rows, account_failures, account_rows, append, canon_ip,
                      checkpoints, ctl_events, epoch, eq, fail, noise, pf_fail,
                      pf_relay_fail, relay_counts, relay_rows, run_daemon, run_tests,
@@ -594,6 +596,139 @@ def hostile(w):
                 want_acc[a] = want_acc.get(a, 0) + 1
     eq(acc, want_acc, 'accounts (daemon vs smtpwatchctl scan)')
     eq(address_failures(d.db), want_ip, 'addresses (daemon vs smtpwatchctl scan)')
+    d.term()
+
+
+# ===========================================================================
+# repeat: rsyslog's "message repeated N times: [ ...]" (issue 18, finding 5)
+# ===========================================================================
+
+def repeated(line, n, sec=None):
+    """rsyslog's line for n more copies of line (a syslog line with its
+    newline): its envelope (with the stamp of sec when given), then
+    'message repeated N times: [ MSG]', MSG with rsyslog's blank."""
+    head, msg = line.rstrip(b'\n').split(b']: ', 1)
+    if sec is not None:
+        head = stamp(sec).encode() + head[15:]
+    return b'%s]: message repeated %d times: [ %s]\n' % (head, n, msg)
+
+
+EXIM_FAIL = (b'Nov 28 04:38:33 mx1 exim[31005]: 2026-11-28 04:38:33 plain_server '
+             b'authenticator failed for (client11.example) [127.0.3.11]: 535 Incorrect '
+             b'authentication data (set_id=dave@exim.lab.example)\n')
+
+
+@test('repeat')
+def repeated_lines(w):
+    """A failure, then rsyslog's "message repeated 40 times" of it: 41
+    failures of the account and of the address, an incident of 41.
+    Exim's mainlog and rejectlog copies of 3 failures in one second, as
+    rsyslog writes them (the line, then "message repeated 5 times"): 3.
+    Two lines with N above 1000: 1000 each, one warning.  scan of the
+    same log: the same totals, and the repeats in its coverage."""
+    log = w.path('mail.log')
+    touch(log)
+    d = asan_daemon(w, [log], extra_conf='account-threshold 20\naccount-window 1h\n')
+    d.start()
+    first = pf_fail('admin', '192.0.2.1', 0, pid=29503)
+    append(log, first + repeated(first, 40, sec=40) + noise(1, 41))
+    d.wait_caught_up()
+    eq(account_failures(d.db), {b'admin': 41}, 'accounts after 1 + 40')
+    eq(address_failures(d.db), {'192.0.2.1': 41}, 'addresses after 1 + 40')
+    rows = query(d.db, "SELECT kind, failures FROM incident_list WHERE subject = ?",
+                 (b'admin',))
+    eq([(r['kind'], r['failures']) for r in rows], [('account', 41)],
+       'the incident of admin (threshold 20)')
+    append(log, EXIM_FAIL + repeated(EXIM_FAIL, 5))
+    d.wait_caught_up()
+    eq(account_failures(d.db).get(b'dave@exim.lab.example'), 3,
+       'Exim: 3 failures written twice each, as 1 line + 5 repeats')
+    mark = d.err_mark()
+    big = repeated(pf_fail('bob', '192.0.2.2', 60), 2147483647)
+    append(log, big + big)
+    d.wait_caught_up()
+    eq(account_failures(d.db).get(b'bob'), 2000, 'two lines of 2147483647 repeats')
+    warned = re.findall(r'with N above 1000: counted 1000 times', d.err_text(mark))
+    eq(len(warned), 1, 'warnings of a repeat count above 1000')
+    d.term()
+    r = subprocess.run([CTL, '-f', '/dev/null', '--rules', RULES, 'scan', '--json',
+                        '--no-progress', log], capture_output=True)
+    eq(r.returncode, 0, 'exit status of scan')
+    got = json.loads(r.stdout)
+    eq((got['events']['failure'], got['coverage']['repeats'],
+        got['coverage']['repeated'], got['coverage']['exim_copies']),
+       (41 + 3 + 2000, 4, 40 + 5 + 2 * 1000, 3),
+       'scan: failures, repeat lines, the records they stand for, Exim copies')
+
+
+# ===========================================================================
+# aliases: one file under several paths (issue 18, finding 7)
+# ===========================================================================
+
+@test('aliases')
+def one_file_four_paths(w):
+    """One log configured as itself, a symbolic link to it, a path
+    through a linked directory and a "../" path: each failure counted
+    once (not 4 times), one warning naming the three other paths, a
+    checkpoint for each path at the end of the file.  A rename rotation:
+    once.  kill -9 and a restart: nothing counted again, new lines once.
+    The link pointed at another log: that log counted, once.  The log's
+    own path dropped from the configuration: the linked-directory path
+    resumes where it stood, nothing counted again."""
+    logs = w.path('logs')
+    os.makedirs(os.path.join(logs, 'sub'))
+    real = os.path.join(logs, 'mail.log')
+    touch(real)
+    link, ldir = w.path('link.log'), w.path('dir')
+    os.symlink(real, link)
+    os.symlink(logs, ldir)
+    paths = [real, link, os.path.join(ldir, 'mail.log'),
+             os.path.join(logs, 'sub', '..', 'mail.log')]
+    d = asan_daemon(w, paths)
+    d.start()
+    append(real, fails('alice@example.com', 5))
+    d.wait_caught_up()
+    eq(account_failures(d.db), {b'alice@example.com': 5}, 'accounts: 5 failures, 4 paths')
+    warned = re.findall(r'.*is also configured as.*', d.err_text())
+    eq(len(warned), 1, 'warnings of the other paths')
+    for p in paths[1:]:
+        if p not in warned[0]:
+            fail('the warning does not name %s: %s' % (p, warned[0]))
+    eq(sorted(checkpoints(d.db)), sorted(paths), 'checkpoint sources')
+
+    w1 = open(real, 'ab')
+    os.rename(real, real + '.1')
+    w1.write(fails('alice@example.com', 1, sec=10))
+    w1.close()
+    append(real, fails('bob@example.com', 2, '198.51.100.9', sec=20))
+    d.wait_caught_up()
+    eq(account_failures(d.db), {b'alice@example.com': 6, b'bob@example.com': 2},
+       'accounts after a rename rotation')
+
+    d.kill9()
+    append(real, fails('bob@example.com', 1, '198.51.100.9', sec=30))
+    d.start()
+    d.wait_caught_up()
+    eq(account_failures(d.db), {b'alice@example.com': 6, b'bob@example.com': 3},
+       'accounts after kill -9 and a restart')
+
+    other = os.path.join(logs, 'other.log')
+    append(other, fails('carol@example.com', 2, '198.51.100.10', sec=40))
+    os.symlink(other, link + '.new')
+    os.rename(link + '.new', link)
+    d.wait_caught_up()
+    eq(account_failures(d.db), {b'alice@example.com': 6, b'bob@example.com': 3,
+                                b'carol@example.com': 2}, 'accounts after the link moved')
+    d.term()
+
+    d.logs = paths[2:]
+    d.write_conf()
+    append(real, fails('dave@example.com', 1, '198.51.100.11', sec=50))
+    d.start()
+    d.wait_caught_up()
+    eq(account_failures(d.db), {b'alice@example.com': 6, b'bob@example.com': 3,
+                                b'carol@example.com': 2, b'dave@example.com': 1},
+       'accounts with the log\'s own path no longer configured')
     d.term()
 
 

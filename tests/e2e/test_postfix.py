@@ -382,9 +382,9 @@ def scenario_relay(lab, d, j):
          'the deferral by smtp.gmail.com', detail=lambda: read(lab.log)[-3000:])
     e = j.wait_kind('relay-rejected')[0]
     d.wait_caught_up()
-    # One recipient, one attempt: no further recipients of that attempt.
-    eq(relay_counts(d.db), {'smtp.gmail.com': (1, 0)},
-       'relay (failures, other recipients of the attempt) after the deferral')
+    # One message, deferred: one failure, one message held back.
+    eq(relay_counts(d.db), {'smtp.gmail.com': (1, 1)},
+       'relay (failures, messages held back) after the deferral')
     lab.relay_password(RELAY_GOOD)
     run(['postfix', 'reload'])
     run(['postqueue', '-f'])
@@ -422,7 +422,7 @@ def check_counts(d, want_acc, want_addr):
     eq(address_failures(d.db), want_addr, 'failures per address')
     eq({k: (r['failures'], r['affected'], r['successes'], r['state'], r['last_diagnosis'])
         for k, r in relay_rows(d.db).items()},
-       {('mx1', 'smtp.gmail.com'): (1, 0, 1, 'ok', GMAIL_DIAG)},
+       {('mx1', 'smtp.gmail.com'): (1, 1, 1, 'ok', GMAIL_DIAG)},
        'relay (failures, held back, successes, state, diagnosis) after the fix')
     ok = query(d.db, "SELECT account, successes FROM account_totals "
                      "WHERE direction = 'server' AND successes > 0")
@@ -456,8 +456,9 @@ def check_status(w, d):
               'bob@lab.example                4', '127.0.0.5         7'):
         if s not in text:
             fail('smtpwatchctl status does not say %r:\n%s' % (s, text))
-    if not re.search(r'mx1 +smtp\.gmail\.com +ok +1 +0 ', text):
-        fail('smtpwatchctl status: no relay line "smtp.gmail.com ok 1 0":\n%s' % text)
+    if not re.search(r'mx1 +smtp\.gmail\.com +ok +1 +1 ', text):
+        fail('smtpwatchctl status: no relay line "smtp.gmail.com ok 1 1" (failures, '
+             'held back):\n%s' % text)
     out = run([CTL, '--rules', RULES, '-f', conf, 'status', '--json'], ok=(1,))
     js = json.loads(out)
     print('--- smtpwatchctl status --json:\n' + json.dumps(js, indent=1)[:3000])

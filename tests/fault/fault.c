@@ -10,13 +10,15 @@
  * for every call from AFTER on) of CALL with ERROR, then lets them
  * through again: the fault clears.  CALL is pread, read,
  * inotify_add_watch, sqlite3_step, sd_journal_sendv or malloc; ERROR an
- * errno name (EIO, ENOSPC, ENOMEM, ECONNREFUSED) or, for sqlite3_step,
- * BUSY, FULL or IOERR.  At exit the calls made and failed are written
- * to stderr as "fault: CALL calls N failed M", so that a test knows how
- * far to walk the countdown.
+ * errno name (EIO, ENOSPC, ENOMEM, ECONNREFUSED), for sqlite3_step
+ * BUSY, FULL or IOERR, or KILL: the daemon gets SIGKILL at that call,
+ * before it is made (a kill -9 at an exact point).  At exit the calls
+ * made and failed are written to stderr as "fault: CALL calls N failed
+ * M", so that a test knows how far to walk the countdown.
  */
 
 #include <errno.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +40,8 @@ struct fault {
 	unsigned long long	 after, count;
 	unsigned long long	 calls, failed;
 };
+
+#define FAULT_KILL	(-1)		/* ERROR KILL: SIGKILL */
 
 static struct fault	 faults[F_N];
 static int		 ready;
@@ -69,6 +73,8 @@ fault_errno(const char *s)
 	};
 	size_t	 i;
 
+	if (strcmp(s, "KILL") == 0)
+		return FAULT_KILL;
 	for (i = 0; i < sizeof(tab) / sizeof(tab[0]); i++)
 		if (strcmp(tab[i].name, s) == 0)
 			return tab[i].v;
@@ -131,6 +137,8 @@ fault_hit(enum call c)
 	    (f->count > 0 && n >= f->after + f->count))
 		return 0;
 	f->failed++;
+	if (f->err == FAULT_KILL)
+		raise(SIGKILL);
 	return 1;
 }
 

@@ -2,7 +2,7 @@
  * fuzz_parse.c -- the envelope parser (parse.c) on one line of any
  * bytes: whatever it finds (host, tag, message) lies inside the line,
  * the part numbers of an Exim series are in range, a pid is not
- * negative.  (Exim's mainlog has no tag: the parser names it "exim".)
+ * negative, a repeat count is within its bound.  (Exim's mainlog has no tag: the parser names it "exim".)
  */
 
 #include <string.h>
@@ -40,6 +40,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(inside(l.msg, l.msglen, copy, size));
 	FUZZ_CHECK(l.part >= 0 && l.part <= l.parts && l.parts <= 99);
 	FUZZ_CHECK(l.pid >= 0);
+	FUZZ_CHECK(l.repeat <= SW_REPEAT_MAX);
+	FUZZ_CHECK(!l.repcapped || l.repeat == SW_REPEAT_MAX);
 	free(copy);
 	return 0;
 }

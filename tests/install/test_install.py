@@ -41,6 +41,8 @@ FILES = {
     'usr/share/man/man8/smtpwatchd.8': 0o644,
     'usr/share/man/man8/smtpwatchctl.8': 0o644,
     'usr/lib/systemd/system/smtpwatchd.service': 0o644,
+    'usr/lib/systemd/system/smtpwatch-metrics.service': 0o644,
+    'usr/lib/systemd/system/smtpwatch-metrics.timer': 0o644,
     'usr/lib/sysusers.d/smtpwatch.conf': 0o644,
     'usr/lib/tmpfiles.d/smtpwatch.conf': 0o644,
     'usr/lib/systemd/catalog/smtpwatch.catalog': 0o644,
@@ -50,6 +52,8 @@ FILES.update({'usr/share/smtpwatch/rules/' + r: 0o644 for r in RULES})
 CORPUS = sorted(f for f in os.listdir(os.path.join(ROOT, 'tests/corpus')) if f.endswith('.txt'))
 FILES.update({'usr/share/smtpwatch/corpus/' + c: 0o644 for c in CORPUS})
 UNIT = 'usr/lib/systemd/system/smtpwatchd.service'
+METRICS_UNIT = 'usr/lib/systemd/system/smtpwatch-metrics.service'
+METRICS_TIMER = 'usr/lib/systemd/system/smtpwatch-metrics.timer'
 CONF = 'etc/smtpwatch/smtpwatch.conf'
 
 
@@ -79,14 +83,15 @@ def files(dest):
     return out
 
 
-def unit_for_verify(w, dest):
+def unit_for_verify(w, dest, unit=UNIT):
     """The installed unit with its commands inside DESTDIR, so that
     systemd-analyze verify finds the binary it names."""
-    with open(os.path.join(dest, UNIT)) as f:
+    with open(os.path.join(dest, unit)) as f:
         text = f.read()
-    path = w.path('smtpwatchd.service')
+    path = w.path(os.path.basename(unit))
     with open(path, 'w') as f:
-        f.write(text.replace('/usr/sbin/smtpwatchd', os.path.join(dest, 'usr/sbin/smtpwatchd')))
+        f.write(text.replace('/usr/sbin/smtpwatchd', os.path.join(dest, 'usr/sbin/smtpwatchd'))
+                .replace('/usr/bin/smtpwatchctl', os.path.join(dest, 'usr/bin/smtpwatchctl')))
     return path
 
 
@@ -120,6 +125,10 @@ def layout(w):
         unit = f.read()
     eq(re.findall(r'(?m)^Exec(?:Start|StartPre)=(\S+)', unit),
        ['/usr/sbin/smtpwatchd', '/usr/sbin/smtpwatchd'], 'the unit\'s commands')
+    with open(os.path.join(dest, METRICS_UNIT)) as f:
+        eq(re.findall(r'(?m)^ExecStart=(.*)$', f.read()),
+           ['/usr/bin/smtpwatchctl metrics --output '
+            '/var/lib/prometheus/node-exporter/smtpwatch.prom'], 'the metrics unit\'s command')
     # An edited configuration survives a second install.
     with open(os.path.join(dest, CONF), 'a') as f:
         f.write('log /var/log/exim4/mainlog\n')
@@ -135,6 +144,9 @@ def layout(w):
     with open(os.path.join(dest2, 'usr/local/lib/systemd/system/smtpwatchd.service')) as f:
         if 'ExecStart=/usr/local/sbin/smtpwatchd\n' not in f.read():
             fail('PREFIX=/usr/local: the unit does not start /usr/local/sbin/smtpwatchd')
+    with open(os.path.join(dest2, 'usr/local/lib/systemd/system/smtpwatch-metrics.service')) as f:
+        if 'ExecStart=/usr/local/bin/smtpwatchctl metrics' not in f.read():
+            fail('PREFIX=/usr/local: the metrics unit does not start /usr/local/bin/smtpwatchctl')
     out = run(['strings', os.path.join(dest2, 'usr/local/sbin/smtpwatchd')])
     if '/usr/local/share/smtpwatch/rules' not in out:
         fail('PREFIX=/usr/local: the daemon does not look in /usr/local/share/smtpwatch/rules')
@@ -160,6 +172,21 @@ def systemd(w):
     quoted = '%s %s' % (m.group(1), m.group(2))
     if 'systemd-analyze security' not in readme or quoted not in readme:
         fail('the README does not quote the score %r' % quoted)
+    # The metrics service and its timer: verified together, rated, and
+    # installed without being enabled.
+    svc = unit_for_verify(w, dest, METRICS_UNIT)
+    timer = w.path('smtpwatch-metrics.timer')
+    with open(os.path.join(dest, METRICS_TIMER)) as f, open(timer, 'w') as t:
+        t.write(f.read())
+    out = run(['systemd-analyze', 'verify', '--man=no', svc, timer])
+    if out.strip():
+        fail('systemd-analyze verify has something to say of the metrics units:\n' + out)
+    out = run(['systemd-analyze', 'security', '--offline=true', '--no-pager', svc])
+    m = re.search(r'Overall exposure level for smtpwatch-metrics\.service: (\d+\.\d+)', out)
+    if not m or float(m.group(1)) > 1.5:
+        fail('the metrics service: exposure more than 1.5:\n' + out[-3000:])
+    wants = [os.path.join(d, n) for d, _, ns in os.walk(dest) for n in ns if '.wants' in d]
+    eq(wants, [], 'units enabled by make install')
     # The user, the group and the directories.
     run(['systemd-sysusers', '--root=' + dest])
     with open(os.path.join(dest, 'etc/passwd')) as f:

@@ -141,6 +141,243 @@ test_year(void)
 	CHECK_INT(L.when, check_utc(2027, 1, 1, 0, 0, 1));
 }
 
+/*
+ * Issue 18, finding 10: the year of classic stamps at the turns a log
+ * really takes.  A log is read forward in time, and no line is placed
+ * after the month following the reference (the wall clock for the
+ * daemon, a file's mtime for scan).
+ */
+static void
+test_year_turns(void)
+{
+	struct sw_clock	 c;
+
+	/*
+	 * Dec 31 -> Jan 1 into 2027, which has no Feb 29: that line keeps
+	 * the time of the line before it and is flagged, never 2027-03-01.
+	 * The clock is not moved by it: Mar 1 is still 2027.
+	 */
+	clock_init(&c, check_utc(2027, 3, 10, 12, 0, 0));
+	CHECK_INT(P(&c, "Dec 31 23:59:59 mx1 a: b"), 1);
+	CHECK_INT(L.when, check_utc(2026, 12, 31, 23, 59, 59));
+	CHECK_INT(P(&c, "Jan  1 00:00:01 mx1 a: b"), 1);
+	CHECK_INT(L.when, check_utc(2027, 1, 1, 0, 0, 1));
+	CHECK_INT(P(&c, "Feb 28 10:00:00 mx1 a: b"), 1);
+	CHECK_INT(L.when, check_utc(2027, 2, 28, 10, 0, 0));
+	CHECK_INT(P(&c, "Feb 29 10:00:00 mx1 a: b"), 1);
+	CHECK(L.when != check_utc(2027, 3, 1, 10, 0, 0));
+	CHECK_INT(L.when, check_utc(2027, 2, 28, 10, 0, 0));
+	CHECK_INT(L.baddate, 1);
+	CHECK_SPAN(L.tag, L.taglen, "a");
+	CHECK_SPAN(L.msg, L.msglen, "b");
+	CHECK_INT(P(&c, "Mar  1 00:00:00 mx1 a: b"), 1);
+	CHECK_INT(L.when, check_utc(2027, 3, 1, 0, 0, 0));
+	CHECK_INT(L.baddate, 0);
+
+	/* In a leap year Feb 29 is a day like another. */
+	clock_init(&c, check_utc(2028, 3, 10, 12, 0, 0));
+	CHECK_INT(P(&c, "Feb 29 10:00:00 mx1 a: b"), 1);
+	CHECK_INT(L.when, check_utc(2028, 2, 29, 10, 0, 0));
+	CHECK_INT(L.baddate, 0);
+
+	/* Other days no month has: the line before's time, or the reference. */
+	clock_init(&c, check_utc(2026, 11, 28, 12, 0, 0));
+	CHECK_INT(P(&c, "Apr 31 10:00:00 mx1 a: b"), 1);
+	CHECK_INT(L.when, check_utc(2026, 11, 28, 12, 0, 0));
+	CHECK_INT(L.baddate, 1);
+	CHECK_INT(P(&c, "Nov 28 04:08:29 mx1 a: b"), 1);
+	CHECK_INT(L.when, check_utc(2026, 11, 28, 4, 8, 29));
+	CHECK_INT(P(&c, "Feb 30 10:00:00 mx1 a: b"), 1);
+	CHECK_INT(L.when, check_utc(2026, 11, 28, 4, 8, 29));
+	CHECK_INT(L.baddate, 1);
+	CHECK_INT(P(&c, "2026-02-29T10:00:00Z mx1 a: b"), 1);
+	CHECK_INT(L.fmt, SW_FMT_RFC3339);
+	CHECK_INT(L.when, check_utc(2026, 11, 28, 4, 8, 29));
+	CHECK_INT(L.baddate, 1);
+	CHECK_INT(P(&c, "2026-06-31 10:00:00 [1] x"), 1);
+	CHECK_INT(L.fmt, SW_FMT_EXIM);
+	CHECK_INT(L.when, check_utc(2026, 11, 28, 4, 8, 29));
+	CHECK_INT(L.baddate, 1);
+	CHECK_INT(P(&c, "2028-02-29T10:00:00Z mx1 a: b"), 1);
+	CHECK_INT(L.when, check_utc(2028, 2, 29, 10, 0, 0));
+	CHECK_INT(L.baddate, 0);
+	/* Times no day has are no stamps at all. */
+	CHECK_INT(P(&c, "Nov 28 24:00:00 mx1 a: b"), 0);
+	CHECK_INT(P(&c, "Nov 28 23:60:00 mx1 a: b"), 0);
+	CHECK_INT(P(&c, "Nov 28 23:59:61 mx1 a: b"), 0);
+	CHECK_INT(P(&c, "2026-13-01T10:00:00Z mx1 a: b"), 0);
+	CHECK_INT(P(&c, "2026-11-32T10:00:00Z mx1 a: b"), 0);
+	CHECK_INT(P(&c, "2026-11-28T25:00:00Z mx1 a: b"), 0);
+
+	/*
+	 * A gap of more than six months forward within a year: Jan, then
+	 * Aug of the same year, never of the year before.
+	 */
+	clock_init(&c, check_utc(2027, 9, 15, 0, 0, 0));
+	CHECK_INT(P(&c, "Jan  5 10:00:00 mx1 a: b"), 1);
+	CHECK_INT(L.when, check_utc(2027, 1, 5, 10, 0, 0));
+	CHECK_INT(P(&c, "Aug 10 10:00:00 mx1 a: b"), 1);
+	CHECK_INT(L.when, check_utc(2027, 8, 10, 10, 0, 0));
+	CHECK_INT(P(&c, "Aug 10 10:00:01 mx1 a: b"), 1);
+	CHECK_INT(L.when, check_utc(2027, 8, 10, 10, 0, 1));
+
+	/* ... and across the turn: Aug, then Apr of the next year. */
+	clock_init(&c, check_utc(2027, 4, 20, 0, 0, 0));
+	CHECK_INT(P(&c, "Aug 10 10:00:00 mx1 a: b"), 1);
+	CHECK_INT(L.when, check_utc(2026, 8, 10, 10, 0, 0));
+	CHECK_INT(P(&c, "Apr  2 10:00:00 mx1 a: b"), 1);
+	CHECK_INT(L.when, check_utc(2027, 4, 2, 10, 0, 0));
+	CHECK_INT(P(&c, "Apr  2 10:00:01 mx1 a: b"), 1);
+	CHECK_INT(L.when, check_utc(2027, 4, 2, 10, 0, 1));
+
+	/* Dec, then Oct of the next year (ten months on). */
+	clock_init(&c, check_utc(2027, 10, 20, 0, 0, 0));
+	CHECK_INT(P(&c, "Dec 20 10:00:00 mx1 a: b"), 1);
+	CHECK_INT(L.when, check_utc(2026, 12, 20, 10, 0, 0));
+	CHECK_INT(P(&c, "Oct  1 10:00:00 mx1 a: b"), 1);
+	CHECK_INT(L.when, check_utc(2027, 10, 1, 10, 0, 0));
+
+	/*
+	 * A line out of order by more than a day, whose next year would be
+	 * after the reference: this year, and the clock stays where it is.
+	 */
+	clock_init(&c, check_utc(2026, 11, 28, 12, 0, 0));
+	CHECK_INT(P(&c, "Nov  3 10:00:00 mx1 a: b"), 1);
+	CHECK_INT(L.when, check_utc(2026, 11, 3, 10, 0, 0));
+	CHECK_INT(P(&c, "Oct 30 09:00:00 mx1 a: b"), 1);
+	CHECK_INT(L.when, check_utc(2026, 10, 30, 9, 0, 0));
+	CHECK_INT(P(&c, "Nov  3 10:00:05 mx1 a: b"), 1);
+	CHECK_INT(L.when, check_utc(2026, 11, 3, 10, 0, 5));
+
+	/*
+	 * A line from a host whose clock runs a week ahead, read at the turn
+	 * (Jan 3 among Dec 27 lines): this year's, and the Dec lines after
+	 * it stay in Dec, not in the Dec of the year before.
+	 */
+	clock_init(&c, check_utc(2026, 12, 27, 12, 0, 0));
+	CHECK_INT(P(&c, "Dec 27 10:00:00 mx1 a: b"), 1);
+	CHECK_INT(L.when, check_utc(2026, 12, 27, 10, 0, 0));
+	CHECK_INT(P(&c, "Jan  3 10:00:00 mx1 a: b"), 1);
+	CHECK_INT(L.when, check_utc(2027, 1, 3, 10, 0, 0));
+	CHECK_INT(P(&c, "Dec 27 10:00:01 mx1 a: b"), 1);
+	CHECK_INT(L.when, check_utc(2026, 12, 27, 10, 0, 1));
+}
+
+/* Where a checkpoint left the clock, and the wall clock as reference. */
+static void
+test_year_resume(void)
+{
+	struct sw_clock	 c;
+	struct tm	 tm;
+	time_t		 now;
+	char		 line[64];
+
+	/* Resumed in Dec 2026, read in Jan 2027: on from Dec, then Jan. */
+	clock_init(&c, check_utc(2027, 1, 2, 0, 0, 0));
+	clock_resume(&c, 2026, 11, 0, 0);
+	CHECK_INT(P(&c, "Nov 30 23:59:00 mx1 a: b"), 1);
+	CHECK_INT(L.when, check_utc(2026, 11, 30, 23, 59, 0));
+	CHECK_INT(P(&c, "Dec 31 23:59:59 mx1 a: b"), 1);
+	CHECK_INT(L.when, check_utc(2026, 12, 31, 23, 59, 59));
+	CHECK_INT(P(&c, "Jan  1 00:00:01 mx1 a: b"), 1);
+	CHECK_INT(L.when, check_utc(2027, 1, 1, 0, 0, 1));
+
+	/* An older version's "not yet seen" (-1 - the month): the reference. */
+	clock_init(&c, check_utc(2027, 1, 2, 0, 0, 0));
+	clock_resume(&c, 2026, -11, 0, 0);
+	CHECK_INT(P(&c, "Dec 31 23:59:59 mx1 a: b"), 1);
+	CHECK_INT(L.when, check_utc(2026, 12, 31, 23, 59, 59));
+
+	/* Reference 0: the wall clock; this month is this year's. */
+	clock_init(&c, 0);
+	now = time(NULL);
+	gmtime_r(&now, &tm);
+	snprintf(line, sizeof(line), "%.3s %2d 00:00:00 mx1 a: b",
+	    months + 3 * tm.tm_mon, tm.tm_mday);
+	CHECK_INT(P(&c, line), 1);
+	CHECK_INT(L.when, check_utc(tm.tm_year + 1900, tm.tm_mon + 1,
+	    tm.tm_mday, 0, 0, 0));
+}
+
+/* rsyslog's "message repeated N times: [ MSG]" (issue 18, finding 5). */
+static void
+test_repeat(void)
+{
+	static const char *const nots[] = {
+		"Nov 28 04:08:29 mx1 a[1]: message repeated 0 times: [ b]",
+		"Nov 28 04:08:29 mx1 a[1]: message repeated 4 times: [ b",
+		"Nov 28 04:08:29 mx1 a[1]: message repeated times: [ b]",
+		"Nov 28 04:08:29 mx1 a[1]: message repeated 4 times [ b]",
+		"Nov 28 04:08:29 mx1 a[1]: last message repeated 4 times",
+		"Nov 28 04:08:29 mx1 a[1]: x message repeated 4 times: [ b]",
+		"Nov 28 04:08:29 mx1 message repeated 4 times: [ b]",
+		"message repeated 4 times: [ b]",
+	};
+	struct sw_clock	 c;
+	char		*big;
+	size_t		 n;
+
+	clock_init(&c, check_utc(2026, 11, 28, 12, 0, 0));
+	CHECK_INT(P(&c, "Nov 28 04:35:44 mx1 postfix/smtpd[29503]: message "
+	    "repeated 40 times: [ warning: x, sasl_username=admin]"), 1);
+	CHECK_INT(L.when, check_utc(2026, 11, 28, 4, 35, 44));
+	CHECK_SPAN(L.tag, L.taglen, "postfix/smtpd");
+	CHECK_INT(L.pid, 29503);
+	CHECK_INT(L.repeat, 40);
+	CHECK_INT(L.repcapped, 0);
+	CHECK_INT(L.repcut, 0);
+	CHECK_SPAN(L.msg, L.msglen, "warning: x, sasl_username=admin");
+
+	/* Without rsyslog's blank; a "]" inside; the last "]" ends it. */
+	CHECK_INT(P(&c, "2026-11-28T04:35:44+00:00 mx1 dovecot: message "
+	    "repeated 2 times: [auth: x]y]]"), 1);
+	CHECK_INT(L.repeat, 2);
+	CHECK_SPAN(L.msg, L.msglen, "auth: x]y]");
+
+	/* Exim's part prefix and own stamp are read inside. */
+	CHECK_INT(P(&c, "Nov 28 04:08:29 mx1 exim[7]: message repeated 3 "
+	    "times: [ [1\\2] 2026-11-28 04:08:29 [7] H=(x) [192.0.2.1] a]"),
+	    1);
+	CHECK_INT(L.repeat, 3);
+	CHECK_INT(L.part, 1);
+	CHECK_INT(L.parts, 2);
+	CHECK_SPAN(L.msg, L.msglen, "H=(x) [192.0.2.1] a");
+
+	/* Counts above SW_REPEAT_MAX, of any length, are cut and said. */
+	CHECK_INT(P(&c, "Nov 28 04:08:29 mx1 a[1]: message repeated "
+	    "2147483647 times: [ b]"), 1);
+	CHECK_INT(L.repeat, SW_REPEAT_MAX);
+	CHECK_INT(L.repcapped, 1);
+	CHECK_INT(P(&c, "Nov 28 04:08:29 mx1 a[1]: message repeated "
+	    "99999999999999999999999999999999999999999 times: [ b]"), 1);
+	CHECK_INT(L.repeat, SW_REPEAT_MAX);
+	CHECK_INT(P(&c, "Nov 28 04:08:29 mx1 a[1]: message repeated 1000 "
+	    "times: [ b]"), 1);
+	CHECK_INT(L.repeat, 1000);
+	CHECK_INT(L.repcapped, 0);
+
+	/* A message of rsyslog's 800 bytes may have been cut. */
+	big = xmalloc(1024);
+	n = (size_t)snprintf(big, 1024, "Nov 28 04:08:29 mx1 a[1]: message "
+	    "repeated 2 times: [");
+	memset(big + n, 'x', 800);
+	big[n + 800] = ']';
+	CHECK_INT(parse(&c, big, n + 801), 1);
+	CHECK_INT(L.repeat, 2);
+	CHECK_INT(L.repcut, 1);
+	CHECK_INT(L.msglen, 800);
+	CHECK_INT(parse(&c, big, n + 799), 1);	/* no "]": not rsyslog's */
+	CHECK_INT(L.repeat, 0);
+	free(big);
+
+	/* Not rsyslog's: the message is left as it is. */
+	for (n = 0; n < sizeof(nots) / sizeof(nots[0]); n++) {
+		P(&c, nots[n]);
+		CHECK_INT(L.repeat, 0);
+		CHECK(msg_ends_line(strlen(nots[n])));
+	}
+}
+
 static void
 test_rfc3339(void)
 {
@@ -596,6 +833,9 @@ main(void)
 
 	test_classic();
 	test_year();
+	test_year_turns();
+	test_year_resume();
+	test_repeat();
 	test_rfc3339();
 	test_exim_mainlog();
 	test_exim_syslog();

@@ -12,7 +12,10 @@
  * the batch as they were, and the next one writes it all exactly once;
  * damaged and newer files, those of the development builds before 0.1
  * and other programs' are refused untouched, saying why; expiry and
- * windowed counts.
+ * windowed counts.  Issue 18: expiry by the newest log time (never the
+ * clock), the backlog read at start kept, the share limit after a jump
+ * of the log's time, buckets rolled up into hours, the size limit and
+ * its folding (sw_net() too), the file deleted under an open store.
  */
 
 #include "../../daemon/store.c"
@@ -26,7 +29,7 @@
 #define DAY	86400
 
 static char	 tmpdir[] = "/tmp/t_store.XXXXXX";
-static const struct sw_storeopt	 opt = { 90 * DAY, 60, 2 * DAY };
+static const struct sw_storeopt	 opt = { 90 * DAY, 60, 2 * DAY, 0, 0 };
 static const struct sw_diagnosis	 diag_pw = { .id = "wrong-password" };
 static const struct sw_diagnosis	 diag_relay = { .id = "relay-auth" };
 static const time_t	 T0 = 1764300000;	/* 2025-11-28 03:20 UTC */
@@ -94,6 +97,8 @@ cev(enum sw_kind kind, const char *relay, time_t when)
 	    (long long)when);
 	if (kind == SW_EV_FAILURE)
 		ev.diag = &diag_relay;
+	if (kind == SW_EV_AFFECTED)	/* a message held back (held.c) */
+		ev.flags |= SW_EVF_HELD;
 	return ev;
 }
 
@@ -176,10 +181,10 @@ check_views(sqlite3 *db)
 	CHECK_STR(view_columns(db, "account_totals"), "host direction "
 	    "account failures successes affected trouble first_failure "
 	    "last_failure last_success last_addr last_reply last_diagnosis "
-	    "addresses");
+	    "addresses folded network");
 	CHECK_STR(view_columns(db, "address_totals"), "host addr failures "
 	    "successes trouble first_failure last_failure last_success "
-	    "last_account accounts");
+	    "last_account accounts folded");
 	CHECK_STR(view_columns(db, "relay_totals"), "host relay failures "
 	    "affected successes trouble first_failure last_failure "
 	    "last_success last_addr last_reply last_diagnosis state");
@@ -190,6 +195,30 @@ check_views(sqlite3 *db)
 }
 
 /* A new file gets the latest schema; reopening changes nothing. */
+/*
+ * store_reset() of the C string subj on host (NULL: all), or a dry run:
+ * the rows it found, incidents aside; -1 on an error.
+ */
+static long long
+reset(struct sw_store *st, const char *subj, const char *host, int dry)
+{
+	struct sw_reset	 r;
+	long long	 n = 0;
+	int		 i;
+
+	memset(&r, 0, sizeof(r));
+	r.subject = subj;
+	r.len = strlen(subj);
+	r.host = host;
+	r.dry_run = dry;
+	if (store_reset(st, &r) == -1)
+		return -1;
+	for (i = 0; i < SW_RS_N; i++)
+		if (i != SW_RS_INCIDENTS)
+			n += r.n[i];
+	return n;
+}
+
 static void
 test_fresh(void)
 {
@@ -412,7 +441,7 @@ test_client_rows(void)
 	CHECK_INT(qint(db, "SELECT failures * 10 + affected FROM "
 	    "account_totals WHERE direction = 'client' AND account = ?1",
 	    "smtp.relay.example", 18), 22);
-	CHECK_INT(store_reset(st, "other.relay.example", 19), 2);
+	CHECK_INT(reset(st, "other.relay.example", NULL, 0), 2);
 	CHECK_INT(qint(db, "SELECT count(*) FROM account_totals WHERE "
 	    "account = ?1", "other.relay.example", 19), 0);
 	client_rows_match(db);
@@ -449,7 +478,13 @@ test_fkeys(void)
 	put(st, sev(SW_EV_FAILURE, "hugo", 4, "192.0.2.1", T0));
 	CHECK_INT(store_commit(st), 0);
 	CHECK_INT(qint(db, "SELECT count(*) FROM account_addrs", NULL, 0), 3);
-	CHECK_INT(store_reset(st, "gina", 4), 1 + 2 + 1);
+	/* a dry run counts the same and deletes nothing; another host
+	   has none of it */
+	CHECK_INT(reset(st, "gina", NULL, 1), 1 + 2 + 1);
+	CHECK_INT(qint(db, "SELECT count(*) FROM account_addrs", NULL, 0), 3);
+	CHECK_INT(reset(st, "gina", "mx9", 0), 0);
+	CHECK_INT(qint(db, "SELECT count(*) FROM account_addrs", NULL, 0), 3);
+	CHECK_INT(reset(st, "gina", NULL, 0), 1 + 2 + 1);
 	CHECK_INT(qint(db, "SELECT count(*) FROM account_addrs", NULL, 0), 1);
 	CHECK_INT(qint(db, "SELECT count(*) FROM pragma_foreign_key_check",
 	    NULL, 0), 0);
@@ -464,7 +499,9 @@ test_fkeys(void)
 	 * Retention: an account quiet for long takes with it an address
 	 * row that is not (the store keeps them in step; here one is
 	 * made newer by hand), which the addresses' own retention keeps.
+	 * Past the backlog, which retention would keep.
 	 */
+	CHECK_INT(store_caught_up(st), 1);
 	put(st, sev(SW_EV_FAILURE, "ivan", 4, "192.0.2.3", now - 100 * DAY));
 	put(st, sev(SW_EV_FAILURE, "judy", 4, "192.0.2.4", now - DAY));
 	CHECK_INT(store_commit(st), 0);
@@ -1245,7 +1282,7 @@ test_refuse(void)
 static void
 test_expire(void)
 {
-	struct sw_storeopt	 keep = { 0, 60, 0 };
+	struct sw_storeopt	 keep = { 0, 60, 0, 0, 0 };
 	struct sw_store		*st;
 	sqlite3			*db;
 	time_t			 now = T0 + 200 * DAY;
@@ -1308,6 +1345,434 @@ test_expire(void)
 	store_close(st);
 }
 
+
+/* The value of a meta note, -1 when none. */
+static long long
+meta(sqlite3 *db, const char *name)
+{
+	char	 sql[128];
+
+	snprintf(sql, sizeof(sql), "SELECT value FROM meta WHERE name = '%s'",
+	    name);
+	return qint(db, sql, NULL, 0);
+}
+
+/*
+ * Retention goes by the newest log time committed, whatever the clock
+ * says; what the backlog read at start wrote stays while the store is
+ * open (store_caught_up() ends the backlog), and goes in a later run.
+ */
+static void
+test_logtime(void)
+{
+	struct sw_store	*st;
+	sqlite3		*db;
+	time_t		 old = T0 - 200 * DAY;
+
+	if ((st = open_ok("logtime.db", &opt)) == NULL)
+		return;
+	db = st->db;
+	CHECK_INT(store_expire(st, T0), 0);	/* nothing counted: a no-op */
+	CHECK_INT(meta(db, "expire_log"), -1);
+	put(st, sev(SW_EV_FAILURE, "old", 3, "192.0.2.1", old));
+	put(st, sev(SW_EV_FAILURE, "new", 3, "192.0.2.2", T0));
+	CHECK_INT(store_commit(st), 0);		/* the backlog */
+	CHECK_INT(store_expire(st, T0 + 1000 * DAY), 0);	/* clock ahead */
+	CHECK_INT(qint(db, ACC("failures"), "old", 3), 1);
+	CHECK_INT(meta(db, "expire_log"), T0);
+	CHECK_INT(store_caught_up(st), 1);
+	CHECK_INT(store_caught_up(st), 0);
+	put(st, sev(SW_EV_FAILURE, "live", 4, "192.0.2.3", T0 + 10 * DAY));
+	CHECK_INT(store_commit(st), 0);
+	CHECK_INT(store_expire(st, T0 + 10 * DAY), 0);
+	CHECK_INT(qint(db, ACC("failures"), "old", 3), 1);	/* backlog's */
+	store_close(st);
+
+	/* a later run: by the newest log time, the clock far behind */
+	if ((st = open_ok("logtime.db", &opt)) == NULL)
+		return;
+	db = st->db;
+	CHECK_INT(st->newest, T0 + 10 * DAY);
+	CHECK_INT(store_expire(st, T0 - 1000 * DAY), 0);
+	CHECK_INT(qint(db, ACC("failures"), "old", 3), -1);
+	CHECK_INT(qint(db, ADDR("failures", "192.0.2.1"), NULL, 0), -1);
+	CHECK_INT(qint(db, ACC("failures"), "new", 3), 1);
+	CHECK_INT(qint(db, ACC("failures"), "live", 4), 1);
+	CHECK_INT(qint(db, "SELECT count(*) FROM buckets WHERE start < "
+	    "1764300000 - 2 * 86400", NULL, 0), 0);
+	store_close(st);
+}
+
+/*
+ * The log's time jumps a year ahead (a wrong year) while the clock moves
+ * an hour: an expiry deleting more than the share limit is refused,
+ * noted, said once; nothing goes.  Once the clock has moved as far, or
+ * with a limit of 100%, it runs.
+ */
+static void
+test_jump(void)
+{
+	struct sw_storeopt	 o = opt;
+	struct sw_store		*st;
+	sqlite3			*db;
+	char			 said[512], name[16];
+	time_t			 wall = T0 + 3600;
+	int			 i;
+
+	o.share = 50;
+	if ((st = open_ok("jump.db", &o)) == NULL)
+		return;
+	db = st->db;
+	store_caught_up(st);
+	for (i = 0; i < 10; i++) {
+		snprintf(name, sizeof(name), "user%d", i);
+		put(st, sev(SW_EV_FAILURE, name, strlen(name), "192.0.2.9",
+		    T0 + i));
+	}
+	CHECK_INT(store_commit(st), 0);
+	CHECK_INT(store_expire(st, wall), 0);	/* the reference */
+	CHECK_INT(meta(db, "expire_wall"), wall);
+	put(st, sev(SW_EV_FAILURE, "future", 6, "192.0.2.10", T0 + 365 * DAY));
+	CHECK_INT(store_commit(st), 0);
+	log_capture(said, sizeof(said));
+	CHECK_INT(store_expire(st, wall + 3600), 0);
+	log_capture(NULL, 0);
+	CHECK(strstr(said, "retention refused: it would delete") != NULL);
+	CHECK_INT(qint(db, "SELECT count(*) FROM accounts", NULL, 0), 11);
+	CHECK_INT(meta(db, "refused_wall"), wall + 3600);
+	CHECK_INT(meta(db, "refused_log"), T0 + 365 * DAY);
+	CHECK(meta(db, "refused_rows") > meta(db, "refused_total") / 2);
+	log_capture(said, sizeof(said));
+	CHECK_INT(store_expire(st, wall + 7200), 0);	/* said once */
+	log_capture(NULL, 0);
+	CHECK_STR(said, "");
+	CHECK_INT(qint(db, "SELECT count(*) FROM accounts", NULL, 0), 11);
+	CHECK_INT(meta(db, "expire_log"), T0 + 9);	/* not moved on */
+
+	/* the clock caught up: a year of the log is a year */
+	CHECK_INT(store_expire(st, wall + 366 * DAY), 0);
+	CHECK_INT(qint(db, "SELECT count(*) FROM accounts", NULL, 0), 1);
+	CHECK_INT(meta(db, "refused_wall"), 0);
+	CHECK_INT(meta(db, "expire_log"), T0 + 365 * DAY);
+	store_close(st);
+
+	/* retention-limit 100%: no limit */
+	o.share = 100;
+	if ((st = open_ok("jump100.db", &o)) == NULL)
+		return;
+	store_caught_up(st);
+	put(st, sev(SW_EV_FAILURE, "a", 1, "192.0.2.1", T0));
+	CHECK_INT(store_commit(st), 0);
+	CHECK_INT(store_expire(st, wall), 0);
+	put(st, sev(SW_EV_FAILURE, "b", 1, "192.0.2.2", T0 + 365 * DAY));
+	CHECK_INT(store_commit(st), 0);
+	CHECK_INT(store_expire(st, wall + 60), 0);
+	CHECK_INT(qint(st->db, "SELECT count(*) FROM accounts", NULL, 0), 1);
+	store_close(st);
+}
+
+/*
+ * Buckets older than a day before the newest log time become one per
+ * hour with the same sums; newer ones stay per minute.
+ */
+static void
+test_rollup(void)
+{
+	struct sw_storeopt	 o = opt;
+	struct sw_store		*st;
+	sqlite3			*db;
+	time_t			 day1 = T0 - T0 % 3600 - 2 * DAY;
+	char			 sql[160];
+	int			 i;
+
+	o.bucket_retention = 7 * DAY;
+	if ((st = open_ok("rollup.db", &o)) == NULL)
+		return;
+	db = st->db;
+	store_caught_up(st);
+	for (i = 0; i < 12; i++)		/* 00:00 to 00:55, 01:00 */
+		put(st, sev(SW_EV_FAILURE, i % 2 ? "odd" : "even", i % 2 ? 3 : 4,
+		    "192.0.2.1", day1 + 300 * i + (i == 11 ? 300 : 0)));
+	put(st, cev(SW_EV_FAILURE, "relay.example", day1 + 120));
+	put(st, cev(SW_EV_AFFECTED, "relay.example", day1 + 180));
+	put(st, sev(SW_EV_FAILURE, "now", 3, "192.0.2.2", T0));
+	CHECK_INT(store_commit(st), 0);
+	CHECK_INT(qint(db, "SELECT count(*) FROM buckets WHERE start < ?1",
+	    NULL, 0), 0);
+	CHECK_INT(store_failures_since(st, day1), 14);
+	CHECK_INT(store_expire(st, T0), 0);
+	CHECK_INT(qint(db, "SELECT count(*) FROM buckets WHERE start % 3600 "
+	    "!= 0 AND start < 1764300000 - 86400", NULL, 0), 0);
+	CHECK_INT(qint(db, "SELECT count(DISTINCT start) FROM buckets WHERE "
+	    "start < 1764300000 - 86400", NULL, 0), 2);
+	snprintf(sql, sizeof(sql), "SELECT failures FROM buckets WHERE "
+	    "scope = 'account' AND key = ?1 AND start = %lld",
+	    (long long)day1);
+	CHECK_INT(qint(db, sql, "even", 4), 6);
+	CHECK_INT(qint(db, "SELECT sum(failures) FROM buckets WHERE scope = "
+	    "'account' AND key = ?1", "odd", 3), 6);
+	CHECK_INT(qint(db, "SELECT affected FROM buckets WHERE scope = "
+	    "'relay'", NULL, 0), 1);
+	CHECK_INT(store_failures_since(st, day1), 14);
+	CHECK_INT(store_failures_since(st, T0 - 60), 1);
+	CHECK_INT(qint(db, "SELECT count(*) FROM buckets WHERE start >= "
+	    "1764300000 - 86400 AND start % 60 = 0", NULL, 0), 2);
+	store_close(st);
+}
+
+/* sw_net() of store_fold(): an address or network to its network. */
+static void
+test_net(void)
+{
+	struct sw_store	*st;
+	sqlite3		*db;
+
+	if ((st = open_ok("net.db", &opt)) == NULL)
+		return;
+	db = st->db;
+#define NET(a, b4, b6) qstr(db, "SELECT sw_net(" a ", " #b4 ", " #b6 ")", \
+	    NULL, 0)
+	CHECK_STR(NET("'2001:db8:1:2:3:4:5:6'", 24, 64), "2001:db8:1:2::/64");
+	CHECK_STR(NET("'192.0.2.77'", 24, 64), "192.0.2.0/24");
+	CHECK_STR(NET("'::ffff:192.0.2.77'", 16, 48), "192.0.0.0/16");
+	CHECK_STR(NET("'2001:db8:1:2::/64'", 24, 48), "2001:db8:1::/48");
+	CHECK_STR(NET("'2001:db8:1::/48'", 24, 64), "2001:db8:1::/48");
+	CHECK_STR(NET("'fe80::1%eth0'", 24, 64), "fe80::/64");
+	CHECK_STR(NET("'10.1.2.3'", 0, 0), "0.0.0.0/0");
+	CHECK_STR(NET("'2001:db8::1'", 0, 0), "::/0");
+	CHECK_STR(NET("'unknown'", 24, 64), "");
+	CHECK_STR(NET("''", 24, 64), "");
+	CHECK_STR(NET("NULL", 24, 64), "");
+#undef NET
+	store_close(st);
+}
+
+/*
+ * database-limit 1M: an account failing once from each of 1000 random
+ * addresses of one /64, then 4000 accounts failing once from random
+ * addresses of another /64 and 1000 from 250 addresses of an IPv4 /24,
+ * an account that logged in, committed in batches of 250.
+ * The file stays under its limit; every failure is counted, per network
+ * exactly; the accounts and addresses that failed once are folded into
+ * their networks' rows with their buckets; the addresses of the account
+ * kept are folded into one row per network, still counted; the account
+ * that logged in is kept.
+ */
+static void
+test_fold(void)
+{
+	struct sw_storeopt	 o = opt;
+	struct sw_store		*st;
+	sqlite3			*db;
+	char			 acct[32], addr[64];
+	unsigned int		 r = 18;
+	long long		 size, max = 0;
+	int			 i, n = 0;
+
+	o.limit = 1 << 20;
+	if ((st = open_ok("fold.db", &o)) == NULL)
+		return;
+	db = st->db;
+	CHECK_INT(qint(db, "PRAGMA auto_vacuum", NULL, 0), 2);
+	store_caught_up(st);
+	put(st, sev(SW_EV_SUCCESS, "owner", 5, "2001:db8:1:2::5", T0));
+	put(st, sev(SW_EV_FAILURE, "owner", 5, "2001:db8:1:2::5", T0));
+	for (i = 0; i < 6000; i++) {
+		r = r * 1103515245 + 12345;
+		if (i < 1000)
+			snprintf(addr, sizeof(addr), "2001:db8:9::%x:%x",
+			    r >> 16, i);
+		else if (i < 5000)
+			snprintf(addr, sizeof(addr), "2001:db8:1:2:%x:%x::%x",
+			    r >> 16, r & 0xffff, i);
+		else
+			snprintf(addr, sizeof(addr), "203.0.113.%d", i % 250);
+		if (i < 1000)
+			snprintf(acct, sizeof(acct), "admin");
+		else
+			snprintf(acct, sizeof(acct), "r%08x.%d", r, i);
+		put(st, sev(SW_EV_FAILURE, acct, strlen(acct), addr,
+		    T0 + i / 10));
+		n++;
+		if (i % 250 == 249) {
+			CHECK_INT(store_commit(st), 0);
+			size = (long long)qint(db, "PRAGMA page_count", NULL,
+			    0) * st->pagesize;
+			if (size > max)
+				max = size;
+		}
+	}
+	CHECK(max <= o.limit);
+	CHECK_INT(qint(db, "SELECT sum(failures) FROM account_totals", NULL,
+	    0), n + 1);
+	CHECK_INT(qint(db, "SELECT sum(failures) FROM address_totals", NULL,
+	    0), n + 1);
+	CHECK_INT(qint(db, "SELECT sum(failures) FROM address_totals WHERE "
+	    "addr LIKE '203.0.113.%'", NULL, 0), 1000);
+	CHECK_INT(qint(db, "SELECT sum(failures) FROM buckets WHERE scope = "
+	    "'addr'", NULL, 0), n + 1);
+	CHECK_INT(qint(db, "SELECT sum(failures) FROM buckets WHERE scope IN "
+	    "('account', 'fold')", NULL, 0), n + 1);
+	CHECK(qint(db, "SELECT sum(members) FROM folds WHERE kind = "
+	    "'account' AND network = '2001:db8:1:2::/64'", NULL, 0) > 1000);
+	CHECK(qint(db, "SELECT count(*) FROM folds", NULL, 0) >= 2);
+	CHECK_INT(qint(db, ACC("successes"), "owner", 5), 1);
+	CHECK_INT(qint(db, ACC("failures"), "admin", 5), 1000);
+	CHECK_INT(qint(db, ACC("addresses"), "admin", 5), 1000);
+	CHECK_INT(qint(db, "SELECT folded FROM account_addrs WHERE addr = "
+	    "'2001:db8:9::/64'", NULL, 0), 1000);
+	CHECK_INT(qint(db, "SELECT count(*) FROM account_totals WHERE "
+	    "account IS NULL AND folded = 0", NULL, 0), 0);
+	CHECK_INT(qint(db, "SELECT count(*) FROM pragma_foreign_key_check",
+	    NULL, 0), 0);
+	/* a folded address fails again: its own row, the sum exact */
+	put(st, sev(SW_EV_FAILURE, "again", 5, "203.0.113.7", T0 + 900));
+	CHECK_INT(store_commit(st), 0);
+	CHECK_INT(qint(db, "SELECT sum(failures) FROM address_totals WHERE "
+	    "addr LIKE '203.0.113.%'", NULL, 0), 1001);
+	/* reset of a network forgets its rows */
+	CHECK(reset(st, "203.0.113.0/24", NULL, 0) > 0);
+	CHECK_INT(qint(db, "SELECT count(*) FROM folds WHERE network = "
+	    "'203.0.113.0/24'", NULL, 0), 0);
+	store_close(st);
+}
+
+
+/*
+ * database-limit 1M filled with accounts that logged in (never folded):
+ * one fold finds nothing, says so once, and the next waits until the
+ * file grew by a sixteenth of the limit instead of running at every
+ * commit.
+ */
+static void
+test_unfoldable(void)
+{
+	struct sw_storeopt	 o = opt;
+	struct sw_store		*st;
+	char			 acct[32], said[512];
+	unsigned long		 folds;
+	int			 i;
+
+	o.limit = 1 << 20;
+	if ((st = open_ok("unfoldable.db", &o)) == NULL)
+		return;
+	store_caught_up(st);
+	log_capture(said, sizeof(said));
+	for (i = 0; st->folds == 0 && i < 20000; i++) {
+		snprintf(acct, sizeof(acct), "owner%d", i);
+		put(st, sev(SW_EV_SUCCESS, acct, strlen(acct), "192.0.2.1", T0));
+		put(st, sev(SW_EV_FAILURE, acct, strlen(acct), "192.0.2.1", T0));
+		if (i % 100 == 99)
+			CHECK_INT(store_commit(st), 0);
+	}
+	log_capture(NULL, 0);
+	CHECK_INT(st->folds, 1);
+	CHECK(st->floor > o.limit / 2);
+	CHECK(strstr(said, "with nothing left to fold") == NULL ||
+	    st->floor > o.limit);
+	folds = st->folds;
+	put(st, sev(SW_EV_FAILURE, "owner0", 6, "192.0.2.1", T0 + 1));
+	CHECK_INT(store_commit(st), 0);
+	CHECK_INT(st->folds, folds);		/* not at every commit */
+	CHECK_INT(qint(st->db, "SELECT count(*) FROM folds", NULL, 0), 0);
+	CHECK_INT(qint(st->db, "SELECT sum(failures) FROM account_totals",
+	    NULL, 0), i + 1);
+	store_close(st);
+}
+
+/* The inode of path, 0 when it does not exist. */
+static ino_t
+inode(const char *p)
+{
+	struct stat	 sb;
+
+	return stat(p, &sb) == 0 ? sb.st_ino : 0;
+}
+
+/*
+ * The file (then the WAL and shared memory alone) deleted under an open
+ * store: the next commit writes it anew from the connection, with every
+ * count and position, and uses it; reopened, it holds them all.  A
+ * file put at the path instead is left alone.
+ */
+static void
+test_deleted(void)
+{
+	struct sw_store		*st;
+	struct sw_checkpoint	 a, got;
+	char			 p[256], q[300], said[512];
+	ino_t			 ino;
+	int			 fd;
+
+	if ((st = open_ok("gone.db", &opt)) == NULL)
+		return;
+	snprintf(p, sizeof(p), "%s", path("gone.db"));
+	put(st, sev(SW_EV_FAILURE, "a", 1, "192.0.2.1", T0));
+	cp_fill(&a, "/var/log/mail.log", 1);
+	store_position(st, &a);
+	CHECK_INT(store_commit(st), 0);
+	ino = inode(p);
+	CHECK_INT(unlink(p), 0);
+	snprintf(q, sizeof(q), "%s-wal", p);
+	CHECK_INT(unlink(q), 0);
+	snprintf(q, sizeof(q), "%s-shm", p);
+	CHECK_INT(unlink(q), 0);
+	put(st, sev(SW_EV_FAILURE, "b", 1, "192.0.2.2", T0 + 1));
+	a.offset += 100;
+	store_position(st, &a);
+	log_capture(said, sizeof(said));
+	CHECK_INT(store_commit(st), 0);
+	log_capture(NULL, 0);
+	CHECK(strstr(said, "the database file was deleted while smtpwatchd "
+	    "had it open: the database is written anew") != NULL);
+	CHECK(inode(p) != 0 && inode(p) != ino);
+	CHECK(st->known[0] && st->ids[0].st_ino == inode(p));
+	CHECK_INT(qint(st->db, "SELECT sum(failures) FROM account_totals",
+	    NULL, 0), 2);
+
+	/* the WAL and shared memory alone */
+	ino = inode(p);
+	snprintf(q, sizeof(q), "%s-wal", p);
+	CHECK_INT(unlink(q), 0);
+	snprintf(q, sizeof(q), "%s-shm", p);
+	CHECK_INT(unlink(q), 0);
+	put(st, sev(SW_EV_FAILURE, "c", 1, "192.0.2.3", T0 + 2));
+	CHECK_INT(store_commit(st), 0);
+	CHECK(inode(p) != ino);
+	CHECK(inode(q) != 0);			/* a new shared memory */
+	store_close(st);
+	if ((st = open_ok("gone.db", &opt)) == NULL)
+		return;
+	CHECK_INT(qint(st->db, "SELECT sum(failures) FROM account_totals",
+	    NULL, 0), 3);
+	CHECK_INT(qint(st->db, "PRAGMA auto_vacuum", NULL, 0), 2);
+	CHECK_INT(store_load(st, "/var/log/mail.log", &got), 1);
+	CHECK_INT(got.offset, a.offset);
+	checkpoint_clear(&got);
+
+	/* another file at the path: left as it is */
+	snprintf(q, sizeof(q), "%s", path("other.tmp"));
+	CHECK((fd = open(q, O_WRONLY | O_CREAT | O_TRUNC, 0600)) != -1);
+	CHECK_INT(write(fd, "not ours", 8), 8);
+	close(fd);
+	CHECK_INT(rename(q, p), 0);
+	put(st, sev(SW_EV_FAILURE, "d", 1, "192.0.2.4", T0 + 3));
+	log_capture(said, sizeof(said));
+	CHECK_INT(store_commit(st), 0);
+	log_capture(NULL, 0);
+	CHECK(strstr(said, "another file was put at the path") != NULL);
+	CHECK_INT(qint(st->db, "SELECT sum(failures) FROM account_totals",
+	    NULL, 0), 4);
+	store_close(st);
+	CHECK_INT(inode(p) != 0, 1);
+	{
+		struct stat	 sb;
+
+		CHECK(stat(p, &sb) == 0 && sb.st_size == 8);
+	}
+	checkpoint_clear(&a);
+}
+
 int
 main(void)
 {
@@ -1335,6 +1800,13 @@ main(void)
 	test_refuse();
 	test_old_builds();
 	test_expire();
+	test_logtime();
+	test_jump();
+	test_rollup();
+	test_net();
+	test_fold();
+	test_unfoldable();
+	test_deleted();
 	nftw(tmpdir, check_rm, 8, FTW_DEPTH | FTW_PHYS);
 	return check_done();
 }

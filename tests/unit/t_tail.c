@@ -24,7 +24,9 @@
  * renamed too, or changed between the look and the read, or was begun
  * empty), the truncated file left empty, no copy; a missing path, a
  * missing directory, a directory replaced; a symbolic link, its target
- * rotated and copied, the link retargeted; several logs; a 200 KB line
+ * rotated and copied, the link retargeted; several logs; one file under
+ * four paths, read once, the paths parting and one handed the file the
+ * other left; a 200 KB line
  * with NUL bytes and invalid UTF-8; a tiny budget; a 1 MB backlog; the
  * inotify watch limit and no inotify at all (in a user namespace); a
  * queue overflow; resuming from a checkpoint in each case (same file,
@@ -1124,6 +1126,99 @@ test_symlink(void)
 	rec_clear(&r);
 }
 
+/*
+ * One file under four paths (the file, a link to it, a path through a
+ * linked directory, a "../" path): read once, through the first, and
+ * said once, naming the others; also after a rename rotation.  The link
+ * retargeted: it reads its new file by itself, from its start.  A link
+ * configured first and retargeted while the second path still names
+ * the file it read: that path reads on from where the link stopped.
+ */
+static void
+test_aliases(void)
+{
+	struct sw_tails	*ts;
+	struct rec	 r[4];
+	const char	*rel[4] = { "ali/logs/mail.log", "ali/link.log",
+	    "ali/dir/mail.log", "ali/logs/sub/../mail.log" };
+	char		*err;
+	int		 i, w;
+
+	memset(r, 0, sizeof(r));
+	mkdir_p(P("ali"));
+	mkdir_p(P("ali/logs"));
+	mkdir_p(P("ali/logs/sub"));
+	mk(P("ali/logs/mail.log"), "a1\n", "m");
+	CHECK(symlink("logs/mail.log", P("ali/link.log")) == 0);
+	CHECK(symlink("logs", P("ali/dir")) == 0);
+	err_begin();
+	ts = tails_new(&cb);
+	for (i = 0; i < 4; i++)
+		tail_add(ts, P("%s", rel[i]), &r[i], NULL, 0);
+	EXPECT(ts, &r[0], "B m 0\nL 0-3 a1\n");
+	err = err_end();
+	CHECK_INT(count(err, "is also configured as"), 1);
+	for (i = 1; i < 4; i++) {
+		CHECK(strstr(err, P("%s", rel[i])) != NULL);
+		CHECK_STR(rec_s(&r[i]), "");
+	}
+	free(err);
+	put(P("ali/logs/mail.log"), "a2\n");
+	EXPECT(ts, &r[0], "B m 0\nL 0-3 a1\nL 3-6 a2\n");
+	w = writer(P("ali/logs/mail.log"));
+	CHECK(rename(P("ali/logs/mail.log"), P("ali/logs/mail.log.1")) == 0);
+	wr(w, "a3\n", 3);
+	close(w);
+	mk(P("ali/logs/mail.log"), "b1\n", "m2");
+	EXPECT(ts, &r[0], "B m 0\nL 0-3 a1\nL 3-6 a2\nL 6-9 a3\nE\n"
+	    "B m2 0\nL 0-3 b1\n");
+	for (i = 1; i < 4; i++)
+		CHECK_STR(rec_s(&r[i]), "");
+
+	/* The link retargeted: by itself, from the start. */
+	mk(P("ali/logs/other"), "o1\n", "other");
+	CHECK(symlink("logs/other", P("ali/link.new")) == 0);
+	err_begin();
+	CHECK(rename(P("ali/link.new"), P("ali/link.log")) == 0);
+	EXPECT(ts, &r[1], "B other 0\nL 0-3 o1\n");
+	put(P("ali/logs/mail.log"), "b2\n");
+	EXPECT(ts, &r[0], "B m 0\nL 0-3 a1\nL 3-6 a2\nL 6-9 a3\nE\n"
+	    "B m2 0\nL 0-3 b1\nL 3-6 b2\n");
+	free(err_end());
+	CHECK_STR(rec_s(&r[1]), "B other 0\nL 0-3 o1\n");
+	CHECK_STR(rec_s(&r[2]), "");
+	CHECK_STR(rec_s(&r[3]), "");
+	tails_free(ts);
+	for (i = 0; i < 4; i++)
+		rec_clear(&r[i]);
+
+	/* The reader's path moves on; the alias's still names the file. */
+	mk(P("ali/logs/x.log"), "x1\n", "x");
+	CHECK(symlink("logs/x.log", P("ali/cur.log")) == 0);
+	err_begin();
+	ts = tails_new(&cb);
+	tail_add(ts, P("ali/cur.log"), &r[0], NULL, 0);
+	tail_add(ts, P("ali/logs/x.log"), &r[1], NULL, 0);
+	EXPECT(ts, &r[0], "B x 0\nL 0-3 x1\n");
+	mk(P("ali/logs/y.log"), "y1\n", "y");
+	CHECK(symlink("logs/y.log", P("ali/cur.new")) == 0);
+	CHECK(rename(P("ali/cur.new"), P("ali/cur.log")) == 0);
+	EXPECT(ts, &r[0], "B x 0\nL 0-3 x1\nE\nB y 0\nL 0-3 y1\n");
+	EXPECT(ts, &r[1], "B x 3\n");
+	put(P("ali/logs/x.log"), "x2\n");
+	EXPECT(ts, &r[1], "B x 3\nL 3-6 x2\n");
+	put(P("ali/logs/y.log"), "y2\n");
+	EXPECT(ts, &r[0], "B x 0\nL 0-3 x1\nE\nB y 0\nL 0-3 y1\nL 3-6 y2\n");
+	CHECK_STR(rec_s(&r[1]), "B x 3\nL 3-6 x2\n");
+	err = err_end();
+	CHECK_INT(count(err, "is also configured as"), 1);
+	CHECK_INT(count(err, "is read on through"), 1);
+	free(err);
+	tails_free(ts);
+	rec_clear(&r[0]);
+	rec_clear(&r[1]);
+}
+
 /* Three logs in two directories: independent; directory watches shared. */
 static void
 test_several(void)
@@ -1301,9 +1396,11 @@ test_budget(void)
 	tails_free(ts);
 
 	/* Two backlogs: both move on in every call. */
+	fill(P("bud/b.log"), 1 << 20);
+	label(P("bud/b.log"), "b");
 	ts = tails_new(&cb);
 	tail_add(ts, P("bud/a.log"), &r3, NULL, 0);
-	tail_add(ts, P("bud/a.log"), &r4, NULL, 0);
+	tail_add(ts, P("bud/b.log"), &r4, NULL, 0);
 	budget = 64 * 1024;
 	CHECK_INT(tails_run(ts, budget), 1);
 	CHECK_INT(tails_run(ts, budget), 1);
@@ -1840,6 +1937,7 @@ main(void)
 	test_missing();
 	test_symlink();
 	test_several();
+	test_aliases();
 	test_long();
 	test_budget();
 	test_limit();

@@ -1,0 +1,122 @@
+/*
+ * held.c -- which events are a message held back at a relay.  When a
+ * relay refuses our credentials, each message for it is deferred (and
+ * deferred again at every retry) or bounced: the postmaster wants the
+ * number of messages, not of log lines.  A client-side event with a
+ * queue id is a message held back the first time its queue id is seen
+ * for its host and relay; a held-back line that names no message counts
+ * by itself.  count.c asks here once per event and marks it
+ * (SW_EVF_HELD), so the store's totals, its buckets and the incident
+ * engine count the same messages.
+ *
+ * The last HELD_MAX messages are remembered, in a table of their hashes
+ * (open addressing, linear probing, twice as many slots) and a ring in
+ * arrival order that says which to forget next.  A message deferred
+ * again after HELD_MAX others, or after a restart, counts again.
+ */
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "smtpwatch.h"
+
+#define HELD_MAX	(1 << 16)	/* messages remembered, a power of 2 */
+#define HELD_SLOTS	(2 * HELD_MAX)
+
+struct sw_held {
+	uint64_t	*slot;		/* HELD_SLOTS hashes; 0: free */
+	uint64_t	*ring;		/* HELD_MAX hashes, oldest at next */
+	size_t		 n, next;
+};
+
+struct sw_held *
+held_new(void)
+{
+	return xcalloc(1, sizeof(struct sw_held));
+}
+
+void
+held_free(struct sw_held *h)
+{
+	if (h == NULL)
+		return;
+	free(h->slot);
+	free(h->ring);
+	free(h);
+}
+
+/* The slot of v: where it is, or the free one where it would go. */
+static size_t
+held_slot(const struct sw_held *h, uint64_t v)
+{
+	size_t	 i = (size_t)v & (HELD_SLOTS - 1);
+
+	while (h->slot[i] != 0 && h->slot[i] != v)
+		i = (i + 1) & (HELD_SLOTS - 1);
+	return i;
+}
+
+/* Takes v out, moving back the entries of its run that probed past it. */
+static void
+held_forget(struct sw_held *h, uint64_t v)
+{
+	size_t		 i = held_slot(h, v), j;
+	uint64_t	 w;
+
+	if (h->slot[i] == 0)
+		return;
+	h->slot[i] = 0;
+	for (j = (i + 1) & (HELD_SLOTS - 1); h->slot[j] != 0;
+	    j = (j + 1) & (HELD_SLOTS - 1)) {
+		w = h->slot[j];
+		h->slot[j] = 0;
+		h->slot[held_slot(h, w)] = w;
+	}
+}
+
+/* The relay an event is about, as store.c and incident.c key it. */
+static const char *
+held_relay(const struct sw_event *ev)
+{
+	if (ev->relay[0] != '\0')
+		return ev->relay;
+	if (ev->name[0] != '\0')
+		return ev->name;
+	return ev->addr;
+}
+
+/*
+ * 1 when ev holds back a message not held back before at its relay, and
+ * from now on it has been; 0 for any other event.
+ */
+int
+held_is_new(struct sw_held *h, const struct sw_event *ev)
+{
+	const char	*relay = held_relay(ev);
+	uint64_t	 v;
+
+	if (ev->dir != SW_DIR_CLIENT || ev->kind == SW_EV_SUCCESS ||
+	    ev->kind == SW_EV_ATTRIBUTION)
+		return 0;
+	if (ev->queue[0] == '\0')
+		return ev->kind == SW_EV_AFFECTED;
+	if (h->slot == NULL) {
+		h->slot = xcalloc(HELD_SLOTS, sizeof(*h->slot));
+		h->ring = xcalloc(HELD_MAX, sizeof(*h->ring));
+	}
+	v = fnv64(FNV64_INIT, ev->host, strlen(ev->host) + 1);
+	v = fnv64(v, relay, strlen(relay) + 1);
+	v = fnv64(v, ev->queue, strnlen(ev->queue, sizeof(ev->queue)));
+	v |= 1;				/* never 0, a free slot */
+	if (h->slot[held_slot(h, v)] == v)
+		return 0;
+	if (h->n == HELD_MAX)
+		held_forget(h, h->ring[h->next]);
+	else
+		h->n++;
+	h->slot[held_slot(h, v)] = v;
+	h->ring[h->next] = v;
+	h->next = (h->next + 1) % HELD_MAX;
+	return 1;
+}
