@@ -1057,8 +1057,11 @@ class Journal:
                     ' '.join(self.argv)))
             left = deadline - time.monotonic()
             if left <= 0:
-                fail('timed out after %gs waiting for %s in the journal\n%s\n%s' % (
-                    timeout or TIMEOUT, what, self.summary(), self.daemon.tail()))
+                fail('timed out after %gs waiting for %s in the journal\n'
+                     'journalctl said: %s\n%s\n%s' % (
+                         timeout or TIMEOUT, what,
+                         self.errtext.decode('utf-8', 'replace')[-500:] or 'nothing',
+                         self.summary(), self.daemon.tail()))
             fds = [self.wake_r]
             if watch_pid and self.daemon.pidfd is not None:
                 fds.append(self.daemon.pidfd)
