@@ -32,6 +32,7 @@ struct sw_feed {
 	const struct sw_rules	*rs;
 	struct sw_join		*j;
 	struct sw_matcher	*m;
+	struct sw_front		*fe;	/* lines that need no reading */
 	sw_event_cb		 cb;
 	void			*arg;
 	sw_note_cb		 note;	/* every record, for scan; or NULL */
@@ -231,6 +232,7 @@ feed_new(const char *source, const struct sw_rules *rs,
 	f->source = xstrdup(source);
 	f->rs = rs;
 	f->m = matcher_new(rs, opt);
+	f->fe = front_new(rs);
 	f->j = join_new(0, feed_record, f);	/* the year: as of now */
 	f->cb = cb;
 	f->arg = arg;
@@ -252,6 +254,7 @@ feed_free(struct sw_feed *f)
 		return;
 	join_free(f->j);
 	matcher_free(f->m);
+	front_free(f->fe);
 	checkpoint_clear(&f->cp);
 	recent_free(f->mine);
 	recent_free(f->given);
@@ -469,9 +472,10 @@ feed_warn_capped(struct sw_feed *f, const struct sw_record *rec)
 	    (unsigned long long)rec->pos, SW_REPEAT_MAX, SW_REPEAT_MAX);
 }
 
-/* Says once per source that a stamp named a day its year lacks. */
+/* Says once per source that a stamp (of the line at pos) named a day
+ * its year lacks. */
 static void
-feed_warn_date(struct sw_feed *f, const struct sw_record *rec)
+feed_warn_date(struct sw_feed *f, uint64_t pos, time_t when)
 {
 	struct tm	 tm;
 	char		 t[32];
@@ -480,12 +484,12 @@ feed_warn_date(struct sw_feed *f, const struct sw_record *rec)
 		return;
 	f->baddate = 1;
 	t[0] = '\0';
-	if (gmtime_r(&rec->env.when, &tm) != NULL)
+	if (gmtime_r(&when, &tm) != NULL)
 		strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	log_warnx("%s: offset %llu: the stamp names a day its year does not "
 	    "have (Feb 29 outside a leap year, Apr 31): the line is read "
 	    "with the time of the line before, %s; said once per log",
-	    f->source, (unsigned long long)rec->pos, t);
+	    f->source, (unsigned long long)pos, t);
 }
 
 static void
@@ -501,7 +505,7 @@ feed_record(void *arg, const struct sw_record *rec)
 		return;
 	}
 	if (rec->env.baddate)
-		feed_warn_date(f, rec);
+		feed_warn_date(f, rec->pos, rec->env.when);
 	if (rec->env.repcapped)
 		feed_warn_capped(f, rec);
 	if (rec->env.when > f->st.newest)
@@ -543,6 +547,30 @@ feed_reference(struct sw_feed *f, time_t ref)
 	join_reference(f->j, ref);
 }
 
+/*
+ * A line the front end found nothing in, while join.c holds nothing: a
+ * record of its own that no rule matches, counted without being matched;
+ * its stamp is read as the record's would have been.
+ */
+static void
+feed_skip(struct sw_feed *f, const char *p, size_t n, uint64_t start)
+{
+	time_t	 when;
+	int	 bad;
+
+	f->st.records++;
+	f->st.skipped++;
+	when = join_stamp(f->j, p, n, &bad);
+	if (bad)
+		feed_warn_date(f, start, when);
+	if (when > f->st.newest)
+		f->st.newest = when;
+	if (f->mine != NULL)
+		recent_read(f->mine, when);
+	if (f->note != NULL)
+		f->note(f->notearg, NULL, SW_MATCH_NONE, NULL);
+}
+
 static void
 feed_line(void *arg, const char *p, size_t n, int cut, uint64_t start,
     uint64_t next)
@@ -552,8 +580,13 @@ feed_line(void *arg, const char *p, size_t n, int cut, uint64_t start,
 	f->st.lines++;
 	if (cut)
 		f->st.cut++;
-	join_at(f->j, start);
-	join_line(f->j, p, n, cut);
+	if (!cut && front_skip(f->fe, start, next) &&
+	    join_held(f->j, NULL, 0) == 0)
+		feed_skip(f, p, n, start);
+	else {
+		join_at(f->j, start);
+		join_line(f->j, p, n, cut);
+	}
 	f->next = next;
 	f->last = time(NULL);
 	f->changed = 1;
@@ -575,6 +608,7 @@ feed_begin(void *arg, const struct sw_fileid *id, uint64_t offset)
 	f->retired = 0;
 	f->id = *id;
 	f->open = 1;
+	front_reset(f->fe);
 	f->next = offset;
 	f->changed = 1;
 	f->replay = 0;
@@ -617,8 +651,18 @@ feed_drained(void *arg)
 	join_flush_entry(f->j);
 }
 
+/* A read buffer, before its lines: the front end looks through it. */
+static void
+feed_chunk(void *arg, const char *p, size_t n, uint64_t off)
+{
+	struct sw_feed	*f = arg;
+
+	if (f->fe != NULL)
+		front_chunk(f->fe, p, n, off);
+}
+
 const struct sw_tail_cb feed_tail_cb = {
-	feed_line, feed_begin, feed_moved, feed_end, feed_drained
+	feed_line, feed_begin, feed_moved, feed_end, feed_drained, feed_chunk
 };
 
 /* Records held longer than FEED_IDLE seconds are handed on as they are. */

@@ -221,6 +221,25 @@ join_line(struct sw_join *j, const char *line, size_t len, int cut)
 	join_pass(j, cut, &l);
 }
 
+/*
+ * A line the front end passed over while nothing is held: it counts
+ * (the next record's line number), and so does its stamp (year
+ * inference, the newest time).  Returns its time; *bad is set when the
+ * stamp names a day its year lacks.
+ */
+time_t
+join_stamp(struct sw_join *j, const char *line, size_t len, int *bad)
+{
+	struct sw_line	 l;
+
+	j->lineno++;
+	if (len > SW_LINE_MAX)
+		len = SW_LINE_MAX;
+	parse_line(&j->clock, line, len, &l);
+	*bad = l.baddate;
+	return l.when;
+}
+
 /* Hands on every record still held: at end of input, or when idle. */
 void
 join_flush(struct sw_join *j)

@@ -51,7 +51,7 @@ struct scan {
 					   repeated N times" lines, their Ns */
 	unsigned long long	 kinds[SW_EV_NKINDS];
 	unsigned long long	 bytes, total;	/* progress */
-	uint64_t		 pos;	/* offset in the file being read */
+	const struct sw_lines	*ls;	/* the file's lines: their offsets */
 	time_t			 shown;
 	int			 files;
 	int			 failed;	/* the store could not write */
@@ -267,6 +267,8 @@ scan_note(void *arg, const struct sw_record *rec, int rc,
 	unsigned int	 i;
 
 	s->records++;
+	if (rec == NULL)	/* passed over by the front end: no rule's */
+		return;
 	if (rec->cut)
 		s->cut++;
 	if (rec->env.repeat > 0) {
@@ -290,8 +292,9 @@ scan_note(void *arg, const struct sw_record *rec, int rc,
 	case SW_MATCH_DUP:
 		s->dups += rec->env.repeat > 0 ? rec->env.repeat : 1;
 		break;
-	case SW_MATCH_IGNORED:
-		s->ignored++;
+	case SW_MATCH_IGNORED:		/* a look-alike of an AUTH line */
+		if (match_mentions_auth(rec))
+			s->ignored++;
 		break;
 	case SW_MATCH_NONE:
 	default:
@@ -313,7 +316,6 @@ scan_feed(struct scan *s, const char *source)
 	feed_notes(s->feed, scan_note, s);
 	s->file = source;
 	s->files++;
-	s->pos = 0;
 	return s->feed;
 }
 
@@ -331,11 +333,9 @@ static void
 scan_line(void *arg, const char *line, size_t len, int cut)
 {
 	struct scan	*s = arg;
-	uint64_t	 start = s->pos;
 
 	s->lines++;
-	s->pos += len + 1;
-	feed_tail_cb.line(s->feed, line, len, cut, start, s->pos);
+	feed_tail_cb.line(s->feed, line, len, cut, s->ls->start, s->ls->next);
 }
 
 /*
@@ -367,6 +367,7 @@ scan_path(struct scan *s, const char *path)
 	id.ino = st.st_ino;
 	feed_tail_cb.begin(s->feed, &id, 0);
 	lines_init(&ls, scan_line, s);
+	s->ls = &ls;
 	while ((n = read(fd, buf, sizeof(buf))) != 0) {
 		if (n == -1) {
 			if (errno == EINTR)
@@ -376,11 +377,13 @@ scan_path(struct scan *s, const char *path)
 			break;
 		}
 		s->bytes += (unsigned long long)n;
+		feed_tail_cb.chunk(s->feed, buf, (size_t)n, ls.off);
 		lines_feed(&ls, buf, (size_t)n);
 		scan_progress(s);
 	}
 	lines_finish(&ls);
 	lines_free(&ls);
+	s->ls = NULL;
 	scan_feed_end(s);
 	if (fd != STDIN_FILENO)
 		close(fd);

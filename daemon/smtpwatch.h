@@ -503,6 +503,7 @@ void		 join_flush(struct sw_join *);
 void		 join_at(struct sw_join *, uint64_t);
 size_t		 join_held(const struct sw_join *, uint64_t *, size_t);
 void		 join_flush_entry(struct sw_join *);
+time_t		 join_stamp(struct sw_join *, const char *, size_t, int *);
 void		 join_clock_get(const struct sw_join *, int *, int *, time_t *,
 		    time_t *);
 void		 join_clock_set(struct sw_join *, int, int, time_t, time_t);
@@ -597,7 +598,21 @@ struct sw_tail_cb {
 	void	(*end)(void *);
 	/* Everything written so far has been read (no partial line held). */
 	void	(*drained)(void *);
+	/* The bytes read at stream offset off, before their lines (or NULL). */
+	void	(*chunk)(void *, const char *, size_t, uint64_t);
 };
+
+/*
+ * front.c: which lines of a read buffer can match nothing (Vectorscan;
+ * NULL and every line read when built without it).
+ */
+struct sw_front;
+struct sw_front	*front_new(const struct sw_rules *);
+void		 front_free(struct sw_front *);
+void		 front_chunk(struct sw_front *, const char *, size_t, uint64_t);
+int		 front_skip(struct sw_front *, uint64_t, uint64_t);
+void		 front_reset(struct sw_front *);
+unsigned long long front_skipped(const struct sw_front *);
 
 /*
  * store.c: the SQLite database.  Events are summed in memory per batch
@@ -695,6 +710,7 @@ int		 recent_load(struct sw_recent *, const unsigned char *, size_t);
 struct sw_feed;
 struct sw_feed_stat {
 	unsigned long long	 lines, records, events, dups, cut;
+	unsigned long long	 skipped;	/* records the front end passed */
 	unsigned long long	 replayed;	/* records skipped on resume */
 	unsigned long long	 handed;	/* skipped: counted before */
 	unsigned long long	 twice;		/* dropped: a peer counted */

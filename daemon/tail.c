@@ -1378,6 +1378,8 @@ tail_feed(struct sw_tail *t, const char *b, size_t n)
 	t->fresh = 1;
 	t->confirm = 0;
 	t->lastdata = now_ms();
+	if (t->ts->cb.chunk != NULL)
+		t->ts->cb.chunk(t->arg, b, n, t->ls.off);
 	lines_feed(&t->ls, b, n);
 }
 

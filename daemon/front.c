@@ -1,0 +1,366 @@
+/*
+ * front.c -- the front end: which lines of a read buffer need reading at
+ * all.  One Vectorscan database per rules load holds a literal of every
+ * rule (each rule's literals must all occur for it to match, so any one
+ * of them is a necessary condition: the longest is taken), the words
+ * that make an unmatched line "about AUTH" (match_mentions_auth), and
+ * the shapes join.c must see whatever they say: rsyslog's "message
+ * repeated", an Exim syslog part prefix "[1\2] ", an Exim mainlog stamp
+ * at the start of a line (an entry that continuation lines may follow).
+ * One pass over the buffer finds them all; a line with none of them can
+ * match no rule and is counted without its envelope being parsed.
+ *
+ * A line passed over still has its stamp read (join_stamp), so that year
+ * inference, the newest time seen and the warning about a day its year
+ * lacks are what they would be had every line been read: the stamp costs
+ * little, the rules' tests are what the front end saves.  A line that
+ * began in an earlier buffer, or that was cut, is always read: a literal
+ * split across two reads is never missed.  Rules that only say what to ignore
+ * (event = none) need no literal here: a look-alike is counted as one
+ * only when it mentions AUTH (scan's coverage), whose words are here.
+ * One byte in a hundred is a candidate in a typical Postfix log.
+ * Without Vectorscan (make VECTORSCAN=no) front_new() returns NULL and
+ * every line is read, with identical results.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "smtpwatch.h"
+
+#ifdef SW_VECTORSCAN
+#include <hs.h>
+
+/* Lines with start in [a, b) are read: the candidates. */
+struct front_span {
+	uint64_t	 a, b;
+};
+
+struct sw_front {
+	hs_database_t	*db;
+	hs_scratch_t	*scratch;
+	uint64_t	 lo, hi;	/* the chunk: [lo, hi) in the stream */
+	const char	*p;		/* its bytes, while scanning */
+	uint64_t	 linebeg, lineend;	/* the last candidate line */
+	struct front_span *v;
+	size_t		 n, size, next;	/* spans, room, lookup cursor */
+	int		 unsorted;
+	unsigned long long chunks, skipped;
+};
+
+/* The shapes join.c and the missed-AUTH check need, besides the rules. */
+static const char *const front_fixed[] = {
+	"uthenticat", "AUTH", "SASL", "sasl", "535 ", "535-",
+	"message repeated ",
+	"\\[[0-9]+[\\\\/][0-9]+\\] ",
+	"^[0-9]{4}-[0-9]{2}-[0-9]{2} ",
+	NULL
+};
+
+/* A literal as a pattern: every byte but letters and digits escaped. */
+static char *
+front_escape(const char *s)
+{
+	static const char	 hex[] = "0123456789abcdef";
+	char			*r, *q;
+
+	r = q = xmalloc(4 * strlen(s) + 1);
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9'))
+			*q++ = (char)c;
+		else {
+			*q++ = '\\';
+			*q++ = 'x';
+			*q++ = hex[c >> 4];
+			*q++ = hex[c & 15];
+		}
+	}
+	*q = '\0';
+	return r;
+}
+
+/* The longest of the rule's literals: all must occur, one suffices here. */
+static const char *
+front_anchor(const struct sw_extract *x)
+{
+	const char	*best = NULL;
+	size_t		 i;
+
+	for (i = 0; i < x->nliterals; i++)
+		if (best == NULL || strlen(x->literals[i]) > strlen(best))
+			best = x->literals[i];
+	return best;
+}
+
+/* Compiles the patterns; NULL (said why) when it cannot. */
+static hs_database_t *
+front_compile(const struct sw_rules *rs)
+{
+	hs_database_t		*db = NULL;
+	hs_compile_error_t	*err = NULL;
+	char		       **pat;
+	unsigned int		*flags, *ids;
+	const char		*a;
+	size_t			 i, n = 0, max = rs->nextracts + 16;
+
+	pat = xcalloc(max, sizeof(*pat));
+	flags = xcalloc(max, sizeof(*flags));
+	ids = xcalloc(max, sizeof(*ids));
+	for (i = 0; front_fixed[i] != NULL; i++, n++) {
+		pat[n] = xstrdup(front_fixed[i]);
+		flags[n] = front_fixed[i][0] == '^' ? HS_FLAG_MULTILINE : 0;
+	}
+	for (i = 0; i < rs->nextracts; i++) {
+		if (rs->extracts[i].ignore)
+			continue;
+		if ((a = front_anchor(&rs->extracts[i])) == NULL) {
+			log_debug("front end off: rule %s has no literal",
+			    rs->extracts[i].id);
+			goto out;
+		}
+		pat[n++] = front_escape(a);
+	}
+	for (i = 0; i < n; i++)
+		ids[i] = (unsigned int)i;
+	if (hs_compile_multi((const char *const *)pat, flags, ids,
+	    (unsigned int)n, HS_MODE_BLOCK, NULL, &db, &err) != HS_SUCCESS) {
+		log_warnx("front end off (every line is read): vectorscan: %s",
+		    err != NULL && err->message != NULL ? err->message : "?");
+		hs_free_compile_error(err);
+		db = NULL;
+	}
+out:
+	for (i = 0; i < n; i++)
+		free(pat[i]);
+	free(pat);
+	free(flags);
+	free(ids);
+	return db;
+}
+
+struct sw_front *
+front_new(const struct sw_rules *rs)
+{
+	struct sw_front	*fe;
+	hs_database_t	*db;
+
+	if (getenv("SMTPWATCH_FRONT") != NULL &&
+	    strcmp(getenv("SMTPWATCH_FRONT"), "no") == 0)
+		return NULL;
+	if ((db = front_compile(rs)) == NULL)
+		return NULL;
+	fe = xcalloc(1, sizeof(*fe));
+	fe->db = db;
+	if (hs_alloc_scratch(db, &fe->scratch) != HS_SUCCESS) {
+		log_warnx("front end off (every line is read): vectorscan: "
+		    "no scratch space");
+		front_free(fe);
+		return NULL;
+	}
+	return fe;
+}
+
+void
+front_free(struct sw_front *fe)
+{
+	if (fe == NULL)
+		return;
+	hs_free_scratch(fe->scratch);
+	hs_free_database(fe->db);
+	free(fe->v);
+	free(fe);
+}
+
+/* Adds the span [a, b), merged with the last one where they touch. */
+static void
+front_span(struct sw_front *fe, uint64_t a, uint64_t b)
+{
+	struct front_span	*l = fe->n > 0 ? &fe->v[fe->n - 1] : NULL;
+
+	if (l != NULL && a >= l->a && a <= l->b) {
+		if (b > l->b)
+			l->b = b;
+		return;
+	}
+	if (l != NULL && a < l->a)
+		fe->unsorted = 1;
+	if (fe->n == fe->size) {
+		fe->size = fe->size ? 2 * fe->size : 64;
+		fe->v = xreallocarray(fe->v, fe->size, sizeof(*fe->v));
+	}
+	fe->v[fe->n].a = a;
+	fe->v[fe->n].b = b;
+	fe->n++;
+}
+
+/* Start of the line holding byte at (chunk-relative), or 0. */
+static size_t
+front_bol(const char *p, size_t at)
+{
+	const char	*nl;
+
+	if (at == 0)
+		return 0;
+	nl = memrchr(p, '\n', at);
+	return nl == NULL ? 0 : (size_t)(nl - p) + 1;
+}
+
+/* A match ends at offset to: its line is read. */
+static int
+front_hit(unsigned int id, unsigned long long from, unsigned long long to,
+    unsigned int flags, void *ctx)
+{
+	struct sw_front	*fe = ctx;
+	size_t		 len = (size_t)(fe->hi - fe->lo), bol, eol;
+	const char	*nl;
+
+	(void)id;
+	(void)from;
+	(void)flags;
+	if (to == 0 || (fe->lo + to > fe->linebeg &&
+	    fe->lo + to <= fe->lineend))
+		return 0;	/* in the line just taken */
+	bol = front_bol(fe->p, (size_t)to - 1);
+	nl = memchr(fe->p + to, '\n', len - (size_t)to);
+	eol = nl == NULL ? len : (size_t)(nl - fe->p) + 1;
+	fe->linebeg = fe->lo + bol;
+	fe->lineend = fe->lo + eol;
+	front_span(fe, fe->lo + bol, fe->lo + eol);
+	return 0;
+}
+
+static int
+front_cmp(const void *a, const void *b)
+{
+	const struct front_span	*x = a, *y = b;
+
+	return x->a < y->a ? -1 : x->a > y->a;
+}
+
+/* Sorts the spans and merges those that overlap. */
+static void
+front_sort(struct sw_front *fe)
+{
+	size_t	 i, k = 0;
+
+	qsort(fe->v, fe->n, sizeof(*fe->v), front_cmp);
+	for (i = 1; i < fe->n; i++) {
+		if (fe->v[i].a <= fe->v[k].b) {
+			if (fe->v[i].b > fe->v[k].b)
+				fe->v[k].b = fe->v[i].b;
+		} else
+			fe->v[++k] = fe->v[i];
+	}
+	fe->n = fe->n > 0 ? k + 1 : 0;
+	fe->unsorted = 0;
+}
+
+/*
+ * Scans the n bytes at p, at stream offset off, before they are split
+ * into lines; front_skip() then answers for the lines within them.
+ */
+void
+front_chunk(struct sw_front *fe, const char *p, size_t n, uint64_t off)
+{
+	fe->n = fe->next = 0;
+	fe->unsorted = 0;
+	fe->lo = off;
+	fe->hi = off + n;
+	fe->p = p;
+	fe->linebeg = fe->lineend = off;
+	fe->chunks++;
+	if (n == 0 || n > UINT32_MAX ||
+	    hs_scan(fe->db, p, (unsigned int)n, 0, fe->scratch, front_hit,
+	    fe) != HS_SUCCESS) {
+		fe->hi = fe->lo;	/* nothing known: every line read */
+		return;
+	}
+	if (fe->unsorted)
+		front_sort(fe);
+	fe->p = NULL;
+}
+
+/*
+ * 1 when the line [start, next) lies whole in the last chunk scanned and
+ * nothing was found in it: no rule can match it.  Lines are asked about
+ * in order.
+ */
+int
+front_skip(struct sw_front *fe, uint64_t start, uint64_t next)
+{
+	if (fe == NULL || start < fe->lo || next > fe->hi)
+		return 0;
+	while (fe->next < fe->n && fe->v[fe->next].b <= start)
+		fe->next++;
+	if (fe->next < fe->n && fe->v[fe->next].a <= start)
+		return 0;
+	fe->skipped++;
+	return 1;
+}
+
+/* Forgets the last chunk: a new file begins. */
+void
+front_reset(struct sw_front *fe)
+{
+	if (fe == NULL)
+		return;
+	fe->n = fe->next = 0;
+	fe->lo = fe->hi = 0;
+}
+
+unsigned long long
+front_skipped(const struct sw_front *fe)
+{
+	return fe == NULL ? 0 : fe->skipped;
+}
+
+#else	/* !SW_VECTORSCAN: every line is read */
+
+struct sw_front *
+front_new(const struct sw_rules *rs)
+{
+	(void)rs;
+	return NULL;
+}
+
+void
+front_free(struct sw_front *fe)
+{
+	(void)fe;
+}
+
+void
+front_chunk(struct sw_front *fe, const char *p, size_t n, uint64_t off)
+{
+	(void)fe;
+	(void)p;
+	(void)n;
+	(void)off;
+}
+
+int
+front_skip(struct sw_front *fe, uint64_t start, uint64_t next)
+{
+	(void)fe;
+	(void)start;
+	(void)next;
+	return 0;
+}
+
+void
+front_reset(struct sw_front *fe)
+{
+	(void)fe;
+}
+
+unsigned long long
+front_skipped(const struct sw_front *fe)
+{
+	(void)fe;
+	return 0;
+}
+
+#endif
