@@ -30,7 +30,6 @@ mainlog; the database, the journal and `smtpwatchctl status` must tell
 exactly what the test did.
 """
 
-import glob
 import os
 import re
 import shutil
@@ -48,45 +47,16 @@ from harness import (CTL, ROOT, RULES, TIMEOUT, Daemon, Failure, Journal,  # noq
                      eq, fail, jtext, query, relay_rows)
 from test_alerts import GMAIL_DIAG, diag_fields  # noqa: E402
 from test_postfix import (DAEMONS, GMAIL_IP, RELAY_ACCOUNT, RELAY_GOOD,  # noqa: E402
-                          USERS, Lab, poll, read, run, scenario_server)
+                          USERS, Lab, fetch_debs, free_id, poll, read, run,
+                          scenario_server)
 
-DEBS = os.path.join(ROOT, 'build', 'e2e-debs')
 PACKAGE = 'exim4-daemon-light'
 EXIM_USER = 'Debian-exim'
 
 
 def fetch_exim():
-    """build/e2e-debs/exim4/usr/sbin/exim4, downloaded and unpacked once
-    (outside the namespace: apt needs the network)."""
-    tree = os.path.join(DEBS, 'exim4')
-    exim = os.path.join(tree, 'usr', 'sbin', 'exim4')
-    if os.access(exim, os.X_OK):
-        return exim
-    os.makedirs(DEBS, exist_ok=True)
-    for d in glob.glob(os.path.join(DEBS, PACKAGE + '_*.deb')):
-        os.unlink(d)
-    get = ['apt-get', 'download', '-q', '-o', 'APT::Sandbox::User=root', PACKAGE]
-    if subprocess.run(get, cwd=DEBS).returncode != 0:
-        subprocess.run(['apt-get', 'update', '-qq'], check=True)
-        subprocess.run(get, cwd=DEBS, check=True)
-    deb = glob.glob(os.path.join(DEBS, PACKAGE + '_*.deb'))
-    if len(deb) != 1:
-        raise SystemExit('test_exim.py: apt-get download left %s' % deb)
-    shutil.rmtree(tree, ignore_errors=True)
-    subprocess.run(['dpkg', '-x', deb[0], tree], check=True)
-    return exim
-
-
-def free_id(path, start=990):
-    """An id below start that no line of /etc/passwd or /etc/group uses."""
-    used = set()
-    for f in ('/etc/passwd', '/etc/group'):
-        with open(f) as fp:
-            used |= {int(l.split(':')[2]) for l in fp if l.count(':') >= 3}
-    i = start
-    while i in used:
-        i -= 1
-    return i
+    """build/e2e-debs/exim4/usr/sbin/exim4 (test_postfix.fetch_debs)."""
+    return os.path.join(fetch_debs('exim4', (PACKAGE,)), 'usr', 'sbin', 'exim4')
 
 
 class EximLab(Lab):
@@ -107,7 +77,7 @@ class EximLab(Lab):
 
     def namespace(self):
         self.loopback()
-        uid = free_id('/etc/passwd')
+        uid = free_id()
         with open('/etc/passwd') as f:
             self.file('passwd', f.read() + '%s:x:%d:%d::%s:/usr/sbin/nologin\n' % (
                 EXIM_USER, uid, uid, self.spool))

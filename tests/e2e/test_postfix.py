@@ -3,19 +3,25 @@ SASL, real SMTP clients (swaks), and a relay that refuses our credentials.
 
     python3 tests/e2e/test_postfix.py        (as root; `make tests` first)
 
+Nothing is installed on the host: Debian's postfix and dovecot-core are
+fetched with `apt-get download` into build/e2e-debs/ (once; `apt-get
+update` first if apt has no lists) and unpacked there with `dpkg -x`;
+contrib/deps installs only the libraries they link.  A host running
+Exim, or its own Postfix, keeps it as it is.
+
 Run as root, it makes sure journald answers (harness.ensure_journald),
 then runs itself again inside `unshare --net --mount --uts --fork`: a
 network namespace where only lo exists (127.0.0.1/8 plus 127.0.0.2..9),
 so no packet of Postfix, Dovecot, swaks or the responder leaves the
-machine, and a private mount namespace where tmpfs file systems cover
-/etc/postfix (the package's files copied in first), /var/spool/postfix,
-/var/lib/postfix and /etc/dovecot, and files of the test are bound over
-/etc/hosts (smtp.gmail.com is 127.0.0.2) and /etc/resolv.conf (empty: no
-DNS).  The host name there is mx1.  Dovecot's base_dir and state_dir
-live in the test's temporary directory (the host has no /run/dovecot to
-cover, and creating one would change the machine).  When the namespace
-process ends its mounts are gone; everything it started is stopped by
-pid before that.
+machine, and a private mount namespace where the unpacked packages are
+laid over /usr, /etc and /var with overlay file systems (their upper
+layers in a tmpfs: what Postfix writes goes there), the users postfix,
+dovecot and dovenull and the group postdrop are added to those layers'
+/etc/passwd and /etc/group, and /etc/hosts names smtp.gmail.com
+127.0.0.2, /etc/resolv.conf is empty (no DNS).  The host name there is
+mx1.  Dovecot's base_dir and state_dir live in the test's temporary
+directory.  When the namespace process ends its mounts are gone;
+everything it started is stopped by pid before that.
 
 Inside: Postfix (no chroot, no TLS, no error sleeps or rate limits)
 with smtpd_sasl_type = dovecot, writing maillog_file through postlogd;
@@ -28,6 +34,7 @@ swaks drives the AUTH attempts; the database, the journal and
 `smtpwatchctl status` must tell exactly what the test did.
 """
 
+import glob
 import json
 import os
 import re
@@ -41,7 +48,7 @@ sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'daemon'))
 
-from harness import (CTL, RULES, TIMEOUT, Daemon, Failure, Journal, Workdir,  # noqa: E402
+from harness import (CTL, ROOT, RULES, TIMEOUT, Daemon, Failure, Journal, Workdir,  # noqa: E402
                      account_failures, address_failures, ensure_journald, eq, fail,
                      jtext, query, relay_counts, relay_rows)
 from test_alerts import GMAIL_DIAG, diag_fields  # noqa: E402
@@ -52,7 +59,67 @@ RELAY_ACCOUNT = 'alerts@example.com'
 RELAY_GOOD = 'app-password-16ch'
 USERS = {'alice@lab.example': 'alice-pw', 'bob@lab.example': 'bob-pw',
          'carol@lab.example': 'carol-pw'}
-COVER = ('/etc/postfix', '/var/spool/postfix', '/var/lib/postfix', '/etc/dovecot')
+DEBS = os.path.join(ROOT, 'build', 'e2e-debs')
+MTA_PACKAGES = ('postfix', 'dovecot-core')
+# Laid over the host's directories in the namespace, the package's first.
+LAYERS = ('usr', 'etc', 'var')
+# Users and groups the packages' maintainer scripts would have made.
+USERS_ADDED = (('postfix', '/var/spool/postfix'), ('dovecot', '/usr/lib/dovecot'),
+               ('dovenull', '/nonexistent'))
+
+
+def fetch_debs(name, packages):
+    """build/e2e-debs/NAME: the packages downloaded and unpacked once
+    (outside the namespace: apt needs the network); a file there lists
+    them, so that another list unpacks again."""
+    tree = os.path.join(DEBS, name)
+    stamp = os.path.join(tree, '.smtpwatch-packages')
+    want = ' '.join(packages) + '\n'
+    if read(stamp) == want:
+        return tree
+    os.makedirs(DEBS, exist_ok=True)
+    for p in packages:
+        for d in glob.glob(os.path.join(DEBS, p + '_*.deb')):
+            os.unlink(d)
+    get = ['apt-get', 'download', '-q', '-o', 'APT::Sandbox::User=root'] + list(packages)
+    if subprocess.run(get, cwd=DEBS).returncode != 0:
+        subprocess.run(['apt-get', 'update', '-qq'], check=True)
+        subprocess.run(get, cwd=DEBS, check=True)
+    shutil.rmtree(tree, ignore_errors=True)
+    for p in packages:
+        deb = glob.glob(os.path.join(DEBS, p + '_*.deb'))
+        if len(deb) != 1:
+            raise SystemExit('%s: apt-get download left %s' % (sys.argv[0], deb))
+        subprocess.run(['dpkg', '-x', deb[0], tree], check=True)
+    for d in LAYERS:
+        os.makedirs(os.path.join(tree, d), exist_ok=True)
+    with open(stamp, 'w') as f:
+        f.write(want)
+    return tree
+
+
+def free_id(start=990):
+    """An id below start that no line of /etc/passwd or /etc/group uses."""
+    used = set()
+    for f in ('/etc/passwd', '/etc/group'):
+        with open(f) as fp:
+            used |= {int(l.split(':')[2]) for l in fp if l.count(':') >= 3}
+    i = start
+    while i in used:
+        i -= 1
+    return i
+
+
+def add_user(name, home, group=None):
+    """Appends a system user (and its group) to /etc/passwd and
+    /etc/group: in the namespace, where /etc is an overlay."""
+    uid = free_id()
+    with open('/etc/group', 'a') as f:
+        f.write('%s:x:%d:\n' % (group or name, uid))
+    if group is None:
+        with open('/etc/passwd', 'a') as f:
+            f.write('%s:x:%d:%d::%s:/usr/sbin/nologin\n' % (name, uid, uid, home))
+    return uid
 
 
 def run(argv, ok=(0,), **kw):
@@ -138,8 +205,9 @@ def pidfile(path):
 class Lab:
     """Postfix, Dovecot and the responder in this (private) namespace."""
 
-    def __init__(self, w):
+    def __init__(self, w, tree=None):
         self.w = w
+        self.tree = tree
         self.log = w.path('mail.log')
         self.users = w.path('users')
         self.procs = []         # Popen objects we started, stopped by pid
@@ -165,17 +233,36 @@ class Lab:
         run(['mount', '--bind', self.w.path('hosts'), '/etc/hosts'])
         run(['mount', '--bind', self.w.path('resolv.conf'), '/etc/resolv.conf'])
 
+    def overlay(self):
+        """The unpacked packages over /usr, /etc and /var, writes going
+        to a tmpfs: in this mount namespace only."""
+        run(['mount', '--make-rprivate', '/'])
+        top = self.w.path('layers')
+        os.mkdir(top)
+        run(['mount', '-t', 'tmpfs', '-o', 'mode=0755', 'smtpwatch-e2e', top])
+        for d in LAYERS:
+            up, work = os.path.join(top, d), os.path.join(top, d + '.work')
+            os.mkdir(up)
+            os.mkdir(work)
+            run(['mount', '-t', 'overlay', 'smtpwatch-e2e', '-o',
+                 'lowerdir=%s:/%s,upperdir=%s,workdir=%s' % (
+                     os.path.join(self.tree, d), d, up, work), '/' + d])
+
     def namespace(self):
+        """What the packages' maintainer scripts would have done, in the
+        overlays: users, master.cf, the queue and data directories."""
+        self.overlay()
         self.loopback()
-        copy = self.w.path('etc-postfix')
-        shutil.copytree('/etc/postfix', copy, symlinks=True)
-        for d in COVER:
-            run(['mount', '-t', 'tmpfs', '-o', 'mode=0755', 'smtpwatch-e2e', d])
-        run(['cp', '-a', copy + '/.', '/etc/postfix/'])
+        add_user('postdrop', None, group='postdrop')
+        for name, home in USERS_ADDED:
+            add_user(name, home)
+        shutil.copy('/usr/share/postfix/master.cf.dist', '/etc/postfix/master.cf')
+        shutil.copy('/usr/share/postfix/dynamicmaps.cf', '/etc/postfix/dynamicmaps.cf')
+        for d in ('/var/spool/postfix', '/var/lib/postfix'):
+            os.makedirs(d, exist_ok=True)
         run(['chown', 'postfix:postfix', '/var/lib/postfix'])
-        if os.path.exists('/etc/mailname'):
-            self.file('mailname', 'mx1.lab.example\n')
-            run(['mount', '--bind', self.w.path('mailname'), '/etc/mailname'])
+        with open('/etc/mailname', 'w') as f:
+            f.write('mx1.lab.example\n')
 
     def file(self, name, text, mode=0o644):
         p = self.w.path(name)
@@ -395,8 +482,8 @@ def scenario_relay(lab, d, j):
     return e, r
 
 
-def e2e_postfix(w):
-    lab = Lab(w)
+def e2e_postfix(w, tree):
+    lab = Lab(w, tree)
     lab.namespace()
     d = None
     try:
@@ -468,11 +555,11 @@ def check_status(w, d):
             fail('smtpwatchctl status --json does not mention %s:\n%s' % (s, out[:3000]))
 
 
-def inside():
+def inside(tree):
     t0 = time.monotonic()
     w = Workdir('e2e')
     try:
-        e2e_postfix(w)
+        e2e_postfix(w, tree)
     except Failure as e:
         print('FAIL  e2e-postfix (%.1fs)\n%s' % (time.monotonic() - t0, e))
         return 1
@@ -484,23 +571,24 @@ def inside():
 
 def main(argv):
     if '--inside' in argv:
-        return inside()
+        return inside(argv[argv.index('--inside') + 1])
     if os.geteuid() != 0:
         print('test_postfix.py: must run as root (network and mount namespaces)',
               file=sys.stderr)
         return 1
-    for p in ('postfix', 'dovecot', 'swaks', 'unshare', 'ip'):
-        if shutil.which(p) is None and not os.path.exists('/usr/sbin/' + p):
+    for p in ('swaks', 'unshare', 'ip', 'apt-get', 'dpkg'):
+        if shutil.which(p) is None:
             print('test_postfix.py: %s is not installed (contrib/deps check)' % p,
                   file=sys.stderr)
             return 1
+    tree = fetch_debs('mta', MTA_PACKAGES)
     # journald outside the namespaces: its socket is a path, which works
     # from another network namespace; the harness stops it at exit if it
     # started it.
     ensure_journald()
     r = subprocess.run(['unshare', '--net', '--mount', '--uts', '--fork',
                         '--propagation', 'private', sys.executable,
-                        os.path.abspath(__file__), '--inside'])
+                        os.path.abspath(__file__), '--inside', tree])
     return r.returncode
 
 
