@@ -548,9 +548,10 @@ feed_reference(struct sw_feed *f, time_t ref)
 }
 
 /*
- * A line the front end found nothing in, while join.c holds nothing: a
- * record of its own that no rule matches, counted without being matched;
- * its stamp is read as the record's would have been.
+ * A line the front end found nothing in, that does not start an Exim
+ * mainlog entry, while join.c holds nothing: a record of its own that no
+ * rule matches, counted without being matched; its stamp is read as the
+ * record's would have been.
  */
 static void
 feed_skip(struct sw_feed *f, const char *p, size_t n, uint64_t start)
@@ -581,7 +582,7 @@ feed_line(void *arg, const char *p, size_t n, int cut, uint64_t start,
 	if (cut)
 		f->st.cut++;
 	if (!cut && front_skip(f->fe, start, next) &&
-	    join_held(f->j, NULL, 0) == 0)
+	    join_held(f->j, NULL, 0) == 0 && !parse_may_hold(p, n))
 		feed_skip(f, p, n, start);
 	else {
 		join_at(f->j, start);

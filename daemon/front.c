@@ -5,8 +5,10 @@
  * of them is a necessary condition: the longest is taken), the words
  * that make an unmatched line "about AUTH" (match_mentions_auth), and
  * the shapes join.c must see whatever they say: rsyslog's "message
- * repeated", an Exim syslog part prefix "[1\2] ", an Exim mainlog stamp
- * at the start of a line (an entry that continuation lines may follow).
+ * repeated", an Exim syslog part prefix "[1\2] " (an Exim mainlog stamp
+ * at the start of a line, an entry continuation lines may follow, is
+ * told by feed.c with parse_may_hold(): a pattern anchored at line
+ * starts would double the cost of the pass).
  * One pass over the buffer finds them all; a line with none of them can
  * match no rule and is counted without its envelope being parsed.
  *
@@ -53,7 +55,6 @@ static const char *const front_fixed[] = {
 	"uthenticat", "AUTH", "SASL", "sasl", "535 ", "535-",
 	"message repeated ",
 	"\\[[0-9]+[\\\\/][0-9]+\\] ",
-	"^[0-9]{4}-[0-9]{2}-[0-9]{2} ",
 	NULL
 };
 
@@ -111,7 +112,7 @@ front_compile(const struct sw_rules *rs)
 	ids = xcalloc(max, sizeof(*ids));
 	for (i = 0; front_fixed[i] != NULL; i++, n++) {
 		pat[n] = xstrdup(front_fixed[i]);
-		flags[n] = front_fixed[i][0] == '^' ? HS_FLAG_MULTILINE : 0;
+		flags[n] = 0;
 	}
 	for (i = 0; i < rs->nextracts; i++) {
 		if (rs->extracts[i].ignore)

@@ -653,6 +653,21 @@ parse_found(struct sw_clock *c, const struct sw_line *l)
 }
 
 /*
+ * 1 when the line may start an Exim mainlog entry ("2026-11-28 04:08:29"
+ * after an optional "<13>"), which continuation lines may follow: cheap,
+ * and true of every line parse_line() finds SW_FMT_EXIM (and of a few
+ * more).
+ */
+int
+parse_may_hold(const char *buf, size_t len)
+{
+	const char	*p = skip_pri(buf, buf + len);
+
+	return buf + len - p >= 20 && p[4] == '-' && p[7] == '-' &&
+	    p[10] == ' ';
+}
+
+/*
  * Fills l from the line buf (len bytes, no newline).  Returns 1 when an
  * envelope was found, 0 when the whole line is the message (SW_FMT_NONE).
  */

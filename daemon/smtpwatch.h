@@ -488,6 +488,7 @@ void	 span_text(char *, size_t, long long);
 /* parse.c */
 void	 clock_init(struct sw_clock *, time_t);
 void	 clock_resume(struct sw_clock *, int, int, time_t, time_t);
+int	 parse_may_hold(const char *, size_t);
 int	 parse_line(struct sw_clock *, const char *, size_t,
 	    struct sw_line *);
 enum sw_mta	 parse_mta(const char *, size_t);
