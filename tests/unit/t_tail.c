@@ -308,7 +308,7 @@ on_drained(void *arg)
 }
 
 static const struct sw_tail_cb	 cb = {
-	on_line, on_begin, on_moved, on_end, on_drained
+	on_line, on_begin, on_moved, on_end, on_drained, NULL
 };
 
 /* Runs until nothing is left to read, counting the calls. */
