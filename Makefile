@@ -55,17 +55,17 @@ $(B)/paths: FORCE | $(B)
 	    echo '$(DATADIR) $(SYSCONFDIR) vectorscan=$(VECTORSCAN)' >$@
 
 $(B)/%.o: daemon/%.c $(HDRS) $(B)/paths | $(B)
-	$(CC) $(SW_CFLAGS) $(CFLAGS) -c -o $@ $<
+	$(CC) $(SW_CFLAGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(B)/asan/%.o: daemon/%.c $(HDRS) $(B)/paths | $(B)
 	@mkdir -p $(B)/asan
 	$(CC) $(SW_CFLAGS) $(CFLAGS) $(SAN) -c -o $@ $<
 
 $(B)/smtpwatchctl: $(CTL:%=$(B)/%.o)
-	$(CC) $(CFLAGS) -o $@ $^ $(SW_LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(SW_LDLIBS)
 
 $(B)/smtpwatchd: $(DAEMON:%=$(B)/%.o)
-	$(CC) $(CFLAGS) -o $@ $^ $(SW_LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(SW_LDLIBS)
 
 $(B)/asan/smtpwatchctl: $(CTL:%=$(B)/asan/%.o)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(SW_LDLIBS)
@@ -263,4 +263,10 @@ lint:
 clean:
 	rm -rf $(B)
 
-.PHONY: all novs tests deps check run bench install uninstall lint clean fuzz fuzz-build FORCE
+# The Debian package (debian/), built as dpkg-buildpackage does: the .deb
+# is written beside the tree.  Works in an exported tree without .git.
+deb:
+	@sh contrib/deps deb
+	dpkg-buildpackage -us -uc -b
+
+.PHONY: all deb novs tests deps check run bench install uninstall lint clean fuzz fuzz-build FORCE
