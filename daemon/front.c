@@ -38,6 +38,17 @@ struct front_span {
 	uint64_t	 a, b;
 };
 
+/*
+ * The database of one rules load and its scratch space, compiled when
+ * the first feed needs it and shared by every feed of those rules (the
+ * program is single-threaded): check-rules makes a feed per case.
+ */
+struct sw_frontdb {
+	int		 tried;		/* compiled, or failed to */
+	hs_database_t	*db;
+	hs_scratch_t	*scratch;
+};
+
 struct sw_front {
 	hs_database_t	*db;
 	hs_scratch_t	*scratch;
@@ -142,25 +153,56 @@ out:
 	return db;
 }
 
+struct sw_frontdb *
+frontdb_new(void)
+{
+	return xcalloc(1, sizeof(struct sw_frontdb));
+}
+
+void
+frontdb_free(struct sw_frontdb *fd)
+{
+	if (fd == NULL)
+		return;
+	hs_free_scratch(fd->scratch);
+	hs_free_database(fd->db);
+	free(fd);
+}
+
+/* The rules' database, compiled at the first call; 0, or -1 without. */
+static int
+frontdb_get(const struct sw_rules *rs)
+{
+	struct sw_frontdb	*fd = rs->front;
+
+	if (fd == NULL)
+		return -1;
+	if (!fd->tried) {
+		fd->tried = 1;
+		if ((fd->db = front_compile(rs)) != NULL &&
+		    hs_alloc_scratch(fd->db, &fd->scratch) != HS_SUCCESS) {
+			log_warnx("front end off (every line is read): "
+			    "vectorscan: no scratch space");
+			hs_free_database(fd->db);
+			fd->db = NULL;
+		}
+	}
+	return fd->db != NULL ? 0 : -1;
+}
+
 struct sw_front *
 front_new(const struct sw_rules *rs)
 {
 	struct sw_front	*fe;
-	hs_database_t	*db;
 
 	if (getenv("SMTPWATCH_FRONT") != NULL &&
 	    strcmp(getenv("SMTPWATCH_FRONT"), "no") == 0)
 		return NULL;
-	if ((db = front_compile(rs)) == NULL)
+	if (frontdb_get(rs) == -1)
 		return NULL;
 	fe = xcalloc(1, sizeof(*fe));
-	fe->db = db;
-	if (hs_alloc_scratch(db, &fe->scratch) != HS_SUCCESS) {
-		log_warnx("front end off (every line is read): vectorscan: "
-		    "no scratch space");
-		front_free(fe);
-		return NULL;
-	}
+	fe->db = rs->front->db;
+	fe->scratch = rs->front->scratch;
 	return fe;
 }
 
@@ -169,8 +211,6 @@ front_free(struct sw_front *fe)
 {
 	if (fe == NULL)
 		return;
-	hs_free_scratch(fe->scratch);
-	hs_free_database(fe->db);
 	free(fe->v);
 	free(fe);
 }
@@ -319,6 +359,18 @@ front_skipped(const struct sw_front *fe)
 }
 
 #else	/* !SW_VECTORSCAN: every line is read */
+
+struct sw_frontdb *
+frontdb_new(void)
+{
+	return NULL;
+}
+
+void
+frontdb_free(struct sw_frontdb *fd)
+{
+	(void)fd;
+}
 
 struct sw_front *
 front_new(const struct sw_rules *rs)

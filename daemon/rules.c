@@ -1085,6 +1085,7 @@ rules_load(char *const *dirs, size_t ndirs, struct sw_rules **out)
 		return -1;
 	}
 	rules_jitstack(ld.rs);
+	ld.rs->front = frontdb_new();
 	*out = ld.rs;
 	return 0;
 }
@@ -1115,6 +1116,7 @@ rules_free(struct sw_rules *rs)
 	strv_free(rs->replacing, rs->nreplacing);
 	pcre2_match_context_free(rs->mc);
 	pcre2_jit_stack_free(rs->jitstack);
+	frontdb_free(rs->front);
 	free(rs);
 }
 

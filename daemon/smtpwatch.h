@@ -232,6 +232,8 @@ struct sw_rules {
 	int			 jit;	/* JIT compiled (where allowed) */
 	void			*mc;	/* pcre2_match_context: the limits */
 	void			*jitstack;	/* pcre2_jit_stack, with JIT */
+	struct sw_frontdb	*front;	/* front.c's database, compiled at
+					   the first front_new() */
 };
 
 /*
@@ -608,6 +610,9 @@ struct sw_tail_cb {
  * NULL and every line read when built without it).
  */
 struct sw_front;
+struct sw_frontdb;
+struct sw_frontdb *frontdb_new(void);
+void		 frontdb_free(struct sw_frontdb *);
 struct sw_front	*front_new(const struct sw_rules *);
 void		 front_free(struct sw_front *);
 void		 front_chunk(struct sw_front *, const char *, size_t, uint64_t);
