@@ -219,6 +219,8 @@ listing_bind(const struct ctldb_opt *o, sqlite3_stmt *st)
 	bind_opt(st, ":host", o->host);
 	if ((i = sqlite3_bind_parameter_index(st, ":open")) > 0)
 		sqlite3_bind_int(st, i, o->open);
+	if ((i = sqlite3_bind_parameter_index(st, ":failing")) > 0)
+		sqlite3_bind_int(st, i, o->failing);
 }
 
 /*
@@ -333,7 +335,85 @@ ctldb_accounts(const struct ctldb_opt *o)
 	return listing(o, sql, cols, sizeof(cols) / sizeof(cols[0]));
 }
 
-/* addresses: address_totals; the window as for accounts (scope 'addr'). */
+/*
+ * 1 when s is an address or network as the daemon stores them (digits,
+ * hex, ':', '.', one '/'): only such text reaches a firewall's input.
+ */
+static int
+addr_plain(const char *s)
+{
+	size_t	 n = strspn(s, "0123456789abcdefABCDEF:./");
+
+	return n > 0 && s[n] == '\0' && strchr(s, '/') == strrchr(s, '/');
+}
+
+/* The elements of one nft set, those of family 4 or 6, on one line. */
+static int
+nft_set(FILE *fp, sqlite3_stmt *st, int six)
+{
+	const char	*a;
+	int		 rc, n = 0;
+
+	sqlite3_reset(st);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		a = (const char *)sqlite3_column_text(st, 1);
+		if (a == NULL || !addr_plain(a) ||
+		    (strchr(a, ':') != NULL) != six)
+			continue;
+		if (n++ == 0)
+			fprintf(fp, "add element inet smtpwatch failing%d { %s",
+			    six ? 6 : 4, a);
+		else
+			fprintf(fp, ", %s", a);
+	}
+	if (n > 0)
+		fputs(" }\n", fp);
+	return rc;
+}
+
+/*
+ * --format plain: one address or network a line; nft: the input of
+ * `nft -f`, the IPv4 ones in set failing4, the IPv6 ones in failing6
+ * of table inet smtpwatch.  Returns the exit status.
+ */
+static int
+addresses_plain(const struct ctldb_opt *o, const char *sql)
+{
+	sqlite3		*db;
+	sqlite3_stmt	*st;
+	FILE		*fp = ctldb_out(o);
+	const char	*a;
+	int		 rc, own;
+
+	if ((db = ctldb_db(o, &own)) == NULL)
+		return 3;
+	if ((st = ctldb_prepare(db, sql)) == NULL) {
+		if (own)
+			sqlite3_close(db);
+		return 3;
+	}
+	listing_bind(o, st);
+	if (o->format == CTLDB_FMT_NFT) {
+		if ((rc = nft_set(fp, st, 0)) == SQLITE_DONE)
+			rc = nft_set(fp, st, 1);
+	} else
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+			if ((a = (const char *)sqlite3_column_text(st, 1)) !=
+			    NULL && addr_plain(a))
+				fprintf(fp, "%s\n", a);
+	rc = rc == SQLITE_DONE ? 0 : step_error(db, st);
+	if (rc == 0)
+		sqlite3_finalize(st);
+	if (own)
+		sqlite3_close(db);
+	return rc;
+}
+
+/*
+ * addresses: address_totals; the window as for accounts (scope 'addr').
+ * --failing: only those no account ever logged in from (a user's own
+ * device or network is not an attacker's).
+ */
 int
 ctldb_addresses(const struct ctldb_opt *o)
 {
@@ -353,9 +433,12 @@ ctldb_addresses(const struct ctldb_opt *o)
 	    "d.successes, d.trouble, d.accounts, d.last_account, "
 	    "d.first_failure, d.last_failure, d.last_success, d.folded "
 	    "FROM address_totals d WHERE coalesce(:host, d.host) = d.host) "
-	    "WHERE " NO_WINDOW " OR failures > 0 "
+	    "WHERE (" NO_WINDOW " OR failures > 0) AND "
+	    "(:failing = 0 OR (failures > 0 AND successes = 0)) "
 	    "ORDER BY failures DESC, addr, host";
 
+	if (o->format != CTLDB_FMT_TABLE)
+		return addresses_plain(o, sql);
 	return listing(o, sql, cols, sizeof(cols) / sizeof(cols[0]));
 }
 

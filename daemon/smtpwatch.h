@@ -1060,7 +1060,12 @@ struct ctldb_opt {
 	const char		*host;		/* NULL: every host */
 	int			 open;		/* incidents: open ones only */
 	int			 json;
+	int			 failing;	/* addresses: none logged in */
+	int			 format;	/* addresses: CTLDB_FMT_* */
 };
+#define CTLDB_FMT_TABLE	0	/* the table, or JSON */
+#define CTLDB_FMT_PLAIN	1	/* one address or network a line */
+#define CTLDB_FMT_NFT	2	/* nft -f input: add element ... */
 time_t	 ctldb_now(void);
 struct sqlite3	*ctldb_open(const char *);
 struct sqlite3_stmt	*ctldb_prepare(struct sqlite3 *, const char *);

@@ -29,9 +29,9 @@
 
 /* The options: common ones (-f, --rules, --help) and the commands'. */
 enum opt {
-	O_DIRECTION, O_DRY_RUN, O_EVENTS, O_HOST, O_JOURNAL, O_JSON,
-	O_MISSED, O_NO_PROGRESS, O_OPEN, O_OUTPUT, O_SINCE, O_UNTIL,
-	O_VERBOSE, O_NCMDOPTS,
+	O_DIRECTION, O_DRY_RUN, O_EVENTS, O_FAILING, O_FORMAT, O_HOST,
+	O_JOURNAL, O_JSON, O_MISSED, O_NO_PROGRESS, O_OPEN, O_OUTPUT,
+	O_SINCE, O_UNTIL, O_VERBOSE, O_NCMDOPTS,
 	O_RULES = O_NCMDOPTS, O_HELP, O_VERSION, O_CONFIG, O_NOPTS
 };
 #define OPT(o)	(1u << (o))
@@ -40,6 +40,8 @@ static const struct option longopts[] = {	/* indexed by enum opt */
 	[O_DIRECTION] =	{ "direction",	required_argument,	NULL, 0 },
 	[O_DRY_RUN] =	{ "dry-run",	no_argument,		NULL, 0 },
 	[O_EVENTS] =	{ "events",	no_argument,		NULL, 0 },
+	[O_FAILING] =	{ "failing",	no_argument,		NULL, 0 },
+	[O_FORMAT] =	{ "format",	required_argument,	NULL, 0 },
 	[O_HOST] =	{ "host",	required_argument,	NULL, 0 },
 	[O_JOURNAL] =	{ "journal",	no_argument,		NULL, 0 },
 	[O_JSON] =	{ "json",	no_argument,		NULL, 0 },
@@ -59,6 +61,7 @@ static const struct option longopts[] = {	/* indexed by enum opt */
 /* The value an option's usage shows, or NULL for a flag. */
 static const char *const optargs[O_NOPTS] = {
 	[O_DIRECTION] = "server|client",
+	[O_FORMAT] = "plain|nft",
 	[O_HOST] = "HOST",
 	[O_OUTPUT] = "FILE",
 	[O_SINCE] = "TIME",
@@ -109,7 +112,8 @@ static int	cmd_status(struct ctl *, int, char **);
 static const struct command commands[] = {	/* sorted */
 	{ "accounts",	0, 0, LISTING | OPT(O_DIRECTION), cmd_accounts, "",
 	    "Accounts failing AUTH, ours at relays and clients' at us" },
-	{ "addresses",	0, 0, LISTING, cmd_addresses, "",
+	{ "addresses",	0, 0, LISTING | OPT(O_FAILING) | OPT(O_FORMAT),
+	    cmd_addresses, "",
 	    "Client addresses failing AUTH" },
 	{ "check-rules", 0, -1, 0, cmd_check_rules, "[FILE | DIR ...]",
 	    "Run the annotated corpus against the rules" },
@@ -258,10 +262,15 @@ static int
 cmd_addresses(struct ctl *c, int argc, char **argv)
 {
 	struct ctldb_opt	 o;
+	const char		*f = c->arg[O_FORMAT];
 
 	(void)argc;
 	(void)argv;
 	ctl_dbopt(c, &o);
+	o.failing = (c->given & OPT(O_FAILING)) != 0;
+	if (f != NULL)		/* opt_check() allowed these two */
+		o.format = strcmp(f, "nft") == 0 ? CTLDB_FMT_NFT :
+		    CTLDB_FMT_PLAIN;
 	return ctldb_addresses(&o);
 }
 
@@ -760,6 +769,11 @@ opt_check(struct ctl *c, const struct command *cmd, int argc)
 		    c->arg[O_DIRECTION]);
 	if (c->arg[O_HOST] != NULL && c->arg[O_HOST][0] == '\0')
 		usage_error(cmd, "--host needs a host name");
+	if (c->arg[O_FORMAT] != NULL && strcmp(c->arg[O_FORMAT], "plain") != 0 &&
+	    strcmp(c->arg[O_FORMAT], "nft") != 0)
+		usage_error(cmd, "--format %s: plain or nft", c->arg[O_FORMAT]);
+	if (c->arg[O_FORMAT] != NULL && (c->given & OPT(O_JSON)))
+		usage_error(cmd, "--format and --json exclude each other");
 	if (c->given & OPT(O_SINCE))
 		c->since = opt_time(c, cmd, O_SINCE);
 	if (c->given & OPT(O_UNTIL))

@@ -25,6 +25,7 @@ Usage: python3 tests/ctl/test_cli.py [TEST|GROUP ...]
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -34,14 +35,15 @@ ROOT = os.path.join(HERE, '..', '..')
 sys.path.insert(0, os.path.join(HERE, '..', 'daemon'))
 
 from harness import (BIN, CTL, RULES, TIMEOUT, Daemon, append, epoch, eq, fail,  # noqa: E402
-                     pf_fail, run_tests)
+                     pf_fail, pf_success, run_tests)
 
 TESTS = {}
 GROUPS = {}
 
 # Every option of smtpwatchctl's commands, with a value where it takes one.
 OPTIONS = {
-    'direction': ['server'], 'dry-run': [], 'events': [], 'host': ['mx1'],
+    'direction': ['server'], 'dry-run': [], 'events': [], 'failing': [],
+    'format': ['plain'], 'host': ['mx1'],
     'journal': [], 'json': [], 'missed': [], 'no-progress': [], 'open': [],
     'output': ['OUT'], 'since': ['1h'], 'until': ['now'], 'verbose': [],
 }
@@ -149,6 +151,8 @@ def arguments(w):
         (['accounts', '--host', ''], '--host needs a host name'),
         (['accounts', '--since'], '--since needs a value'),
         (['--version', 'status'], '--version goes alone'),
+        (['addresses', '--format', 'csv'], '--format csv: plain or nft'),
+        (['addresses', '--format', 'nft', '--json'], '--format and --json exclude each other'),
     ]
     for args, want in cases:
         rc, out, err = run(['-f', cf, '--rules', RULES] + args)
@@ -360,6 +364,82 @@ def listings(w):
     rc, out, err = run(['-f', d.conf, '--rules', RULES, 'incidents', '--json', '--until', '2026-11-28T03:00'],
                        env=now)
     eq(json.loads(out), [], 'incidents before any failure')
+
+
+# ===========================================================================
+# firewall: addresses --failing --format plain|nft
+# ===========================================================================
+
+@test('firewall')
+def failing(w):
+    """A brute force from 203.0.113.5, a spray from 2001:db8::66 and a
+    network folded or not, and bob's own phone at 198.51.100.7, from which
+    bob logged in before its password went stale: --failing leaves the
+    phone out; --format plain prints one address a line, nft the input of
+    nft -f, IPv4 and IPv6 in their sets; the table and JSON filter alike."""
+    log = w.path('mail.log')
+    data = pf_success('bob@example.org', '198.51.100.7', 0)
+    for k in range(6):
+        data += pf_fail('alice@example.org', '203.0.113.5', 60 + k)
+        data += pf_fail('user%d@example.org' % k, '2001:db8::66', 120 + k)
+        data += pf_fail('bob@example.org', '198.51.100.7', 180 + k)
+    with open(log, 'wb') as f:
+        f.write(data)
+    d = Daemon(w, [log])
+    d.start()
+    d.wait_caught_up()
+    d.term()
+    base = ['-f', d.conf, '--rules', RULES, 'addresses']
+    rc, out, err = run(base + ['--format', 'plain'])
+    eq((rc, sorted(out.split())), (0, ['198.51.100.7', '2001:db8::66', '203.0.113.5']),
+       'addresses --format plain')
+    rc, out, err = run(base + ['--failing', '--format', 'plain'])
+    eq((rc, out), (0, '2001:db8::66\n203.0.113.5\n'), 'addresses --failing --format plain '
+       '(most failures first, then by address)')
+    rc, out, err = run(base + ['--failing', '--format', 'nft'])
+    eq((rc, out), (0, 'add element inet smtpwatch failing4 { 203.0.113.5 }\n'
+                      'add element inet smtpwatch failing6 { 2001:db8::66 }\n'),
+       'addresses --failing --format nft')
+    rc, out, err = run(base + ['--failing', '--json'])
+    eq(sorted(r['addr'] for r in json.loads(out)), ['2001:db8::66', '203.0.113.5'],
+       'addresses --failing --json')
+    rc, out, err = run(base + ['--failing'])
+    if rc != 0 or '203.0.113.5' not in out or '198.51.100.7' in out:
+        fail('addresses --failing (table): exit %d:\n%s%s' % (rc, out, err))
+    rc, out, err = run(base + ['--failing', '--format', 'nft', '--since', '2026-12-31'])
+    eq((rc, out), (0, ''), 'addresses --failing --format nft with nothing in the window')
+    nft_apply(w, base)
+
+
+# The table and sets of smtpwatchctl(8)'s EXAMPLES, then its pipe.
+NFT_SETUP = '''
+nft add table inet smtpwatch
+nft add set inet smtpwatch failing4 '{ type ipv4_addr; flags interval, timeout; timeout 1h; }'
+nft add set inet smtpwatch failing6 '{ type ipv6_addr; flags interval, timeout; timeout 1h; }'
+nft add chain inet smtpwatch input '{ type filter hook input priority 0; }'
+nft add rule inet smtpwatch input ip saddr @failing4 tcp dport '{ 25, 465, 587 }' drop
+nft add rule inet smtpwatch input ip6 saddr @failing6 tcp dport '{ 25, 465, 587 }' drop
+"$0" "$@" --failing --format nft | nft -f -
+nft list set inet smtpwatch failing4
+nft list set inet smtpwatch failing6
+'''
+
+
+def nft_apply(w, base):
+    """The man page's nftables example, in a network namespace of its own
+    (as root, with nft): the sets hold the two attackers, not the phone."""
+    nft = shutil.which('nft') or ('/usr/sbin/nft' if os.path.exists('/usr/sbin/nft') else None)
+    if os.geteuid() != 0 or nft is None:
+        print('      (nft applied: skipped, needs root and nft)')
+        return
+    env = dict(os.environ, PATH=os.path.dirname(nft) + ':' + os.environ.get('PATH', ''))
+    r = subprocess.run(['unshare', '--net', 'sh', '-ec', NFT_SETUP, CTL] + base,
+                       capture_output=True, timeout=TIMEOUT, env=env)
+    out = r.stdout.decode('utf-8', 'replace')
+    if r.returncode != 0 or '203.0.113.5' not in out or '2001:db8::66' not in out or \
+            '198.51.100.7' in out:
+        fail('the nft example: exit %d:\n%s%s' % (r.returncode, out,
+                                                 r.stderr.decode('utf-8', 'replace')))
 
 
 # ===========================================================================
