@@ -38,7 +38,8 @@ CORE	 = log util lines parse join rules match front conf corpus wire recent \
 	   held
 CTL	 = $(CORE) journal store feed attrib incident alert count out scan \
 	   ctldb ctlsock status metrics smtpwatchctl
-DAEMON	 = $(CORE) tail journal store notify feed attrib incident alert count control smtpwatchd
+DAEMON	 = $(CORE) tail journal store notify hook feed attrib incident alert count \
+	   control smtpwatchd
 UNITS	 = t_parse t_rules t_match t_corpus t_lines t_feed t_attrib t_recent \
 	   t_util t_held
 # Unit tests of the daemon's own files: they link what they need.
@@ -205,6 +206,9 @@ install: all
 	rm -f $(OLDRULES:%=$(DESTDIR)$(DATADIR)/rules/%)
 	install -m 644 $(RULES) $(DESTDIR)$(DATADIR)/rules/
 	install -m 644 $(CORPUS) $(DESTDIR)$(DATADIR)/corpus/
+	install -d $(DESTDIR)$(DATADIR)/notify
+	install -m 755 contrib/notify/mail contrib/notify/webhook \
+	    $(DESTDIR)$(DATADIR)/notify/
 	install -m 644 $(MAN5:%=man/%) $(DESTDIR)$(MANDIR)/man5/
 	install -m 644 $(MAN8:%=man/%) $(DESTDIR)$(MANDIR)/man8/
 	sed 's|@SBINDIR@|$(SBINDIR)|g' contrib/systemd/smtpwatchd.service.in \
@@ -237,8 +241,9 @@ uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/smtpwatchd $(DESTDIR)$(BINDIR)/smtpwatchctl
 	rm -f $(RULES:rules/%=$(DESTDIR)$(DATADIR)/rules/%)
 	rm -f $(CORPUS:tests/corpus/%=$(DESTDIR)$(DATADIR)/corpus/%)
+	rm -f $(DESTDIR)$(DATADIR)/notify/mail $(DESTDIR)$(DATADIR)/notify/webhook
 	-rmdir $(DESTDIR)$(DATADIR)/rules $(DESTDIR)$(DATADIR)/corpus \
-	    $(DESTDIR)$(DATADIR)
+	    $(DESTDIR)$(DATADIR)/notify $(DESTDIR)$(DATADIR)
 	rm -f $(MAN5:%=$(DESTDIR)$(MANDIR)/man5/%) $(MAN8:%=$(DESTDIR)$(MANDIR)/man8/%)
 	rm -f $(DESTDIR)$(UNITDIR)/smtpwatchd.service \
 	    $(DESTDIR)$(UNITDIR)/smtpwatch-metrics.service \

@@ -1002,6 +1002,7 @@ struct sw_outbox {
 	unsigned char	**v;
 	size_t		*len;
 	size_t		 n, cap;
+	size_t		 loaded;	/* the first ones: from the database */
 	int		 stored;
 };
 
@@ -1035,6 +1036,7 @@ outbox_clear(struct sw_outbox *ob)
 	for (i = 0; i < ob->n; i++)
 		free(ob->v[i]);
 	ob->n = 0;
+	ob->loaded = 0;
 }
 
 void
@@ -1146,17 +1148,23 @@ outbox_committed(struct sw_outbox *ob)
 
 /*
  * Writes every entry, oldest first, and forgets them; the committed
- * row still holds them until the next commit.  Returns how many.
+ * row still holds them until the next commit.  cb (when not NULL) is
+ * called for each entry this run decided, after it is written: not for
+ * those outbox_load() took, which a run before may have passed on.
+ * Returns how many were written.
  */
 size_t
-outbox_send(struct sw_outbox *ob)
+outbox_send(struct sw_outbox *ob, sw_outbox_cb cb, void *arg)
 {
 	struct iovec	 iov[FIELDS_MAX];
 	size_t		 i, n, sent = ob->n;
 
 	for (i = 0; i < ob->n; i++)
-		if ((n = outbox_fields(ob->v[i], ob->len[i], iov)) > 0)
+		if ((n = outbox_fields(ob->v[i], ob->len[i], iov)) > 0) {
 			(void)entry_write(iov, n);
+			if (cb != NULL && i >= ob->loaded)
+				cb(arg, iov, n);
+		}
 	outbox_clear(ob);
 	return sent;
 }
@@ -1187,6 +1195,7 @@ outbox_load(struct sw_outbox *ob, const struct sw_checkpoint *cp)
 		p = xmalloc(len);
 		memcpy(p, cp->state + off + 4, len);
 		outbox_push(ob, p, len);
+		ob->loaded = ob->n;
 		off += 4 + len;
 		n++;
 	}

@@ -42,6 +42,8 @@ conf_defaults(const char *path)
 	c->store.share = 50;
 	c->match.exim_syslog_dup = 1;
 	c->jit = 1;
+	c->alert_exec_ms = 30000;
+	c->alert_exec_max = 4;
 	c->alert.account_threshold = 5;
 	c->alert.account_window = 60 * 60;
 	c->alert.spray_threshold = 5;
@@ -92,6 +94,33 @@ conf_string(char **dst, const char *v)
 {
 	free(*dst);
 	*dst = xstrdup(v);
+	return NULL;
+}
+
+/*
+ * alert-exec PROGRAM [ARG ...]: split on blanks, no shell and no
+ * quoting; the program by its absolute path.
+ */
+static const char *
+conf_exec(struct sw_conf *c, const char *v)
+{
+	char	*copy, *w, *save = NULL;
+
+	if (v[0] != '/')
+		return "alert-exec needs the program's absolute path";
+	strv_free(c->alert_exec, c->nalert_exec);
+	c->alert_exec = NULL;
+	c->nalert_exec = 0;
+	copy = xstrdup(v);
+	for (w = strtok_r(copy, " \t", &save); w != NULL;
+	    w = strtok_r(NULL, " \t", &save)) {
+		if (c->nalert_exec == 32) {
+			free(copy);
+			return "alert-exec takes at most 31 arguments";
+		}
+		strv_push(&c->alert_exec, &c->nalert_exec, w);
+	}
+	free(copy);
 	return NULL;
 }
 
@@ -368,6 +397,12 @@ conf_directive(struct sw_conf *c, const char *word, char *val)
 		return conf_percent(&c->store.share, val);
 	else if (strcmp(word, "database-limit") == 0)
 		return conf_size(&c->store.limit, val);
+	else if (strcmp(word, "alert-exec") == 0)
+		return conf_exec(c, val);
+	else if (strcmp(word, "alert-exec-timeout") == 0)
+		return conf_ms(&c->alert_exec_ms, val, 1000, 3600000);
+	else if (strcmp(word, "alert-exec-max") == 0)
+		return conf_count(&c->alert_exec_max, val, 1, 64);
 	else if (strcmp(word, "pcre-jit") == 0) {
 		if (conf_yesno(val, &c->jit) == -1)
 			return "pcre-jit must be yes or no";
@@ -525,6 +560,7 @@ conf_free(struct sw_conf *c)
 	free(c->path);
 	strv_free(c->rules, c->nrules);
 	strv_free(c->logs, c->nlogs);
+	strv_free(c->alert_exec, c->nalert_exec);
 	free(c->database);
 	free(c->control);
 	free(c->journal_dir);

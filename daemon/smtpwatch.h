@@ -17,6 +17,7 @@
 #define SMTPWATCH_H
 
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -443,10 +444,22 @@ struct sw_conf {
 	size_t		 batch_events;	/* ... or after this many events */
 	long		 poll_ms;	/* stat interval without inotify */
 	int		 jit;		/* compile patterns with PCRE2's JIT */
+	char	       **alert_exec;	/* program and arguments, or NULL */
+	size_t		 nalert_exec;
+	long		 alert_exec_ms;	/* its timeout */
+	size_t		 alert_exec_max;	/* running at once */
 	struct sw_storeopt	 store;
 	struct sw_matchopt	 match;
 	struct sw_alertopt	 alert;
 };
+
+/* hook.c: the program run on each alert (alert-exec). */
+struct sw_hook;
+struct ev_loop;
+struct sw_hook	*hook_new(struct ev_loop *, const struct sw_conf *);
+void		 hook_configure(struct sw_hook *, const struct sw_conf *);
+void		 hook_alert(struct sw_hook *, const struct iovec *, size_t);
+void		 hook_free(struct sw_hook *);
 
 /* log.c */
 void	 log_init(const char *, int);
@@ -839,11 +852,13 @@ void		 alert_duration(char *, size_t, long);
 struct sw_outbox	*outbox_new(void);
 void		 outbox_free(struct sw_outbox *);
 void		 outbox_add(struct sw_outbox *, const struct sw_alert *);
+/* Called for each entry written that this run decided, with its fields. */
+typedef void	(*sw_outbox_cb)(void *, const struct iovec *, size_t);
 size_t		 outbox_count(const struct sw_outbox *);
 int		 outbox_position(const struct sw_outbox *,
 		    struct sw_checkpoint *);
 void		 outbox_committed(struct sw_outbox *);
-size_t		 outbox_send(struct sw_outbox *);
+size_t		 outbox_send(struct sw_outbox *, sw_outbox_cb, void *);
 int		 outbox_load(struct sw_outbox *, const struct sw_checkpoint *);
 
 /* attrib.c: names the account of a failure from a back end's line. */

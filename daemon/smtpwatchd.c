@@ -84,6 +84,7 @@ struct smtpwatch {
 	ev_timer		 batch_w, poll_w, retry_w, dog_w, tick_w;
 	ev_signal		 term_w, int_w, hup_w;
 	struct sw_control	*ctl;		/* NULL: no control socket */
+	struct sw_hook		*hook;		/* alert-exec */
 	time_t			*caughtat;	/* each feed: last had no lag */
 	time_t			 started;	/* wall clock */
 	time_t			 committed;	/* the last commit that wrote */
@@ -356,12 +357,20 @@ sw_commit_batch(struct smtpwatch *sw)
  * alert is written after its batch is committed, and never lost.
  * Returns 0, or -1 when the batch was not committed.
  */
+static void
+sw_hook(void *arg, const struct iovec *iov, size_t n)
+{
+	struct smtpwatch	*sw = arg;
+
+	hook_alert(sw->hook, iov, n);
+}
+
 static int
 sw_commit(struct smtpwatch *sw)
 {
 	if (sw_commit_batch(sw) == -1)
 		return -1;
-	if (outbox_send(sw->outbox) > 0)
+	if (outbox_send(sw->outbox, sw_hook, sw) > 0)
 		(void)sw_commit_batch(sw);	/* or by the retry */
 	return 0;
 }
@@ -1211,6 +1220,7 @@ sw_reload(struct smtpwatch *sw, char *err, size_t errsize)
 	    control_path(sw->ctl)) != 0)
 		log_warnx("control socket %s: the new path %s takes effect at "
 		    "the next start", control_path(sw->ctl), sw->conf->control);
+	hook_configure(sw->hook, sw->conf);
 	log_info("reloaded: %zu logs, %zu extract and %zu diagnosis entries",
 	    sw->nfeeds, sw->rs->nextracts, sw->rs->ndiagnoses);
 	notify_ready();
@@ -1541,12 +1551,14 @@ main(int argc, char *argv[])
 		    sw.conffile);
 	sw.loop = ev_default_loop(EVFLAG_AUTO);
 	sw.started = time(NULL);
+	sw.hook = hook_new(sw.loop, sw.conf);
 	sw_watchers(&sw);
 	/* before the database: a second daemon must not touch it */
 	if (control_open(sw.conf->control, sw.loop, ctl_cmds,
 	    sizeof(ctl_cmds) / sizeof(ctl_cmds[0]), &sw, &sw.ctl) == -1 ||
 	    sw_open(&sw) == -1) {
 		control_close(sw.ctl);
+		hook_free(sw.hook);
 		ev_loop_destroy(sw.loop);
 		rules_free(sw.rs);
 		conf_free(sw.conf);
@@ -1561,6 +1573,7 @@ main(int argc, char *argv[])
 	ev_run(sw.loop, 0);
 	control_close(sw.ctl);
 	sw_close(&sw);
+	hook_free(sw.hook);
 	rules_free(sw.rs);
 	conf_free(sw.conf);
 	strv_free(sw.rules, sw.nrules);

@@ -51,6 +51,8 @@ FILES = {
 FILES.update({'usr/share/smtpwatch/rules/' + r: 0o644 for r in RULES})
 CORPUS = sorted(f for f in os.listdir(os.path.join(ROOT, 'tests/corpus')) if f.endswith('.txt'))
 FILES.update({'usr/share/smtpwatch/corpus/' + c: 0o644 for c in CORPUS})
+FILES.update({'usr/share/smtpwatch/notify/mail': 0o755,
+              'usr/share/smtpwatch/notify/webhook': 0o755})
 UNIT = 'usr/lib/systemd/system/smtpwatchd.service'
 METRICS_UNIT = 'usr/lib/systemd/system/smtpwatch-metrics.service'
 METRICS_TIMER = 'usr/lib/systemd/system/smtpwatch-metrics.timer'
@@ -111,7 +113,7 @@ def layout(w):
         fail('check-rules on the installed corpus said:\n' + out)
     out = run([os.path.join(dest, 'usr/sbin/smtpwatchd'), '-n', '-f', os.path.join(dest, CONF),
                '--rules', os.path.join(dest, 'usr/share/smtpwatch/rules')])
-    if not re.search(r'configuration OK: 1 logs, \d+ extract and \d+ diagnosis entries '
+    if not re.search(r'configuration OK: 2 logs, \d+ extract and \d+ diagnosis entries '
                      r'from %d rules files' % len(RULES), out):
         fail('the installed daemon on the installed configuration said:\n' + out)
     # Every directive of the shipped configuration, uncommented, is valid.
