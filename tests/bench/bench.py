@@ -415,17 +415,19 @@ def targets(r, sizes):
           'bound by memory latency with a batch of 1M events), is grouped by '
           'network with inet_pton, inet_ntop and snprintf (issue 18, 5 %), and '
           'goes through the engine\'s track and incident lookups and SQLite.',
-          '- **catch-up**: the scan\'s work, then the batch\'s aggregation, the alert '
-          'engine and the SQLite commits (a fifth of the time).  It was 0.17M lines/s '
-          'normal and 0.02M storm: in a backlog, each alert committed the batch, once '
-          'per 256 KB slice; that now waits for batch-events or batch-interval.  A '
-          'storm touches thousands of distinct addresses, each an incident and rows '
-          'to upsert.',
-          '- **RSS**: 6.3 MB at rest, of which 5 MB are the pages of libc, SQLite, '
-          'PCRE2 and libsystemd; then SQLite\'s 2 MB page cache, a batch of up to '
-          '10,000 events, and in a storm the open incidents (at most 10,000, each '
-          '1.7 KB of fixed-size text fields) and 4,096 tracks.  Bounded, but above '
-          '8 MB, and it grows with the incidents open at once, up to that bound.']
+          '- **catch-up**: the scan\'s work (the front end skips the same lines), '
+          'then the batch\'s aggregation, the alert engine and the SQLite commits.  '
+          'A storm touches thousands of distinct addresses, each an incident, a '
+          'network group (issue 18) and rows to upsert; the storm write path of '
+          'issue 20 (time-first bucket keys, a cap on account x address rows) is '
+          'not built yet.',
+          '- **RSS**: VmHWM counts the shared libraries\' pages (libc, SQLite, '
+          'PCRE2, libsystemd, Vectorscan); RssAnon, the private memory, is the '
+          'figure the target is about: SQLite\'s page cache, a batch of up to '
+          '10,000 events, the Vectorscan database and scratch, and in a storm the '
+          'open incidents (at most 10,000 client ones, each 1.7 KB of fixed-size '
+          'text) and the tracks.  Bounded, but above 8 MB; keeping incident text '
+          'out of memory (issue 20) is not done.']
     return L
 
 
