@@ -115,6 +115,7 @@ struct window {
 /* One address an account failed from. */
 struct from {
 	uint64_t	 h;
+	uint64_t	 net;		/* hash of its network (engine_group) */
 	time_t		 last;
 	int		 good;		/* logged in before: -1 unknown */
 	char		 addr[SW_ADDR_MAX];
@@ -563,10 +564,12 @@ track_get(struct sw_engine *e, enum tkind kind, const char *host,
 
 /* The account's slot for addr: found, or the oldest one reused. */
 static struct from *
-track_from(struct track *t, const char *addr, time_t when)
+track_from(const struct sw_engine *e, struct track *t, const char *addr,
+    time_t when)
 {
 	uint64_t	 h = fnv64(FNV64_INIT, addr, strlen(addr));
 	struct from	*f, *old = &t->from[0];
+	char		 net[SW_NET_MAX];
 	size_t		 i;
 
 	for (i = 0; i < SW_TRACK_ADDRS; i++) {
@@ -580,6 +583,10 @@ track_from(struct track *t, const char *addr, time_t when)
 	f->h = h;
 	f->good = -1;
 	snprintf(f->addr, sizeof(f->addr), "%s", addr);
+	/* Grouped once, here: not for every failure after (a fifth of a
+	 * distributed storm's engine time was inet_pton and snprintf). */
+	(void)engine_group(e->opt, addr, net, sizeof(net));
+	f->net = fnv64(FNV64_INIT, net, strlen(net));
 found:
 	if (when > f->last)
 		f->last = when;
@@ -1485,19 +1492,17 @@ account_good(struct sw_engine *e, const struct track *t, struct from *f)
  * failed from in its window: addresses of one network are one attacker.
  */
 static uint32_t
-track_networks(const struct sw_engine *e, const struct track *t, time_t now,
-    long window)
+track_networks(const struct track *t, time_t now, long window)
 {
-	char		 nets[SW_TRACK_ADDRS][SW_NET_MAX];
+	uint64_t	 nets[SW_TRACK_ADDRS];
 	uint32_t	 n = 0, j;
 	size_t		 i;
 
 	for (i = 0; i < SW_TRACK_ADDRS; i++) {
 		if (t->from[i].last == 0 || t->from[i].last < now - window)
 			continue;
-		(void)engine_group(e->opt, t->from[i].addr, nets[n],
-		    sizeof(nets[n]));
-		for (j = 0; j < n && strcmp(nets[j], nets[n]) != 0; j++)
+		nets[n] = t->from[i].net;
+		for (j = 0; j < n && nets[j] != nets[n]; j++)
 			continue;
 		if (j == n)
 			n++;
@@ -1517,7 +1522,7 @@ account_rank(struct sw_engine *e, struct track *t)
 	size_t		 i;
 
 	if (n >= (uint32_t)e->opt->distributed &&
-	    track_networks(e, t, e->now, e->opt->account_window) >=
+	    track_networks(t, e->now, e->opt->account_window) >=
 	    (uint32_t)e->opt->distributed)
 		return 2;
 	if (n == 0)
@@ -1619,7 +1624,7 @@ account_failure(struct sw_engine *e, const struct sw_event *ev)
 	if (t->ntimes >= 2 * RHYTHM)
 		t->ntimes -= RHYTHM;
 	if (ev->addr[0] != '\0')
-		(void)track_from(t, ev->addr, ev->when);
+		(void)track_from(e, t, ev->addr, ev->when);
 	in = inc_find(e, SW_INC_ACCOUNT, ev->host, ev->account,
 	    ev->accountlen);
 	if (in != NULL) {
