@@ -72,7 +72,7 @@ struct sw_hook {
 static void	hook_next(struct sw_hook *);
 
 static void
-strv_free0(char **v)
+hook_argv_free(char **v)
 {
 	size_t	 i;
 
@@ -89,7 +89,7 @@ hook_configure(struct sw_hook *h, const struct sw_conf *c)
 {
 	size_t	 i;
 
-	strv_free0(h->argv);
+	hook_argv_free(h->argv);
 	h->argv = NULL;
 	if (c->alert_exec != NULL) {
 		h->argv = xcalloc(c->nalert_exec + 1, sizeof(*h->argv));
@@ -114,7 +114,7 @@ hook_new(struct ev_loop *loop, const struct sw_conf *c)
 static void
 hook_job_clear(struct hook_job *j)
 {
-	strv_free0(j->env);
+	hook_argv_free(j->env);
 	free(j->kind);
 	j->env = NULL;
 	j->kind = NULL;
@@ -448,6 +448,6 @@ hook_free(struct sw_hook *h)
 		h->qlen--;
 	}
 	free(h->run);
-	strv_free0(h->argv);
+	hook_argv_free(h->argv);
 	free(h);
 }
