@@ -1368,15 +1368,15 @@ VALGRIND = ['valgrind', '-q', '--error-exitcode=9', '--leak-check=full',
 def valgrind_run(w):
     """The plain build under valgrind: memcheck errors or a definite or
     indirect leak make it exit 9.  One run through the sample log (every
-    alert kind, incidents opened and closed), a rotation, a reload, and
-    the stop."""
+    alert kind, incidents opened and closed, each running alert-exec),
+    a rotation, a reload, and the stop."""
     log = w.path('mail.log')
     with open(os.path.join(ROOT, 'tests', 'demo.log'), 'rb') as f:
         sample = f.read().splitlines(keepends=True)
     half = len(sample) // 2
     append(log, b''.join(sample[:half]))
     # valgrind cannot follow code PCRE2's JIT writes: the interpreter
-    d = Daemon(w, [log], wrap=VALGRIND, extra_conf='pcre-jit no')
+    d = Daemon(w, [log], wrap=VALGRIND, extra_conf='pcre-jit no\nalert-exec /bin/true')
     d.start()
     d.wait_caught_up(timeout=120)
     os.rename(log, log + '.1')
@@ -1385,6 +1385,7 @@ def valgrind_run(w):
     d.hup()
     append(log, fails('alice@example.com', 6, ip='203.0.113.200', sec=7200))
     d.wait_caught_up(timeout=120)
+    d.wait_stderr(r'alert-exec: /bin/true \(\S+ alert\): done', timeout=120)
     rows = query(d.db, "SELECT DISTINCT kind FROM incidents")
     eq(sorted(r['kind'] for r in rows), ['account', 'address', 'backend', 'relay'],
        'incident kinds')
