@@ -224,6 +224,28 @@ listing_bind(const struct ctldb_opt *o, sqlite3_stmt *st)
 }
 
 /*
+ * sql prepared on o's database with listing_bind()'s parameters; *db
+ * and *own as ctldb_db() sets them.  NULL after logging (the database
+ * closed when it was opened here).
+ */
+static sqlite3_stmt *
+listing_stmt(const struct ctldb_opt *o, const char *sql, sqlite3 **db,
+    int *own)
+{
+	sqlite3_stmt	*st;
+
+	if ((*db = ctldb_db(o, own)) == NULL)
+		return NULL;
+	if ((st = ctldb_prepare(*db, sql)) == NULL) {
+		if (*own)
+			sqlite3_close(*db);
+		return NULL;
+	}
+	listing_bind(o, st);
+	return st;
+}
+
+/*
  * Runs sql (its parameters: listing_bind()'s) and prints its rows as
  * the table cols, or with --json as one array of objects.  Returns the
  * exit status: 0, or 3.
@@ -238,14 +260,8 @@ listing(const struct ctldb_opt *o, const char *sql,
 	FILE		*fp = ctldb_out(o);
 	int		 rc, n = 0, own;
 
-	if ((db = ctldb_db(o, &own)) == NULL)
+	if ((st = listing_stmt(o, sql, &db, &own)) == NULL)
 		return 3;
-	if ((st = ctldb_prepare(db, sql)) == NULL) {
-		if (own)
-			sqlite3_close(db);
-		return 3;
-	}
-	listing_bind(o, st);
 	if (o->json)
 		fputc('[', fp);
 	else
@@ -385,14 +401,8 @@ addresses_plain(const struct ctldb_opt *o, const char *sql)
 	const char	*a;
 	int		 rc, own;
 
-	if ((db = ctldb_db(o, &own)) == NULL)
+	if ((st = listing_stmt(o, sql, &db, &own)) == NULL)
 		return 3;
-	if ((st = ctldb_prepare(db, sql)) == NULL) {
-		if (own)
-			sqlite3_close(db);
-		return 3;
-	}
-	listing_bind(o, st);
 	if (o->format == CTLDB_FMT_NFT) {
 		if ((rc = nft_set(fp, st, 0)) == SQLITE_DONE)
 			rc = nft_set(fp, st, 1);

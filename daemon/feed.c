@@ -560,7 +560,6 @@ feed_skip(struct sw_feed *f, const char *p, size_t n, uint64_t start)
 	int	 bad;
 
 	f->st.records++;
-	f->st.skipped++;
 	when = join_stamp(f->j, p, n, &bad);
 	if (bad)
 		feed_warn_date(f, start, when);

@@ -58,7 +58,6 @@ struct sw_front {
 	struct front_span *v;
 	size_t		 n, size, next;	/* spans, room, lookup cursor */
 	int		 unsorted;
-	unsigned long long chunks, skipped;
 };
 
 /* The shapes join.c and the missed-AUTH check need, besides the rules. */
@@ -312,7 +311,6 @@ front_chunk(struct sw_front *fe, const char *p, size_t n, uint64_t off)
 	fe->hi = off + n;
 	fe->p = p;
 	fe->linebeg = fe->lineend = off;
-	fe->chunks++;
 	if (n == 0 || n > UINT32_MAX ||
 	    hs_scan(fe->db, p, (unsigned int)n, 0, fe->scratch, front_hit,
 	    fe) != HS_SUCCESS) {
@@ -338,7 +336,6 @@ front_skip(struct sw_front *fe, uint64_t start, uint64_t next)
 		fe->next++;
 	if (fe->next < fe->n && fe->v[fe->next].a <= start)
 		return 0;
-	fe->skipped++;
 	return 1;
 }
 
@@ -350,12 +347,6 @@ front_reset(struct sw_front *fe)
 		return;
 	fe->n = fe->next = 0;
 	fe->lo = fe->hi = 0;
-}
-
-unsigned long long
-front_skipped(const struct sw_front *fe)
-{
-	return fe == NULL ? 0 : fe->skipped;
 }
 
 #else	/* !SW_VECTORSCAN: every line is read */
@@ -407,13 +398,6 @@ void
 front_reset(struct sw_front *fe)
 {
 	(void)fe;
-}
-
-unsigned long long
-front_skipped(const struct sw_front *fe)
-{
-	(void)fe;
-	return 0;
 }
 
 #endif

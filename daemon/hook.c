@@ -65,7 +65,7 @@ struct sw_hook {
 	size_t		 qhead, qlen;
 	struct hook_run	**run;
 	size_t		 nrun;
-	unsigned long long started, failed, dropped, dropped_said;
+	unsigned long long dropped, dropped_said;
 	time_t		 said;		/* the last "dropped" message */
 };
 
@@ -163,14 +163,12 @@ hook_var(const char *field, size_t len, char **kind)
 	if (eq == NULL)
 		return NULL;
 	nlen = (size_t)(eq - field);
-	if (nlen > 10 && memcmp(field, "SMTPWATCH_", 10) == 0)
-		prefix = "";
-	else if ((nlen == 7 && memcmp(field, "MESSAGE", 7) == 0) ||
+	if ((nlen == 7 && memcmp(field, "MESSAGE", 7) == 0) ||
 	    (nlen == 10 && memcmp(field, "MESSAGE_ID", 10) == 0) ||
 	    (nlen == 8 && memcmp(field, "PRIORITY", 8) == 0))
 		prefix = "SMTPWATCH_";
-	else
-		return NULL;
+	else if (nlen <= 10 || memcmp(field, "SMTPWATCH_", 10) != 0)
+		return NULL;	/* the journal's own fields: not passed */
 	if (nlen == 7 && hook_printable(eq + 1, len - nlen - 1)) {
 		/* MESSAGE: made of escaped parts already (alert.c) */
 		snprintf(v, sizeof(v), "%.*s", (int)(len - nlen - 1), eq + 1);
@@ -233,6 +231,7 @@ hook_done(struct hook_run *r)
 	int		 code = -1;
 	char		 out[4 * HOOK_OUT + 1];
 	const char	*sep = r->outlen > 0 ? ": " : "";
+	const char	*prog = h->argv != NULL ? h->argv[0] : "the program";
 
 	while (r->outlen > 0 && (r->out[r->outlen - 1] == '\n' ||
 	    r->out[r->outlen - 1] == ' '))
@@ -242,20 +241,15 @@ hook_done(struct hook_run *r)
 		code = WEXITSTATUS(r->status);
 	if (r->killed)
 		log_warnx("alert-exec: %s (%s alert): killed after %.0f s%s%s",
-		    h->argv != NULL ? h->argv[0] : "the program", r->kind,
-		    h->timeout, sep, out);
+		    prog, r->kind, h->timeout, sep, out);
 	else if (code != 0)
-		log_warnx("alert-exec: %s (%s alert): %s %d%s%s%s",
-		    h->argv != NULL ? h->argv[0] : "the program", r->kind,
-		    code >= 0 ? "exit" : "signal",
+		log_warnx("alert-exec: %s (%s alert): %s %d%s%s%s", prog,
+		    r->kind, code >= 0 ? "exit" : "signal",
 		    code >= 0 ? code : WTERMSIG(r->status), sep, out,
 		    r->lost > 0 ? " [output cut]" : "");
 	else
-		log_info("alert-exec: %s (%s alert): done%s%s",
-		    h->argv != NULL ? h->argv[0] : "the program", r->kind,
+		log_info("alert-exec: %s (%s alert): done%s%s", prog, r->kind,
 		    sep, out);
-	if (r->killed || code != 0)
-		h->failed++;
 	for (i = 0; i < h->nrun; i++)
 		if (h->run[i] == r) {
 			h->run[i] = h->run[--h->nrun];
@@ -390,7 +384,6 @@ hook_next(struct sw_hook *h)
 		if ((rc = hook_spawn(h, j, &pid, &fd)) != 0) {
 			log_warnx("alert-exec: %s (%s alert): %s", h->argv[0],
 			    j->kind, strerror(rc));
-			h->failed++;
 			hook_job_clear(j);
 			continue;
 		}
@@ -410,7 +403,6 @@ hook_next(struct sw_hook *h)
 		ev_timer_start(h->loop, &r->time_w);
 		h->run = xreallocarray(h->run, h->nrun + 1, sizeof(*h->run));
 		h->run[h->nrun++] = r;
-		h->started++;
 	}
 }
 

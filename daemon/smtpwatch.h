@@ -631,7 +631,6 @@ void		 front_free(struct sw_front *);
 void		 front_chunk(struct sw_front *, const char *, size_t, uint64_t);
 int		 front_skip(struct sw_front *, uint64_t, uint64_t);
 void		 front_reset(struct sw_front *);
-unsigned long long front_skipped(const struct sw_front *);
 
 /*
  * store.c: the SQLite database.  Events are summed in memory per batch
@@ -729,7 +728,6 @@ int		 recent_load(struct sw_recent *, const unsigned char *, size_t);
 struct sw_feed;
 struct sw_feed_stat {
 	unsigned long long	 lines, records, events, dups, cut;
-	unsigned long long	 skipped;	/* records the front end passed */
 	unsigned long long	 replayed;	/* records skipped on resume */
 	unsigned long long	 handed;	/* skipped: counted before */
 	unsigned long long	 twice;		/* dropped: a peer counted */
