@@ -28,11 +28,11 @@ sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from harness import (ROOT, Daemon, Journal, append, ensure_journald, eq,  # noqa: E402
-                     fail, pf_fail, pf_relay_fail, run_tests)
+from harness import (ROOT, append, ensure_journald, eq, fail, pf_fail,  # noqa: E402
+                     pf_relay_fail, run_tests)
+from test_hook import start  # noqa: E402
 
 NOTIFY = os.path.join(ROOT, 'contrib', 'notify')
-CONF = 'account-threshold 5\naccount-window 15m\nrealert 30m\n'
 TESTS = {}
 GROUPS = {}
 
@@ -49,14 +49,6 @@ def test(name):
         GROUPS.setdefault(name, []).append(name)
         return fn
     return reg
-
-
-def start(w, extra):
-    log = w.path('mail.log')
-    open(log, 'ab').close()
-    d = Daemon(w, [log], extra_conf=CONF + extra, asan=True)
-    d.start()
-    return d, Journal(d), log
 
 
 @test('mail')
