@@ -19,7 +19,9 @@
  * that commit succeeded (see the outbox below).  Two more kinds are no
  * incident's: the summary of a minute's folded entries and incidents
  * (alerts-folded), and the notice that client incidents are being
- * folded to make room (summarising).
+ * folded to make room (summarising).  One more is for a firewall
+ * (address-hostile): its MESSAGE is the address and words of ours only,
+ * as fail2ban reads nothing else of an entry.
  */
 
 #include <sys/stat.h>
@@ -76,6 +78,9 @@ static const struct {
 	[SW_AL_SUMMARISING] =
 	    { "summarising", "2747d77f1de04479829c1357766ab998",
 	    LOG_WARNING },
+	[SW_AL_ADDRESS_HOSTILE] =
+	    { "address-hostile", "22cea61603ba45d4ab8db71e898296bd",
+	    LOG_INFO },
 };
 
 /* The entry being built: fields in one buffer, iovecs into it. */
@@ -339,6 +344,31 @@ repeat_text(char *dst, size_t size, const struct sw_alert *a)
 	snprintf(dst, size, "%" PRIu64 " more failure%s %s "
 	    "(%" PRIu64 " in all)", a->count, a->count == 1 ? "" : "s", when,
 	    a->inc->failures);
+}
+
+/*
+ * "hostile address 203.0.113.7: brute-force, incident 12": the address
+ * first, then nothing a client typed (a filter reads MESSAGE alone).
+ */
+static void
+hostile_message(char *dst, size_t size, const struct sw_alert *a)
+{
+	snprintf(dst, size, "hostile address %s: %s, incident %" PRId64,
+	    a->addr, a->diag != NULL ? a->diag->id : "attack", a->inc->id);
+}
+
+/* An address-hostile entry's fields: no attacker-typed text either. */
+static void
+entry_hostile(struct entry *e, const struct sw_alert *a)
+{
+	entry_str(e, "SMTPWATCH_ADDR", a->addr);
+	entry_bytes(e, "SMTPWATCH_HOST", a->inc->host, strlen(a->inc->host));
+	entry_num(e, "SMTPWATCH_INCIDENT", (uint64_t)a->inc->id);
+	entry_str(e, "SMTPWATCH_INCIDENT_KIND",
+	    a->inc->kind == SW_INC_ADDRESS ? "address" : "account");
+	if (a->diag != NULL)
+		entry_str(e, "SMTPWATCH_DIAGNOSIS", a->diag->id);
+	entry_time(e, "SMTPWATCH_LAST", a->last);
 }
 
 /* What happened, the first part of MESSAGE. */
@@ -674,6 +704,10 @@ alert_message(char *dst, size_t size, const struct sw_alert *a)
 	char	*what = buf;
 	size_t	 n;
 
+	if (a->kind == SW_AL_ADDRESS_HOSTILE) {
+		hostile_message(dst, size, a);
+		return;
+	}
 	if (a->caught_up)
 		what += snprintf(buf, sizeof(buf), "caught up: ");
 	n = sizeof(buf) - (size_t)(what - buf);
@@ -916,6 +950,10 @@ alert_build(struct entry *e, const struct sw_alert *a, char *msg,
 	entry_str(e, "SMTPWATCH_KIND", kinds[a->kind].name);
 	if (a->fold != NULL) {
 		entry_fold(e, a);
+		return;
+	}
+	if (a->kind == SW_AL_ADDRESS_HOSTILE) {
+		entry_hostile(e, a);
 		return;
 	}
 	entry_incident(e, a);

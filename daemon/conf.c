@@ -306,6 +306,21 @@ conf_relay(struct sw_alertopt *a, char *v)
 	return NULL;
 }
 
+/* hostile-entries no | yes | N (a minute). */
+static const char *
+conf_hostile(struct sw_alertopt *a, const char *v)
+{
+	int	 yes;
+
+	if (conf_yesno(v, &yes) == 0) {
+		a->hostile = yes ? SW_HOSTILE_PER_MINUTE : 0;
+		return NULL;
+	}
+	if (conf_long(&a->hostile, v, 1, 10000) != NULL)
+		return "expected: yes, no or a number from 1 to 10000";
+	return NULL;
+}
+
 /* The directives of alerting; NULL with *known = 0 when not one. */
 static const char *
 conf_alert(struct sw_alertopt *a, const char *word, char *val, int *known)
@@ -339,6 +354,8 @@ conf_alert(struct sw_alertopt *a, const char *word, char *val, int *known)
 		return conf_long(&a->client_incidents, val, 10, 1000000);
 	if (strcmp(word, "alerts-per-minute") == 0)
 		return conf_long(&a->alerts_per_minute, val, 1, 1000);
+	if (strcmp(word, "hostile-entries") == 0)
+		return conf_hostile(a, val);
 	if (strcmp(word, "ignore-account") == 0) {
 		strv_push(&a->ignore_accounts, &a->nignore_accounts, val);
 		return NULL;

@@ -13,6 +13,8 @@
  * nothing: the journal entry stands.  The entries a crash kept from being
  * written are written at the next start without the program (outbox.c's
  * loaded ones): it may have run for them already, and runs at most once.
+ * It does not run for address-hostile entries: those are for a
+ * firewall (fail2ban reads them from the journal), not for a person.
  */
 
 #include <sys/types.h>
@@ -180,6 +182,20 @@ hook_var(const char *field, size_t len, char **kind)
 	return hook_join(prefix, field, nlen, v);
 }
 
+/* 1 when the entry is an address-hostile one (for a firewall). */
+static int
+hook_hostile(const struct iovec *iov, size_t n)
+{
+	static const char	 k[] = "SMTPWATCH_KIND=address-hostile";
+	size_t			 i;
+
+	for (i = 0; i < n; i++)
+		if (iov[i].iov_len == sizeof(k) - 1 &&
+		    memcmp(iov[i].iov_base, k, sizeof(k) - 1) == 0)
+			return 1;
+	return 0;
+}
+
 /*
  * One written entry (its fields, NAME=value each): the program runs for
  * it now, or when a slot is free; when HOOK_QUEUE wait already, it is
@@ -193,7 +209,7 @@ hook_alert(struct sw_hook *h, const struct iovec *iov, size_t n)
 	char		*v;
 	time_t		 now;
 
-	if (h == NULL || h->argv == NULL)
+	if (h == NULL || h->argv == NULL || hook_hostile(iov, n))
 		return;
 	if (h->qlen == HOOK_QUEUE) {
 		h->dropped++;

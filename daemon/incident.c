@@ -64,6 +64,14 @@
  * of queue ids, accounts and addresses of an incident stop growing at
  * SET_MAX and count on.  Incidents are written by store.c with the batch
  * (engine_save) and reloaded from it at start.
+ *
+ * For a firewall (hostile-entries), an address failing a brute force,
+ * a distributed one or a spray, and no account ever logged in from, is
+ * told once in a separate entry (SW_AL_ADDRESS_HOSTILE) whose MESSAGE
+ * starts with the address and holds no text a client typed: a filter
+ * such as fail2ban's reads MESSAGE alone.  Told again after HOSTILE_AGAIN
+ * of log time when it goes on; at most hostile-entries a minute, the
+ * rest named in the daemon's log; never for lines caught up late.
  */
 
 #include <sys/socket.h>
@@ -89,6 +97,8 @@
 #define FOLLOWUP_MIN	3600	/* log seconds from an entry to a follow-up */
 #define HASH_MIN	256
 #define GOOD_MAX	4096	/* recent logins remembered */
+#define HOSTILE_MAX	65536	/* hostile addresses told, remembered */
+#define HOSTILE_AGAIN	3600	/* log seconds before one is told again */
 
 enum tkind {
 	T_ACCOUNT,
@@ -189,6 +199,10 @@ struct sw_engine {
 	unsigned long	 opened[SW_INC_NKINDS];	/* here, not loaded */
 	uint64_t	 good[GOOD_MAX];	/* logins not yet committed */
 	size_t		 goodnext;
+	struct set	 hostile;	/* hostile addresses told lately */
+	time_t		 hostile_since;	/* ... since this log time */
+	time_t		 hostile_minute;	/* the budget's minute */
+	unsigned long	 hostile_sent, hostile_untold;	/* ... in it */
 	const char	*evhost;	/* the host of the event at hand */
 	struct sw_event	 fleet;		/* it, with SW_FLEET_HOST */
 };
@@ -1429,7 +1443,10 @@ good_hash(const char *host, const char *acct, size_t len, const char *addr)
 	uint64_t	 h;
 
 	h = fnv64(FNV64_INIT, host, strlen(host) + 1);
-	h = fnv64(h, acct, len);
+	if (acct != NULL)
+		h = fnv64(h, acct, len);
+	else
+		h ^= 0x5a;		/* any account */
 	return fnv64(h ^ 0xff, addr, strlen(addr));
 }
 
@@ -1443,7 +1460,9 @@ good_add(struct sw_engine *e, const struct sw_event *ev)
 	if (e->good[(e->goodnext + GOOD_MAX - 1) % GOOD_MAX] == h)
 		return;
 	e->good[e->goodnext] = h;
-	e->goodnext = (e->goodnext + 1) % GOOD_MAX;
+	e->good[(e->goodnext + 1) % GOOD_MAX] = good_hash(ev->host, NULL, 0,
+	    ev->addr);
+	e->goodnext = (e->goodnext + 2) % GOOD_MAX;
 }
 
 static int
@@ -1607,11 +1626,100 @@ account_failing(const struct inc *in, const char *addr)
 	    set_has(&in->seen, fnv64(FNV64_INIT, addr, strlen(addr)));
 }
 
+/* ---------------------------------------------- hostile, for a firewall */
+
+/*
+ * 1 when the budget of the minute of log time at hand has room for one
+ * more hostile entry; the minute before, if it dropped some, is logged.
+ */
+static int
+hostile_budget(struct sw_engine *e)
+{
+	time_t	 minute = e->now - e->now % 60;
+
+	if (minute != e->hostile_minute) {
+		if (e->hostile_untold > 0)
+			log_warnx("hostile-entries: %lu hostile addresses not "
+			    "told in the minute from %lld (at most %ld); "
+			    "smtpwatchctl addresses --failing lists them",
+			    e->hostile_untold, (long long)e->hostile_minute,
+			    e->opt->hostile);
+		e->hostile_minute = minute;
+		e->hostile_sent = e->hostile_untold = 0;
+	}
+	if (e->hostile_sent >= (unsigned long)e->opt->hostile) {
+		e->hostile_untold++;
+		return 0;
+	}
+	e->hostile_sent++;
+	return 1;
+}
+
+/* 1 when some account logged in from addr on host, lately or ever. */
+static int
+hostile_good(struct sw_engine *e, const char *host, const char *addr)
+{
+	if (good_recent(e, good_hash(host, NULL, 0, addr)))
+		return 1;
+	return store_addr_succeeded(e->store, host, addr) != 0;
+}
+
+/*
+ * addr failed in, the incident of an attack: told once for a firewall
+ * (hostile-entries), unless it is no address, some account logged in
+ * from it, it was told in the last HOSTILE_AGAIN, or the line is late.
+ */
+static void
+engine_hostile(struct sw_engine *e, struct inc *in, const char *addr,
+    time_t when)
+{
+	unsigned char	 bin[sizeof(struct in6_addr)];
+	struct sw_alert	 a;
+	uint64_t	 h;
+
+	if (e->opt->hostile <= 0 || e->send == NULL ||
+	    engine_caught_up(e, when))
+		return;
+	if (inet_pton(strchr(addr, ':') != NULL ? AF_INET6 : AF_INET, addr,
+	    bin) != 1)
+		return;
+	if (e->now - e->hostile_since >= HOSTILE_AGAIN) {
+		set_free(&e->hostile);
+		e->hostile.max = HOSTILE_MAX;
+		e->hostile_since = e->now;
+	}
+	h = good_hash(in->s.host, NULL, 0, addr);
+	if (set_has(&e->hostile, h) || hostile_good(e, in->s.host, addr) ||
+	    !hostile_budget(e))
+		return;
+	(void)set_add(&e->hostile, h);
+	memset(&a, 0, sizeof(a));
+	a.kind = SW_AL_ADDRESS_HOSTILE;
+	a.inc = &in->s;
+	a.addr = addr;
+	a.when = a.first = a.last = when;
+	a.diag = rules_find(e->rs, in->s.diagnosis);
+	e->send(e->arg, &a);
+}
+
+/*
+ * f failed the account's incident: hostile when the incident is an
+ * attack (not a stale device) and f never logged in to the account.
+ */
+static void
+account_hostile(struct sw_engine *e, struct track *t, struct inc *in,
+    struct from *f)
+{
+	if (in->rank >= 1 && !account_good(e, t, f))
+		engine_hostile(e, in, f->addr, f->last);
+}
+
 static void
 account_failure(struct sw_engine *e, const struct sw_event *ev)
 {
 	struct track	*t;
 	struct inc	*in;
+	struct from	*f = NULL;
 	uint64_t	 n;
 	size_t		 i;
 	int		 rank;
@@ -1624,7 +1732,7 @@ account_failure(struct sw_engine *e, const struct sw_event *ev)
 	if (t->ntimes >= 2 * RHYTHM)
 		t->ntimes -= RHYTHM;
 	if (ev->addr[0] != '\0')
-		(void)track_from(e, t, ev->addr, ev->when);
+		f = track_from(e, t, ev->addr, ev->when);
 	in = inc_find(e, SW_INC_ACCOUNT, ev->host, ev->account,
 	    ev->accountlen);
 	if (in != NULL) {
@@ -1637,6 +1745,8 @@ account_failure(struct sw_engine *e, const struct sw_event *ev)
 			engine_tell(e, in, ev->when, track_rhythm(t), 1);
 		} else
 			engine_tell(e, in, ev->when, track_rhythm(t), 0);
+		if (f != NULL)
+			account_hostile(e, t, in, f);
 		return;
 	}
 	n = window_count(&t->win, e->now, e->opt->account_window);
@@ -1657,6 +1767,10 @@ account_failure(struct sw_engine *e, const struct sw_event *ev)
 			account_address(e, in, t->from[i].addr);
 	account_diagnose(e, in, account_rank(e, t));
 	engine_tell(e, in, ev->when, track_rhythm(t), 1);
+	for (i = 0; i < SW_TRACK_ADDRS; i++)
+		if (t->from[i].last != 0 &&
+		    t->from[i].last >= e->now - e->opt->account_window)
+			account_hostile(e, t, in, &t->from[i]);
 }
 
 /* The address's slot for an account; 1 when new in the window. */
@@ -1751,6 +1865,7 @@ address_failure(struct sw_engine *e, const struct sw_event *ev)
 			address_addr(in, ev->addr);
 		inc_note(e, in, ev, NULL);
 		engine_tell(e, in, ev->when, 0, 0);
+		engine_hostile(e, in, ev->addr, ev->when);
 		return;
 	}
 	first = ev->when;
@@ -1779,6 +1894,7 @@ address_failure(struct sw_engine *e, const struct sw_event *ev)
 	inc_note(e, in, ev, NULL);
 	inc_behaviour(e, in, "password-spraying");
 	engine_tell(e, in, ev->when, 0, 1);
+	engine_hostile(e, in, ev->addr, ev->when);
 }
 
 static void
@@ -2203,6 +2319,7 @@ engine_free(struct sw_engine *e)
 		track_free(e, e->lru_old);
 	while ((in = e->incs) != NULL)
 		inc_unlink(e, in);
+	set_free(&e->hostile);
 	free(e->ttab);
 	free(e->itab);
 	free(e);

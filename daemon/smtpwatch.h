@@ -382,6 +382,7 @@ struct sw_relayname {
 #define SW_GROUP_IPV6		64
 #define SW_CLIENT_INCIDENTS	10000
 #define SW_ALERTS_PER_MINUTE	60
+#define SW_HOSTILE_PER_MINUTE	600	/* hostile-entries yes */
 
 /* Alert thresholds and filters, from the configuration. */
 struct sw_alertopt {
@@ -400,6 +401,8 @@ struct sw_alertopt {
 	long		 client_incidents;	/* account and address incidents
 					   open at most, then folded */
 	long		 alerts_per_minute;	/* their entries a minute */
+	long		 hostile;	/* address-hostile entries a minute;
+					   0: none */
 	int		 fleet;		/* accounts, addresses across hosts */
 	char	       **ignore_accounts;	/* fnmatch globs */
 	size_t		 nignore_accounts;
@@ -656,6 +659,7 @@ int	 store_incidents_open(struct sw_store *,
 int64_t	 store_incident_maxid(struct sw_store *);
 int	 store_recent(struct sw_store *, long, void (*)(void *, const char *,
 	    const char *, size_t, time_t, long), void *);
+int	 store_addr_succeeded(struct sw_store *, const char *, const char *);
 int	 store_pair_succeeded(struct sw_store *, const char *, const char *,
 	    size_t, const char *);
 long long	 store_failures_since(struct sw_store *, time_t);
@@ -773,6 +777,7 @@ enum sw_alert_kind {
 	SW_AL_BACKEND_RECOVERED,
 	SW_AL_ALERTS_FOLDED,	/* a minute's folded entries (sw_fold) */
 	SW_AL_SUMMARISING,	/* client incidents folded for room */
+	SW_AL_ADDRESS_HOSTILE,	/* an attacking address, for a firewall */
 	SW_AL_NKINDS
 };
 

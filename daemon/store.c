@@ -155,6 +155,7 @@ enum stmt {
 	ST_INC_OPEN,
 	ST_INC_MAXID,
 	ST_PAIR_OK,
+	ST_ADDR_OK,
 	ST_CP_SAVE,
 	ST_CP_LOAD,
 	ST_SINCE,
@@ -367,6 +368,10 @@ static const char *const stmt_sql[ST_N] = {
 	    "ON p.account_id = a.id WHERE (a.host = :host OR :host = '*') AND "
 	    "a.direction = 'server' AND a.account = :account AND "
 	    "p.addr = :addr AND p.successes > 0)",
+	[ST_ADDR_OK] =
+	    "SELECT EXISTS (SELECT 1 FROM addresses WHERE host = :host AND "
+	    "addr = :addr AND successes > 0) OR (:host = '*' AND EXISTS "
+	    "(SELECT 1 FROM addresses WHERE addr = :addr AND successes > 0))",
 	[ST_CP_SAVE] =
 	    "INSERT INTO checkpoints (source, dev, ino, fplen, fphash, "
 	    "offset, done, held, state, updated, cursor, cursor_seq) VALUES "
@@ -2159,6 +2164,26 @@ store_pair_succeeded(struct sw_store *st, const char *host,
 	if (stmt_int(st, &v) == -1) {
 		log_warnx("%s: cannot look up an account's address (%s)",
 		    st->path, st->err);
+		return -1;
+	}
+	return v != 0;
+}
+
+/*
+ * 1 when the committed database has a success of any account from addr
+ * on host ('*': any), else 0; -1 on error (logged).
+ */
+int
+store_addr_succeeded(struct sw_store *st, const char *host, const char *addr)
+{
+	int64_t	 v;
+
+	stmt_begin(st, ST_ADDR_OK);
+	bind_str(st, ":host", host);
+	bind_str(st, ":addr", addr);
+	if (stmt_int(st, &v) == -1) {
+		log_warnx("%s: cannot look up an address (%s)", st->path,
+		    st->err);
 		return -1;
 	}
 	return v != 0;

@@ -5,8 +5,8 @@ here when its socket is missing), the entries read back with
 `journalctl --follow -o json _PID=...` (harness.Journal).
 
 Usage: python3 tests/daemon/test_alerts.py [TEST|GROUP ...]
-Groups: relay, server, storm, incidents, attack, commit, safety, catalog
-(default: all).
+Groups: relay, server, storm, incidents, attack, commit, safety, catalog,
+hostile (default: all).
 
 Times are the log lines' own (harness.stamp(sec), Nov 28 04:00:00 +
 sec), so a scenario writes lines with chosen times; every threshold is
@@ -34,9 +34,9 @@ import time
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import (BIN, CTL, JOURNALCTL, ROOT, RULES, TIMEOUT, Daemon, Journal,  # noqa: E402
+from harness import (BIN, CTL, JOURNALCTL, ROOT, RULES, TIMEOUT, Daemon, Journal, Workdir,  # noqa: E402
                      account_failures, address_failures, address_rows, append,
-                     checkpoints, dovecot_fail, outbox, epoch, eq, fail, jtext, pf_fail,
+                     checkpoints, dovecot_fail, outbox, epoch, eq, fail, jshow, jtext, pf_fail,
                      pf_relay_fail, pf_relay_sent, pf_success, query, rules_diagnoses,
                      run_daemon, run_tests, stamp, vis)
 
@@ -64,6 +64,7 @@ KINDS = {
     'auth-backend-recovered': ('5e170bf621924de0a60fde69333cc904', 5),
     'alerts-folded': ('068d4380a9f542e1848cbb05288c3821', 4),
     'summarising': ('2747d77f1de04479829c1357766ab998', 4),
+    'address-hostile': ('22cea61603ba45d4ab8db71e898296bd', 6),
 }
 
 # Every directive of alerting, set: the tests do not depend on defaults.
@@ -1444,7 +1445,7 @@ def catalog_entries():
 
 @test('catalog')
 def catalog_ids(w):
-    """The catalog lists exactly the 9 MESSAGE_IDs of alert.c's table,
+    """The catalog lists exactly the 10 MESSAGE_IDs of alert.c's table,
     which agrees with the specification's kinds, ids and priorities; every
     @SMTPWATCH_...@ of the catalog is a field alert.c writes."""
     kinds, src = alert_kinds()
@@ -1516,12 +1517,23 @@ def catalog_render(w):
                      for k in range(12)) +
             pf_success('bob@example.com', '192.0.2.21', 800))
     es = feed(d, j, log, data)
-    eq(sorted(set(e['SMTPWATCH_KIND'] for e in es)), sorted(KINDS), 'kinds of the entries')
+    eq(sorted(set(e['SMTPWATCH_KIND'] for e in es)), sorted(set(KINDS) - {'address-hostile'}),
+       'kinds of the entries (address-hostile: the hostile group)')
     e = one(j.all('alerts-folded'), 'alerts-folded entries')
     eq((e['SMTPWATCH_FOLDED'], e['SMTPWATCH_FOLDED_INCIDENTS']), ('11', '3'),
        'the summary (FOLDED, FOLDED_INCIDENTS)')
     one(j.all('summarising'), 'summarising entries')
     d.term()
+    catalog_shown(db, d, j, es)
+    if 'Subject: Relay smtp.gmail.com refuses our login' not in catalog_shown.out:
+        fail('no "Relay smtp.gmail.com refuses our login" in journalctl -x:\n%s'
+             % catalog_shown.out[-3000:])
+
+
+def catalog_shown(db, d, j, es):
+    """journalctl -x shows each of es (d's entries) with the catalog db:
+    its Subject line with the entry's own fields, and every field the
+    catalog text uses is in the entry.  Keeps the output in .out."""
     r = subprocess.run(['unshare', '--mount', '--propagation', 'private', 'sh', '-c', CATALOG_NS,
                         'sh', db, '-x', '-o', 'short', '--no-pager', '--all',
                         '--since=@%d' % (int(d.started_wall) - 1), '_PID=%d' % j.pid],
@@ -1542,8 +1554,94 @@ def catalog_render(w):
         missing = sorted(set(re.findall(r'@([A-Za-z0-9_]+)@', cat[e['MESSAGE_ID']][1])) - set(e))
         eq(missing, [], 'fields the catalog shows for %s that its entry lacks'
            % e['SMTPWATCH_KIND'])
-    if 'Subject: Relay smtp.gmail.com refuses our login' not in out:
-        fail('no "Relay smtp.gmail.com refuses our login" in journalctl -x:\n%s' % out[-3000:])
+    catalog_shown.out = out
+
+
+
+# ===========================================================================
+# hostile: address-hostile entries, for a firewall (issue 21)
+# ===========================================================================
+
+HOSTILE_RX = re.compile(r'hostile address (\S+): (server/[a-z-]+), incident (\d+)')
+
+
+def hostile_lines(now):
+    """Live lines: bob logged in from 198.51.100.20 before failing from
+    it (a stale device), alice brute-forced from 203.0.113.10, an
+    account whose name says "from 192.0.2.99" brute-forced from
+    203.0.113.40, 203.0.113.30 spraying five accounts, dave failing from
+    203.0.113.51-53 (distributed), erin failing from her own
+    198.51.100.70 (she logged in from it) and from 203.0.113.71 (a brute
+    force: only .71 is hostile), each line one second apart."""
+    ls = [pf_success('bob@example.com', '198.51.100.20')]
+    ls += [pf_fail('bob@example.com', '198.51.100.20')] * 5
+    ls += [pf_fail('alice@example.com', '203.0.113.10')] * 5
+    ls += [pf_fail('x from 192.0.2.99', '203.0.113.40')] * 5
+    ls += [pf_fail('u%d@example.com' % i, '203.0.113.30') for i in range(5)]
+    ls += [pf_fail('dave@example.com', '203.0.113.5%d' % (i % 3 + 1)) for i in range(6)]
+    ls += [pf_success('erin@example.com', '198.51.100.70')]
+    ls += [pf_fail('erin@example.com', ('198.51.100.70', '203.0.113.71')[i % 2]) for i in range(6)]
+    return b''.join(at(x, now - len(ls) + i) for i, x in enumerate(ls))
+
+
+HOSTILE = {'203.0.113.10': 'server/brute-force', '203.0.113.40': 'server/brute-force',
+           '203.0.113.30': 'server/password-spraying',
+           '203.0.113.51': 'server/distributed-brute-force',
+           '203.0.113.52': 'server/distributed-brute-force',
+           '203.0.113.53': 'server/distributed-brute-force',
+           '203.0.113.71': 'server/brute-force'}
+
+
+@test('hostile')
+def hostile_entries(w):
+    """With hostile-entries yes, live lines: one address-hostile entry
+    per attacking address (brute force, spray, distributed), none for the
+    stale device's address (its account logged in from it) nor for the
+    address a user name typed; MESSAGE is "hostile address ADDR: DIAG,
+    incident N" and nothing else, ADDR is SMTPWATCH_ADDR, priority info;
+    more failures from the same addresses within the hour add none;
+    journalctl -x shows the catalog's text for them."""
+    db = catalog_db(w)
+    d, j, log = start(w, 'hostile-entries yes')
+    es = feed(d, j, log, hostile_lines(int(time.time())))
+    hs = j.all('address-hostile')
+    got = {}
+    for e in hs:
+        m = HOSTILE_RX.fullmatch(jtext(e['MESSAGE']))
+        if m is None or m.group(1) != e['SMTPWATCH_ADDR']:
+            fail('an address-hostile MESSAGE: %r' % jtext(e['MESSAGE']))
+        if e['PRIORITY'] != '6' or e.get('SMTPWATCH_INCIDENT') != m.group(3):
+            fail('an address-hostile entry: %s' % jshow(e))
+        if m.group(1) in got:
+            fail('%s told twice' % m.group(1))
+        got[m.group(1)] = m.group(2)
+    eq(got, HOSTILE, 'the hostile addresses and their diagnoses')
+    feed(d, j, log, b''.join(at(pf_fail('alice@example.com', '203.0.113.10'), int(time.time()))
+                             for _ in range(3)))
+    eq(len(j.all('address-hostile')), len(HOSTILE), 'address-hostile entries after more failures')
+    d.term()
+    catalog_shown(db, d, j, [e for e in es if e['SMTPWATCH_KIND'] == 'address-hostile'])
+
+
+@test('hostile')
+def hostile_none(w):
+    """No address-hostile entry without hostile-entries (the default), nor
+    with it for the same lines caught up (stamped Nov 28): the other
+    alerts are the same."""
+    d, j, log = start(w)
+    es = feed(d, j, log, hostile_lines(int(time.time())))
+    eq(j.all('address-hostile'), [], 'address-hostile entries without hostile-entries')
+    if not j.all('account-failing'):
+        fail('no account-failing entry at all: the scenario did not run')
+    d.term()
+    with Workdir('late') as w2:
+        d, j, log = start(w2, 'hostile-entries yes')
+        es = feed(d, j, log, hostile_lines(epoch(0) + 100))
+        eq([e for e in es if e['SMTPWATCH_KIND'] == 'address-hostile'], [],
+           'address-hostile entries for lines caught up')
+        if not j.all('account-failing'):
+            fail('no account-failing entry for the caught-up lines')
+        d.term()
 
 
 if __name__ == '__main__':
