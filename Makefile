@@ -209,6 +209,12 @@ install: all
 	install -d $(DESTDIR)$(DATADIR)/notify
 	install -m 755 contrib/notify/mail contrib/notify/webhook \
 	    $(DESTDIR)$(DATADIR)/notify/
+	install -d $(DESTDIR)$(DATADIR)/fail2ban/filter.d \
+	    $(DESTDIR)$(DATADIR)/fail2ban/jail.d
+	install -m 644 contrib/fail2ban/filter.d/smtpwatch.conf \
+	    $(DESTDIR)$(DATADIR)/fail2ban/filter.d/
+	install -m 644 contrib/fail2ban/jail.d/smtpwatch.conf \
+	    $(DESTDIR)$(DATADIR)/fail2ban/jail.d/
 	install -m 644 $(MAN5:%=man/%) $(DESTDIR)$(MANDIR)/man5/
 	install -m 644 $(MAN8:%=man/%) $(DESTDIR)$(MANDIR)/man8/
 	sed 's|@SBINDIR@|$(SBINDIR)|g' contrib/systemd/smtpwatchd.service.in \
@@ -242,8 +248,12 @@ uninstall:
 	rm -f $(RULES:rules/%=$(DESTDIR)$(DATADIR)/rules/%)
 	rm -f $(CORPUS:tests/corpus/%=$(DESTDIR)$(DATADIR)/corpus/%)
 	rm -f $(DESTDIR)$(DATADIR)/notify/mail $(DESTDIR)$(DATADIR)/notify/webhook
+	rm -f $(DESTDIR)$(DATADIR)/fail2ban/filter.d/smtpwatch.conf \
+	    $(DESTDIR)$(DATADIR)/fail2ban/jail.d/smtpwatch.conf
 	-rmdir $(DESTDIR)$(DATADIR)/rules $(DESTDIR)$(DATADIR)/corpus \
-	    $(DESTDIR)$(DATADIR)/notify $(DESTDIR)$(DATADIR)
+	    $(DESTDIR)$(DATADIR)/notify $(DESTDIR)$(DATADIR)/fail2ban/filter.d \
+	    $(DESTDIR)$(DATADIR)/fail2ban/jail.d $(DESTDIR)$(DATADIR)/fail2ban \
+	    $(DESTDIR)$(DATADIR)
 	rm -f $(MAN5:%=$(DESTDIR)$(MANDIR)/man5/%) $(MAN8:%=$(DESTDIR)$(MANDIR)/man8/%)
 	rm -f $(DESTDIR)$(UNITDIR)/smtpwatchd.service \
 	    $(DESTDIR)$(UNITDIR)/smtpwatch-metrics.service \

@@ -59,7 +59,7 @@ check "the package is written beside the tree" test -n "$deb"
 [ -n "$deb" ] || finish
 check "lintian: no error, no warning" \
     lintian --fail-on error,warning "$work"/smtpwatch_*.changes
-check "the package holds the unit, sysusers, tmpfiles, catalog, man pages, completion, rules" \
+check "the package holds the unit, sysusers, tmpfiles, catalog, man pages, completion, rules, fail2ban jail" \
     sh -c "dpkg-deb -c '$deb' | awk '{print \$6}' >'$work/contents' &&
 	for f in ./usr/sbin/smtpwatchd ./usr/bin/smtpwatchctl \
 	    ./lib/systemd/system/smtpwatchd.service \
@@ -67,7 +67,9 @@ check "the package holds the unit, sysusers, tmpfiles, catalog, man pages, compl
 	    ./usr/lib/systemd/catalog/smtpwatch.catalog \
 	    ./usr/share/man/man8/smtpwatchd.8.gz ./usr/share/man/man5/smtpwatch.conf.5.gz \
 	    ./usr/share/bash-completion/completions/smtpwatchctl \
-	    ./usr/share/smtpwatch/rules/10-postfix.rules ./etc/smtpwatch/smtpwatch.conf; do
+	    ./usr/share/smtpwatch/rules/10-postfix.rules ./etc/smtpwatch/smtpwatch.conf \
+	    ./usr/share/smtpwatch/fail2ban/jail.d/smtpwatch.conf \
+	    ./usr/share/smtpwatch/fail2ban/filter.d/smtpwatch.conf; do
 		grep -qxF \"\$f\" '$work/contents' || { echo \"missing \$f\"; exit 1; }
 	done"
 

@@ -52,7 +52,9 @@ FILES.update({'usr/share/smtpwatch/rules/' + r: 0o644 for r in RULES})
 CORPUS = sorted(f for f in os.listdir(os.path.join(ROOT, 'tests/corpus')) if f.endswith('.txt'))
 FILES.update({'usr/share/smtpwatch/corpus/' + c: 0o644 for c in CORPUS})
 FILES.update({'usr/share/smtpwatch/notify/mail': 0o755,
-              'usr/share/smtpwatch/notify/webhook': 0o755})
+              'usr/share/smtpwatch/notify/webhook': 0o755,
+              'usr/share/smtpwatch/fail2ban/filter.d/smtpwatch.conf': 0o644,
+              'usr/share/smtpwatch/fail2ban/jail.d/smtpwatch.conf': 0o644})
 UNIT = 'usr/lib/systemd/system/smtpwatchd.service'
 METRICS_UNIT = 'usr/lib/systemd/system/smtpwatch-metrics.service'
 METRICS_TIMER = 'usr/lib/systemd/system/smtpwatch-metrics.timer'
