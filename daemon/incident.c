@@ -1655,6 +1655,23 @@ hostile_budget(struct sw_engine *e)
 	return 1;
 }
 
+/*
+ * 1 when addr was told as hostile on host lately (HOSTILE_AGAIN of log
+ * time: then the set starts over); its key in *h.
+ */
+static int
+hostile_told(struct sw_engine *e, const char *host, const char *addr,
+    uint64_t *h)
+{
+	if (e->now - e->hostile_since >= HOSTILE_AGAIN) {
+		set_free(&e->hostile);
+		e->hostile.max = HOSTILE_MAX;
+		e->hostile_since = e->now;
+	}
+	*h = good_hash(host, NULL, 0, addr);
+	return set_has(&e->hostile, *h);
+}
+
 /* 1 when some account logged in from addr on host, lately or ever. */
 static int
 hostile_good(struct sw_engine *e, const char *host, const char *addr)
@@ -1683,14 +1700,8 @@ engine_hostile(struct sw_engine *e, struct inc *in, const char *addr,
 	if (inet_pton(strchr(addr, ':') != NULL ? AF_INET6 : AF_INET, addr,
 	    bin) != 1)
 		return;
-	if (e->now - e->hostile_since >= HOSTILE_AGAIN) {
-		set_free(&e->hostile);
-		e->hostile.max = HOSTILE_MAX;
-		e->hostile_since = e->now;
-	}
-	h = good_hash(in->s.host, NULL, 0, addr);
-	if (set_has(&e->hostile, h) || hostile_good(e, in->s.host, addr) ||
-	    !hostile_budget(e))
+	if (hostile_told(e, in->s.host, addr, &h) ||
+	    hostile_good(e, in->s.host, addr) || !hostile_budget(e))
 		return;
 	(void)set_add(&e->hostile, h);
 	memset(&a, 0, sizeof(a));
@@ -1710,7 +1721,10 @@ static void
 account_hostile(struct sw_engine *e, struct track *t, struct inc *in,
     struct from *f)
 {
-	if (in->rank >= 1 && !account_good(e, t, f))
+	uint64_t	 h;
+
+	if (e->opt->hostile > 0 && in->rank >= 1 &&
+	    !hostile_told(e, in->s.host, f->addr, &h) && !account_good(e, t, f))
 		engine_hostile(e, in, f->addr, f->last);
 }
 
