@@ -86,6 +86,25 @@ relaycheck_add(struct relayfind *f, const char *code, const char *fix,
 	va_end(ap);
 }
 
+/*
+ * s as it is when it holds no control character, else escaped: a fix is
+ * a command to copy, whose backslashes must stay single.  A fix holds
+ * only the MTA's configuration and words checked to be mechanism names.
+ */
+static void
+put_text(FILE *fp, const char *s)
+{
+	const unsigned char	*p;
+
+	for (p = (const unsigned char *)s; *p != '\0'; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			break;
+	if (*p == '\0')
+		fputs(s, fp);
+	else
+		fput_vis(fp, s, strlen(s));
+}
+
 /* Prints the findings; returns how many there are. */
 size_t
 relaycheck_print(const struct relayfind *f, FILE *fp)
@@ -99,7 +118,7 @@ relaycheck_print(const struct relayfind *f, FILE *fp)
 		if (f->v[i].fix == NULL)
 			continue;
 		fputs("    fix: ", fp);
-		fput_vis(fp, f->v[i].fix, strlen(f->v[i].fix));
+		put_text(fp, f->v[i].fix);
 		fputc('\n', fp);
 	}
 	return f->n;
@@ -342,17 +361,21 @@ check_key(const struct relayconf *rc, const struct relay *r,
     struct relayfind *f)
 {
 	const char	*ext, *file;
-	char		 esc[1024], fix[4096];
+	char		 esc[1024], fix[4096], **maps;
+	size_t		 n;
 
 	if (r->key != NULL || rc->param[PF_SASL_MAPS][0] == '\0')
 		return;
 	if (r->nearkey == NULL) {
-		snprintf(fix, sizeof(fix), "sensible-editor <the file of "
-		    "%s>, add the line \"%s USER:PASSWORD\", then postmap it",
-		    rc->param[PF_SASL_MAPS], r->nexthop);
-		relaycheck_add(f, "no-credential", fix, "no credential for "
-		    "%s in %s (looked up: %s, %s)", r->nexthop,
-		    rc->param[PF_SASL_MAPS], r->host, r->nexthop);
+		relayconf_map_split(rc->param[PF_SASL_MAPS], &maps, &n);
+		file = relayconf_map_file(maps[0], &ext);
+		snprintf(fix, sizeof(fix), "sensible-editor %s && postmap %s",
+		    file != NULL ? file : maps[0], maps[0]);
+		relaycheck_add(f, "no-credential", file != NULL ? fix : NULL,
+		    "no credential for %s in %s (looked up: %s, %s); add the "
+		    "line \"%s USER:PASSWORD\"", r->nexthop,
+		    rc->param[PF_SASL_MAPS], r->host, r->nexthop, r->nexthop);
+		strv_free(maps, n);
 		return;
 	}
 	file = relayconf_map_file(r->map, &ext);
@@ -449,9 +472,15 @@ relaycheck_relay(const struct relayconf *rc, const struct relay *r,
 {
 	size_t	 i;
 
-	for (i = 0; offers[i].domain != NULL; i++)
-		if (host_in(r->host, offers[i].domain))
-			relaycheck_filter(rc, offers[i].mechs, f);
+	char	 who[300];
+
+	for (i = 0; offers[i].domain != NULL; i++) {
+		if (!host_in(r->host, offers[i].domain))
+			continue;
+		snprintf(who, sizeof(who), "%s is known to offer",
+		    offers[i].domain);
+		relaycheck_filter(rc, who, offers[i].mechs, f);
+	}
 	if (rc->mta == SW_MTA_EXIM)
 		check_exim_pattern(rc, r, f);
 	else
@@ -463,11 +492,11 @@ relaycheck_relay(const struct relayconf *rc, const struct relay *r,
 
 /*
  * A mechanism filter that leaves nothing of what the relay offers
- * (offered: the words of its EHLO AUTH line).
+ * (offered: the words of its EHLO AUTH line; who: who says so).
  */
 void
-relaycheck_filter(const struct relayconf *rc, const char *offered,
-    struct relayfind *f)
+relaycheck_filter(const struct relayconf *rc, const char *who,
+    const char *offered, struct relayfind *f)
 {
 	const char	*filter = rc->param[PF_SASL_FILTER];
 	char		**v, fix[1024];
@@ -487,8 +516,9 @@ relaycheck_filter(const struct relayconf *rc, const char *offered,
 	if (left)
 		return;
 	snprintf(fix, sizeof(fix), "postconf -e 'smtp_sasl_mechanism_filter="
-	    "%s' && postfix reload", offered);
+	    "%s' && postfix reload", list_has(offered, "PLAIN") &&
+	    list_has(offered, "LOGIN") ? "plain, login" : offered);
 	relaycheck_add(f, "mechanism-filter", fix, "smtp_sasl_mechanism_filter"
-	    " = %s leaves none of the mechanisms the relay offers (%s): \"no "
-	    "mechanism available\"", filter, offered);
+	    " = %s leaves none of the mechanisms %s (%s): \"no mechanism "
+	    "available\"", filter, who, offered);
 }

@@ -38,18 +38,32 @@ struct live {
 	char		 answer[SW_REPLY_MAX];	/* the relay's answer to AUTH */
 };
 
-/* The mechanisms of an EHLO line "250-AUTH PLAIN LOGIN", kept. */
+/*
+ * The mechanisms of an EHLO line "250-AUTH PLAIN LOGIN", kept: only
+ * words that can be mechanism names (a fix command quotes them), one
+ * blank between each.
+ */
 static void
 live_ehlo(struct live *l, const char *s, size_t n)
 {
-	size_t	 k;
+	size_t	 i, o = 0, w;
 
 	if (n < 9 || strncmp(s, "250", 3) != 0 ||
 	    strncasecmp(s + 4, "AUTH", 4) != 0 || (s[8] != ' ' && s[8] != '='))
 		return;
-	k = n - 9 < sizeof(l->offered) - 1 ? n - 9 : sizeof(l->offered) - 1;
-	memcpy(l->offered, s + 9, k);
-	l->offered[k] = '\0';
+	for (i = 9; i < n; i += w) {
+		for (w = 0; i + w < n && (isalnum((unsigned char)s[i + w]) ||
+		    s[i + w] == '-' || s[i + w] == '_'); w++)
+			;
+		if (w > 0 && w <= 20 && o + w + 2 < sizeof(l->offered)) {
+			if (o > 0)
+				l->offered[o++] = ' ';
+			memcpy(l->offered + o, s + i, w);
+			o += w;
+		}
+		w = w > 0 ? w : 1;
+	}
+	l->offered[o] = '\0';
 }
 
 /* A line of the relay's answer to AUTH, added to l->answer. */
@@ -263,12 +277,12 @@ live_diagnose(const struct relayconf *rc, const struct relay *r,
 static int
 live_result(const struct relayconf *rc, const struct relay *r,
     const struct sw_rules *rs, struct live *l, CURLcode cc,
-    const char *errbuf, struct relayfind *f)
+    const char *errbuf, int oserr, struct relayfind *f)
 {
 	const char	*why = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(cc);
 
 	if (l->offered[0] != '\0')
-		relaycheck_filter(rc, l->offered, f);
+		relaycheck_filter(rc, "the relay offers", l->offered, f);
 	switch (cc) {
 	case CURLE_COULDNT_RESOLVE_HOST:
 		relaycheck_add(f, "live-dns", NULL, "cannot resolve %s: the "
@@ -277,7 +291,8 @@ live_result(const struct relayconf *rc, const struct relay *r,
 		return 1;
 	case CURLE_COULDNT_CONNECT:
 		relaycheck_add(f, "live-connect", NULL, "cannot connect to %s "
-		    "port %s: %s", r->host, r->port, why);
+		    "port %s: %s", r->host, r->port, oserr != 0 ?
+		    strerror(oserr) : why);
 		return 1;
 	case CURLE_OPERATION_TIMEDOUT:
 		relaycheck_add(f, "live-timeout", NULL, "no answer from %s port "
@@ -304,8 +319,14 @@ live_result(const struct relayconf *rc, const struct relay *r,
 		snprintf(l->answer, sizeof(l->answer), "%s", l->offered[0] ?
 		    "no mechanism available" :
 		    "server did not advertise AUTH support");
-	relaycheck_add(f, "live-auth", NULL, "the relay refused the login: "
-	    "%s", l->answer);
+	if (l->auth_sent)
+		relaycheck_add(f, "live-auth", NULL, "the relay refused the "
+		    "login: %s", l->answer);
+	else
+		relaycheck_add(f, "live-auth", NULL, "no login was tried: %s",
+		    l->offered[0] != '\0' ? "no mechanism the relay offers is "
+		    "allowed (the MTA logs \"no mechanism available\")" :
+		    "the relay offers no AUTH");
 	live_diagnose(rc, r, rs, l->answer, l->fp);
 	return 1;
 }
@@ -324,6 +345,7 @@ relaylive_login(const struct relayconf *rc, const struct relay *r,
 	char		 errbuf[CURL_ERROR_SIZE] = "";
 	CURL		*h;
 	CURLcode	 cc;
+	long		 oserr;
 	int		 ret;
 
 	if (r->user == NULL || r->password == NULL) {
@@ -342,8 +364,10 @@ relaylive_login(const struct relayconf *rc, const struct relay *r,
 	fput_vis(stdout, r->user, strlen(r->user));
 	fprintf(stdout, ", password %s\n", LIVE_MASK);
 	cc = curl_easy_perform(h);
+	if (curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &oserr) != CURLE_OK)
+		oserr = 0;
 	curl_easy_cleanup(h);		/* sends QUIT, still printed */
-	ret = live_result(rc, r, rs, &l, cc, errbuf, f);
+	ret = live_result(rc, r, rs, &l, cc, errbuf, (int)oserr, f);
 	if (ret == 0)
 		fprintf(stdout, "  live: login accepted\n");
 	curl_global_cleanup();

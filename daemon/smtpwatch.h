@@ -523,7 +523,7 @@ void	 relaycheck_conf(const struct relayconf *, struct relayfind *);
 void	 relaycheck_relay(const struct relayconf *, const struct relay *,
 	    struct relayfind *);
 void	 relaycheck_filter(const struct relayconf *, const char *,
-	    struct relayfind *);
+	    const char *, struct relayfind *);
 size_t	 relaycheck_print(const struct relayfind *, FILE *);
 void	 relaycheck_describe(const struct relayconf *, const struct relay *,
 	    FILE *);
