@@ -150,8 +150,12 @@ void
 relaycheck_describe(const struct relayconf *rc, const struct relay *r,
     FILE *fp)
 {
-	static const char *const tls[] = { "none", "may (STARTTLS when "
-	    "offered, not verified)", "encrypt (not verified)", "verify" };
+	static const char *const tls[] = {
+		[RELAY_TLS_NONE] = "none",
+		[RELAY_TLS_MAY] = "may (STARTTLS when offered, not verified)",
+		[RELAY_TLS_ENCRYPT] = "encrypt (not verified)",
+		[RELAY_TLS_VERIFY] = "verify",
+	};
 	int	 p;
 
 	if (r == NULL && rc->mta == SW_MTA_POSTFIX) {

@@ -1,7 +1,7 @@
 """test_relay.py -- smtpwatchctl check-relay against a real Postfix 3.7
 configuration, and check-relay --live against a local relay with STARTTLS.
 
-    python3 tests/e2e/test_relay.py static|live     (as root; `make` first)
+    python3 tests/e2e/test_relay.py static|live [--asan]   (as root; `make` first)
 
 The Postfix of test_postfix.py (Debian's package, fetched with apt-get
 download and unpacked under build/e2e-debs/, never installed) is laid
@@ -21,7 +21,8 @@ openssl; check-relay --live must log in (exit 0), report Gmail's and
 Microsoft 365's refusals with smtpwatch's diagnosis, a failed certificate
 check, a refused connection, a name that does not resolve, and a
 mechanism filter that leaves nothing; never send MAIL; never print the
-password (in clear or in base64).
+password (in clear or in base64).  --asan runs build/asan/smtpwatchctl
+(`make tests` builds it), whose ASan/UBSan reports fail the run.
 """
 
 import base64
@@ -35,10 +36,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'daemon'))
 sys.path.insert(0, HERE)
 
-from harness import CTL, RULES, TIMEOUT, Failure, Workdir, fail  # noqa: E402
+from harness import (ASAN_OPTIONS, CTL, ROOT, RULES, TIMEOUT, UBSAN_OPTIONS, Failure,  # noqa: E402
+                     Workdir, fail)
 from test_postfix import (GMAIL_IP, MTA_PACKAGES, RESPONDER, Lab, fetch_debs,  # noqa: E402
                           poll, read, run, stop_pid)
 
+BIN = [CTL]                     # build/asan/smtpwatchctl with --asan
 USER = 'alerts@example.com'
 GOOD = 'kfjq wzpt hmrx ubne'.replace(' ', '')     # an app password, 16 letters
 BAD = 'Wrong-Secret-4711'
@@ -89,15 +92,17 @@ def secrets(password):
 def ctl(args, want, password=GOOD, env=None):
     """smtpwatchctl check-relay ARGS: its exit status must be want, and
     the password must be nowhere in what it printed.  Returns stdout."""
-    e = dict(os.environ)
+    e = dict(os.environ, ASAN_OPTIONS=ASAN_OPTIONS, UBSAN_OPTIONS=UBSAN_OPTIONS)
     e.update(env or {})
-    r = subprocess.run([CTL, '-f', '/dev/null', '--rules', RULES, 'check-relay'] + args,
+    r = subprocess.run([BIN[0], '-f', '/dev/null', '--rules', RULES, 'check-relay'] + args,
                        stdin=subprocess.DEVNULL, capture_output=True, timeout=TIMEOUT * 3,
                        env=e)
     out, err = r.stdout.decode('utf-8', 'replace'), r.stderr.decode('utf-8', 'replace')
     print('--- check-relay %s: exit %d\n%s%s' % (' '.join(args), r.returncode, out, err))
     if r.returncode != want:
         fail('check-relay %s: exit %d, not %d' % (' '.join(args), r.returncode, want))
+    if 'Sanitizer' in err or 'runtime error' in err:
+        fail('check-relay %s: a sanitizer report:\n%s' % (' '.join(args), err))
     for s in secrets(password):
         if s in out or s in err:
             fail('check-relay %s printed the password (%r)' % (' '.join(args), s))
@@ -300,8 +305,13 @@ def live_failures(w, cert, key):
 
 # ---------------------------------------------------------------------------
 
-def inside(mode, tree):
+def inside(mode, tree, asan):
     t0 = time.monotonic()
+    if asan:
+        BIN[0] = os.path.join(ROOT, 'build', 'asan', 'smtpwatchctl')
+        mode_name = mode + '-asan'
+    else:
+        mode_name = mode
     w = Workdir('relay')
     try:
         lab = Lab(w, tree)
@@ -315,19 +325,21 @@ def inside(mode, tree):
             live_login(w, cert, key)
             live_failures(w, cert, key)
     except Failure as e:
-        print('FAIL  check-relay-%s (%.1fs)\n%s' % (mode, time.monotonic() - t0, e))
+        print('FAIL  check-relay-%s (%.1fs)\n%s' % (mode_name, time.monotonic() - t0, e))
         return 1
     finally:
         w.close()
-    print('ok    check-relay-%s (%.1fs)' % (mode, time.monotonic() - t0))
+    print('ok    check-relay-%s (%.1fs)' % (mode_name, time.monotonic() - t0))
     return 0
 
 
 def main(argv):
-    if len(argv) >= 3 and argv[0] == '--inside':
-        return inside(argv[1], argv[2])
-    if len(argv) != 1 or argv[0] not in ('static', 'live'):
-        print('usage: test_relay.py static|live', file=sys.stderr)
+    if len(argv) >= 4 and argv[0] == '--inside':
+        return inside(argv[1], argv[2], argv[3] == 'asan')
+    asan = argv[1:] == ['--asan']
+    if len(argv) not in (1, 2) or argv[0] not in ('static', 'live') or \
+            (len(argv) == 2 and not asan):
+        print('usage: test_relay.py static|live [--asan]', file=sys.stderr)
         return 2
     if os.geteuid() != 0:
         print('test_relay.py: must run as root (network and mount namespaces)',
@@ -336,7 +348,8 @@ def main(argv):
     tree = fetch_debs('mta', MTA_PACKAGES)
     return subprocess.run(['unshare', '--net', '--mount', '--uts', '--fork',
                            '--propagation', 'private', sys.executable,
-                           os.path.abspath(__file__), '--inside', argv[0], tree]).returncode
+                           os.path.abspath(__file__), '--inside', argv[0], tree,
+                           'asan' if asan else 'plain']).returncode
 
 
 if __name__ == '__main__':
