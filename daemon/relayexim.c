@@ -8,6 +8,8 @@
  * settings (and that Exim's configuration can be read at all).
  */
 
+#include <sys/stat.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,29 +134,63 @@ exim_smarthosts(struct relayconf *rc, const char *list)
 	free(copy);
 }
 
-/* TLS of the smarthost transport, from exim -bP; -1 when Exim fails. */
+/*
+ * The value of "\nname = value" in exim -bP's output, NULL when unset;
+ * a copy.
+ */
+static char *
+exim_option(const char *out, const char *name)
+{
+	char		 key[64];
+	const char	*p;
+	size_t		 n;
+
+	snprintf(key, sizeof(key), "\n%s = ", name);
+	if ((p = strstr(out, key)) == NULL)
+		return NULL;
+	p += strlen(key);
+	if ((n = strcspn(p, "\n")) == 0)
+		return NULL;
+	return strndup(p, n);
+}
+
+/*
+ * TLS of the smarthost transport, from exim -bP: required
+ * (hosts_require_tls), verified (tls_verify_hosts, Debian's default *)
+ * against tls_verify_certificates (a file or directory; "system" the
+ * system's); else tried.  -1 when Exim fails.
+ */
 static int
 exim_tls(struct relayconf *rc)
 {
 	const char	*argv[] = { rc->exim, "-bP", "transport",
 	    "remote_smtp_smarthost", NULL };
-	char	*out, *p;
-	size_t	 len, i;
-	int	 tls = RELAY_TLS_MAY, st;
+	struct stat	 st;
+	char		*out, *p;
+	size_t		 len, i;
+	int		 tls = RELAY_TLS_MAY, status;
 
-	if ((st = spawn_read(argv, TOOL_MS, &out, &len)) != 0) {
-		if (st > 0)
+	if ((status = spawn_read(argv, TOOL_MS, &out, &len)) != 0) {
+		if (status > 0)
 			log_warnx("%s -bP exited %d: cannot read Exim's "
-			    "configuration", rc->exim, st);
+			    "configuration", rc->exim, status);
 		spawn_wipe(out, len);
 		return -1;
 	}
-	if ((p = strstr(out, "\nhosts_require_tls = ")) != NULL &&
-	    p[21] != '\n' && p[21] != '\0')
+	if ((p = exim_option(out, "hosts_require_tls")) != NULL)
 		tls = RELAY_TLS_ENCRYPT;
-	if ((p = strstr(out, "\ntls_verify_hosts = ")) != NULL &&
-	    p[20] != '\n' && p[20] != '\0')
+	free(p);
+	if ((p = exim_option(out, "tls_verify_hosts")) != NULL)
 		tls = RELAY_TLS_VERIFY;
+	free(p);
+	p = exim_option(out, "tls_verify_certificates");
+	if (p != NULL && p[0] == '/' && stat(p, &st) == 0 &&
+	    S_ISDIR(st.st_mode))
+		rc->capath = p;
+	else if (p != NULL && p[0] == '/')
+		rc->cafile = p;
+	else
+		free(p);
 	for (i = 0; i < rc->nrelays; i++)
 		rc->relays[i].tls = tls;
 	spawn_wipe(out, len);

@@ -1,7 +1,7 @@
 """test_relay.py -- smtpwatchctl check-relay against a real Postfix 3.7
 configuration, and check-relay --live against a local relay with STARTTLS.
 
-    python3 tests/e2e/test_relay.py static|live [--asan]   (as root; `make` first)
+    python3 tests/e2e/test_relay.py static|live|exim [--asan]   (as root; `make` first)
 
 The Postfix of test_postfix.py (Debian's package, fetched with apt-get
 download and unpacked under build/e2e-debs/, never installed) is laid
@@ -21,7 +21,17 @@ openssl; check-relay --live must log in (exit 0), report Gmail's and
 Microsoft 365's refusals with smtpwatch's diagnosis, a failed certificate
 check, a refused connection, a name that does not resolve, and a
 mechanism filter that leaves nothing; never send MAIL; never print the
-password (in clear or in base64).  --asan runs build/asan/smtpwatchctl
+password (in clear or in base64).
+
+exim: Debian's exim4-base, exim4-config and exim4-daemon-light, fetched
+and laid over the same way, configured by update-exim4.conf for a
+smarthost: passwd.client patterns that match and one that does not, a
+file readable by all, an app password with spaces, a user name that is
+not an address (fixed by their own fix commands where they have one);
+--live through Debian's certificate check (tls_verify_hosts = *), which
+fails until the test's CA is named, then a login and Gmail's 535.
+
+--asan runs build/asan/smtpwatchctl
 (`make tests` builds it), whose ASan/UBSan reports fail the run.
 """
 
@@ -38,8 +48,8 @@ sys.path.insert(0, HERE)
 
 from harness import (ASAN_OPTIONS, CTL, ROOT, RULES, TIMEOUT, UBSAN_OPTIONS, Failure,  # noqa: E402
                      Workdir, fail)
-from test_postfix import (GMAIL_IP, MTA_PACKAGES, RESPONDER, Lab, fetch_debs,  # noqa: E402
-                          poll, read, run, stop_pid)
+from test_postfix import (GMAIL_IP, MTA_PACKAGES, RESPONDER, Lab, add_user,  # noqa: E402
+                          fetch_debs, poll, read, run, stop_pid)
 
 BIN = [CTL]                     # build/asan/smtpwatchctl with --asan
 USER = 'alerts@example.com'
@@ -304,6 +314,89 @@ def live_failures(w, cert, key):
 
 
 # ---------------------------------------------------------------------------
+# exim
+# ---------------------------------------------------------------------------
+
+EXIM_PACKAGES = ('exim4-base', 'exim4-config', 'exim4-daemon-light')
+EXIM_ENV = {'SMTPWATCH_POSTCONF': '/nonexistent'}     # Exim even beside a Postfix
+PASSWD_CLIENT = '/etc/exim4/passwd.client'
+
+
+def exim_setup(w, tree):
+    """Debian's Exim over /usr, /etc and /var, configured as
+    dpkg-reconfigure exim4-config would for a smarthost."""
+    lab = Lab(w, tree)
+    lab.overlay()
+    lab.loopback()
+    add_user('Debian-exim', '/var/spool/exim4')
+    for d in ('/var/lib/exim4', '/var/spool/exim4', '/var/log/exim4'):
+        os.makedirs(d, exist_ok=True)
+    with open('/etc/mailname', 'w') as f:
+        f.write('mx1.lab.example\n')
+    with open('/etc/exim4/update-exim4.conf.conf', 'w') as f:
+        f.write("dc_eximconfig_configtype='smarthost'\ndc_other_hostnames=''\n"
+                "dc_local_interfaces='127.0.0.1'\ndc_readhost='lab.example'\n"
+                "dc_relay_domains=''\ndc_minimaldns='false'\ndc_relay_nets=''\n"
+                "dc_smarthost='smtp.gmail.com::587'\nCFILEMODE='644'\n"
+                "dc_use_split_config='false'\ndc_hide_mailname='true'\n"
+                "dc_mailname_in_oh='true'\ndc_localdelivery='mail_spool'\n")
+    run(['update-exim4.conf'])
+
+
+def client(line, mode=0o640):
+    with open(PASSWD_CLIENT, 'w') as f:
+        f.write('# written by tests/e2e/test_relay.py\n%s\n' % line)
+    run(['chown', 'root:Debian-exim', PASSWD_CLIENT])
+    os.chmod(PASSWD_CLIENT, mode)
+
+
+def exim_static():
+    client('smtp.gmail.com:%s:%s' % (USER, GOOD))
+    out = ctl([], 0, env=EXIM_ENV)
+    has(out, 'relay smtp.gmail.com:587 (dc_smarthost)', 'credential: user %s' % USER,
+        '1 relay, 0 findings')
+    client('*.gmail.com:%s:%s' % (USER, GOOD))
+    ctl([], 0, env=EXIM_ENV)
+    client('gmail.com:%s:%s' % (USER, GOOD))
+    has(ctl([], 1, env=EXIM_ENV), 'finding exim-pattern: no line of %s matches the '
+        'smarthost smtp.gmail.com' % PASSWD_CLIENT)
+    client('smtp.gmail.com:%s:%s' % (USER, GOOD), mode=0o644)
+    out = ctl([], 1, env=EXIM_ENV)
+    run(['sh', '-c', fix_of(out, 'map-readable')])
+    ctl([], 0, env=EXIM_ENV)
+    client('smtp.gmail.com:%s:kfjq wzpt hmrx ubne' % USER)
+    out = ctl([], 1, password='kfjq wzpt hmrx ubne', env=EXIM_ENV)
+    run(['sh', '-c', fix_of(out, 'app-password-spaces')])
+    ctl([], 0, env=EXIM_ENV)
+    if read(PASSWD_CLIENT).splitlines()[-1] != 'smtp.gmail.com:%s:%s' % (USER, GOOD):
+        fail('the app-password-spaces fix left %r' % read(PASSWD_CLIENT))
+    client('smtp.gmail.com:alerts:%s' % GOOD)
+    has(ctl([], 1, env=EXIM_ENV), 'finding user-not-address')
+
+
+def exim_live(w):
+    """Debian's Exim verifies the smarthost's certificate (tls_verify_hosts
+    = *) against the system's CAs: the test's is refused until
+    REMOTE_SMTP_SMARTHOST_TLS_VERIFY_CERTIFICATES names it."""
+    cert, key = make_cert(w)
+    r = Relay(w, cert, key)
+    try:
+        client('smtp.gmail.com:%s:%s' % (USER, GOOD))
+        has(ctl(['--live'], 1, env=EXIM_ENV), 'finding live-tls')
+        with open('/etc/exim4/exim4.conf.localmacros', 'w') as f:
+            f.write('REMOTE_SMTP_SMARTHOST_TLS_VERIFY_CERTIFICATES = %s\n' % cert)
+        run(['update-exim4.conf'])
+        has(ctl(['--live'], 0, env=EXIM_ENV), '> STARTTLS', 'login accepted')
+        client('smtp.gmail.com:%s:%s' % (USER, BAD))
+        has(ctl(['--live'], 1, password=BAD, env=EXIM_ENV),
+            'diagnosis: gmail/535-5.7.8-bad-credentials')
+        if 'MAIL' in r.commands():
+            fail('check-relay --live sent MAIL')
+    finally:
+        r.stop()
+
+
+# ---------------------------------------------------------------------------
 
 def inside(mode, tree, asan):
     t0 = time.monotonic()
@@ -314,13 +407,19 @@ def inside(mode, tree, asan):
         mode_name = mode
     w = Workdir('relay')
     try:
-        lab = Lab(w, tree)
-        lab.namespace()
+        if mode == 'exim':
+            exim_setup(w, tree)
+            exim_static()
+            exim_live(w)
+            lab = None
+        else:
+            lab = Lab(w, tree)
+            lab.namespace()
         if mode == 'static':
             static_clean()
             static_fixable()
             static_other()
-        else:
+        elif mode == 'live':
             cert, key = make_cert(w)
             live_login(w, cert, key)
             live_failures(w, cert, key)
@@ -337,15 +436,18 @@ def main(argv):
     if len(argv) >= 4 and argv[0] == '--inside':
         return inside(argv[1], argv[2], argv[3] == 'asan')
     asan = argv[1:] == ['--asan']
-    if len(argv) not in (1, 2) or argv[0] not in ('static', 'live') or \
+    if len(argv) not in (1, 2) or argv[0] not in ('static', 'live', 'exim') or \
             (len(argv) == 2 and not asan):
-        print('usage: test_relay.py static|live [--asan]', file=sys.stderr)
+        print('usage: test_relay.py static|live|exim [--asan]', file=sys.stderr)
         return 2
     if os.geteuid() != 0:
         print('test_relay.py: must run as root (network and mount namespaces)',
               file=sys.stderr)
         return 1
-    tree = fetch_debs('mta', MTA_PACKAGES)
+    if argv[0] == 'exim':
+        tree = fetch_debs('exim-debian', EXIM_PACKAGES)
+    else:
+        tree = fetch_debs('mta', MTA_PACKAGES)
     return subprocess.run(['unshare', '--net', '--mount', '--uts', '--fork',
                            '--propagation', 'private', sys.executable,
                            os.path.abspath(__file__), '--inside', argv[0], tree,
