@@ -114,6 +114,18 @@ $(B)/asan/t_incident: tests/unit/t_incident.c daemon/incident.c tests/unit/check
 	$(CC) $(SW_CFLAGS) $(CFLAGS) $(SAN) -Wno-missing-prototypes -o $@ $< \
 	    $(CORE:%=$(B)/asan/%.o) $(B)/asan/store.o $(SW_LDLIBS)
 
+# check-relay's files, tested together; the rest of smtpwatchctl linked.
+RELAY	 = spawn relayconf relayexim relaycheck relaylive
+RELAY_LINK = $(filter-out $(RELAY) smtpwatchctl,$(CTL))
+
+$(B)/t_relay: tests/unit/t_relay.c $(RELAY:%=daemon/%.c) tests/unit/check.h $(RELAY_LINK:%=$(B)/%.o) $(B)/sql.h $(HDRS)
+	$(CC) $(SW_CFLAGS) $(CFLAGS) -Wno-missing-prototypes -o $@ $< \
+	    $(RELAY_LINK:%=$(B)/%.o) $(SW_LDLIBS) $(CTL_LDLIBS)
+
+$(B)/asan/t_relay: tests/unit/t_relay.c $(RELAY:%=daemon/%.c) tests/unit/check.h $(RELAY_LINK:%=$(B)/asan/%.o) $(B)/sql.h $(HDRS)
+	$(CC) $(SW_CFLAGS) $(CFLAGS) $(SAN) -Wno-missing-prototypes -o $@ $< \
+	    $(RELAY_LINK:%=$(B)/asan/%.o) $(SW_LDLIBS) $(CTL_LDLIBS)
+
 $(B)/asan/smtpwatchd: $(DAEMON:%=$(B)/asan/%.o)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(SW_LDLIBS)
 
@@ -127,6 +139,7 @@ novs:
 
 tests: all novs $(UNITS:%=$(B)/%) $(UNITS:%=$(B)/asan/%) $(B)/asan/smtpwatchctl \
 	$(DUNITS:%=$(B)/%) $(B)/asan/t_incident $(B)/asan/smtpwatchd \
+	$(B)/t_relay $(B)/asan/t_relay \
 	$(B)/seccomp-run $(B)/fault/smtpwatchd fuzz-build
 
 # The daemon with fault injection (tests/fault/fault.c): its own calls

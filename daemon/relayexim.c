@@ -98,7 +98,8 @@ exim_credential(const struct relayconf *rc, struct relay *r)
 		*login++ = '\0';
 		if (!exim_match(line, r->host)) {
 			snprintf(seen + strlen(seen), sizeof(seen) -
-			    strlen(seen), "%s%s", seen[0] ? ", " : "", line);
+			    strlen(seen), "%s%.100s", seen[0] ? ", " : "",
+			    line);		/* a pattern, never a password */
 			continue;
 		}
 		if ((pw = strchr(login, ':')) != NULL)

@@ -83,12 +83,15 @@ spawn_drain(int fd, long long deadline, char **buf, size_t *len)
 	size_t		 cap = 0;
 	ssize_t		 n;
 	long long	 left;
+	int		 ready;
 
 	for (;;) {
 		if ((left = deadline - spawn_now()) <= 0)
 			return -1;
-		if (poll(&pfd, 1, (int)left) == -1 && errno != EINTR)
-			return -1;
+		if ((ready = poll(&pfd, 1, (int)left)) == -1 && errno == EINTR)
+			continue;
+		if (ready <= 0)
+			return -1;		/* the deadline, or poll failed */
 		if (cap - *len < 4096) {
 			if (cap >= SPAWN_OUT_MAX)
 				return -1;
