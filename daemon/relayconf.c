@@ -299,10 +299,9 @@ pf_tls(const char *level)
 {
 	if (strcmp(level, "may") == 0 || strcmp(level, "dane") == 0)
 		return RELAY_TLS_MAY;
-	if (strcmp(level, "encrypt") == 0)
-		return RELAY_TLS_ENCRYPT;
-	if (strcmp(level, "verify") == 0 || strcmp(level, "secure") == 0 ||
-	    strcmp(level, "fingerprint") == 0)
+	if (strcmp(level, "encrypt") == 0 || strcmp(level, "fingerprint") == 0)
+		return RELAY_TLS_ENCRYPT;	/* fingerprints: not checked */
+	if (strcmp(level, "verify") == 0 || strcmp(level, "secure") == 0)
 		return RELAY_TLS_VERIFY;
 	return RELAY_TLS_NONE;
 }

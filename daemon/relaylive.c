@@ -215,11 +215,13 @@ live_setopt(CURL *h, const struct relayconf *rc, const struct relay *r,
 {
 	char		 url[1024], mechs[256];
 	const char	*helo = rc->mta == SW_MTA_POSTFIX ?
-	    rc->param[PF_HELO] : "";
+	    rc->param[PF_HELO] : "";	/* Exim: libcurl's host name */
 
-	snprintf(url, sizeof(url), "%s://%s:%s/%s", rc->wrapper ||
-	    strcmp(r->port, "465") == 0 ? "smtps" : "smtp", r->host, r->port,
-	    helo);
+	int		 v6 = strchr(r->host, ':') != NULL;
+
+	snprintf(url, sizeof(url), "%s://%s%s%s:%s/%s", rc->wrapper ||
+	    strcmp(r->port, "465") == 0 ? "smtps" : "smtp", v6 ? "[" : "",
+	    r->host, v6 ? "]" : "", r->port, helo);
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
 	curl_easy_setopt(h, CURLOPT_USERNAME, r->user);

@@ -7,7 +7,9 @@
  * usage, made from the same table, so it cannot disagree with what the
  * command accepts.  scan and explain read logs; the listings read the
  * database (ctldb.c); status and metrics ask the daemon too (status.c);
- * reset and reload go to the daemon (ctlsock.c).
+ * reset and reload go to the daemon (ctlsock.c); check-relay reads the
+ * MTA's configuration (relayconf.c), checks it (relaycheck.c) and with
+ * --live logs in at the relay (relaylive.c).
  */
 
 #include <sys/stat.h>
