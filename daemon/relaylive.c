@@ -351,7 +351,8 @@ relaylive_login(const struct relayconf *rc, const struct relay *r,
 	int		 ret;
 
 	if (r->user == NULL || r->password == NULL) {
-		fprintf(stdout, "  live: not tried, no credential\n");
+		relaycheck_add(f, "live-auth", NULL, "no login was tried: no "
+		    "credential for %s", r->nexthop);
 		return 1;
 	}
 	memset(&l, 0, sizeof(l));
