@@ -28,8 +28,10 @@ VS_LIBS	 = $(if $(filter yes,$(VECTORSCAN)),$(shell pkg-config --libs libhs 2>/d
 # Recursive (=) so pkg-config runs after `deps` has installed it.
 SW_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARNINGS) \
 	   -DSW_DATADIR='"$(DATADIR)"' -DSW_SYSCONFDIR='"$(SYSCONFDIR)"' \
-	   $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(VS_CFLAGS)
+	   $(shell pkg-config --cflags $(PKGS) libcurl 2>/dev/null) $(VS_CFLAGS)
 SW_LDLIBS = -lev $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(VS_LIBS)
+# smtpwatchctl alone links libcurl: check-relay --live (daemon/relaylive.c).
+CTL_LDLIBS = $(shell pkg-config --libs libcurl 2>/dev/null)
 SAN	 = -fsanitize=address,undefined -fno-omit-frame-pointer \
 	   -fno-sanitize-recover=all
 
@@ -37,7 +39,8 @@ B	 = build
 CORE	 = log util lines parse join rules match front conf corpus wire recent \
 	   held
 CTL	 = $(CORE) journal store feed attrib incident alert count out scan \
-	   ctldb ctlsock status metrics smtpwatchctl
+	   ctldb ctlsock status metrics spawn relayconf relayexim relaycheck \
+	   relaylive smtpwatchctl
 DAEMON	 = $(CORE) tail journal store notify hook feed attrib incident alert count \
 	   control smtpwatchd
 UNITS	 = t_parse t_rules t_match t_corpus t_lines t_feed t_attrib t_recent \
@@ -63,13 +66,13 @@ $(B)/asan/%.o: daemon/%.c $(HDRS) $(B)/paths | $(B)
 	$(CC) $(SW_CFLAGS) $(CFLAGS) $(SAN) -c -o $@ $<
 
 $(B)/smtpwatchctl: $(CTL:%=$(B)/%.o)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(SW_LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(SW_LDLIBS) $(CTL_LDLIBS)
 
 $(B)/smtpwatchd: $(DAEMON:%=$(B)/%.o)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(SW_LDLIBS)
 
 $(B)/asan/smtpwatchctl: $(CTL:%=$(B)/asan/%.o)
-	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(SW_LDLIBS)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(SW_LDLIBS) $(CTL_LDLIBS)
 
 # Unit tests include the module they test, to reach its statics.
 $(B)/t_%: tests/unit/t_%.c tests/unit/check.h $(CORE_O) $(HDRS)
@@ -111,6 +114,18 @@ $(B)/asan/t_incident: tests/unit/t_incident.c daemon/incident.c tests/unit/check
 	$(CC) $(SW_CFLAGS) $(CFLAGS) $(SAN) -Wno-missing-prototypes -o $@ $< \
 	    $(CORE:%=$(B)/asan/%.o) $(B)/asan/store.o $(SW_LDLIBS)
 
+# check-relay's files, tested together; the rest of smtpwatchctl linked.
+RELAY	 = spawn relayconf relayexim relaycheck relaylive
+RELAY_LINK = $(filter-out $(RELAY) smtpwatchctl,$(CTL))
+
+$(B)/t_relay: tests/unit/t_relay.c $(RELAY:%=daemon/%.c) tests/unit/check.h $(RELAY_LINK:%=$(B)/%.o) $(B)/sql.h $(HDRS)
+	$(CC) $(SW_CFLAGS) $(CFLAGS) -Wno-missing-prototypes -o $@ $< \
+	    $(RELAY_LINK:%=$(B)/%.o) $(SW_LDLIBS) $(CTL_LDLIBS)
+
+$(B)/asan/t_relay: tests/unit/t_relay.c $(RELAY:%=daemon/%.c) tests/unit/check.h $(RELAY_LINK:%=$(B)/asan/%.o) $(B)/sql.h $(HDRS)
+	$(CC) $(SW_CFLAGS) $(CFLAGS) $(SAN) -Wno-missing-prototypes -o $@ $< \
+	    $(RELAY_LINK:%=$(B)/asan/%.o) $(SW_LDLIBS) $(CTL_LDLIBS)
+
 $(B)/asan/smtpwatchd: $(DAEMON:%=$(B)/asan/%.o)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(SW_LDLIBS)
 
@@ -124,6 +139,7 @@ novs:
 
 tests: all novs $(UNITS:%=$(B)/%) $(UNITS:%=$(B)/asan/%) $(B)/asan/smtpwatchctl \
 	$(DUNITS:%=$(B)/%) $(B)/asan/t_incident $(B)/asan/smtpwatchd \
+	$(B)/t_relay $(B)/asan/t_relay \
 	$(B)/seccomp-run $(B)/fault/smtpwatchd fuzz-build
 
 # The daemon with fault injection (tests/fault/fault.c): its own calls

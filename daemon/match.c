@@ -241,10 +241,10 @@ addr_valid(const char *s)
  * Strips what providers add to a reply that says nothing about the
  * failure: Postfix's '?' between the lines of a multi-line reply, the
  * "<id> - gsmtp" tail of Google, the "[server timestamp id]" of
- * Microsoft.
+ * Microsoft.  check-relay --live cleans the relay's answer with it too.
  */
-static void
-reply_clean(char *r)
+void
+match_reply_clean(char *r)
 {
 	size_t	 i, o = 0, len;
 	char	*p;
@@ -314,7 +314,7 @@ match_fill(struct sw_matcher *m, const struct sw_extract *x,
 	else
 		ev->account[0] = '\0', ev->accountlen = 0;
 	if (ev->dir == SW_DIR_CLIENT)
-		reply_clean(ev->reply);
+		match_reply_clean(ev->reply);
 	return 0;
 }
 

@@ -464,6 +464,78 @@ void		 hook_configure(struct sw_hook *, const struct sw_conf *);
 void		 hook_alert(struct sw_hook *, const struct iovec *, size_t);
 void		 hook_free(struct sw_hook *);
 
+/* spawn.c: one of the MTA's tools, run without a shell, with a deadline. */
+int	 spawn_read(const char *const [], int, char **, size_t *);
+void	 spawn_wipe(char *, size_t);
+
+/*
+ * relayconf.c: the relays (smarthosts) the MTA is configured to use, read
+ * through its own tools, with the credential it would send to each.
+ */
+enum pf_param {
+	PF_RELAYHOST, PF_SENDER_RELAY, PF_TRANSPORT, PF_SASL_ENABLE,
+	PF_SASL_MAPS, PF_SASL_SECOPT, PF_SASL_TLS_SECOPT, PF_SASL_FILTER,
+	PF_TLS_LEVEL, PF_SOFT_BOUNCE, PF_TLS_CAFILE, PF_TLS_CAPATH,
+	PF_WRAPPER, PF_HELO, PF_NPARAMS
+};
+
+struct relay {
+	char		*nexthop;	/* as configured: [smtp.gmail.com]:587 */
+	char		*host;		/* smtp.gmail.com */
+	char		 port[8];	/* 587 */
+	const char	*from;		/* the setting that names it */
+	char		*map;		/* where the credential was found */
+	char		*key;		/* under this key; NULL: none found */
+	char		*nearkey;	/* none found, but under this key the
+					   nexthop written another way */
+	char		*user;
+	char		*password;	/* a secret: never printed */
+	int		 tls;		/* enum relay_tls */
+};
+
+enum relay_tls {
+	RELAY_TLS_NONE, RELAY_TLS_MAY, RELAY_TLS_ENCRYPT, RELAY_TLS_VERIFY
+};
+
+struct relayconf {
+	enum sw_mta	 mta;
+	const char	*postconf, *postmap, *exim;	/* the tools */
+	const char	*confdir;	/* postconf -c, or Exim's /etc/exim4 */
+	char		*param[PF_NPARAMS];	/* Postfix: postconf -x -h */
+	char		*passwd_client;	/* Exim: the file's path */
+	char		*cafile, *capath;	/* verify with these, or the
+					   system's */
+	int		 wrapper;	/* TLS from the first byte (465) */
+	struct relay	*relays;
+	size_t		 nrelays;
+};
+
+int	 relayconf_load(const char *, struct relayconf **);
+void	 relayconf_free(struct relayconf *);
+int	 relayconf_map_split(const char *, char ***, size_t *);
+const char	*relayconf_map_file(const char *, const char **);
+void	 relayconf_add(struct relayconf *, const char *, const char *);
+int	 exim_load(struct relayconf *, const char *);
+
+/* relaycheck.c: the static checks, each finding with its fix. */
+struct relayfind;
+struct relayfind	*relaycheck_new(void);
+void	 relaycheck_add(struct relayfind *, const char *, const char *,
+	    const char *, ...) __attribute__((format(printf, 4, 5)));
+void	 relaycheck_conf(const struct relayconf *, struct relayfind *);
+void	 relaycheck_relay(const struct relayconf *, const struct relay *,
+	    struct relayfind *);
+void	 relaycheck_filter(const struct relayconf *, const char *,
+	    const char *, struct relayfind *);
+size_t	 relaycheck_print(const struct relayfind *, FILE *);
+void	 relaycheck_describe(const struct relayconf *, const struct relay *,
+	    FILE *);
+void	 relaycheck_free(struct relayfind *);
+
+/* relaylive.c: --live, a login at the relay with the MTA's credential. */
+int	 relaylive_login(const struct relayconf *, const struct relay *,
+	    const struct sw_rules *, struct relayfind *);
+
 /* log.c */
 void	 log_init(const char *, int);
 void	 log_capture(char *, size_t);
@@ -588,6 +660,7 @@ int	 match_record(struct sw_matcher *, const struct sw_record *,
 int	 match_captures(const struct sw_rules *, const struct sw_extract *,
 	    const struct sw_record *, sw_capture_cb, void *);
 int	 match_mentions_auth(const struct sw_record *);
+void	 match_reply_clean(char *);
 size_t	 match_state_save(const struct sw_matcher *, unsigned char **);
 int	 match_state_load(struct sw_matcher *, const unsigned char *, size_t);
 

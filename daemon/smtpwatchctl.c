@@ -7,7 +7,9 @@
  * usage, made from the same table, so it cannot disagree with what the
  * command accepts.  scan and explain read logs; the listings read the
  * database (ctldb.c); status and metrics ask the daemon too (status.c);
- * reset and reload go to the daemon (ctlsock.c).
+ * reset and reload go to the daemon (ctlsock.c); check-relay reads the
+ * MTA's configuration (relayconf.c), checks it (relaycheck.c) and with
+ * --live logs in at the relay (relaylive.c).
  */
 
 #include <sys/stat.h>
@@ -30,7 +32,7 @@
 /* The options: common ones (-f, --rules, --help) and the commands'. */
 enum opt {
 	O_DIRECTION, O_DRY_RUN, O_EVENTS, O_FAILING, O_FORMAT, O_HOST,
-	O_JOURNAL, O_JSON, O_MISSED, O_NO_PROGRESS, O_OPEN, O_OUTPUT,
+	O_JOURNAL, O_JSON, O_LIVE, O_MISSED, O_NO_PROGRESS, O_OPEN, O_OUTPUT,
 	O_SINCE, O_UNTIL, O_VERBOSE, O_NCMDOPTS,
 	O_RULES = O_NCMDOPTS, O_HELP, O_VERSION, O_CONFIG, O_NOPTS
 };
@@ -45,6 +47,7 @@ static const struct option longopts[] = {	/* indexed by enum opt */
 	[O_HOST] =	{ "host",	required_argument,	NULL, 0 },
 	[O_JOURNAL] =	{ "journal",	no_argument,		NULL, 0 },
 	[O_JSON] =	{ "json",	no_argument,		NULL, 0 },
+	[O_LIVE] =	{ "live",	no_argument,		NULL, 0 },
 	[O_MISSED] =	{ "missed",	no_argument,		NULL, 0 },
 	[O_NO_PROGRESS] = { "no-progress", no_argument,		NULL, 0 },
 	[O_OPEN] =	{ "open",	no_argument,		NULL, 0 },
@@ -95,6 +98,7 @@ struct command {
 
 static int	cmd_accounts(struct ctl *, int, char **);
 static int	cmd_addresses(struct ctl *, int, char **);
+static int	cmd_check_relay(struct ctl *, int, char **);
 static int	cmd_check_rules(struct ctl *, int, char **);
 static int	cmd_explain(struct ctl *, int, char **);
 static int	cmd_incidents(struct ctl *, int, char **);
@@ -115,6 +119,9 @@ static const struct command commands[] = {	/* sorted */
 	{ "addresses",	0, 0, LISTING | OPT(O_FAILING) | OPT(O_FORMAT),
 	    cmd_addresses, "",
 	    "Client addresses failing AUTH" },
+	{ "check-relay", 0, 1, OPT(O_LIVE), cmd_check_relay, "[RELAY]",
+	    "Check our login at the relays in the MTA's configuration; "
+	    "--live tries it" },
 	{ "check-rules", 0, -1, 0, cmd_check_rules, "[FILE | DIR ...]",
 	    "Run the annotated corpus against the rules" },
 	{ "explain",	0, -1, 0, cmd_explain, "[LINE ...]",
@@ -396,6 +403,47 @@ cmd_scan(struct ctl *c, int argc, char **argv)
 		rc = 3;
 	}
 	return rc;
+}
+
+/*
+ * check-relay: the MTA's relays (or the one given) and the credential
+ * it sends each, checked (relaycheck.c), and with --live tried at the
+ * relay (relaylive.c).  0 nothing found (and the logins succeeded),
+ * 1 a finding, 3 the MTA's configuration cannot be read.
+ */
+static int
+cmd_check_relay(struct ctl *c, int argc, char **argv)
+{
+	struct relayconf	*rc;
+	struct relayfind	*f;
+	size_t			 i, n;
+	int			 live = (c->given & OPT(O_LIVE)) != 0, ret = 0;
+
+	if (geteuid() != 0)
+		log_warnx("check-relay: not root, the credentials may not "
+		    "be readable");
+	if (relayconf_load(argc > 0 ? argv[0] : NULL, &rc) == -1)
+		return 3;
+	f = relaycheck_new();
+	relaycheck_conf(rc, f);
+	relaycheck_describe(rc, NULL, stdout);
+	n = relaycheck_print(f, stdout);
+	relaycheck_free(f);
+	for (i = 0; i < rc->nrelays; i++) {
+		f = relaycheck_new();
+		relaycheck_describe(rc, &rc->relays[i], stdout);
+		relaycheck_relay(rc, &rc->relays[i], f);
+		if (live && relaylive_login(rc, &rc->relays[i], c->rs, f) == -1)
+			ret = 3;
+		n += relaycheck_print(f, stdout);
+		relaycheck_free(f);
+	}
+	printf("check-relay: %zu relay%s, %zu finding%s\n", rc->nrelays,
+	    rc->nrelays == 1 ? "" : "s", n, n == 1 ? "" : "s");
+	relayconf_free(rc);
+	if (ret == 0 && n > 0)
+		ret = 1;
+	return ret;
 }
 
 /* 1 when name ends in ".txt" and does not begin with a dot. */

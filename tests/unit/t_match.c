@@ -462,7 +462,7 @@ test_client(struct sw_matcher *m)
 	CHECK_STR(ev->reply, "a?535 b  c - gsmtp");
 }
 
-/* reply_clean(in) gives want; failures name the caller's line. */
+/* match_reply_clean(in) gives want; failures name the caller's line. */
 #define clean(in, want)	clean_at((in), (want), __LINE__)
 
 static void
@@ -471,8 +471,8 @@ clean_at(const char *in, const char *want, int line)
 	char	 buf[SW_REPLY_MAX];
 
 	snprintf(buf, sizeof(buf), "%s", in);
-	reply_clean(buf);
-	check_mem(buf, strlen(buf), want, strlen(want), "reply_clean(in)",
+	match_reply_clean(buf);
+	check_mem(buf, strlen(buf), want, strlen(want), "match_reply_clean(in)",
 	    "want", __FILE__, line);
 }
 
