@@ -1,13 +1,15 @@
 """responder.py -- a minimal SMTP server standing in for smtp.gmail.com.
 
-The end-to-end test (test_postfix.py) relays mail through it, inside its
-private network namespace.  It offers AUTH PLAIN and LOGIN with no TLS,
-and answers AUTH the way Gmail does when the credentials are wrong (the
-multi-line 535-5.7.8 reply of /work/shared/corpus/REAL-SHAPES.md) until
-the client sends the user and password it was started with; then 235,
-and it accepts the message (250 with a Gmail-like queue note).
+The end-to-end tests (tests/e2e/scenarios.py) relay mail through it,
+inside their private network namespace.  It offers AUTH PLAIN and LOGIN
+with no TLS, and answers AUTH the way Gmail does when the credentials are
+wrong (the multi-line 535-5.7.8 reply of /work/shared/corpus/REAL-SHAPES.md),
+or with STYLE m365 the way Microsoft 365 does for a tenant with SMTP AUTH
+disabled (535 5.7.139), until the client sends the user and password it
+was started with; then 235, and it accepts the message (250 with a
+Gmail-like queue note).
 
-    python3 responder.py ADDR PORT USER PASSWORD READYFILE
+    python3 responder.py ADDR PORT USER PASSWORD READYFILE [gmail|m365]
 
 READYFILE is created once the socket listens (the test awaits it).  One
 line per AUTH outcome goes to stdout: "auth ok USER" or "auth bad USER",
@@ -22,6 +24,11 @@ import sys
 GMAIL_535 = (b'535-5.7.8 Username and Password not accepted. For more information, go to\r\n'
              b'535 5.7.8  https://support.google.com/mail/?p=BadCredentials '
              b'a1-20020a170906b00ab2f9fd1e3f1sm1234567ejb.12 - gsmtp\r\n')
+M365_535 = (b'535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled '
+            b'for the Tenant. Visit https://aka.ms/smtp_auth_disabled for more information. '
+            b'[SN4PR0501CA0054.namprd05.prod.outlook.com 2026-11-28T04:10:00.000Z '
+            b'08DD0C1A2B3C4D5E]\r\n')
+REJECT = {'gmail': GMAIL_535, 'm365': M365_535}
 
 
 def b64(data):
@@ -34,8 +41,9 @@ def b64(data):
 class Session:
     """One SMTP connection: a line reader and the command loop."""
 
-    def __init__(self, conn, user, password):
+    def __init__(self, conn, user, password, reject=GMAIL_535):
         self.conn = conn
+        self.reject = reject
         self.f = conn.makefile('rb')
         self.user = user
         self.password = password
@@ -58,7 +66,7 @@ class Session:
             self.authed = True
             self.send(b'235 2.7.0 Accepted\r\n')
         else:
-            self.send(GMAIL_535)
+            self.send(self.reject)
 
     def auth(self, args):
         parts = args.split()
@@ -133,6 +141,7 @@ class Session:
 
 def main(argv):
     addr, port, user, password, ready = argv[1:6]
+    reject = REJECT[argv[6] if len(argv) > 6 else 'gmail']
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind((addr, int(port)))
@@ -141,7 +150,7 @@ def main(argv):
     while True:
         conn, _ = s.accept()
         try:
-            Session(conn, user.encode(), password.encode()).run()
+            Session(conn, user.encode(), password.encode(), reject).run()
         except OSError:
             pass
         finally:
