@@ -98,6 +98,23 @@ def server_auth(lab, ex):
     poll_lab(lab, lambda: lab.lines(lab.login_mark), 'the successful login line')
 
 
+# User names a client controls, made to move the address or the account
+# of a parser that splits on them (Dovecot writes "auth(USER,ADDR,...)",
+# Postfix ", sasl_username=USER", Exim "(set_id=USER)").
+HOSTILE = (('x,6.6.6.6', '127.0.0.22'), ('x) (y,7.7.7.7', '127.0.0.23'),
+           ('x, sasl_username=root', '127.0.0.24'), ('?', '127.0.0.25'))
+
+
+def server_hostile_names(lab, ex):
+    """AUTH PLAIN with the user names of HOSTILE, each from its own
+    address: each a failure of that name from that address."""
+    for user, addr in HOSTILE:
+        lab.swaks(user, 'whatever', addr, 'PLAIN')
+        ex.failed(user, addr)
+    for _, addr in HOSTILE:
+        poll_lab(lab, lambda: lab.closed(addr), 'the end of the session from %s' % addr)
+
+
 def smtp_raw(addr, commands):
     """One SMTP session from addr to 127.0.0.1:25: EHLO, commands (each
     awaits its whole reply), QUIT.  Returns the replies' first lines."""
@@ -184,6 +201,7 @@ def relay_pair_reject(lab, ex):
 
 
 SCENARIOS = ((server_auth, 'server-auth', 'AUTH failures and a login (PLAIN, LOGIN)'),
+             (server_hostile_names, 'server-names', 'user names with , ( ) sasl_username= ?'),
              (server_malformed, 'server-malformed', 'AUTH PLAIN, not base64'),
              (server_cancelled, 'server-cancelled', 'AUTH LOGIN cancelled with *'),
              (relay_gmail, 'relay-gmail', 'Gmail-like 535-5.7.8, then recovery'),
@@ -247,6 +265,9 @@ def judge(v, expects):
                 seen[kind] |= set(want)
         rows.append((ex.name, ex.what, probs))
     extra = []
+    if v['missed']:
+        extra.append('%d lines about AUTH read by no rule (smtpwatchctl scan --missed)'
+                     % v['missed'])
     for kind in ('addrs', 'trouble', 'relays'):
         for k in sorted(set(v[kind]) - seen[kind]):
             extra.append('%s %s: read %s, expected nothing' % (kind, k, v[kind][k]))

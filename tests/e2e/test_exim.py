@@ -50,7 +50,8 @@ from harness import (CTL, RULES, TIMEOUT, Daemon, Failure, Journal,  # noqa: E40
 import scenarios  # noqa: E402
 from scenarios import RELAY_ACCOUNT, RELAY_GOOD, ROUTES, USERS  # noqa: E402
 from test_postfix import (DAEMONS, Lab, check_alerts, check_counts,  # noqa: E402
-                          fetch_debs, free_id, judge_log, poll, read, run)
+                          fetch_debs, free_id, judge_log, poll, read, run,
+                          status_counts)
 
 PACKAGE = 'exim4-daemon-light'
 EXIM_USER = 'Debian-exim'
@@ -241,10 +242,10 @@ def check_status(d):
     text = run([CTL, '--rules', RULES, '-f', d.conf, 'status'], ok=(1,))
     print('--- smtpwatchctl status:\n' + text)
     for s in ('is running, pid %d' % d.pid, 'account carol@lab.example',
-              'server/brute-force', 'carol@lab.example              7',
-              '127.0.0.5         7'):
+              'server/brute-force'):
         if s not in text:
             fail('smtpwatchctl status does not say %r:\n%s' % (s, text))
+    status_counts(text, ('carol@lab.example', 7), ('127.0.0.5', 7))
     if not re.search(r'smtp\.gmail\.com +ok +1 ', text):
         fail('smtpwatchctl status: no relay line "smtp.gmail.com ok 1":\n%s' % text)
 
