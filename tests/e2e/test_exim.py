@@ -226,7 +226,7 @@ def e2e_exim(w, exim):
         j.sync()
         print('--- the mainlog the daemon read:\n' + read(lab.log))
         rows = judge_log(lab, expects)
-        scenarios.record('exim', lab.versions(), [('file', rows)])
+        scenarios.record('exim', lab.versions(), [(os.path.basename(lab.log), rows)])
         scenarios.must(rows)
         check_counts(d, expects)
         check_alerts(j, expects)

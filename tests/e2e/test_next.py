@@ -149,11 +149,13 @@ def leave(r):
     subprocess.run(['umount', '-R', '-l', r], check=False)
 
 
+# $RepeatedMsgReduction is read when imuxsock's input is made: before
+# module(load=...), or it has no effect (rsyslog 8.2608).
 RSYSLOG_CONF = '''# written by tests/e2e/test_next.py
 $RepeatedMsgReduction on
 module(load="imuxsock")
-mail.* action(type="omfile" file="/var/log/mail.log" template="RSYSLOG_TraditionalFileFormat")
-mail.* action(type="omfile" file="/var/log/mail-rfc3339.log" template="RSYSLOG_FileFormat")
+mail.* /var/log/mail.log;RSYSLOG_TraditionalFileFormat
+mail.* /var/log/mail-rfc3339.log;RSYSLOG_FileFormat
 '''
 
 

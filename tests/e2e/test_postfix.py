@@ -519,7 +519,7 @@ def e2e_postfix(w, tree):
         j.sync()
         print('--- the mail log the daemon read:\n' + read(lab.log))
         rows = judge_log(lab, expects)
-        scenarios.record('postfix', lab.versions(), [('file', rows)])
+        scenarios.record('postfix', lab.versions(), [(os.path.basename(lab.log), rows)])
         scenarios.must(rows)
         check_counts(d, expects)
         check_alerts(j, expects)
