@@ -185,6 +185,14 @@ check:
 	@$(MAKE) --no-print-directory tests
 	@sh tests/run-tests
 
+# The end-to-end scenarios against Debian testing's Postfix, Dovecot and
+# Exim too (a debootstrap root under build/next/, built once), and the
+# README's compatibility table: tests/e2e/test_next.py.  Not in make check.
+check-next:
+	@sh contrib/deps check
+	@$(MAKE) --no-print-directory all
+	@sh tests/run-tests next
+
 # Measures and writes BENCHMARKS.md; PEERS=1 adds fail2ban and sshguard.
 bench:
 	@sh contrib/deps bench
@@ -300,4 +308,4 @@ deb:
 	@sh contrib/deps deb
 	dpkg-buildpackage -us -uc -b
 
-.PHONY: all deb novs tests deps check run bench install uninstall lint clean fuzz fuzz-build FORCE
+.PHONY: all deb novs tests deps check check-next run bench install uninstall lint clean fuzz fuzz-build FORCE

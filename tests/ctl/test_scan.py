@@ -15,6 +15,9 @@ engine and store, in memory, and prints through the same listings.
     fleet       journal-remote files of three hosts, fleet yes, read with
                 journal-directory by the daemon and by scan --journal
     exim        gen-maillog's native Exim mainlog
+    dovecot24   Dovecot 2.4.5's real lines (tests/e2e/test_next.py) before
+                failures of a Postfix that logs no user name: attributed,
+                hostile names kept whole, "?" naming nobody
 """
 
 import json
@@ -130,6 +133,42 @@ def hosts(w):
     got = one_log(w, 'hosts', b'\n'.join(lines) + b'\n')
     if len({r['host'] for r in got['accounts']}) != 2:
         fail('hosts: the accounts are not of two hosts')
+
+
+# Dovecot 2.4.5's lines as tests/e2e/test_next.py's run wrote them, each
+# followed by the failure an older Postfix logs for it (no sasl_username):
+# (Dovecot's line, address, the account the failure must get or None).
+DOVECOT24 = (
+    ('auth(alice@lab.example,127.0.0.3,sasl:plain): passwd-file: Password mismatch',
+     '127.0.0.3', 'alice@lab.example'),
+    ('auth(nosuchuser@lab.example,127.0.0.4,sasl:login): passwd-file: unknown user',
+     '127.0.0.4', 'nosuchuser@lab.example'),
+    ('auth(?,127.0.0.22,sasl:plain): Username character disallowed by '
+     'auth_username_chars: 0x2c (username: x,6.6.6.6)', '127.0.0.22', 'x,6.6.6.6'),
+    ('auth(?,127.0.0.23,sasl:plain): Username character disallowed by '
+     'auth_username_chars: 0x29 (username: x) (y,7.7.7.7)', '127.0.0.23', 'x) (y,7.7.7.7'),
+    ('auth(?,127.0.0.24,sasl:plain): Username character disallowed by '
+     'auth_username_chars: 0x2c (username: x, sasl_username=root)', '127.0.0.24',
+     'x, sasl_username=root'),
+    ('auth(?,127.0.0.26,sasl:plain): passwd-file: unknown user', '127.0.0.26', None))
+
+
+@test('dovecot24')
+def dovecot24(w):
+    data = b''
+    for i, (line, addr, _) in enumerate(DOVECOT24):
+        data += ('Dec  6 22:14:%02d mx1 dovecot: %s\n'
+                 'Dec  6 22:14:%02d mx1 postfix/smtpd[30614]: warning: unknown[%s]: SASL PLAIN '
+                 'authentication failed: authentication failure\n' % (i, line, i, addr)).encode()
+    got = one_log(w, 'dovecot24', data)
+    acc = {a['last_addr']: a['account'] for a in got['accounts']}
+    addrs = {a['addr']: (a['failures'], a['last_account']) for a in got['addresses']}
+    for _, addr, account in DOVECOT24:
+        if addrs.get(addr) != (1, account):
+            fail('dovecot24: %s: got (failures, account) %r, want %r' % (
+                addr, addrs.get(addr), (1, account)))
+        if account is not None and acc.get(addr) != account:
+            fail('dovecot24: account of %s: got %r, want %r' % (addr, acc.get(addr), account))
 
 
 @test('fleet')

@@ -1,13 +1,15 @@
 """responder.py -- a minimal SMTP server standing in for smtp.gmail.com.
 
-The end-to-end test (test_postfix.py) relays mail through it, inside its
-private network namespace.  It offers AUTH PLAIN and LOGIN with no TLS,
-and answers AUTH the way Gmail does when the credentials are wrong (the
-multi-line 535-5.7.8 reply of /work/shared/corpus/REAL-SHAPES.md) until
-the client sends the user and password it was started with; then 235,
-and it accepts the message (250 with a Gmail-like queue note).
+The end-to-end tests (tests/e2e/scenarios.py) relay mail through it,
+inside their private network namespace.  It offers AUTH PLAIN and LOGIN
+with no TLS, and answers AUTH the way Gmail does when the credentials are
+wrong (the multi-line 535-5.7.8 reply of /work/shared/corpus/REAL-SHAPES.md),
+or with STYLE m365 the way Microsoft 365 does for a tenant with SMTP AUTH
+disabled (535 5.7.139), until the client sends the user and password it
+was started with; then 235, and it accepts the message (250 with a
+Gmail-like queue note).
 
-    python3 responder.py ADDR PORT USER PASSWORD READYFILE [--tls CERT KEY] [--bad ANSWER]
+    python3 responder.py ADDR PORT USER PASSWORD READYFILE [--tls CERT KEY] [--bad ANSWER | gmail | m365]
 
 READYFILE is created once the socket listens (the test awaits it).  One
 line per AUTH outcome goes to stdout: "auth ok USER" or "auth bad USER",
@@ -29,6 +31,11 @@ import sys
 GMAIL_535 = (b'535-5.7.8 Username and Password not accepted. For more information, go to\r\n'
              b'535 5.7.8  https://support.google.com/mail/?p=BadCredentials '
              b'a1-20020a170906b00ab2f9fd1e3f1sm1234567ejb.12 - gsmtp\r\n')
+M365_535 = (b'535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled '
+            b'for the Tenant. Visit https://aka.ms/smtp_auth_disabled for more information. '
+            b'[SN4PR0501CA0054.namprd05.prod.outlook.com 2026-11-28T04:10:00.000Z '
+            b'08DD0C1A2B3C4D5E]\r\n')
+REJECT = {'gmail': GMAIL_535, 'm365': M365_535}
 
 BAD = {
     'gmail-535': GMAIL_535,
@@ -182,6 +189,9 @@ def main(argv):
         elif opts[0] == '--bad':
             bad = BAD[opts[1]]
             opts = opts[2:]
+        elif opts[0] in REJECT:
+            bad = REJECT[opts[0]]
+            opts = opts[1:]
         else:
             raise SystemExit('responder.py: unknown option %s' % opts[0])
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -1,5 +1,5 @@
 """test_exim.py -- smtpwatchd against a real Exim 4.96, beside the
-Postfix the machine has: the scenarios of test_postfix.py, read from
+Postfix the machine has: the scenarios of scenarios.py, read from
 Exim's own mainlog.
 
     python3 tests/e2e/test_exim.py           (as root; `make tests` first)
@@ -15,19 +15,22 @@ the unpacked binary for its re-executions.
 
 Like test_postfix.py it then runs itself again inside `unshare --net
 --mount --uts --fork`: only lo (with 127.0.0.2..9), /etc/hosts naming
-smtp.gmail.com 127.0.0.2, an empty /etc/resolv.conf, host name mx1.  The
+smtp.gmail.com 127.0.0.2 (and the other relays of
+scenarios.RESPONDERS), an empty /etc/resolv.conf, host name mx1.  The
 Debian build looks its user up as "Debian-exim", which the host has no
 reason to have: copies of /etc/passwd and /etc/group with that user are
 bound over the originals in the private mount namespace only.
 
 Inside: Exim listening on 127.0.0.1:25 with plaintext PLAIN and LOGIN
 authenticators checking a file of test users, routing mail for
-sink.lab.example to :blackhole: and everything else through
-smtp.gmail.com:587 (responder.py) with hosts_require_auth; swaks drives
-the AUTH attempts, `exim -odi` submits the relayed message, and after the
-credentials are fixed `exim -qff` delivers it.  build/smtpwatchd follows
-mainlog; the database, the journal and `smtpwatchctl status` must tell
-exactly what the test did.
+sink.lab.example to :blackhole:, the domains of scenarios.ROUTES to their
+relays and everything else through smtp.gmail.com:587 (responder.py),
+with hosts_require_auth; swaks and scenarios.smtp_raw drive the AUTH
+attempts, `exim -odi` submits the relayed messages, and after the
+credentials are fixed `exim -qff` delivers Gmail's.  build/smtpwatchd
+follows mainlog; `smtpwatchctl scan` of mainlog must count each scenario
+as it expects, and the database, the journal and `smtpwatchctl status`
+must tell exactly what the test did.
 """
 
 import os
@@ -42,13 +45,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, '..', 'daemon'))
 
-from harness import (CTL, ROOT, RULES, TIMEOUT, Daemon, Failure, Journal,  # noqa: E402
-                     Workdir, account_failures, address_failures, ensure_journald,
-                     eq, fail, jtext, query, relay_rows)
-from test_alerts import GMAIL_DIAG, diag_fields  # noqa: E402
-from test_postfix import (DAEMONS, GMAIL_IP, RELAY_ACCOUNT, RELAY_GOOD,  # noqa: E402
-                          USERS, Lab, fetch_debs, free_id, poll, read, run,
-                          scenario_server)
+from harness import (CTL, RULES, TIMEOUT, Daemon, Failure, Journal,  # noqa: E402
+                     Workdir, ensure_journald, fail)
+import scenarios  # noqa: E402
+from scenarios import RELAY_ACCOUNT, RELAY_GOOD, ROUTES, USERS  # noqa: E402
+from test_postfix import (DAEMONS, Lab, check_alerts, check_counts,  # noqa: E402
+                          fetch_debs, free_id, judge_log, poll, read, run,
+                          status_counts)
 
 PACKAGE = 'exim4-daemon-light'
 EXIM_USER = 'Debian-exim'
@@ -60,20 +63,22 @@ def fetch_exim():
 
 
 class EximLab(Lab):
-    """Exim and the responder in this (private) namespace; swaks, lines
+    """Exim and the responders in this (private) namespace; swaks, lines
     and the loopback set-up are test_postfix.py's."""
 
-    def __init__(self, w, exim):
-        super().__init__(w)
+    failed_mark = 'authenticator failed for'
+    login_mark = 'A=login_server:alice@lab.example'
+
+    def __init__(self, w, exim, root=''):
+        super().__init__(w, root=root)
         self.exim = exim
-        self.logdir = w.path('exim-log')
-        self.log = os.path.join(self.logdir, 'mainlog')
-        self.spool = w.path('exim-spool')
-        self.conf = w.path('exim.conf')
-        self.secret = w.path('relay-secret')
+        self.logdir = self.dir + '/exim-log'
+        self.log = self.host(self.logdir + '/mainlog')
+        self.spool = self.dir + '/exim-spool'
+        self.conf = self.dir + '/exim.conf'
+        self.secret = self.dir + '/relay-secret'
         self.procs = []
         self.daemon = None
-        self.responder = None
 
     def namespace(self):
         self.loopback()
@@ -85,20 +90,25 @@ class EximLab(Lab):
             self.file('group', f.read() + '%s:x:%d:\n' % (EXIM_USER, uid))
         run(['mount', '--bind', self.w.path('passwd'), '/etc/passwd'])
         run(['mount', '--bind', self.w.path('group'), '/etc/group'])
+        self.dirs(uid)
+
+    def dirs(self, uid):
+        """The log and spool directories, Exim's."""
         for d in (self.logdir, self.spool):
-            os.mkdir(d, 0o750)
-            os.chown(d, uid, uid)
+            os.mkdir(self.host(d), 0o750)
+            os.chown(self.host(d), uid, uid)
 
     def config(self):
         self.file('exim-users', ''.join('%s: %s\n' % kv for kv in USERS.items()))
+        routes = ''.join('%s %s::587 byname ; ' % r for r in ROUTES)
         self.relay_password('wrong-password')
         conf = r'''# written by tests/e2e/test_exim.py
 exim_path = %(exim)s
 primary_hostname = mx1.lab.example
 qualify_domain = lab.example
 spool_directory = %(spool)s
-log_file_path = %(logdir)s/%%slog
-log_selector = +pid
+log_file_path = %(logpath)s
+log_selector = +pid +smtp_connection
 local_interfaces = 127.0.0.1
 daemon_smtp_ports = 25
 host_lookup =
@@ -121,7 +131,7 @@ sink:
   data = :blackhole:
 smarthost:
   driver = manualroute
-  route_list = * smtp.gmail.com::587 byname
+  route_list = %(routes)s* smtp.gmail.com::587 byname
   transport = remote_smtp_smarthost
   no_more
 
@@ -150,41 +160,53 @@ login_server:
 gmail_plain:
   driver = plaintext
   public_name = PLAIN
-  client_send = ^%(account)s^${readfile{%(secret)s}{}}
-''' % {'exim': self.exim, 'spool': self.spool, 'logdir': self.logdir,
-       'users': self.w.path('exim-users'), 'account': RELAY_ACCOUNT, 'secret': self.secret}
+  client_send = ^%(account)s^${if eq{$host}{smtp.gmail.com}{${readfile{%(secret)s}{}}}{%(good)s}}
+''' % {'exim': self.exim, 'spool': self.spool, 'logpath': self.log_file_path(),
+       'routes': routes, 'good': RELAY_GOOD,
+       'users': self.dir + '/exim-users', 'account': RELAY_ACCOUNT, 'secret': self.secret}
         self.file('exim.conf', conf)
+
+    def log_file_path(self):
+        """Exim's log_file_path: its own files (test_next.py adds syslog)."""
+        return self.logdir + '/%slog'
 
     def relay_password(self, password):
         self.file('relay-secret', password, mode=0o644)
 
+    def submit(self, rcpt):
+        msg = ('From: %s\nTo: %s\nSubject: e2e\n\nhello\n' % (RELAY_ACCOUNT, rcpt)).encode()
+        subprocess.run(self.cmd([self.exim, '-C', self.conf, '-odi', '-f', RELAY_ACCOUNT, rcpt]),
+                       input=msg, check=True, timeout=TIMEOUT)
+
+    def flush(self):
+        run(self.cmd([self.exim, '-C', self.conf, '-qff']))
+
+    def deferred(self, rcpt):
+        return self.lines('== %s ' % rcpt)
+
+    def delivered(self, rcpt):
+        return self.lines('=> %s ' % rcpt)
+
+    def closed(self, addr):
+        return [l for l in self.lines('[%s]' % addr) if 'closed by QUIT' in l]
+
+    def versions(self):
+        """{'Exim': '4.96'} as the binary says."""
+        m = re.search(r'Exim version (\S+)', run(self.cmd([self.exim, '-C', self.conf, '-bV'])))
+        return {'Exim': m.group(1) if m else '?'}
+
     def start(self):
         self.config()
-        run([self.exim, '-C', self.conf, '-bV'])
-        self.daemon = subprocess.Popen([self.exim, '-C', self.conf, '-bdf', '-oX', '25'],
+        run(self.cmd([self.exim, '-C', self.conf, '-bV']))
+        self.daemon = subprocess.Popen(self.cmd([self.exim, '-C', self.conf, '-bdf', '-oX', '25']),
                                        stdin=subprocess.DEVNULL, start_new_session=True)
         self.procs.append(self.daemon)
         poll(lambda: self.lines('daemon started') or self.daemon.poll() is not None,
              'Exim\'s daemon to start', detail=lambda: read(self.log)[-2000:])
         if self.daemon.poll() is not None:
             fail('exim exited with status %d\n%s' % (self.daemon.returncode,
-                                                     read(self.w.path('exim-log/paniclog'))))
-        self.start_responder()
-
-
-def scenario_relay(lab, d, j):
-    msg = b'From: alerts@example.com\nTo: ops@partner.example\nSubject: e2e\n\nhello\n'
-    subprocess.run([lab.exim, '-C', lab.conf, '-odi', '-f', RELAY_ACCOUNT,
-                    'ops@partner.example'], input=msg, check=True, timeout=TIMEOUT)
-    poll(lambda: lab.lines('authentication attempt(s) failed'),
-         'the deferral by smtp.gmail.com', detail=lambda: read(lab.log)[-3000:])
-    e = j.wait_kind('relay-rejected')[0]
-    lab.relay_password(RELAY_GOOD)
-    subprocess.run([lab.exim, '-C', lab.conf, '-qff'], check=True, timeout=TIMEOUT)
-    poll(lambda: [l for l in lab.lines('=> ops@partner.example') if 'A=gmail_plain' in l],
-         'the delivery through smtp.gmail.com', detail=lambda: read(lab.log)[-3000:])
-    r = j.wait_kind('relay-recovered')[0]
-    return e, r
+                                                     read(self.host(self.logdir + '/paniclog'))))
+        self.start_responders()
 
 
 def e2e_exim(w, exim):
@@ -199,13 +221,16 @@ def e2e_exim(w, exim):
         d.start()
         DAEMONS.append(d)
         j = Journal(d)
-        want_acc, want_addr = scenario_server(lab, 'authenticator failed for',
-                                              'A=login_server:alice@lab.example')
-        e, r = scenario_relay(lab, d, j)
+        expects = scenarios.run(lab)
         d.wait_caught_up()
         j.sync()
         print('--- the mainlog the daemon read:\n' + read(lab.log))
-        check(d, j, e, r, want_acc, want_addr)
+        rows = judge_log(lab, expects)
+        scenarios.record('exim', lab.versions(), [(os.path.basename(lab.log), rows)])
+        scenarios.must(rows)
+        check_counts(d, expects)
+        check_alerts(j, expects)
+        check_status(d)
         d.term()
     finally:
         if d is not None and d.running():
@@ -213,34 +238,14 @@ def e2e_exim(w, exim):
         lab.stop()
 
 
-def check(d, j, e, r, want_acc, want_addr):
-    eq(account_failures(d.db), want_acc, 'failures per account')
-    eq(address_failures(d.db), want_addr, 'failures per address')
-    rows = relay_rows(d.db)
-    eq({k[1]: (v['failures'], v['affected'], v['successes'], v['state'], v['last_diagnosis'])
-        for k, v in rows.items()},
-       {'smtp.gmail.com': (1, 1, 1, 'ok', GMAIL_DIAG)},
-       'relay (failures, held back, successes, state, diagnosis) after the fix')
-    ok = query(d.db, "SELECT account, successes FROM account_totals "
-                     "WHERE direction = 'server' AND successes > 0")
-    eq({x['account']: x['successes'] for x in ok}, {b'alice@lab.example': 1},
-       'successful logins per account')
-    want = diag_fields(GMAIL_DIAG)
-    eq({k: jtext(e.get(k)) for k in want}, want, 'the diagnosis fields of relay-rejected')
-    eq((jtext(e.get('SMTPWATCH_RELAY')), jtext(e.get('SMTPWATCH_ADDR'))),
-       ('smtp.gmail.com', GMAIL_IP), 'relay-rejected relay and address')
-    eq(jtext(r.get('SMTPWATCH_INCIDENT')), jtext(e.get('SMTPWATCH_INCIDENT')),
-       'relay-recovered closes the relay-rejected incident')
-    eq(sorted(jtext(x.get('SMTPWATCH_ACCOUNT')) for x in j.all('account-failing')),
-       ['carol@lab.example'], 'account-failing entries (accounts)')
-    print('journal:\n' + j.summary())
+def check_status(d):
     text = run([CTL, '--rules', RULES, '-f', d.conf, 'status'], ok=(1,))
     print('--- smtpwatchctl status:\n' + text)
     for s in ('is running, pid %d' % d.pid, 'account carol@lab.example',
-              'server/brute-force', 'carol@lab.example              7',
-              '127.0.0.5         7'):
+              'server/brute-force'):
         if s not in text:
             fail('smtpwatchctl status does not say %r:\n%s' % (s, text))
+    status_counts(text, ('carol@lab.example', 7), ('127.0.0.5', 7))
     if not re.search(r'smtp\.gmail\.com +ok +1 ', text):
         fail('smtpwatchctl status: no relay line "smtp.gmail.com ok 1":\n%s' % text)
 
