@@ -94,6 +94,7 @@ struct command {
 	int		 (*fn)(struct ctl *, int, char **);
 	const char	*args;		/* its arguments, for the usage */
 	const char	*what;		/* one line for --help */
+	int		 usage_rc;	/* its usage errors' exit status */
 };
 
 static int	cmd_accounts(struct ctl *, int, char **);
@@ -115,34 +116,34 @@ static int	cmd_status(struct ctl *, int, char **);
 
 static const struct command commands[] = {	/* sorted */
 	{ "accounts",	0, 0, LISTING | OPT(O_DIRECTION), cmd_accounts, "",
-	    "Accounts failing AUTH, ours at relays and clients' at us" },
+	    "Accounts failing AUTH, ours at relays and clients' at us", 3 },
 	{ "addresses",	0, 0, LISTING | OPT(O_FAILING) | OPT(O_FORMAT),
 	    cmd_addresses, "",
-	    "Client addresses failing AUTH" },
+	    "Client addresses failing AUTH", 3 },
 	{ "check-relay", 0, 1, OPT(O_LIVE), cmd_check_relay, "[RELAY]",
 	    "Check our login at the relays in the MTA's configuration; "
-	    "--live tries it" },
+	    "--live tries it", 2 },
 	{ "check-rules", 0, -1, 0, cmd_check_rules, "[FILE | DIR ...]",
-	    "Run the annotated corpus against the rules" },
+	    "Run the annotated corpus against the rules", 3 },
 	{ "explain",	0, -1, 0, cmd_explain, "[LINE ...]",
-	    "How each log line is read, matched and diagnosed" },
+	    "How each log line is read, matched and diagnosed", 3 },
 	{ "incidents",	0, 0, LISTING | OPT(O_OPEN), cmd_incidents, "",
-	    "Incidents, newest first" },
+	    "Incidents, newest first", 3 },
 	{ "metrics",	0, 0, OPT(O_OUTPUT), cmd_metrics, "",
-	    "The Prometheus text exposition, for node_exporter" },
+	    "The Prometheus text exposition, for node_exporter", 3 },
 	{ "relays",	0, 0, LISTING, cmd_relays, "",
-	    "Our credentials at the relays (smarthosts)" },
+	    "Our credentials at the relays (smarthosts)", 3 },
 	{ "reload",	0, 0, 0, cmd_reload, "",
-	    "Have smtpwatchd read its configuration and rules again" },
+	    "Have smtpwatchd read its configuration and rules again", 3 },
 	{ "reset",	1, 1, OPT(O_DRY_RUN) | OPT(O_HOST), cmd_reset,
-	    "SUBJECT", "Forget an account, address or relay" },
+	    "SUBJECT", "Forget an account, address or relay", 3 },
 	{ "scan",	0, -1, OPT(O_EVENTS) | OPT(O_JOURNAL) | OPT(O_JSON) |
 	    OPT(O_MISSED) | OPT(O_NO_PROGRESS) | OPT(O_SINCE) | OPT(O_UNTIL),
-	    cmd_scan, "[FILE ...]", "Count the failures in existing logs" },
+	    cmd_scan, "[FILE ...]", "Count the failures in existing logs", 3 },
 	{ "show",	1, 1, OPT(O_HOST) | OPT(O_JSON), cmd_show, "SUBJECT",
-	    "Everything about one account, address or relay" },
+	    "Everything about one account, address or relay", 3 },
 	{ "status",	0, 0, OPT(O_JSON) | OPT(O_VERBOSE), cmd_status, "",
-	    "What smtpwatchd is doing and what is wrong now" },
+	    "What smtpwatchd is doing and what is wrong now", 3 },
 };
 
 /* "  [--json] [--since TIME]": the options of mask, in name order. */
@@ -187,7 +188,10 @@ usage(int rc)
 	exit(rc);
 }
 
-/* A usage error of cmd: what is wrong, then cmd's usage; exits 3. */
+/*
+ * A usage error of cmd: what is wrong, then cmd's usage; exits 3 (2 for
+ * check-relay, whose 3 says the MTA's configuration cannot be read).
+ */
 static void __attribute__((noreturn, format(printf, 2, 3)))
 usage_error(const struct command *cmd, const char *fmt, ...)
 {
@@ -199,7 +203,7 @@ usage_error(const struct command *cmd, const char *fmt, ...)
 	va_end(ap);
 	fputs("\nusage: ", stderr);
 	usage_command(stderr, cmd);
-	exit(3);
+	exit(cmd->usage_rc);
 }
 
 /* smtpwatchctl CMD --help: its usage and what it does, exit 0. */
@@ -692,12 +696,19 @@ ctl_locale(void)
 	setlocale(LC_CTYPE, "C.UTF-8");
 }
 
+/* A usage error: of cmd when it is known. */
+#define opt_error(cmd, ...) do {					\
+	if ((cmd) != NULL)						\
+		usage_error((cmd), __VA_ARGS__);			\
+	ctl_fatal(__VA_ARGS__);						\
+} while (0)
+
 /*
  * Records option o (its value v) as given; a repeated one is an error,
  * but --rules, which adds a directory each time.
  */
 static void
-opt_record(struct ctl *c, int o, const char *v)
+opt_record(struct ctl *c, const struct command *cmd, int o, const char *v)
 {
 	if (o == O_RULES) {
 		strv_push(&c->rules, &c->nrules, v);
@@ -705,24 +716,17 @@ opt_record(struct ctl *c, int o, const char *v)
 	}
 	if (o == O_CONFIG) {
 		if (c->conf_given)
-			ctl_fatal("-f given twice");
+			opt_error(cmd, "-f given twice");
 		c->conffile = v;
 		c->conf_given = 1;
 		return;
 	}
 	if (c->given & OPT(o))
-		ctl_fatal("--%s given twice", longopts[o].name);
+		opt_error(cmd, "--%s given twice", longopts[o].name);
 	c->given |= OPT(o);
 	if (o < O_NCMDOPTS)
 		c->arg[o] = v;
 }
-
-/* A usage error: of cmd when it is known. */
-#define opt_error(cmd, ...) do {					\
-	if ((cmd) != NULL)						\
-		usage_error((cmd), __VA_ARGS__);			\
-	ctl_fatal(__VA_ARGS__);						\
-} while (0)
 
 /*
  * Options from argv[1] on: before the command (cmd NULL) up to the
@@ -741,13 +745,13 @@ opt_parse(struct ctl *c, const struct command *cmd, int argc, char **argv)
 	    longopts, &idx)) != -1) {
 		switch (ch) {
 		case 0:
-			opt_record(c, idx, optarg);
+			opt_record(c, cmd, idx, optarg);
 			break;
 		case 'f':
-			opt_record(c, O_CONFIG, optarg);
+			opt_record(c, cmd, O_CONFIG, optarg);
 			break;
 		case 'h':
-			opt_record(c, O_HELP, NULL);
+			opt_record(c, cmd, O_HELP, NULL);
 			break;
 		case ':':
 			opt_error(cmd, "%s needs a value", argv[optind - 1]);
