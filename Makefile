@@ -42,7 +42,7 @@ CTL	 = $(CORE) journal store feed attrib incident alert count out scan \
 	   ctldb ctlsock status metrics spawn relayconf relayexim relaycheck \
 	   relaylive smtpwatchctl
 DAEMON	 = $(CORE) tail journal store notify hook feed attrib incident alert count \
-	   control smtpwatchd
+	   spawn relayconf relayexim relaycheck relaynote control smtpwatchd
 UNITS	 = t_parse t_rules t_match t_corpus t_lines t_feed t_attrib t_recent \
 	   t_util t_held
 # Unit tests of the daemon's own files: they link what they need.
@@ -115,7 +115,7 @@ $(B)/asan/t_incident: tests/unit/t_incident.c daemon/incident.c tests/unit/check
 	    $(CORE:%=$(B)/asan/%.o) $(B)/asan/store.o $(SW_LDLIBS)
 
 # check-relay's files, tested together; the rest of smtpwatchctl linked.
-RELAY	 = spawn relayconf relayexim relaycheck relaylive
+RELAY	 = spawn relayconf relayexim relaycheck relaylive relaynote
 RELAY_LINK = $(filter-out $(RELAY) smtpwatchctl,$(CTL))
 
 $(B)/t_relay: tests/unit/t_relay.c $(RELAY:%=daemon/%.c) tests/unit/check.h $(RELAY_LINK:%=$(B)/%.o) $(B)/sql.h $(HDRS)

@@ -45,6 +45,7 @@
 #define FIELD_MAX	2048	/* one attacker-typed field */
 #define FIELDS_MAX	64
 #define TEXT_MAX	(64 * 1024)	/* all fields of one entry */
+#define LOCAL_MAX	8	/* local findings of a relay entry */
 
 /* Per kind: its name, MESSAGE_ID and priority.  The catalog agrees. */
 static const struct {
@@ -369,6 +370,52 @@ entry_hostile(struct entry *e, const struct sw_alert *a)
 	if (a->diag != NULL)
 		entry_str(e, "SMTPWATCH_DIAGNOSIS", a->diag->id);
 	entry_time(e, "SMTPWATCH_LAST", a->last);
+}
+
+/*
+ * " Here: smtp_sasl_password_maps ... is older ...; run: postmap ...":
+ * the first local finding (relaynote.c), after the provider's advice.
+ */
+static void
+local_message(char *dst, size_t size, const struct relayfind *f)
+{
+	const char	*code, *text, *fix;
+	char		 t[512], x[512];
+	size_t		 n = strlen(dst);
+
+	if (relaycheck_count(f) == 0)
+		return;
+	relaycheck_get(f, 0, &code, &text, &fix);
+	alert_vis(t, sizeof(t), text, strlen(text), sizeof(t) - 1);
+	if (fix != NULL)
+		alert_vis(x, sizeof(x), fix, strlen(fix), sizeof(x) - 1);
+	snprintf(dst + n, size - n, " Here: %s%s%s.", t, fix != NULL ?
+	    "; run: " : "", fix != NULL ? x : "");
+}
+
+/* The local findings' fields: code, what is wrong, its fix. */
+static void
+entry_local(struct entry *e, const struct relayfind *f)
+{
+	const char	*code, *text, *fix;
+	char		 name[48];
+	size_t		 i, n = relaycheck_count(f);
+
+	if (n == 0)
+		return;
+	entry_num(e, "SMTPWATCH_LOCAL_FINDINGS", n);
+	for (i = 0; i < n && i < LOCAL_MAX; i++) {
+		relaycheck_get(f, i, &code, &text, &fix);
+		snprintf(name, sizeof(name), "SMTPWATCH_LOCAL_CODE_%zu", i + 1);
+		entry_str(e, name, code);
+		snprintf(name, sizeof(name), "SMTPWATCH_LOCAL_FINDING_%zu",
+		    i + 1);
+		entry_bytes(e, name, text, strlen(text));
+		if (fix == NULL)
+			continue;
+		snprintf(name, sizeof(name), "SMTPWATCH_LOCAL_FIX_%zu", i + 1);
+		entry_bytes(e, name, fix, strlen(fix));
+	}
 }
 
 /* What happened, the first part of MESSAGE. */
@@ -763,6 +810,8 @@ alert_message(char *dst, size_t size, const struct sw_alert *a)
 	    fix[0] ? " Fix: " : "", fix);
 	if (fix[0] && (n = strlen(dst)) + 1 < size && dst[n - 1] != '.')
 		memcpy(dst + n, ".", 2);
+	if (a->kind == SW_AL_RELAY_REJECTED)
+		local_message(dst, size, a->local);
 }
 
 /* The diagnosis: id, summary, cause, every fix and dead end. */
@@ -957,6 +1006,8 @@ alert_build(struct entry *e, const struct sw_alert *a, char *msg,
 		return;
 	}
 	entry_incident(e, a);
+	if (a->kind == SW_AL_RELAY_REJECTED)
+		entry_local(e, a->local);
 	if (a->diag != NULL && (a->compromise ||
 	    (a->kind != SW_AL_ACCOUNT_RECOVERED &&
 	    a->kind != SW_AL_RELAY_RECOVERED &&

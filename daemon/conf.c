@@ -44,6 +44,7 @@ conf_defaults(const char *path)
 	c->jit = 1;
 	c->alert_exec_ms = 30000;
 	c->alert_exec_max = 4;
+	c->relay_check = 1;
 	c->alert.account_threshold = 5;
 	c->alert.account_window = 60 * 60;
 	c->alert.spray_threshold = 5;
@@ -423,6 +424,9 @@ conf_directive(struct sw_conf *c, const char *word, char *val)
 	else if (strcmp(word, "pcre-jit") == 0) {
 		if (conf_yesno(val, &c->jit) == -1)
 			return "pcre-jit must be yes or no";
+	} else if (strcmp(word, "relay-check") == 0) {
+		if (conf_yesno(val, &c->relay_check) == -1)
+			return "relay-check must be yes or no";
 	} else if (strcmp(word, "exim-syslog-duplication") == 0) {
 		if (conf_yesno(val, &c->match.exim_syslog_dup) == -1)
 			return "exim-syslog-duplication must be yes or no";

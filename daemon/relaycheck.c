@@ -105,6 +105,22 @@ put_text(FILE *fp, const char *s)
 		fput_vis(fp, s, strlen(s));
 }
 
+size_t
+relaycheck_count(const struct relayfind *f)
+{
+	return f != NULL ? f->n : 0;
+}
+
+/* The i-th finding: its code, what is wrong, its fix (NULL: none). */
+void
+relaycheck_get(const struct relayfind *f, size_t i, const char **code,
+    const char **text, const char **fix)
+{
+	*code = f->v[i].code;
+	*text = f->v[i].text;
+	*fix = f->v[i].fix;
+}
+
 /* Prints the findings; returns how many there are. */
 size_t
 relaycheck_print(const struct relayfind *f, FILE *fp)
@@ -469,14 +485,13 @@ check_provider(const struct relayconf *rc, const struct relay *r,
 	}
 }
 
-/* The checks of one relay's credential. */
+/* The mechanism filter against what r's provider is known to offer. */
 void
-relaycheck_relay(const struct relayconf *rc, const struct relay *r,
+relaycheck_offers(const struct relayconf *rc, const struct relay *r,
     struct relayfind *f)
 {
-	size_t	 i;
-
 	char	 who[300];
+	size_t	 i;
 
 	for (i = 0; offers[i].domain != NULL; i++) {
 		if (!host_in(r->host, offers[i].domain))
@@ -485,6 +500,14 @@ relaycheck_relay(const struct relayconf *rc, const struct relay *r,
 		    offers[i].domain);
 		relaycheck_filter(rc, who, offers[i].mechs, f);
 	}
+}
+
+/* The checks of one relay's credential. */
+void
+relaycheck_relay(const struct relayconf *rc, const struct relay *r,
+    struct relayfind *f)
+{
+	relaycheck_offers(rc, r, f);
 	if (rc->mta == SW_MTA_EXIM)
 		check_exim_pattern(rc, r, f);
 	else

@@ -327,7 +327,8 @@ pf_load(struct relayconf *rc, const char *only)
 	}
 	for (i = 0; i < rc->nrelays; i++) {
 		rc->relays[i].tls = pf_tls(rc->param[PF_TLS_LEVEL]);
-		pf_credential(rc, &rc->relays[i]);
+		if (rc->secrets)
+			pf_credential(rc, &rc->relays[i]);
 	}
 	if (*rc->param[PF_TLS_CAFILE] != '\0')
 		rc->cafile = xstrdup(rc->param[PF_TLS_CAFILE]);
@@ -358,15 +359,18 @@ tool_present(const char *prog)
 
 /*
  * Reads the configuration of the MTA present (Postfix first, then Exim):
- * the relay only (as a nexthop) or every relay configured.  0, or -1
- * when no MTA's configuration can be read (logged).
+ * the relay only (as a nexthop) or every relay configured, and with
+ * secrets, the credential of each (else no credential map is read: the
+ * daemon's own checks).  0, or -1 when no MTA's configuration can be
+ * read (logged).
  */
 int
-relayconf_load(const char *only, struct relayconf **rcp)
+relayconf_load(const char *only, int secrets, struct relayconf **rcp)
 {
 	struct relayconf	*rc = xcalloc(1, sizeof(*rc));
 	int			 r;
 
+	rc->secrets = secrets;
 	rc->postconf = env_or("SMTPWATCH_POSTCONF", "/usr/sbin/postconf");
 	rc->postmap = env_or("SMTPWATCH_POSTMAP", "/usr/sbin/postmap");
 	rc->exim = env_or("SMTPWATCH_EXIM", "/usr/sbin/exim");

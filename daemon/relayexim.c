@@ -223,7 +223,7 @@ exim_load(struct relayconf *rc, const char *only)
 	free(type);
 	snprintf(path, sizeof(path), "%s/passwd.client", rc->confdir);
 	rc->passwd_client = xstrdup(path);
-	for (i = 0; i < rc->nrelays; i++)
+	for (i = 0; rc->secrets && i < rc->nrelays; i++)
 		exim_credential(rc, &rc->relays[i]);
 	return exim_tls(rc);
 }

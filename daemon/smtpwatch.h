@@ -451,6 +451,7 @@ struct sw_conf {
 	size_t		 nalert_exec;
 	long		 alert_exec_ms;	/* its timeout */
 	size_t		 alert_exec_max;	/* running at once */
+	int		 relay_check;	/* local findings in relay alerts */
 	struct sw_storeopt	 store;
 	struct sw_matchopt	 match;
 	struct sw_alertopt	 alert;
@@ -506,11 +507,12 @@ struct relayconf {
 	char		*cafile, *capath;	/* verify with these, or the
 					   system's */
 	int		 wrapper;	/* TLS from the first byte (465) */
+	int		 secrets;	/* the credentials were looked up */
 	struct relay	*relays;
 	size_t		 nrelays;
 };
 
-int	 relayconf_load(const char *, struct relayconf **);
+int	 relayconf_load(const char *, int, struct relayconf **);
 void	 relayconf_free(struct relayconf *);
 int	 relayconf_map_split(const char *, char ***, size_t *);
 const char	*relayconf_map_file(const char *, const char **);
@@ -525,12 +527,24 @@ void	 relaycheck_add(struct relayfind *, const char *, const char *,
 void	 relaycheck_conf(const struct relayconf *, struct relayfind *);
 void	 relaycheck_relay(const struct relayconf *, const struct relay *,
 	    struct relayfind *);
+void	 relaycheck_offers(const struct relayconf *, const struct relay *,
+	    struct relayfind *);
+size_t	 relaycheck_count(const struct relayfind *);
+void	 relaycheck_get(const struct relayfind *, size_t, const char **,
+	    const char **, const char **);
 void	 relaycheck_filter(const struct relayconf *, const char *,
 	    const char *, struct relayfind *);
 size_t	 relaycheck_print(const struct relayfind *, FILE *);
 void	 relaycheck_describe(const struct relayconf *, const struct relay *,
 	    FILE *);
 void	 relaycheck_free(struct relayfind *);
+
+/* relaynote.c: the local findings of a relay-rejected alert. */
+struct sw_relaynote;
+struct sw_relaynote	*relaynote_new(void);
+void		 relaynote_free(struct sw_relaynote *);
+const struct relayfind	*relaynote_find(struct sw_relaynote *, const char *,
+		    const char *, size_t);
 
 /* relaylive.c: --live, a login at the relay with the MTA's credential. */
 int	 relaylive_login(const struct relayconf *, const struct relay *,
@@ -912,6 +926,8 @@ struct sw_alert {
 	char		 network[SW_NET_MAX];	/* the one network of an
 					   account or address incident */
 	const struct sw_fold *fold;	/* summaries: what was folded */
+	const struct relayfind *local;	/* relay: findings of this host's
+					   MTA configuration (relaynote.c) */
 };
 
 /*

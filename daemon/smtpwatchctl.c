@@ -426,7 +426,7 @@ cmd_check_relay(struct ctl *c, int argc, char **argv)
 	if (geteuid() != 0)
 		log_warnx("check-relay: not root, the credentials may not "
 		    "be readable");
-	if (relayconf_load(argc > 0 ? argv[0] : NULL, &rc) == -1)
+	if (relayconf_load(argc > 0 ? argv[0] : NULL, 1, &rc) == -1)
 		return 3;
 	f = relaycheck_new();
 	relaycheck_conf(rc, f);

@@ -85,6 +85,7 @@ struct smtpwatch {
 	ev_signal		 term_w, int_w, hup_w;
 	struct sw_control	*ctl;		/* NULL: no control socket */
 	struct sw_hook		*hook;		/* alert-exec */
+	struct sw_relaynote	*relaynote;	/* relay-check; made at need */
 	time_t			*caughtat;	/* each feed: last had no lag */
 	time_t			 started;	/* wall clock */
 	time_t			 committed;	/* the last commit that wrote */
@@ -138,13 +139,27 @@ sw_load(struct smtpwatch *sw, struct sw_conf **confp, struct sw_rules **rsp)
 	return 0;
 }
 
-/* The engine decided an entry: it waits in the outbox for the commit. */
+/*
+ * The engine decided an entry: it waits in the outbox for the commit.
+ * A relay's refusal on this host carries what its MTA's configuration
+ * shows (relay-check).
+ */
 static void
 sw_alert(void *arg, const struct sw_alert *a)
 {
 	struct smtpwatch	*sw = arg;
+	struct sw_alert		 b;
 
-	outbox_add(sw->outbox, a);
+	if (a->kind != SW_AL_RELAY_REJECTED || !sw->conf->relay_check) {
+		outbox_add(sw->outbox, a);
+		return;
+	}
+	if (sw->relaynote == NULL)
+		sw->relaynote = relaynote_new();
+	b = *a;
+	b.local = relaynote_find(sw->relaynote, a->inc->host,
+	    a->inc->subject, a->inc->subjectlen);
+	outbox_add(sw->outbox, &b);
 }
 
 /*
@@ -1574,6 +1589,7 @@ main(int argc, char *argv[])
 	control_close(sw.ctl);
 	sw_close(&sw);
 	hook_free(sw.hook);
+	relaynote_free(sw.relaynote);
 	rules_free(sw.rs);
 	conf_free(sw.conf);
 	strv_free(sw.rules, sw.nrules);

@@ -338,14 +338,16 @@ class Lab:
             f.write('sink.lab.example discard:\n')
             for domain, relay in ROUTES:
                 f.write('%s smtp:[%s]:587\n' % (domain, relay))
-        self.relay_password('wrong-password')
+        # readable by all, as a careless edit leaves it: smtpwatchd's
+        # relay-rejected entry names it (relay-check, relaynote.c)
+        self.relay_password('wrong-password', 0o644)
         run(self.cmd(['postconf', '-F', '*/*/chroot = n']))
 
     def main_extra(self):
         """main.cf settings a subclass changes (None: left out)."""
         return {}
 
-    def relay_password(self, password):
+    def relay_password(self, password, mode=0o600):
         """smtp.gmail.com's password; the other relays get the good one
         (which only smtp.pair.example's second address accepts)."""
         p = self.host('/etc/postfix/sasl_passwd')
@@ -353,7 +355,7 @@ class Lab:
             f.write('[smtp.gmail.com]:587 %s:%s\n' % (RELAY_ACCOUNT, password))
             for _, relay in ROUTES:
                 f.write('[%s]:587 %s:%s\n' % (relay, RELAY_ACCOUNT, RELAY_GOOD))
-        os.chmod(p, 0o600)
+        os.chmod(p, mode)
 
     def submit(self, rcpt):
         msg = ('From: %s\nTo: %s\nSubject: e2e\n\nhello\n' % (RELAY_ACCOUNT, rcpt)).encode()
@@ -522,7 +524,7 @@ def e2e_postfix(w, tree):
         scenarios.record('postfix', lab.versions(), [(os.path.basename(lab.log), rows)])
         scenarios.must(rows)
         check_counts(d, expects)
-        check_alerts(j, expects)
+        check_alerts(j, expects, local=('map-readable', 'chmod 600 /etc/postfix/sasl_passwd'))
         check_status(w, d)
         d.term()
     finally:
@@ -546,10 +548,12 @@ def check_counts(d, expects):
        {k.encode(): v for k, v in want.logins.items()}, 'successful logins per account')
 
 
-def check_alerts(j, expects):
+def check_alerts(j, expects, local=None):
     """relay-rejected once per relay that failed, with Gmail's diagnosis
-    for smtp.gmail.com; relay-recovered for each that then delivered
-    (closing smtp.gmail.com's incident); account-failing for carol alone."""
+    for smtp.gmail.com and, when local is (code, fix), the first local
+    finding of the MTA's configuration (in fields and after "Here: " in
+    MESSAGE); relay-recovered for each that then delivered (closing
+    smtp.gmail.com's incident); account-failing for carol alone."""
     want = scenarios.merged(expects)
     failing = sorted(k for k, v in want.relays.items() if v[0] > 0)
     rej = j.all('relay-rejected')
@@ -560,6 +564,11 @@ def check_alerts(j, expects):
     eq({k: jtext(e.get(k)) for k in dw}, dw, 'the diagnosis fields of relay-rejected')
     eq((jtext(e.get('SMTPWATCH_ACCOUNT')), jtext(e.get('SMTPWATCH_ADDR'))),
        (RELAY_ACCOUNT, GMAIL_IP), 'relay-rejected account, address (smtp.gmail.com)')
+    if local is not None:
+        eq((jtext(e.get('SMTPWATCH_LOCAL_CODE_1')), jtext(e.get('SMTPWATCH_LOCAL_FIX_1'))), local,
+           'relay-rejected: the local finding (code, fix)')
+        if ' Here: ' not in jtext(e['MESSAGE']) or local[1] not in jtext(e['MESSAGE']):
+            fail('relay-rejected MESSAGE without the local finding: %r' % jtext(e['MESSAGE']))
     rec = j.all('relay-recovered')
     eq(sorted(jtext(r.get('SMTPWATCH_RELAY')) for r in rec),
        sorted(k for k, v in want.relays.items() if v[0] > 0 and v[3] == 'ok'),

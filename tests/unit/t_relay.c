@@ -5,7 +5,8 @@
  * sed(1) fix, the Gmail app password with spaces, the mechanism filter
  * check, spawn_read's statuses and deadline, and --live's transcript:
  * everything sent from AUTH to the relay's final answer masked, the
- * relay's text escaped, its AUTH mechanisms kept only as words.
+ * relay's text escaped, its AUTH mechanisms kept only as words; and
+ * relaynote.c's choice of the relays it looks at: this host's only.
  */
 
 #include "../../daemon/spawn.c"
@@ -13,6 +14,7 @@
 #include "../../daemon/relayexim.c"
 #include "../../daemon/relaycheck.c"
 #include "../../daemon/relaylive.c"
+#include "../../daemon/relaynote.c"
 
 #include "check.h"
 
@@ -173,6 +175,36 @@ t_transcript(void)
 	free(buf);
 }
 
+/*
+ * relaynote_find: nothing for another host, a fleet's '*' or a relay
+ * name holding a NUL; this host's relay with no MTA installed: nothing,
+ * and the failure remembered.  (Its findings with a real Postfix:
+ * tests/e2e/test_postfix.py.)
+ */
+static void
+t_relaynote(void)
+{
+	struct sw_relaynote	*rn = relaynote_new();
+	char			 name[256], host[300];
+
+	CHECK(gethostname(name, sizeof(name)) == 0);
+	name[sizeof(name) - 1] = '\0';
+	snprintf(host, sizeof(host), "%s.example", name);
+	CHECK(relaynote_find(rn, "not-this-host-x9", "smtp.gmail.com", 14) ==
+	    NULL);
+	CHECK(relaynote_find(rn, "*", "smtp.gmail.com", 14) == NULL);
+	CHECK(rn->failed == 0);
+	CHECK(relaynote_find(rn, host, "smtp.gmail.com\0x", 16) == NULL);
+	CHECK(rn->failed == 0);
+	setenv("SMTPWATCH_POSTCONF", "/nonexistent/postconf", 1);
+	setenv("SMTPWATCH_EXIM", "/nonexistent/exim", 1);
+	CHECK(relaynote_find(rn, host, "smtp.gmail.com", 14) == NULL);
+	CHECK(rn->failed != 0);
+	unsetenv("SMTPWATCH_POSTCONF");
+	unsetenv("SMTPWATCH_EXIM");
+	relaynote_free(rn);
+}
+
 int
 main(void)
 {
@@ -181,5 +213,6 @@ main(void)
 	t_checks();
 	t_spawn();
 	t_transcript();
+	t_relaynote();
 	return check_done();
 }
