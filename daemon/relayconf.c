@@ -23,6 +23,7 @@
 #include "smtpwatch.h"
 
 #define TOOL_MS		15000		/* a postconf or postmap call */
+#define TOOL_DAEMON_MS	3000		/* ... made by smtpwatchd's loop */
 
 static const char *const pf_names[PF_NPARAMS] = {
 	[PF_RELAYHOST] = "relayhost",
@@ -83,7 +84,7 @@ pf_params(struct relayconf *rc)
 	for (i = 0; i < PF_NPARAMS; i++)
 		argv[a++] = pf_names[i];
 	argv[a] = NULL;
-	if ((st = spawn_read(argv, TOOL_MS, &out, &len)) != 0) {
+	if ((st = spawn_read(argv, relayconf_tool_ms(rc), &out, &len)) != 0) {
 		if (st > 0)
 			log_warnx("%s exited %d: cannot read Postfix's "
 			    "configuration", rc->postconf, st);
@@ -142,7 +143,7 @@ pf_postmap(const struct relayconf *rc, const char *opt, const char *arg,
 		argv[a++] = arg;
 	argv[a++] = map;
 	argv[a] = NULL;
-	return spawn_read(argv, TOOL_MS, out, len);
+	return spawn_read(argv, relayconf_tool_ms(rc), out, len);
 }
 
 /* The port of a service name or number, "25" when none. */
@@ -355,6 +356,16 @@ tool_present(const char *prog)
 	}
 	free(dirs);
 	return ok;
+}
+
+/*
+ * How long one of the MTA's tools may take: smtpwatchd (no secrets) waits
+ * for it in its loop, smtpwatchctl can wait longer.
+ */
+int
+relayconf_tool_ms(const struct relayconf *rc)
+{
+	return rc->secrets ? TOOL_MS : TOOL_DAEMON_MS;
 }
 
 /*

@@ -20,7 +20,6 @@
 
 #include "smtpwatch.h"
 
-#define TOOL_MS		15000
 
 /* The value of key in update-exim4.conf.conf (quotes taken off), or NULL. */
 static char *
@@ -171,7 +170,7 @@ exim_tls(struct relayconf *rc)
 	size_t		 len, i;
 	int		 tls = RELAY_TLS_MAY, status;
 
-	if ((status = spawn_read(argv, TOOL_MS, &out, &len)) != 0) {
+	if ((status = spawn_read(argv, relayconf_tool_ms(rc), &out, &len)) != 0) {
 		if (status > 0)
 			log_warnx("%s -bP exited %d: cannot read Exim's "
 			    "configuration", rc->exim, status);

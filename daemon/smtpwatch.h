@@ -513,6 +513,7 @@ struct relayconf {
 };
 
 int	 relayconf_load(const char *, int, struct relayconf **);
+int	 relayconf_tool_ms(const struct relayconf *);
 void	 relayconf_free(struct relayconf *);
 int	 relayconf_map_split(const char *, char ***, size_t *);
 const char	*relayconf_map_file(const char *, const char **);
