@@ -194,8 +194,9 @@ def static_fixable():
 
 
 def static_other():
-    """Findings fixed by an editor, the relays of transport_maps, a relay
-    named, and a configuration that cannot be read."""
+    """Findings fixed by an editor, the relays of transport_maps and of
+    sender_dependent_relayhost_maps, a relay named, and a configuration
+    that cannot be read."""
     main_cf()
     passwd(['[smtp.gmail.com]:587 alerts:%s' % GOOD])
     out = ctl([], 1)
@@ -212,6 +213,13 @@ def static_other():
         'finding no-credential: no credential for [smtp.office365.com]:587')
     out = ctl(['[smtp.gmail.com]:587'], 0)
     has(out, 'relay [smtp.gmail.com]:587 (the command line)', '1 relay, 0 findings')
+    good(sender_dependent_relayhost_maps='hash:/etc/postfix/sender_relay')
+    with open('/etc/postfix/sender_relay', 'w') as f:
+        f.write('@partner.example [smtp.sendgrid.net]:587\n')
+    run(['postmap', 'hash:/etc/postfix/sender_relay'])
+    out = ctl([], 1)
+    has(out, 'relay [smtp.sendgrid.net]:587 (sender_dependent_relayhost_maps)',
+        '2 relays, 1 finding', 'finding no-credential: no credential for [smtp.sendgrid.net]:587')
     ctl([], 3, env={'SMTPWATCH_POSTFIX_DIR': '/nonexistent'})
     ctl([], 3, env={'SMTPWATCH_POSTCONF': '/nonexistent', 'SMTPWATCH_EXIM': '/nonexistent'})
     ctl(['--json'], 2)      # a usage error: an option check-relay does not take
