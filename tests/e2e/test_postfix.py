@@ -490,7 +490,9 @@ service auth {
 # ---------------------------------------------------------------------------
 
 def start_daemon(w, lab):
-    d = Daemon(w, [lab.log], asan=False, batch_interval=None,
+    """The ASan daemon: its relay-check runs the lab's real postconf, and
+    a leak or an error there fails the run."""
+    d = Daemon(w, [lab.log], asan=True, batch_interval=None,
                extra_conf='control %s\nrelay smtp.gmail.com as %s' % (
                    w.path('control.sock'), RELAY_ACCOUNT))
     d.start()
