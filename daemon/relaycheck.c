@@ -144,18 +144,8 @@ relaycheck_print(const struct relayfind *f, FILE *fp)
 static void
 describe_param(const struct relayconf *rc, enum pf_param p, FILE *fp)
 {
-	static const char *const names[PF_NPARAMS] = {
-		[PF_SASL_ENABLE] = "smtp_sasl_auth_enable",
-		[PF_SASL_MAPS] = "smtp_sasl_password_maps",
-		[PF_SASL_SECOPT] = "smtp_sasl_security_options",
-		[PF_SASL_TLS_SECOPT] = "smtp_sasl_tls_security_options",
-		[PF_SASL_FILTER] = "smtp_sasl_mechanism_filter",
-		[PF_TLS_LEVEL] = "smtp_tls_security_level",
-		[PF_SOFT_BOUNCE] = "smtp_sasl_auth_soft_bounce",
-	};
-
-	fprintf(fp, "  %-31s %s\n", names[p], rc->param[p][0] != '\0' ?
-	    rc->param[p] : "(empty)");
+	fprintf(fp, "  %-31s %s\n", relayconf_param_name(p),
+	    rc->param[p][0] != '\0' ? rc->param[p] : "(empty)");
 }
 
 /*

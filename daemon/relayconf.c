@@ -358,6 +358,13 @@ tool_present(const char *prog)
 	return ok;
 }
 
+/* The name of Postfix's parameter p. */
+const char *
+relayconf_param_name(enum pf_param p)
+{
+	return pf_names[p];
+}
+
 /*
  * How long one of the MTA's tools may take: smtpwatchd (no secrets) waits
  * for it in its loop, smtpwatchctl can wait longer.

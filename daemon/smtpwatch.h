@@ -514,6 +514,7 @@ struct relayconf {
 
 int	 relayconf_load(const char *, int, struct relayconf **);
 int	 relayconf_tool_ms(const struct relayconf *);
+const char	*relayconf_param_name(enum pf_param);
 void	 relayconf_free(struct relayconf *);
 int	 relayconf_map_split(const char *, char ***, size_t *);
 const char	*relayconf_map_file(const char *, const char **);

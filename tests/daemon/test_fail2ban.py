@@ -38,7 +38,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, '..', 'e2e'))
 
-from harness import ROOT, TIMEOUT, eq, fail, run_tests  # noqa: E402
+from harness import ROOT, TIMEOUT, eq, fail, registry, run_tests  # noqa: E402
 from test_alerts import HOSTILE, feed, hostile_lines, start  # noqa: E402
 
 CONTRIB = os.path.join(ROOT, 'contrib', 'fail2ban')
@@ -48,17 +48,7 @@ NFT_SET = ['nft', 'list', 'set', 'inet', 'f2b-table', 'addr-set-smtpwatch']
 # Never banned: the stale device's and erin's own address, and the one
 # typed into a user name.
 INNOCENT = ('198.51.100.20', '198.51.100.70', '192.0.2.99')
-TESTS = {}
-GROUPS = {}
-
-
-def test(group):
-    def reg(fn):
-        name = fn.__name__.replace('_', '-')
-        TESTS[name] = fn
-        GROUPS.setdefault(group, []).append(name)
-        return fn
-    return reg
+TESTS, GROUPS, test = registry()
 
 
 def f2b_conf(w, pid):
@@ -128,7 +118,7 @@ def banned():
     return set(a.strip() for a in m.group(1).split(',')) if m else set()
 
 
-@test('fail2ban')
+@test('ban')
 def ban(w):
     d, j, log = start(w, 'hostile-entries yes', asan=False)
     f = Fail2ban(w, d.pid)
