@@ -10,11 +10,13 @@ expected in some log.
 """
 
 import json
+import re
 import sys
 import time
 
 BEGIN = '[compatibility table: written by make check-next, from here]'
 END = '[compatibility table: to here]'
+FOLD = re.compile(r' message repeated (\d+) times: ')
 
 
 def load(path):
@@ -49,6 +51,25 @@ def cell(run, scenario):
     return 'ok' if not any(found) else 'NOT AS EXPECTED'
 
 
+def folds(runs):
+    """What rsyslog made of server-repeated in the testing runs' syslog
+    files: (whether it folded in each, lines saying in how many files a
+    "message repeated N times" stands for its failures, then each file's
+    Ns, one run a line)."""
+    files, folded, out = 0, 0, []
+    for r in runs:
+        each = []
+        for log, lines in sorted((r or {}).get('folded', {}).items()):
+            ns = [m.group(1) for m in (FOLD.search(l) for l in lines) if m]
+            files, folded = files + 1, folded + bool(ns)
+            each.append('%s %s' % (log, ' '.join('N=' + n for n in ns) or 'none'))
+        if each:
+            out.append('  %s: %s' % (r['runner'], ', '.join(each)))
+    if not files:
+        return False, ['server-repeated not run']
+    return folded == files, ['server-repeated folded in %d of %d files:' % (folded, files)] + out
+
+
 def table(runs):
     """The README's text: versions with a verdict each, then scenarios."""
     d12p, d12e, nxp, nxe = runs
@@ -67,8 +88,11 @@ def table(runs):
         ok = ok and ga and gb
         out.append('  %-8s Debian 12 %-9s %s' % (name, a, ta))
         out.append('  %-8s testing   %-9s %s' % ('', b, tb))
-    out.append('  %-8s testing   %-9s the syslog of the testing runs ($RepeatedMsgReduction on)'
+    out.append('  %-8s testing   %-9s the syslog of the testing runs ($RepeatedMsgReduction on):'
                % ('rsyslog', v(nxp, 'rsyslog')))
+    gf, tf = folds([nxp, nxe])
+    ok = ok and gf
+    out += ['  %-8s           %-9s %s' % ('', '', f) for f in tf]
     out.append('')
     names = []
     for r in runs:

@@ -39,7 +39,9 @@ smtpwatch run here, outside the root, reading the logs in it:
            the two syslog files.
 
 Every log is read with `smtpwatchctl scan --json` and judged against
-each scenario's expectations; the verdicts and versions go to
+each scenario's expectations, and each syslog file must have
+server-repeated's failures folded into "message repeated N times"; the
+verdicts, versions and folded lines go to
 the file $SMTPWATCH_MATRIX names (matrix.py makes the README's table
 from them and from the Debian 12 runs'), the logs to build/next/logs/.
 """
@@ -68,6 +70,7 @@ PACKAGES = ('postfix', 'dovecot-core', 'rsyslog', 'swaks', 'libsasl2-modules')
 EXIM = '/opt/exim4/usr/sbin/exim4'
 STAMP = '.smtpwatch-next'
 SYSLOGS = ('/var/log/mail.log', '/var/log/mail-rfc3339.log')
+SYSLOG_NAMES = tuple(os.path.basename(p) for p in SYSLOGS)
 # Debian's rsyslog.d/postfix.conf: a socket in Postfix's chroot.
 POSTFIX_LOG = '/var/spool/postfix/dev/log'
 
@@ -292,7 +295,7 @@ def e2e_next(w, which):
         lab.namespace()
         lab.start()
         expects = scenarios.run(lab)
-        done = []
+        done, folds = [], {}
         for name, path in lab.logs():
             # The last scenario's deferral, in every log, before reading it.
             poll(lambda: [l for l in read(path).splitlines()
@@ -303,11 +306,19 @@ def e2e_next(w, which):
             os.makedirs(os.path.join(NEXT, 'logs'), exist_ok=True)
             shutil.copy(path, os.path.join(NEXT, 'logs', '%s-%s' % (which, name)))
             done.append((name, judge_log(lab, expects, path, '%s: scan %s' % (which, name))))
+            if name in SYSLOG_NAMES:
+                folds[name] = scenarios.folded(read(path))
+                print('--- %s: folded by rsyslog:\n%s' % (name, '\n'.join(folds[name])))
         versions = lab.versions()
         versions['rsyslog'] = lab.rsyslog_version()
-        scenarios.record(which, versions, done)
+        scenarios.record(which, versions, done, folds)
         for _, rows in done:
             scenarios.must(rows)
+        # server-repeated proves nothing unless rsyslog really folded it.
+        for name, lines in sorted(folds.items()):
+            if not lines:
+                fail('%s: rsyslog wrote no "message repeated" line for %s (server-repeated)'
+                     % (name, scenarios.REPEATED_ADDR))
     finally:
         lab.stop()
         leave(r)
