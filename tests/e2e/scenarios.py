@@ -21,6 +21,7 @@ Each scenario uses client addresses and relay names of its own, so its
 expectations can be checked apart from the others'.
 """
 
+import base64
 import json
 import os
 import socket
@@ -31,7 +32,7 @@ from test_alerts import GMAIL_DIAG
 RELAY_ACCOUNT = 'alerts@example.com'
 RELAY_GOOD = 'app-password-16ch'
 USERS = {'alice@lab.example': 'alice-pw', 'bob@lab.example': 'bob-pw',
-         'carol@lab.example': 'carol-pw'}
+         'carol@lab.example': 'carol-pw', 'dave@lab.example': 'dave-pw'}
 M365_DIAG = 'microsoft365/535-5.7.139-smtp-auth-disabled-tenant'
 # (name, address, reply style, the password it accepts): responder.py.
 # A name listed twice has two addresses, tried in this order.
@@ -158,6 +159,36 @@ def server_cancelled(lab, ex):
     poll_lab(lab, lambda: lab.closed('127.0.0.21'), 'the end of the cancelled session')
 
 
+# One session, the same wrong AUTH PLAIN REPEATS times: the server logs
+# the same line each time from the same process, which an rsyslog with
+# $RepeatedMsgReduction on writes once, then "message repeated N-1
+# times: [...]" (test_next.py checks that it did; Postfix logs there
+# through a socket of its own, as on Debian 12, since rsyslog folds per
+# socket and Dovecot's lines would come in between on /dev/log).
+REPEATED_ADDR = '127.0.0.30'
+REPEATED_USER = 'dave@lab.example'
+REPEATS = 3
+
+
+def server_repeated(lab, ex):
+    """One session sending the same wrong AUTH PLAIN REPEATS times: each
+    a failure, whether the log has the line REPEATS times or folded."""
+    plain = base64.b64encode(b'\0%s\0not-dave-pw' % REPEATED_USER.encode()).decode()
+    r = smtp_raw(REPEATED_ADDR, ['AUTH PLAIN ' + plain] * REPEATS)
+    if [x[:3] for x in r[2:2 + REPEATS]] != ['535'] * REPEATS:
+        fail('repeated AUTH: the server answered %r' % r[2:2 + REPEATS])
+    for _ in range(REPEATS):
+        ex.failed(REPEATED_USER, REPEATED_ADDR)
+    poll_lab(lab, lambda: lab.closed(REPEATED_ADDR), 'the end of the repeated session')
+
+
+def folded(text):
+    """The lines of a syslog text in which rsyslog folded server_repeated's
+    failures into "message repeated N times: [...]"."""
+    return [l for l in text.splitlines()
+            if ' message repeated ' in l and '[%s]' % REPEATED_ADDR in l]
+
+
 def relay_gmail(lab, ex):
     """A message through smtp.gmail.com refused (Gmail's 535-5.7.8),
     then, after the password is fixed, sent."""
@@ -204,6 +235,8 @@ SCENARIOS = ((server_auth, 'server-auth', 'AUTH failures and a login (PLAIN, LOG
              (server_hostile_names, 'server-names', 'user names with , ( ) sasl_username= ?'),
              (server_malformed, 'server-malformed', 'AUTH PLAIN, not base64'),
              (server_cancelled, 'server-cancelled', 'AUTH LOGIN cancelled with *'),
+             (server_repeated, 'server-repeated',
+              'one session, the same wrong AUTH PLAIN %d times' % REPEATS),
              (relay_gmail, 'relay-gmail', 'Gmail-like 535-5.7.8, then recovery'),
              (relay_m365, 'relay-m365', 'Microsoft-365-like 535 5.7.139'),
              (relay_pair_accept, 'relay-pair-accept', 'two addresses: rejects, accepts'),
@@ -308,13 +341,15 @@ def merged(expects):
     return m
 
 
-def record(runner, versions, logs):
-    """With $SMTPWATCH_MATRIX set, writes runner's versions and its
-    verdicts per log read ([(log name, judge() rows)]) to that file, as
+def record(runner, versions, logs, folds=None):
+    """With $SMTPWATCH_MATRIX set, writes runner's versions, its verdicts
+    per log read ([(log name, judge() rows)]) and, for a syslog, the
+    lines rsyslog folded ({log name: folded() lines}) to that file, as
     JSON, for tests/e2e/matrix.py."""
     path = os.environ.get('SMTPWATCH_MATRIX')
     if not path:
         return
     with open(path, 'w') as f:
         json.dump({'runner': runner, 'versions': versions,
-                   'logs': [[name, rows] for name, rows in logs]}, f, indent=1)
+                   'logs': [[name, rows] for name, rows in logs],
+                   'folded': folds or {}}, f, indent=1)

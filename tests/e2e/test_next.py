@@ -28,12 +28,20 @@ smtpwatch run here, outside the root, reading the logs in it:
 
   postfix  Postfix 3.x + Dovecot 2.4 logging through rsyslog ($Repeated-
            MsgReduction on) to /var/log/mail.log (classic time stamps) and
-           /var/log/mail-rfc3339.log (RSYSLOG_FileFormat);
+           /var/log/mail-rfc3339.log (RSYSLOG_FileFormat); Postfix through
+           /var/spool/postfix/dev/log (Debian's rsyslog.d/postfix.conf,
+           bound over /dev/log for it), as a chrooted smtpd logs (Debian
+           12's default; testing's Postfix 3.10.6 stopped chrooting, an
+           upgraded master.cf keeps it), Dovecot through /dev/log:
+           rsyslog folds repeated lines per socket, so each daemon's
+           repeats fold even when the other logs in between;
   exim     Exim 4.x writing its own mainlog and, through the same rsyslog,
            the two syslog files.
 
 Every log is read with `smtpwatchctl scan --json` and judged against
-each scenario's expectations; the verdicts and versions go to
+each scenario's expectations, and each syslog file must have
+server-repeated's failures folded into "message repeated N times"; the
+verdicts, versions and folded lines go to
 the file $SMTPWATCH_MATRIX names (matrix.py makes the README's table
 from them and from the Debian 12 runs'), the logs to build/next/logs/.
 """
@@ -62,6 +70,9 @@ PACKAGES = ('postfix', 'dovecot-core', 'rsyslog', 'swaks', 'libsasl2-modules')
 EXIM = '/opt/exim4/usr/sbin/exim4'
 STAMP = '.smtpwatch-next'
 SYSLOGS = ('/var/log/mail.log', '/var/log/mail-rfc3339.log')
+SYSLOG_NAMES = tuple(os.path.basename(p) for p in SYSLOGS)
+# Debian's rsyslog.d/postfix.conf: a socket in Postfix's chroot.
+POSTFIX_LOG = '/var/spool/postfix/dev/log'
 
 
 # ---------------------------------------------------------------------------
@@ -154,9 +165,10 @@ def leave(r):
 RSYSLOG_CONF = '''# written by tests/e2e/test_next.py
 $RepeatedMsgReduction on
 module(load="imuxsock")
+$AddUnixListenSocket %s
 mail.* /var/log/mail.log;RSYSLOG_TraditionalFileFormat
 mail.* /var/log/mail-rfc3339.log;RSYSLOG_FileFormat
-'''
+''' % POSTFIX_LOG
 
 
 class Syslog:
@@ -172,8 +184,9 @@ class Syslog:
                                                   '-i', '/run/rsyslogd.pid']),
                                         stdin=subprocess.DEVNULL, start_new_session=True)
         self.procs.append(self.rsyslog)
-        poll(lambda: os.path.exists(self.host('/dev/log')) or self.rsyslog.poll() is not None,
-             'rsyslogd\'s /dev/log')
+        poll(lambda: (os.path.exists(self.host('/dev/log')) and
+                      os.path.exists(self.host(POSTFIX_LOG))) or self.rsyslog.poll() is not None,
+             'rsyslogd\'s /dev/log and %s' % POSTFIX_LOG)
         if self.rsyslog.poll() is not None:
             fail('rsyslogd exited with status %d' % self.rsyslog.returncode)
         super().start()
@@ -233,6 +246,17 @@ class NextPostfix(Syslog, Lab):
     def main_extra(self):
         return {'maillog_file': None, 'maillog_file_prefixes': None}
 
+    def postfix_start(self):
+        """postfix start with /dev/log bound to POSTFIX_LOG in a mount
+        namespace of its own, which the master and its children keep:
+        Postfix logs through a socket of its own, as a chrooted smtpd
+        does (Debian 12), and Dovecot's lines (on /dev/log) do not come
+        between its own in rsyslog's repeated-message reduction, which
+        is per socket."""
+        run(['unshare', '--mount', '--propagation', 'private', 'sh', '-ec',
+             'mount --bind "$1$2" "$1/dev/log"; exec chroot "$1" postfix start',
+             'postfix-start', self.root, POSTFIX_LOG])
+
     def dovecot_conf(self):
         for d in ('dovecot-run', 'dovecot-state'):
             os.mkdir(self.host(self.dir + '/' + d), 0o755)
@@ -271,7 +295,7 @@ def e2e_next(w, which):
         lab.namespace()
         lab.start()
         expects = scenarios.run(lab)
-        done = []
+        done, folds = [], {}
         for name, path in lab.logs():
             # The last scenario's deferral, in every log, before reading it.
             poll(lambda: [l for l in read(path).splitlines()
@@ -282,11 +306,19 @@ def e2e_next(w, which):
             os.makedirs(os.path.join(NEXT, 'logs'), exist_ok=True)
             shutil.copy(path, os.path.join(NEXT, 'logs', '%s-%s' % (which, name)))
             done.append((name, judge_log(lab, expects, path, '%s: scan %s' % (which, name))))
+            if name in SYSLOG_NAMES:
+                folds[name] = scenarios.folded(read(path))
+                print('--- %s: folded by rsyslog:\n%s' % (name, '\n'.join(folds[name])))
         versions = lab.versions()
         versions['rsyslog'] = lab.rsyslog_version()
-        scenarios.record(which, versions, done)
+        scenarios.record(which, versions, done, folds)
         for _, rows in done:
             scenarios.must(rows)
+        # server-repeated proves nothing unless rsyslog really folded it.
+        for name, lines in sorted(folds.items()):
+            if not lines:
+                fail('%s: rsyslog wrote no "message repeated" line for %s (server-repeated)'
+                     % (name, scenarios.REPEATED_ADDR))
     finally:
         lab.stop()
         leave(r)

@@ -418,7 +418,7 @@ service auth {
         self.postfix_conf()
         self.dovecot_conf()
         run(self.cmd(['postfix', 'check']))
-        run(self.cmd(['postfix', 'start']))
+        self.postfix_start()
         self.postfix_pid = poll(lambda: pidfile(self.host('/var/spool/postfix/pid/master.pid')),
                                 'the Postfix master pid file')
         self.dovecot = subprocess.Popen(self.cmd(['dovecot', '-F', '-c', '/etc/dovecot/dovecot.conf']),
@@ -457,6 +457,9 @@ service auth {
             if p.poll() is None:
                 stop_pid(p.pid, p.args[0])
             p.wait()
+
+    def postfix_start(self):
+        run(self.cmd(['postfix', 'start']))
 
     def swaks(self, user, password, addr, mech='PLAIN', to=None):
         """One SMTP session from addr: AUTH as user; with to, a message.
