@@ -205,6 +205,9 @@ struct sw_store {
 	struct agg	**tab;
 	size_t		 tabsize, nagg;
 	struct agg	*list[AGG_NTYPES];
+	size_t		 nlist[AGG_NTYPES];
+	const struct agg **sorted;	/* apply_list()'s, in key order */
+	size_t		 sortcap;
 	struct chunk	*arena;
 	size_t		 nevents;
 	struct sw_incident *inc;	/* by ascending id */
@@ -801,6 +804,7 @@ agg_new(struct sw_store *st, const struct key *k, time_t when)
 	}
 	a->all = st->list[k->buf[0]];
 	st->list[k->buf[0]] = a;
+	st->nlist[k->buf[0]]++;
 	s = tab_slot(k->h, st->tabsize);
 	a->next = st->tab[s];
 	st->tab[s] = a;
@@ -1125,6 +1129,9 @@ batch_clear(struct sw_store *st, int all)
 	if (all || st->tabsize > TAB_KEEP) {
 		free(st->tab);
 		st->tab = NULL;
+		free(st->sorted);	/* as large: kept as long */
+		st->sorted = NULL;
+		st->sortcap = 0;
 	}
 	if (!all) {
 		if (st->tab == NULL) {
@@ -1135,6 +1142,7 @@ batch_clear(struct sw_store *st, int all)
 	}
 	arena_reset(st, all);
 	memset(st->list, 0, sizeof(st->list));
+	memset(st->nlist, 0, sizeof(st->nlist));
 	st->nagg = st->nevents = 0;
 	for (i = 0; i < st->npos; i++)
 		checkpoint_clear(&st->pos[i]);
@@ -1361,15 +1369,62 @@ apply_position(struct sw_store *st, const struct sw_checkpoint *cp,
 	return stmt_run(st);
 }
 
-/* Every aggregate of one type, by fn. */
+/*
+ * Two aggregates of one type in the order of their table's key: sub
+ * (scope), then each field as SQLite's BINARY collation compares it,
+ * then a bucket's start.  Rows written in that order are near each
+ * other in the B-tree: a storm's batch touches each page once.
+ */
+static int
+agg_cmp(const void *x, const void *y)
+{
+	static const int	 nfields[AGG_NTYPES] = { 2, 3, 2, 2 };
+	const struct agg	*a = *(const struct agg *const *)x;
+	const struct agg	*b = *(const struct agg *const *)y;
+	const unsigned char	*p = a->key + 2, *q = b->key + 2;
+	size_t			 la, lb;
+	int			 i, c;
+	time_t			 ta, tb;
+
+	if (a->key[1] != b->key[1])
+		return a->key[1] < b->key[1] ? -1 : 1;
+	for (i = 0; i < nfields[a->key[0]]; i++) {
+		la = (size_t)p[0] | (size_t)p[1] << 8;
+		lb = (size_t)q[0] | (size_t)q[1] << 8;
+		if ((c = memcmp(p + 2, q + 2, la < lb ? la : lb)) != 0)
+			return c;
+		if (la != lb)
+			return la < lb ? -1 : 1;
+		p += 2 + la;
+		q += 2 + lb;
+	}
+	if (a->key[0] != AGG_BUCKET)
+		return 0;
+	ta = key_start_time(a);
+	tb = key_start_time(b);
+	return ta < tb ? -1 : ta > tb;
+}
+
+/* Every aggregate of one type, by fn, in the order of the table's key. */
 static int
 apply_list(struct sw_store *st, enum agg_type type,
     int (*fn)(struct sw_store *, const struct agg *))
 {
 	const struct agg	*a;
+	size_t			 i, n = 0;
 
+	if (st->nlist[type] == 0)
+		return 0;
+	if (st->nlist[type] > st->sortcap) {
+		st->sortcap = st->nlist[type];
+		st->sorted = xreallocarray(st->sorted, st->sortcap,
+		    sizeof(*st->sorted));
+	}
 	for (a = st->list[type]; a != NULL; a = a->all)
-		if (fn(st, a) == -1)
+		st->sorted[n++] = a;
+	qsort(st->sorted, n, sizeof(*st->sorted), agg_cmp);
+	for (i = 0; i < n; i++)
+		if (fn(st, st->sorted[i]) == -1)
 			return -1;
 	return 0;
 }
