@@ -287,14 +287,29 @@ def latency(w):
     return lat[len(lat) // 2], lat[min(len(lat) - 1, int(len(lat) * 0.99))], len(lat)
 
 
+PEER_PACKAGES = ('fail2ban', 'sshguard')
+
+
+def peer_tree():
+    """fail2ban and sshguard fetched with apt-get download and unpacked
+    under build/e2e-debs/peers (never installed: both are daemons)."""
+    sys.path.insert(0, os.path.join(HERE, '..', 'e2e'))
+    from test_postfix import fetch_debs
+    return fetch_debs('peers', PEER_PACKAGES)
+
+
 def peers(path, lines):
     out = {}
     if os.environ.get('PEERS') != '1':
         return out
-    subprocess.run(['sh', os.path.join(ROOT, 'contrib', 'deps'), 'peers'], check=True)
-    m = median(['fail2ban-regex', path, 'postfix[mode=auth]'], 1)
+    tree = peer_tree()
+    pypath = os.path.join(tree, 'usr', 'lib', 'python3', 'dist-packages')
+    m = median(['env', 'PYTHONPATH=' + pypath, '/usr/bin/python3',
+                os.path.join(tree, 'usr', 'bin', 'fail2ban-regex'),
+                '--config', os.path.join(tree, 'etc', 'fail2ban'), path,
+                'postfix[mode=auth]'], 1)
     out['fail2ban-regex postfix[mode=auth]'] = m
-    parser = '/usr/libexec/sshguard/sshg-parser'
+    parser = os.path.join(tree, 'usr', 'libexec', 'sshguard', 'sshg-parser')
     if os.path.exists(parser):
         out['sshguard sshg-parser'] = median([parser], 1, stdin_path=path)
     return out
@@ -308,8 +323,10 @@ def version(argv):
 
 
 def pkg_version(pkg):
-    return subprocess.run(['dpkg-query', '-W', '-f', '${Version}', pkg],
-                          capture_output=True, text=True).stdout or '?'
+    """The version of the .deb of pkg that peer_tree() unpacked."""
+    import glob
+    debs = glob.glob(os.path.join(ROOT, 'build', 'e2e-debs', pkg + '_*.deb'))
+    return debs[0].split('_')[1] if len(debs) == 1 else '?'
 
 
 def machine():
@@ -451,8 +468,8 @@ def commands():
           '- latency: the same daemon with `start-at end` on an empty log; a '
           'relay-rejected line appended every 5 ms, each for a relay of its own; '
           "each entry's `__REALTIME_TIMESTAMP` minus the time of its append",
-          "- peers: `fail2ban-regex FILE 'postfix[mode=auth]'`, "
-          '`/usr/libexec/sshguard/sshg-parser < FILE`']
+          "- peers (unpacked under build/e2e-debs/peers, not installed): "
+          "`fail2ban-regex FILE 'postfix[mode=auth]'`, `sshg-parser < FILE`"]
     return L
 
 
