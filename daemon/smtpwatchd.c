@@ -37,6 +37,9 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -289,7 +292,10 @@ sw_positions(struct smtpwatch *sw)
 /*
  * Retention, when nothing is batched: once the backlog read at start is
  * read (the store keeps what it wrote: store_caught_up()), then hourly.
- * The store expires by the log's time; the clock only paces it.
+ * The store expires by the log's time; the clock only paces it.  Then
+ * the memory a backlog or a storm used and freed goes back to the
+ * system (glibc keeps it otherwise: storm-1m's catch-up left 26.7 MB of
+ * private memory, 19.1 MB with this).
  */
 static void
 sw_expire(struct smtpwatch *sw, time_t now)
@@ -301,6 +307,9 @@ sw_expire(struct smtpwatch *sw, time_t now)
 		return;
 	sw->expired = now;
 	(void)store_expire(sw->store, now);
+#ifdef __GLIBC__
+	(void)malloc_trim(0);
+#endif
 }
 
 static void
