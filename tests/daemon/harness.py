@@ -1223,6 +1223,24 @@ def registry():
     return tests, groups, test
 
 
+def run_tests_netns(path, tests, groups, argv, before=None):
+    """run_tests() in a network namespace of its own (`unshare --net`:
+    only lo, nothing leaves the machine): as root, before() first, out
+    here (fetching packages needs the network), then the file at path
+    again, inside, with --inside."""
+    if '--inside' in argv:
+        subprocess.run(['ip', 'link', 'set', 'lo', 'up'], check=True)
+        return run_tests(tests, groups, [a for a in argv if a != '--inside'])
+    if os.geteuid() != 0:
+        print('%s: must run as root (a network namespace)' % os.path.basename(path),
+              file=sys.stderr)
+        return 1
+    if before is not None:
+        before()
+    return subprocess.run(['unshare', '--net', '--fork', sys.executable,
+                           os.path.abspath(path), '--inside'] + argv).returncode
+
+
 def run_tests(tests, groups, argv):
     """tests: name -> function(Workdir); groups: name -> [test names].
     Runs the named tests (or groups), each in its own Workdir; prints ok or

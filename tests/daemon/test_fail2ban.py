@@ -38,7 +38,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, '..', 'e2e'))
 
-from harness import ROOT, TIMEOUT, eq, fail, registry, run_tests  # noqa: E402
+from harness import ROOT, TIMEOUT, eq, fail, registry, run_tests_netns  # noqa: E402
 from test_alerts import HOSTILE, feed, hostile_lines, start  # noqa: E402
 
 CONTRIB = os.path.join(ROOT, 'contrib', 'fail2ban')
@@ -133,18 +133,16 @@ def ban(w):
     d.term()
 
 
-def main(argv):
-    if '--inside' in argv:
-        subprocess.run(['ip', 'link', 'set', 'lo', 'up'], check=True)
-        return run_tests(TESTS, GROUPS, [a for a in argv if a != '--inside'])
-    if os.geteuid() != 0:
-        print('test_fail2ban.py: must run as root (a network namespace)', file=sys.stderr)
-        return 1
+def fetch():
+    """fail2ban and python3-systemd, unpacked under TREE (outside the
+    namespace: apt needs the network)."""
     from test_postfix import fetch_debs
     if fetch_debs('fail2ban', PACKAGES) != TREE:
         fail('fetch_debs: not %s' % TREE)
-    return subprocess.run(['unshare', '--net', '--fork', sys.executable,
-                           os.path.abspath(__file__), '--inside'] + argv).returncode
+
+
+def main(argv):
+    return run_tests_netns(__file__, TESTS, GROUPS, argv, before=fetch)
 
 
 if __name__ == '__main__':

@@ -29,7 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from harness import (ROOT, append, ensure_journald, eq, fail, pf_fail,  # noqa: E402
-                     pf_relay_fail, run_tests)
+                     pf_relay_fail, run_tests_netns)
 from test_hook import start  # noqa: E402
 
 NOTIFY = os.path.join(ROOT, 'contrib', 'notify')
@@ -138,15 +138,8 @@ def webhook(w):
 
 
 def main(argv):
-    if '--inside' in argv:
-        subprocess.run(['ip', 'link', 'set', 'lo', 'up'], check=True)
-        return run_tests(TESTS, GROUPS, [a for a in argv if a != '--inside'])
-    if os.geteuid() != 0:
-        print('test_notify.py: must run as root (a network namespace)', file=sys.stderr)
-        return 1
-    ensure_journald()       # outside: its socket is a path
-    return subprocess.run(['unshare', '--net', '--fork', sys.executable,
-                           os.path.abspath(__file__), '--inside'] + argv).returncode
+    # journald started outside: its socket is a path
+    return run_tests_netns(__file__, TESTS, GROUPS, argv, before=ensure_journald)
 
 
 if __name__ == '__main__':
