@@ -38,20 +38,19 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 
 sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, '..', 'daemon'))
 
-from harness import (CTL, RULES, TIMEOUT, Daemon, Failure, Journal,  # noqa: E402
-                     Workdir, ensure_journald, fail)
+from harness import (CTL, RULES, TIMEOUT, Daemon, Journal,  # noqa: E402
+                     ensure_journald, fail)
 import scenarios  # noqa: E402
 from scenarios import RELAY_ACCOUNT, RELAY_GOOD, ROUTES, USERS  # noqa: E402
 from test_postfix import (DAEMONS, Lab, check_alerts, check_counts,  # noqa: E402
                           fetch_debs, free_id, judge_log, poll, read, run,
-                          status_counts)
+                          run_step, status_counts)
 
 PACKAGE = 'exim4-daemon-light'
 EXIM_USER = 'Debian-exim'
@@ -251,17 +250,7 @@ def check_status(d):
 
 
 def inside(exim):
-    t0 = time.monotonic()
-    w = Workdir('e2e-exim')
-    try:
-        e2e_exim(w, exim)
-    except Failure as e:
-        print('FAIL  e2e-exim (%.1fs)\n%s' % (time.monotonic() - t0, e))
-        return 1
-    finally:
-        w.close()
-    print('ok    e2e-exim (%.1fs)' % (time.monotonic() - t0))
-    return 0
+    return run_step('e2e-exim', e2e_exim, exim)
 
 
 def main(argv):

@@ -57,10 +57,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, '..', 'daemon'))
 
-from harness import ROOT, Failure, Workdir, fail  # noqa: E402
+from harness import ROOT, fail  # noqa: E402
 import scenarios  # noqa: E402
 from test_exim import EximLab  # noqa: E402
-from test_postfix import Lab, judge_log, poll, read, run  # noqa: E402
+from test_postfix import Lab, judge_log, poll, read, run, run_step  # noqa: E402
 
 NEXT = os.path.join(ROOT, 'build', 'next')
 CHROOT = os.path.join(NEXT, 'root')
@@ -325,17 +325,7 @@ def e2e_next(w, which):
 
 
 def inside(which):
-    t0 = time.monotonic()
-    w = Workdir('e2e-next')
-    try:
-        e2e_next(w, which)
-    except Failure as e:
-        print('FAIL  e2e-next-%s (%.1fs)\n%s' % (which, time.monotonic() - t0, e))
-        return 1
-    finally:
-        w.close()
-    print('ok    e2e-next-%s (%.1fs)' % (which, time.monotonic() - t0))
-    return 0
+    return run_step('e2e-next-' + which, e2e_next, which)
 
 
 def main(argv):

@@ -59,7 +59,7 @@ sys.path.insert(0, os.path.join(HERE, '..', 'daemon'))
 
 from harness import (CTL, ROOT, RULES, TIMEOUT, Daemon, Failure, Journal, Workdir,  # noqa: E402
                      account_failures, address_failures, ensure_journald, eq, fail,
-                     jtext, query, relay_counts, relay_rows)
+                     jtext, query, relay_rows)
 from test_alerts import GMAIL_DIAG, diag_fields  # noqa: E402
 import scenarios  # noqa: E402
 from scenarios import RELAY_ACCOUNT, RELAY_GOOD, RESPONDERS, ROUTES, USERS  # noqa: E402
@@ -619,18 +619,24 @@ def check_status(w, d):
             fail('smtpwatchctl status --json does not mention %s:\n%s' % (s, out[:3000]))
 
 
-def inside(tree):
+def run_step(name, fn, *args):
+    """fn(w, *args) in a Workdir of its own; prints "ok NAME (Ns)", or
+    "FAIL NAME (Ns)" and the reason; returns the exit status."""
     t0 = time.monotonic()
-    w = Workdir('e2e')
+    w = Workdir(name)
     try:
-        e2e_postfix(w, tree)
+        fn(w, *args)
     except Failure as e:
-        print('FAIL  e2e-postfix (%.1fs)\n%s' % (time.monotonic() - t0, e))
+        print('FAIL  %s (%.1fs)\n%s' % (name, time.monotonic() - t0, e))
         return 1
     finally:
         w.close()
-    print('ok    e2e-postfix (%.1fs)' % (time.monotonic() - t0))
+    print('ok    %s (%.1fs)' % (name, time.monotonic() - t0))
     return 0
+
+
+def inside(tree):
+    return run_step('e2e-postfix', e2e_postfix, tree)
 
 
 def main(argv):

@@ -46,10 +46,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'daemon'))
 sys.path.insert(0, HERE)
 
-from harness import (ASAN_OPTIONS, CTL, ROOT, RULES, TIMEOUT, UBSAN_OPTIONS, Failure,  # noqa: E402
-                     Workdir, fail)
+from harness import (ASAN_OPTIONS, CTL, ROOT, RULES, TIMEOUT, UBSAN_OPTIONS,  # noqa: E402
+                     fail)
 from test_postfix import (GMAIL_IP, MTA_PACKAGES, RESPONDER, Lab, add_user,  # noqa: E402
-                          fetch_debs, poll, read, run, stop_pid)
+                          fetch_debs, poll, read, run, run_step, stop_pid)
 
 BIN = [CTL]                     # build/asan/smtpwatchctl with --asan
 USER = 'alerts@example.com'
@@ -406,38 +406,29 @@ def exim_live(w):
 
 # ---------------------------------------------------------------------------
 
+def relay_mode(w, mode, tree):
+    """One mode's tests: exim, static or live."""
+    if mode == 'exim':
+        exim_setup(w, tree)
+        exim_static()
+        exim_live(w)
+        return
+    Lab(w, tree).namespace()
+    if mode == 'static':
+        static_clean()
+        static_fixable()
+        static_other()
+    elif mode == 'live':
+        cert, key = make_cert(w)
+        live_login(w, cert, key)
+        live_failures(w, cert, key)
+
+
 def inside(mode, tree, asan):
-    t0 = time.monotonic()
     if asan:
         BIN[0] = os.path.join(ROOT, 'build', 'asan', 'smtpwatchctl')
-        mode_name = mode + '-asan'
-    else:
-        mode_name = mode
-    w = Workdir('relay')
-    try:
-        if mode == 'exim':
-            exim_setup(w, tree)
-            exim_static()
-            exim_live(w)
-            lab = None
-        else:
-            lab = Lab(w, tree)
-            lab.namespace()
-        if mode == 'static':
-            static_clean()
-            static_fixable()
-            static_other()
-        elif mode == 'live':
-            cert, key = make_cert(w)
-            live_login(w, cert, key)
-            live_failures(w, cert, key)
-    except Failure as e:
-        print('FAIL  check-relay-%s (%.1fs)\n%s' % (mode_name, time.monotonic() - t0, e))
-        return 1
-    finally:
-        w.close()
-    print('ok    check-relay-%s (%.1fs)' % (mode_name, time.monotonic() - t0))
-    return 0
+    return run_step('check-relay-%s%s' % (mode, '-asan' if asan else ''), relay_mode,
+                    mode, tree)
 
 
 def main(argv):
