@@ -1682,26 +1682,37 @@ hostile_good(struct sw_engine *e, const char *host, const char *addr)
 }
 
 /*
- * addr failed in, the incident of an attack: told once for a firewall
- * (hostile-entries), unless it is no address, some account logged in
- * from it, it was told in the last HOSTILE_AGAIN, or the line is late.
+ * 1 when addr, failing in the incident of an attack, may be told for a
+ * firewall (hostile-entries): an address, not told in the last
+ * HOSTILE_AGAIN, on a line that is not late; its key in *h.  The cheap
+ * checks, made before any that asks the database.
  */
-static void
-engine_hostile(struct sw_engine *e, struct inc *in, const char *addr,
-    time_t when)
+static int
+hostile_wanted(struct sw_engine *e, struct inc *in, const char *addr,
+    time_t when, uint64_t *h)
 {
 	unsigned char	 bin[sizeof(struct in6_addr)];
-	struct sw_alert	 a;
-	uint64_t	 h;
 
 	if (e->opt->hostile <= 0 || e->send == NULL ||
 	    engine_caught_up(e, when))
-		return;
+		return 0;
 	if (inet_pton(strchr(addr, ':') != NULL ? AF_INET6 : AF_INET, addr,
 	    bin) != 1)
-		return;
-	if (hostile_told(e, in->s.host, addr, &h) ||
-	    hostile_good(e, in->s.host, addr) || !hostile_budget(e))
+		return 0;
+	return !hostile_told(e, in->s.host, addr, h);
+}
+
+/*
+ * Tells addr (key h) as hostile, unless some account logged in from it
+ * or the minute's budget is spent.
+ */
+static void
+hostile_send(struct sw_engine *e, struct inc *in, const char *addr,
+    time_t when, uint64_t h)
+{
+	struct sw_alert	 a;
+
+	if (hostile_good(e, in->s.host, addr) || !hostile_budget(e))
 		return;
 	(void)set_add(&e->hostile, h);
 	memset(&a, 0, sizeof(a));
@@ -1723,9 +1734,20 @@ account_hostile(struct sw_engine *e, struct track *t, struct inc *in,
 {
 	uint64_t	 h;
 
-	if (e->opt->hostile > 0 && in->rank >= 1 &&
-	    !hostile_told(e, in->s.host, f->addr, &h) && !account_good(e, t, f))
-		engine_hostile(e, in, f->addr, f->last);
+	if (in->rank >= 1 && hostile_wanted(e, in, f->addr, f->last, &h) &&
+	    !account_good(e, t, f))
+		hostile_send(e, in, f->addr, f->last, h);
+}
+
+/* ev's address failed the address incident in: hostile (a spray). */
+static void
+address_hostile(struct sw_engine *e, struct inc *in,
+    const struct sw_event *ev)
+{
+	uint64_t	 h;
+
+	if (hostile_wanted(e, in, ev->addr, ev->when, &h))
+		hostile_send(e, in, ev->addr, ev->when, h);
 }
 
 static void
@@ -1879,7 +1901,7 @@ address_failure(struct sw_engine *e, const struct sw_event *ev)
 			address_addr(in, ev->addr);
 		inc_note(e, in, ev, NULL);
 		engine_tell(e, in, ev->when, 0, 0);
-		engine_hostile(e, in, ev->addr, ev->when);
+		address_hostile(e, in, ev);
 		return;
 	}
 	first = ev->when;
@@ -1908,7 +1930,7 @@ address_failure(struct sw_engine *e, const struct sw_event *ev)
 	inc_note(e, in, ev, NULL);
 	inc_behaviour(e, in, "password-spraying");
 	engine_tell(e, in, ev->when, 0, 1);
-	engine_hostile(e, in, ev->addr, ev->when);
+	address_hostile(e, in, ev);
 }
 
 static void
