@@ -205,7 +205,6 @@ struct sw_store {
 	struct agg	**tab;
 	size_t		 tabsize, nagg;
 	struct agg	*list[AGG_NTYPES];
-	size_t		 nlist[AGG_NTYPES];
 	const struct agg **sorted;	/* apply_list()'s, in key order */
 	size_t		 sortcap;
 	struct chunk	*arena;
@@ -804,7 +803,6 @@ agg_new(struct sw_store *st, const struct key *k, time_t when)
 	}
 	a->all = st->list[k->buf[0]];
 	st->list[k->buf[0]] = a;
-	st->nlist[k->buf[0]]++;
 	s = tab_slot(k->h, st->tabsize);
 	a->next = st->tab[s];
 	st->tab[s] = a;
@@ -1142,7 +1140,6 @@ batch_clear(struct sw_store *st, int all)
 	}
 	arena_reset(st, all);
 	memset(st->list, 0, sizeof(st->list));
-	memset(st->nlist, 0, sizeof(st->nlist));
 	st->nagg = st->nevents = 0;
 	for (i = 0; i < st->npos; i++)
 		checkpoint_clear(&st->pos[i]);
@@ -1413,15 +1410,16 @@ apply_list(struct sw_store *st, enum agg_type type,
 	const struct agg	*a;
 	size_t			 i, n = 0;
 
-	if (st->nlist[type] == 0)
-		return 0;
-	if (st->nlist[type] > st->sortcap) {
-		st->sortcap = st->nlist[type];
-		st->sorted = xreallocarray(st->sorted, st->sortcap,
-		    sizeof(*st->sorted));
-	}
-	for (a = st->list[type]; a != NULL; a = a->all)
+	for (a = st->list[type]; a != NULL; a = a->all) {
+		if (n == st->sortcap) {
+			st->sortcap = st->sortcap > 0 ? 2 * st->sortcap : 1024;
+			st->sorted = xreallocarray(st->sorted, st->sortcap,
+			    sizeof(*st->sorted));
+		}
 		st->sorted[n++] = a;
+	}
+	if (n == 0)
+		return 0;
 	qsort(st->sorted, n, sizeof(*st->sorted), agg_cmp);
 	for (i = 0; i < n; i++)
 		if (fn(st, st->sorted[i]) == -1)
