@@ -17,7 +17,11 @@ an Exim entry whose continuation line alone says 535, an Exim syslog
 series whose second part alone does, rsyslog's repeats, a year turning
 over and a day its year lacks among skipped lines, CR LF endings, a line
 longer than smtpwatch keeps, a NUL byte, a literal split by a line the
-size of scan's read buffer.  Python 3 standard library only.
+size of scan's read buffer.  Every run sees the clock stopped at the
+same moment (faketime -f: the hour the test began), so that the "ago"
+columns, counted from the clock, cannot differ by a day boundary passed
+between or during runs of different lengths.
+Python 3 standard library only.
 """
 
 import os
@@ -25,9 +29,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GEN = os.path.join(ROOT, '..', 'shared', 'bench', 'gen-maillog')
+# The clock every scan sees, stopped (UTC): this hour's start.
+CLOCK = time.strftime('%Y-%m-%d %H:00:00', time.gmtime())
 
 PF = b'Nov 28 04:%02d:%02d mx1 postfix/smtpd[%d]: '
 FAIL = (b'warning: unknown[192.0.2.%d]: SASL LOGIN authentication failed: '
@@ -112,7 +119,7 @@ def run(ctl, rules, args, path, front):
     env = dict(os.environ, TZ='UTC')
     if not front:
         env['SMTPWATCH_FRONT'] = 'no'
-    p = subprocess.run([ctl, '--rules', rules, 'scan', '--no-progress'] +
+    p = subprocess.run(['faketime', '-f', CLOCK, ctl, '--rules', rules, 'scan', '--no-progress'] +
                        args + [path], capture_output=True, env=env)
     return p.returncode, p.stdout, p.stderr
 
