@@ -37,14 +37,14 @@ SAN	 = -fsanitize=address,undefined -fno-omit-frame-pointer \
 
 B	 = build
 CORE	 = log util lines parse join rules match front conf corpus wire recent \
-	   held
+	   held relayset
 CTL	 = $(CORE) journal store feed attrib incident alert count out scan \
 	   ctldb ctlsock status metrics spawn relayconf relayexim relaycheck \
 	   relaylive smtpwatchctl
 DAEMON	 = $(CORE) tail journal store notify hook feed attrib incident alert count \
 	   spawn relayconf relayexim relaycheck relaynote control smtpwatchd
 UNITS	 = t_parse t_rules t_match t_corpus t_lines t_feed t_attrib t_recent \
-	   t_util t_held
+	   t_util t_held t_relayset
 # Unit tests of the daemon's own files: they link what they need.
 DUNITS	 = t_tail t_store t_incident
 

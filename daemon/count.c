@@ -24,6 +24,7 @@ struct sw_count {
 	unsigned long long	 kinds[SW_EV_NKINDS];
 	unsigned long long	 held;		/* messages held back */
 	struct sw_held		*seen;
+	struct sw_relayset	*relays;	/* whose deliveries count */
 };
 
 /*
@@ -43,7 +44,30 @@ count_new(const struct sw_rules *rs, const struct sw_alertopt *opt,
 	c->store = st;
 	c->engine = engine_new(rs, opt, st, send, arg);
 	c->attribution = opt->attribution;
+	c->relays = relayset_new();
+	count_watch(c);
 	return c;
+}
+
+/*
+ * The relays whose deliveries count, for the matcher (struct
+ * sw_matchopt): it keeps them in log order.
+ */
+struct sw_relayset *
+count_relays(const struct sw_count *c)
+{
+	return c->relays;
+}
+
+/*
+ * Sets the relays watched to those the committed store has, as at the
+ * start (after a retention run removed some).  The batch must be empty.
+ */
+void
+count_watch(struct sw_count *c)
+{
+	relayset_clear(c->relays);
+	(void)store_relays(c->store, c->relays);
 }
 
 /* Frees the counter and its engine; the store is the caller's. */
@@ -55,6 +79,7 @@ count_free(struct sw_count *c)
 	engine_free(c->engine);
 	attrib_free(c->attrib);
 	held_free(c->seen);
+	relayset_free(c->relays);
 	free(c);
 }
 

@@ -444,10 +444,26 @@ match_run(struct sw_matcher *m, const struct sw_extract *x,
 }
 
 /*
+ * 1 when rule x yields deliveries (client-side successes) and none in
+ * rec can count: no relay watched (relayset.c) is named in it.  The
+ * pattern is not run then.
+ */
+static int
+match_unwatched(const struct sw_matcher *m, const struct sw_extract *x,
+    const struct sw_record *rec)
+{
+	return m->opt.relays != NULL && x->dir == SW_DIR_CLIENT &&
+	    x->kind == SW_EV_SUCCESS &&
+	    !relayset_maybe(m->opt.relays, rec->text, rec->len);
+}
+
+/*
  * Matches rec against the rules.  Returns SW_MATCH_EVENT with *ev set,
  * ev->repeat the number of events it stands for (1, or up to the N of
  * rsyslog's "message repeated N times"), SW_MATCH_DUP (every copy was
- * Exim's) or SW_MATCH_IGNORED with ev->rule set, or SW_MATCH_NONE.
+ * Exim's), SW_MATCH_IGNORED or SW_MATCH_ELSEWHERE (a delivery through
+ * a relay not watched) with ev->rule set, or SW_MATCH_NONE.  With a
+ * relay set, each event updates it in log order.
  */
 int
 match_record(struct sw_matcher *m, const struct sw_record *rec,
@@ -463,7 +479,13 @@ match_record(struct sw_matcher *m, const struct sw_record *rec,
 	ok = match_programs(m, rec->env.tag, rec->env.taglen);
 	for (i = 0; i < m->rs->nextracts; i++) {
 		x = &m->rs->extracts[i];
-		if (!ok[i] || !match_literals(x, rec) || !match_run(m, x, rec))
+		if (!ok[i] || !match_literals(x, rec))
+			continue;
+		if (match_unwatched(m, x, rec)) {
+			ev->rule = x;
+			return SW_MATCH_ELSEWHERE;
+		}
+		if (!match_run(m, x, rec))
 			continue;
 		if (x->ignore) {
 			ev->rule = x;
@@ -479,6 +501,8 @@ match_record(struct sw_matcher *m, const struct sw_record *rec,
 		}
 		ev->repeat = n;
 		match_attempt(m, ev);
+		if (m->opt.relays != NULL && !relayset_event(m->opt.relays, ev))
+			return SW_MATCH_ELSEWHERE;
 		ev->diag = rules_diagnose(m->rs, ev, m->dmd);
 		return SW_MATCH_EVENT;
 	}

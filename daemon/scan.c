@@ -38,6 +38,8 @@ struct scan {
 	const struct sw_rules	*rs;
 	const struct sw_conf	*conf;
 	struct sw_storeopt	 storeopt;
+	struct sw_matchopt	 match;	/* conf's, with the relays watched */
+	struct sw_relayset	*relays;	/* with --events: no count */
 	unsigned int		 flags;
 	FILE			*out;
 	struct sw_store		*store;	/* in memory; NULL with --events */
@@ -45,6 +47,7 @@ struct scan {
 	struct sw_feed		*feed;	/* of the source being read */
 	const char		*file;
 	unsigned long long	 lines, records, dups, ignored, missed, cut;
+	unsigned long long	 elsewhere;	/* deliveries, relay not watched */
 	unsigned long long	 outside;	/* events outside the window */
 	time_t			 since, until;	/* the window; 0: open */
 	unsigned long long	 repeats, repeated;	/* rsyslog's "message
@@ -73,8 +76,12 @@ scan_new(const struct sw_rules *rs, const struct sw_conf *conf,
 	s->conf = conf;
 	s->flags = flags;
 	s->out = out;
-	if (flags & SCAN_EVENTS)
+	s->match = conf->match;
+	if (flags & SCAN_EVENTS) {
+		s->relays = relayset_new();
+		s->match.relays = s->relays;
 		return s;
+	}
 	/*
 	 * The windowed buckets serve only --since and status, which scan
 	 * does not offer: a day each, not a minute, spares a storm most of
@@ -88,6 +95,7 @@ scan_new(const struct sw_rules *rs, const struct sw_conf *conf,
 		return NULL;
 	}
 	s->count = count_new(rs, &conf->alert, s->store, NULL, NULL);
+	s->match.relays = count_relays(s->count);
 	return s;
 }
 
@@ -99,6 +107,7 @@ scan_free(struct scan *s)
 	feed_free(s->feed);
 	count_free(s->count);
 	store_close(s->store);
+	relayset_free(s->relays);
 	free(s);
 }
 
@@ -296,6 +305,9 @@ scan_note(void *arg, const struct sw_record *rec, int rc,
 		if (match_mentions_auth(rec))
 			s->ignored++;
 		break;
+	case SW_MATCH_ELSEWHERE:
+		s->elsewhere += rec->env.repeat > 0 ? rec->env.repeat : 1;
+		break;
 	case SW_MATCH_NONE:
 	default:
 		if (!match_mentions_auth(rec))
@@ -311,7 +323,7 @@ scan_note(void *arg, const struct sw_record *rec, int rc,
 static struct sw_feed *
 scan_feed(struct scan *s, const char *source)
 {
-	s->feed = feed_new(source, s->rs, &s->conf->match, NULL, scan_event,
+	s->feed = feed_new(source, s->rs, &s->match, NULL, scan_event,
 	    s);
 	feed_notes(s->feed, scan_note, s);
 	s->file = source;
@@ -503,13 +515,14 @@ static void
 scan_coverage(const struct scan *s, FILE *fp)
 {
 	unsigned long long	 events = 0;
-	char			 b[6][64];
+	char			 b[7][64];
 	int			 k;
 
 	for (k = 0; k < SW_EV_NKINDS; k++)
 		events += s->kinds[k];
-	fprintf(fp, "\nCoverage: %s, %s, %s, %s, %s missed (about AUTH, no "
-	    "rule matched%s), %s cut at %d bytes\n",
+	fprintf(fp, "\nCoverage: %s, %s, %s, %s, %s not through a relay "
+	    "that failed AUTH, %s missed (about AUTH, no rule matched%s), %s "
+	    "cut at %d bytes\n",
 	    out_count(b[0], sizeof(b[0]), (long long)s->records, "record",
 	    "records"),
 	    out_count(b[1], sizeof(b[1]), (long long)events, "event",
@@ -518,6 +531,8 @@ scan_coverage(const struct scan *s, FILE *fp)
 	    "Exim syslog copy", "Exim syslog copies"),
 	    out_count(b[3], sizeof(b[3]), (long long)s->ignored,
 	    "known look-alike", "known look-alikes"),
+	    out_count(b[6], sizeof(b[6]), (long long)s->elsewhere,
+	    "delivery", "deliveries"),
 	    out_count(b[4], sizeof(b[4]), (long long)s->missed, "line",
 	    "lines"),
 	    s->missed > 0 && !(s->flags & SCAN_MISSED) ?
@@ -601,8 +616,9 @@ scan_report_json(struct scan *s)
 		rc |= lists[i](&o);
 	}
 	fprintf(fp, ",\"coverage\":{\"exim_copies\":%llu,\"ignored\":%llu,"
-	    "\"missed\":%llu,\"cut\":%llu,\"outside\":%llu,\"repeats\":%llu,"
-	    "\"repeated\":%llu}}\n", s->dups, s->ignored, s->missed, s->cut,
-	    s->outside, s->repeats, s->repeated);
+	    "\"unwatched\":%llu,\"missed\":%llu,\"cut\":%llu,\"outside\":%llu,"
+	    "\"repeats\":%llu,\"repeated\":%llu}}\n", s->dups, s->ignored,
+	    s->elsewhere, s->missed, s->cut, s->outside, s->repeats,
+	    s->repeated);
 	return rc != 0 ? 3 : 0;
 }

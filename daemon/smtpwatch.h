@@ -275,8 +275,11 @@ struct sw_event {
 };
 
 /* Options the matcher takes from the configuration. */
+struct sw_relayset;
 struct sw_matchopt {
 	int		 exim_syslog_dup;	/* collapse doubled lines */
+	struct sw_relayset *relays;	/* deliveries count through these
+					   only (relayset.c); NULL: all */
 };
 
 /* Where a source stands, as the store keeps it (see store.c). */
@@ -665,6 +668,8 @@ int	 corpus_file(const struct sw_rules *, const struct sw_matchopt *,
 #define SW_MATCH_EVENT		1	/* *ev is an event */
 #define SW_MATCH_DUP		2	/* Exim's syslog copy of the last one */
 #define SW_MATCH_IGNORED	3	/* a rule with event = none matched */
+#define SW_MATCH_ELSEWHERE	4	/* a delivery, not through a relay
+					   watched (relayset.c) */
 
 struct sw_matcher;
 typedef void	(*sw_capture_cb)(void *, const char *, const char *, size_t);
@@ -690,6 +695,19 @@ void	 checkpoint_clear(struct sw_checkpoint *);
 void	 checkpoint_copy(struct sw_checkpoint *, const struct sw_checkpoint *);
 uint64_t	 fnv64(uint64_t, const void *, size_t);
 #define FNV64_INIT	0xcbf29ce484222325ULL
+const char	*sw_subject(const struct sw_event *, size_t *);
+
+/* relayset.c: the relays watched, whose deliveries count */
+struct sw_relayset	*relayset_new(void);
+void	 relayset_free(struct sw_relayset *);
+void	 relayset_clear(struct sw_relayset *);
+void	 relayset_add(struct sw_relayset *, const char *, size_t,
+	    const char *, size_t);
+int	 relayset_has(const struct sw_relayset *, const char *, size_t,
+	    const char *, size_t);
+int	 relayset_maybe(const struct sw_relayset *, const char *, size_t);
+int	 relayset_event(struct sw_relayset *, const struct sw_event *);
+size_t	 relayset_count(const struct sw_relayset *);
 
 /*
  * How a source hands on its lines (tail.c and journal.c to feed.c, and
@@ -749,6 +767,7 @@ int64_t	 store_incident_maxid(struct sw_store *);
 int	 store_recent(struct sw_store *, long, void (*)(void *, const char *,
 	    const char *, size_t, time_t, long), void *);
 int	 store_addr_succeeded(struct sw_store *, const char *, const char *);
+int	 store_relays(struct sw_store *, struct sw_relayset *);
 int	 store_pair_succeeded(struct sw_store *, const char *, const char *,
 	    size_t, const char *);
 long long	 store_failures_since(struct sw_store *, time_t);
@@ -1005,6 +1024,8 @@ int		 count_commit(struct sw_count *);
 struct sw_engine *count_engine(const struct sw_count *);
 unsigned long long count_kind(const struct sw_count *, enum sw_kind);
 unsigned long long count_held(const struct sw_count *);
+struct sw_relayset *count_relays(const struct sw_count *);
+void		 count_watch(struct sw_count *);
 
 /*
  * wire.c: the control socket's status reply, one table of fields for

@@ -643,6 +643,9 @@ explain_record(void *arg, const struct sw_record *rec)
 			    "distributed-brute-force, password-spraying)\n");
 		else
 			fprintf(fp, "diagnosis: none applies\n");
+		if (ev.dir == SW_DIR_CLIENT && ev.kind == SW_EV_SUCCESS)
+			fprintf(fp, "counted:   only when this relay failed "
+			    "AUTH on this host before (a relay watched)\n");
 	}
 	fputc('\n', fp);
 }

@@ -307,6 +307,8 @@ sw_expire(struct smtpwatch *sw, time_t now)
 		return;
 	sw->expired = now;
 	(void)store_expire(sw->store, now);
+	if (sw->count != NULL)
+		count_watch(sw->count);	/* relays retention removed */
 #ifdef __GLIBC__
 	(void)malloc_trim(0);
 #endif
@@ -1042,6 +1044,7 @@ sw_stop(struct smtpwatch *sw)
 	count_free(sw->count);
 	sw->count = NULL;
 	sw->engine = NULL;
+	sw->conf->match.relays = NULL;
 }
 
 /*
@@ -1077,6 +1080,7 @@ sw_start(struct smtpwatch *sw, int fresh)
 	sw->count = count_new(sw->rs, &sw->conf->alert, sw->store,
 	    sw_alert, sw);
 	sw->engine = count_engine(sw->count);
+	sw->conf->match.relays = count_relays(sw->count);
 	sw->midnight = 0;
 	sw_counted(sw, time(NULL));
 	if (sw_sources_open(sw) == -1) {

@@ -1007,12 +1007,8 @@ store_event(struct sw_store *st, const struct sw_event *ev)
 	f.replylen = strnlen(ev->reply, sizeof(ev->reply));
 	f.mechlen = strnlen(ev->mech, sizeof(ev->mech));
 	if (ev->dir == SW_DIR_CLIENT) {
-		if (ev->relay[0] != '\0')
-			field_set(&f.subject, ev->relay, sizeof(ev->relay));
-		else if (ev->name[0] != '\0')
-			field_set(&f.subject, ev->name, sizeof(ev->name));
-		else
-			f.subject = f.addr;
+		f.subject.p = sw_subject(ev, &f.subject.len);
+		f.subject.h = fnv64(FNV64_INIT, f.subject.p, f.subject.len);
 		/* A held-back message of no known relay (its failure line
 		 * was before the start, or lost) has no row to count in. */
 		if (f.subject.len == 0 && ev->kind == SW_EV_AFFECTED)
@@ -2192,6 +2188,38 @@ store_recent(struct sw_store *st, long window,
 	}
 	if (rc != SQLITE_DONE) {
 		log_warnx("%s: cannot read recent failures (%s)", st->path,
+		    sqlite3_errmsg(st->db));
+		n = -1;
+	}
+	sqlite3_finalize(s);
+	return n;
+}
+
+/*
+ * Puts every relay of the committed database in rs (relayset.c): those
+ * whose deliveries count.  Returns how many, or -1 on error.
+ */
+int
+store_relays(struct sw_store *st, struct sw_relayset *rs)
+{
+	static const char sql[] = "SELECT host, relay FROM relays";
+	sqlite3_stmt	*s;
+	int		 rc, n = 0;
+
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+		log_warnx("%s: cannot read the relays (%s)", st->path,
+		    sqlite3_errmsg(st->db));
+		return -1;
+	}
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		relayset_add(rs, (const char *)sqlite3_column_text(s, 0),
+		    (size_t)sqlite3_column_bytes(s, 0),
+		    (const char *)sqlite3_column_text(s, 1),
+		    (size_t)sqlite3_column_bytes(s, 1));
+		n++;
+	}
+	if (rc != SQLITE_DONE) {
+		log_warnx("%s: cannot read the relays (%s)", st->path,
 		    sqlite3_errmsg(st->db));
 		n = -1;
 	}

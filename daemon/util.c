@@ -504,6 +504,31 @@ fnv64(uint64_t h, const void *v, size_t n)
 	return h;
 }
 
+/*
+ * What a client-side event is about, as the store keys its relay row and
+ * relayset.c watches it: the relay's name, else the host name, else its
+ * address; *len is set (0 for none).
+ */
+const char *
+sw_subject(const struct sw_event *ev, size_t *len)
+{
+	const char	*p;
+	size_t		 max;
+
+	if (ev->relay[0] != '\0') {
+		p = ev->relay;
+		max = sizeof(ev->relay);
+	} else if (ev->name[0] != '\0') {
+		p = ev->name;
+		max = sizeof(ev->name);
+	} else {
+		p = ev->addr;
+		max = sizeof(ev->addr);
+	}
+	*len = strnlen(p, max);
+	return p;
+}
+
 void
 checkpoint_clear(struct sw_checkpoint *cp)
 {

@@ -15,6 +15,8 @@ engine and store, in memory, and prints through the same listings.
     fleet       journal-remote files of three hosts, fleet yes, read with
                 journal-directory by the daemon and by scan --journal
     exim        gen-maillog's native Exim mainlog
+    deliveries  deliveries count only through a relay that failed AUTH,
+                the same after a restart of the daemon
     dovecot24   Dovecot 2.4.5's real lines (tests/e2e/test_next.py) before
                 failures of a Postfix that logs no user name: attributed,
                 hostile names kept whole, "?" naming nobody
@@ -29,7 +31,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'daemon'))
 
 from harness import (CTL, ROOT, RULES, TIMEOUT, Daemon, fail,  # noqa: E402
-                     registry, run_tests)
+                     pf_relay_fail, pf_relay_sent, registry, run_tests)
 
 GEN = os.path.join(ROOT, '..', 'shared', 'bench', 'gen-maillog')
 REMOTE = '/lib/systemd/systemd-journal-remote'
@@ -169,6 +171,49 @@ def dovecot24(w):
                 addr, addrs.get(addr), (1, account)))
         if account is not None and acc.get(addr) != account:
             fail('dovecot24: account of %s: got %r, want %r' % (addr, acc.get(addr), account))
+
+
+def sent_on(host, sec, relay='smtp.gmail.com', relay_ip='142.250.102.108'):
+    return pf_relay_sent('5B2C3D4E5F', 'x@example.net', sec, relay=relay,
+                         relay_ip=relay_ip).replace(b' mx1 ', b' %s ' % host.encode(), 1)
+
+
+@test('deliveries')
+def deliveries(w):
+    """A delivery counts only through a relay that failed AUTH on that
+    host before it: not before the first failure, not to another
+    relay, not on another host; scan --events lists the two that count,
+    scan's coverage the three that do not; a daemon restarted between
+    the failure and the deliveries counts the same (it watches the
+    relays of its database)."""
+    head = sent_on('mx1', 0) + pf_relay_fail('5B2C3D4E5F', 'x@example.net', 10)
+    tail = (sent_on('mx1', 20) + sent_on('mx1', 30, 'mx.example.org', '192.0.2.80') +
+            sent_on('mx2', 40) + sent_on('mx1', 50))
+    path = w.path('deliveries.log')
+    with open(path, 'wb') as f:
+        f.write(head)
+    d = Daemon(w, [path])
+    d.start()
+    d.wait_caught_up()
+    d.term()
+    with open(path, 'ab') as f:
+        f.write(tail)
+    d.start()
+    d.wait_caught_up()
+    d.term()
+    got = compare(w, d, [path])
+    rel = [(r['host'], r['relay'], r['failures'], r['successes']) for r in got['relays']]
+    if rel != [('mx1', 'smtp.gmail.com', 1, 2)]:
+        fail('deliveries: relays (host, relay, failures, successes) %r' % rel)
+    if (got['events']['success'], got['coverage']['unwatched']) != (2, 3):
+        fail('deliveries: scan counted %d successes and %d deliveries elsewhere, '
+             'want 2 and 3' % (got['events']['success'], got['coverage']['unwatched']))
+    r = subprocess.run([CTL, '--rules', RULES, 'scan', '--events', '--json', path],
+                       capture_output=True, timeout=TIMEOUT, check=True)
+    evs = [json.loads(l) for l in r.stdout.splitlines()]
+    got = [(e['line'], e['kind']) for e in evs]
+    if got != [(2, 'failure'), (3, 'success'), (6, 'success')]:
+        fail('deliveries: scan --events (line, kind) %r' % got)
 
 
 @test('fleet')

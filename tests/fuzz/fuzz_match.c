@@ -80,7 +80,7 @@ on_line(void *arg, const char *p, size_t n, int cut)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct sw_matchopt opt = { 1 };
+	struct sw_matchopt opt = { 1, NULL };
 	struct sw_lines	 ls;
 	struct sw_join	*j;
 

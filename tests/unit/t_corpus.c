@@ -31,7 +31,7 @@ static int
 run(const struct sw_rules *rs, const char *name, const char *text,
     struct corpus_totals *t)
 {
-	static const struct sw_matchopt	 opt = { 1 };
+	static const struct sw_matchopt	 opt = { 1, NULL };
 	char				 path[256];
 	FILE				*fp, *out;
 	int				 rc;

@@ -139,7 +139,7 @@ run_until(const struct sw_rules *rs, const struct sw_checkpoint *from,
     const struct stream *st, size_t k, int drain, struct seen *s,
     struct sw_checkpoint *cp)
 {
-	struct sw_matchopt	 opt = { 1 };
+	struct sw_matchopt	 opt = { 1, NULL };
 	struct sw_feed		*f;
 	size_t			 first = 0;
 
@@ -160,7 +160,7 @@ static void
 run_rest(const struct sw_rules *rs, const struct sw_checkpoint *cp,
     const struct stream *st, struct seen *s)
 {
-	struct sw_matchopt	 opt = { 1 };
+	struct sw_matchopt	 opt = { 1, NULL };
 	struct sw_feed		*f;
 	size_t			 first;
 
@@ -318,7 +318,7 @@ static struct sw_feed *
 ho_feed(const struct sw_rules *rs, const char *name,
     const struct sw_checkpoint *cp, struct seen *s)
 {
-	static const struct sw_matchopt	 opt = { 1 };
+	static const struct sw_matchopt	 opt = { 1, NULL };
 	struct sw_feed			*f;
 
 	f = feed_new(name, rs, &opt, cp, seen_event, s);

@@ -358,6 +358,7 @@ test_exim(const struct sw_rules *rs, struct sw_matcher *m)
 
 	/* exim-syslog-duplication no: every line counts. */
 	opt.exim_syslog_dup = 0;
+	opt.relays = NULL;
 	m0 = matcher_new(rs, &opt);
 	CHECK_INT(run(m0, 0, EX " (set_id=bob)", EX " (set_id=bob)",
 	    (const char *)NULL), 2);
@@ -704,6 +705,7 @@ main(void)
 
 	J = join_new(check_utc(2026, 11, 28, 12, 0, 0), on_record, NULL);
 	opt.exim_syslog_dup = 1;
+	opt.relays = NULL;
 	m = matcher_new(rs, &opt);
 	test_fields(m);
 	test_exim(rs, m);
