@@ -1231,6 +1231,57 @@ test_old_builds(void)
 	store_close(st);
 }
 
+/*
+ * A database of schema version 1 (the first release) is upgraded in
+ * place: its rows stay, the views read them as before, buckets_start is
+ * gone and account_addrs is a table WITHOUT ROWID (sql/002-lean.sql).
+ */
+static void
+test_upgrade(void)
+{
+	struct sw_store	*st;
+	sqlite3		*db;
+	char		 sql[128];
+
+	CHECK_INT(sqlite3_open(path("v1.db"), &db), SQLITE_OK);
+	CHECK_INT(sqlite3_exec(db, sql_migrations[0], NULL, NULL, NULL),
+	    SQLITE_OK);
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = 1; PRAGMA "
+	    "application_id = %d", APPLICATION_ID);
+	CHECK_INT(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	CHECK_INT(sqlite3_exec(db, "INSERT INTO accounts (id, host, account, "
+	    "failures, last_seen) VALUES (7, 'mx1', x'616c696365', 3, 100); "
+	    "INSERT INTO account_addrs VALUES (7, '192.0.2.1', 2, 0, 90, 100, "
+	    "0), (7, '192.0.2.2', 1, 0, 95, 95, 0); INSERT INTO addresses "
+	    "(host, addr, failures, last_seen) VALUES ('mx1', '192.0.2.1', 2, "
+	    "100); INSERT INTO buckets VALUES ('addr', 'mx1', "
+	    "CAST('192.0.2.1' AS BLOB), 60, 2, 0)", NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(db);
+	if ((st = open_ok("v1.db", &opt)) == NULL)
+		return;
+	CHECK_INT(qint(st->db, "PRAGMA user_version", NULL, 0), SQL_VERSION);
+	CHECK_INT(qint(st->db, "SELECT addresses FROM account_totals WHERE "
+	    "account = x'616c696365'", NULL, 0), 2);
+	CHECK_INT(qint(st->db, "SELECT accounts FROM address_totals WHERE "
+	    "addr = '192.0.2.1'", NULL, 0), 1);
+	CHECK_INT(qint(st->db, "SELECT sum(failures) FROM buckets", NULL, 0),
+	    2);
+	CHECK_INT(qint(st->db, "SELECT count(*) FROM sqlite_master WHERE "
+	    "name = 'buckets_start'", NULL, 0), 0);
+	CHECK_INT(qint(st->db, "SELECT count(*) FROM sqlite_master WHERE "
+	    "name = 'account_addrs' AND sql LIKE '%WITHOUT ROWID'", NULL, 0),
+	    1);
+	CHECK_INT(qint(st->db, "SELECT count(*) FROM pragma_foreign_key_check",
+	    NULL, 0), 0);
+	/* The cascade still holds: an account's addresses go with it. */
+	CHECK_INT(sqlite3_exec(st->db, "DELETE FROM accounts WHERE id = 7",
+	    NULL, NULL, NULL), SQLITE_OK);
+	CHECK_INT(qint(st->db, "SELECT count(*) FROM account_addrs", NULL, 0),
+	    0);
+	store_close(st);
+}
+
 /* Writes n bytes of b to p. */
 static void
 spew(const char *p, const char *b, size_t n, off_t at)
@@ -1548,7 +1599,8 @@ test_net(void)
 }
 
 /*
- * database-limit 1M: an account failing once from each of 1000 random
+ * database-limit 768K (small enough that a fold comes after the IPv4
+ * part too): an account failing once from each of 1000 random
  * addresses of one /64, then 4000 accounts failing once from random
  * addresses of another /64 and 1000 from 250 addresses of an IPv4 /24,
  * an account that logged in, committed in batches of 250.
@@ -1569,7 +1621,7 @@ test_fold(void)
 	long long		 size, max = 0;
 	int			 i, n = 0;
 
-	o.limit = 1 << 20;
+	o.limit = 3 << 18;
 	if ((st = open_ok("fold.db", &o)) == NULL)
 		return;
 	db = st->db;
@@ -1799,6 +1851,7 @@ main(void)
 	test_midfail("checkpoints");
 	test_refuse();
 	test_old_builds();
+	test_upgrade();
 	test_expire();
 	test_logtime();
 	test_jump();
