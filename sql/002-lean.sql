@@ -8,7 +8,11 @@
 --
 -- account_addrs becomes a table WITHOUT ROWID: its primary key is the
 -- table, not a second B-tree beside it.  The views that read it are
--- made again, unchanged, around the copy.
+-- made again around the copy; address_totals finds an address's
+-- accounts through account_addrs_addr (CROSS JOIN fixes the order: the
+-- planner, without statistics, walked every account of the host for
+-- each address instead; 0.33 s for postfix-1m's 1544 addresses, now
+-- 0.02 s).
 DROP INDEX buckets_start;
 
 DROP VIEW account_totals;
@@ -53,7 +57,7 @@ FROM folds f WHERE f.kind = 'account';
 CREATE VIEW address_totals AS
 SELECT d.host, d.addr, d.failures, d.successes, d.trouble,
     d.first_failure, d.last_failure, d.last_success, d.last_account,
-    (SELECT count(*) FROM account_addrs p JOIN accounts a
+    (SELECT count(*) FROM account_addrs p CROSS JOIN accounts a
 	ON a.id = p.account_id
 	WHERE p.addr = d.addr AND a.host = d.host AND p.failures > 0)
 	AS accounts,
