@@ -1401,7 +1401,8 @@ ctl_reset_args(const struct sw_ctl_arg *a, size_t na, struct sw_reset *r,
  * reset SUBJECT [host=HOST] [dry-run]: the batch is committed first, so
  * that nothing counted before the reset is written after it; then the
  * store deletes the subject's rows and closes its incidents, the engine
- * forgets it, and the incidents it closed are committed.  A dry run
+ * forgets it, and the incidents it closed are committed; a relay reset
+ * is no longer watched (its deliveries count no more).  A dry run
  * counts the same rows and changes nothing.  The payload: one line
  * "reset TAB WHAT TAB N" for each kind of row (store.c's order), then
  * "reset TAB dry-run TAB 0|1".
@@ -1432,6 +1433,8 @@ ctl_reset(void *arg, const struct sw_ctl_arg *a, size_t na, FILE *fp,
 		inc = engine_reset(sw->engine, r.subject, r.len, r.host);
 		sw->midnight = 0;	/* failures today: counted again */
 		(void)sw_commit(sw);	/* or by the retry */
+		if (r.n[SW_RS_RELAYS] > 0)
+			count_watch(sw->count);	/* its deliveries: no more */
 		str_vis(shown, sizeof(shown), r.subject, r.len);
 		log_info("reset %s%s%s: %lld accounts, %lld addresses, "
 		    "%lld relays deleted, %lld incidents closed (%d open in "

@@ -24,7 +24,8 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import (RULES, TIMEOUT, Daemon, account_failures, address_failures,  # noqa: E402
-                     append, eq, fail, noise, pf_fail, query, run_tests, vis)
+                     append, eq, fail, noise, pf_fail, pf_relay_fail, pf_relay_sent,
+                     query, run_tests, vis)
 
 TESTS = {}
 GROUPS = {}
@@ -112,6 +113,16 @@ def status(d):
         else:
             out[f[0]] = f[1:]
     return out
+
+
+def client_successes(d):
+    """The status counter of client-side successes (the deliveries
+    counted): "counter TAB successes TAB SERVER TAB CLIENT"."""
+    for line in ok(d.control, b'1 status\n'):
+        f = line.split('\t')
+        if f[:2] == ['counter', 'successes']:
+            return int(f[3])
+    fail('no successes counter in the status payload')
 
 
 def fails(user, n, ip='203.0.113.5', sec=0):
@@ -211,6 +222,28 @@ def subject_rows(db, subj):
         'open incidents': query(db, "SELECT count(*) AS n FROM incident_list WHERE "
                                 "subject = ? AND state = 'open'", (subj,))[0]['n'],
     }
+
+
+@test('reset')
+def relay(w):
+    """smtp.gmail.com rejects us, then a delivery through it counts
+    (counter successes, client side: 1); reset smtp.gmail.com deletes
+    its row, and the next delivery through it counts no more, as after
+    a restart."""
+    d = daemon(w)
+    log = d.logs[0]
+    d.start()
+    append(log, pf_relay_fail('5B2C3D4E5F', 'x@example.net', 0) +
+           pf_relay_sent('5B2C3D4E5F', 'x@example.net', 10))
+    d.wait_caught_up()
+    eq(client_successes(d), 1, 'deliveries counted before the reset')
+    got = resets(ok(d.control, b'1 reset smtp.gmail.com\n'))
+    eq(got['relays'], 1, 'relays reset')
+    append(log, pf_relay_sent('6C3D4E5F60', 'y@example.net', 20))
+    d.wait_caught_up()
+    eq(client_successes(d), 1, 'deliveries counted after the reset')
+    eq(query(d.db, 'SELECT count(*) AS n FROM relays')[0]['n'], 0, 'relay rows')
+    d.term()
 
 
 @test('reset')
