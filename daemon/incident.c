@@ -147,7 +147,9 @@ struct track {
 	struct window	 win;
 	time_t		 times[RHYTHM];	/* account: the latest failures */
 	size_t		 ntimes;
-	struct from	 from[SW_TRACK_ADDRS];	/* account */
+	struct from	*from;		/* account: SW_TRACK_ADDRS; else NULL
+					   (a storm's address tracks are
+					   most of them) */
 	struct tried	*tried;		/* address: spray-threshold slots */
 	size_t		 ntried;
 	char		*hosts;		/* fleet: the hosts it failed on */
@@ -486,6 +488,7 @@ track_free(struct sw_engine *e, struct track *t)
 		continue;
 	*pp = t->hnext;
 	lru_unlink(e, t);
+	free(t->from);
 	free(t->tried);
 	free(t->hosts);
 	if (t->addrs != NULL)
@@ -560,8 +563,11 @@ track_get(struct sw_engine *e, enum tkind kind, const char *host,
 		memcpy(t->key, host, hl);
 		memcpy(t->key + hl, subj, len);
 		window_init(&t->win, track_window(e, kind));
-		for (i = 0; i < SW_TRACK_ADDRS; i++)
-			t->from[i].good = -1;
+		if (kind == T_ACCOUNT) {
+			t->from = xcalloc(SW_TRACK_ADDRS, sizeof(*t->from));
+			for (i = 0; i < SW_TRACK_ADDRS; i++)
+				t->from[i].good = -1;
+		}
 		if (kind == T_ADDRESS)
 			t->tried = xcalloc((size_t)e->opt->spray_threshold,
 			    sizeof(*t->tried));

@@ -757,6 +757,7 @@ void	 store_event(struct sw_store *, const struct sw_event *);
 void	 store_position(struct sw_store *, const struct sw_checkpoint *);
 int	 store_commit(struct sw_store *);
 size_t	 store_batched(const struct sw_store *);
+int	 store_full(const struct sw_store *, size_t);
 int	 store_load(struct sw_store *, const char *, struct sw_checkpoint *);
 int	 store_expire(struct sw_store *, time_t);
 int	 store_caught_up(struct sw_store *);

@@ -471,7 +471,7 @@ read_cb(struct ev_loop *loop, ev_idle *w, int revents)
 		/* read to the end: what is quiet closes now, as in scan */
 		(void)engine_tick(sw->engine, time(NULL));
 	}
-	if (!more || store_batched(sw->store) >= sw->conf->batch_events)
+	if (!more || store_full(sw->store, sw->conf->batch_events))
 		(void)sw_commit(sw);
 }
 

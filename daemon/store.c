@@ -46,6 +46,7 @@
 #define TAB_MIN		1024	/* hash slots, a power of two */
 #define TAB_KEEP	65536	/* after a commit, a bigger table shrinks */
 #define INC_KEEP	256	/* the same for the incidents' array */
+#define BATCH_BYTES	(2 * 1024 * 1024)	/* store_full() */
 #define CHUNK_SIZE	(256 * 1024)
 #define ALIGN		_Alignof(max_align_t)
 /* type, sub, then at most three length-prefixed fields and a time. */
@@ -208,6 +209,7 @@ struct sw_store {
 	const struct agg **sorted;	/* apply_list()'s, in key order */
 	size_t		 sortcap;
 	struct chunk	*arena;
+	size_t		 arenabytes;	/* its chunks' sizes */
 	size_t		 nevents;
 	struct sw_incident *inc;	/* by ascending id */
 	size_t		 ninc, inccap;
@@ -603,6 +605,7 @@ arena_alloc(struct sw_store *st, size_t n)
 		c->used = 0;
 		c->next = st->arena;
 		st->arena = c;
+		st->arenabytes += size;
 	}
 	p = (unsigned char *)c->data + c->used;
 	c->used += n;
@@ -623,9 +626,11 @@ arena_reset(struct sw_store *st, int all)
 	}
 	st->arena->next = NULL;
 	st->arena->used = 0;
+	st->arenabytes = st->arena->size;
 	if (all) {
 		free(st->arena);
 		st->arena = NULL;
+		st->arenabytes = 0;
 	}
 }
 
@@ -1100,6 +1105,21 @@ size_t
 store_batched(const struct sw_store *st)
 {
 	return st->nevents;
+}
+
+/*
+ * 1 when the daemon's batch should be committed: it holds events
+ * events, or its aggregates and texts take BATCH_BYTES (a batch of
+ * failures from many accounts and addresses makes several keys per
+ * event).  postfix-1m's catch-up: peak RSS 26.0 -> 22.9 MB, in the same
+ * time; 1 MiB made storm-1m's 50 % slower.  scan keeps its large
+ * batches: its memory is the command's, and fewer commits are faster.
+ */
+int
+store_full(const struct sw_store *st, size_t events)
+{
+	return st->nevents >= events || st->arenabytes +
+	    st->tabsize * sizeof(*st->tab) >= BATCH_BYTES;
 }
 
 /* Drops the incidents of the batch; a big array is given back. */

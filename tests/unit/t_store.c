@@ -1282,6 +1282,40 @@ test_upgrade(void)
 	store_close(st);
 }
 
+/*
+ * The batch is full at batch-events events, or sooner when its counts
+ * take BATCH_BYTES: failures of distinct accounts from distinct
+ * addresses make several keys each.  After the commit it is empty.
+ */
+static void
+test_full(void)
+{
+	struct sw_store	*st;
+	char		 acct[32], addr[64];
+	size_t		 n;
+
+	if ((st = open_ok("full.db", &opt)) == NULL)
+		return;
+	CHECK_INT(store_full(st, 5), 0);
+	for (n = 0; n < 5; n++)
+		put(st, sev(SW_EV_FAILURE, "one", 3, "192.0.2.1", T0));
+	CHECK_INT(store_full(st, 5), 1);	/* events */
+	CHECK_INT(store_commit(st), 0);
+	for (n = 0; n < 1000000 && !store_full(st, SIZE_MAX); n++) {
+		snprintf(acct, sizeof(acct), "u%zu", n);
+		snprintf(addr, sizeof(addr), "2001:db8::%zx:%zx", n >> 16,
+		    n & 0xffff);
+		put(st, sev(SW_EV_FAILURE, acct, strlen(acct), addr,
+		    T0 + (time_t)n));
+	}
+	CHECK(n > 1000 && n < 100000);		/* bytes, long before */
+	CHECK_INT(store_commit(st), 0);
+	CHECK_INT(store_full(st, SIZE_MAX), 0);
+	CHECK_INT(qint(st->db, "SELECT count(*) FROM accounts", NULL, 0),
+	    (long long)n + 1);
+	store_close(st);
+}
+
 /* Writes n bytes of b to p. */
 static void
 spew(const char *p, const char *b, size_t n, off_t at)
@@ -1852,6 +1886,7 @@ main(void)
 	test_refuse();
 	test_old_builds();
 	test_upgrade();
+	test_full();
 	test_expire();
 	test_logtime();
 	test_jump();
