@@ -1600,24 +1600,23 @@ account_diagnose(struct sw_engine *e, struct inc *in, int rank)
 }
 
 /*
- * addr failed the account's incident: one of its addresses, counted in
- * addresses (never less than a stored incident had: after a restart the
- * set starts empty), and its network, counted in addrs.
+ * The address of f failed the account's incident: one of its
+ * addresses, counted in addresses (never less than a stored incident
+ * had: after a restart the set starts empty), and its network (grouped
+ * once, by track_from), counted in addrs.
  */
 static void
-account_address(const struct sw_engine *e, struct inc *in, const char *addr)
+account_address(struct inc *in, const struct from *f)
 {
-	char		 net[SW_NET_MAX];
 	uint32_t	 n;
 
-	if (*addr == '\0')
+	if (f == NULL)
 		return;
-	(void)set_add(&in->seen, addr_hash(addr));
+	(void)set_add(&in->seen, f->h);
 	n = (uint32_t)set_count(&in->seen);
 	if (n > in->s.addresses)
 		in->s.addresses = n;
-	(void)engine_group(e->opt, addr, net, sizeof(net));
-	(void)set_add(&in->addrs, addr_hash(net));
+	(void)set_add(&in->addrs, f->net);
 }
 
 /*
@@ -1780,7 +1779,7 @@ account_failure(struct sw_engine *e, const struct sw_event *ev)
 	if (in != NULL) {
 		in->s.failures++;
 		inc_note(e, in, ev, NULL);
-		account_address(e, in, ev->addr);
+		account_address(in, f);
 		rank = account_rank(e, t);
 		if (rank > in->rank) {
 			account_diagnose(e, in, rank);
@@ -1806,7 +1805,7 @@ account_failure(struct sw_engine *e, const struct sw_event *ev)
 	for (i = 0; i < SW_TRACK_ADDRS; i++)
 		if (t->from[i].last != 0 &&
 		    t->from[i].last >= e->now - e->opt->account_window)
-			account_address(e, in, t->from[i].addr);
+			account_address(in, &t->from[i]);
 	account_diagnose(e, in, account_rank(e, t));
 	engine_tell(e, in, ev->when, track_rhythm(t), 1);
 	for (i = 0; i < SW_TRACK_ADDRS; i++)
