@@ -5,7 +5,8 @@
  * sed(1) fix, the Gmail app password with spaces, the mechanism filter
  * check, spawn_read's statuses and deadline, and --live's transcript:
  * everything sent from AUTH to the relay's final answer masked, the
- * relay's text escaped, its AUTH mechanisms kept only as words; and
+ * relay's text escaped, its AUTH mechanisms kept only as words;
+ * libcurl loaded by --live alone, and a missing one said once; and
  * relaynote.c's choice of the relays it looks at: this host's only.
  */
 
@@ -205,9 +206,43 @@ t_relaynote(void)
 	relaynote_free(rn);
 }
 
+/*
+ * libcurl is loaded by --live alone: a library that is not there makes
+ * relaylive_login fail (-1) without trying the relay, and is said and
+ * tried once, not per relay; Debian's libcurl.so.4 loads, with every
+ * function --live calls.
+ */
+static void
+t_libcurl(void)
+{
+	struct relayconf	 rc;
+	struct relay		 r;
+	struct relayfind	*f = relaycheck_new();
+
+	memset(&rc, 0, sizeof(rc));
+	memset(&r, 0, sizeof(r));
+	r.host = r.nexthop = (char *)(uintptr_t)"relay.invalid";
+	snprintf(r.port, sizeof(r.port), "587");
+	r.user = (char *)(uintptr_t)"alerts";
+	r.password = (char *)(uintptr_t)"secret";
+	live_libcurl = "libsmtpwatch-no-such-curl.so.4";
+	CHECK_INT(relaylive_login(&rc, &r, NULL, f), -1);
+	CHECK(lc.dl == NULL && lc.failed);
+	CHECK_INT(relaylive_login(&rc, &r, NULL, f), -1);
+	CHECK_INT(relaycheck_print(f, stdout), 0);	/* no finding */
+	relaycheck_free(f);
+	live_libcurl = "libcurl.so.4";
+	lc.failed = 0;
+	CHECK_INT(live_load(), 0);
+	CHECK(lc.easy_init != NULL && lc.easy_setopt != NULL &&
+	    lc.easy_strerror != NULL && lc.global_cleanup != NULL);
+	CHECK_STR(lc.easy_strerror(CURLE_OK), "No error");
+}
+
 int
 main(void)
 {
+	t_libcurl();
 	t_nexthops();
 	t_patterns();
 	t_checks();
