@@ -75,17 +75,6 @@ held_forget(struct sw_held *h, uint64_t v)
 	}
 }
 
-/* The relay an event is about, as store.c and incident.c key it. */
-static const char *
-held_relay(const struct sw_event *ev)
-{
-	if (ev->relay[0] != '\0')
-		return ev->relay;
-	if (ev->name[0] != '\0')
-		return ev->name;
-	return ev->addr;
-}
-
 /*
  * 1 when ev holds back a message not held back before at its relay, and
  * from now on it has been; 0 for any other event.
@@ -93,7 +82,8 @@ held_relay(const struct sw_event *ev)
 int
 held_is_new(struct sw_held *h, const struct sw_event *ev)
 {
-	const char	*relay = held_relay(ev);
+	size_t		 len;
+	const char	*relay = sw_subject(ev, &len);	/* as store.c keys it */
 	uint64_t	 v;
 
 	if (ev->dir != SW_DIR_CLIENT || ev->kind == SW_EV_SUCCESS ||
@@ -106,7 +96,7 @@ held_is_new(struct sw_held *h, const struct sw_event *ev)
 		h->ring = xcalloc(HELD_MAX, sizeof(*h->ring));
 	}
 	v = fnv64(FNV64_INIT, ev->host, strlen(ev->host) + 1);
-	v = fnv64(v, relay, strlen(relay) + 1);
+	v = fnv64(fnv64(v, relay, len), "", 1);	/* and its NUL */
 	v = fnv64(v, ev->queue, strnlen(ev->queue, sizeof(ev->queue)));
 	v |= 1;				/* never 0, a free slot */
 	if (h->slot[held_slot(h, v)] == v)

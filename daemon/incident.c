@@ -1305,17 +1305,6 @@ engine_tell(struct sw_engine *e, struct inc *in, time_t when, long period,
 
 /* ------------------------------------------------------ the relay side */
 
-/* The relay's name, as store.c keys it. */
-static const char *
-relay_subject(const struct sw_event *ev)
-{
-	if (ev->relay[0] != '\0')
-		return ev->relay;
-	if (ev->name[0] != '\0')
-		return ev->name;
-	return ev->addr;
-}
-
 /* One more message held back: count.c says which events are one. */
 static void
 relay_message(struct inc *in, const struct sw_event *ev)
@@ -1358,7 +1347,8 @@ relay_failure(struct sw_engine *e, const struct sw_event *ev,
 static void
 relay_event(struct sw_engine *e, const struct sw_event *ev)
 {
-	const char	*subj = relay_subject(ev);
+	size_t		 len;
+	const char	*subj = sw_subject(ev, &len);	/* as store.c keys it */
 	struct inc	*in;
 	struct sw_alert	 a;
 
@@ -1368,7 +1358,7 @@ relay_event(struct sw_engine *e, const struct sw_event *ev)
 		relay_failure(e, ev, subj);
 		return;
 	case SW_EV_AFFECTED:
-		in = inc_find(e, SW_INC_RELAY, ev->host, subj, strlen(subj));
+		in = inc_find(e, SW_INC_RELAY, ev->host, subj, len);
 		if (in != NULL) {
 			relay_message(in, ev);
 			if (ev->when > in->s.last)
@@ -1377,7 +1367,7 @@ relay_event(struct sw_engine *e, const struct sw_event *ev)
 		}
 		return;
 	case SW_EV_SUCCESS:
-		in = inc_find(e, SW_INC_RELAY, ev->host, subj, strlen(subj));
+		in = inc_find(e, SW_INC_RELAY, ev->host, subj, len);
 		if (in == NULL)
 			return;
 		inc_close(e, in, ev->when, "success");
