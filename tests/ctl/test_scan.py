@@ -192,10 +192,7 @@ def deliveries(w):
     path = w.path('deliveries.log')
     with open(path, 'wb') as f:
         f.write(head)
-    d = Daemon(w, [path])
-    d.start()
-    d.wait_caught_up()
-    d.term()
+    d = caught_up_daemon(w, [path])
     with open(path, 'ab') as f:
         f.write(tail)
     d.start()

@@ -35,7 +35,6 @@ must tell exactly what the test did.
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 
@@ -49,8 +48,8 @@ from harness import (CTL, RULES, TIMEOUT, Daemon, Journal,  # noqa: E402
 import scenarios  # noqa: E402
 from scenarios import RELAY_ACCOUNT, RELAY_GOOD, ROUTES, USERS  # noqa: E402
 from test_postfix import (DAEMONS, Lab, check_alerts, check_counts,  # noqa: E402
-                          fetch_debs, free_id, judge_log, poll, read, run,
-                          run_step, status_counts)
+                          fetch_debs, free_id, in_lab, judge_log, lab_refused,
+                          poll, read, run, run_step, status_counts)
 
 PACKAGE = 'exim4-daemon-light'
 EXIM_USER = 'Debian-exim'
@@ -256,19 +255,12 @@ def inside(exim):
 def main(argv):
     if '--inside' in argv:
         return inside(argv[argv.index('--inside') + 1])
-    if os.geteuid() != 0:
-        print('test_exim.py: must run as root (network and mount namespaces)', file=sys.stderr)
-        return 1
-    for p in ('swaks', 'unshare', 'ip', 'apt-get', 'dpkg'):
-        if shutil.which(p) is None:
-            print('test_exim.py: %s is not installed (contrib/deps check)' % p, file=sys.stderr)
-            return 1
+    refused = lab_refused('test_exim.py', ('swaks', 'unshare', 'ip', 'apt-get', 'dpkg'))
+    if refused:
+        return refused
     exim = fetch_exim()
     ensure_journald()
-    r = subprocess.run(['unshare', '--net', '--mount', '--uts', '--fork',
-                        '--propagation', 'private', sys.executable,
-                        os.path.abspath(__file__), '--inside', exim])
-    return r.returncode
+    return in_lab(__file__, exim)
 
 
 if __name__ == '__main__':

@@ -60,7 +60,8 @@ sys.path.insert(0, os.path.join(HERE, '..', 'daemon'))
 from harness import ROOT, fail  # noqa: E402
 import scenarios  # noqa: E402
 from test_exim import EximLab  # noqa: E402
-from test_postfix import Lab, judge_log, poll, read, run, run_step  # noqa: E402
+from test_postfix import (Lab, in_lab, judge_log, lab_refused, poll, read,  # noqa: E402
+                          run, run_step)
 
 NEXT = os.path.join(ROOT, 'build', 'next')
 CHROOT = os.path.join(NEXT, 'root')
@@ -331,13 +332,10 @@ def inside(which):
 def main(argv):
     if '--inside' in argv:
         return inside(argv[argv.index('--inside') + 1])
-    if os.geteuid() != 0:
-        print('test_next.py: must run as root (chroot, namespaces)', file=sys.stderr)
-        return 1
-    for p in ('debootstrap', 'swaks', 'unshare', 'ip'):
-        if shutil.which(p) is None:
-            print('test_next.py: %s is not installed (contrib/deps check)' % p, file=sys.stderr)
-            return 1
+    refused = lab_refused('test_next.py', ('debootstrap', 'swaks', 'unshare', 'ip'),
+                          'chroot, namespaces')
+    if refused:
+        return refused
     what = argv[0] if argv else 'root'
     if what == 'root':
         t = build_root()
@@ -347,10 +345,7 @@ def main(argv):
         print('test_next.py: no complete %s: run `%s root` first' % (CHROOT, sys.argv[0]),
               file=sys.stderr)
         return 1
-    r = subprocess.run(['unshare', '--net', '--mount', '--uts', '--fork',
-                        '--propagation', 'private', sys.executable,
-                        os.path.abspath(__file__), '--inside', what])
-    return r.returncode
+    return in_lab(__file__, what)
 
 
 if __name__ == '__main__':

@@ -639,27 +639,41 @@ def inside(tree):
     return run_step('e2e-postfix', e2e_postfix, tree)
 
 
+def lab_refused(name, tools, why='network and mount namespaces'):
+    """Why the end-to-end test file name cannot make its lab here (not
+    root, a tool missing), said on stderr: 1; else None."""
+    if os.geteuid() != 0:
+        print('%s: must run as root (%s)' % (name, why), file=sys.stderr)
+        return 1
+    for p in tools:
+        if shutil.which(p) is None:
+            print('%s: %s is not installed (contrib/deps check)' % (name, p),
+                  file=sys.stderr)
+            return 1
+    return None
+
+
+def in_lab(path, *args):
+    """Runs the test file at path again, with --inside and args, in
+    network, mount and UTS namespaces of its own (only lo: nothing
+    leaves the machine; its mounts private); its exit status."""
+    return subprocess.run(['unshare', '--net', '--mount', '--uts', '--fork',
+                           '--propagation', 'private', sys.executable,
+                           os.path.abspath(path), '--inside'] + list(args)).returncode
+
+
 def main(argv):
     if '--inside' in argv:
         return inside(argv[argv.index('--inside') + 1])
-    if os.geteuid() != 0:
-        print('test_postfix.py: must run as root (network and mount namespaces)',
-              file=sys.stderr)
-        return 1
-    for p in ('swaks', 'unshare', 'ip', 'apt-get', 'dpkg'):
-        if shutil.which(p) is None:
-            print('test_postfix.py: %s is not installed (contrib/deps check)' % p,
-                  file=sys.stderr)
-            return 1
+    refused = lab_refused('test_postfix.py', ('swaks', 'unshare', 'ip', 'apt-get', 'dpkg'))
+    if refused:
+        return refused
     tree = fetch_debs('mta', MTA_PACKAGES)
     # journald outside the namespaces: its socket is a path, which works
     # from another network namespace; the harness stops it at exit if it
     # started it.
     ensure_journald()
-    r = subprocess.run(['unshare', '--net', '--mount', '--uts', '--fork',
-                        '--propagation', 'private', sys.executable,
-                        os.path.abspath(__file__), '--inside', tree])
-    return r.returncode
+    return in_lab(__file__, tree)
 
 
 if __name__ == '__main__':

@@ -49,7 +49,8 @@ sys.path.insert(0, HERE)
 from harness import (ASAN_OPTIONS, CTL, ROOT, RULES, TIMEOUT, UBSAN_OPTIONS,  # noqa: E402
                      fail)
 from test_postfix import (GMAIL_IP, MTA_PACKAGES, RESPONDER, Lab, add_user,  # noqa: E402
-                          fetch_debs, poll, read, run, run_step, stop_pid)
+                          fetch_debs, in_lab, lab_refused, poll, read, run,
+                          run_step, stop_pid)
 
 BIN = [CTL]                     # build/asan/smtpwatchctl with --asan
 USER = 'alerts@example.com'
@@ -439,18 +440,14 @@ def main(argv):
             (len(argv) == 2 and not asan):
         print('usage: test_relay.py static|live|exim [--asan]', file=sys.stderr)
         return 2
-    if os.geteuid() != 0:
-        print('test_relay.py: must run as root (network and mount namespaces)',
-              file=sys.stderr)
-        return 1
+    refused = lab_refused('test_relay.py', ())
+    if refused:
+        return refused
     if argv[0] == 'exim':
         tree = fetch_debs('exim-debian', EXIM_PACKAGES)
     else:
         tree = fetch_debs('mta', MTA_PACKAGES)
-    return subprocess.run(['unshare', '--net', '--mount', '--uts', '--fork',
-                           '--propagation', 'private', sys.executable,
-                           os.path.abspath(__file__), '--inside', argv[0], tree,
-                           'asan' if asan else 'plain']).returncode
+    return in_lab(__file__, argv[0], tree, 'asan' if asan else 'plain')
 
 
 if __name__ == '__main__':
