@@ -411,6 +411,9 @@ conf_directive(struct sw_conf *c, const char *word, char *val)
 	else if (strcmp(word, "bucket-retention") == 0)
 		return conf_secs(&c->store.bucket_retention, val, 60,
 		    3650 * DAY);
+	else if (strcmp(word, "bucket-rollup") == 0)
+		return conf_secs(&c->store.bucket_rollup, val, 3600,
+		    3650 * DAY);
 	else if (strcmp(word, "retention-limit") == 0)
 		return conf_percent(&c->store.share, val);
 	else if (strcmp(word, "database-limit") == 0)
@@ -492,6 +495,29 @@ conf_read(struct sw_conf *c, FILE *fp)
 }
 
 /* What no single line can say: relations between directives. */
+/*
+ * The alert engine reads an account-window of minute buckets back at
+ * start (store_recent()): bucket-rollup is never shorter.  Unset, it is
+ * SW_BUCKET_ROLLUP or account-window, the longer; set shorter, an
+ * error.
+ */
+static int
+conf_rollup(struct sw_conf *c)
+{
+	long	 w = c->alert.account_window;
+
+	if (c->store.bucket_rollup == 0)
+		c->store.bucket_rollup = w > SW_BUCKET_ROLLUP ? w :
+		    SW_BUCKET_ROLLUP;
+	else if (c->store.bucket_rollup < w) {
+		log_warnx("%s: bucket-rollup is shorter than account-window, "
+		    "whose failures are read back from the buckets at start",
+		    c->path);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 conf_check(struct sw_conf *c)
 {
@@ -509,7 +535,7 @@ conf_check(struct sw_conf *c)
 		    c->path);
 		return -1;
 	}
-	return 0;
+	return conf_rollup(c);
 }
 
 /*

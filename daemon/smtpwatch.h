@@ -352,11 +352,17 @@ struct sw_incident {
 					   more did not fit; else "" */
 };
 
+/* Buckets older than this (by the newest log time) become hourly. */
+#define SW_BUCKET_ROLLUP	(2 * 3600)
+
 /* Store tuning, from the configuration. */
 struct sw_storeopt {
 	long		 retention;	/* seconds a quiet row is kept */
 	long		 bucket_width;	/* seconds per windowed bucket */
 	long		 bucket_retention;	/* seconds buckets are kept */
+	long		 bucket_rollup;	/* seconds they stay bucket_width
+					   wide, then hourly; 0: the default,
+					   SW_BUCKET_ROLLUP */
 	int		 share;		/* percent of the rows an expiry may
 					   delete after a jump of the log's
 					   time; 0 or 100: any */

@@ -14,7 +14,8 @@
  * committed, never by the machine's clock, keeps what the backlog read
  * at start wrote (until store_caught_up()), and refuses to delete more
  * than a share of the rows when the log's time jumped ahead of the
- * clock.  It also rolls buckets older than a day up into hourly ones.
+ * clock.  It also rolls buckets older than bucket-rollup (two hours by
+ * default) up into hourly ones.
  * After a commit that leaves the file over three quarters of its size
  * limit, the rows least worth keeping are folded into a row per client
  * network (store_fold()).  A commit finds the file deleted under it
@@ -55,8 +56,7 @@
 #define APPLICATION_ID	0x534d5457	/* "SMTW": PRAGMA application_id */
 #define DEV_VERSIONS	3	/* user_version of the builds before 0.1 */
 #define WAL_PAGES	1000	/* frames in the WAL before a checkpoint */
-#define ROLLUP_AGE	86400	/* buckets older become hourly ones */
-#define ROLLUP_WIDTH	3600
+#define ROLLUP_WIDTH	3600	/* older buckets: bucket_rollup */
 #define JUMP_SLACK	86400	/* the log's time may run that far ahead
 				   of the clock before it counts as a jump */
 #define FOLD_AGE	3600	/* folded first: rows quiet that long */
@@ -232,6 +232,7 @@ struct sw_store {
 	time_t		 bmin, bmax;
 	time_t		 newest;
 	time_t		 runlo, runhi;	/* runhi 0: nothing yet */
+	time_t		 rolled;	/* buckets before it are hourly */
 	int		 live;
 	int		 refused;	/* an expiry was refused: said */
 
@@ -253,6 +254,8 @@ static void	 store_bound(struct sw_store *);
 static void	 store_vacuum(struct sw_store *);
 static int	 store_exec(struct sw_store *, const char *, const char *);
 static int	 stmt_int(struct sw_store *, int64_t *);
+static int	 expire_rollup(struct sw_store *, time_t);
+static time_t	 rollup_before(const struct sw_store *, time_t);
 
 /*
  * Pieces of the upserts.  NEWER: the batch holds the latest failure or
@@ -1497,6 +1500,31 @@ store_committed(struct sw_store *st)
 }
 
 /*
+ * Rolls the buckets that passed bucket-rollup into hours as soon as a
+ * commit moves the newest log time past a whole hour: in a storm or a
+ * long backlog the minute buckets are most of the file, and smaller
+ * B-trees are faster to write.  In its own transaction, after the
+ * batch's; on failure, said and tried again at the next hour (nothing
+ * is lost: the minute buckets stay).
+ */
+static void
+store_rollup(struct sw_store *st)
+{
+	time_t	 before = rollup_before(st, st->newest);
+
+	if (before <= st->rolled || st->opt.bucket_width >= ROLLUP_WIDTH)
+		return;
+	st->rolled = before;
+	if (stmt_simple(st, ST_BEGIN) == -1 ||
+	    expire_rollup(st, before) == -1 ||
+	    stmt_simple(st, ST_COMMIT) == -1) {
+		store_rollback(st);
+		log_warnx("%s: cannot roll the buckets up into hours (%s)",
+		    st->path, st->err);
+	}
+}
+
+/*
  * Writes the batch and the positions in one transaction.  Returns 0 and
  * empties the batch; or -1, having written nothing and kept the batch
  * whole for the next call.  A run of failures is logged once.  A file
@@ -1527,6 +1555,7 @@ store_commit(struct sw_store *st)
 	if (st->failing)
 		log_info("%s: writable again", st->path);
 	st->failing = 0;
+	store_rollup(st);
 	store_bound(st);
 	return 0;
 }
@@ -1757,11 +1786,13 @@ expire_rollup(struct sw_store *st, time_t before)
 	return rc == SQLITE_OK ? 0 : -1;
 }
 
-/* The hour before which buckets are rolled up: a day before newest. */
+/* The hour before which buckets are rolled up: bucket-rollup before
+   newest. */
 static time_t
-rollup_before(time_t newest)
+rollup_before(const struct sw_store *st, time_t newest)
 {
-	time_t	 t = newest - ROLLUP_AGE;
+	time_t	 t = newest - (st->opt.bucket_rollup > 0 ?
+		    st->opt.bucket_rollup : SW_BUCKET_ROLLUP);
 
 	return t - t % ROLLUP_WIDTH;
 }
@@ -1814,7 +1845,7 @@ expire_apply(struct sw_store *st, struct expiry *x)
 			return -1;
 		return 1;
 	}
-	if (expire_rollup(st, rollup_before(x->newest)) == -1)
+	if (expire_rollup(st, rollup_before(st, x->newest)) == -1)
 		return -1;
 	if (expire_note(st, x) == -1)
 		return -1;
@@ -1861,8 +1892,8 @@ expire_refused(struct sw_store *st, const struct expiry *x)
  * the log's time ran ahead of wall, the clock, by more than it could
  * (expire_jump()), an expiry that would delete more than
  * retention-limit percent of the rows is refused: noted for status,
- * said once, nothing deleted.  Buckets older than a day are rolled up
- * into hourly ones; the space freed goes back to the file system.
+ * said once, nothing deleted.  Buckets older than bucket-rollup are
+ * rolled up into hourly ones; the space freed goes back to the file system.
  * Called with an empty batch, in its own transaction.  Returns 0 (also
  * when refused) or -1 (logged; nothing deleted).
  */
@@ -1917,8 +1948,10 @@ store_caught_up(struct sw_store *st)
 	if (st->live)
 		return 0;
 	st->live = 1;
-	if (st->runhi == 0)
+	if (st->runhi == 0) {
+		log_debug("%s: no backlog read at start", st->path);
 		return 1;
+	}
 	store_stamp(st->runlo, lo, sizeof(lo));
 	store_stamp(st->runhi, hi, sizeof(hi));
 	log_debug("%s: the backlog read at start spans %s to %s: kept by "
@@ -2872,11 +2905,11 @@ fold_size(struct sw_store *st)
 /*
  * The file is over three quarters of its limit: the rows least worth
  * keeping are folded until it is under half, in passes, the size taken
- * after each: buckets older than a day rolled up into hours; accounts
- * and client addresses that failed once, never succeeded, quiet for an
- * hour, into their /64 or /24; then whatever their age; then into /48
- * and /16, /32 and /8, and all of a family (/0); then those of at most
- * 2, 4 ... failures.  Every failure stays counted, in its network's row
+ * after each: buckets older than bucket-rollup rolled up into hours;
+ * accounts and client addresses that failed once, never succeeded,
+ * quiet for an hour, into their /64 or /24; then whatever their age;
+ * then into /48 and /16, /32 and /8, and all of a family (/0); then
+ * those of at most 2, 4 ... failures.  Every failure stays counted, in its network's row
  * (see sql/001-initial.sql).  Said once per call; a file that cannot get
  * under its limit is said once until it does.
  */
@@ -2893,7 +2926,7 @@ store_fold(struct sw_store *st, long long size)
 
 	st->folds++;
 	if (stmt_simple(st, ST_BEGIN) == -1 ||
-	    expire_rollup(st, rollup_before(st->newest)) == -1 ||
+	    expire_rollup(st, rollup_before(st, st->newest)) == -1 ||
 	    stmt_simple(st, ST_COMMIT) == -1) {
 		store_rollback(st);
 		log_warnx("%s: cannot roll the buckets up into hours (%s)",

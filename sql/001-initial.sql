@@ -116,11 +116,11 @@
 --
 -- Tables, for the curious: accounts (server side only), account_addrs,
 -- addresses, relays (every client-side count), buckets (failures per
--- minute or so, for windowed counts; per hour after a day), incidents,
--- checkpoints (where each source was read to, written in the same
--- transaction as the counts it covers), folds (accounts and addresses
--- folded into a row per client network), meta (smtpwatchd's own notes:
--- the last expiry and the last one refused).
+-- minute or so, for windowed counts; per hour after bucket-rollup),
+-- incidents, checkpoints (where each source was read to, written in the
+-- same transaction as the counts it covers), folds (accounts and
+-- addresses folded into a row per client network), meta (smtpwatchd's
+-- own notes: the last expiry and the last one refused).
 --
 -- Folding: when the file passes three quarters of its size limit
 -- (database-limit), smtpwatchd folds the rows least worth keeping: the
@@ -217,11 +217,11 @@ CREATE TABLE relays (
 -- count under 'addr' (key = the address, '' when not logged) and, when
 -- the account is known, 'account'; client failures and affected
 -- messages under 'relay'.  Each failure is in exactly one of 'addr' and
--- 'relay'.  Buckets older than a day (by the newest log time) are
--- rolled up into one per hour, start = time - time % 3600, with the
--- same sums.  Folding (above) moves a folded address's buckets to its
--- network (key = '2001:db8:1:2::/64', still 'addr') and a folded
--- account's to scope 'fold' (key = its network).
+-- 'relay'.  Buckets older than bucket-rollup (by the newest log time;
+-- two hours by default) are rolled up into one per hour, start = time -
+-- time % 3600, with the same sums.  Folding (above) moves a folded
+-- address's buckets to its network (key = '2001:db8:1:2::/64', still
+-- 'addr') and a folded account's to scope 'fold' (key = its network).
 CREATE TABLE buckets (
 	scope		TEXT NOT NULL CHECK (scope IN ('account', 'addr', 'relay',
 			    'fold')),

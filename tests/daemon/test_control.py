@@ -12,7 +12,6 @@ status after SIGTERM non-zero and fails the test.  The permission test
 needs root (it connects as uid 65534).
 """
 
-import errno
 import glob
 import os
 import re

@@ -217,7 +217,8 @@ def check_config(w):
         f.write('# every directive\n'
                 'log %s\nlog %s\ndatabase %s\nrules %s\ncontrol %s\n'
                 'start-at beginning\nbatch-interval 250ms\nbatch-events 10000\n'
-                'retention 90d\nbucket-width 1m\nbucket-retention 2d\npoll-interval 2s\n'
+                'retention 90d\nbucket-width 1m\nbucket-retention 2d\nbucket-rollup 6h\n'
+                'poll-interval 2s\n'
                 'exim-syslog-duplication no\n\n   # indented comment\n' % (
                     w.path('a.log'), w.path('b.log'), db, RULES, w.path('control.sock')))
     for binary in (BIN, ASAN_BIN):
@@ -227,7 +228,7 @@ def check_config(w):
     if os.path.exists(db):
         fail('-n created the database %s' % db)
     bad = ['frobnicate yes', 'start-at middle', 'batch-interval 10x', 'batch-events many',
-           'retention forever', 'bucket-width soon', 'poll-interval -1s',
+           'retention forever', 'bucket-width soon', 'bucket-rollup 10m', 'poll-interval -1s',
            'exim-syslog-duplication maybe', 'log', 'database']
     for b in bad:
         conf = w.path('bad.conf')
@@ -240,6 +241,17 @@ def check_config(w):
     rc, out, err = run_daemon([BIN, '-n', '-f', w.path('missing.conf'), '--rules', RULES])
     if rc != 1 or 'missing.conf' not in err:
         fail('-n -f on a missing file: exit %d, stderr %r' % (rc, err))
+    # The alert engine reads an account-window of minute buckets back at
+    # start: bucket-rollup set shorter is refused; unset, it follows.
+    for extra, want in (('account-window 3h\nbucket-rollup 2h\n', 1),
+                        ('account-window 3h\n', 0)):
+        conf = w.path('rollup.conf')
+        with open(conf, 'w') as f:
+            f.write('database %s\nlog %s\n%s' % (db, w.path('a.log'), extra))
+        rc, out, err = run_daemon([BIN, '-n', '-f', conf, '--rules', RULES])
+        said = 'bucket-rollup is shorter than account-window' in err
+        if rc != want or said != (want == 1):
+            fail('-n with %r: exit %d, want %d\nstderr: %s' % (extra, rc, want, err))
 
 
 # ===========================================================================

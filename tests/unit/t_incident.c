@@ -198,7 +198,7 @@ fail_n(struct sw_engine *e, struct sw_store *st, const char *account,
 static struct sw_store *
 store_new(const char *name)
 {
-	struct sw_storeopt	 opt = { 0, 60, 86400, 0, 0 };
+	struct sw_storeopt	 opt = { 0, 60, 86400, 0, 0, 0 };
 	struct sw_store		*st;
 	char			 path[128];
 

@@ -29,7 +29,7 @@
 #define DAY	86400
 
 static char	 tmpdir[] = "/tmp/t_store.XXXXXX";
-static const struct sw_storeopt	 opt = { 90 * DAY, 60, 2 * DAY, 0, 0 };
+static const struct sw_storeopt	 opt = { 90 * DAY, 60, 2 * DAY, 0, 0, 0 };
 static const struct sw_diagnosis	 diag_pw = { .id = "wrong-password" };
 static const struct sw_diagnosis	 diag_relay = { .id = "relay-auth" };
 static const time_t	 T0 = 1764300000;	/* 2025-11-28 03:20 UTC */
@@ -1367,14 +1367,16 @@ test_refuse(void)
 static void
 test_expire(void)
 {
-	struct sw_storeopt	 keep = { 0, 60, 0, 0, 0 };
+	struct sw_storeopt	 keep = { 0, 60, 0, 2 * DAY, 0, 0 }, o = opt;
 	struct sw_store		*st;
 	sqlite3			*db;
 	time_t			 now = T0 + 200 * DAY;
 	time_t			 old = now - 100 * DAY, recent = now - DAY;
 	struct sw_incident	 inc;
 
-	if ((st = open_ok("expire.db", &opt)) == NULL)
+	o.bucket_rollup = 2 * DAY;	/* the windows below stay exact */
+
+	if ((st = open_ok("expire.db", &o)) == NULL)
 		return;
 	db = st->db;
 	inc_fill(&inc, 1, SW_INC_ACCOUNT, "old", 3, old);
@@ -1405,7 +1407,7 @@ test_expire(void)
 	CHECK_INT(qint(st->db, "SELECT count(*) FROM incidents", NULL, 0), 3);
 	store_close(st);
 
-	if ((st = open_ok("expire.db", &opt)) == NULL)
+	if ((st = open_ok("expire.db", &o)) == NULL)
 		return;
 	db = st->db;
 	CHECK_INT(store_expire(st, now), 0);
@@ -1557,8 +1559,8 @@ test_jump(void)
 }
 
 /*
- * Buckets older than a day before the newest log time become one per
- * hour with the same sums; newer ones stay per minute.
+ * Buckets older than bucket-rollup before the newest log time become one
+ * per hour with the same sums; newer ones stay per minute.
  */
 static void
 test_rollup(void)
@@ -1602,6 +1604,59 @@ test_rollup(void)
 	CHECK_INT(store_failures_since(st, T0 - 60), 1);
 	CHECK_INT(qint(db, "SELECT count(*) FROM buckets WHERE start >= "
 	    "1764300000 - 86400 AND start % 60 = 0", NULL, 0), 2);
+	store_close(st);
+}
+
+/*
+ * bucket-rollup: buckets stay bucket-width wide that long before the
+ * newest log time, two hours by default, then become hourly.
+ */
+static void
+test_rollup_age(void)
+{
+	struct sw_storeopt	 o = opt;
+	struct sw_store		*st;
+	time_t			 hour = T0 - T0 % 3600;	/* 03:00; T0 03:20 */
+
+	o.bucket_retention = 7 * DAY;
+	o.bucket_rollup = 3 * DAY;
+	if ((st = open_ok("rollup-3d.db", &o)) == NULL)
+		return;
+	store_caught_up(st);
+	put(st, sev(SW_EV_FAILURE, "old", 3, "192.0.2.1",
+	    hour - 2 * DAY + 600));
+	put(st, sev(SW_EV_FAILURE, "now", 3, "192.0.2.2", T0));
+	CHECK_INT(store_commit(st), 0);
+	CHECK_INT(store_expire(st, T0), 0);
+	CHECK_INT(qint(st->db, "SELECT count(*) FROM buckets WHERE "
+	    "start % 3600 = 600", NULL, 0), 2);	/* younger than 3 days */
+	store_close(st);
+
+	o.bucket_rollup = 0;				/* 2 hours */
+	if ((st = open_ok("rollup-2h.db", &o)) == NULL)
+		return;
+	store_caught_up(st);
+	put(st, sev(SW_EV_FAILURE, "old", 3, "192.0.2.1",
+	    hour - 3 * 3600 + 600));
+	put(st, sev(SW_EV_FAILURE, "old", 3, "192.0.2.1",
+	    hour - 3 * 3600 + 900));
+	put(st, sev(SW_EV_FAILURE, "new", 3, "192.0.2.2",
+	    hour - 3600 + 600));
+	put(st, sev(SW_EV_FAILURE, "now", 3, "192.0.2.2", T0));
+	CHECK_INT(store_commit(st), 0);		/* rolls up: a new hour */
+	CHECK_INT(qint(st->db, "SELECT count(*) FROM buckets WHERE "
+	    "start % 3600 != 0 AND start < 1764300000 - 1200 - 7200", NULL,
+	    0), 0);
+	CHECK_INT(qint(st->db, "SELECT count(*) FROM buckets WHERE "
+	    "start % 3600 = 900", NULL, 0), 0);	/* 00:15 */
+	CHECK_INT(store_expire(st, T0), 0);
+	CHECK_INT(qint(st->db, "SELECT sum(failures) FROM buckets WHERE "
+	    "scope = 'account' AND start % 3600 = 0", NULL, 0), 2);
+	CHECK_INT(qint(st->db, "SELECT count(*) FROM buckets WHERE "
+	    "start % 3600 = 0", NULL, 0), 2);	/* 00:00: old, its addr */
+	CHECK_INT(qint(st->db, "SELECT count(*) FROM buckets WHERE "
+	    "start % 3600 = 600", NULL, 0), 2);	/* 02:10: new, its addr */
+	CHECK_INT(store_failures_since(st, hour - 3 * 3600), 4);
 	store_close(st);
 }
 
@@ -1891,6 +1946,7 @@ main(void)
 	test_logtime();
 	test_jump();
 	test_rollup();
+	test_rollup_age();
 	test_net();
 	test_fold();
 	test_unfoldable();
