@@ -106,7 +106,11 @@ enum tkind {
 	T_BACKEND
 };
 
-/* Distinct 64-bit hashes, open addressing; 0 stands for 0 too. */
+/*
+ * Distinct 64-bit hashes, open addressing (linear probing), at most
+ * three quarters full; 0 stands for 0 too.  storm-10m's open incidents
+ * hold 620k of them: half full, they took 16 to 32 bytes each.
+ */
 struct set {
 	uint64_t	*v;
 	size_t		 n, cap;
@@ -222,53 +226,64 @@ static const char *const behaviours[] = {
 
 /* ---------------------------------------------------------------- sets */
 
+/* The slot of h in s: where it is, or the empty one it would take. */
+static size_t
+set_slot(const struct set *s, uint64_t h)
+{
+	size_t	 i;
+
+	for (i = h & (s->cap - 1); s->v[i] != 0 && s->v[i] != h;
+	    i = (i + 1) & (s->cap - 1))
+		continue;
+	return i;
+}
+
+/* Twice the room (16 slots at first), every value moved over. */
+static void
+set_grow(struct set *s)
+{
+	uint64_t	*old = s->v;
+	size_t		 i, cap = s->cap;
+
+	s->cap = cap == 0 ? 16 : cap * 2;
+	s->v = xcalloc(s->cap, sizeof(*s->v));
+	for (i = 0; i < cap; i++)
+		if (old[i] != 0)
+			s->v[set_slot(s, old[i])] = old[i];
+	free(old);
+}
+
+/* 1 when s remembers h. */
+static int
+set_has(const struct set *s, uint64_t h)
+{
+	if (h == 0)
+		return s->zero;
+	return s->cap > 0 && s->v[set_slot(s, h)] == h;
+}
+
+/*
+ * 1 when h is new to s; remembered unless s holds its max already (a
+ * full set counts on: what it does not hold is new to it).
+ */
 static int
 set_add(struct set *s, uint64_t h)
 {
-	size_t	 i, cap;
-	uint64_t *old;
-
 	if (h == 0) {
 		if (s->zero)
 			return 0;
 		s->zero = 1;
 		return 1;
 	}
-	if (s->n * 2 >= s->cap) {
-		if (s->cap >= (s->max > 0 ? s->max : SET_MAX) * 2)
-			return 1;	/* full: counts on, remembers no more */
-		old = s->v;
-		cap = s->cap;
-		s->cap = cap == 0 ? 16 : cap * 2;
-		s->v = xcalloc(s->cap, sizeof(*s->v));
-		s->n = 0;
-		for (i = 0; i < cap; i++)
-			if (old[i] != 0)
-				(void)set_add(s, old[i]);
-		free(old);
-	}
-	for (i = h & (s->cap - 1); s->v[i] != 0; i = (i + 1) & (s->cap - 1))
-		if (s->v[i] == h)
-			return 0;
-	s->v[i] = h;
+	if (set_has(s, h))
+		return 0;
+	if (s->n >= (s->max > 0 ? s->max : SET_MAX))
+		return 1;
+	if ((s->n + 1) * 4 > s->cap * 3)
+		set_grow(s);
+	s->v[set_slot(s, h)] = h;
 	s->n++;
 	return 1;
-}
-
-/* 1 when h was added (and remembered: a full set forgets new ones). */
-static int
-set_has(const struct set *s, uint64_t h)
-{
-	size_t	 i;
-
-	if (h == 0)
-		return s->zero;
-	if (s->cap == 0)
-		return 0;
-	for (i = h & (s->cap - 1); s->v[i] != 0; i = (i + 1) & (s->cap - 1))
-		if (s->v[i] == h)
-			return 1;
-	return 0;
 }
 
 static void
