@@ -1447,6 +1447,41 @@ test_silent_fold(void)
 	CHECK_STR(col_of("foldsilent.db", 1, 8), "folded");
 }
 
+/*
+ * The sets behind an incident's distinct addresses and accounts: each
+ * value counts once, also once the set is full (it counts on what it
+ * cannot hold), and they grow to at most three quarters full.
+ */
+static void
+test_set(void)
+{
+	struct set	 s;
+	uint64_t	 v;
+	int		 fresh = 0, again = 0;
+
+	memset(&s, 0, sizeof(s));
+	for (v = 1; v <= 10000; v++)
+		fresh += set_add(&s, v * 0x9e3779b97f4a7c15ULL);
+	for (v = 1; v <= 10000; v++)
+		again += set_add(&s, v * 0x9e3779b97f4a7c15ULL);
+	CHECK_INT(fresh, 10000);
+	CHECK_INT(again, 0);
+	CHECK_INT(set_count(&s), 10000);
+	CHECK_INT(s.cap, 16384);		/* 61 % full, not 32768 */
+	CHECK_INT(set_add(&s, 0), 1);
+	CHECK_INT(set_add(&s, 0), 0);
+	CHECK_INT(set_count(&s), 10001);
+	set_free(&s);
+
+	s.max = 3;
+	CHECK_INT(set_add(&s, 11) + set_add(&s, 12) + set_add(&s, 13), 3);
+	CHECK_INT(set_add(&s, 12), 0);		/* full: held, not new */
+	CHECK_INT(set_add(&s, 14), 1);		/* full: not held, new */
+	CHECK_INT(set_has(&s, 14), 0);
+	CHECK_INT(set_count(&s), 3);
+	set_free(&s);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -1464,6 +1499,7 @@ main(int argc, char *argv[])
 	snprintf(dir, sizeof(dir), "/tmp/t_incident.XXXXXX");
 	if (mkdtemp(dir) == NULL)
 		return 2;
+	test_set();
 	test_threshold();
 	test_storm();
 	test_stale_device();
