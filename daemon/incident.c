@@ -162,8 +162,35 @@ struct track {
 	char		 key[];		/* host NUL subject */
 };
 
+/*
+ * An incident's fields, named as in struct sw_incident, with its long
+ * text allocated to its length: sw_incident's fixed-size text took 1.7
+ * KB an incident, and up to client-incidents are open in an attack.
+ * inc_export() makes the sw_incident alert.c and store.c take.
+ */
+struct incfields {
+	int64_t		 id;
+	enum sw_inc_kind kind;
+	char		*host;		/* never NULL */
+	char		*subject;	/* subjectlen bytes and a NUL */
+	size_t		 subjectlen;
+	time_t		 opened, last, closed, since;
+	char		 close_reason[16];
+	uint64_t	 failures, messages, reported;
+	uint32_t	 alerts;
+	time_t		 last_alert;
+	uint32_t	 addresses, accounts, logins;
+	time_t		 login_last;
+	char		 login_addr[SW_ADDR_MAX];
+	char		*diagnosis;	/* never NULL */
+	char		 addr[SW_ADDR_MAX];
+	char		*reply;		/* NULL: none */
+	char		*hosts;		/* a fleet's: SW_HOSTS_MAX bytes; or
+					   NULL */
+};
+
 struct inc {
-	struct sw_incident s;
+	struct incfields s;
 	struct inc	*hnext;
 	struct inc	*prev, *next;	/* every incident not yet freed */
 	struct inc	*colder, *hotter;	/* open client incidents, by
@@ -827,6 +854,113 @@ inc_room(struct sw_engine *e, enum sw_inc_kind kind)
 	return 0;
 }
 
+/* ---------------------------------------------------- incident text */
+
+/*
+ * *p becomes the len bytes at s and a NUL, unless it holds that string
+ * already (a storm's replies are one text: no allocation per failure).
+ */
+static void
+text_set(char **p, const char *s, size_t len)
+{
+	if (*p != NULL && strnlen(*p, len + 1) == len &&
+	    memcmp(*p, s, len) == 0)
+		return;
+	free(*p);
+	*p = xmalloc(len + 1);
+	memcpy(*p, s, len);
+	(*p)[len] = '\0';
+}
+
+/* The same for a string, cut at size - 1 bytes as sw_incident's is. */
+static void
+text_str(char **p, const char *s, size_t size)
+{
+	text_set(p, s, strnlen(s, size - 1));
+}
+
+static void
+inc_text_free(struct inc *in)
+{
+	free(in->s.host);
+	free(in->s.subject);
+	free(in->s.diagnosis);
+	free(in->s.reply);
+	free(in->s.hosts);
+}
+
+/* in as the sw_incident alert.c and store.c take, in *out. */
+static const struct sw_incident *
+inc_export(const struct inc *in, struct sw_incident *out)
+{
+	const struct incfields	*s = &in->s;
+
+	memset(out, 0, sizeof(*out));
+	out->id = s->id;
+	out->kind = s->kind;
+	snprintf(out->host, sizeof(out->host), "%s", s->host);
+	memcpy(out->subject, s->subject, s->subjectlen);
+	out->subjectlen = s->subjectlen;
+	out->opened = s->opened;
+	out->last = s->last;
+	out->closed = s->closed;
+	out->since = s->since;
+	memcpy(out->close_reason, s->close_reason, sizeof(out->close_reason));
+	out->failures = s->failures;
+	out->messages = s->messages;
+	out->reported = s->reported;
+	out->alerts = s->alerts;
+	out->last_alert = s->last_alert;
+	out->addresses = s->addresses;
+	out->accounts = s->accounts;
+	out->logins = s->logins;
+	out->login_last = s->login_last;
+	memcpy(out->login_addr, s->login_addr, sizeof(out->login_addr));
+	snprintf(out->diagnosis, sizeof(out->diagnosis), "%s", s->diagnosis);
+	memcpy(out->addr, s->addr, sizeof(out->addr));
+	if (s->reply != NULL)
+		snprintf(out->reply, sizeof(out->reply), "%s", s->reply);
+	if (s->hosts != NULL)
+		memcpy(out->hosts, s->hosts, sizeof(out->hosts));
+	return out;
+}
+
+/* The fields of in from the sw_incident s the store read back. */
+static void
+inc_import(struct inc *in, const struct sw_incident *s)
+{
+	struct incfields	*f = &in->s;
+
+	f->id = s->id;
+	f->kind = s->kind;
+	text_str(&f->host, s->host, sizeof(s->host));
+	text_set(&f->subject, s->subject, s->subjectlen);
+	f->subjectlen = s->subjectlen;
+	f->opened = s->opened;
+	f->last = s->last;
+	f->closed = s->closed;
+	f->since = s->since;
+	memcpy(f->close_reason, s->close_reason, sizeof(f->close_reason));
+	f->failures = s->failures;
+	f->messages = s->messages;
+	f->reported = s->reported;
+	f->alerts = s->alerts;
+	f->last_alert = s->last_alert;
+	f->addresses = s->addresses;
+	f->accounts = s->accounts;
+	f->logins = s->logins;
+	f->login_last = s->login_last;
+	memcpy(f->login_addr, s->login_addr, sizeof(f->login_addr));
+	text_str(&f->diagnosis, s->diagnosis, sizeof(s->diagnosis));
+	memcpy(f->addr, s->addr, sizeof(f->addr));
+	if (s->reply[0] != '\0')
+		text_str(&f->reply, s->reply, sizeof(s->reply));
+	if (strcmp(s->host, SW_FLEET_HOST) == 0) {
+		f->hosts = xcalloc(1, SW_HOSTS_MAX);
+		memcpy(f->hosts, s->hosts, SW_HOSTS_MAX);
+	}
+}
+
 /* A new open incident; NULL when no room can be made for it. */
 static struct inc *
 inc_open(struct sw_engine *e, enum sw_inc_kind kind, const char *host,
@@ -839,11 +973,14 @@ inc_open(struct sw_engine *e, enum sw_inc_kind kind, const char *host,
 	in = xcalloc(1, sizeof(*in));
 	in->s.id = e->nextid++;
 	in->s.kind = kind;
-	snprintf(in->s.host, sizeof(in->s.host), "%s", host);
-	if (len >= sizeof(in->s.subject))
-		len = sizeof(in->s.subject) - 1;
-	memcpy(in->s.subject, subj, len);
+	text_str(&in->s.host, host, SW_NAME_MAX);
+	if (len >= SW_ACCOUNT_MAX)
+		len = SW_ACCOUNT_MAX - 1;
+	text_set(&in->s.subject, subj, len);
 	in->s.subjectlen = len;
+	text_str(&in->s.diagnosis, "", 1);
+	if (strcmp(host, SW_FLEET_HOST) == 0)
+		in->s.hosts = xcalloc(1, SW_HOSTS_MAX);
 	in->s.opened = in->s.last = in->s.since = when;
 	in->hash = key_hash(kind, in->s.host, in->s.subject, len);
 	in->dirty = 1;
@@ -888,6 +1025,7 @@ inc_unlink(struct sw_engine *e, struct inc *in)
 		in->next->prev = in->prev;
 	set_free(&in->seen);
 	set_free(&in->addrs);
+	inc_text_free(in);
 	free(in);
 }
 
@@ -918,7 +1056,7 @@ hosts_add(char *h, const char *host)
 static void
 inc_host(struct inc *in, const char *host)
 {
-	if (strcmp(in->s.host, SW_FLEET_HOST) == 0)
+	if (in->s.hosts != NULL)
 		hosts_add(in->s.hosts, host);
 }
 
@@ -937,7 +1075,7 @@ track_host(struct sw_engine *e, struct track *t)
 static void
 inc_hosts_from(struct inc *in, const struct track *t)
 {
-	if (t->hosts != NULL && strcmp(in->s.host, SW_FLEET_HOST) == 0)
+	if (t->hosts != NULL && in->s.hosts != NULL)
 		memcpy(in->s.hosts, t->hosts, SW_HOSTS_MAX);
 }
 
@@ -954,9 +1092,9 @@ inc_note(struct sw_engine *e, struct inc *in, const struct sw_event *ev,
 	if (ev->addr[0] != '\0')
 		memcpy(in->s.addr, ev->addr, sizeof(in->s.addr));
 	if (ev->reply[0] != '\0')
-		memcpy(in->s.reply, ev->reply, sizeof(in->s.reply));
+		text_str(&in->s.reply, ev->reply, SW_REPLY_MAX);
 	if (diag != NULL)
-		snprintf(in->s.diagnosis, sizeof(in->s.diagnosis), "%s", diag);
+		text_str(&in->s.diagnosis, diag, SW_NAME_MAX);
 	in->dirty = 1;
 	if (inc_client(in->s.kind) && e->hottest != in) {
 		cold_unlink(e, in);
@@ -1270,9 +1408,10 @@ engine_net(const struct sw_engine *e, const struct inc *in,
 static void
 engine_alert(struct sw_engine *e, struct inc *in, struct sw_alert *a)
 {
-	time_t	 t = a->closing ? e->now : a->when;
+	time_t			 t = a->closing ? e->now : a->when;
+	struct sw_incident	 view;
 
-	a->inc = &in->s;
+	a->inc = inc_export(in, &view);
 	engine_span(in, a);
 	a->caught_up = engine_caught_up(e, t);
 	if (!engine_budget(e, in, a)) {
@@ -1592,9 +1731,7 @@ inc_behaviour(struct sw_engine *e, struct inc *in, const char *name)
 {
 	const struct sw_diagnosis *dg = rules_behaviour(e->rs, name);
 
-	memset(in->s.diagnosis, 0, sizeof(in->s.diagnosis));
-	if (dg != NULL)
-		snprintf(in->s.diagnosis, sizeof(in->s.diagnosis), "%s", dg->id);
+	text_str(&in->s.diagnosis, dg != NULL ? dg->id : "", SW_NAME_MAX);
 }
 
 static void
@@ -1720,14 +1857,15 @@ static void
 hostile_send(struct sw_engine *e, struct inc *in, const char *addr,
     time_t when, uint64_t h)
 {
-	struct sw_alert	 a;
+	struct sw_alert		 a;
+	struct sw_incident	 view;
 
 	if (hostile_good(e, in->s.host, addr) || !hostile_budget(e))
 		return;
 	(void)set_add(&e->hostile, h);
 	memset(&a, 0, sizeof(a));
 	a.kind = SW_AL_ADDRESS_HOSTILE;
-	a.inc = &in->s;
+	a.inc = inc_export(in, &view);
 	a.addr = addr;
 	a.when = a.first = a.last = when;
 	a.diag = rules_find(e->rs, in->s.diagnosis);
@@ -2191,7 +2329,8 @@ engine_flush(struct sw_engine *e)
 void
 engine_save(struct sw_engine *e)
 {
-	struct inc	*in, *prev;
+	struct inc		*in, *prev;
+	struct sw_incident	 view;
 
 	/*
 	 * Oldest first: ids then ascend, and the store appends each one
@@ -2202,7 +2341,7 @@ engine_save(struct sw_engine *e)
 	for (; in != NULL; in = prev) {
 		prev = in->prev;
 		if (in->dirty)
-			store_incident(e->store, &in->s);
+			store_incident(e->store, inc_export(in, &view));
 		in->dirty = 0;
 		if (in->s.closed != 0)
 			inc_unlink(e, in);
@@ -2288,7 +2427,7 @@ engine_load_one(void *arg, const struct sw_incident *s)
 	struct inc		*in;
 
 	in = xcalloc(1, sizeof(*in));
-	in->s = *s;
+	inc_import(in, s);
 	in->loaded = 1;
 	in->hash = key_hash(s->kind, s->host, s->subject, s->subjectlen);
 	for (in->rank = 2; in->rank > 0; in->rank--)
