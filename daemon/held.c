@@ -12,7 +12,8 @@
  * The last HELD_MAX messages are remembered, in a table of their hashes
  * (open addressing, linear probing, twice as many slots) and a ring in
  * arrival order that says which to forget next.  A message deferred
- * again after HELD_MAX others, or after a restart, counts again.
+ * again after HELD_MAX others, or after a restart, counts again.  Both
+ * start small and double as messages come (HELD_MAX takes 1.5 MB).
  */
 
 #include <stdint.h>
@@ -22,11 +23,13 @@
 #include "smtpwatch.h"
 
 #define HELD_MAX	(1 << 16)	/* messages remembered, a power of 2 */
-#define HELD_SLOTS	(2 * HELD_MAX)
+#define HELD_FIRST	512		/* ... room for at first */
 
 struct sw_held {
-	uint64_t	*slot;		/* HELD_SLOTS hashes; 0: free */
-	uint64_t	*ring;		/* HELD_MAX hashes, oldest at next */
+	uint64_t	*slot;		/* 2 * cap hashes; 0: free */
+	uint64_t	*ring;		/* cap hashes, oldest at next once
+					   full, in order until then */
+	size_t		 cap;		/* HELD_FIRST, doubling to HELD_MAX */
 	size_t		 n, next;
 };
 
@@ -50,11 +53,27 @@ held_free(struct sw_held *h)
 static size_t
 held_slot(const struct sw_held *h, uint64_t v)
 {
-	size_t	 i = (size_t)v & (HELD_SLOTS - 1);
+	size_t	 mask = 2 * h->cap - 1, i = (size_t)v & mask;
 
 	while (h->slot[i] != 0 && h->slot[i] != v)
-		i = (i + 1) & (HELD_SLOTS - 1);
+		i = (i + 1) & mask;
 	return i;
+}
+
+/* Room for twice as many messages (HELD_FIRST at first). */
+static void
+held_grow(struct sw_held *h)
+{
+	uint64_t	*old = h->slot;
+	size_t		 i, cap = h->cap;
+
+	h->cap = cap == 0 ? HELD_FIRST : 2 * cap;
+	h->ring = xreallocarray(h->ring, h->cap, sizeof(*h->ring));
+	h->slot = xcalloc(2 * h->cap, sizeof(*h->slot));
+	for (i = 0; i < 2 * cap; i++)
+		if (old[i] != 0)
+			h->slot[held_slot(h, old[i])] = old[i];
+	free(old);
 }
 
 /* Takes v out, moving back the entries of its run that probed past it. */
@@ -67,8 +86,8 @@ held_forget(struct sw_held *h, uint64_t v)
 	if (h->slot[i] == 0)
 		return;
 	h->slot[i] = 0;
-	for (j = (i + 1) & (HELD_SLOTS - 1); h->slot[j] != 0;
-	    j = (j + 1) & (HELD_SLOTS - 1)) {
+	for (j = (i + 1) & (2 * h->cap - 1); h->slot[j] != 0;
+	    j = (j + 1) & (2 * h->cap - 1)) {
 		w = h->slot[j];
 		h->slot[j] = 0;
 		h->slot[held_slot(h, w)] = w;
@@ -91,10 +110,8 @@ held_is_new(struct sw_held *h, const struct sw_event *ev)
 		return 0;
 	if (ev->queue[0] == '\0')
 		return ev->kind == SW_EV_AFFECTED;
-	if (h->slot == NULL) {
-		h->slot = xcalloc(HELD_SLOTS, sizeof(*h->slot));
-		h->ring = xcalloc(HELD_MAX, sizeof(*h->ring));
-	}
+	if (h->slot == NULL)
+		held_grow(h);
 	v = fnv64(FNV64_INIT, ev->host, strlen(ev->host) + 1);
 	v = fnv64(fnv64(v, relay, len), "", 1);	/* and its NUL */
 	v = fnv64(v, ev->queue, strnlen(ev->queue, sizeof(ev->queue)));
@@ -103,8 +120,11 @@ held_is_new(struct sw_held *h, const struct sw_event *ev)
 		return 0;
 	if (h->n == HELD_MAX)
 		held_forget(h, h->ring[h->next]);
-	else
+	else {
+		if (h->n == h->cap)
+			held_grow(h);
 		h->n++;
+	}
 	h->slot[held_slot(h, v)] = v;
 	h->ring[h->next] = v;
 	h->next = (h->next + 1) % HELD_MAX;

@@ -69,9 +69,12 @@ t_forget(void)
 		snprintf(q, sizeof(q), "Q%08X", i);
 		ev = ev_client(SW_EV_FAILURE, "mx1", "relay.example", q);
 		fresh += held_is_new(h, &ev);
+		if (i == 600)		/* room as needed, not HELD_MAX's */
+			CHECK_INT(h->cap, 1024);
 	}
 	CHECK_INT(fresh, HELD_MAX + 1);
 	CHECK_INT(h->n, HELD_MAX);
+	CHECK_INT(h->cap, HELD_MAX);
 	/* Q0 was forgotten; the others are all still known. */
 	for (i = HELD_MAX; i >= 1; i--) {
 		snprintf(q, sizeof(q), "Q%08X", i);
