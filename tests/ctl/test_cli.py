@@ -329,7 +329,10 @@ def listings(w):
     log = w.path('mail.log')
     with open(log, 'wb') as f:
         f.write(window_log())
-    d = Daemon(w, [log])
+    # Minute buckets for the whole log (20 hours), so that the windows
+    # are exact to the minute, as scan's; bucket-rollup's whole hours are
+    # test_storage.py rollup's.
+    d = Daemon(w, [log], extra_conf='bucket-rollup 1d')
     d.start()
     d.wait_caught_up()
     d.term()
