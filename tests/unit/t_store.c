@@ -389,6 +389,20 @@ client_rows_match(sqlite3 *db)
 }
 
 /*
+ * A second connection to the file name, which evaluates the schema's
+ * CHECKs (the store's does not: store_prepare()).
+ */
+static sqlite3 *
+other_open(const char *name)
+{
+	sqlite3	*db = NULL;
+
+	CHECK_INT(sqlite3_open_v2(path(name), &db, SQLITE_OPEN_READWRITE,
+	    NULL), SQLITE_OK);
+	return db;
+}
+
+/*
  * Client-side events (us logging in to relays) are written to relays
  * alone; account_totals shows each relay as a client-side account with
  * the same numbers, and keeps its columns.  A success alone makes no
@@ -398,7 +412,7 @@ static void
 test_client_rows(void)
 {
 	struct sw_store	*st;
-	sqlite3		*db;
+	sqlite3		*db, *other;
 
 	if ((st = open_ok("client.db", &opt)) == NULL)
 		return;
@@ -428,10 +442,12 @@ test_client_rows(void)
 	    "account = ?1", "only.sent.example", 17), 0);
 	CHECK_INT(qint(db, ACC("failures"), "smtp.relay.example", 18), 1);
 	check_views(db);
-	/* the table takes no client row */
-	CHECK_INT(sqlite3_exec(db, "INSERT INTO accounts (host, direction, "
+	/* the table takes no client row (a connection that checks) */
+	other = other_open("client.db");
+	CHECK_INT(sqlite3_exec(other, "INSERT INTO accounts (host, direction, "
 	    "account, last_seen) VALUES ('mx1', 'client', x'00', 0)", NULL,
 	    NULL, NULL), SQLITE_CONSTRAINT);
+	sqlite3_close(other);
 
 	/* a second batch adds to the same rows; a reset leaves none */
 	put(st, cev(SW_EV_FAILURE, "smtp.relay.example", T0 + 60));
@@ -1776,6 +1792,48 @@ test_fold(void)
 	CHECK_INT(qint(db, "SELECT count(*) FROM folds WHERE network = "
 	    "'203.0.113.0/24'", NULL, 0), 0);
 	store_close(st);
+	db = other_open("fold.db");
+	CHECK_STR(qstr(db, "PRAGMA quick_check", NULL, 0), "ok");
+	sqlite3_close(db);
+}
+
+/*
+ * The store's connection skips the schema's CHECKs (store_prepare());
+ * what it writes satisfies them all the same: every scope (fold's in
+ * test_fold), incident kind and direction.  PRAGMA quick_check finds a
+ * row that does not.
+ */
+static void
+test_checks(void)
+{
+	struct sw_store		*st;
+	struct sw_incident	 inc;
+	sqlite3			*other;
+	int			 k;
+
+	if ((st = open_ok("checks.db", &opt)) == NULL)
+		return;
+	put(st, sev(SW_EV_FAILURE, "acct", 4, "192.0.2.1", T0));
+	put(st, sev(SW_EV_SUCCESS, "acct", 4, "192.0.2.1", T0 + 1));
+	put(st, cev(SW_EV_FAILURE, "relay.example", T0));
+	put(st, cev(SW_EV_AFFECTED, "relay.example", T0 + 1));
+	for (k = 0; k < SW_INC_NKINDS; k++) {
+		inc_fill(&inc, k + 1, (enum sw_inc_kind)k, "subject", 7, T0);
+		store_incident(st, &inc);
+	}
+	CHECK_INT(store_commit(st), 0);
+	CHECK_INT(qint(st->db, "SELECT count(DISTINCT scope) FROM buckets",
+	    NULL, 0), 3);
+	CHECK_INT(qint(st->db, "SELECT count(DISTINCT kind) || "
+	    "count(DISTINCT direction) FROM incidents", NULL, 0), 42);
+	other = other_open("checks.db");
+	CHECK_STR(qstr(other, "PRAGMA quick_check", NULL, 0), "ok");
+	CHECK_INT(sqlite3_exec(st->db, "INSERT INTO buckets VALUES "
+	    "('nonsense', '', x'00', 0, 1, 0)", NULL, NULL, NULL), SQLITE_OK);
+	CHECK_STR(qstr(other, "PRAGMA quick_check", NULL, 0),
+	    "CHECK constraint failed in buckets");
+	sqlite3_close(other);
+	store_close(st);
 }
 
 
@@ -1949,6 +2007,7 @@ main(void)
 	test_rollup_age();
 	test_net();
 	test_fold();
+	test_checks();
 	test_unfoldable();
 	test_deleted();
 	nftw(tmpdir, check_rm, 8, FTW_DEPTH | FTW_PHYS);
