@@ -766,6 +766,7 @@ size_t	 store_batched(const struct sw_store *);
 int	 store_full(const struct sw_store *, size_t);
 int	 store_load(struct sw_store *, const char *, struct sw_checkpoint *);
 int	 store_expire(struct sw_store *, time_t);
+void	 store_shrink(struct sw_store *);
 int	 store_caught_up(struct sw_store *);
 void	 store_incident(struct sw_store *, const struct sw_incident *);
 int	 store_incidents_open(struct sw_store *,

@@ -309,6 +309,7 @@ sw_expire(struct smtpwatch *sw, time_t now)
 	(void)store_expire(sw->store, now);
 	if (sw->count != NULL)
 		count_watch(sw->count);	/* relays retention removed */
+	store_shrink(sw->store);
 #ifdef __GLIBC__
 	(void)malloc_trim(0);
 #endif

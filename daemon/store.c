@@ -2805,6 +2805,17 @@ store_checkpoint(struct sw_store *st, int truncate)
 		st->walpages = 0;
 }
 
+/*
+ * Gives back the memory of the page cache's unused pages, which the
+ * next commit reads again from the file system's cache: at each expiry,
+ * when nothing is batched, before malloc_trim().
+ */
+void
+store_shrink(struct sw_store *st)
+{
+	(void)sqlite3_db_release_memory(st->db);
+}
+
 /* Gives the pages freed back to the file system (auto_vacuum). */
 static void
 store_vacuum(struct sw_store *st)
