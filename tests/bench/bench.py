@@ -498,7 +498,12 @@ def targets(r, sizes):
           '- **database**: a storm\'s account x address pairs are the rest of the '
           'file (storm-10m: 25 MB of its 38 MB, one row per account and address '
           'that failed it, with an index by address), and they stay while the '
-          'storm goes on: retention deletes rows quiet for `retention`.',
+          'storm goes on: retention deletes rows quiet for `retention`.  After '
+          'retention what is left is the storm\'s last hour, which `retention 1h` '
+          'and `bucket-retention 1h` must keep (storm-1m: 60 minutes of buckets, '
+          '41k rows and 2.5 MB; 28k account x address pairs, 2.5 MB with their '
+          'index): 2 MB would take fewer rows for an hour of storm, not a better '
+          'expiry.',
           '- **RSS**: VmHWM counts the shared libraries\' pages (libc, SQLite, '
           'PCRE2, libsystemd, Vectorscan); RssAnon, the private memory, is the '
           'figure the target is about: SQLite\'s page cache, a batch of up to '
