@@ -494,7 +494,6 @@ conf_read(struct sw_conf *c, FILE *fp)
 	return errors;
 }
 
-/* What no single line can say: relations between directives. */
 /*
  * The alert engine reads an account-window of minute buckets back at
  * start (store_recent()): bucket-rollup is never shorter.  Unset, it is
@@ -518,6 +517,7 @@ conf_rollup(struct sw_conf *c)
 	return 0;
 }
 
+/* What no single line can say: relations between directives. */
 static int
 conf_check(struct sw_conf *c)
 {

@@ -1298,7 +1298,6 @@ static int
 apply_subject(struct sw_store *st, const struct agg *a)
 {
 	int	 client = a->key[1] == SW_DIR_CLIENT;
-
 	int	 create = a->n[SW_EV_FAILURE] + a->n[SW_EV_AFFECTED] +
 		    a->n[SW_EV_TROUBLE] > 0;
 
@@ -1573,12 +1572,28 @@ store_committed(struct sw_store *st)
 }
 
 /*
+ * Rolls the buckets before the hour before up into hours, in a
+ * transaction of its own.  Returns 0, or -1 having said why (nothing is
+ * lost: the minute buckets stay).
+ */
+static int
+rollup_run(struct sw_store *st, time_t before)
+{
+	if (stmt_simple(st, ST_BEGIN) == 0 && expire_rollup(st, before) == 0 &&
+	    stmt_simple(st, ST_COMMIT) == 0)
+		return 0;
+	store_rollback(st);
+	log_warnx("%s: cannot roll the buckets up into hours (%s)", st->path,
+	    st->err);
+	return -1;
+}
+
+/*
  * Rolls the buckets that passed bucket-rollup into hours as soon as a
  * commit moves the newest log time past a whole hour: in a storm or a
  * long backlog the minute buckets are most of the file, and smaller
- * B-trees are faster to write.  In its own transaction, after the
- * batch's; on failure, said and tried again at the next hour (nothing
- * is lost: the minute buckets stay).
+ * B-trees are faster to write.  After the batch's transaction; a
+ * failure is tried again at the next hour.
  */
 static void
 store_rollup(struct sw_store *st)
@@ -1588,13 +1603,7 @@ store_rollup(struct sw_store *st)
 	if (before <= st->rolled || st->opt.bucket_width >= ROLLUP_WIDTH)
 		return;
 	st->rolled = before;
-	if (stmt_simple(st, ST_BEGIN) == -1 ||
-	    expire_rollup(st, before) == -1 ||
-	    stmt_simple(st, ST_COMMIT) == -1) {
-		store_rollback(st);
-		log_warnx("%s: cannot roll the buckets up into hours (%s)",
-		    st->path, st->err);
-	}
+	(void)rollup_run(st, before);
 }
 
 /*
@@ -1859,8 +1868,7 @@ expire_rollup(struct sw_store *st, time_t before)
 	return rc == SQLITE_OK ? 0 : -1;
 }
 
-/* The hour before which buckets are rolled up: bucket-rollup before
-   newest. */
+/* The hour before which buckets are rolled up: bucket-rollup before newest. */
 static time_t
 rollup_before(const struct sw_store *st, time_t newest)
 {
@@ -1966,7 +1974,8 @@ expire_refused(struct sw_store *st, const struct expiry *x)
  * (expire_jump()), an expiry that would delete more than
  * retention-limit percent of the rows is refused: noted for status,
  * said once, nothing deleted.  Buckets older than bucket-rollup are
- * rolled up into hourly ones; the space freed goes back to the file system.
+ * rolled up into hourly ones; the space freed goes back to the file
+ * system.
  * Called with an empty batch, in its own transaction.  Returns 0 (also
  * when refused) or -1 (logged; nothing deleted).
  */
@@ -2683,10 +2692,10 @@ store_migrate(struct sw_store *st)
  * Its writes skip the schema's CHECKs from now on (the migrations, run
  * before, did not): this connection writes scope, kind and direction
  * only from scope_names, inc_kind_names and dir_names, and SQLite builds
- * an ephemeral table for a CHECK's IN list at every execution, 12 % of a
- * storm's catch-up.  The CHECKs stay in the schema for any other
- * writer, and PRAGMA quick_check verifies them (store_check() at each
- * start of smtpwatchd; t_store).
+ * an ephemeral table for a CHECK's IN list at every execution: 30 % of
+ * the instructions of a storm's catch-up (callgrind).  The CHECKs stay
+ * in the schema for any other writer, and PRAGMA quick_check verifies
+ * them (store_check() at each start of smtpwatchd; t_store).
  */
 static int
 store_prepare(struct sw_store *st)
@@ -3005,9 +3014,9 @@ fold_size(struct sw_store *st)
  * accounts and client addresses that failed once, never succeeded,
  * quiet for an hour, into their /64 or /24; then whatever their age;
  * then into /48 and /16, /32 and /8, and all of a family (/0); then
- * those of at most 2, 4 ... failures.  Every failure stays counted, in its network's row
- * (see sql/001-initial.sql).  Said once per call; a file that cannot get
- * under its limit is said once until it does.
+ * those of at most 2, 4 ... failures.  Every failure stays counted, in
+ * its network's row (see sql/001-initial.sql).  Said once per call; a
+ * file that cannot get under its limit is said once until it does.
  */
 static void
 store_fold(struct sw_store *st, long long size)
@@ -3021,13 +3030,7 @@ store_fold(struct sw_store *st, long long size)
 	int		 g = 0, pass;
 
 	st->folds++;
-	if (stmt_simple(st, ST_BEGIN) == -1 ||
-	    expire_rollup(st, rollup_before(st, st->newest)) == -1 ||
-	    stmt_simple(st, ST_COMMIT) == -1) {
-		store_rollback(st);
-		log_warnx("%s: cannot roll the buckets up into hours (%s)",
-		    st->path, st->err);
-	} else
+	if (rollup_run(st, rollup_before(st, st->newest)) == 0)
 		now = fold_size(st);
 	for (pass = 0; now > low; pass++) {
 		if (pass == 1)
