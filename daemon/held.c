@@ -53,11 +53,7 @@ held_free(struct sw_held *h)
 static size_t
 held_slot(const struct sw_held *h, uint64_t v)
 {
-	size_t	 mask = 2 * h->cap - 1, i = (size_t)v & mask;
-
-	while (h->slot[i] != 0 && h->slot[i] != v)
-		i = (i + 1) & mask;
-	return i;
+	return hash64_slot(h->slot, 2 * h->cap, v);
 }
 
 /* Room for twice as many messages (HELD_FIRST at first). */
@@ -65,14 +61,12 @@ static void
 held_grow(struct sw_held *h)
 {
 	uint64_t	*old = h->slot;
-	size_t		 i, cap = h->cap;
+	size_t		 cap = h->cap;
 
 	h->cap = cap == 0 ? HELD_FIRST : 2 * cap;
 	h->ring = xreallocarray(h->ring, h->cap, sizeof(*h->ring));
 	h->slot = xcalloc(2 * h->cap, sizeof(*h->slot));
-	for (i = 0; i < 2 * cap; i++)
-		if (old[i] != 0)
-			h->slot[held_slot(h, old[i])] = old[i];
+	hash64_move(h->slot, 2 * h->cap, old, 2 * cap);
 	free(old);
 }
 
@@ -80,14 +74,13 @@ held_grow(struct sw_held *h)
 static void
 held_forget(struct sw_held *h, uint64_t v)
 {
-	size_t		 i = held_slot(h, v), j;
+	size_t		 mask = 2 * h->cap - 1, i = held_slot(h, v), j;
 	uint64_t	 w;
 
 	if (h->slot[i] == 0)
 		return;
 	h->slot[i] = 0;
-	for (j = (i + 1) & (2 * h->cap - 1); h->slot[j] != 0;
-	    j = (j + 1) & (2 * h->cap - 1)) {
+	for (j = (i + 1) & mask; h->slot[j] != 0; j = (j + 1) & mask) {
 		w = h->slot[j];
 		h->slot[j] = 0;
 		h->slot[held_slot(h, w)] = w;

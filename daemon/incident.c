@@ -253,30 +253,16 @@ static const char *const behaviours[] = {
 
 /* ---------------------------------------------------------------- sets */
 
-/* The slot of h in s: where it is, or the empty one it would take. */
-static size_t
-set_slot(const struct set *s, uint64_t h)
-{
-	size_t	 i;
-
-	for (i = h & (s->cap - 1); s->v[i] != 0 && s->v[i] != h;
-	    i = (i + 1) & (s->cap - 1))
-		continue;
-	return i;
-}
-
 /* Twice the room (16 slots at first), every value moved over. */
 static void
 set_grow(struct set *s)
 {
 	uint64_t	*old = s->v;
-	size_t		 i, cap = s->cap;
+	size_t		 cap = s->cap;
 
 	s->cap = cap == 0 ? 16 : cap * 2;
 	s->v = xcalloc(s->cap, sizeof(*s->v));
-	for (i = 0; i < cap; i++)
-		if (old[i] != 0)
-			s->v[set_slot(s, old[i])] = old[i];
+	hash64_move(s->v, s->cap, old, cap);
 	free(old);
 }
 
@@ -286,7 +272,7 @@ set_has(const struct set *s, uint64_t h)
 {
 	if (h == 0)
 		return s->zero;
-	return s->cap > 0 && s->v[set_slot(s, h)] == h;
+	return s->cap > 0 && s->v[hash64_slot(s->v, s->cap, h)] == h;
 }
 
 /*
@@ -308,7 +294,7 @@ set_add(struct set *s, uint64_t h)
 		return 1;
 	if ((s->n + 1) * 4 > s->cap * 3)
 		set_grow(s);
-	s->v[set_slot(s, h)] = h;
+	s->v[hash64_slot(s->v, s->cap, h)] = h;
 	s->n++;
 	return 1;
 }

@@ -701,6 +701,8 @@ void	 checkpoint_clear(struct sw_checkpoint *);
 void	 checkpoint_copy(struct sw_checkpoint *, const struct sw_checkpoint *);
 uint64_t	 fnv64(uint64_t, const void *, size_t);
 #define FNV64_INIT	0xcbf29ce484222325ULL
+size_t	 hash64_slot(const uint64_t *, size_t, uint64_t);
+void	 hash64_move(uint64_t *, size_t, const uint64_t *, size_t);
 const char	*sw_subject(const struct sw_event *, size_t *);
 
 /* relayset.c: the relays watched, whose deliveries count */

@@ -1,10 +1,10 @@
 /*
  * util.c -- allocation that never returns NULL (exit beats half-working),
- * string vectors, durations, and the two escapers every printer of
- * attacker-typed text goes through: str_vis() for terminals and the
- * journal, fput_json() for JSON, both keeping well-formed UTF-8 and
- * showing everything else as \xNN; str_unvis() reads str_vis() text
- * back.
+ * string vectors, durations, tables of 64-bit hashes, and the two
+ * escapers every printer of attacker-typed text goes through: str_vis()
+ * for terminals and the journal, fput_json() for JSON, both keeping
+ * well-formed UTF-8 and showing everything else as \xNN; str_unvis()
+ * reads str_vis() text back.
  */
 
 #include <ctype.h>
@@ -502,6 +502,34 @@ fnv64(uint64_t h, const void *v, size_t n)
 	while (n-- > 0)
 		h = (h ^ *p++) * 0x100000001b3ULL;
 	return h;
+}
+
+/*
+ * Tables of distinct 64-bit hashes (incident.c's sets, held.c), open
+ * addressing with linear probing, 0 a free slot, cap a power of 2: the
+ * slot of v in tab, where it is or the free one it would take.
+ */
+size_t
+hash64_slot(const uint64_t *tab, size_t cap, uint64_t v)
+{
+	size_t	 i;
+
+	for (i = (size_t)v & (cap - 1); tab[i] != 0 && tab[i] != v;
+	    i = (i + 1) & (cap - 1))
+		continue;
+	return i;
+}
+
+/* Every value of from (fromcap slots) into to (tocap slots, zeroed). */
+void
+hash64_move(uint64_t *to, size_t tocap, const uint64_t *from,
+    size_t fromcap)
+{
+	size_t	 i;
+
+	for (i = 0; i < fromcap; i++)
+		if (from[i] != 0)
+			to[hash64_slot(to, tocap, from[i])] = from[i];
 }
 
 /*
