@@ -877,73 +877,43 @@ inc_text_free(struct inc *in)
 
 /* in as the sw_incident alert.c and store.c take, in *out. */
 static const struct sw_incident *
-inc_export(const struct inc *in, struct sw_incident *out)
+inc_export(const struct inc *in, struct sw_incident *to)
 {
-	const struct incfields	*s = &in->s;
+	const struct incfields	*from = &in->s;
 
-	memset(out, 0, sizeof(*out));
-	out->id = s->id;
-	out->kind = s->kind;
-	snprintf(out->host, sizeof(out->host), "%s", s->host);
-	memcpy(out->subject, s->subject, s->subjectlen);
-	out->subjectlen = s->subjectlen;
-	out->opened = s->opened;
-	out->last = s->last;
-	out->closed = s->closed;
-	out->since = s->since;
-	memcpy(out->close_reason, s->close_reason, sizeof(out->close_reason));
-	out->failures = s->failures;
-	out->messages = s->messages;
-	out->reported = s->reported;
-	out->alerts = s->alerts;
-	out->last_alert = s->last_alert;
-	out->addresses = s->addresses;
-	out->accounts = s->accounts;
-	out->logins = s->logins;
-	out->login_last = s->login_last;
-	memcpy(out->login_addr, s->login_addr, sizeof(out->login_addr));
-	snprintf(out->diagnosis, sizeof(out->diagnosis), "%s", s->diagnosis);
-	memcpy(out->addr, s->addr, sizeof(out->addr));
-	if (s->reply != NULL)
-		snprintf(out->reply, sizeof(out->reply), "%s", s->reply);
-	if (s->hosts != NULL)
-		memcpy(out->hosts, s->hosts, sizeof(out->hosts));
-	return out;
+	memset(to, 0, sizeof(*to));
+	SW_INC_NUMBERS(SW_INC_COPY)
+	snprintf(to->host, sizeof(to->host), "%s", from->host);
+	memcpy(to->subject, from->subject, from->subjectlen);
+	memcpy(to->close_reason, from->close_reason, sizeof(to->close_reason));
+	memcpy(to->login_addr, from->login_addr, sizeof(to->login_addr));
+	snprintf(to->diagnosis, sizeof(to->diagnosis), "%s", from->diagnosis);
+	memcpy(to->addr, from->addr, sizeof(to->addr));
+	if (from->reply != NULL)
+		snprintf(to->reply, sizeof(to->reply), "%s", from->reply);
+	if (from->hosts != NULL)
+		memcpy(to->hosts, from->hosts, sizeof(to->hosts));
+	return to;
 }
 
 /* The fields of in from the sw_incident s the store read back. */
 static void
-inc_import(struct inc *in, const struct sw_incident *s)
+inc_import(struct inc *in, const struct sw_incident *from)
 {
-	struct incfields	*f = &in->s;
+	struct incfields	*to = &in->s;
 
-	f->id = s->id;
-	f->kind = s->kind;
-	text_str(&f->host, s->host, sizeof(s->host));
-	text_set(&f->subject, s->subject, s->subjectlen);
-	f->subjectlen = s->subjectlen;
-	f->opened = s->opened;
-	f->last = s->last;
-	f->closed = s->closed;
-	f->since = s->since;
-	memcpy(f->close_reason, s->close_reason, sizeof(f->close_reason));
-	f->failures = s->failures;
-	f->messages = s->messages;
-	f->reported = s->reported;
-	f->alerts = s->alerts;
-	f->last_alert = s->last_alert;
-	f->addresses = s->addresses;
-	f->accounts = s->accounts;
-	f->logins = s->logins;
-	f->login_last = s->login_last;
-	memcpy(f->login_addr, s->login_addr, sizeof(f->login_addr));
-	text_str(&f->diagnosis, s->diagnosis, sizeof(s->diagnosis));
-	memcpy(f->addr, s->addr, sizeof(f->addr));
-	if (s->reply[0] != '\0')
-		text_str(&f->reply, s->reply, sizeof(s->reply));
-	if (strcmp(s->host, SW_FLEET_HOST) == 0) {
-		f->hosts = xcalloc(1, SW_HOSTS_MAX);
-		memcpy(f->hosts, s->hosts, SW_HOSTS_MAX);
+	SW_INC_NUMBERS(SW_INC_COPY)
+	text_str(&to->host, from->host, sizeof(from->host));
+	text_set(&to->subject, from->subject, from->subjectlen);
+	memcpy(to->close_reason, from->close_reason, sizeof(to->close_reason));
+	memcpy(to->login_addr, from->login_addr, sizeof(to->login_addr));
+	text_str(&to->diagnosis, from->diagnosis, sizeof(from->diagnosis));
+	memcpy(to->addr, from->addr, sizeof(to->addr));
+	if (from->reply[0] != '\0')
+		text_str(&to->reply, from->reply, sizeof(from->reply));
+	if (strcmp(from->host, SW_FLEET_HOST) == 0) {
+		to->hosts = xcalloc(1, SW_HOSTS_MAX);
+		memcpy(to->hosts, from->hosts, SW_HOSTS_MAX);
 	}
 }
 

@@ -352,6 +352,18 @@ struct sw_incident {
 					   more did not fit; else "" */
 };
 
+/*
+ * The numbers of struct sw_incident, one list for the copies between it
+ * and the forms incident.c and store.c keep (their text allocated to its
+ * length, or in a batch's arena), whose fields of the same names have
+ * the same types: SW_INC_COPY(f) copies f from *from to *to.
+ */
+#define SW_INC_NUMBERS(X)						\
+	X(id) X(kind) X(subjectlen) X(opened) X(last) X(closed) X(since)	\
+	X(failures) X(messages) X(reported) X(alerts) X(last_alert)	\
+	X(addresses) X(accounts) X(logins) X(login_last)
+#define SW_INC_COPY(f)	(to)->f = (from)->f;
+
 /* Buckets older than this (by the newest log time) become hourly. */
 #define SW_BUCKET_ROLLUP	(2 * 3600)
 

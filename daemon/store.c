@@ -203,7 +203,7 @@ struct incrow {
 	enum sw_inc_kind kind;
 	const char	*host, *subject;
 	size_t		 subjectlen;
-	time_t		 opened, last, closed, last_alert, login_last;
+	time_t		 opened, last, closed, since, last_alert, login_last;
 	uint64_t	 failures, messages, reported;
 	uint32_t	 alerts, addresses, accounts, logins;
 	const char	*close_reason, *diagnosis, *addr, *reply, *hosts;
@@ -1122,35 +1122,20 @@ arena_text(struct sw_store *st, const char *s, size_t len)
 	arena_text((st), (inc)->f, strnlen((inc)->f, sizeof((inc)->f)))
 
 static void
-incrow_fill(struct sw_store *st, struct incrow *r,
-    const struct sw_incident *inc)
+incrow_fill(struct sw_store *st, struct incrow *to,
+    const struct sw_incident *from)
 {
-	size_t	 len = inc->subjectlen < sizeof(inc->subject) ?
-		    inc->subjectlen : sizeof(inc->subject);
-
-	r->id = inc->id;
-	r->kind = inc->kind;
-	r->host = INC_TEXT(st, inc, host);
-	r->subject = arena_text(st, inc->subject, len);
-	r->subjectlen = len;
-	r->opened = inc->opened;
-	r->last = inc->last;
-	r->closed = inc->closed;
-	r->last_alert = inc->last_alert;
-	r->login_last = inc->login_last;
-	r->failures = inc->failures;
-	r->messages = inc->messages;
-	r->reported = inc->reported;
-	r->alerts = inc->alerts;
-	r->addresses = inc->addresses;
-	r->accounts = inc->accounts;
-	r->logins = inc->logins;
-	r->close_reason = INC_TEXT(st, inc, close_reason);
-	r->diagnosis = INC_TEXT(st, inc, diagnosis);
-	r->addr = INC_TEXT(st, inc, addr);
-	r->reply = INC_TEXT(st, inc, reply);
-	r->hosts = INC_TEXT(st, inc, hosts);
-	r->login_addr = INC_TEXT(st, inc, login_addr);
+	SW_INC_NUMBERS(SW_INC_COPY)
+	if (to->subjectlen > sizeof(from->subject))
+		to->subjectlen = sizeof(from->subject);
+	to->host = INC_TEXT(st, from, host);
+	to->subject = arena_text(st, from->subject, to->subjectlen);
+	to->close_reason = INC_TEXT(st, from, close_reason);
+	to->diagnosis = INC_TEXT(st, from, diagnosis);
+	to->addr = INC_TEXT(st, from, addr);
+	to->reply = INC_TEXT(st, from, reply);
+	to->hosts = INC_TEXT(st, from, hosts);
+	to->login_addr = INC_TEXT(st, from, login_addr);
 }
 
 /*
