@@ -43,6 +43,7 @@ struct sw_matcher {
 	struct sw_matchopt	 opt;
 	pcre2_match_data	*md;
 	pcre2_match_data	*dmd;	/* for diagnoses */
+	struct sw_diagmemo	*memo;	/* their recent answers */
 	struct tag_entry	 tags[TAG_CACHE];
 	unsigned int		 ntags, nexttag;
 	struct dup_slot		 dups[DUP_SLOTS];
@@ -73,6 +74,7 @@ matcher_new(const struct sw_rules *rs, const struct sw_matchopt *opt)
 	m->dmd = pcre2_match_data_create(1, NULL);
 	if (m->md == NULL || m->dmd == NULL)
 		fatalx("pcre2: out of memory");
+	m->memo = diagmemo_new();
 	for (i = 0; i < TAG_CACHE; i++)
 		m->tags[i].ok = xcalloc(rs->nextracts, 1);
 	return m;
@@ -89,6 +91,7 @@ matcher_free(struct sw_matcher *m)
 		free(m->tags[i].ok);
 	pcre2_match_data_free(m->md);
 	pcre2_match_data_free(m->dmd);
+	diagmemo_free(m->memo);
 	free(m);
 }
 
@@ -503,7 +506,7 @@ match_record(struct sw_matcher *m, const struct sw_record *rec,
 		match_attempt(m, ev);
 		if (m->opt.relays != NULL && !relayset_event(m->opt.relays, ev))
 			return SW_MATCH_ELSEWHERE;
-		ev->diag = rules_diagnose(m->rs, ev, m->dmd);
+		ev->diag = rules_diagnose_memo(m->rs, ev, m->dmd, m->memo);
 		return SW_MATCH_EVENT;
 	}
 	return SW_MATCH_NONE;

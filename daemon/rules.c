@@ -1131,25 +1131,28 @@ diag_test(const struct sw_rules *rs, void *re, const char *s,
 	    rs->mc) >= 0;
 }
 
+/* The relay a diagnosis's relay pattern is tested on. */
+static const char *
+diag_relay(const struct sw_event *ev)
+{
+	return ev->relay[0] != '\0' ? ev->relay : ev->addr;
+}
+
 /*
  * The first diagnosis whose conditions all hold for ev, in file and entry
  * order, or NULL.  Entries without reply, relay or rule are never chosen
- * here.
- * md is the caller's pcre2_match_data, or NULL to use a temporary one.
+ * here.  *byrelay is set when a relay pattern was tested: the answer
+ * depends on the relay (or address), not only on the reply.
  */
-const struct sw_diagnosis *
-rules_diagnose(const struct sw_rules *rs, const struct sw_event *ev,
-    void *mdp)
+static const struct sw_diagnosis *
+diag_scan(const struct sw_rules *rs, const struct sw_event *ev,
+    pcre2_match_data *md, int *byrelay)
 {
-	const struct sw_diagnosis	*d, *found = NULL;
-	pcre2_match_data		*md = mdp;
-	const char			*relay;
+	const struct sw_diagnosis	*d;
 	size_t				 i;
 
-	relay = ev->relay[0] != '\0' ? ev->relay : ev->addr;
-	if (mdp == NULL && (md = pcre2_match_data_create(1, NULL)) == NULL)
-		fatalx("pcre2_match_data_create");
-	for (i = 0; i < rs->ndiagnoses && found == NULL; i++) {
+	*byrelay = 0;
+	for (i = 0; i < rs->ndiagnoses; i++) {
 		d = &rs->diagnoses[i];
 		if (d->reply_re == NULL && d->relay_re == NULL &&
 		    d->nrules == 0)
@@ -1159,13 +1162,122 @@ rules_diagnose(const struct sw_rules *rs, const struct sw_event *ev,
 		    (d->mta != -1 && d->mta != (int)ev->mta) ||
 		    !diag_rule(rs, d, ev))
 			continue;
-		if (diag_test(rs, d->relay_re, relay, md) &&
+		if (d->relay_re != NULL)
+			*byrelay = 1;
+		if (diag_test(rs, d->relay_re, diag_relay(ev), md) &&
 		    diag_test(rs, d->reply_re, ev->reply, md))
-			found = d;
+			return d;
 	}
+	return NULL;
+}
+
+/* diag_scan() with the caller's match data, or NULL for a temporary one. */
+static const struct sw_diagnosis *
+diag_find(const struct sw_rules *rs, const struct sw_event *ev, void *mdp,
+    int *byrelay)
+{
+	const struct sw_diagnosis	*found;
+	pcre2_match_data		*md = mdp;
+
+	if (mdp == NULL && (md = pcre2_match_data_create(1, NULL)) == NULL)
+		fatalx("pcre2_match_data_create");
+	found = diag_scan(rs, ev, md, byrelay);
 	if (mdp == NULL)
 		pcre2_match_data_free(md);
 	return found;
+}
+
+/*
+ * The first diagnosis whose conditions all hold for ev (diag_scan).
+ * md is the caller's pcre2_match_data, or NULL to use a temporary one.
+ */
+const struct sw_diagnosis *
+rules_diagnose(const struct sw_rules *rs, const struct sw_event *ev,
+    void *md)
+{
+	int	 byrelay;
+
+	return diag_find(rs, ev, md, &byrelay);
+}
+
+/*
+ * The answers for the last few kinds of event a matcher saw.  What
+ * diag_scan() reads of an event is its direction, kind, mta, rule and
+ * reply, and its relay only when a relay pattern was tested: events
+ * alike in those get the same diagnosis, so in a storm (thousands of
+ * failures with one reply) the patterns run once per reply, not once
+ * per event.  The texts are compared whole, never by hash alone: a
+ * reply is the remote side's to choose.
+ */
+#define DIAGMEMO_SLOTS	8
+
+struct sw_diagmemo {
+	struct diagmemo_slot {
+		const struct sw_extract		*rule;
+		const struct sw_diagnosis	*found;
+		int				 dir, kind, mta, byrelay;
+		size_t				 replylen, relaylen;
+		char				 reply[SW_REPLY_MAX];
+		char				 relay[SW_NAME_MAX];
+	}		 slot[DIAGMEMO_SLOTS];
+	size_t		 n, next;
+};
+
+struct sw_diagmemo *
+diagmemo_new(void)
+{
+	return xcalloc(1, sizeof(struct sw_diagmemo));
+}
+
+void
+diagmemo_free(struct sw_diagmemo *dm)
+{
+	free(dm);
+}
+
+/* 1 when the slot holds the answer for ev. */
+static int
+diagmemo_same(const struct diagmemo_slot *e, const struct sw_event *ev,
+    size_t replylen, const char *relay, size_t relaylen)
+{
+	return e->rule == ev->rule && e->dir == (int)ev->dir &&
+	    e->kind == (int)ev->kind && e->mta == (int)ev->mta &&
+	    e->replylen == replylen &&
+	    memcmp(e->reply, ev->reply, replylen) == 0 &&
+	    (!e->byrelay || (e->relaylen == relaylen &&
+	    memcmp(e->relay, relay, relaylen) == 0));
+}
+
+/* rules_diagnose(), answered from dm for an event like a recent one. */
+const struct sw_diagnosis *
+rules_diagnose_memo(const struct sw_rules *rs, const struct sw_event *ev,
+    void *md, struct sw_diagmemo *dm)
+{
+	struct diagmemo_slot	*e;
+	const char		*relay = diag_relay(ev);
+	size_t			 i, replylen, relaylen;
+
+	replylen = strnlen(ev->reply, sizeof(ev->reply));
+	relaylen = strnlen(relay, SW_NAME_MAX);
+	if (replylen == sizeof(ev->reply) || relaylen == SW_NAME_MAX)
+		return rules_diagnose(rs, ev, md);	/* not a C string */
+	for (i = 0; i < dm->n; i++)
+		if (diagmemo_same(&dm->slot[i], ev, replylen, relay, relaylen))
+			return dm->slot[i].found;
+	e = &dm->slot[dm->next];
+	dm->next = (dm->next + 1) % DIAGMEMO_SLOTS;
+	if (dm->n < DIAGMEMO_SLOTS)
+		dm->n++;
+	e->found = diag_find(rs, ev, md, &e->byrelay);
+	e->rule = ev->rule;
+	e->dir = (int)ev->dir;
+	e->kind = (int)ev->kind;
+	e->mta = (int)ev->mta;
+	e->replylen = replylen;
+	memcpy(e->reply, ev->reply, replylen);
+	e->relaylen = relaylen;
+	memcpy(e->relay, relay, relaylen);
+	return e->found;
 }
 
 /* The diagnosis for a behaviour name, e.g. "brute-force", or NULL. */

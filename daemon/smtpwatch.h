@@ -666,6 +666,11 @@ void	 rules_log_replaced(const struct sw_rules *);
 void	 rules_literal(const char *, struct sw_literal *);
 const struct sw_diagnosis	*rules_diagnose(const struct sw_rules *,
 	    const struct sw_event *, void *);
+struct sw_diagmemo;
+struct sw_diagmemo	*diagmemo_new(void);
+void	 diagmemo_free(struct sw_diagmemo *);
+const struct sw_diagnosis	*rules_diagnose_memo(const struct sw_rules *,
+	    const struct sw_event *, void *, struct sw_diagmemo *);
 const struct sw_diagnosis	*rules_behaviour(const struct sw_rules *,
 	    const char *);
 const struct sw_diagnosis	*rules_find(const struct sw_rules *,

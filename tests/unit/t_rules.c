@@ -515,12 +515,23 @@ static const char	 diag_b[] =
 	"[diagnosis d-spray]\n"
 	"behaviour = password-spraying\n" DKEYS;
 
+/*
+ * test_diagnose()'s memo: it remembers the cases before, and the relay
+ * cases there differ from one another in the relay alone.
+ */
+static struct sw_diagmemo	*memo;
+
+/*
+ * The diagnosis's id, from rules_diagnose(); rules_diagnose_memo() must
+ * say the same, asked twice (the second answer from its memo).
+ */
 static const char *
 diagnose(const struct sw_rules *rs, enum sw_dir dir, enum sw_kind kind,
     enum sw_mta mta, const char *relay, const char *addr, const char *reply)
 {
 	struct sw_event			 ev;
 	const struct sw_diagnosis	*d;
+	int				 i;
 
 	memset(&ev, 0, sizeof(ev));
 	ev.dir = dir;
@@ -530,6 +541,8 @@ diagnose(const struct sw_rules *rs, enum sw_dir dir, enum sw_kind kind,
 	snprintf(ev.addr, sizeof(ev.addr), "%s", addr);
 	snprintf(ev.reply, sizeof(ev.reply), "%s", reply);
 	d = rules_diagnose(rs, &ev, NULL);
+	for (i = 0; memo != NULL && i < 2; i++)
+		CHECK(rules_diagnose_memo(rs, &ev, NULL, memo) == d);
 	return d != NULL ? d->id : "(none)";
 }
 
@@ -547,6 +560,7 @@ test_diagnose(void)
 	if (!CHECK_INT(load(&dir, 1, &rs), 0))
 		return;
 	CHECK_INT(rs->ndiagnoses, 9);
+	memo = diagmemo_new();
 
 	/* File order: 10-a's entry before 20-b's more specific one. */
 	CHECK_STR(diagnose(rs, SW_DIR_CLIENT, SW_EV_FAILURE, SW_MTA_POSTFIX,
@@ -599,6 +613,8 @@ test_diagnose(void)
 	CHECK(d != NULL && strcmp(d->id, "d-spray") == 0);
 	CHECK(rules_behaviour(rs, "brute") == NULL);
 	CHECK(rules_behaviour(rs, "") == NULL);
+	diagmemo_free(memo);
+	memo = NULL;
 	rules_free(rs);
 }
 
