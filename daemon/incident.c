@@ -423,6 +423,58 @@ net_mapped(const unsigned char *a)
 	return memcmp(a, pre, sizeof(pre)) == 0;
 }
 
+/* Writes the decimal n at p; returns the byte after it. */
+static char *
+net_digits(char *p, unsigned int n)
+{
+	if (n >= 100)
+		*p++ = (char)('0' + n / 100);
+	if (n >= 10)
+		*p++ = (char)('0' + n / 10 % 10);
+	*p++ = (char)('0' + n % 10);
+	return p;
+}
+
+/*
+ * engine_group() for a dotted quad q (the text addr, read by addr_quad),
+ * without inet_pton, inet_ntop or stdio: a storm groups an address or
+ * two for every failure.  The same text and answer as the general path;
+ * -2 when out is too small for it.
+ */
+static int
+net_group4(const unsigned char q[4], long bits, const char *addr,
+    char *out, size_t size)
+{
+	char	 buf[sizeof("255.255.255.255/32")], *p = buf;
+	size_t	 len;
+	int	 i;
+
+	if (bits >= 32) {
+		if ((len = strlen(addr)) >= size)
+			return -2;
+		memcpy(out, addr, len + 1);
+		return 0;
+	}
+	for (i = 0; i < 4; i++) {
+		if (i > 0)
+			*p++ = '.';
+		if (i * 8 >= bits)
+			*p++ = '0';
+		else if (i * 8 + 8 > bits)
+			p = net_digits(p,
+			    q[i] & (0xffu << (8 - (bits - i * 8))) & 0xffu);
+		else
+			p = net_digits(p, q[i]);
+	}
+	*p++ = '/';
+	p = net_digits(p, (unsigned int)bits);
+	if ((size_t)(p - buf) >= size)
+		return -2;
+	memcpy(out, buf, (size_t)(p - buf));
+	out[p - buf] = '\0';
+	return 1;
+}
+
 /*
  * The client network of addr, as incidents name it: addr itself when
  * the configured prefix covers the whole address (an IPv4 address by
@@ -440,6 +492,10 @@ engine_group(const struct sw_alertopt *opt, const char *addr, char *out,
 	long		 bits;
 	int		 fam, len, i;
 
+	bits = opt->group_ipv4 > 0 ? opt->group_ipv4 : SW_GROUP_IPV4;
+	if (addr_quad(addr, a) && (i = net_group4(a, bits, addr, out,
+	    size)) != -2)
+		return i;
 	snprintf(out, size, "%s", addr);
 	if (inet_pton(AF_INET, addr, a) == 1) {
 		fam = AF_INET;

@@ -228,7 +228,7 @@ addr_valid(const char *s)
 	char		 tmp[SW_ADDR_MAX];
 	const char	*pct;
 
-	if (inet_pton(AF_INET, s, buf) == 1)
+	if (addr_quad(s, buf) || inet_pton(AF_INET, s, buf) == 1)
 		return 1;
 	if ((pct = strchr(s, '%')) != NULL) {
 		if ((size_t)(pct - s) >= sizeof(tmp))

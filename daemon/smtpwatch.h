@@ -716,6 +716,7 @@ enum sw_srcmode	 conf_sources(const struct sw_conf *);
 /* util.c: checkpoints */
 void	 checkpoint_clear(struct sw_checkpoint *);
 void	 checkpoint_copy(struct sw_checkpoint *, const struct sw_checkpoint *);
+int	 addr_quad(const char *, unsigned char[4]);
 uint64_t	 fnv64(uint64_t, const void *, size_t);
 #define FNV64_INIT	0xcbf29ce484222325ULL
 size_t	 hash64_slot(const uint64_t *, size_t, uint64_t);

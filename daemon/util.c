@@ -493,6 +493,32 @@ span_text(char *buf, size_t size, long long secs)
 		    w == 1 ? u[i + 1].one : u[i + 1].many);
 }
 
+/*
+ * A dotted quad exactly as inet_pton(AF_INET) takes it: four decimal
+ * parts of 0 to 255 without a leading zero.  0 for anything else, which
+ * the caller leaves to inet_pton: this is the fast way for the common
+ * case (a storm checks and groups an address or two for every failure).
+ */
+int
+addr_quad(const char *s, unsigned char a[4])
+{
+	unsigned int	 v;
+	int		 i, n;
+
+	for (i = 0; i < 4; i++, s++) {
+		for (v = 0, n = 0; *s >= '0' && *s <= '9'; s++, n++) {
+			if (n > 0 && v == 0)
+				return 0;
+			if ((v = v * 10 + (unsigned int)(*s - '0')) > 255)
+				return 0;
+		}
+		if (n == 0 || *s != (i < 3 ? '.' : '\0'))
+			return 0;
+		a[i] = (unsigned char)v;
+	}
+	return 1;
+}
+
 /* FNV-1a, 64 bits: file fingerprints and hash tables. */
 uint64_t
 fnv64(uint64_t h, const void *v, size_t n)

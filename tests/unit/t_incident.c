@@ -1168,6 +1168,75 @@ test_exhaustion(void)
  * from 3 addresses of one /64 is a brute force from that network, not a
  * distributed one, and its entry says so.
  */
+/* The IPv4 network of addr as inet_pton and inet_ntop make it. */
+static void
+ref_group4(const char *addr, long bits, char *out, size_t size)
+{
+	unsigned char	 a[4];
+	char		 text[INET_ADDRSTRLEN];
+	int		 i;
+
+	CHECK_INT(inet_pton(AF_INET, addr, a), 1);
+	for (i = 0; i < 4; i++)
+		if (i * 8 >= bits)
+			a[i] = 0;
+		else if (i * 8 + 8 > bits)
+			a[i] &= (unsigned char)(0xff << (8 - (bits - i * 8)));
+	inet_ntop(AF_INET, a, text, sizeof(text));
+	snprintf(out, size, "%s/%ld", text, bits);
+}
+
+/*
+ * engine_group()'s way for dotted quads (addr_quad, net_group4) takes
+ * exactly what inet_pton(AF_INET) takes and writes what inet_ntop
+ * writes, at every prefix length group-ipv4 allows.
+ */
+static void
+test_group4(void)
+{
+	static const char *const bad[] = { "", "1.2.3", "1.2.3.4.",
+	    "1.2.3.4 ", " 1.2.3.4", "01.2.3.4", "1.2.3.04", "1.2.3.00",
+	    "256.1.1.1", "1.2.3.256", "1..2.3", "1.2.3.4/24", "1.2.3.-4",
+	    "1.2.3.4x", "0x1.2.3.4", "1.2.3.99999999999", ".1.2.3",
+	    "1.2.3.4.5", "::1", "::ffff:1.2.3.4", "unknown" };
+	struct sw_alertopt	 o;
+	unsigned char		 q[4], a[16];
+	char			 addr[32], want[SW_NET_MAX], net[SW_NET_MAX];
+	size_t			 i;
+	uint32_t		 x = 12345;
+	long			 bits;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK_INT(addr_quad(bad[i], q), inet_pton(AF_INET, bad[i], a));
+	opt_defaults(&o);
+	for (i = 0; i < 2000; i++) {
+		x = x * 1103515245u + 12345u;
+		snprintf(addr, sizeof(addr), "%u.%u.%u.%u", i < 2 ? 0 :
+		    x >> 24, i < 2 ? 0 : (x >> 16) & 255, (x >> 8) & 255,
+		    i == 1 ? 255 : x & 255);
+		if (!CHECK_INT(addr_quad(addr, q), 1) ||
+		    !CHECK_INT(inet_pton(AF_INET, addr, a), 1))
+			continue;
+		CHECK(memcmp(q, a, 4) == 0);
+		for (bits = 8; bits <= 31; bits++) {
+			o.group_ipv4 = bits;
+			ref_group4(addr, bits, want, sizeof(want));
+			CHECK_INT(engine_group(&o, addr, net, sizeof(net)), 1);
+			CHECK_STR(net, want);
+		}
+		o.group_ipv4 = 32;
+		CHECK_INT(engine_group(&o, addr, net, sizeof(net)), 0);
+		CHECK_STR(net, addr);
+	}
+	/* Too small for the network: cut as snprintf cuts. */
+	o.group_ipv4 = 24;
+	CHECK_INT(engine_group(&o, "203.0.113.9", net, 8), 1);
+	CHECK_STR(net, "203.0.1");
+	o.group_ipv4 = 32;
+	CHECK_INT(engine_group(&o, "203.0.113.9", net, 8), 0);
+	CHECK_STR(net, "203.0.1");
+}
+
 static void
 test_network(void)
 {
@@ -1518,6 +1587,7 @@ main(int argc, char *argv[])
 	test_attack61();
 	test_times();
 	test_exhaustion();
+	test_group4();
 	test_network();
 	test_budget();
 	test_capacity();
