@@ -56,6 +56,9 @@ static int		 num(const char *, int);
 
 static const char	 months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
 
+/* isdigit(3) without the locale's table: 0 to 9 in every locale. */
+#define is_digit(c)	((unsigned int)(unsigned char)(c) - '0' < 10u)
+
 /*
  * Starts year inference at the reference ref: a file's mtime (scan), a
  * fixed time (the corpus), or 0: the wall clock whenever a line needs it
@@ -166,7 +169,7 @@ num(const char *p, int n)
 	int	 v = 0;
 
 	while (n-- > 0) {
-		if (!isdigit((unsigned char)*p))
+		if (!is_digit(*p))
 			return -1;
 		v = v * 10 + (*p++ - '0');
 	}
@@ -251,6 +254,39 @@ clock_classic(struct sw_clock *c, struct tm *tm, int *bad)
 	return t;
 }
 
+/* mon (0-11) when the three bytes at p name it, else -1. */
+static int
+month_is(const char *p, int mon)
+{
+	return memcmp(p, months + 3 * mon, 3) == 0 ? mon : -1;
+}
+
+/* The month (0-11) named by the three bytes at p, or -1. */
+static int
+parse_month(const char *p)
+{
+	switch (p[0]) {
+	case 'J':
+		return month_is(p, p[1] == 'a' ? 0 : p[2] == 'n' ? 5 : 6);
+	case 'F':
+		return month_is(p, 1);
+	case 'M':
+		return month_is(p, p[2] == 'r' ? 2 : 4);
+	case 'A':
+		return month_is(p, p[1] == 'p' ? 3 : 7);
+	case 'S':
+		return month_is(p, 8);
+	case 'O':
+		return month_is(p, 9);
+	case 'N':
+		return month_is(p, 10);
+	case 'D':
+		return month_is(p, 11);
+	default:
+		return -1;
+	}
+}
+
 /*
  * "Nov 28 04:08:29 ", also "Nov  8" and the unpadded "Nov 8" some
  * syslogs write: returns the byte after the blank, or NULL.  *bad is set
@@ -260,18 +296,12 @@ static const char *
 parse_classic(struct sw_clock *c, const char *p, const char *end,
     time_t *when, int *bad)
 {
-	const char	*m, *q;
+	const char	*q;
 	struct tm	 tm;
 	int		 mon, day;
 
-	if (end - p < 15 || p[3] != ' ')
+	if (end - p < 15 || p[3] != ' ' || (mon = parse_month(p)) < 0)
 		return NULL;
-	for (m = months; *m != '\0'; m += 3)
-		if (memcmp(m, p, 3) == 0)
-			break;
-	if (*m == '\0')
-		return NULL;
-	mon = (int)(m - months) / 3;
 	q = p + 4;
 	if (*q == ' ')
 		q++;
@@ -330,10 +360,10 @@ static const char *
 parse_ymdhms(const char *p, const char *end, char sep, struct tm *tm,
     int *bad)
 {
-	memset(tm, 0, sizeof(*tm));
 	if (p[4] != '-' || p[7] != '-' || p[10] != sep || p[13] != ':' ||
 	    p[16] != ':')
 		return NULL;
+	memset(tm, 0, sizeof(*tm));
 	if ((tm->tm_year = num(p, 4)) < 0 || (tm->tm_mon = num(p + 5, 2)) < 1 ||
 	    tm->tm_mon > 12 || (tm->tm_mday = num(p + 8, 2)) < 1 ||
 	    tm->tm_mday > 31 || (tm->tm_hour = num(p + 11, 2)) < 0 ||
@@ -347,7 +377,7 @@ parse_ymdhms(const char *p, const char *end, char sep, struct tm *tm,
 	tm->tm_isdst = -1;
 	p += 19;
 	if (p < end && *p == '.')
-		for (p++; p < end && isdigit((unsigned char)*p); p++)
+		for (p++; p < end && is_digit(*p); p++)
 			continue;
 	return p;
 }
@@ -405,17 +435,20 @@ parse_eximstamp(struct sw_clock *c, const char *p, const char *end,
 static const char *
 parse_tag(const char *p, const char *end, struct sw_line *l)
 {
-	const char	*t = p;
-	size_t		 n;
-	long		 pid = 0;
+	static const unsigned char	 stop[256] = {
+		[' '] = 1, [':'] = 1, ['['] = 1
+	};
+	const char			*t = p;
+	size_t				 n;
+	long				 pid = 0;
 
-	while (p < end && *p != '[' && *p != ':' && *p != ' ')
+	while (p < end && !stop[(unsigned char)*p])
 		p++;
 	if (p == t || p >= end || p - t > SW_TAG_MAX)
 		return NULL;
 	n = (size_t)(p - t);
 	if (*p == '[') {
-		for (p++; p < end && isdigit((unsigned char)*p); p++)
+		for (p++; p < end && is_digit(*p); p++)
 			if (pid < 100000000)
 				pid = pid * 10 + (*p - '0');
 		if (p >= end || *p != ']')
@@ -473,7 +506,7 @@ parse_pid(const char *p, const char *end, pid_t *pid)
 
 	if (end - p < 3 || *p != '[')
 		return p;
-	for (q = p + 1; q < end && isdigit((unsigned char)*q) && n < 99999999;
+	for (q = p + 1; q < end && is_digit(*q) && n < 99999999;
 	    q++)
 		n = n * 10 + (*q - '0');
 	if (q == p + 1 || q + 1 >= end || q[0] != ']' || q[1] != ' ')
@@ -498,7 +531,7 @@ parse_repeat(struct sw_line *l)
 	if (l->msglen < sizeof(pre) - 1 + 1 + sizeof(mid) - 1 + 1 ||
 	    memcmp(p, pre, sizeof(pre) - 1) != 0 || end[-1] != ']')
 		return;
-	for (q = p + sizeof(pre) - 1; q < end && isdigit((unsigned char)*q);
+	for (q = p + sizeof(pre) - 1; q < end && is_digit(*q);
 	    q++)
 		if (n <= SW_REPEAT_MAX)		/* saturated: any length */
 			n = n * 10 + (unsigned long)(*q - '0');
@@ -525,13 +558,13 @@ parse_exim_msg(struct sw_clock *c, struct sw_line *l)
 	pid_t		 pid;
 	int		 a, b, bad;
 
-	if (end - p >= 6 && p[0] == '[' && isdigit((unsigned char)p[1])) {
+	if (end - p >= 6 && p[0] == '[' && is_digit(p[1])) {
 		/* Saturated at 1000: only 1 to 99 are parts, and a line
 		 * of digits must not overflow (found by fuzz_parse). */
-		for (q = p + 1, a = 0; q < end && isdigit((unsigned char)*q); q++)
+		for (q = p + 1, a = 0; q < end && is_digit(*q); q++)
 			a = a < 1000 ? a * 10 + (*q - '0') : 1000;
 		if (q < end && (*q == '\\' || *q == '/')) {
-			for (q++, b = 0; q < end && isdigit((unsigned char)*q);
+			for (q++, b = 0; q < end && is_digit(*q);
 			    q++)
 				b = b < 1000 ? b * 10 + (*q - '0') : 1000;
 			if (q + 1 < end && q[0] == ']' && q[1] == ' ' &&
@@ -633,7 +666,7 @@ skip_pri(const char *p, const char *end)
 
 	if (p >= end || *p != '<')
 		return p;
-	for (q = p + 1; q < end && q - p <= 4 && isdigit((unsigned char)*q); q++)
+	for (q = p + 1; q < end && q - p <= 4 && is_digit(*q); q++)
 		continue;
 	if (q == p + 1 || q >= end || *q != '>')
 		return p;
