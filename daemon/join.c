@@ -230,14 +230,10 @@ join_line(struct sw_join *j, const char *line, size_t len, int cut)
 time_t
 join_stamp(struct sw_join *j, const char *line, size_t len, int *bad)
 {
-	struct sw_line	 l;
-
 	j->lineno++;
 	if (len > SW_LINE_MAX)
 		len = SW_LINE_MAX;
-	parse_line(&j->clock, line, len, &l);
-	*bad = l.baddate;
-	return l.when;
+	return parse_stamp(&j->clock, line, len, bad);
 }
 
 /* Hands on every record still held: at end of input, or when idle. */

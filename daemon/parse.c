@@ -49,6 +49,8 @@ static const char	*parse_tag(const char *, const char *,
 			    struct sw_line *);
 static void		 parse_repeat(struct sw_line *);
 static void		 parse_exim_msg(struct sw_clock *, struct sw_line *);
+static int		 parse_envelope(struct sw_clock *, const char *, size_t,
+			    struct sw_line *);
 static int		 num(const char *, int);
 
 #define CLOCK_SLACK	86400		/* seconds a line may step back: out
@@ -88,6 +90,7 @@ clock_resume(struct sw_clock *c, int year, int month, time_t newest,
 	struct tm	 tm;
 
 	c->minute = -1;
+	c->memolen = 0;
 	c->last = last;
 	if (month < 0 || month > 11 || year < 1970 || year > 9999) {
 		c->month = -1;
@@ -701,11 +704,73 @@ parse_may_hold(const char *buf, size_t len)
 }
 
 /*
+ * Keeps the stamp of the line just parsed for parse_stamp() when it is
+ * a plain classic one, "Nov 28 04:08:29 " at the very start, followed
+ * by a host and a tag, names a real day and is in the clock's month (the
+ * newest line's): a line that starts with the same bytes and has a host
+ * and a tag has the same time, its year being the clock's, and reading
+ * it would move the clock nowhere (its time is the newest or older).
+ * Any line parsed replaces the memo; clock_resume() clears it.
+ */
+static void
+parse_memo(struct sw_clock *c, const char *buf, const struct sw_line *l)
+{
+	size_t	 n = l->host != NULL ? (size_t)(l->host - buf) : 0;
+
+	c->memolen = 0;
+	if (l->fmt != SW_FMT_CLASSIC || l->tag == NULL || l->baddate ||
+	    n < 15 || n > sizeof(c->memo) || l->host > l->tag ||
+	    parse_month(buf) != c->month)
+		return;
+	memcpy(c->memo, buf, n);
+	c->memolen = n;
+	c->memowhen = l->when;
+}
+
+/*
+ * The time of the line buf (len bytes) and *bad, as parse_line() gives
+ * them, with the same effect on the clock.  A line passed over by the
+ * front end needs nothing else: when its stamp is the line before's, its
+ * host and tag are all there is to read (parse_memo).
+ */
+time_t
+parse_stamp(struct sw_clock *c, const char *buf, size_t len, int *bad)
+{
+	struct sw_line	 l;
+	const char	*end = buf + len, *q, *h;
+
+	if (c->memolen > 0 && len > c->memolen &&
+	    memcmp(buf, c->memo, c->memolen) == 0) {
+		for (h = q = buf + c->memolen; q < end && *q != ' '; q++)
+			continue;
+		if (q > h && q < end && parse_tag(q + 1, end, &l) != NULL) {
+			*bad = 0;
+			return c->memowhen;
+		}
+	}
+	parse_line(c, buf, len, &l);
+	*bad = l.baddate;
+	return l.when;
+}
+
+/*
  * Fills l from the line buf (len bytes, no newline).  Returns 1 when an
  * envelope was found, 0 when the whole line is the message (SW_FMT_NONE).
  */
 int
 parse_line(struct sw_clock *c, const char *buf, size_t len, struct sw_line *l)
+{
+	int	 found;
+
+	found = parse_envelope(c, buf, len, l);
+	parse_memo(c, buf, l);
+	return found;
+}
+
+/* parse_line() but for the memo. */
+static int
+parse_envelope(struct sw_clock *c, const char *buf, size_t len,
+    struct sw_line *l)
 {
 	const char	*p, *end = buf + len, *q;
 	struct sw_line	 h;

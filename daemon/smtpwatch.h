@@ -133,6 +133,9 @@ struct sw_clock {
 	time_t		 ref;		/* the reference; 0: the wall clock */
 	long long	 minute;	/* local stamp to the minute ... */
 	time_t		 base;		/* ... and its time: mktime is slow */
+	char		 memo[16];	/* the last line's classic stamp, */
+	size_t		 memolen;	/* for parse_stamp(); 0: none */
+	time_t		 memowhen;	/* and its time */
 };
 
 /* join.c: a record is one log entry, continuation lines included. */
@@ -618,6 +621,7 @@ void	 clock_resume(struct sw_clock *, int, int, time_t, time_t);
 int	 parse_may_hold(const char *, size_t);
 int	 parse_line(struct sw_clock *, const char *, size_t,
 	    struct sw_line *);
+time_t	 parse_stamp(struct sw_clock *, const char *, size_t, int *);
 enum sw_mta	 parse_mta(const char *, size_t);
 const char	*mta_name(enum sw_mta);
 

@@ -825,6 +825,86 @@ test_garbage(void)
 	CHECK_INT(bad, 0);
 }
 
+/*
+ * parse_stamp() gives every line the time, bad-day flag and clock that
+ * parse_line() gives it, however the two are interleaved (the front end
+ * passes over some lines and reads others): a sequence with repeated
+ * stamps whose lines lack a host or a tag, doubled headers behind one,
+ * a year's turn and stragglers across it, a day the year lacks, <PRI>,
+ * RFC 3339 and Exim stamps, run by parse_line() alone and, with several
+ * seeds, by either at random.
+ */
+static void
+test_stamp(void)
+{
+	static const char *const lines[] = {
+		"Dec 31 23:59:58 mx1 postfix/smtpd[1]: a",
+		"Dec 31 23:59:58 mx1 postfix/smtpd[2]: b",
+		"Dec 31 23:59:58 mx1 no tag here",
+		"Dec 31 23:59:58 mx1",
+		"Dec 31 23:59:58 ",
+		"Dec 31 23:59:58 mx1 postfix/smtpd[3]: c",
+		"Dec 31 23:59:58 relay Dec 31 23:59:59 mx1 postfix/qmgr: d",
+		"Dec 31 23:59:58 mx1 postfix/qmgr: e",
+		"Dec 31 23:59:59 mx1 x: f",
+		"Jan  1 00:00:00 mx1 x: g",
+		"Jan  1 00:00:00 mx1 x: h",
+		"Dec 31 23:59:57 mx1 x: straggler",
+		"Dec 31 23:59:57 mx1 x: straggler again",
+		"Jan  1 00:00:00 mx1 x: i",
+		"Jan 1 00:00:01 mx1 x: unpadded",
+		"Jan 1 00:00:01 mx1 x: unpadded again",
+		"<13>Jan  1 00:00:01 mx1 x: pri",
+		"<13>Jan  1 00:00:01 mx1 x: pri again",
+		"Feb 29 10:00:00 mx1 x: no such day in 2027",
+		"Feb 29 10:00:00 mx1 x: nor here",
+		"Jan  1 00:00:02 mx1 x: j",
+		"2027-01-01T00:00:03+00:00 mx1 x: rfc",
+		"Jan  1 00:00:02 mx1 x: k",
+		"2027-01-01 00:00:04 1abc-000001-AB <= a@b",
+		"Jan  1 00:00:02 mx1 exim[5]: 2027-01-01 00:09:00 inner",
+		"Jan  1 00:00:02 mx1 exim[5]: 2027-01-01 00:09:00 inner again",
+		"Jan  1 00:00:02mx1 x: glued",
+		"Jan  1 00:00:02 mx1 x: l",
+		"",
+		"Jan  1 00:00:02 mx1 x: m",
+	};
+	const size_t	 n = sizeof(lines) / sizeof(lines[0]);
+	struct sw_clock	 a, b;
+	size_t		 i, k;
+	unsigned int	 seed, x;
+	time_t		 t;
+	int		 bad, skipped = 0;
+
+	for (seed = 0; seed < 64; seed++) {
+		clock_init(&a, check_utc(2027, 1, 1, 12, 0, 0));
+		clock_init(&b, check_utc(2027, 1, 1, 12, 0, 0));
+		for (k = 0, x = seed; k < 3; k++) {
+			for (i = 0; i < n; i++) {
+				P(&a, lines[i]);
+				x = x * 1103515245u + 12345u;
+				if (seed > 0 && (x >> 16) & 1) {
+					P(&b, lines[i]);
+					continue;
+				}
+				skipped += b.memolen > 0 && strncmp(scratch,
+				    b.memo, b.memolen) == 0;
+				t = parse_stamp(&b, scratch, strlen(lines[i]),
+				    &bad);
+				if (!CHECK_INT(t, L.when) ||
+				    !CHECK_INT(bad, L.baddate))
+					fprintf(stderr, "seed %u, line %zu\n",
+					    seed, i);
+			}
+			CHECK_INT(a.year, b.year);
+			CHECK_INT(a.month, b.month);
+			CHECK_INT(a.newest, b.newest);
+			CHECK_INT(a.last, b.last);
+		}
+	}
+	CHECK(skipped > 0);
+}
+
 int
 main(void)
 {
@@ -843,6 +923,7 @@ main(void)
 	test_tags();
 	test_parse_mta();
 	test_garbage();
+	test_stamp();
 	free(scratch);
 	return check_done();
 }
