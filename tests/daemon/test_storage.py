@@ -301,7 +301,8 @@ def size_limit(w):
     log = w.path('mail.log')
     append(log, attack(ATTACK))
     d = Daemon(w, [log], asan=True, batch_interval='250ms',
-               extra_conf='database-limit 4M\nbatch-events 500')
+               extra_conf='database-limit 4M\nbatch-events 500\ncontrol %s\n' %
+               w.path('control.sock'))
     sizes = []
 
     def under():
@@ -313,6 +314,12 @@ def size_limit(w):
         return d.caught_up()
     d.start()
     d._wait(under, 'the checkpoint at the end of the attack', timeout=300)
+    # A fold runs just after the commit that calls for it, in the same
+    # turn of the event loop: the commit with the last checkpoint can be
+    # seen before its fold.  A request answered means that turn is over.
+    rc, out, err = ctl(d, 'status')
+    if not re.match(r'smtpwatchd \S+ is running, pid %d,' % d.pid, out):
+        fail('status did not reach the daemon: %s%s' % (out, err))
     over = [(p, s) for p, s in sizes if not p.endswith('-wal') and s > LIMIT]
     if over:
         fail('the database file went over database-limit (%d bytes): %s' % (LIMIT, over[:5]))
