@@ -701,6 +701,9 @@ def one_file_four_paths(w):
     append(real, fails('alice@example.com', 5))
     d.wait_caught_up()
     eq(account_failures(d.db), {b'alice@example.com': 5}, 'accounts: 5 failures, 4 paths')
+    # The warning is said at start; stderr is read by a thread of the
+    # harness, which may not have it yet.
+    d.wait_stderr(r'is also configured as')
     warned = re.findall(r'.*is also configured as.*', d.err_text())
     eq(len(warned), 1, 'warnings of the other paths')
     for p in paths[1:]:
