@@ -13,15 +13,22 @@
  * relayset_maybe() tells the matcher, before it runs a delivery rule's
  * pattern, whether any watched relay's name occurs in the line at all:
  * on a host whose relays never failed, deliveries cost a memmem of the
- * rule's literal and nothing more.  The set holds at most RELAYSET_MAX
- * entries; a fuller one watches every relay (each delivery counts, as
- * before the set existed), said once.
+ * rule's literal and nothing more.  With Vectorscan the names are one
+ * database, compiled again when a name is added (at most RELAYSET_NAMES
+ * times) and run over the line once: a memmem per name was 6 % of a
+ * scan of a Postfix log, whose every delivery is asked about.  The set
+ * holds at most RELAYSET_MAX entries; a fuller one watches every relay
+ * (each delivery counts, as before the set existed), said once.
  */
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "smtpwatch.h"
+
+#ifdef SW_VECTORSCAN
+#include <hs.h>
+#endif
 
 #define RELAYSET_MAX	1024		/* host, relay pairs */
 #define RELAYSET_SLOTS	2048		/* a power of 2, twice the max */
@@ -43,6 +50,11 @@ struct sw_relayset {
 	}			 names[RELAYSET_NAMES];
 	size_t			 nnames;
 	int			 many;	/* more distinct names than that */
+#ifdef SW_VECTORSCAN
+	hs_database_t		*db;	/* the names, when compiled */
+	hs_scratch_t		*scratch;
+	size_t			 dbnames;	/* how many it holds */
+#endif
 };
 
 struct sw_relayset *
@@ -66,6 +78,11 @@ relayset_clear(struct sw_relayset *s)
 	memset(s->slot, 0, RELAYSET_SLOTS * sizeof(*s->slot));
 	s->n = s->nnames = 0;
 	s->full = s->many = 0;
+#ifdef SW_VECTORSCAN
+	hs_free_database(s->db);
+	s->db = NULL;
+	s->dbnames = 0;
+#endif
 }
 
 void
@@ -74,6 +91,9 @@ relayset_free(struct sw_relayset *s)
 	if (s == NULL)
 		return;
 	relayset_clear(s);
+#ifdef SW_VECTORSCAN
+	hs_free_scratch(s->scratch);
+#endif
 	free(s->slot);
 	free(s);
 }
@@ -171,17 +191,84 @@ relayset_has(const struct sw_relayset *s, const char *host, size_t hlen,
 	    hlen, relay, rlen)->key != NULL;
 }
 
+#ifdef SW_VECTORSCAN
+/*
+ * The names as one database, compiled again when names were added since;
+ * -1 (said why, at debug level) when it cannot be: memmem does the work,
+ * until the next name.
+ */
+static int
+relayset_compile(struct sw_relayset *s)
+{
+	hs_compile_error_t	*err = NULL;
+	const char		*pat[RELAYSET_NAMES];
+	size_t			 lens[RELAYSET_NAMES], i;
+
+	if (s->dbnames == s->nnames)
+		return s->db != NULL ? 0 : -1;
+	hs_free_database(s->db);
+	s->db = NULL;
+	s->dbnames = s->nnames;
+	for (i = 0; i < s->nnames; i++) {
+		pat[i] = s->names[i].p;
+		lens[i] = s->names[i].len;
+	}
+	if (hs_compile_lit_multi(pat, NULL, NULL, lens,
+	    (unsigned int)s->nnames, HS_MODE_BLOCK, NULL, &s->db, &err) !=
+	    HS_SUCCESS) {
+		log_debug("relay names by memmem: vectorscan: %s",
+		    err != NULL && err->message != NULL ? err->message : "?");
+		hs_free_compile_error(err);
+		s->db = NULL;
+		return -1;
+	}
+	if (hs_alloc_scratch(s->db, &s->scratch) != HS_SUCCESS) {
+		hs_free_database(s->db);
+		s->db = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* A name was found: the scan can stop. */
+static int
+relayset_found(unsigned int id, unsigned long long from,
+    unsigned long long to, unsigned int flags, void *ctx)
+{
+	(void)id;
+	(void)from;
+	(void)to;
+	(void)flags;
+	(void)ctx;
+	return 1;
+}
+#endif
+
 /*
  * 0 when no watched relay's name occurs in text, so that no delivery in
  * it can count; 1 when one may.
  */
 int
-relayset_maybe(const struct sw_relayset *s, const char *text, size_t len)
+relayset_maybe(struct sw_relayset *s, const char *text, size_t len)
 {
 	size_t	 i;
 
 	if (s->full || s->many)
 		return 1;
+	if (s->nnames == 0)
+		return 0;
+#ifdef SW_VECTORSCAN
+	if (len <= UINT32_MAX && relayset_compile(s) == 0)
+		switch (hs_scan(s->db, text, (unsigned int)len, 0, s->scratch,
+		    relayset_found, NULL)) {
+		case HS_SUCCESS:
+			return 0;
+		case HS_SCAN_TERMINATED:
+			return 1;
+		default:
+			break;		/* memmem tells */
+		}
+#endif
 	for (i = 0; i < s->nnames; i++)
 		if (memmem(text, len, s->names[i].p, s->names[i].len) != NULL)
 			return 1;

@@ -735,7 +735,7 @@ void	 relayset_add(struct sw_relayset *, const char *, size_t,
 	    const char *, size_t);
 int	 relayset_has(const struct sw_relayset *, const char *, size_t,
 	    const char *, size_t);
-int	 relayset_maybe(const struct sw_relayset *, const char *, size_t);
+int	 relayset_maybe(struct sw_relayset *, const char *, size_t);
 int	 relayset_event(struct sw_relayset *, const struct sw_event *);
 size_t	 relayset_count(const struct sw_relayset *);
 

@@ -125,6 +125,68 @@ t_full(void)
 	relayset_free(s);
 }
 
+/* 1 when one of the set's names occurs in text: memmem, name by name. */
+static int
+maybe_oracle(const struct sw_relayset *s, const char *text, size_t len)
+{
+	size_t	 i;
+
+	if (s->full || s->many)
+		return 1;
+	for (i = 0; i < s->nnames; i++)
+		if (memmem(text, len, s->names[i].p, s->names[i].len) != NULL)
+			return 1;
+	return 0;
+}
+
+/*
+ * relayset_maybe (one Vectorscan database of the names, when built with
+ * it) says what memmem says, name by name: random names of 1 to 12 bytes
+ * over a four-letter alphabet, and the bytes 0 and 255, added one by one
+ * (the database compiled again each time), on random texts of up to 300
+ * bytes of the same alphabet, then cleared.
+ */
+static void
+t_maybe(void)
+{
+	static const char	 abc[] = "ab.\0\377";
+	struct sw_relayset	*s = relayset_new();
+	char			 name[12], text[300];
+	uint32_t		 x = 7;
+	size_t			 i, j, k, len, yes = 0, no = 0;
+	int			 round;
+
+	for (round = 0; round < 3; round++) {
+		for (i = 0; i < RELAYSET_NAMES; i++) {
+			x = x * 1103515245u + 12345u;
+			len = 1 + (x >> 16) % sizeof(name);
+			for (j = 0; j < len; j++) {
+				x = x * 1103515245u + 12345u;
+				name[j] = abc[(x >> 16) % 5];
+			}
+			if (len < 3)
+				name[0] = 'z';	/* short ones seldom occur */
+			relayset_add(s, "mx1", 3, name, len);
+			for (k = 0; k < 200; k++) {
+				x = x * 1103515245u + 12345u;
+				len = (x >> 16) % sizeof(text);
+				for (j = 0; j < len; j++) {
+					x = x * 1103515245u + 12345u;
+					text[j] = abc[(x >> 16) % 5];
+				}
+				j = (size_t)maybe_oracle(s, text, len);
+				CHECK_INT(relayset_maybe(s, text, len), (int)j);
+				yes += j;
+				no += !j;
+			}
+		}
+		relayset_clear(s);
+		CHECK_INT(relayset_maybe(s, "ab.", 3), 0);
+	}
+	CHECK(yes > 100 && no > 100);
+	relayset_free(s);
+}
+
 int
 main(void)
 {
@@ -132,5 +194,6 @@ main(void)
 	t_watch();
 	t_names();
 	t_full();
+	t_maybe();
 	return check_done();
 }
