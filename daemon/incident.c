@@ -496,7 +496,7 @@ engine_group(const struct sw_alertopt *opt, const char *addr, char *out,
 	if (addr_quad(addr, a) && (i = net_group4(a, bits, addr, out,
 	    size)) != -2)
 		return i;
-	snprintf(out, size, "%s", addr);
+	str_copy(out, size, addr);
 	if (inet_pton(AF_INET, addr, a) == 1) {
 		fam = AF_INET;
 		len = 4;
@@ -686,7 +686,7 @@ track_from(const struct sw_engine *e, struct track *t, const char *addr,
 	f = old;
 	f->h = h;
 	f->good = -1;
-	snprintf(f->addr, sizeof(f->addr), "%s", addr);
+	str_copy(f->addr, sizeof(f->addr), addr);
 	/* Grouped once, here: not for every failure after (a fifth of a
 	 * distributed storm's engine time was inet_pton and snprintf). */
 	(void)engine_group(e->opt, addr, net, sizeof(net));
@@ -939,14 +939,14 @@ inc_export(const struct inc *in, struct sw_incident *to)
 
 	memset(to, 0, sizeof(*to));
 	SW_INC_NUMBERS(SW_INC_COPY)
-	snprintf(to->host, sizeof(to->host), "%s", from->host);
+	str_copy(to->host, sizeof(to->host), from->host);
 	memcpy(to->subject, from->subject, from->subjectlen);
 	memcpy(to->close_reason, from->close_reason, sizeof(to->close_reason));
 	memcpy(to->login_addr, from->login_addr, sizeof(to->login_addr));
-	snprintf(to->diagnosis, sizeof(to->diagnosis), "%s", from->diagnosis);
+	str_copy(to->diagnosis, sizeof(to->diagnosis), from->diagnosis);
 	memcpy(to->addr, from->addr, sizeof(to->addr));
 	if (from->reply != NULL)
-		snprintf(to->reply, sizeof(to->reply), "%s", from->reply);
+		str_copy(to->reply, sizeof(to->reply), from->reply);
 	if (from->hosts != NULL)
 		memcpy(to->hosts, from->hosts, sizeof(to->hosts));
 	return to;

@@ -599,6 +599,7 @@ void	*xcalloc(size_t, size_t);
 void	*xreallocarray(void *, size_t, size_t);
 char	*xstrdup(const char *);
 char	*xstrndup(const char *, size_t);
+void	 str_copy(char *, size_t, const char *);
 void	 strv_push(char ***, size_t *, const char *);
 void	 strv_free(char **, size_t);
 size_t	 str_vis(char *, size_t, const char *, size_t);

@@ -209,6 +209,25 @@ t_span(void)
 	CHECK_INT(strlen(buf) < 5, 1);
 }
 
+/* str_copy() leaves what snprintf(dst, size, "%s", s) leaves, at every size. */
+static void
+t_copy(void)
+{
+	static const char *const srcs[] = { "", "a", "203.0.113.9",
+	    "2001:db8:1:2:cd1e:a660:b247:245f", "\xc3\xa9t\xc3\xa9" };
+	char	 a[40], b[40];
+	size_t	 i, size;
+
+	for (i = 0; i < sizeof(srcs) / sizeof(srcs[0]); i++)
+		for (size = 0; size <= sizeof(a); size++) {
+			memset(a, 'x', sizeof(a));
+			memset(b, 'x', sizeof(b));
+			str_copy(a, size, srcs[i]);
+			snprintf(b, size, "%s", srcs[i]);
+			CHECK(memcmp(a, b, sizeof(a)) == 0);
+		}
+}
+
 int
 main(void)
 {
@@ -220,5 +239,6 @@ main(void)
 	t_json();
 	t_time();
 	t_span();
+	t_copy();
 	return check_done();
 }
