@@ -112,6 +112,8 @@ struct agg {
 	time_t		 first_fail, last_fail, last_success;
 	time_t		 first_seen, last_seen;	/* any event */
 	struct detail	*d;		/* subjects and addresses */
+	struct agg	*owner;		/* a pair's account (a subject) */
+	sqlite3_int64	 id;		/* an account's row, once known */
 	size_t		 keylen;
 	unsigned char	 key[];		/* see key_start() */
 };
@@ -150,6 +152,7 @@ enum stmt {
 	ST_ACCOUNT,
 	ST_RELAY,
 	ST_RELAY_SEEN,
+	ST_ACCOUNT_ID,
 	ST_PAIR,
 	ST_ADDR,
 	ST_ADDR_SEEN,
@@ -229,7 +232,7 @@ struct sw_store {
 	struct agg	**tab;
 	size_t		 tabsize, nagg;
 	struct agg	*list[AGG_NTYPES];
-	const struct agg **sorted;	/* apply_list()'s, in key order */
+	struct agg	**sorted;	/* apply_list()'s, in key order */
 	size_t		 sortcap;
 	struct chunk	*arena;
 	size_t		 arenabytes;	/* its chunks' sizes */
@@ -353,17 +356,20 @@ static const char *const stmt_sql[ST_N] = {
 	[ST_RELAY_SEEN] =
 	    "UPDATE relays SET " RELAY_SET(":") " "
 	    "WHERE host = :host AND relay = :relay",
+	/* An account's id, when its upsert did not insert it: apply_pair. */
+	[ST_ACCOUNT_ID] =
+	    "SELECT id FROM accounts WHERE host = :host AND "
+	    "direction = 'server' AND account = :account",
 	/*
-	 * A pair of an account that has no row makes none: its id is NULL,
-	 * which OR IGNORE skips.  One row from VALUES, not INSERT ...
+	 * By the account's id, not a subquery on accounts by name (two
+	 * fifths of the upsert); one row from VALUES, not INSERT ...
 	 * SELECT: SQLite opens a statement journal for the latter, a third
 	 * of the upsert's cost.
 	 */
 	[ST_PAIR] =
-	    "INSERT OR IGNORE INTO account_addrs (account_id, addr, "
+	    "INSERT INTO account_addrs (account_id, addr, "
 	    "failures, successes, first_seen, last_seen) "
-	    "VALUES ((SELECT id FROM accounts WHERE host = :host AND "
-	    "direction = 'server' AND account = :account), :addr, "
+	    "VALUES (:account_id, :addr, "
 	    ":failures, :successes, :first_seen, :last_seen) "
 	    "ON CONFLICT (account_id, addr) DO UPDATE SET "
 	    ADD("failures") ", " ADD("successes") ", " FIRST("first_seen")
@@ -988,20 +994,24 @@ store_event_server(struct sw_store *st, const struct sw_event *ev,
     const struct evf *f)
 {
 	struct key	 k;
+	struct agg	*owner = NULL, *pair;
 
 	if (f->known) {
 		key_start(&k, AGG_SUBJECT, SW_DIR_SERVER);
 		key_add(&k, &f->host);
 		key_add(&k, &f->account);
-		subject_event(st, batch_get(st, &k, ev->when), ev, f);
+		owner = batch_get(st, &k, ev->when);
+		subject_event(st, owner, ev, f);
 	}
-	if (f->addr.len > 0 && f->known && (ev->kind == SW_EV_FAILURE ||
+	if (f->addr.len > 0 && owner != NULL && (ev->kind == SW_EV_FAILURE ||
 	    ev->kind == SW_EV_SUCCESS)) {
 		key_start(&k, AGG_PAIR, 0);
 		key_add(&k, &f->host);
 		key_add(&k, &f->account);
 		key_add(&k, &f->addr);
-		agg_count(batch_get(st, &k, ev->when), ev);
+		pair = batch_get(st, &k, ev->when);
+		pair->owner = owner;
+		agg_count(pair, ev);
 	}
 	if (f->addr.len > 0 && ev->kind != SW_EV_AFFECTED) {
 		key_start(&k, AGG_ADDR, 0);
@@ -1292,10 +1302,12 @@ bind_subject(struct sw_store *st, const struct agg *a)
 /*
  * A server-side account, or client side a relay; account_totals shows
  * relays as client-side accounts.  Accounts are made by any event,
- * relays not by successes alone.
+ * relays not by successes alone.  An account the upsert inserts has its
+ * id kept for its pairs (a->id; 0 when it was updated instead): the
+ * last insert's rowid is set to 0 first, and an update leaves it.
  */
 static int
-apply_subject(struct sw_store *st, const struct agg *a)
+apply_subject(struct sw_store *st, struct agg *a)
 {
 	int	 client = a->key[1] == SW_DIR_CLIENT;
 	int	 create = a->n[SW_EV_FAILURE] + a->n[SW_EV_AFFECTED] +
@@ -1306,21 +1318,55 @@ apply_subject(struct sw_store *st, const struct agg *a)
 	bind_subject(st, a);
 	bind_counts(st, a);
 	bind_detail(st, a->d);
-	return stmt_run(st);
+	sqlite3_set_last_insert_rowid(st->db, 0);
+	if (stmt_run(st) == -1)
+		return -1;
+	a->id = client ? 0 : sqlite3_last_insert_rowid(st->db);
+	return 0;
 }
 
-/* An account's address; the account row was written just before. */
-static int
-apply_pair(struct sw_store *st, const struct agg *a)
+/*
+ * The id of a pair's account, written just before by apply_subject():
+ * kept there when it inserted the row, else read once and kept for the
+ * account's other pairs (they follow each other, in key order).  0 when
+ * the account has no row, -1 on error.
+ */
+static sqlite3_int64
+pair_account(struct sw_store *st, struct agg *owner)
 {
-	struct field	 host, account, addr;
+	struct field	 host, account;
+	int		 rc;
 
-	key_field(a, 0, &host);
-	key_field(a, 1, &account);
-	key_field(a, 2, &addr);
-	stmt_begin(st, ST_PAIR);
+	if (owner->id != 0)
+		return owner->id;
+	key_field(owner, 0, &host);
+	key_field(owner, 1, &account);
+	stmt_begin(st, ST_ACCOUNT_ID);
 	bind_text(st, ":host", host.p, host.len);
 	bind_blob(st, ":account", account.p, account.len);
+	if ((rc = st->berr) != SQLITE_OK)
+		store_error(st, rc, 0);
+	else if ((rc = sqlite3_step(st->cur)) == SQLITE_ROW)
+		owner->id = sqlite3_column_int64(st->cur, 0);
+	else if (rc != SQLITE_DONE)
+		store_error(st, rc, 1);
+	sqlite3_reset(st->cur);
+	sqlite3_clear_bindings(st->cur);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? owner->id : -1;
+}
+
+/* An account's address; none when the account has no row. */
+static int
+apply_pair(struct sw_store *st, struct agg *a)
+{
+	struct field	 addr;
+	sqlite3_int64	 id;
+
+	if ((id = pair_account(st, a->owner)) <= 0)
+		return (int)id;
+	key_field(a, 2, &addr);
+	stmt_begin(st, ST_PAIR);
+	bind_int(st, ":account_id", id);
 	bind_text(st, ":addr", addr.p, addr.len);
 	bind_counts(st, a);
 	return stmt_run(st);
@@ -1328,7 +1374,7 @@ apply_pair(struct sw_store *st, const struct agg *a)
 
 /* A client address: made by failures and trouble, not successes. */
 static int
-apply_addr(struct sw_store *st, const struct agg *a)
+apply_addr(struct sw_store *st, struct agg *a)
 {
 	struct field	 host, addr;
 
@@ -1345,7 +1391,7 @@ apply_addr(struct sw_store *st, const struct agg *a)
 
 /* Windowed counts. */
 static int
-apply_bucket(struct sw_store *st, const struct agg *a)
+apply_bucket(struct sw_store *st, struct agg *a)
 {
 	struct field	 host, key;
 
@@ -1496,10 +1542,10 @@ agg_cmp(const void *x, const void *y)
 /* Every aggregate of one type, by fn, in the order of the table's key. */
 static int
 apply_list(struct sw_store *st, enum agg_type type,
-    int (*fn)(struct sw_store *, const struct agg *))
+    int (*fn)(struct sw_store *, struct agg *))
 {
-	const struct agg	*a;
-	size_t			 i, n = 0;
+	struct agg	*a;
+	size_t		 i, n = 0;
 
 	for (a = st->list[type]; a != NULL; a = a->all) {
 		if (n == st->sortcap) {

@@ -7,7 +7,8 @@
  * same numbers; the foreign key of account_addrs enforced, retention
  * and reset leaving no orphan; incidents written whole by id, in id
  * order, read back with SQL and store_incidents_open(); an account's
- * successful addresses; checkpoints round trip; a commit that cannot
+ * successful addresses, each pair under its account's id (also after a
+ * failed commit); checkpoints round trip; a commit that cannot
  * write (another writer, a failing statement) leaves the database and
  * the batch as they were, and the next one writes it all exactly once;
  * damaged and newer files, those of the development builds before 0.1
@@ -885,6 +886,62 @@ test_pair(void)
 	    0);				/* client side */
 	CHECK_INT(qint(st->db, "SELECT count(*) FROM accounts WHERE account = "
 	    "CAST('carol' AS BLOB)", NULL, 0), 0);
+	store_close(st);
+}
+
+/* Every pair as "account addr failures successes;", in that order. */
+static const char *
+pair_rows(sqlite3 *db)
+{
+	return qstr(db, "SELECT group_concat(r, ';') FROM (SELECT "
+	    "CAST(a.account AS TEXT) || ' ' || p.addr || ' ' || p.failures || "
+	    "' ' || p.successes AS r FROM account_addrs p JOIN accounts a ON "
+	    "a.id = p.account_id ORDER BY 1)", NULL, 0);
+}
+
+/*
+ * A pair goes to its account's row by id: the id of an account the
+ * batch inserts (kept from its upsert), of one it updates (read once),
+ * and after a commit that failed, that of the row the retry inserts,
+ * not the one the failed commit had (another writer took that id).
+ */
+static void
+test_pair_ids(void)
+{
+	struct sw_store	*st;
+	sqlite3		*other;
+
+	if ((st = open_ok("pairid.db", &opt)) == NULL)
+		return;
+	put(st, sev(SW_EV_FAILURE, "alice", 5, "198.51.100.1", T0));
+	put(st, sev(SW_EV_SUCCESS, "bob", 3, "198.51.100.2", T0 + 1));
+	CHECK_INT(store_commit(st), 0);
+	put(st, sev(SW_EV_FAILURE, "bob", 3, "198.51.100.1", T0 + 2));
+	put(st, sev(SW_EV_FAILURE, "carol", 5, "198.51.100.1", T0 + 3));
+	put(st, sev(SW_EV_FAILURE, "alice", 5, "198.51.100.1", T0 + 4));
+	put(st, sev(SW_EV_SUCCESS, "alice", 5, "198.51.100.3", T0 + 5));
+	CHECK_INT(store_commit(st), 0);
+	CHECK_STR(pair_rows(st->db), "alice 198.51.100.1 2 0;"
+	    "alice 198.51.100.3 0 1;bob 198.51.100.1 1 0;"
+	    "bob 198.51.100.2 0 1;carol 198.51.100.1 1 0");
+
+	CHECK_INT(sqlite3_open(path("pairid.db"), &other), SQLITE_OK);
+	CHECK_INT(sqlite3_exec(other, "CREATE TRIGGER disk_full BEFORE "
+	    "INSERT ON account_addrs BEGIN SELECT RAISE(ABORT, 'disk full'); "
+	    "END", NULL, NULL, NULL), SQLITE_OK);
+	put(st, sev(SW_EV_FAILURE, "dave", 4, "198.51.100.4", T0 + 6));
+	put(st, sev(SW_EV_FAILURE, "erin", 4, "198.51.100.4", T0 + 7));
+	CHECK_INT(store_commit(st), -1);
+	CHECK_INT(sqlite3_exec(other, "DROP TRIGGER disk_full; "
+	    "INSERT INTO accounts (host, account, last_seen) VALUES "
+	    "('mx9', CAST('mallory' AS BLOB), 1)", NULL, NULL, NULL),
+	    SQLITE_OK);
+	CHECK_INT(store_commit(st), 0);
+	CHECK_STR(pair_rows(st->db), "alice 198.51.100.1 2 0;"
+	    "alice 198.51.100.3 0 1;bob 198.51.100.1 1 0;"
+	    "bob 198.51.100.2 0 1;carol 198.51.100.1 1 0;"
+	    "dave 198.51.100.4 1 0;erin 198.51.100.4 1 0");
+	sqlite3_close(other);
 	store_close(st);
 }
 
@@ -1989,6 +2046,7 @@ main(void)
 	test_incident_order();
 	test_relay_state();
 	test_pair();
+	test_pair_ids();
 	test_read_errors();
 	test_checkpoints();
 	test_busy();
