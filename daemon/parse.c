@@ -728,10 +728,24 @@ parse_memo(struct sw_clock *c, const char *buf, const struct sw_line *l)
 }
 
 /*
+ * The bytes a stamp begins with: a month's (parse_classic) or a digit
+ * (parse_rfc3339).  Only a message after the host that begins with one
+ * may be a relay's header, whose time the line would take instead.
+ */
+static const unsigned char may_stamp[256] = {
+	['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1,
+	['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
+	['J'] = 1, ['F'] = 1, ['M'] = 1, ['A'] = 1, ['S'] = 1,
+	['O'] = 1, ['N'] = 1, ['D'] = 1
+};
+
+/*
  * The time of the line buf (len bytes) and *bad, as parse_line() gives
  * them, with the same effect on the clock.  A line passed over by the
- * front end needs nothing else: when its stamp is the line before's, its
- * host and tag are all there is to read (parse_memo).
+ * front end needs nothing else: when its stamp is the line before's and
+ * a host follows, the line has the memo's time unless a relay's header
+ * follows the host instead of a tag (parse_envelope), which only a
+ * message beginning like a stamp and not with a tag can be (parse_memo).
  */
 time_t
 parse_stamp(struct sw_clock *c, const char *buf, size_t len, int *bad)
@@ -743,7 +757,8 @@ parse_stamp(struct sw_clock *c, const char *buf, size_t len, int *bad)
 	    memcmp(buf, c->memo, c->memolen) == 0) {
 		for (h = q = buf + c->memolen; q < end && *q != ' '; q++)
 			continue;
-		if (q > h && q < end && parse_tag(q + 1, end, &l) != NULL) {
+		if (q > h && q < end && (++q == end || !may_stamp[(unsigned
+		    char)*q] || parse_tag(q, end, &l) != NULL)) {
 			*bad = 0;
 			return c->memowhen;
 		}
