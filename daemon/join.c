@@ -33,6 +33,7 @@ struct sw_join {
 	uint64_t	 pos;		/* offset of the next line (join_at) */
 	struct join_slot mainlog;	/* an Exim mainlog entry */
 	struct join_slot parts[JOIN_SLOTS];
+	size_t		 nheld;		/* slots used: join_held() */
 };
 
 static void	slot_start(struct sw_join *, struct join_slot *,
@@ -83,6 +84,7 @@ slot_start(struct sw_join *j, struct join_slot *s, const char *line,
 	memcpy(s->buf, line, len);
 	s->buf[len] = '\0';
 	s->len = len;
+	j->nheld += !s->used;
 	s->used = 1;
 	memset(&s->rec, 0, sizeof(s->rec));
 	parse_line(&j->clock, s->buf, len, &s->rec.env);
@@ -122,6 +124,7 @@ slot_emit(struct sw_join *j, struct join_slot *s)
 	if (!s->used)
 		return;
 	s->used = 0;
+	j->nheld--;
 	s->rec.text = s->rec.env.msg;
 	s->rec.len = s->rec.env.msglen;
 	j->cb(j->arg, &s->rec);
@@ -264,6 +267,8 @@ join_held(const struct sw_join *j, uint64_t *pos, size_t max)
 {
 	size_t	 i, n = 0;
 
+	if (j->nheld == 0)
+		return 0;		/* every line of a Postfix log */
 	if (j->mainlog.used && n++ < max)
 		pos[n - 1] = j->mainlog.rec.pos;
 	for (i = 0; i < JOIN_SLOTS; i++)
