@@ -45,7 +45,7 @@ CTL	 = $(CORE) journal store feed attrib incident alert count out scan \
 DAEMON	 = $(CORE) tail journal store notify hook feed attrib incident alert count \
 	   spawn relayconf relayexim relaycheck relaynote control smtpwatchd
 UNITS	 = t_parse t_rules t_match t_corpus t_lines t_feed t_attrib t_recent \
-	   t_util t_held t_relayset
+	   t_util t_held t_relayset t_front
 # Unit tests of the daemon's own files: they link what they need.
 DUNITS	 = t_tail t_store t_incident
 

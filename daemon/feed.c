@@ -576,15 +576,17 @@ feed_line(void *arg, const char *p, size_t n, int cut, uint64_t start,
     uint64_t next)
 {
 	struct sw_feed	*f = arg;
+	uint64_t	 miss = 0;
 
 	f->st.lines++;
 	if (cut)
 		f->st.cut++;
-	if (!cut && front_skip(f->fe, start, next) &&
+	if (!cut && front_skip(f->fe, start, next, &miss) &&
 	    join_held(f->j, NULL, 0) == 0 && !parse_may_hold(p, n))
 		feed_skip(f, p, n, start);
 	else {
 		join_at(f->j, start);
+		join_miss(f->j, miss);
 		join_line(f->j, p, n, cut);
 	}
 	f->next = next;

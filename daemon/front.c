@@ -10,7 +10,9 @@
  * told by feed.c with parse_may_hold(): a pattern anchored at line
  * starts would double the cost of the pass).
  * One pass over the buffer finds them all; a line with none of them can
- * match no rule and is counted without its envelope being parsed.
+ * match no rule and is counted without its envelope being parsed.  A
+ * line with some is read, and the rules whose literal it lacks are
+ * passed over by the matcher (front_skip's *miss, sw_record.miss).
  *
  * A line passed over still has its stamp read (join_stamp), so that year
  * inference, the newest time seen and the warning about a day its year
@@ -33,9 +35,13 @@
 #ifdef SW_VECTORSCAN
 #include <hs.h>
 
-/* Lines with start in [a, b) are read: the candidates. */
+/*
+ * A candidate line, [a, b) in the stream, and the rules whose literal
+ * was found in it (bit i for the rule extracts[i]).
+ */
 struct front_span {
 	uint64_t	 a, b;
+	uint64_t	 hit;
 };
 
 /*
@@ -47,11 +53,15 @@ struct sw_frontdb {
 	int		 tried;		/* compiled, or failed to */
 	hs_database_t	*db;
 	hs_scratch_t	*scratch;
+	uint64_t	*bit;		/* per pattern id: its rule's bit, or 0 */
+	uint64_t	 rules;		/* the bits of every rule with one */
 };
 
 struct sw_front {
 	hs_database_t	*db;
 	hs_scratch_t	*scratch;
+	const uint64_t	*bit;		/* the database's */
+	uint64_t	 rules;
 	uint64_t	 lo, hi;	/* the chunk: [lo, hi) in the stream */
 	const char	*p;		/* its bytes, while scanning */
 	uint64_t	 linebeg, lineend;	/* the last candidate line */
@@ -106,9 +116,13 @@ front_anchor(const struct sw_extract *x)
 	return best;
 }
 
-/* Compiles the patterns; NULL (said why) when it cannot. */
+/*
+ * Compiles the patterns; NULL (said why) when it cannot.  A rule's
+ * pattern reports the rule's bit (*bit, per pattern id): the first 64
+ * rules have one (*rules), any other is never ruled out.
+ */
 static hs_database_t *
-front_compile(const struct sw_rules *rs)
+front_compile(const struct sw_rules *rs, uint64_t **bit, uint64_t *rules)
 {
 	hs_database_t		*db = NULL;
 	hs_compile_error_t	*err = NULL;
@@ -120,6 +134,8 @@ front_compile(const struct sw_rules *rs)
 	pat = xcalloc(max, sizeof(*pat));
 	flags = xcalloc(max, sizeof(*flags));
 	ids = xcalloc(max, sizeof(*ids));
+	*bit = xcalloc(max, sizeof(**bit));
+	*rules = 0;
 	for (i = 0; front_fixed[i] != NULL; i++, n++) {
 		pat[n] = xstrdup(front_fixed[i]);
 		flags[n] = 0;
@@ -131,6 +147,10 @@ front_compile(const struct sw_rules *rs)
 			log_debug("front end off: rule %s has no literal",
 			    rs->extracts[i].id);
 			goto out;
+		}
+		if (i < 64) {
+			(*bit)[n] = (uint64_t)1 << i;
+			*rules |= (uint64_t)1 << i;
 		}
 		pat[n++] = front_escape(a);
 	}
@@ -165,6 +185,7 @@ frontdb_free(struct sw_frontdb *fd)
 		return;
 	hs_free_scratch(fd->scratch);
 	hs_free_database(fd->db);
+	free(fd->bit);
 	free(fd);
 }
 
@@ -178,7 +199,8 @@ frontdb_get(const struct sw_rules *rs)
 		return -1;
 	if (!fd->tried) {
 		fd->tried = 1;
-		if ((fd->db = front_compile(rs)) != NULL &&
+		if ((fd->db = front_compile(rs, &fd->bit, &fd->rules)) !=
+		    NULL &&
 		    hs_alloc_scratch(fd->db, &fd->scratch) != HS_SUCCESS) {
 			log_warnx("front end off (every line is read): "
 			    "vectorscan: no scratch space");
@@ -202,6 +224,8 @@ front_new(const struct sw_rules *rs)
 	fe = xcalloc(1, sizeof(*fe));
 	fe->db = rs->front->db;
 	fe->scratch = rs->front->scratch;
+	fe->bit = rs->front->bit;
+	fe->rules = rs->front->rules;
 	return fe;
 }
 
@@ -214,15 +238,17 @@ front_free(struct sw_front *fe)
 	free(fe);
 }
 
-/* Adds the span [a, b), merged with the last one where they touch. */
+/*
+ * Adds the line [a, b) with the rules hit, merged with the last span
+ * when it is the same line.
+ */
 static void
-front_span(struct sw_front *fe, uint64_t a, uint64_t b)
+front_span(struct sw_front *fe, uint64_t a, uint64_t b, uint64_t hit)
 {
 	struct front_span	*l = fe->n > 0 ? &fe->v[fe->n - 1] : NULL;
 
-	if (l != NULL && a >= l->a && a <= l->b) {
-		if (b > l->b)
-			l->b = b;
+	if (l != NULL && a >= l->a && a < l->b) {
+		l->hit |= hit;
 		return;
 	}
 	if (l != NULL && a < l->a)
@@ -233,6 +259,7 @@ front_span(struct sw_front *fe, uint64_t a, uint64_t b)
 	}
 	fe->v[fe->n].a = a;
 	fe->v[fe->n].b = b;
+	fe->v[fe->n].hit = hit;
 	fe->n++;
 }
 
@@ -257,18 +284,20 @@ front_hit(unsigned int id, unsigned long long from, unsigned long long to,
 	size_t		 len = (size_t)(fe->hi - fe->lo), bol, eol;
 	const char	*nl;
 
-	(void)id;
 	(void)from;
 	(void)flags;
-	if (to == 0 || (fe->lo + to > fe->linebeg &&
-	    fe->lo + to <= fe->lineend))
-		return 0;	/* in the line just taken */
+	if (to == 0)
+		return 0;
+	if (fe->lo + to > fe->linebeg && fe->lo + to <= fe->lineend) {
+		fe->v[fe->n - 1].hit |= fe->bit[id];	/* the line just taken */
+		return 0;
+	}
 	bol = front_bol(fe->p, (size_t)to - 1);
 	nl = memchr(fe->p + to, '\n', len - (size_t)to);
 	eol = nl == NULL ? len : (size_t)(nl - fe->p) + 1;
 	fe->linebeg = fe->lo + bol;
 	fe->lineend = fe->lo + eol;
-	front_span(fe, fe->lo + bol, fe->lo + eol);
+	front_span(fe, fe->lo + bol, fe->lo + eol, fe->bit[id]);
 	return 0;
 }
 
@@ -280,7 +309,7 @@ front_cmp(const void *a, const void *b)
 	return x->a < y->a ? -1 : x->a > y->a;
 }
 
-/* Sorts the spans and merges those that overlap. */
+/* Sorts the spans and merges those of the same line. */
 static void
 front_sort(struct sw_front *fe)
 {
@@ -288,10 +317,9 @@ front_sort(struct sw_front *fe)
 
 	qsort(fe->v, fe->n, sizeof(*fe->v), front_cmp);
 	for (i = 1; i < fe->n; i++) {
-		if (fe->v[i].a <= fe->v[k].b) {
-			if (fe->v[i].b > fe->v[k].b)
-				fe->v[k].b = fe->v[i].b;
-		} else
+		if (fe->v[i].a < fe->v[k].b)
+			fe->v[k].hit |= fe->v[i].hit;
+		else
 			fe->v[++k] = fe->v[i];
 	}
 	fe->n = fe->n > 0 ? k + 1 : 0;
@@ -324,18 +352,25 @@ front_chunk(struct sw_front *fe, const char *p, size_t n, uint64_t off)
 
 /*
  * 1 when the line [start, next) lies whole in the last chunk scanned and
- * nothing was found in it: no rule can match it.  Lines are asked about
- * in order.
+ * nothing was found in it: no rule can match it.  *miss is then set to
+ * the rules none of whose literals is in the line (bit i for the rule
+ * extracts[i]: match_record() passes over them), to 0 when the line is
+ * not known.  Lines are asked about in order.
  */
 int
-front_skip(struct sw_front *fe, uint64_t start, uint64_t next)
+front_skip(struct sw_front *fe, uint64_t start, uint64_t next,
+    uint64_t *miss)
 {
+	*miss = 0;
 	if (fe == NULL || start < fe->lo || next > fe->hi)
 		return 0;
 	while (fe->next < fe->n && fe->v[fe->next].b <= start)
 		fe->next++;
-	if (fe->next < fe->n && fe->v[fe->next].a <= start)
+	if (fe->next < fe->n && fe->v[fe->next].a <= start) {
+		*miss = fe->rules & ~fe->v[fe->next].hit;
 		return 0;
+	}
+	*miss = fe->rules;
 	return 1;
 }
 
@@ -386,11 +421,13 @@ front_chunk(struct sw_front *fe, const char *p, size_t n, uint64_t off)
 }
 
 int
-front_skip(struct sw_front *fe, uint64_t start, uint64_t next)
+front_skip(struct sw_front *fe, uint64_t start, uint64_t next,
+    uint64_t *miss)
 {
 	(void)fe;
 	(void)start;
 	(void)next;
+	*miss = 0;
 	return 0;
 }
 

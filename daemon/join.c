@@ -31,6 +31,7 @@ struct sw_join {
 	void		*arg;
 	unsigned long	 lineno;
 	uint64_t	 pos;		/* offset of the next line (join_at) */
+	uint64_t	 miss;		/* its rules known not to match */
 	struct join_slot mainlog;	/* an Exim mainlog entry */
 	struct join_slot parts[JOIN_SLOTS];
 	size_t		 nheld;		/* slots used: join_held() */
@@ -178,11 +179,13 @@ join_part(struct sw_join *j, const char *line, size_t len, int cut,
 
 /* Hands one record on without a copy. */
 static void
-join_pass(struct sw_join *j, int cut, const struct sw_line *l)
+join_pass(struct sw_join *j, int cut, const struct sw_line *l,
+    uint64_t miss)
 {
 	struct sw_record	 rec;
 
 	memset(&rec, 0, sizeof(rec));
+	rec.miss = miss;
 	rec.env = *l;
 	rec.text = l->msg;
 	rec.len = l->msglen;
@@ -201,7 +204,9 @@ void
 join_line(struct sw_join *j, const char *line, size_t len, int cut)
 {
 	struct sw_line	 l;
+	uint64_t	 miss = j->miss;
 
+	j->miss = 0;
 	j->lineno++;
 	if (len > SW_LINE_MAX) {
 		len = SW_LINE_MAX;
@@ -221,7 +226,7 @@ join_line(struct sw_join *j, const char *line, size_t len, int cut)
 		join_part(j, line, len, cut, &l);
 		return;
 	}
-	join_pass(j, cut, &l);
+	join_pass(j, cut, &l, miss);
 }
 
 /*
@@ -255,6 +260,17 @@ void
 join_at(struct sw_join *j, uint64_t pos)
 {
 	j->pos = pos;
+}
+
+/*
+ * The rules the line join_line() takes next cannot match (front_skip),
+ * for its record when the line is one by itself; a record joined from
+ * several lines has none.
+ */
+void
+join_miss(struct sw_join *j, uint64_t miss)
+{
+	j->miss = miss;
 }
 
 /*

@@ -466,7 +466,8 @@ match_unwatched(const struct sw_matcher *m, const struct sw_extract *x,
  * rsyslog's "message repeated N times"), SW_MATCH_DUP (every copy was
  * Exim's), SW_MATCH_IGNORED or SW_MATCH_ELSEWHERE (a delivery through
  * a relay not watched) with ev->rule set, or SW_MATCH_NONE.  With a
- * relay set, each event updates it in log order.
+ * relay set, each event updates it in log order.  The rules in rec->miss
+ * are passed over: the front end found none of their literals.
  */
 int
 match_record(struct sw_matcher *m, const struct sw_record *rec,
@@ -482,7 +483,8 @@ match_record(struct sw_matcher *m, const struct sw_record *rec,
 	ok = match_programs(m, rec->env.tag, rec->env.taglen);
 	for (i = 0; i < m->rs->nextracts; i++) {
 		x = &m->rs->extracts[i];
-		if (!ok[i] || !match_literals(x, rec))
+		if (!ok[i] || (i < 64 && (rec->miss >> i & 1)) ||
+		    !match_literals(x, rec))
 			continue;
 		if (match_unwatched(m, x, rec)) {
 			ev->rule = x;

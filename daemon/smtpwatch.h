@@ -147,6 +147,8 @@ struct sw_record {
 	uint64_t	 pos;		/* byte offset of that line (join_at) */
 	unsigned int	 nlines;	/* physical lines joined */
 	int		 cut;		/* a line was longer than SW_LINE_MAX */
+	uint64_t	 miss;		/* rules known not to match: bit i for
+					   extracts[i] (front_skip), or 0 */
 };
 
 struct sw_fix {
@@ -634,6 +636,7 @@ void		 join_free(struct sw_join *);
 void		 join_line(struct sw_join *, const char *, size_t, int);
 void		 join_flush(struct sw_join *);
 void		 join_at(struct sw_join *, uint64_t);
+void		 join_miss(struct sw_join *, uint64_t);
 size_t		 join_held(const struct sw_join *, uint64_t *, size_t);
 void		 join_flush_entry(struct sw_join *);
 time_t		 join_stamp(struct sw_join *, const char *, size_t, int *);
@@ -770,7 +773,8 @@ void		 frontdb_free(struct sw_frontdb *);
 struct sw_front	*front_new(const struct sw_rules *);
 void		 front_free(struct sw_front *);
 void		 front_chunk(struct sw_front *, const char *, size_t, uint64_t);
-int		 front_skip(struct sw_front *, uint64_t, uint64_t);
+int		 front_skip(struct sw_front *, uint64_t, uint64_t,
+		    uint64_t *);
 void		 front_reset(struct sw_front *);
 
 /*
