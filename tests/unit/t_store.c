@@ -8,7 +8,8 @@
  * and reset leaving no orphan; incidents written whole by id, in id
  * order, read back with SQL and store_incidents_open(); an account's
  * successful addresses, each pair under its account's id (also after a
- * failed commit); checkpoints round trip; a commit that cannot
+ * failed commit); the WAL copied into the file every WAL_PAGES frames;
+ * checkpoints round trip; a commit that cannot
  * write (another writer, a failing statement) leaves the database and
  * the batch as they were, and the next one writes it all exactly once;
  * damaged and newer files, those of the development builds before 0.1
@@ -942,6 +943,41 @@ test_pair_ids(void)
 	    "bob 198.51.100.2 0 1;carol 198.51.100.1 1 0;"
 	    "dave 198.51.100.4 1 0;erin 198.51.100.4 1 0");
 	sqlite3_close(other);
+	store_close(st);
+}
+
+/*
+ * The WAL is copied into the file once it holds WAL_PAGES frames, not
+ * before three quarters of them (a page several commits write goes into
+ * the file once), and never holds more than that after a commit.
+ */
+static void
+test_wal(void)
+{
+	struct sw_store	*st;
+	char		 name[32], addr[32];
+	int		 i, k, most = 0, copied = 0;
+
+	if ((st = open_ok("wal.db", &opt)) == NULL)
+		return;
+	for (i = 0; i < 1000 && !copied; i++) {
+		for (k = 0; k < 200; k++) {
+			snprintf(name, sizeof(name), "u%d-%d@example.com", i, k);
+			snprintf(addr, sizeof(addr), "10.%d.%d.%d", i % 250,
+			    k, (i + k) % 250);
+			put(st, sev(SW_EV_FAILURE, name, strlen(name), addr,
+			    T0 + i * 60 + k % 60));
+		}
+		if (!CHECK_INT(store_commit(st), 0))
+			break;
+		if (st->walpages == 0 && i > 0)
+			copied = 1;
+		else if (st->walpages > most)
+			most = st->walpages;
+	}
+	CHECK(copied);
+	CHECK(most < WAL_PAGES);
+	CHECK(most >= WAL_PAGES / 4 * 3);
 	store_close(st);
 }
 
@@ -2047,6 +2083,7 @@ main(void)
 	test_relay_state();
 	test_pair();
 	test_pair_ids();
+	test_wal();
 	test_read_errors();
 	test_checkpoints();
 	test_busy();
