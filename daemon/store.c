@@ -637,6 +637,27 @@ stmt_run(struct sw_store *st)
 	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -1;
 }
 
+/*
+ * Steps the current statement to its first row and resets it; *v is
+ * that row's first column.  Returns 1, 0 when there is no row, or -1
+ * with the error kept in st->err.
+ */
+static int
+stmt_row(struct sw_store *st, int64_t *v)
+{
+	int	 rc;
+
+	if ((rc = st->berr) != SQLITE_OK)
+		store_error(st, rc, 0);
+	else if ((rc = sqlite3_step(st->cur)) == SQLITE_ROW)
+		*v = sqlite3_column_int64(st->cur, 0);
+	else if (rc != SQLITE_DONE)
+		store_error(st, rc, 1);
+	sqlite3_reset(st->cur);
+	sqlite3_clear_bindings(st->cur);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
 /* Runs a statement without parameters: BEGIN, COMMIT, ROLLBACK. */
 static int
 stmt_simple(struct sw_store *st, enum stmt i)
@@ -1339,6 +1360,7 @@ static sqlite3_int64
 pair_account(struct sw_store *st, struct agg *owner)
 {
 	struct field	 host, account;
+	int64_t		 id;
 	int		 rc;
 
 	if (owner->id != 0)
@@ -1348,15 +1370,9 @@ pair_account(struct sw_store *st, struct agg *owner)
 	stmt_begin(st, ST_ACCOUNT_ID);
 	bind_text(st, ":host", host.p, host.len);
 	bind_blob(st, ":account", account.p, account.len);
-	if ((rc = st->berr) != SQLITE_OK)
-		store_error(st, rc, 0);
-	else if ((rc = sqlite3_step(st->cur)) == SQLITE_ROW)
-		owner->id = sqlite3_column_int64(st->cur, 0);
-	else if (rc != SQLITE_DONE)
-		store_error(st, rc, 1);
-	sqlite3_reset(st->cur);
-	sqlite3_clear_bindings(st->cur);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? owner->id : -1;
+	if ((rc = stmt_row(st, &id)) == 1)
+		owner->id = id;
+	return rc == -1 ? -1 : owner->id;
 }
 
 /* An account's address; none when the account has no row. */
@@ -2178,22 +2194,17 @@ store_failures_since(struct sw_store *st, time_t t)
 
 /*
  * Steps the current statement to its one row and resets it; *v is its
- * first column.  Returns 0, or -1 with the error kept in st->err.
+ * first column.  Returns 0, or -1 with the error kept in st->err (no
+ * row is one).
  */
 static int
 stmt_int(struct sw_store *st, int64_t *v)
 {
-	int	 rc;
+	int	 rc = stmt_row(st, v);
 
-	if ((rc = st->berr) != SQLITE_OK)
-		store_error(st, rc, 0);
-	else if ((rc = sqlite3_step(st->cur)) == SQLITE_ROW)
-		*v = sqlite3_column_int64(st->cur, 0);
-	else
-		store_error(st, rc, rc != SQLITE_DONE);
-	sqlite3_reset(st->cur);
-	sqlite3_clear_bindings(st->cur);
-	return rc == SQLITE_ROW ? 0 : -1;
+	if (rc == 0)
+		store_error(st, SQLITE_DONE, 0);
+	return rc == 1 ? 0 : -1;
 }
 
 /* Text column col into dst of size bytes, cut and NUL-terminated. */
