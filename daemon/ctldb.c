@@ -295,18 +295,27 @@ listing(const struct ctldb_opt *o, const char *sql,
 	return 0;
 }
 
-/*
- * The failures (or another column of buckets) of a row in the window
- * :since to :until: its buckets that start within it.  scope and key
- * are SQL expressions of the row.
- */
-#define WINDOWED(col, scope, host, key) \
-	"(SELECT coalesce(sum(b." col "), 0) FROM buckets b " \
-	"WHERE b.scope = " scope " AND b.host = " host " " \
-	"AND b.key = CAST(" key " AS BLOB) " \
-	"AND b.start >= coalesce(:since, 0) " \
-	"AND (:until IS NULL OR b.start < :until))"
+/* No --since, no --until. */
 #define NO_WINDOW	"(:since IS NULL AND :until IS NULL)"
+
+/*
+ * The sums of the buckets that start within the window :since to
+ * :until, one row w per scope, host and key, joined to a listing's row
+ * by scope, host and key (SQL expressions of the row); no rows without
+ * a window.  The buckets are keyed by time first (sql/003): the window
+ * is one range of them, read once for the whole listing.
+ */
+#define WINDOW_JOIN(scope, host, key) \
+	"LEFT JOIN (SELECT scope, host, key, sum(failures) AS failures, " \
+	"sum(affected) AS affected FROM buckets " \
+	"WHERE NOT " NO_WINDOW " AND start >= coalesce(:since, 0) " \
+	"AND (:until IS NULL OR start < :until) " \
+	"GROUP BY scope, host, key) w ON w.scope = " scope " " \
+	"AND w.host = " host " AND w.key = CAST(" key " AS BLOB) "
+/* A row's column in the window: the total without one. */
+#define WINDOWED(col, total) \
+	"CASE WHEN " NO_WINDOW " THEN " total " " \
+	"ELSE coalesce(w." col ", 0) END"
 
 /*
  * accounts: account_totals, most failures first.  With --since or
@@ -332,18 +341,18 @@ ctldb_accounts(const struct ctldb_opt *o)
 	/* a row of folded accounts: account NULL, its buckets 'fold' */
 	static const char sql[] =
 	    "SELECT * FROM (SELECT a.host, a.direction, a.account, "
-	    "CASE WHEN " NO_WINDOW " THEN a.failures ELSE "
-	    WINDOWED("failures", "CASE WHEN a.folded > 0 THEN 'fold' "
-		"WHEN a.direction = 'server' THEN 'account' ELSE 'relay' END",
-		"a.host", "coalesce(a.account, a.network)")
-	    " END AS failures, "
+	    WINDOWED("failures", "a.failures") " AS failures, "
 	    "a.successes, a.affected AS held_back, a.trouble, a.addresses, "
 	    "a.first_failure, a.last_failure, a.last_success, a.last_addr, "
 	    "a.last_reply, a.last_diagnosis, a.folded, a.network, "
 	    "CASE WHEN a.folded > 0 THEN printf('[%d folded from %s]', "
 	    "a.folded, CASE a.network WHEN '' THEN 'no address' "
 	    "ELSE a.network END) ELSE a.account END AS _account "
-	    "FROM account_totals a WHERE coalesce(:direction, a.direction) = "
+	    "FROM account_totals a "
+	    WINDOW_JOIN("CASE WHEN a.folded > 0 THEN 'fold' "
+		"WHEN a.direction = 'server' THEN 'account' ELSE 'relay' END",
+		"a.host", "coalesce(a.account, a.network)")
+	    "WHERE coalesce(:direction, a.direction) = "
 	    "a.direction AND coalesce(:host, a.host) = a.host) "
 	    "WHERE " NO_WINDOW " OR failures > 0 "
 	    "ORDER BY failures DESC, account, host, direction";
@@ -437,12 +446,12 @@ ctldb_addresses(const struct ctldb_opt *o)
 	};
 	static const char sql[] =
 	    "SELECT * FROM (SELECT d.host, d.addr, "
-	    "CASE WHEN " NO_WINDOW " THEN d.failures ELSE "
-	    WINDOWED("failures", "'addr'", "d.host", "d.addr")
-	    " END AS failures, "
+	    WINDOWED("failures", "d.failures") " AS failures, "
 	    "d.successes, d.trouble, d.accounts, d.last_account, "
 	    "d.first_failure, d.last_failure, d.last_success, d.folded "
-	    "FROM address_totals d WHERE coalesce(:host, d.host) = d.host) "
+	    "FROM address_totals d "
+	    WINDOW_JOIN("'addr'", "d.host", "d.addr")
+	    "WHERE coalesce(:host, d.host) = d.host) "
 	    "WHERE (" NO_WINDOW " OR failures > 0) AND "
 	    "(:failing = 0 OR (failures > 0 AND successes = 0)) "
 	    "ORDER BY failures DESC, addr, host";
@@ -471,14 +480,11 @@ ctldb_relays(const struct ctldb_opt *o)
 	};
 	static const char sql[] =
 	    "SELECT * FROM (SELECT r.host, r.relay, r.state, "
-	    "CASE WHEN " NO_WINDOW " THEN r.failures ELSE "
-	    WINDOWED("failures", "'relay'", "r.host", "r.relay")
-	    " END AS failures, "
-	    "CASE WHEN " NO_WINDOW " THEN r.affected ELSE "
-	    WINDOWED("affected", "'relay'", "r.host", "r.relay")
-	    " END AS held_back, r.successes, "
+	    WINDOWED("failures", "r.failures") " AS failures, "
+	    WINDOWED("affected", "r.affected") " AS held_back, r.successes, "
 	    "r.trouble, r.first_failure, r.last_failure, r.last_success, "
 	    "r.last_addr, r.last_reply, r.last_diagnosis FROM relay_totals r "
+	    WINDOW_JOIN("'relay'", "r.host", "r.relay")
 	    "WHERE coalesce(:host, r.host) = r.host) "
 	    "WHERE " NO_WINDOW " OR failures + held_back > 0 "
 	    "ORDER BY failures DESC, relay, host";

@@ -393,7 +393,7 @@ static const char *const stmt_sql[ST_N] = {
 	[ST_BUCKET] =
 	    "INSERT INTO buckets (scope, host, key, start, failures, "
 	    "affected) VALUES (:scope, :host, :key, :start, :failures, "
-	    ":affected) ON CONFLICT (scope, host, key, start) DO UPDATE SET "
+	    ":affected) ON CONFLICT (start, scope, host, key) DO UPDATE SET "
 	    ADD("failures") ", " ADD("affected"),
 	[ST_INC_SAVE] =
 	    "INSERT INTO incidents (id, host, kind, direction, subject, "
@@ -1524,10 +1524,10 @@ apply_position(struct sw_store *st, const struct sw_checkpoint *cp,
 }
 
 /*
- * Two aggregates of one type in the order of their table's key: sub
- * (scope), then each field as SQLite's BINARY collation compares it,
- * then a bucket's start.  Rows written in that order are near each
- * other in the B-tree: a storm's batch touches each page once.
+ * Two aggregates of one type in the order of their table's key: a
+ * bucket's start first, then sub (scope), then each field as SQLite's
+ * BINARY collation compares it.  Rows written in that order are near
+ * each other in the B-tree: a storm's batch touches each page once.
  */
 static int
 agg_cmp(const void *x, const void *y)
@@ -1540,6 +1540,12 @@ agg_cmp(const void *x, const void *y)
 	int			 i, c;
 	time_t			 ta, tb;
 
+	if (a->key[0] == AGG_BUCKET) {
+		ta = key_start_time(a);
+		tb = key_start_time(b);
+		if (ta != tb)
+			return ta < tb ? -1 : 1;
+	}
 	if (a->key[1] != b->key[1])
 		return a->key[1] < b->key[1] ? -1 : 1;
 	for (i = 0; i < nfields[a->key[0]]; i++) {
@@ -1552,11 +1558,7 @@ agg_cmp(const void *x, const void *y)
 		p += 2 + la;
 		q += 2 + lb;
 	}
-	if (a->key[0] != AGG_BUCKET)
-		return 0;
-	ta = key_start_time(a);
-	tb = key_start_time(b);
-	return ta < tb ? -1 : ta > tb;
+	return 0;
 }
 
 /* Every aggregate of one type, by fn, in the order of the table's key. */
@@ -1921,7 +1923,7 @@ expire_rollup(struct sw_store *st, time_t before)
 	    "affected) SELECT scope, host, key, start - start %% %d AS h, "
 	    "sum(failures), sum(affected) FROM buckets WHERE start < %lld "
 	    "AND start %% %d != 0 GROUP BY scope, host, key, h "
-	    "ON CONFLICT (scope, host, key, start) DO UPDATE SET "
+	    "ON CONFLICT (start, scope, host, key) DO UPDATE SET "
 	    ADD("failures") ", " ADD("affected") "; "
 	    "DELETE FROM buckets WHERE start < %lld AND start %% %d != 0",
 	    ROLLUP_WIDTH, (long long)before, ROLLUP_WIDTH, (long long)before,
@@ -2914,7 +2916,7 @@ store_vacuum(struct sw_store *st)
 	ADD("members") ", " ADD("failures") ", " FIRST("first_failure")	   \
 	", " LAST("last_failure") ", " LAST("last_seen") ", "		   \
 	LAST("last_fold")
-#define FOLD_BSUM	" ON CONFLICT (scope, host, key, start) DO UPDATE "   \
+#define FOLD_BSUM	" ON CONFLICT (start, scope, host, key) DO UPDATE "   \
 	"SET " ADD("failures") ", " ADD("affected")
 #define FOLD_PSUM	" ON CONFLICT (account_id, addr) DO UPDATE SET "     \
 	ADD("failures") ", " ADD("successes") ", " ADD("folded") ", "	   \
@@ -2962,8 +2964,9 @@ static const struct {
 	{ "INSERT INTO buckets (scope, host, key, start, failures, affected) "
 	    "SELECT 'fold', b.host, CAST(sw_net(a.last_addr, ?1, ?2) AS BLOB) "
 	    "AS net, b.start, sum(b.failures), sum(b.affected) "
-	    "FROM accounts a CROSS JOIN buckets b ON b.scope = 'account' AND "
-	    "b.host = a.host AND b.key = a.account WHERE " FOLD_ACCOUNT("a.")
+	    "FROM buckets b CROSS JOIN accounts a ON a.host = b.host AND "
+	    "a.direction = 'server' AND a.account = b.key "
+	    "WHERE b.scope = 'account' AND " FOLD_ACCOUNT("a.")
 	    " GROUP BY b.host, net, b.start" FOLD_BSUM, 0 },
 	{ "DELETE FROM buckets WHERE scope = 'account' AND (host, key) IN "
 	    "(SELECT host, account FROM accounts WHERE " FOLD_ACCOUNT("")
@@ -2978,10 +2981,10 @@ static const struct {
 	    " GROUP BY host, net" FOLD_SUM, 0 },
 	{ "INSERT INTO buckets (scope, host, key, start, failures, affected) "
 	    "SELECT 'addr', b.host, CAST(sw_net(d.addr, ?1, ?2) AS BLOB) AS "
-	    "net, b.start, sum(b.failures), sum(b.affected) FROM addresses d "
-	    "CROSS JOIN buckets b ON b.scope = 'addr' AND b.host = d.host AND "
-	    "b.key = CAST(d.addr AS BLOB) WHERE " FOLD_ADDR("d.")
-	    " GROUP BY b.host, net, b.start" FOLD_BSUM, 0 },
+	    "net, b.start, sum(b.failures), sum(b.affected) FROM buckets b "
+	    "CROSS JOIN addresses d ON d.host = b.host AND "
+	    "d.addr = CAST(b.key AS TEXT) WHERE b.scope = 'addr' AND "
+	    FOLD_ADDR("d.") " GROUP BY b.host, net, b.start" FOLD_BSUM, 0 },
 	{ "DELETE FROM buckets WHERE scope = 'addr' AND (host, key) IN "
 	    "(SELECT host, CAST(addr AS BLOB) FROM addresses WHERE "
 	    FOLD_ADDR("") ")", 0 },

@@ -358,6 +358,14 @@ def size_limit(w):
     rc, out, err = ctl(d, 'accounts')
     if '[%d folded from 2001:db8:1:2::/64]' % folded not in out:
         fail('accounts does not show the folded row:\n%s' % out[:2000])
+    # A window holding every bucket: the same failures, the folded row's
+    # from its buckets of scope 'fold', the others' from 'account'.
+    rc, out, err = ctl(d, 'accounts', '--since', '2000-01-01T00:00:00', '--json')
+    win = {(r['account'], r['network']): r['failures'] for r in json.loads(out)
+           if r['direction'] == 'server'}
+    eq(win, {(r['account'].decode() if isinstance(r['account'], bytes) else r['account'],
+               r['network']): r['failures'] for r in acc},
+       'accounts --since before the first bucket: the totals')
     d.term()
     if os.path.getsize(d.db) > LIMIT:
         fail('the database file is %d bytes after the stop' % os.path.getsize(d.db))

@@ -1343,7 +1343,8 @@ test_old_builds(void)
 /*
  * A database of schema version 1 (the first release) is upgraded in
  * place: its rows stay, the views read them as before, buckets_start is
- * gone and account_addrs is a table WITHOUT ROWID (sql/002-lean.sql).
+ * gone and account_addrs is a table WITHOUT ROWID (sql/002-lean.sql),
+ * and the buckets are keyed by time first (sql/003-time-first.sql).
  */
 static void
 test_upgrade(void)
@@ -1364,8 +1365,8 @@ test_upgrade(void)
 	    "0), (7, '192.0.2.2', 1, 0, 95, 95, 0); INSERT INTO addresses "
 	    "(host, addr, failures, last_seen) VALUES ('mx1', '192.0.2.1', 2, "
 	    "100); INSERT INTO buckets VALUES ('addr', 'mx1', "
-	    "CAST('192.0.2.1' AS BLOB), 60, 2, 0)", NULL, NULL, NULL),
-	    SQLITE_OK);
+	    "CAST('192.0.2.1' AS BLOB), 60, 2, 0), ('account', 'mx1', "
+	    "x'616c696365', 120, 3, 1)", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	if ((st = open_ok("v1.db", &opt)) == NULL)
 		return;
@@ -1375,7 +1376,13 @@ test_upgrade(void)
 	CHECK_INT(qint(st->db, "SELECT accounts FROM address_totals WHERE "
 	    "addr = '192.0.2.1'", NULL, 0), 1);
 	CHECK_INT(qint(st->db, "SELECT sum(failures) FROM buckets", NULL, 0),
-	    2);
+	    5);
+	CHECK_INT(qint(st->db, "SELECT affected FROM buckets WHERE scope = "
+	    "'account' AND host = 'mx1' AND key = x'616c696365' AND start = "
+	    "120", NULL, 0), 1);
+	CHECK_INT(qint(st->db, "SELECT count(*) FROM sqlite_master WHERE "
+	    "name = 'buckets' AND sql LIKE "
+	    "'%PRIMARY KEY (start, scope, host, key)%'", NULL, 0), 1);
 	CHECK_INT(qint(st->db, "SELECT count(*) FROM sqlite_master WHERE "
 	    "name = 'buckets_start'", NULL, 0), 0);
 	CHECK_INT(qint(st->db, "SELECT count(*) FROM sqlite_master WHERE "
