@@ -161,7 +161,9 @@ enum stmt {
 	ST_ADDR,
 	ST_ADDR_SEEN,
 	ST_BUCKET,
-	ST_INC_SAVE,
+	ST_INC_NEW,
+	ST_INC_UPDATE,
+	ST_INC_CLOSE,
 	ST_INC_OPEN,
 	ST_INC_MAXID,
 	ST_PAIR_OK,
@@ -306,6 +308,13 @@ static time_t	 rollup_before(const struct sw_store *, time_t);
 #define LAST(c)	LAST_(c, "excluded.")
 #define ADD(c)	ADD_(c, "excluded.")
 #define SET(c)	c " = excluded." c
+/* What an incident's later saves change. */
+#define INC_SET	"last = :last, failures = :failures, messages = :messages, " \
+	"reported = :reported, alerts = :alerts, last_alert = :last_alert, " \
+	"addresses = :addresses, accounts = :accounts, "		     \
+	"diagnosis = :diagnosis, last_addr = :last_addr, "		     \
+	"last_reply = :last_reply, hosts = :hosts, logins = :logins, "	     \
+	"login_last = :login_last, login_addr = :login_addr"
 
 /* What a relay's or an address's batch changes in its row. */
 #define RELAY_SET(x)							\
@@ -395,7 +404,11 @@ static const char *const stmt_sql[ST_N] = {
 	    "affected) VALUES (:scope, :host, :key, :start, :failures, "
 	    ":affected) ON CONFLICT (start, scope, host, key) DO UPDATE SET "
 	    ADD("failures") ", " ADD("affected"),
-	[ST_INC_SAVE] =
+	/* Incidents: an open one's counts and texts (its host, kind,
+	   subject and opening never change); closing it touches the index
+	   of open incidents too, so only a closing update names closed.  A
+	   row not yet in the table is inserted. */
+	[ST_INC_NEW] =
 	    "INSERT INTO incidents (id, host, kind, direction, subject, "
 	    "opened, last, closed, close_reason, failures, messages, "
 	    "reported, alerts, last_alert, addresses, accounts, diagnosis, "
@@ -404,15 +417,10 @@ static const char *const stmt_sql[ST_N] = {
 	    ":subject, :opened, :last, :closed, :close_reason, :failures, "
 	    ":messages, :reported, :alerts, :last_alert, :addresses, "
 	    ":accounts, :diagnosis, :last_addr, :last_reply, :hosts, "
-	    ":logins, :login_last, :login_addr) "
-	    "ON CONFLICT (id) DO UPDATE SET " SET("host") ", " SET("kind")
-	    ", " SET("direction") ", " SET("subject") ", " SET("opened")
-	    ", " SET("last") ", " SET("closed") ", " SET("close_reason")
-	    ", " SET("failures") ", " SET("messages") ", " SET("reported")
-	    ", " SET("alerts") ", " SET("last_alert") ", " SET("addresses")
-	    ", " SET("accounts") ", " SET("diagnosis") ", " SET("last_addr")
-	    ", " SET("last_reply") ", " SET("hosts") ", " SET("logins")
-	    ", " SET("login_last") ", " SET("login_addr"),
+	    ":logins, :login_last, :login_addr)",
+	[ST_INC_UPDATE] = "UPDATE incidents SET " INC_SET " WHERE id = :id",
+	[ST_INC_CLOSE] = "UPDATE incidents SET closed = :closed, "
+	    "close_reason = :close_reason, " INC_SET " WHERE id = :id",
 	[ST_INC_OPEN] =
 	    "SELECT id, kind, host, subject, opened, last, close_reason, "
 	    "failures, messages, reported, alerts, last_alert, addresses, "
@@ -1435,14 +1443,17 @@ bind_nonempty(struct sw_store *st, const char *name, const char *s)
 	bind_text(st, name, len > 0 ? s : NULL, len);
 }
 
-/* One incident, inserted or updated whole by its id. */
+/*
+ * Runs statement i with inc's values bound to the parameters it names.
+ * Returns 0, or -1 with the error in st->err.
+ */
 static int
-apply_incident(struct sw_store *st, const struct incrow *inc)
+inc_bind(struct sw_store *st, enum stmt i, const struct incrow *inc)
 {
 	enum sw_dir	 dir = inc->kind == SW_INC_RELAY ? SW_DIR_CLIENT :
 			    SW_DIR_SERVER;
 
-	stmt_begin(st, ST_INC_SAVE);
+	stmt_begin(st, i);
 	bind_int(st, ":id", inc->id);
 	bind_text(st, ":host", inc->host, strlen(inc->host));
 	bind_str(st, ":kind", inc_kind_names[inc->kind]);
@@ -1467,6 +1478,21 @@ apply_incident(struct sw_store *st, const struct incrow *inc)
 	bind_time(st, ":login_last", inc->login_last != 0, inc->login_last);
 	bind_nonempty(st, ":login_addr", inc->login_addr);
 	return stmt_run(st);
+}
+
+/*
+ * An incident of the batch: its row updated, or inserted when the
+ * table has none of its id yet.
+ */
+static int
+apply_incident(struct sw_store *st, const struct incrow *inc)
+{
+	if (inc_bind(st, inc->closed != 0 ? ST_INC_CLOSE : ST_INC_UPDATE,
+	    inc) == -1)
+		return -1;
+	if (sqlite3_changes(st->db) > 0)
+		return 0;
+	return inc_bind(st, ST_INC_NEW, inc);
 }
 
 /*

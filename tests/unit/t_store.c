@@ -753,7 +753,18 @@ test_incident_replace(void)
 	CHECK_INT(qint(st->db, INC("last", 5), NULL, 0), T0 + 200000);
 	CHECK_INT(qint(st->db, INC("accounts", 6), NULL, 0), 200000);
 
-	/* A later batch updates the row in place. */
+	/* A later batch updates the open row: its counts, still open. */
+	a.failures = 200001;
+	a.last = T0 + 200001;
+	store_incident(st, &a);
+	CHECK_INT(store_commit(st), 0);
+	CHECK_INT(qint(st->db, INC("failures", 5), NULL, 0), 200001);
+	CHECK_INT(qint(st->db, INC("last", 5), NULL, 0), T0 + 200001);
+	CHECK_INT(qint(st->db, INC("closed", 5), NULL, 0), -3);
+	CHECK_INT(qint(st->db, "SELECT count(*) FROM incidents INDEXED BY "
+	    "incidents_open WHERE closed IS NULL", NULL, 0), 2);
+
+	/* And closes it in place. */
 	a.closed = T0 + 300000;
 	snprintf(a.close_reason, sizeof(a.close_reason), "reset");
 	a.diagnosis[0] = '\0';
@@ -763,7 +774,9 @@ test_incident_replace(void)
 	CHECK_INT(qint(st->db, INC("closed", 5), NULL, 0), T0 + 300000);
 	CHECK_STR(qstr(st->db, INC("close_reason", 5), NULL, 0), "reset");
 	CHECK_INT(qint(st->db, INC("diagnosis", 5), NULL, 0), -3);
-	CHECK_INT(qint(st->db, INC("failures", 5), NULL, 0), 200000);
+	CHECK_INT(qint(st->db, INC("failures", 5), NULL, 0), 200001);
+	CHECK_INT(qint(st->db, "SELECT count(*) FROM incidents INDEXED BY "
+	    "incidents_open WHERE closed IS NULL", NULL, 0), 1);
 	store_close(st);
 }
 
