@@ -307,7 +307,6 @@ static time_t	 rollup_before(const struct sw_store *, time_t);
 #define FIRST(c) FIRST_(c, "excluded.")
 #define LAST(c)	LAST_(c, "excluded.")
 #define ADD(c)	ADD_(c, "excluded.")
-#define SET(c)	c " = excluded." c
 /* What an incident's later saves change. */
 #define INC_SET	"last = :last, failures = :failures, messages = :messages, " \
 	"reported = :reported, alerts = :alerts, last_alert = :last_alert, " \
