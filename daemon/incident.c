@@ -202,7 +202,10 @@ struct inc {
 	struct set	 seen;		/* relay: queue ids; address: accounts;
 					   account: the addresses failing it */
 	struct set	 addrs;		/* a network's address incident: its
-					   addresses; account: the networks */
+					   addresses; account: the networks
+					   of more than one address */
+	uint32_t	 ownnets;	/* account: addresses in seen that are
+					   their own network (not in addrs) */
 };
 
 struct sw_engine {
@@ -1399,7 +1402,7 @@ engine_net(const struct sw_engine *e, const struct inc *in,
 		    (int)in->s.subjectlen, in->s.subject);
 	if (in->s.kind != SW_INC_ACCOUNT || in->loaded)
 		return;
-	n = set_count(&in->addrs);
+	n = set_count(&in->addrs) + in->ownnets;
 	if (n == 0 || n >= in->s.addresses)
 		return;
 	a->networks = (uint32_t)n;
@@ -1757,20 +1760,27 @@ account_diagnose(struct sw_engine *e, struct inc *in, int rank)
  * The address of f failed the account's incident: one of its
  * addresses, counted in addresses (never less than a stored incident
  * had: after a restart the set starts empty), and its network (grouped
- * once, by track_from), counted in addrs.
+ * once, by track_from).  An address that is its own network (IPv4 by
+ * default) is counted in ownnets when new to seen, not held a second
+ * time in addrs: a storm's account incidents held each address twice.
  */
 static void
 account_address(struct inc *in, const struct from *f)
 {
-	uint32_t	 n;
+	size_t	 was;
+	uint32_t n;
 
 	if (f == NULL)
 		return;
+	was = set_count(&in->seen);
 	(void)set_add(&in->seen, f->h);
 	n = (uint32_t)set_count(&in->seen);
 	if (n > in->s.addresses)
 		in->s.addresses = n;
-	(void)set_add(&in->addrs, f->net);
+	if (f->net != f->h)
+		(void)set_add(&in->addrs, f->net);
+	else if (n > was)
+		in->ownnets++;
 }
 
 /*

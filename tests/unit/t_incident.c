@@ -1244,6 +1244,7 @@ test_network(void)
 	struct sw_store		*st = store_new("network.db");
 	struct sw_engine	*e;
 	struct sw_engine_stat	 es;
+	struct inc		*in;
 	char			 addr[64], acct[32], net[SW_NET_MAX];
 	int			 k, j;
 
@@ -1302,6 +1303,17 @@ test_network(void)
 	CHECK_STR(seen[2].diag, "server/distributed-brute-force");
 	CHECK_INT(seen[2].networks, 3);
 	CHECK_STR(seen[2].network, "");
+	/* the two /64s are held as networks, the IPv4 address that is its
+	   own network only counted: its hash is in the addresses already */
+	in = inc_find(e, SW_INC_ACCOUNT, "mx1", "ada@example.org", 15);
+	CHECK(in != NULL);
+	CHECK_INT(set_count(&in->seen), 5);
+	CHECK_INT(set_count(&in->addrs), 2);
+	CHECK_INT(in->ownnets, 1);
+	/* an address seen again is no new network */
+	fail_n(e, st, "ada@example.org", "198.51.100.4", T0 + 307, 1, 1);
+	CHECK_INT(in->ownnets, 1);
+	CHECK_INT(in->s.addresses, 5);
 	engine_save(e);
 	CHECK_INT(store_commit(st), 0);
 	engine_free(e);
