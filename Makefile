@@ -38,7 +38,7 @@ SAN	 = -fsanitize=address,undefined -fno-omit-frame-pointer \
 
 B	 = build
 CORE	 = log util lines parse join rules match front conf corpus wire recent \
-	   held relayset
+	   held relayset valset
 CTL	 = $(CORE) journal store feed attrib incident alert count out scan \
 	   ctldb ctlsock status metrics spawn relayconf relayexim relaycheck \
 	   relaylive smtpwatchctl

@@ -61,8 +61,9 @@
  * Memory is bounded: tracks live in a hash with an LRU list and at most
  * TRACK_MAX of them (the least recently failing one goes first);
  * windows are counted in NSLOT slots, whatever the threshold; the sets
- * of queue ids, accounts and addresses of an incident stop growing at
- * SET_MAX and count on.  Incidents are written by store.c with the batch
+ * of queue ids, accounts and addresses of an incident (valset.c, their
+ * values held once in the engine's dictionary) stop growing at 65536
+ * and count on.  Incidents are written by store.c with the batch
  * (engine_save) and reloaded from it at start.
  *
  * For a firewall (hostile-entries), an address failing a brute force,
@@ -91,7 +92,6 @@
 #define TRACK_NETADDRS	256	/* addresses a network's track remembers */
 #define NSLOT		16	/* window slots */
 #define RHYTHM		8	/* failure times kept for the rhythm */
-#define SET_MAX		65536	/* queue ids, accounts per incident */
 #define LIVE_SKEW	300	/* wall clock this close to the logs: live */
 #define SWEEP		60	/* log seconds between closing quiet ones */
 #define FOLLOWUP_MIN	3600	/* log seconds from an entry to a follow-up */
@@ -104,18 +104,6 @@ enum tkind {
 	T_ACCOUNT,
 	T_ADDRESS,
 	T_BACKEND
-};
-
-/*
- * Distinct 64-bit hashes, open addressing (linear probing), at most
- * three quarters full; 0 stands for 0 too.  storm-10m's open incidents
- * hold 620k of them: half full, they took 16 to 32 bytes each.
- */
-struct set {
-	uint64_t	*v;
-	size_t		 n, cap;
-	size_t		 max;		/* remembered at most; 0: SET_MAX */
-	int		 zero;
 };
 
 /* Failures in a sliding window: NSLOT slots of width w. */
@@ -157,7 +145,7 @@ struct track {
 	struct tried	*tried;		/* address: spray-threshold slots */
 	size_t		 ntried;
 	char		*hosts;		/* fleet: the hosts it failed on */
-	struct set	*addrs;		/* a network's: its addresses */
+	struct sw_set	*addrs;		/* a network's: its addresses */
 	size_t		 keylen;
 	char		 key[];		/* host NUL subject */
 };
@@ -199,9 +187,9 @@ struct inc {
 	int		 dirty;		/* changed since engine_save */
 	int		 rank;		/* account: diagnosis severity */
 	int		 loaded;	/* from the store: sets start empty */
-	struct set	 seen;		/* relay: queue ids; address: accounts;
+	struct sw_set	 seen;		/* relay: queue ids; address: accounts;
 					   account: the addresses failing it */
-	struct set	 addrs;		/* a network's address incident: its
+	struct sw_set	 addrs;		/* a network's address incident: its
 					   addresses; account: the networks
 					   of more than one address */
 	uint32_t	 ownnets;	/* account: addresses in seen that are
@@ -235,7 +223,8 @@ struct sw_engine {
 	unsigned long	 opened[SW_INC_NKINDS];	/* here, not loaded */
 	uint64_t	 good[GOOD_MAX];	/* logins not yet committed */
 	size_t		 goodnext;
-	struct set	 hostile;	/* hostile addresses told lately */
+	struct sw_dict	 dict;		/* the values of every set */
+	struct sw_set	 hostile;	/* hostile addresses told lately */
 	time_t		 hostile_since;	/* ... since this log time */
 	time_t		 hostile_minute;	/* the budget's minute */
 	unsigned long	 hostile_sent, hostile_untold;	/* ... in it */
@@ -253,81 +242,6 @@ static void	engine_summarised(struct sw_engine *);
 static const char *const behaviours[] = {
 	"stale-device", "brute-force", "distributed-brute-force"
 };
-
-/* ---------------------------------------------------------------- sets */
-
-/* Twice the room (16 slots at first), every value moved over. */
-static void
-set_grow(struct set *s)
-{
-	uint64_t	*old = s->v;
-	size_t		 cap = s->cap;
-
-	s->cap = cap == 0 ? 16 : cap * 2;
-	s->v = xcalloc(s->cap, sizeof(*s->v));
-	hash64_move(s->v, s->cap, old, cap);
-	free(old);
-}
-
-/* 1 when s remembers h. */
-static int
-set_has(const struct set *s, uint64_t h)
-{
-	if (h == 0)
-		return s->zero;
-	return s->cap > 0 && s->v[hash64_slot(s->v, s->cap, h)] == h;
-}
-
-/*
- * 1 when h is new to s; remembered unless s holds its max already (a
- * full set counts on: what it does not hold is new to it).
- */
-static int
-set_add(struct set *s, uint64_t h)
-{
-	if (h == 0) {
-		if (s->zero)
-			return 0;
-		s->zero = 1;
-		return 1;
-	}
-	if (set_has(s, h))
-		return 0;
-	if (s->n >= (s->max > 0 ? s->max : SET_MAX))
-		return 1;
-	if ((s->n + 1) * 4 > s->cap * 3)
-		set_grow(s);
-	s->v[hash64_slot(s->v, s->cap, h)] = h;
-	s->n++;
-	return 1;
-}
-
-static void
-set_free(struct set *s)
-{
-	free(s->v);
-	memset(s, 0, sizeof(*s));
-}
-
-/* The distinct values in s, as far as it remembers them. */
-static size_t
-set_count(const struct set *s)
-{
-	return s->n + (s->zero ? 1 : 0);
-}
-
-/* Adds every value of from to s. */
-static void
-set_merge(struct set *s, const struct set *from)
-{
-	size_t	 i;
-
-	if (from->zero)
-		(void)set_add(s, 0);
-	for (i = 0; i < from->cap; i++)
-		if (from->v[i] != 0)
-			(void)set_add(s, from->v[i]);
-}
 
 /* ------------------------------------------------------------- windows */
 
@@ -579,7 +493,7 @@ track_free(struct sw_engine *e, struct track *t)
 	free(t->tried);
 	free(t->hosts);
 	if (t->addrs != NULL)
-		set_free(t->addrs);
+		set_free(&e->dict, t->addrs);
 	free(t->addrs);
 	free(t);
 	e->ntracks--;
@@ -1025,8 +939,8 @@ inc_close(struct sw_engine *e, struct inc *in, time_t when,
 	in->s.closed = when > in->s.last ? when : in->s.last;
 	snprintf(in->s.close_reason, sizeof(in->s.close_reason), "%s", reason);
 	in->dirty = 1;
-	set_free(&in->seen);
-	set_free(&in->addrs);
+	set_free(&e->dict, &in->seen);
+	set_free(&e->dict, &in->addrs);
 }
 
 static void
@@ -1038,8 +952,8 @@ inc_unlink(struct sw_engine *e, struct inc *in)
 		e->incs = in->next;
 	if (in->next != NULL)
 		in->next->prev = in->prev;
-	set_free(&in->seen);
-	set_free(&in->addrs);
+	set_free(&e->dict, &in->seen);
+	set_free(&e->dict, &in->addrs);
 	inc_text_free(in);
 	free(in);
 }
@@ -1765,7 +1679,8 @@ account_diagnose(struct sw_engine *e, struct inc *in, int rank)
  * time in addrs: a storm's account incidents held each address twice.
  */
 static void
-account_address(struct inc *in, const struct from *f)
+account_address(struct sw_engine *e, struct inc *in,
+    const struct from *f)
 {
 	size_t	 was;
 	uint32_t n;
@@ -1773,12 +1688,12 @@ account_address(struct inc *in, const struct from *f)
 	if (f == NULL)
 		return;
 	was = set_count(&in->seen);
-	(void)set_add(&in->seen, f->h);
+	(void)set_add(&e->dict, &in->seen, f->h);
 	n = (uint32_t)set_count(&in->seen);
 	if (n > in->s.addresses)
 		in->s.addresses = n;
 	if (f->net != f->h)
-		(void)set_add(&in->addrs, f->net);
+		(void)set_add(&e->dict, &in->addrs, f->net);
 	else if (n > was)
 		in->ownnets++;
 }
@@ -1789,10 +1704,11 @@ account_address(struct inc *in, const struct from *f)
  * a restart, the latest one stored.
  */
 static int
-account_failing(const struct inc *in, const char *addr)
+account_failing(const struct sw_engine *e, const struct inc *in,
+    const char *addr)
 {
-	return strcmp(in->s.addr, addr) == 0 ||
-	    set_has(&in->seen, fnv64(FNV64_INIT, addr, strlen(addr)));
+	return strcmp(in->s.addr, addr) == 0 || set_has(&e->dict, &in->seen,
+	    fnv64(FNV64_INIT, addr, strlen(addr)));
 }
 
 /* ---------------------------------------------- hostile, for a firewall */
@@ -1833,12 +1749,12 @@ hostile_told(struct sw_engine *e, const char *host, const char *addr,
     uint64_t *h)
 {
 	if (e->now - e->hostile_since >= HOSTILE_AGAIN) {
-		set_free(&e->hostile);
+		set_free(&e->dict, &e->hostile);
 		e->hostile.max = HOSTILE_MAX;
 		e->hostile_since = e->now;
 	}
 	*h = good_hash(host, NULL, 0, addr);
-	return set_has(&e->hostile, *h);
+	return set_has(&e->dict, &e->hostile, *h);
 }
 
 /* 1 when some account logged in from addr on host, lately or ever. */
@@ -1884,7 +1800,7 @@ hostile_send(struct sw_engine *e, struct inc *in, const char *addr,
 
 	if (hostile_good(e, in->s.host, addr) || !hostile_budget(e))
 		return;
-	(void)set_add(&e->hostile, h);
+	(void)set_add(&e->dict, &e->hostile, h);
 	memset(&a, 0, sizeof(a));
 	a.kind = SW_AL_ADDRESS_HOSTILE;
 	a.inc = inc_export(in, &view);
@@ -1944,7 +1860,7 @@ account_failure(struct sw_engine *e, const struct sw_event *ev)
 	if (in != NULL) {
 		in->s.failures++;
 		inc_note(e, in, ev, NULL);
-		account_address(in, f);
+		account_address(e, in, f);
 		rank = account_rank(e, t);
 		if (rank > in->rank) {
 			account_diagnose(e, in, rank);
@@ -1970,7 +1886,7 @@ account_failure(struct sw_engine *e, const struct sw_event *ev)
 	for (i = 0; i < SW_TRACK_ADDRS; i++)
 		if (t->from[i].last != 0 &&
 		    t->from[i].last >= e->now - e->opt->account_window)
-			account_address(in, &t->from[i]);
+			account_address(e, in, &t->from[i]);
 	account_diagnose(e, in, account_rank(e, t));
 	engine_tell(e, in, ev->when, track_rhythm(t), 1);
 	for (i = 0; i < SW_TRACK_ADDRS; i++)
@@ -2016,22 +1932,22 @@ address_tried(struct sw_engine *e, struct track *t, const struct sw_event *ev)
 
 /* A network's track remembers some of its addresses, for its incident. */
 static void
-track_addr(struct track *t, const char *addr)
+track_addr(struct sw_engine *e, struct track *t, const char *addr)
 {
 	if (t->addrs == NULL) {
 		t->addrs = xcalloc(1, sizeof(*t->addrs));
 		t->addrs->max = TRACK_NETADDRS;
 	}
-	(void)set_add(t->addrs, addr_hash(addr));
+	(void)set_add(&e->dict, t->addrs, addr_hash(addr));
 }
 
 /* addr of a network failed its incident: counted in addresses. */
 static void
-address_addr(struct inc *in, const char *addr)
+address_addr(struct sw_engine *e, struct inc *in, const char *addr)
 {
 	uint32_t	 n;
 
-	(void)set_add(&in->addrs, addr_hash(addr));
+	(void)set_add(&e->dict, &in->addrs, addr_hash(addr));
 	n = (uint32_t)set_count(&in->addrs);
 	if (n > in->s.addresses)
 		in->s.addresses = n;
@@ -2059,16 +1975,16 @@ address_failure(struct sw_engine *e, const struct sw_event *ev)
 	t = track_get(e, T_ADDRESS, ev->host, net, strlen(net), ev->when);
 	track_host(e, t);
 	if (grouped)
-		track_addr(t, ev->addr);
+		track_addr(e, t, ev->addr);
 	(void)address_tried(e, t, ev);
 	in = inc_find(e, SW_INC_ADDRESS, ev->host, net, strlen(net));
 	if (in != NULL) {
 		in->s.failures++;
-		if (set_add(&in->seen, fnv64(FNV64_INIT, ev->account,
+		if (set_add(&e->dict, &in->seen, fnv64(FNV64_INIT, ev->account,
 		    ev->accountlen)))
 			in->s.accounts++;
 		if (grouped)
-			address_addr(in, ev->addr);
+			address_addr(e, in, ev->addr);
 		inc_note(e, in, ev, NULL);
 		engine_tell(e, in, ev->when, 0, 0);
 		address_hostile(e, in, ev);
@@ -2090,10 +2006,10 @@ address_failure(struct sw_engine *e, const struct sw_event *ev)
 	inc_hosts_from(in, t);
 	for (i = 0; i < t->ntried; i++)
 		if (t->tried[i].last >= lo)
-			(void)set_add(&in->seen, t->tried[i].h);
+			(void)set_add(&e->dict, &in->seen, t->tried[i].h);
 	if (grouped) {
-		set_merge(&in->addrs, t->addrs);
-		address_addr(in, ev->addr);
+		set_merge(&e->dict, &in->addrs, t->addrs);
+		address_addr(e, in, ev->addr);
 	}
 	in->s.failures = failures;
 	in->s.accounts = accounts;
@@ -2185,7 +2101,7 @@ server_success(struct sw_engine *e, const struct sw_event *ev)
 	t = track_find(e, T_ACCOUNT, ev->host, ev->account, ev->accountlen);
 	in = inc_find(e, SW_INC_ACCOUNT, ev->host, ev->account,
 	    ev->accountlen);
-	if (in != NULL && !account_failing(in, ev->addr)) {
+	if (in != NULL && !account_failing(e, in, ev->addr)) {
 		good_add(e, ev);
 		account_login(in, ev);
 		return;
@@ -2526,7 +2442,8 @@ engine_free(struct sw_engine *e)
 		track_free(e, e->lru_old);
 	while ((in = e->incs) != NULL)
 		inc_unlink(e, in);
-	set_free(&e->hostile);
+	set_free(&e->dict, &e->hostile);
+	dict_free(&e->dict);
 	free(e->ttab);
 	free(e->itab);
 	free(e);

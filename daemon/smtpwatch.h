@@ -1045,6 +1045,34 @@ int		 engine_reset(struct sw_engine *, const char *, size_t,
 int		 engine_group(const struct sw_alertopt *, const char *, char *,
 		    size_t);
 
+/*
+ * valset.c: sets of distinct 64-bit values, which hold 32-bit ids of
+ * them from a dictionary they share.  Zeroed structures are empty.
+ */
+struct sw_dict {
+	uint64_t	*val;		/* by id (ids start at 1) */
+	uint32_t	*refs;		/* by id: the sets holding it; a
+					   free id: the next free one */
+	uint32_t	*slot;		/* ids by their value's hash; 0 free */
+	uint32_t	 nids, capids, freeid;
+	size_t		 n, cap;	/* values held; slots */
+};
+struct sw_set {
+	uint32_t	*v;		/* ids; 0 free */
+	size_t		 n, cap;
+	size_t		 max;		/* held at most; 0: 65536 */
+	int		 zero;		/* holds the value 0 */
+};
+uint32_t	 dict_find(const struct sw_dict *, uint64_t);
+void		 dict_free(struct sw_dict *);
+int		 set_has(const struct sw_dict *, const struct sw_set *,
+		    uint64_t);
+int		 set_add(struct sw_dict *, struct sw_set *, uint64_t);
+void		 set_free(struct sw_dict *, struct sw_set *);
+size_t		 set_count(const struct sw_set *);
+void		 set_merge(struct sw_dict *, struct sw_set *,
+		    const struct sw_set *);
+
 /* held.c: which events are a message held back at a relay. */
 struct sw_held;
 struct sw_held	*held_new(void);

@@ -195,6 +195,51 @@ fail_n(struct sw_engine *e, struct sw_store *st, const char *account,
 	}
 }
 
+/* Counts in refs (by id) the sets holding each id of s. */
+static void
+set_tally(uint32_t *refs, const struct sw_set *s)
+{
+	size_t	 i;
+
+	for (i = 0; i < s->cap; i++)
+		if (s->v[i] != 0)
+			refs[s->v[i]]++;
+}
+
+/*
+ * The engine's dictionary holds the values of its sets and nothing
+ * else, each with the number of sets holding it; then it is freed.
+ */
+static void
+engine_done(struct sw_engine *e)
+{
+	const struct sw_dict	*d = &e->dict;
+	const struct inc	*in;
+	const struct track	*t;
+	uint32_t		*refs, id;
+	size_t			 live = 0;
+
+	refs = xcalloc((size_t)d->nids + 1, sizeof(*refs));
+	set_tally(refs, &e->hostile);
+	for (in = e->incs; in != NULL; in = in->next) {
+		set_tally(refs, &in->seen);
+		set_tally(refs, &in->addrs);
+	}
+	for (t = e->lru_old; t != NULL; t = t->newer)
+		if (t->addrs != NULL)
+			set_tally(refs, t->addrs);
+	for (id = 1; id < d->nids; id++)
+		if (dict_find(d, d->val[id]) == id) {
+			live++;
+			CHECK(refs[id] > 0);
+			CHECK_INT(refs[id], d->refs[id]);
+		} else
+			CHECK_INT(refs[id], 0);
+	CHECK_INT(live, d->n);
+	free(refs);
+	engine_free(e);
+}
+
 static struct sw_store *
 store_new(const char *name)
 {
@@ -283,7 +328,7 @@ login_before(struct sw_store *st, const struct sw_alertopt *o,
 	feed(e, st, &ev);
 	engine_save(e);
 	CHECK_INT(store_commit(st), 0);
-	engine_free(e);
+	engine_done(e);
 }
 
 /* Below the threshold nothing; at it one entry, then quiet. */
@@ -317,7 +362,7 @@ test_threshold(void)
 	CHECK_INT(nseen, 2);
 	CHECK_INT(seen[1].opened, T0 + 100);
 	CHECK_INT(seen[1].count, 10);
-	engine_free(e);
+	engine_done(e);
 	store_close(st);
 }
 
@@ -373,7 +418,7 @@ test_storm(void)
 	fail_n(e, st, "cora@example.com", "198.51.100.11", T0 + 20000, 7200,
 	    1);
 	CHECK_INT(nseen, 1);
-	engine_free(e);
+	engine_done(e);
 	store_close(st);
 }
 
@@ -394,7 +439,7 @@ test_stale_device(void)
 	feed(e, st, &ev);
 	engine_save(e);
 	CHECK_INT(store_commit(st), 0);
-	engine_free(e);
+	engine_done(e);
 	/* ... the failures come to the next one */
 	e = engine_new(rs, &o, st, record, NULL);
 	nseen = 0;
@@ -415,7 +460,7 @@ test_stale_device(void)
 	CHECK_INT(nseen, 3);
 	CHECK_INT(seen[2].kind, SW_AL_ACCOUNT_RECOVERED);
 	CHECK_INT(seen[2].compromise, 0);
-	engine_free(e);
+	engine_done(e);
 	store_close(st);
 }
 
@@ -455,7 +500,7 @@ test_escalation(void)
 	CHECK_INT(nseen, 4);
 	CHECK_STR(seen[3].diag, "server/brute-force");
 	CHECK_INT(seen[3].repeat, 0);
-	engine_free(e);
+	engine_done(e);
 	store_close(st);
 }
 
@@ -492,7 +537,7 @@ test_spraying(void)
 			    T0 + 10 + round * 10 + (time_t)i, 1, 1);
 	CHECK_INT(nseen, 1);
 	CHECK_INT(engine_open(e), 1);
-	engine_free(e);
+	engine_done(e);
 	store_close(st);
 }
 
@@ -548,7 +593,7 @@ test_relay(void)
 	CHECK_INT(nseen, 3);
 	engine_save(e);
 	CHECK_INT(store_commit(st), 0);
-	engine_free(e);
+	engine_done(e);
 	store_close(st);
 }
 
@@ -599,7 +644,7 @@ test_backend(void)
 	CHECK_INT(nseen, 3);
 	CHECK_INT(seen[2].opened, T0 + 1000);
 	CHECK_INT(seen[2].count, 3);
-	engine_free(e);
+	engine_done(e);
 	store_close(st);
 }
 
@@ -634,7 +679,7 @@ test_quiet(void)
 	CHECK_INT(engine_open(e), 1);
 	engine_tick(e, T0 + 4004 + 3700);
 	CHECK_INT(engine_open(e), 1);	/* 3700 s past the logs: not live */
-	engine_free(e);
+	engine_done(e);
 	store_close(st);
 }
 
@@ -665,7 +710,7 @@ test_compromise(void)
 	feed(e, st, &ev);
 	fail_n(e, st, "judy@example.org", "198.51.100.67", T0 + 40, 4, 1);
 	CHECK_INT(nseen, 2);
-	engine_free(e);
+	engine_done(e);
 	store_close(st);
 }
 
@@ -699,7 +744,7 @@ test_ignore(void)
 	CHECK_INT(nseen, 0);
 	fail_n(e, st, "kim@example.org", "192.0.4.1", T0 + 10, 6, 1);
 	CHECK_INT(nseen, 1);
-	engine_free(e);
+	engine_done(e);
 	store_close(st);
 }
 
@@ -722,7 +767,7 @@ test_restart(void)
 	CHECK_INT(nseen, 2);
 	engine_save(e);
 	CHECK_INT(store_commit(st), 0);
-	engine_free(e);
+	engine_done(e);
 	e = engine_new(rs, &o, st, record, NULL);
 	CHECK_INT(engine_open(e), 2);
 	fail_n(e, st, "liz@example.org", "203.0.113.50", T0 + 10, 1, 1);
@@ -738,7 +783,7 @@ test_restart(void)
 	CHECK_INT(seen[2].total, 8);
 	id = e->nextid;
 	CHECK_INT(id, 3);
-	engine_free(e);
+	engine_done(e);
 	store_close(st);
 }
 
@@ -761,7 +806,7 @@ test_refill(void)
 	feed(e, st, &ev);
 	engine_save(e);
 	CHECK_INT(store_commit(st), 0);
-	engine_free(e);
+	engine_done(e);
 	e = engine_new(rs, &o, st, record, NULL);
 	fail_n(e, st, "mia@example.org", "203.0.113.60", T0 + 200, 2, 10);
 	CHECK_INT(nseen, 1);
@@ -769,7 +814,7 @@ test_refill(void)
 	CHECK_INT(seen[0].count, 5);
 	fail_n(e, st, "ned@example.org", "203.0.113.61", T0 + 200, 4, 10);
 	CHECK_INT(nseen, 1);
-	engine_free(e);
+	engine_done(e);
 	store_close(st);
 }
 
@@ -872,7 +917,7 @@ test_owner_login(void)
 	engine_save(e);
 	CHECK_INT(store_commit(st), 0);
 	CHECK_STR(col_of("owner.db", 1, 8), "success");
-	engine_free(e);
+	engine_done(e);
 	store_close(st);
 }
 
@@ -919,7 +964,7 @@ test_stale_fixed(void)
 	CHECK_INT(store_commit(st), 0);
 	CHECK_STR(col_of("fixed.db", 1, 8), "success");
 	CHECK_STR(col_of("fixed.db", 1, 16), "server/stale-device");
-	engine_free(e);
+	engine_done(e);
 	store_close(st);
 }
 
@@ -979,7 +1024,7 @@ test_attack61(void)
 	CHECK_INT(sum, 240);
 	CHECK_STR(col_of("attack61.db", 1, 8), "quiet");
 	CHECK_STR(col_of("attack61.db", 1, 9), "240");
-	engine_free(e);
+	engine_done(e);
 	store_close(st);
 }
 
@@ -1049,7 +1094,7 @@ test_times(void)
 	CHECK_INT(nseen, 7);
 	CHECK_INT(seen[6].closing, 1);
 	CHECK_INT(seen[6].caught_up, 1);
-	engine_free(e);
+	engine_done(e);
 	store_close(st);
 }
 
@@ -1155,7 +1200,7 @@ test_exhaustion(void)
 	engine_save(e);
 	CHECK_INT(store_commit(st), 0);
 	CHECK_STR(col_of("exhaust.db", 1, 8), "folded");
-	engine_free(e);
+	engine_done(e);
 	store_close(st);
 }
 
@@ -1316,7 +1361,7 @@ test_network(void)
 	CHECK_INT(in->s.addresses, 5);
 	engine_save(e);
 	CHECK_INT(store_commit(st), 0);
-	engine_free(e);
+	engine_done(e);
 
 	/* group-ipv4 24: a /24 of sprayers is one incident */
 	o.group_ipv4 = 24;
@@ -1338,7 +1383,7 @@ test_network(void)
 	CHECK_STR(col_of("network.db", 3, 4), "203.0.113.0/24");
 	CHECK_STR(col_of("network.db", 3, 14), "6");	/* addresses */
 	CHECK_STR(col_of("network.db", 3, 15), "6");	/* accounts */
-	engine_free(e);
+	engine_done(e);
 	store_close(st);
 }
 
@@ -1412,7 +1457,7 @@ test_budget(void)
 	for (i = n = 0; i < nseen; i++)
 		n += seen[i].kind == SW_AL_ACCOUNT_FAILING;
 	CHECK_INT(n, 11);
-	engine_free(e);
+	engine_done(e);
 	store_close(st);
 }
 
@@ -1472,7 +1517,7 @@ test_capacity(void)
 	engine_stat(e, &es);
 	CHECK_INT(es.clients, 0);
 	CHECK_INT(es.summarising, 0);
-	engine_free(e);
+	engine_done(e);
 	store_close(st);
 }
 
@@ -1536,31 +1581,63 @@ test_silent_fold(void)
 static void
 test_set(void)
 {
-	struct set	 s;
+	struct sw_dict	 d;
+	struct sw_set	 s, t;
 	uint64_t	 v;
 	int		 fresh = 0, again = 0;
 
+	memset(&d, 0, sizeof(d));
 	memset(&s, 0, sizeof(s));
+	memset(&t, 0, sizeof(t));
 	for (v = 1; v <= 10000; v++)
-		fresh += set_add(&s, v * 0x9e3779b97f4a7c15ULL);
+		fresh += set_add(&d, &s, v * 0x9e3779b97f4a7c15ULL);
 	for (v = 1; v <= 10000; v++)
-		again += set_add(&s, v * 0x9e3779b97f4a7c15ULL);
+		again += set_add(&d, &s, v * 0x9e3779b97f4a7c15ULL);
 	CHECK_INT(fresh, 10000);
 	CHECK_INT(again, 0);
 	CHECK_INT(set_count(&s), 10000);
 	CHECK_INT(s.cap, 16384);		/* 61 % full, not 32768 */
-	CHECK_INT(set_add(&s, 0), 1);
-	CHECK_INT(set_add(&s, 0), 0);
+	CHECK_INT(d.n, 10000);
+	CHECK_INT(set_add(&d, &s, 0), 1);
+	CHECK_INT(set_add(&d, &s, 0), 0);
 	CHECK_INT(set_count(&s), 10001);
-	set_free(&s);
+
+	/* a second set of the same values holds their ids, not them */
+	for (v = 1; v <= 10000; v += 2)
+		CHECK_INT(set_add(&d, &t, v * 0x9e3779b97f4a7c15ULL), 1);
+	CHECK_INT(d.n, 10000);
+	CHECK_INT(set_has(&d, &t, 3 * 0x9e3779b97f4a7c15ULL), 1);
+	CHECK_INT(set_has(&d, &t, 4 * 0x9e3779b97f4a7c15ULL), 0);
+	CHECK_INT(set_has(&d, &t, 0), 0);
+	/* freed, s gives back the values t does not hold, in any order
+	   the dictionary's entries move back: each still found */
+	set_free(&d, &s);
+	CHECK_INT(d.n, 5000);
+	for (v = 1; v <= 10000; v++)
+		CHECK_INT(set_has(&d, &t, v * 0x9e3779b97f4a7c15ULL), v % 2);
+	CHECK_INT(set_count(&t), 5000);
+	/* the ids given back are used again */
+	for (v = 10001; v <= 15000; v++)
+		CHECK_INT(set_add(&d, &s, v), 1);
+	CHECK_INT(d.n, 10000);
+	CHECK((size_t)d.nids <= 10001);
+	set_free(&d, &t);
+	set_free(&d, &s);
+	CHECK_INT(d.n, 0);
+	CHECK(d.val == NULL && d.slot == NULL);	/* all given back */
 
 	s.max = 3;
-	CHECK_INT(set_add(&s, 11) + set_add(&s, 12) + set_add(&s, 13), 3);
-	CHECK_INT(set_add(&s, 12), 0);		/* full: held, not new */
-	CHECK_INT(set_add(&s, 14), 1);		/* full: not held, new */
-	CHECK_INT(set_has(&s, 14), 0);
+	CHECK_INT(set_add(&d, &s, 11) + set_add(&d, &s, 12) +
+	    set_add(&d, &s, 13), 3);
+	CHECK_INT(set_add(&d, &s, 12), 0);	/* full: held, not new */
+	CHECK_INT(set_add(&d, &s, 14), 1);	/* full: not held, new */
+	CHECK_INT(set_has(&d, &s, 14), 0);
+	CHECK_INT(dict_find(&d, 14), 0);	/* nor in the dictionary */
 	CHECK_INT(set_count(&s), 3);
-	set_free(&s);
+	CHECK_INT(d.n, 3);
+	set_free(&d, &s);
+	CHECK_INT(d.n, 0);
+	dict_free(&d);
 }
 
 int
