@@ -139,9 +139,12 @@ struct track {
 	struct window	 win;
 	time_t		 times[RHYTHM];	/* account: the latest failures */
 	size_t		 ntimes;
-	struct from	*from;		/* account: SW_TRACK_ADDRS; else NULL
-					   (a storm's address tracks are
-					   most of them) */
+	struct from	*from;		/* account: nfrom, grown to at most
+					   SW_TRACK_ADDRS; else NULL (a
+					   storm's address tracks are most
+					   of them, an attack's accounts fail
+					   from one address) */
+	size_t		 nfrom;
 	struct tried	*tried;		/* address: spray-threshold slots */
 	size_t		 ntried;
 	char		*hosts;		/* fleet: the hosts it failed on */
@@ -550,7 +553,7 @@ track_get(struct sw_engine *e, enum tkind kind, const char *host,
 {
 	struct track	*t;
 	uint64_t	 h = key_hash(kind, host, subj, len);
-	size_t		 hl = strlen(host) + 1, i;
+	size_t		 hl = strlen(host) + 1;
 
 	if ((t = track_find(e, kind, host, subj, len)) == NULL) {
 		if (e->ntracks >= TRACK_MAX)
@@ -564,11 +567,6 @@ track_get(struct sw_engine *e, enum tkind kind, const char *host,
 		memcpy(t->key, host, hl);
 		memcpy(t->key + hl, subj, len);
 		window_init(&t->win, track_window(e, kind));
-		if (kind == T_ACCOUNT) {
-			t->from = xcalloc(SW_TRACK_ADDRS, sizeof(*t->from));
-			for (i = 0; i < SW_TRACK_ADDRS; i++)
-				t->from[i].good = -1;
-		}
 		if (kind == T_ADDRESS)
 			t->tried = xcalloc((size_t)e->opt->spray_threshold,
 			    sizeof(*t->tried));
@@ -583,22 +581,32 @@ track_get(struct sw_engine *e, enum tkind kind, const char *host,
 	return t;
 }
 
-/* The account's slot for addr: found, or the oldest one reused. */
+/*
+ * The account's slot for addr: found, else the first empty one, a new
+ * one (the slots grow from 1 to SW_TRACK_ADDRS: most accounts fail
+ * from one address), or the oldest one reused.
+ */
 static struct from *
 track_from(const struct sw_engine *e, struct track *t, const char *addr,
     time_t when)
 {
 	uint64_t	 h = fnv64(FNV64_INIT, addr, strlen(addr));
-	struct from	*f, *old = &t->from[0];
+	struct from	*f, *old = NULL;
 	char		 net[SW_NET_MAX];
 	size_t		 i;
 
-	for (i = 0; i < SW_TRACK_ADDRS; i++) {
+	for (i = 0; i < t->nfrom; i++) {
 		f = &t->from[i];
 		if (f->last != 0 && f->h == h && strcmp(f->addr, addr) == 0)
 			goto found;
-		if (f->last < old->last)
+		if (old == NULL || f->last < old->last)
 			old = f;
+	}
+	if ((old == NULL || old->last != 0) && t->nfrom < SW_TRACK_ADDRS) {
+		t->from = xreallocarray(t->from, t->nfrom + 1,
+		    sizeof(*t->from));
+		old = &t->from[t->nfrom++];
+		memset(old, 0, sizeof(*old));
 	}
 	f = old;
 	f->h = h;
@@ -621,7 +629,7 @@ track_addresses(const struct track *t, time_t now, long window)
 	uint32_t	 n = 0;
 	size_t		 i;
 
-	for (i = 0; i < SW_TRACK_ADDRS; i++)
+	for (i = 0; i < t->nfrom; i++)
 		if (t->from[i].last != 0 && t->from[i].last >= now - window)
 			n++;
 	return n;
@@ -664,7 +672,7 @@ track_forget(struct track *t, const char *addr)
 	memset(t->win.idx, 0, sizeof(t->win.idx));
 	memset(t->win.count, 0, sizeof(t->win.count));
 	t->ntimes = 0;
-	for (i = 0; i < SW_TRACK_ADDRS; i++) {
+	for (i = 0; i < t->nfrom; i++) {
 		if (t->from[i].last != 0 && strcmp(t->from[i].addr, addr) == 0)
 			t->from[i].good = 1;
 		else
@@ -1596,7 +1604,7 @@ track_networks(const struct track *t, time_t now, long window)
 	uint32_t	 n = 0, j;
 	size_t		 i;
 
-	for (i = 0; i < SW_TRACK_ADDRS; i++) {
+	for (i = 0; i < t->nfrom; i++) {
 		if (t->from[i].last == 0 || t->from[i].last < now - window)
 			continue;
 		nets[n] = t->from[i].net;
@@ -1625,7 +1633,7 @@ account_rank(struct sw_engine *e, struct track *t)
 		return 2;
 	if (n == 0)
 		return 1;	/* no address: nothing says it is a device */
-	for (i = 0; i < SW_TRACK_ADDRS; i++)
+	for (i = 0; i < t->nfrom; i++)
 		if (t->from[i].last != 0 && t->from[i].last >= lo &&
 		    !account_good(e, t, &t->from[i]))
 			return 1;
@@ -1642,7 +1650,7 @@ account_sprayed(struct sw_engine *e, const struct track *t,
 	size_t	 i;
 	int	 any = 0;
 
-	for (i = 0; i < SW_TRACK_ADDRS; i++) {
+	for (i = 0; i < t->nfrom; i++) {
 		if (t->from[i].last == 0 || t->from[i].last < lo)
 			continue;
 		(void)engine_group(e->opt, t->from[i].addr, net, sizeof(net));
@@ -1883,13 +1891,13 @@ account_failure(struct sw_engine *e, const struct sw_event *ev)
 	inc_hosts_from(in, t);
 	in->s.failures = n;
 	inc_note(e, in, ev, NULL);
-	for (i = 0; i < SW_TRACK_ADDRS; i++)
+	for (i = 0; i < t->nfrom; i++)
 		if (t->from[i].last != 0 &&
 		    t->from[i].last >= e->now - e->opt->account_window)
 			account_address(e, in, &t->from[i]);
 	account_diagnose(e, in, account_rank(e, t));
 	engine_tell(e, in, ev->when, track_rhythm(t), 1);
-	for (i = 0; i < SW_TRACK_ADDRS; i++)
+	for (i = 0; i < t->nfrom; i++)
 		if (t->from[i].last != 0 &&
 		    t->from[i].last >= e->now - e->opt->account_window)
 			account_hostile(e, t, in, &t->from[i]);
@@ -2312,7 +2320,7 @@ track_unmention(struct track *t, const char *subj, size_t len)
 	size_t		 i;
 
 	if (t->kind == T_ACCOUNT) {
-		for (i = 0; i < SW_TRACK_ADDRS; i++)
+		for (i = 0; i < t->nfrom; i++)
 			if (t->from[i].last != 0 &&
 			    strlen(t->from[i].addr) == len &&
 			    memcmp(t->from[i].addr, subj, len) == 0)

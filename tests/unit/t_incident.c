@@ -504,6 +504,42 @@ test_escalation(void)
 	store_close(st);
 }
 
+/*
+ * An account's track keeps a slot per address it failed from, made as
+ * addresses come: one for an account failing from one address (most of
+ * an attack's), at most SW_TRACK_ADDRS, then the oldest is used again.
+ */
+static void
+test_track_from(void)
+{
+	struct sw_alertopt	 o;
+	struct sw_store		*st = store_new("trackfrom.db");
+	struct sw_engine	*e;
+	struct track		*t;
+	char			 addr[32];
+	int			 i;
+
+	opt_defaults(&o);
+	e = engine_new(rs, &o, st, record, NULL);
+	fail_n(e, st, "one@example.org", "203.0.113.1", T0, 3, 1);
+	t = track_find(e, T_ACCOUNT, "mx1", "one@example.org", 15);
+	CHECK(t != NULL);
+	CHECK_INT(t->nfrom, 1);
+	for (i = 2; i <= SW_TRACK_ADDRS + 2; i++) {
+		snprintf(addr, sizeof(addr), "203.0.113.%d", i);
+		fail_n(e, st, "one@example.org", addr, T0 + 3 + i, 1, 1);
+		CHECK_INT(t->nfrom, i <= SW_TRACK_ADDRS ? (size_t)i :
+		    SW_TRACK_ADDRS);
+	}
+	/* .1 and .2, the oldest, gave their slots to .9 and .10 */
+	CHECK_STR(t->from[0].addr, "203.0.113.9");
+	CHECK_STR(t->from[1].addr, "203.0.113.10");
+	CHECK_INT(track_addresses(t, e->now, o.account_window),
+	    SW_TRACK_ADDRS);
+	engine_done(e);
+	store_close(st);
+}
+
 /* One address on many accounts: one spraying incident, no others. */
 static void
 test_spraying(void)
@@ -1662,6 +1698,7 @@ main(int argc, char *argv[])
 	test_storm();
 	test_stale_device();
 	test_escalation();
+	test_track_from();
 	test_spraying();
 	test_relay();
 	test_backend();
