@@ -1058,10 +1058,11 @@ struct sw_dict {
 	size_t		 n, cap;	/* values held; slots */
 };
 struct sw_set {
-	uint32_t	*v;		/* ids; 0 free */
-	size_t		 n, cap;
+	uint32_t	*v;		/* ids (0 free), or a bitmap of them */
+	size_t		 n, cap;	/* ids held; slots, or bits */
 	size_t		 max;		/* held at most; 0: 65536 */
-	int		 zero;		/* holds the value 0 */
+	unsigned char	 zero;		/* holds the value 0 */
+	unsigned char	 bits;		/* v is a bitmap */
 };
 uint32_t	 dict_find(const struct sw_dict *, uint64_t);
 void		 dict_free(struct sw_dict *);
@@ -1070,6 +1071,7 @@ int		 set_has(const struct sw_dict *, const struct sw_set *,
 int		 set_add(struct sw_dict *, struct sw_set *, uint64_t);
 void		 set_free(struct sw_dict *, struct sw_set *);
 size_t		 set_count(const struct sw_set *);
+uint32_t	 set_next(const struct sw_set *, size_t *);
 void		 set_merge(struct sw_dict *, struct sw_set *,
 		    const struct sw_set *);
 

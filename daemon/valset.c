@@ -143,6 +143,31 @@ dict_free(struct sw_dict *d)
 	memset(d, 0, sizeof(*d));
 }
 
+/*
+ * A set is a table of ids (open addressing), or a bitmap of them when
+ * that takes less room: ids are dense (used again), so a storm's sets,
+ * each holding hundreds of its few thousand values, are bitmaps of a
+ * few hundred bytes.  cap counts slots, or bits.
+ */
+
+/* The bytes of a table for n ids, its slots at most 3/4 full. */
+static size_t
+table_bytes(size_t n)
+{
+	size_t	 cap = 16;
+
+	while (n * 4 > cap * 3)
+		cap *= 2;
+	return cap * sizeof(uint32_t);
+}
+
+/* bits rounded up to whole words. */
+static size_t
+bits_round(size_t bits)
+{
+	return (bits + 31) & ~(size_t)31;
+}
+
 /* The slot of id in s: where it is, or the free one it would take. */
 static size_t
 set_slot(const struct sw_set *s, uint32_t id)
@@ -155,26 +180,77 @@ set_slot(const struct sw_set *s, uint32_t id)
 	return i;
 }
 
-/* Twice the room (16 slots at first), every id moved over. */
-static void
-set_grow(struct sw_set *s)
+/* The next id of s from *pos on (0: none left). */
+uint32_t
+set_next(const struct sw_set *s, size_t *pos)
 {
-	uint32_t	*old = s->v;
-	size_t		 i, cap = s->cap;
+	size_t	 i;
 
-	s->cap = cap == 0 ? 16 : cap * 2;
-	s->v = xcalloc(s->cap, sizeof(*s->v));
-	for (i = 0; i < cap; i++)
-		if (old[i] != 0)
-			s->v[set_slot(s, old[i])] = old[i];
-	free(old);
+	while ((i = (*pos)++) < s->cap) {
+		if (!s->bits) {
+			if (s->v[i] != 0)
+				return s->v[i];
+		} else if (s->v[i / 32] == 0)
+			*pos = (i | 31) + 1;	/* a word of none */
+		else if (s->v[i / 32] >> (i % 32) & 1)
+			return (uint32_t)i;
+	}
+	return 0;
+}
+
+/* s made again as a bitmap of bits bits, or a table of cap slots. */
+static void
+set_remake(struct sw_set *s, int bits, size_t cap)
+{
+	struct sw_set	 old = *s;
+	size_t		 pos = 0;
+	uint32_t	 id;
+
+	s->bits = bits;
+	s->cap = cap;
+	s->v = xcalloc(bits ? cap / 32 : cap, sizeof(*s->v));
+	while ((id = set_next(&old, &pos)) != 0)
+		if (bits)
+			s->v[id / 32] |= 1u << (id % 32);
+		else
+			s->v[set_slot(s, id)] = id;
+	free(old.v);
+}
+
+/*
+ * Room in s for id, one more: when a table must grow or a bitmap does
+ * not reach id, s is made again as whichever is smaller of a table of
+ * twice the slots and a bitmap of every id the dictionary has made,
+ * and a quarter more (or twice the bits, so that a bitmap growing with
+ * the dictionary is not made again at each new id).
+ */
+static void
+set_room(const struct sw_dict *d, struct sw_set *s, uint32_t id)
+{
+	size_t	 want = bits_round((size_t)d->nids + d->nids / 4);
+	size_t	 table = table_bytes(s->n + 1);
+
+	if (!s->bits && (s->n + 1) * 4 <= s->cap * 3)
+		return;
+	if (s->bits && id < s->cap)
+		return;
+	if (s->bits && want < 2 * s->cap)
+		want = 2 * s->cap;
+	if (want / 8 <= table)
+		set_remake(s, 1, want);
+	else
+		set_remake(s, 0, table / sizeof(uint32_t));
 }
 
 /* 1 when s holds the value of id. */
 static int
 set_has_id(const struct sw_set *s, uint32_t id)
 {
-	return id != 0 && s->cap > 0 && s->v[set_slot(s, id)] == id;
+	if (id == 0 || s->cap == 0)
+		return 0;
+	if (s->bits)
+		return id < s->cap && s->v[id / 32] >> (id % 32) & 1;
+	return s->v[set_slot(s, id)] == id;
 }
 
 /* 1 when s holds v. */
@@ -197,9 +273,11 @@ set_add_id(struct sw_dict *d, struct sw_set *s, uint32_t id)
 			dict_forget(d, id);
 		return 1;
 	}
-	if ((s->n + 1) * 4 > s->cap * 3)
-		set_grow(s);
-	s->v[set_slot(s, id)] = id;
+	set_room(d, s, id);
+	if (s->bits)
+		s->v[id / 32] |= 1u << (id % 32);
+	else
+		s->v[set_slot(s, id)] = id;
 	s->n++;
 	d->refs[id]++;
 	return 1;
@@ -225,11 +303,12 @@ set_add(struct sw_dict *d, struct sw_set *s, uint64_t v)
 void
 set_free(struct sw_dict *d, struct sw_set *s)
 {
-	size_t	 i;
+	size_t		 pos = 0;
+	uint32_t	 id;
 
-	for (i = 0; i < s->cap; i++)
-		if (s->v[i] != 0 && --d->refs[s->v[i]] == 0)
-			dict_forget(d, s->v[i]);
+	while ((id = set_next(s, &pos)) != 0)
+		if (--d->refs[id] == 0)
+			dict_forget(d, id);
 	free(s->v);
 	memset(s, 0, sizeof(*s));
 }
@@ -245,11 +324,11 @@ set_count(const struct sw_set *s)
 void
 set_merge(struct sw_dict *d, struct sw_set *s, const struct sw_set *from)
 {
-	size_t	 i;
+	size_t		 pos = 0;
+	uint32_t	 id;
 
 	if (from->zero)
 		(void)set_add(d, s, 0);
-	for (i = 0; i < from->cap; i++)
-		if (from->v[i] != 0)
-			(void)set_add_id(d, s, from->v[i]);
+	while ((id = set_next(from, &pos)) != 0)
+		(void)set_add_id(d, s, id);
 }

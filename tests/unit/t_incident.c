@@ -199,11 +199,14 @@ fail_n(struct sw_engine *e, struct sw_store *st, const char *account,
 static void
 set_tally(uint32_t *refs, const struct sw_set *s)
 {
-	size_t	 i;
+	size_t		 pos = 0, n = 0;
+	uint32_t	 id;
 
-	for (i = 0; i < s->cap; i++)
-		if (s->v[i] != 0)
-			refs[s->v[i]]++;
+	while ((id = set_next(s, &pos)) != 0) {
+		refs[id]++;
+		n++;
+	}
+	CHECK_INT(n, s->n);
 }
 
 /*
@@ -1612,19 +1615,21 @@ test_silent_fold(void)
 /*
  * The sets behind an incident's distinct addresses and accounts: each
  * value counts once, also once the set is full (it counts on what it
- * cannot hold), and they grow to at most three quarters full.
+ * cannot hold); a table grows to at most three quarters full, a set is
+ * a bitmap of ids when that is smaller.
  */
 static void
 test_set(void)
 {
 	struct sw_dict	 d;
-	struct sw_set	 s, t;
+	struct sw_set	 s, t, u;
 	uint64_t	 v;
 	int		 fresh = 0, again = 0;
 
 	memset(&d, 0, sizeof(d));
 	memset(&s, 0, sizeof(s));
 	memset(&t, 0, sizeof(t));
+	memset(&u, 0, sizeof(u));
 	for (v = 1; v <= 10000; v++)
 		fresh += set_add(&d, &s, v * 0x9e3779b97f4a7c15ULL);
 	for (v = 1; v <= 10000; v++)
@@ -1632,8 +1637,11 @@ test_set(void)
 	CHECK_INT(fresh, 10000);
 	CHECK_INT(again, 0);
 	CHECK_INT(set_count(&s), 10000);
-	CHECK_INT(s.cap, 16384);		/* 61 % full, not 32768 */
 	CHECK_INT(d.n, 10000);
+	/* every id the dictionary made is in s: a bitmap, not a table of
+	   16384 slots (64 KiB) */
+	CHECK_INT(s.bits, 1);
+	CHECK(s.cap / 8 <= 4096);
 	CHECK_INT(set_add(&d, &s, 0), 1);
 	CHECK_INT(set_add(&d, &s, 0), 0);
 	CHECK_INT(set_count(&s), 10001);
@@ -1650,17 +1658,41 @@ test_set(void)
 	set_free(&d, &s);
 	CHECK_INT(d.n, 5000);
 	for (v = 1; v <= 10000; v++)
-		CHECK_INT(set_has(&d, &t, v * 0x9e3779b97f4a7c15ULL), v % 2);
+		CHECK_INT(set_has(&d, &t, v * 0x9e3779b97f4a7c15ULL),
+		    (int)(v % 2));
 	CHECK_INT(set_count(&t), 5000);
 	/* the ids given back are used again */
 	for (v = 10001; v <= 15000; v++)
 		CHECK_INT(set_add(&d, &s, v), 1);
 	CHECK_INT(d.n, 10000);
 	CHECK((size_t)d.nids <= 10001);
+
+	/* a few ids in a large dictionary: a table */
+	for (v = 1; v <= 20; v++)
+		CHECK_INT(set_add(&d, &u, 20000 + v), 1);
+	CHECK_INT(u.bits, 0);
+	CHECK_INT(u.cap, 32);
+	set_free(&d, &u);
 	set_free(&d, &t);
 	set_free(&d, &s);
 	CHECK_INT(d.n, 0);
 	CHECK(d.val == NULL && d.slot == NULL);	/* all given back */
+
+	/* a small set's bitmap; an id far beyond it makes it a table */
+	for (v = 1; v <= 3; v++)
+		CHECK_INT(set_add(&d, &u, v), 1);
+	CHECK_INT(u.bits, 1);
+	CHECK_INT(u.cap, 32);
+	for (v = 4; v <= 5000; v++)
+		CHECK_INT(set_add(&d, &t, v), 1);
+	CHECK_INT(set_add(&d, &u, 5000), 1);
+	CHECK_INT(u.bits, 0);
+	CHECK_INT(u.cap, 16);
+	for (v = 1; v <= 5000; v++)
+		CHECK_INT(set_has(&d, &u, v), v <= 3 || v == 5000);
+	set_free(&d, &u);
+	set_free(&d, &t);
+	CHECK_INT(d.n, 0);
 
 	s.max = 3;
 	CHECK_INT(set_add(&d, &s, 11) + set_add(&d, &s, 12) +
