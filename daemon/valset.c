@@ -1,11 +1,12 @@
 /*
  * valset.c -- sets of distinct 64-bit values (hashes of addresses,
  * accounts, networks, queue ids) whose values are held once, in a
- * dictionary the sets share, and which hold 32-bit ids of them.  The
- * incident engine counts an incident's distinct addresses or accounts
- * with a set each; in a storm its incidents hold the same few thousand
- * addresses and accounts over and over (storm-10m: 620k values of
- * some 3000), so a set's slot is half the size of the value.
+ * dictionary the sets share, and which hold 32-bit ids of them, in a
+ * table or a bitmap.  The incident engine counts an incident's distinct
+ * addresses or accounts with a set each; in a storm its incidents hold
+ * the same few thousand addresses and accounts over and over
+ * (storm-10m: 620k values of some 3000), so a set is a bitmap of a few
+ * hundred bytes instead of a table of 8-byte values.
  *
  * The dictionary counts the sets holding each value and forgets it when
  * none does; its ids are used again.  Both are open addressing with

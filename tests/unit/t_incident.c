@@ -1708,6 +1708,75 @@ test_set(void)
 	dict_free(&d);
 }
 
+/*
+ * Sets against a plain model: random adds, lookups and frees on eight
+ * sets sharing a dictionary, over values from a small range and a large
+ * one, two sets with a small max (tables, when the others made many
+ * ids; the others bitmaps); the answers, counts and the dictionary's
+ * values are those of the model's arrays.
+ */
+#define MODEL_SETS	8
+#define MODEL_VALS	5000
+
+static void
+test_set_model(void)
+{
+	struct sw_dict	 d;
+	struct sw_set	 s[MODEL_SETS];
+	uint64_t	 val[MODEL_VALS];
+	unsigned char	 in[MODEL_SETS][MODEL_VALS];
+	size_t		 n[MODEL_SETS], max[MODEL_SETS], nheld, k;
+	uint32_t	 x = 2026;
+	int		 step, i, j, want, bits = 0, tables = 0;
+
+	memset(&d, 0, sizeof(d));
+	memset(s, 0, sizeof(s));
+	memset(in, 0, sizeof(in));
+	memset(n, 0, sizeof(n));
+	for (j = 0; j < MODEL_VALS; j++)	/* a third of them shared */
+		val[j] = j < 200 ? (uint64_t)j : 0x9e3779b97f4a7c15ULL * j;
+	for (i = 0; i < MODEL_SETS; i++)
+		max[i] = s[i].max = i >= 6 ? 40 : 0;
+	for (step = 0; step < 200000; step++) {
+		x = x * 1103515245u + 12345u;
+		i = (int)(x >> 8) % MODEL_SETS;
+		j = (int)(x >> 16) % (step % 50000 < 25000 ? 250 : MODEL_VALS);
+		k = (x >> 4) % 512;
+		if (k == 0) {
+			set_free(&d, &s[i]);
+			s[i].max = max[i];
+			memset(in[i], 0, sizeof(in[i]));
+			n[i] = 0;
+		} else if (k < 160)
+			CHECK_INT(set_has(&d, &s[i], val[j]), in[i][j]);
+		else {
+			want = !in[i][j];
+			if (want && (max[i] == 0 || n[i] < max[i] ||
+			    val[j] == 0)) {
+				in[i][j] = 1;
+				n[i]++;
+			}
+			CHECK_INT(set_add(&d, &s[i], val[j]), want);
+		}
+		CHECK_INT(set_count(&s[i]), n[i]);
+		bits += s[i].bits;
+		tables += s[i].cap > 0 && !s[i].bits;
+	}
+	/* the dictionary holds what some set holds (0 is a flag) */
+	for (nheld = 0, j = 1; j < MODEL_VALS; j++) {
+		for (i = 0, k = 0; i < MODEL_SETS; i++)
+			k += in[i][j];
+		nheld += k > 0;
+		CHECK_INT(dict_find(&d, val[j]) != 0, k > 0);
+	}
+	CHECK_INT(d.n, nheld);
+	CHECK(bits > 0 && tables > 0);		/* both were tried */
+	for (i = 0; i < MODEL_SETS; i++)
+		set_free(&d, &s[i]);
+	CHECK_INT(d.n, 0);
+	dict_free(&d);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -1726,6 +1795,7 @@ main(int argc, char *argv[])
 	if (mkdtemp(dir) == NULL)
 		return 2;
 	test_set();
+	test_set_model();
 	test_threshold();
 	test_storm();
 	test_stale_device();
