@@ -2905,12 +2905,26 @@ store_checkpoint(struct sw_store *st, int truncate)
 
 /*
  * Gives back the memory of the page cache's unused pages, which the
- * next commit reads again from the file system's cache: at each expiry,
- * when nothing is batched, before malloc_trim().
+ * next commit reads again from the file system's cache, and when
+ * nothing is batched the batch's chunk and hash table as a storm left
+ * them (up to 256 KiB and 512 KiB): at each expiry, before
+ * malloc_trim().
  */
 void
 store_shrink(struct sw_store *st)
 {
+	if (st->nagg == 0 && st->nevents == 0 && st->ninc == 0 &&
+	    st->npos == 0) {
+		arena_reset(st, 1);
+		if (st->tabsize > TAB_MIN) {
+			free(st->tab);
+			st->tabsize = TAB_MIN;
+			st->tab = xcalloc(st->tabsize, sizeof(*st->tab));
+		}
+		free(st->sorted);
+		st->sorted = NULL;
+		st->sortcap = 0;
+	}
 	(void)sqlite3_db_release_memory(st->db);
 }
 

@@ -1442,6 +1442,20 @@ test_full(void)
 	CHECK_INT(store_full(st, SIZE_MAX), 0);
 	CHECK_INT(qint(st->db, "SELECT count(*) FROM accounts", NULL, 0),
 	    (long long)n + 1);
+	/* the commit kept a chunk and the grown table for the next batch;
+	   with nothing batched, shrinking gives them back */
+	CHECK(st->arena != NULL && st->tabsize > TAB_MIN);
+	put(st, sev(SW_EV_FAILURE, "one", 3, "192.0.2.1", T0 + 1));
+	store_shrink(st);			/* a batch: kept */
+	CHECK(st->arena != NULL && st->nagg > 0);
+	CHECK_INT(store_commit(st), 0);
+	store_shrink(st);
+	CHECK(st->arena == NULL && st->sorted == NULL);
+	CHECK_INT(st->tabsize, TAB_MIN);
+	put(st, sev(SW_EV_FAILURE, "one", 3, "192.0.2.1", T0 + 2));
+	CHECK_INT(store_commit(st), 0);
+	CHECK_INT(qint(st->db, "SELECT failures FROM accounts WHERE "
+	    "account = ?", "one", 3), 7);
 	store_close(st);
 }
 
