@@ -106,12 +106,17 @@ enum tkind {
 	T_BACKEND
 };
 
-/* Failures in a sliding window: NSLOT slots of width w. */
+/*
+ * Failures in a sliding window: NSLOT slots of width w.  A slot's
+ * earliest failure is kept from its start, idx * w: windows are at most
+ * 7 days, so it fits in 32 bits (and 64 bytes a track are saved).
+ */
 struct window {
 	long		 w;
 	long		 idx[NSLOT];
 	uint32_t	 count[NSLOT];
-	time_t		 first[NSLOT];	/* the earliest failure of the slot */
+	int32_t		 first[NSLOT];	/* the earliest failure of the
+					   slot, from idx * w */
 };
 
 /* One address an account failed from. */
@@ -135,10 +140,11 @@ struct track {
 	struct track	*older, *newer;
 	uint64_t	 hash;
 	enum tkind	 kind;
+	uint32_t	 ntimes;
 	time_t		 last;
 	struct window	 win;
-	time_t		 times[RHYTHM];	/* account: the latest failures */
-	size_t		 ntimes;
+	time_t		*times;		/* account: the latest RHYTHM
+					   failures, made at its first */
 	struct from	*from;		/* account: nfrom, grown to at most
 					   SW_TRACK_ADDRS; else NULL (a
 					   storm's address tracks are most
@@ -268,14 +274,15 @@ window_add(struct window *w, time_t t, uint32_t n)
 {
 	long	 i = window_idx(w, t);
 	size_t	 s = (size_t)i % NSLOT;
+	int32_t	 off = (int32_t)(t - (time_t)i * w->w);	/* |off| < w */
 
 	if (w->idx[s] != i) {
 		w->idx[s] = i;
 		w->count[s] = 0;
-		w->first[s] = t;
+		w->first[s] = off;
 	}
-	if (t < w->first[s])
-		w->first[s] = t;
+	if (off < w->first[s])
+		w->first[s] = off;
 	w->count[s] += n;
 }
 
@@ -303,8 +310,8 @@ window_first(const struct window *w, time_t now, long secs)
 
 	for (s = 0; s < NSLOT; s++)
 		if (w->idx[s] >= lo && w->idx[s] <= hi && w->count[s] > 0 &&
-		    w->first[s] < first)
-			first = w->first[s];
+		    (time_t)w->idx[s] * w->w + w->first[s] < first)
+			first = (time_t)w->idx[s] * w->w + w->first[s];
 	return first;
 }
 
@@ -493,6 +500,7 @@ track_free(struct sw_engine *e, struct track *t)
 	*pp = t->hnext;
 	lru_unlink(e, t);
 	free(t->from);
+	free(t->times);
 	free(t->tried);
 	free(t->hosts);
 	if (t->addrs != NULL)
@@ -1858,6 +1866,8 @@ account_failure(struct sw_engine *e, const struct sw_event *ev)
 	    ev->when);
 	track_host(e, t);
 	window_add(&t->win, ev->when, 1);
+	if (t->times == NULL)
+		t->times = xcalloc(RHYTHM, sizeof(*t->times));
 	t->times[t->ntimes++ % RHYTHM] = ev->when;
 	if (t->ntimes >= 2 * RHYTHM)
 		t->ntimes -= RHYTHM;

@@ -334,6 +334,44 @@ login_before(struct sw_store *st, const struct sw_alertopt *o,
 	engine_done(e);
 }
 
+/*
+ * A window's slots keep their earliest failure from the slot's start:
+ * window_first() gives the times added, to the second, for a window of
+ * 7 days (the longest a configuration takes) and before 1970 too, in
+ * 32 bits a slot.
+ */
+static void
+test_window(void)
+{
+	static const long	 secs[] = { 60, 3600, 7 * 86400 };
+	static const time_t	 base[] = { T0, -86400 * 400L, 4102444800 };
+	struct window		 w;
+	time_t			 t;
+	size_t			 i, j;
+
+	for (i = 0; i < sizeof(secs) / sizeof(secs[0]); i++)
+		for (j = 0; j < sizeof(base) / sizeof(base[0]); j++) {
+			window_init(&w, secs[i]);
+			t = base[j] + secs[i] / 2 + 7;
+			window_add(&w, t + 3, 1);
+			window_add(&w, t, 2);
+			window_add(&w, t + 1, 1);
+			CHECK_INT(window_count(&w, t + 3, secs[i]), 4);
+			CHECK_INT(window_first(&w, t + 3, secs[i]), t);
+			window_add(&w, t + secs[i] / 2, 1);
+			CHECK_INT(window_count(&w, t + secs[i] / 2, secs[i]),
+			    5);
+			CHECK_INT(window_first(&w, t + secs[i] / 2, secs[i]),
+			    t);
+			/* a window later, those slots no longer count */
+			CHECK_INT(window_count(&w, t + 3 * secs[i], secs[i]),
+			    0);
+			CHECK_INT(window_first(&w, t + 3 * secs[i], secs[i]),
+			    t + 3 * secs[i]);
+		}
+	CHECK_INT(sizeof(w.first), NSLOT * sizeof(int32_t));
+}
+
 /* Below the threshold nothing; at it one entry, then quiet. */
 static void
 test_threshold(void)
@@ -511,6 +549,7 @@ test_escalation(void)
  * An account's track keeps a slot per address it failed from, made as
  * addresses come: one for an account failing from one address (most of
  * an attack's), at most SW_TRACK_ADDRS, then the oldest is used again.
+ * Only an account's track has the times of its latest failures.
  */
 static void
 test_track_from(void)
@@ -539,6 +578,10 @@ test_track_from(void)
 	CHECK_STR(t->from[1].addr, "203.0.113.10");
 	CHECK_INT(track_addresses(t, e->now, o.account_window),
 	    SW_TRACK_ADDRS);
+	/* the rhythm's times are an account's, an address has none */
+	CHECK(t->times != NULL);
+	t = track_find(e, T_ADDRESS, "mx1", "203.0.113.1", 11);
+	CHECK(t != NULL && t->times == NULL);
 	engine_done(e);
 	store_close(st);
 }
@@ -1796,6 +1839,7 @@ main(int argc, char *argv[])
 		return 2;
 	test_set();
 	test_set_model();
+	test_window();
 	test_threshold();
 	test_storm();
 	test_stale_device();
