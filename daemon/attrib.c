@@ -9,8 +9,8 @@
  * address from at most the attribution window before it (or a second
  * after: stamps have whole seconds), and each back-end line names one
  * failure at most.  A failure nothing pairs with still counts for its
- * address.  The memory is a ring of the latest back-end lines: a storm
- * of them pushes out the oldest, never grows.
+ * address.  The memory is a ring of the latest back-end lines, made at
+ * the first: a storm of them pushes out the oldest, never grows.
  */
 
 #include <stdint.h>
@@ -33,7 +33,7 @@ struct said {
 };
 
 struct sw_attrib {
-	struct said	 ring[RING];
+	struct said	*ring;		/* RING, made at the first line */
 	size_t		 next;		/* slot written next */
 	size_t		 n;		/* slots in use */
 };
@@ -47,6 +47,8 @@ attrib_new(void)
 void
 attrib_free(struct sw_attrib *at)
 {
+	if (at != NULL)
+		free(at->ring);
 	free(at);
 }
 
@@ -63,10 +65,13 @@ attrib_where(const struct sw_event *ev)
 static void
 attrib_remember(struct sw_attrib *at, const struct sw_event *ev)
 {
-	struct said	*s = &at->ring[at->next];
+	struct said	*s;
 
 	if (ev->addr[0] == '\0' || !(ev->flags & SW_EVF_ACCOUNT))
 		return;
+	if (at->ring == NULL)	/* 90 KiB most installations never use */
+		at->ring = xcalloc(RING, sizeof(*at->ring));
+	s = &at->ring[at->next];
 	s->when = ev->when;
 	s->where = attrib_where(ev);
 	s->used = 0;

@@ -32,6 +32,7 @@
 
 #define RELAYSET_MAX	1024		/* host, relay pairs */
 #define RELAYSET_SLOTS	2048		/* a power of 2, twice the max */
+#define RELAYSET_FIRST	16		/* slots at first, doubled to that */
 #define RELAYSET_NAMES	8		/* names memmem'ed by _maybe */
 
 struct relayset_entry {
@@ -41,8 +42,9 @@ struct relayset_entry {
 };
 
 struct sw_relayset {
-	struct relayset_entry	*slot;	/* RELAYSET_SLOTS, open addressing */
-	size_t			 n;
+	struct relayset_entry	*slot;	/* cap, open addressing, at most half
+					   full (64 KiB at RELAYSET_SLOTS) */
+	size_t			 n, cap;
 	int			 full;	/* watches everything */
 	struct {
 		char		*p;	/* points into an entry's key */
@@ -63,7 +65,8 @@ relayset_new(void)
 	struct sw_relayset	*s;
 
 	s = xcalloc(1, sizeof(*s));
-	s->slot = xcalloc(RELAYSET_SLOTS, sizeof(*s->slot));
+	s->cap = RELAYSET_FIRST;
+	s->slot = xcalloc(s->cap, sizeof(*s->slot));
 	return s;
 }
 
@@ -73,9 +76,9 @@ relayset_clear(struct sw_relayset *s)
 {
 	size_t	 i;
 
-	for (i = 0; i < RELAYSET_SLOTS; i++)
+	for (i = 0; i < s->cap; i++)
 		free(s->slot[i].key);
-	memset(s->slot, 0, RELAYSET_SLOTS * sizeof(*s->slot));
+	memset(s->slot, 0, s->cap * sizeof(*s->slot));
 	s->n = s->nnames = 0;
 	s->full = s->many = 0;
 #ifdef SW_VECTORSCAN
@@ -116,7 +119,7 @@ relayset_slot(const struct sw_relayset *s, uint64_t h, const char *host,
 	struct relayset_entry	*e;
 	size_t			 i;
 
-	for (i = h & (RELAYSET_SLOTS - 1);; i = (i + 1) & (RELAYSET_SLOTS - 1)) {
+	for (i = h & (s->cap - 1);; i = (i + 1) & (s->cap - 1)) {
 		e = &s->slot[i];
 		if (e->key == NULL)
 			return e;
@@ -125,6 +128,24 @@ relayset_slot(const struct sw_relayset *s, uint64_t h, const char *host,
 		    memcmp(e->key + hlen + 1, relay, rlen) == 0)
 			return e;
 	}
+}
+
+/* Twice the slots, every entry moved over (names point into keys). */
+static void
+relayset_grow(struct sw_relayset *s)
+{
+	struct relayset_entry	*old = s->slot, *e;
+	size_t			 i, cap = s->cap;
+
+	s->cap = cap * 2;
+	s->slot = xcalloc(s->cap, sizeof(*s->slot));
+	for (i = 0; i < cap; i++)
+		if (old[i].key != NULL) {
+			e = relayset_slot(s, old[i].h, old[i].key, old[i].hlen,
+			    old[i].key + old[i].hlen + 1, old[i].rlen);
+			*e = old[i];
+		}
+	free(old);
 }
 
 /* Keeps the relay's name for relayset_maybe(), once per distinct name. */
@@ -165,6 +186,10 @@ relayset_add(struct sw_relayset *s, const char *host, size_t hlen,
 		    "counts as a relay success, whatever its relay",
 		    RELAYSET_MAX);
 		return;
+	}
+	if ((s->n + 1) * 2 > s->cap) {
+		relayset_grow(s);
+		e = relayset_slot(s, h, host, hlen, relay, rlen);
 	}
 	e->h = h;
 	e->hlen = hlen;

@@ -117,7 +117,11 @@ test_ring(void)
 	char			 acct[32];
 	int			 i;
 
+	/* the ring is made at the first back-end line, not before */
+	FAILED(at, "mx1", "203.0.113.99", T0 - 1, "");
+	CHECK(at->ring == NULL);
 	said(at, "mx1", "first@example.com", "203.0.113.99", T0);
+	CHECK(at->ring != NULL);
 	for (i = 0; i < RING; i++) {
 		snprintf(acct, sizeof(acct), "u%d@example.com", i);
 		said(at, "mx1", acct, "203.0.113.1", T0 + 1);

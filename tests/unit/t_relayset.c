@@ -109,11 +109,18 @@ t_full(void)
 	char			 r[64];
 	int			 i;
 
+	CHECK_INT(s->cap, RELAYSET_FIRST);	/* small while few watched */
 	for (i = 0; i < RELAYSET_MAX; i++) {
 		snprintf(r, sizeof(r), "relay%d.example", i);
 		relayset_add(s, "mx1", 3, r, strlen(r));
+		CHECK(s->n * 2 <= s->cap && s->cap <= RELAYSET_SLOTS);
 	}
+	CHECK_INT(s->cap, RELAYSET_SLOTS);
 	CHECK_INT(relayset_count(s), RELAYSET_MAX);
+	for (i = 0; i < RELAYSET_MAX; i++) {	/* each found after growing */
+		snprintf(r, sizeof(r), "relay%d.example", i);
+		CHECK_INT(HAS(s, "mx1", r), 1);
+	}
 	CHECK_INT(HAS(s, "mx1", "relay7.example"), 1);
 	CHECK_INT(HAS(s, "mx1", "never.example"), 0);
 	relayset_add(s, "mx1", 3, "one-more.example", 16);
