@@ -548,7 +548,7 @@ fnv64(uint64_t h, const void *v, size_t n)
 }
 
 /*
- * Tables of distinct 64-bit hashes (incident.c's sets, held.c), open
+ * Tables of distinct 64-bit hashes (held.c's messages held back), open
  * addressing with linear probing, 0 a free slot, cap a power of 2: the
  * slot of v in tab, where it is or the free one it would take.
  */
