@@ -11,8 +11,8 @@
  * The dictionary counts the sets holding each value and forgets it when
  * none does; its ids are used again.  Both are open addressing with
  * linear probing, at most three quarters full, their sizes powers of 2;
- * the dictionary removes by moving the entries after back, so that
- * lookups never need tombstones.  A set holds at most its max values
+ * the dictionary removes by putting the entries of the run after again
+ * where they belong, so that lookups never need tombstones.  A set holds at most its max values
  * (SET_MAX when 0) and counts on: a value it does not hold is new to
  * it.  0 is a value too, held by a flag of the set.
  */
@@ -95,39 +95,37 @@ static uint32_t
 dict_get(struct sw_dict *d, uint64_t v)
 {
 	uint32_t	 id;
-	size_t		 i;
+	size_t		 i = 0;
 
-	if ((id = dict_find(d, v)) != 0)
-		return id;
-	if ((d->n + 1) * 4 > d->cap * 3)
+	if (d->cap > 0 && d->slot[i = dict_slot(d, v)] != 0)
+		return d->slot[i];
+	if ((d->n + 1) * 4 > d->cap * 3) {
 		dict_grow(d);
+		i = dict_slot(d, v);
+	}
 	id = dict_newid(d);
 	d->val[id] = v;
 	d->refs[id] = 0;
-	i = dict_slot(d, v);
 	d->slot[i] = id;
 	d->n++;
 	return id;
 }
 
-/* Forgets id, which no set holds: the ids after it move back. */
+/*
+ * Forgets id, which no set holds: the ids of its run after it are put
+ * again where they now belong (held_forget()'s way).
+ */
 static void
 dict_forget(struct sw_dict *d, uint32_t id)
 {
-	size_t	 i = dict_slot(d, d->val[id]), j = i, k, mask = d->cap - 1;
+	size_t		 mask = d->cap - 1, j = dict_slot(d, d->val[id]);
+	uint32_t	 w;
 
-	for (;;) {
-		j = (j + 1) & mask;
-		if (d->slot[j] == 0)
-			break;
-		k = mix_slot(d->val[d->slot[j]], d->cap);
-		/* it stays when its start is cyclically in (i, j] */
-		if (i <= j ? i < k && k <= j : i < k || k <= j)
-			continue;
-		d->slot[i] = d->slot[j];
-		i = j;
+	d->slot[j] = 0;
+	for (j = (j + 1) & mask; (w = d->slot[j]) != 0; j = (j + 1) & mask) {
+		d->slot[j] = 0;
+		d->slot[dict_slot(d, d->val[w])] = w;
 	}
-	d->slot[i] = 0;
 	d->refs[id] = d->freeid;
 	d->freeid = id;
 	if (--d->n == 0)
