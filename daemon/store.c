@@ -1257,33 +1257,41 @@ incidents_clear(struct sw_store *st, int all)
 	st->ninc = 0;
 }
 
-/* Empties the batch (after a commit, or to close). */
+/*
+ * Empties the batch: after a commit keeping a chunk and a table of up
+ * to TAB_KEEP slots for the next batch (BATCH_KEEP), at an expiry with
+ * nothing batched giving back what a storm grew (BATCH_SHRINK), or to
+ * close (BATCH_FREE).
+ */
+enum batch_keep { BATCH_KEEP, BATCH_SHRINK, BATCH_FREE };
+
 static void
-batch_clear(struct sw_store *st, int all)
+batch_clear(struct sw_store *st, enum batch_keep how)
 {
 	size_t	 i;
 
-	if (all || st->tabsize > TAB_KEEP) {
+	if (how == BATCH_FREE || st->tabsize > (how == BATCH_KEEP ?
+	    TAB_KEEP : TAB_MIN)) {
 		free(st->tab);
 		st->tab = NULL;
 		free(st->sorted);	/* as large: kept as long */
 		st->sorted = NULL;
 		st->sortcap = 0;
 	}
-	if (!all) {
+	if (how != BATCH_FREE) {
 		if (st->tab == NULL) {
 			st->tabsize = TAB_MIN;
 			st->tab = xcalloc(st->tabsize, sizeof(*st->tab));
 		} else
 			memset(st->tab, 0, st->tabsize * sizeof(*st->tab));
 	}
-	arena_reset(st, all);
+	arena_reset(st, how != BATCH_KEEP);
 	memset(st->list, 0, sizeof(st->list));
 	st->nagg = st->nevents = 0;
 	for (i = 0; i < st->npos; i++)
 		checkpoint_clear(&st->pos[i]);
 	st->npos = 0;
-	incidents_clear(st, all);
+	incidents_clear(st, how != BATCH_KEEP);
 }
 
 /* Counts and first/last times of a, for any statement. */
@@ -1726,7 +1734,7 @@ store_commit(struct sw_store *st)
 	    "%zu positions", st->path, st->nevents, st->nagg, st->ninc,
 	    st->npos);
 	store_committed(st);
-	batch_clear(st, 0);
+	batch_clear(st, BATCH_KEEP);
 	if (st->failing)
 		log_info("%s: writable again", st->path);
 	st->failing = 0;
@@ -2914,17 +2922,8 @@ void
 store_shrink(struct sw_store *st)
 {
 	if (st->nagg == 0 && st->nevents == 0 && st->ninc == 0 &&
-	    st->npos == 0) {
-		arena_reset(st, 1);
-		if (st->tabsize > TAB_MIN) {
-			free(st->tab);
-			st->tabsize = TAB_MIN;
-			st->tab = xcalloc(st->tabsize, sizeof(*st->tab));
-		}
-		free(st->sorted);
-		st->sorted = NULL;
-		st->sortcap = 0;
-	}
+	    st->npos == 0)
+		batch_clear(st, BATCH_SHRINK);
 	(void)sqlite3_db_release_memory(st->db);
 }
 
@@ -3474,7 +3473,7 @@ store_open(const char *path, const struct sw_storeopt *opt,
 		store_close(st);
 		return -1;
 	}
-	batch_clear(st, 0);
+	batch_clear(st, BATCH_KEEP);
 	*out = st;
 	return 0;
 }
@@ -3506,7 +3505,7 @@ store_close(struct sw_store *st)
 
 	if (st == NULL)
 		return;
-	batch_clear(st, 1);
+	batch_clear(st, BATCH_FREE);
 	free(st->pos);
 	strv_free(st->diags, st->ndiags);
 	for (i = 0; i < ST_N; i++)
