@@ -57,7 +57,10 @@ def tricky():
     out.append(b'2026-11-28 04:00:01 plain authenticator failed for (x) '
                b'[203.0.113.5]: 535 Incorrect authentication data '
                b'(set_id=bob)\n')
-    # Exim through syslog: a series whose second part alone says 535.
+    # Exim through syslog: a series whose second part alone says 535,
+    # after a line of noise (nothing held: the first part is read only
+    # for its prefix).
+    out.append(pf(2, NOISE % 3))
     out.append(b'Nov 28 04:00:02 mx1 exim[77]: [1\\2] 2026-11-28 04:00:02 '
                b'1abcde-000002-AB ** y@example.com R=smarthost '
                b'T=remote_smtp H=smtp.example.net [192.0.2.8]: SMTP error\n')
@@ -76,6 +79,23 @@ def tricky():
                b'from remote mail server after AUTH PLAIN: 535-5.7.8 x\n')
     out.append(b'Nov 28 04:00:02 mx1 exim[78]: [2\\2]  5.7.8 tail of the '
                b'reply\n')
+    # The front end finds a part by the tag's ":" before it: series after
+    # "exim:" with no blank, after a tag without a pid, in twelve parts,
+    # and under a host after an ISO stamp, each first part saying nothing
+    # a rule looks for, the last the 535.
+    for k, head in enumerate((b'Nov 28 04:00:03 mx1 exim[79]:',
+                              b'Nov 28 04:00:03 mx1 exim: ',
+                              b'2026-11-28T04:00:03+00:00 mx1 exim[80]: ',
+                              b'2026-11-28 04:00:03 mx1 exim[81]: ')):
+        n = 12 if k == 2 else 2
+        out.append(pf(2, NOISE % 4))
+        out.append(head + b'[1\\%d] 2026-11-28 04:00:03 1abcde-00001%d-AB '
+                   b'** v@example.com R=smarthost T=remote_smtp '
+                   b'H=smtp.example.net [192.0.2.11]: SMTP error\n' % (n, k))
+        for part in range(2, n):
+            out.append(head + b'[%d\\%d]  part %d\n' % (part, n, part))
+        out.append(head + b'[%d/%d]  from remote mail server after AUTH '
+                   b'PLAIN: 535 5.7.8 bad credentials %d\n' % (n, n, k))
     # rsyslog's repeats, of an AUTH line and of noise.
     out.append(pf(3, FAIL % (9, 9)))
     out.append(pf(4, b'message repeated 7 times: [ ' + FAIL % (9, 9) + b']'))
