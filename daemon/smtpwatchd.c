@@ -1517,6 +1517,24 @@ sw_watchers(struct smtpwatch *sw)
 	}
 }
 
+/*
+ * glibc raises its mmap threshold to the size of any mapped block freed
+ * (up to 32 MiB); after that a storm's large blocks (the outbox's row of
+ * a batch's alerts, the batch's table and sorting array, SQLite's) come
+ * from the heap, and the holes they leave between smaller blocks stay
+ * private memory until an expiry's malloc_trim().  Set, the threshold
+ * stays at its initial 128 KiB: blocks as large are mapped and given back
+ * when freed.  storm-1m's catch-up peaked at 14.4 MB of private memory,
+ * 12.2 to 12.6 MB with this, in the same time.
+ */
+static void
+sw_malloc_setup(void)
+{
+#ifdef __GLIBC__
+	(void)mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+#endif
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -1529,6 +1547,7 @@ main(int argc, char *argv[])
 	struct smtpwatch	 sw;
 	int			 ch, checkonly = 0;
 
+	sw_malloc_setup();
 	memset(&sw, 0, sizeof(sw));
 	sw.conffile = SW_CONF_DEFAULT;
 	sw.outbox = outbox_new();
