@@ -158,8 +158,9 @@ $(B)/fault/smtpwatchd: $(DAEMON:%=$(B)/asan/%.o) $(B)/fault/fault.o
 # libFuzzer targets (tests/fuzz/): clang, with the objects under test
 # built again with its coverage and the sanitizers.
 FUZZCC	?= clang
-FUZZ	 = fuzz_parse fuzz_lines fuzz_match fuzz_rules fuzz_conf fuzz_control
-FUZZ_O	 = $(CORE) control
+FUZZ	 = fuzz_parse fuzz_lines fuzz_match fuzz_front fuzz_rules fuzz_conf \
+	   fuzz_control
+FUZZ_O	 = $(CORE) control feed
 FZFLAGS	 = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 	   -fno-sanitize-recover=all
 FUZZ_TIME ?= 60
