@@ -119,8 +119,8 @@ ctldb_open(const char *path)
 			*o++ = (char)*p;
 	}
 	strcpy(o, immutable ? "?mode=ro&immutable=1" : "?mode=ro");
-	rc = sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI,
-	    NULL);
+	rc = sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI |
+	    SQLITE_OPEN_NOMUTEX, NULL);
 	free(uri);
 	if (rc != SQLITE_OK) {
 		log_warnx("database %s: %s", path, db != NULL ?

@@ -784,6 +784,7 @@ void		 front_reset(struct sw_front *);
 #define SW_STORE_MEMORY	":memory:"	/* store_open(): in memory */
 struct sw_store;
 struct sqlite3;
+void	 store_setup(void);
 int	 store_open(const char *, const struct sw_storeopt *,
 	    struct sw_store **);
 void	 store_close(struct sw_store *);

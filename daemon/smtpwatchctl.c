@@ -846,6 +846,7 @@ main(int argc, char *argv[])
 	const struct command	*cmd;
 	int			 n, rc;
 
+	store_setup();
 	memset(&c, 0, sizeof(c));
 	c.conffile = SW_CONF_DEFAULT;
 	log_init("smtpwatchctl", 0);

@@ -1548,6 +1548,7 @@ main(int argc, char *argv[])
 	int			 ch, checkonly = 0;
 
 	sw_malloc_setup();
+	store_setup();
 	memset(&sw, 0, sizeof(sw));
 	sw.conffile = SW_CONF_DEFAULT;
 	sw.outbox = outbox_new();
