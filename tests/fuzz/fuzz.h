@@ -36,6 +36,28 @@ fuzz_quiet(void)
 	log_mute(1);
 }
 
+/*
+ * The rules of SW_FUZZ_RULES (default: rules/ of the tree, the fuzzer
+ * run from its top), or exit: target names the fuzzer in the message.
+ */
+static inline struct sw_rules *
+fuzz_rules(const char *target)
+{
+	static char	 tree[] = "rules";
+	struct sw_rules	*rs;
+	char		*dirs[1];
+	char		*d = getenv("SW_FUZZ_RULES");
+
+	dirs[0] = d != NULL ? d : tree;
+	if (rules_load(dirs, 1, &rs) == -1) {
+		fprintf(stderr, "%s: cannot load the rules in %s (run from "
+		    "the top of the tree, or set SW_FUZZ_RULES)\n", target,
+		    dirs[0]);
+		exit(1);
+	}
+	return rs;
+}
+
 /* Writes the input to path, as a file the code under test will read. */
 static inline void
 fuzz_write(const char *path, const uint8_t *data, size_t size)

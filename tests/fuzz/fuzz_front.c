@@ -28,19 +28,9 @@ struct out {
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	static char	 tree[] = "rules";
-	char		*dirs[1];
-	char		*d = getenv("SW_FUZZ_RULES");
-
 	(void)argc;
 	(void)argv;
-	dirs[0] = d != NULL ? d : tree;
-	if (rules_load(dirs, 1, &rules) == -1) {
-		fprintf(stderr, "fuzz_front: cannot load the rules in %s "
-		    "(run from the top of the tree, or set SW_FUZZ_RULES)\n",
-		    dirs[0]);
-		exit(1);
-	}
+	rules = fuzz_rules("fuzz_front");
 	fuzz_quiet();
 	return 0;
 }
