@@ -41,7 +41,7 @@ fuzz_quiet(void)
  * run from its top), or exit: target names the fuzzer in the message.
  */
 static inline struct sw_rules *
-fuzz_rules(const char *target)
+fuzz_load_rules(const char *target)
 {
 	static char	 tree[] = "rules";
 	struct sw_rules	*rs;

@@ -30,7 +30,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	rules = fuzz_rules("fuzz_front");
+	rules = fuzz_load_rules("fuzz_front");
 	fuzz_quiet();
 	return 0;
 }

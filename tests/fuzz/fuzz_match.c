@@ -19,7 +19,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	rules = fuzz_rules("fuzz_match");
+	rules = fuzz_load_rules("fuzz_match");
 	fuzz_quiet();
 	return 0;
 }
