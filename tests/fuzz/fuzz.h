@@ -1,7 +1,8 @@
 /*
  * fuzz.h -- what the libFuzzer targets share: the entry point's
  * prototype, a check that aborts (so that libFuzzer keeps the input) and
- * a way to keep the daemon's log lines out of the fuzzer's output, and
+ * a way to keep the daemon's log lines out of the fuzzer's output,
+ * fuzz_load_rules() for the targets that run the shipped rules, and
  * fuzz_write() for the targets whose code under test reads a file.
  * Each target is one file, built by `make fuzz` with clang's
  * -fsanitize=fuzzer,address,undefined and linked with the objects under
