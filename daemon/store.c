@@ -1718,7 +1718,7 @@ store_rollup(struct sw_store *st)
 int
 store_commit(struct sw_store *st)
 {
-	if (st->nevents == 0 && st->npos == 0 && st->ninc == 0)
+	if (!store_pending(st))
 		return 0;
 	store_file_check(st);
 	if (store_apply(st) == -1) {
@@ -2921,8 +2921,7 @@ store_checkpoint(struct sw_store *st, int truncate)
 void
 store_shrink(struct sw_store *st)
 {
-	if (st->nagg == 0 && st->nevents == 0 && st->ninc == 0 &&
-	    st->npos == 0)
+	if (!store_pending(st))	/* no events: no aggregates either */
 		batch_clear(st, BATCH_SHRINK);
 	(void)sqlite3_db_release_memory(st->db);
 }
