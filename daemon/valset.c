@@ -12,9 +12,10 @@
  * none does; its ids are used again.  Both are open addressing with
  * linear probing, at most three quarters full, their sizes powers of 2;
  * the dictionary removes by putting the entries of the run after again
- * where they belong, so that lookups never need tombstones.  A set holds at most its max values
- * (SET_MAX when 0) and counts on: a value it does not hold is new to
- * it.  0 is a value too, held by a flag of the set.
+ * where they belong, so that lookups never need tombstones.  A set
+ * holds at most its max values (SET_MAX when 0) and counts on: a value
+ * it does not hold is new to it.  0 is a value too, held by a flag of
+ * the set.
  */
 
 #include <stdint.h>
@@ -226,13 +227,14 @@ set_remake(struct sw_set *s, int bits, size_t cap)
 static void
 set_room(const struct sw_dict *d, struct sw_set *s, uint32_t id)
 {
-	size_t	 want = bits_round((size_t)d->nids + d->nids / 4);
-	size_t	 table = table_bytes(s->n + 1);
+	size_t	 want, table;
 
 	if (!s->bits && (s->n + 1) * 4 <= s->cap * 3)
 		return;
 	if (s->bits && id < s->cap)
 		return;
+	want = bits_round((size_t)d->nids + d->nids / 4);
+	table = table_bytes(s->n + 1);
 	if (s->bits && want < 2 * s->cap)
 		want = 2 * s->cap;
 	if (want / 8 <= table)
