@@ -140,6 +140,14 @@ def grep_figures(path, runs):
     return median(['env', 'LC_ALL=C', 'grep', '-cF', 'authentication failed', path], runs)
 
 
+def memory(pid):
+    """(VmHWM KiB, RssAnon KiB) of a running process, from
+    /proc/PID/status."""
+    with open('/proc/%d/status' % pid) as f:
+        st = {l.split(':')[0]: l.split()[1] for l in f if len(l.split()) > 1}
+    return int(st['VmHWM']), int(st['RssAnon'])
+
+
 class AnonPeak(threading.Thread):
     """The largest RssAnon of a process seen while it runs, read from
     /proc every SAMPLE_S seconds: a sample, not the kernel's own peak
@@ -152,13 +160,9 @@ class AnonPeak(threading.Thread):
         self.start()
 
     def run(self):
-        path = '/proc/%d/status' % self.pid
         while not self.done.wait(SAMPLE_S):
             try:
-                with open(path) as f:
-                    for line in f:
-                        if line.startswith('RssAnon:'):
-                            self.peak = max(self.peak, int(line.split()[1]))
+                self.peak = max(self.peak, memory(self.pid)[1])
             except OSError:
                 return
 
@@ -184,10 +188,9 @@ def catch_up_once(w, name, path, run):
     dt = time.perf_counter() - t0
     peak = sampler.stop()
     d.wait_stderr(r'expired \d+ rows', since=mark, timeout=600)
-    with open('/proc/%d/status' % d.pid) as f:
-        st = {l.split(':')[0]: l.split()[1] for l in f if len(l.split()) > 1}
+    hwm, anon = memory(d.pid)
     d.term()
-    return dt, int(st['VmHWM']), int(st['RssAnon']), d, peak
+    return dt, hwm, anon, d, peak
 
 
 def at_rest(w):
@@ -200,10 +203,9 @@ def at_rest(w):
     d.start()
     d.wait_caught_up()
     d.wait_stderr(r'(the|no) backlog read at start', since=mark)
-    with open('/proc/%d/status' % d.pid) as f:
-        st = {l.split(':')[0]: l.split()[1] for l in f if len(l.split()) > 1}
+    rest = memory(d.pid)
     d.term()
-    return int(st['VmHWM']), int(st['RssAnon'])
+    return rest
 
 
 def catch_up(w, name, path, lines):
