@@ -63,22 +63,22 @@ out_printf(struct out *o, const char *fmt, ...)
 	out_add(o, buf, (size_t)n);
 }
 
-/* A field, its bytes visible: "ab" "c" differs from "a" "bc". */
+/*
+ * A field, as the program prints client text (str_vis), after its
+ * length in bytes: "ab" "c" differs from "a" "bc".
+ */
 static void
 out_str(struct out *o, const char *s, size_t n)
 {
-	size_t	 i;
+	size_t	 len = str_vis_len(s, n);
+	char	*v;
 
-	out_add(o, " \"", 2);
-	for (i = 0; i < n; i++) {
-		unsigned char	 c = (unsigned char)s[i];
-
-		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\')
-			out_add(o, &s[i], 1);
-		else
-			out_printf(o, "\\x%02x", c);
-	}
-	out_add(o, "\"", 1);
+	if ((v = malloc(len + 1)) == NULL)
+		abort();
+	str_vis(v, len + 1, s, n);
+	out_printf(o, " %zu:", n);
+	out_add(o, v, len);
+	free(v);
 }
 
 static void
