@@ -320,12 +320,10 @@ window_first(const struct window *w, time_t now, long secs)
 static uint64_t
 key_hash(int kind, const char *host, const char *subj, size_t len)
 {
-	uint64_t	 h = FNV64_INIT;
-	unsigned char	 k = (unsigned char)kind;
+	uint64_t	 h;
 
-	h = fnv64(h, &k, 1);
-	h = fnv64(h, host, strlen(host) + 1);
-	return fnv64(h, subj, len);
+	h = hash_mem(HASH_SEED ^ (uint64_t)kind, host, strlen(host));
+	return hash_mem(h, subj, len);
 }
 
 static int
@@ -458,7 +456,7 @@ engine_group(const struct sw_alertopt *opt, const char *addr, char *out,
 static uint64_t
 addr_hash(const char *addr)
 {
-	return fnv64(FNV64_INIT, addr, strlen(addr));
+	return hash_mem(HASH_SEED, addr, strlen(addr));
 }
 
 /* -------------------------------------------------------------- tracks */
@@ -540,18 +538,26 @@ track_window(const struct sw_engine *e, enum tkind kind)
 	}
 }
 
+/* The track of (kind, host, subject), whose key_hash() is h; or NULL. */
 static struct track *
-track_find(const struct sw_engine *e, enum tkind kind, const char *host,
-    const char *subj, size_t len)
+track_lookup(const struct sw_engine *e, enum tkind kind, const char *host,
+    const char *subj, size_t len, uint64_t h)
 {
 	struct track	*t;
-	uint64_t	 h = key_hash(kind, host, subj, len);
 
 	for (t = e->ttab[h & (e->ttabsize - 1)]; t != NULL; t = t->hnext)
 		if (t->hash == h && t->kind == kind &&
 		    key_same(t->key, t->keylen, host, subj, len))
 			return t;
 	return NULL;
+}
+
+static struct track *
+track_find(const struct sw_engine *e, enum tkind kind, const char *host,
+    const char *subj, size_t len)
+{
+	return track_lookup(e, kind, host, subj, len,
+	    key_hash(kind, host, subj, len));
 }
 
 /* The track of (kind, host, subject), made when new; the newest now. */
@@ -563,7 +569,7 @@ track_get(struct sw_engine *e, enum tkind kind, const char *host,
 	uint64_t	 h = key_hash(kind, host, subj, len);
 	size_t		 hl = strlen(host) + 1;
 
-	if ((t = track_find(e, kind, host, subj, len)) == NULL) {
+	if ((t = track_lookup(e, kind, host, subj, len, h)) == NULL) {
 		if (e->ntracks >= TRACK_MAX)
 			track_free(e, e->lru_old);
 		if (e->ntracks >= e->ttabsize)
@@ -598,7 +604,7 @@ static struct from *
 track_from(const struct sw_engine *e, struct track *t, const char *addr,
     time_t when)
 {
-	uint64_t	 h = fnv64(FNV64_INIT, addr, strlen(addr));
+	uint64_t	 h = hash_mem(HASH_SEED, addr, strlen(addr));
 	struct from	*f, *old = NULL;
 	char		 net[SW_NET_MAX];
 	size_t		 i;
@@ -623,7 +629,7 @@ track_from(const struct sw_engine *e, struct track *t, const char *addr,
 	/* Grouped once, here: not for every failure after (a fifth of a
 	 * distributed storm's engine time was inet_pton and snprintf). */
 	(void)engine_group(e->opt, addr, net, sizeof(net));
-	f->net = fnv64(FNV64_INIT, net, strlen(net));
+	f->net = hash_mem(HASH_SEED, net, strlen(net));
 found:
 	if (when > f->last)
 		f->last = when;
@@ -1537,12 +1543,12 @@ good_hash(const char *host, const char *acct, size_t len, const char *addr)
 {
 	uint64_t	 h;
 
-	h = fnv64(FNV64_INIT, host, strlen(host) + 1);
+	h = hash_mem(HASH_SEED, host, strlen(host));
 	if (acct != NULL)
-		h = fnv64(h, acct, len);
+		h = hash_mem(h, acct, len);
 	else
 		h ^= 0x5a;		/* any account */
-	return fnv64(h ^ 0xff, addr, strlen(addr));
+	return hash_mem(h ^ 0xff, addr, strlen(addr));
 }
 
 /* A login, remembered until it is surely committed. */
@@ -1724,7 +1730,7 @@ account_failing(const struct sw_engine *e, const struct inc *in,
     const char *addr)
 {
 	return strcmp(in->s.addr, addr) == 0 || set_has(&e->dict, &in->seen,
-	    fnv64(FNV64_INIT, addr, strlen(addr)));
+	    hash_mem(HASH_SEED, addr, strlen(addr)));
 }
 
 /* ---------------------------------------------- hostile, for a firewall */
@@ -1917,7 +1923,7 @@ account_failure(struct sw_engine *e, const struct sw_event *ev)
 static int
 address_tried(struct sw_engine *e, struct track *t, const struct sw_event *ev)
 {
-	uint64_t	 h = fnv64(FNV64_INIT, ev->account, ev->accountlen);
+	uint64_t	 h = hash_mem(HASH_SEED, ev->account, ev->accountlen);
 	time_t		 lo = ev->when - e->opt->spray_window;
 	struct tried	*old = NULL, *p;
 	size_t		 i;
@@ -1998,8 +2004,8 @@ address_failure(struct sw_engine *e, const struct sw_event *ev)
 	in = inc_find(e, SW_INC_ADDRESS, ev->host, net, strlen(net));
 	if (in != NULL) {
 		in->s.failures++;
-		if (set_add(&e->dict, &in->seen, fnv64(FNV64_INIT, ev->account,
-		    ev->accountlen)))
+		if (set_add(&e->dict, &in->seen, hash_mem(HASH_SEED,
+		    ev->account, ev->accountlen)))
 			in->s.accounts++;
 		if (grouped)
 			address_addr(e, in, ev->addr);
@@ -2326,7 +2332,7 @@ track_is(const struct track *t, const char *subj, size_t len,
 static void
 track_unmention(struct track *t, const char *subj, size_t len)
 {
-	uint64_t	 h = fnv64(FNV64_INIT, subj, len);
+	uint64_t	 h = hash_mem(HASH_SEED, subj, len);
 	size_t		 i;
 
 	if (t->kind == T_ACCOUNT) {

@@ -727,6 +727,8 @@ void	 checkpoint_copy(struct sw_checkpoint *, const struct sw_checkpoint *);
 int	 addr_quad(const char *, unsigned char[4]);
 uint64_t	 fnv64(uint64_t, const void *, size_t);
 #define FNV64_INIT	0xcbf29ce484222325ULL
+uint64_t	 hash_mem(uint64_t, const void *, size_t);
+#define HASH_SEED	0x6a09e667f3bcc909ULL
 size_t	 hash64_slot(const uint64_t *, size_t, uint64_t);
 void	 hash64_move(uint64_t *, size_t, const uint64_t *, size_t);
 const char	*sw_subject(const struct sw_event *, size_t *);

@@ -764,7 +764,7 @@ field_set(struct field *f, const char *s, size_t max)
 {
 	f->p = s;
 	f->len = strnlen(s, max);
-	f->h = fnv64(FNV64_INIT, s, f->len);
+	f->h = hash_mem(HASH_SEED, s, f->len);
 }
 
 /* The host field of ev; its hash is kept from the event before. */
@@ -794,7 +794,7 @@ key_start(struct key *k, enum agg_type type, int sub)
 	k->buf[0] = (unsigned char)type;
 	k->buf[1] = (unsigned char)sub;
 	k->len = 2;
-	k->h = FNV64_INIT ^ ((uint64_t)type << 8 | (uint64_t)sub);
+	k->h = HASH_SEED ^ ((uint64_t)type << 8 | (uint64_t)sub);
 }
 
 /* Appends a field to k. */
@@ -1098,13 +1098,13 @@ store_event(struct sw_store *st, const struct sw_event *ev)
 	f.account.p = ev->account;
 	f.account.len = ev->accountlen < sizeof(ev->account) ?
 	    ev->accountlen : sizeof(ev->account);
-	f.account.h = fnv64(FNV64_INIT, f.account.p, f.account.len);
+	f.account.h = hash_mem(HASH_SEED, f.account.p, f.account.len);
 	f.diag = store_diag(st, ev->diag);
 	f.replylen = strnlen(ev->reply, sizeof(ev->reply));
 	f.mechlen = strnlen(ev->mech, sizeof(ev->mech));
 	if (ev->dir == SW_DIR_CLIENT) {
 		f.subject.p = sw_subject(ev, &f.subject.len);
-		f.subject.h = fnv64(FNV64_INIT, f.subject.p, f.subject.len);
+		f.subject.h = hash_mem(HASH_SEED, f.subject.p, f.subject.len);
 		/* A held-back message of no known relay (its failure line
 		 * was before the start, or lost) has no row to count in. */
 		if (f.subject.len == 0 && ev->kind == SW_EV_AFFECTED)

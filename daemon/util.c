@@ -536,7 +536,7 @@ addr_quad(const char *s, unsigned char a[4])
 	return 1;
 }
 
-/* FNV-1a, 64 bits: file fingerprints and hash tables. */
+/* FNV-1a, 64 bits: what is saved (file fingerprints, record identities). */
 uint64_t
 fnv64(uint64_t h, const void *v, size_t n)
 {
@@ -545,6 +545,38 @@ fnv64(uint64_t h, const void *v, size_t n)
 	while (n-- > 0)
 		h = (h ^ *p++) * 0x100000001b3ULL;
 	return h;
+}
+
+/*
+ * A hash of n bytes for the tables that live in memory only (the batch's
+ * keys, the incident engine's incidents, tracks and sets): a word of
+ * eight bytes a step where fnv64() takes a byte, each step a multiply
+ * and a shift, and a final mix so that the low bits, which pick a slot,
+ * depend on every byte.  Calls chain (the seed is the hash so far), and
+ * the length is mixed in at each, so that ("ab", "c") and ("a", "bc")
+ * differ.  Never saved: its values may change from one build to the
+ * next, fnv64()'s may not.  A storm's scan spent 5 % of its instructions
+ * in fnv64() on names and addresses.
+ */
+uint64_t
+hash_mem(uint64_t h, const void *v, size_t n)
+{
+	const unsigned char	*p = v;
+	uint64_t		 w;
+	size_t			 i;
+
+	h ^= (uint64_t)n * 0x9e3779b97f4a7c15ULL;
+	for (; n >= 8; p += 8, n -= 8) {
+		memcpy(&w, p, sizeof(w));
+		h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
+		h ^= h >> 31;
+	}
+	for (w = 0, i = 0; i < n; i++)
+		w |= (uint64_t)p[i] << (8 * i);
+	h = (h ^ w) * 0x94d049bb133111ebULL;
+	h ^= h >> 29;
+	h *= 0xbf58476d1ce4e5b9ULL;
+	return h ^ h >> 32;
 }
 
 /*
