@@ -106,20 +106,38 @@ struct detail {
 	int		 known;		/* ... account holds one */
 };
 
-/* One key of the batch and its deltas. */
+/*
+ * One key of the batch and its deltas, as much as its table keeps: a
+ * bucket its failures and messages held back (struct agg alone), a pair
+ * of account and address its successes and times too (struct pair), a
+ * subject or an address every count and its latest failure (struct
+ * full).  Each is allocated to its type's size with its key right after
+ * it (agg_key()): a storm's batch is four fifths pairs and buckets,
+ * which took 150 bytes each when every aggregate had every field.
+ */
 struct agg {
 	struct agg	*next;		/* in its hash chain */
 	struct agg	*all;		/* in the list of its type */
 	uint64_t	 hash;
-	uint64_t	 n[SW_EV_NKINDS];	/* events per kind */
+	uint64_t	 failures;	/* events of kind SW_EV_FAILURE */
 	uint64_t	 held;		/* messages held back (SW_EVF_HELD) */
-	time_t		 first_fail, last_fail, last_success;
+	uint32_t	 keylen;
+	unsigned char	 type;		/* enum agg_type */
+};
+
+struct pair {
+	struct agg	 a;
+	uint64_t	 successes;
 	time_t		 first_seen, last_seen;	/* any event */
-	struct detail	*d;		/* subjects and addresses */
-	struct agg	*owner;		/* a pair's account (a subject) */
+	struct full	*owner;		/* the pair's account */
+};
+
+struct full {
+	struct pair	 p;		/* p.owner unused */
+	uint64_t	 affected, trouble;	/* events of those kinds */
+	time_t		 first_fail, last_fail, last_success;
 	sqlite3_int64	 id;		/* an account's row, once known */
-	size_t		 keylen;
-	unsigned char	 key[];		/* see key_start() */
+	struct detail	 d;
 };
 
 struct chunk {
@@ -821,11 +839,35 @@ key_time(struct key *k, time_t t)
 	k->h ^= k->h >> 29;
 }
 
+/* Bytes of an aggregate of each type, its key after them. */
+static const size_t agg_size[AGG_NTYPES] = {
+	[AGG_SUBJECT] = sizeof(struct full),
+	[AGG_PAIR] = sizeof(struct pair),
+	[AGG_ADDR] = sizeof(struct full),
+	[AGG_BUCKET] = sizeof(struct agg)
+};
+
+/* The key of a (see key_start()). */
+static const unsigned char *
+agg_key(const struct agg *a)
+{
+	return (const unsigned char *)a + agg_size[a->type];
+}
+
+/* A subject or an address: every count. */
+static struct full *
+agg_full(struct agg *a)
+{
+	if (a->type != AGG_SUBJECT && a->type != AGG_ADDR)
+		fatalx("store: aggregate of type %d is not full", a->type);
+	return (struct full *)a;
+}
+
 /* Field i of a's key (0 is the host). */
 static void
 key_field(const struct agg *a, int i, struct field *f)
 {
-	const unsigned char	*p = a->key + 2;
+	const unsigned char	*p = agg_key(a) + 2;
 	size_t			 len;
 
 	for (;;) {
@@ -845,7 +887,7 @@ key_start_time(const struct agg *a)
 {
 	int64_t	 v;
 
-	memcpy(&v, a->key + a->keylen - sizeof(v), sizeof(v));
+	memcpy(&v, agg_key(a) + a->keylen - sizeof(v), sizeof(v));
 	return (time_t)v;
 }
 
@@ -881,20 +923,19 @@ static struct agg *
 agg_new(struct sw_store *st, const struct key *k, time_t when)
 {
 	struct agg	*a;
-	size_t		 s;
+	size_t		 s, size = agg_size[k->buf[0]];
 
-	a = arena_alloc(st, offsetof(struct agg, key) + k->len);
-	memset(a, 0, sizeof(*a));
+	a = arena_alloc(st, size + k->len);
+	memset(a, 0, size);
 	a->hash = k->h;
-	a->keylen = k->len;
-	memcpy(a->key, k->buf, k->len);
-	a->first_seen = a->last_seen = when;
-	if (k->buf[0] == AGG_SUBJECT || k->buf[0] == AGG_ADDR) {
-		a->d = arena_alloc(st, sizeof(*a->d));
-		memset(a->d, 0, sizeof(*a->d));
-	}
-	a->all = st->list[k->buf[0]];
-	st->list[k->buf[0]] = a;
+	a->keylen = (uint32_t)k->len;
+	a->type = k->buf[0];
+	memcpy((unsigned char *)a + size, k->buf, k->len);
+	if (a->type != AGG_BUCKET)
+		((struct pair *)a)->first_seen =
+		    ((struct pair *)a)->last_seen = when;
+	a->all = st->list[a->type];
+	st->list[a->type] = a;
 	s = tab_slot(k->h, st->tabsize);
 	a->next = st->tab[s];
 	st->tab[s] = a;
@@ -911,38 +952,65 @@ batch_get(struct sw_store *st, const struct key *k, time_t when)
 
 	for (a = st->tab[tab_slot(k->h, st->tabsize)]; a != NULL; a = a->next)
 		if (a->hash == k->h && a->keylen == k->len &&
-		    memcmp(a->key, k->buf, k->len) == 0)
+		    memcmp(agg_key(a), k->buf, k->len) == 0)
 			return a;
 	return agg_new(st, k, when);
 }
 
-/* Counts ev into a: per kind, first and last times. */
+/* A subject's or an address's part of agg_count(): kinds and times. */
 static void
-agg_count(struct agg *a, const struct sw_event *ev)
+full_count(struct full *f, const struct sw_event *ev)
 {
 	time_t	 t = ev->when;
 
 	switch (ev->kind) {
 	case SW_EV_FAILURE:
-		if (a->n[SW_EV_FAILURE] == 0 || t < a->first_fail)
-			a->first_fail = t;
-		if (a->n[SW_EV_FAILURE] == 0 || t > a->last_fail)
-			a->last_fail = t;
+		if (f->p.a.failures == 0 || t < f->first_fail)
+			f->first_fail = t;
+		if (f->p.a.failures == 0 || t > f->last_fail)
+			f->last_fail = t;
 		break;
 	case SW_EV_SUCCESS:
-		if (a->n[SW_EV_SUCCESS] == 0 || t > a->last_success)
-			a->last_success = t;
+		if (f->p.successes == 0 || t > f->last_success)
+			f->last_success = t;
+		break;
+	case SW_EV_AFFECTED:
+		f->affected++;
+		break;
+	case SW_EV_TROUBLE:
+		f->trouble++;
 		break;
 	default:
 		break;
 	}
-	a->n[ev->kind]++;
+}
+
+/* A pair's part of agg_count() (and a subject's or address's). */
+static void
+pair_count(struct pair *p, const struct sw_event *ev)
+{
+	time_t	 t = ev->when;
+
+	if (p->a.type != AGG_PAIR)
+		full_count((struct full *)p, ev);
+	if (ev->kind == SW_EV_SUCCESS)
+		p->successes++;
+	if (t < p->first_seen)
+		p->first_seen = t;
+	if (t > p->last_seen)
+		p->last_seen = t;
+}
+
+/* Counts ev into a, as much as its type keeps. */
+static void
+agg_count(struct agg *a, const struct sw_event *ev)
+{
+	if (a->type != AGG_BUCKET)
+		pair_count((struct pair *)a, ev);
+	if (ev->kind == SW_EV_FAILURE)
+		a->failures++;
 	if (ev->flags & SW_EVF_HELD)
 		a->held++;
-	if (t < a->first_seen)
-		a->first_seen = t;
-	if (t > a->last_seen)
-		a->last_seen = t;
 }
 
 /* 1 when an event at when is the latest of d, which it then describes. */
@@ -961,7 +1029,7 @@ static void
 subject_event(struct sw_store *st, struct agg *a, const struct sw_event *ev,
     const struct evf *f)
 {
-	struct detail	*d = a->d;
+	struct detail	*d = &agg_full(a)->d;
 
 	agg_count(a, ev);
 	if ((ev->kind == SW_EV_FAILURE || ev->kind == SW_EV_TROUBLE) &&
@@ -978,7 +1046,7 @@ static void
 address_event(struct sw_store *st, struct agg *a, const struct sw_event *ev,
     const struct evf *f)
 {
-	struct detail	*d = a->d;
+	struct detail	*d = &agg_full(a)->d;
 
 	agg_count(a, ev);
 	if ((ev->kind == SW_EV_FAILURE || ev->kind == SW_EV_TROUBLE) &&
@@ -1042,7 +1110,7 @@ store_event_server(struct sw_store *st, const struct sw_event *ev,
 		key_add(&k, &f->account);
 		key_add(&k, &f->addr);
 		pair = batch_get(st, &k, ev->when);
-		pair->owner = owner;
+		((struct pair *)pair)->owner = agg_full(owner);
 		agg_count(pair, ev);
 	}
 	if (f->addr.len > 0 && ev->kind != SW_EV_AFFECTED) {
@@ -1298,17 +1366,22 @@ batch_clear(struct sw_store *st, enum batch_keep how)
 static void
 bind_counts(struct sw_store *st, const struct agg *a)
 {
-	bind_int(st, ":failures", (sqlite3_int64)a->n[SW_EV_FAILURE]);
-	bind_int(st, ":successes", (sqlite3_int64)a->n[SW_EV_SUCCESS]);
+	const struct pair	*p = (const struct pair *)a;
+	const struct full	*f = (const struct full *)a;
+
+	bind_int(st, ":failures", (sqlite3_int64)a->failures);
 	bind_int(st, ":affected", (sqlite3_int64)a->held);
-	bind_int(st, ":trouble", (sqlite3_int64)a->n[SW_EV_TROUBLE]);
-	bind_time(st, ":first_failure", a->n[SW_EV_FAILURE] > 0,
-	    a->first_fail);
-	bind_time(st, ":last_failure", a->n[SW_EV_FAILURE] > 0, a->last_fail);
-	bind_time(st, ":last_success", a->n[SW_EV_SUCCESS] > 0,
-	    a->last_success);
-	bind_time(st, ":first_seen", 1, a->first_seen);
-	bind_time(st, ":last_seen", 1, a->last_seen);
+	if (a->type == AGG_BUCKET)
+		return;
+	bind_int(st, ":successes", (sqlite3_int64)p->successes);
+	bind_time(st, ":first_seen", 1, p->first_seen);
+	bind_time(st, ":last_seen", 1, p->last_seen);
+	if (a->type == AGG_PAIR)
+		return;
+	bind_int(st, ":trouble", (sqlite3_int64)f->trouble);
+	bind_time(st, ":first_failure", a->failures > 0, f->first_fail);
+	bind_time(st, ":last_failure", a->failures > 0, f->last_fail);
+	bind_time(st, ":last_success", p->successes > 0, f->last_success);
 }
 
 /* The latest failure or trouble event of a subject or address. */
@@ -1334,7 +1407,7 @@ bind_subject(struct sw_store *st, const struct agg *a)
 	key_field(a, 0, &host);
 	key_field(a, 1, &subj);
 	bind_text(st, ":host", host.p, host.len);
-	bind_str(st, ":dir", dir_names[a->key[1]]);
+	bind_str(st, ":dir", dir_names[agg_key(a)[1]]);
 	bind_blob(st, ":subject", subj.p, subj.len);
 	bind_text(st, ":relay", subj.p, subj.len);
 }
@@ -1349,19 +1422,19 @@ bind_subject(struct sw_store *st, const struct agg *a)
 static int
 apply_subject(struct sw_store *st, struct agg *a)
 {
-	int	 client = a->key[1] == SW_DIR_CLIENT;
-	int	 create = a->n[SW_EV_FAILURE] + a->n[SW_EV_AFFECTED] +
-		    a->n[SW_EV_TROUBLE] > 0;
+	struct full	*f = agg_full(a);
+	int		 client = agg_key(a)[1] == SW_DIR_CLIENT;
+	int		 create = a->failures + f->affected + f->trouble > 0;
 
 	stmt_begin(st, !client ? ST_ACCOUNT : create ? ST_RELAY :
 	    ST_RELAY_SEEN);
 	bind_subject(st, a);
 	bind_counts(st, a);
-	bind_detail(st, a->d);
+	bind_detail(st, &f->d);
 	sqlite3_set_last_insert_rowid(st->db, 0);
 	if (stmt_run(st) == -1)
 		return -1;
-	a->id = client ? 0 : sqlite3_last_insert_rowid(st->db);
+	f->id = client ? 0 : sqlite3_last_insert_rowid(st->db);
 	return 0;
 }
 
@@ -1372,7 +1445,7 @@ apply_subject(struct sw_store *st, struct agg *a)
  * the account has no row, -1 on error.
  */
 static sqlite3_int64
-pair_account(struct sw_store *st, struct agg *owner)
+pair_account(struct sw_store *st, struct full *owner)
 {
 	struct field	 host, account;
 	int64_t		 id;
@@ -1380,8 +1453,8 @@ pair_account(struct sw_store *st, struct agg *owner)
 
 	if (owner->id != 0)
 		return owner->id;
-	key_field(owner, 0, &host);
-	key_field(owner, 1, &account);
+	key_field(&owner->p.a, 0, &host);
+	key_field(&owner->p.a, 1, &account);
 	stmt_begin(st, ST_ACCOUNT_ID);
 	bind_text(st, ":host", host.p, host.len);
 	bind_blob(st, ":account", account.p, account.len);
@@ -1397,7 +1470,7 @@ apply_pair(struct sw_store *st, struct agg *a)
 	struct field	 addr;
 	sqlite3_int64	 id;
 
-	if ((id = pair_account(st, a->owner)) <= 0)
+	if ((id = pair_account(st, ((struct pair *)a)->owner)) <= 0)
 		return (int)id;
 	key_field(a, 2, &addr);
 	stmt_begin(st, ST_PAIR);
@@ -1411,16 +1484,16 @@ apply_pair(struct sw_store *st, struct agg *a)
 static int
 apply_addr(struct sw_store *st, struct agg *a)
 {
+	struct full	*f = agg_full(a);
 	struct field	 host, addr;
 
 	key_field(a, 0, &host);
 	key_field(a, 1, &addr);
-	stmt_begin(st, a->n[SW_EV_FAILURE] + a->n[SW_EV_TROUBLE] > 0 ?
-	    ST_ADDR : ST_ADDR_SEEN);
+	stmt_begin(st, a->failures + f->trouble > 0 ? ST_ADDR : ST_ADDR_SEEN);
 	bind_text(st, ":host", host.p, host.len);
 	bind_text(st, ":addr", addr.p, addr.len);
 	bind_counts(st, a);
-	bind_detail(st, a->d);
+	bind_detail(st, &f->d);
 	return stmt_run(st);
 }
 
@@ -1433,7 +1506,7 @@ apply_bucket(struct sw_store *st, struct agg *a)
 	key_field(a, 0, &host);
 	key_field(a, 1, &key);
 	stmt_begin(st, ST_BUCKET);
-	bind_str(st, ":scope", scope_names[a->key[1]]);
+	bind_str(st, ":scope", scope_names[agg_key(a)[1]]);
 	bind_text(st, ":host", host.p, host.len);
 	bind_blob(st, ":key", key.p, key.len);
 	bind_time(st, ":start", 1, key_start_time(a));
@@ -1568,20 +1641,21 @@ agg_cmp(const void *x, const void *y)
 	static const int	 nfields[AGG_NTYPES] = { 2, 3, 2, 2 };
 	const struct agg	*a = *(const struct agg *const *)x;
 	const struct agg	*b = *(const struct agg *const *)y;
-	const unsigned char	*p = a->key + 2, *q = b->key + 2;
+	const unsigned char	*ka = agg_key(a), *kb = agg_key(b);
+	const unsigned char	*p = ka + 2, *q = kb + 2;
 	size_t			 la, lb;
 	int			 i, c;
 	time_t			 ta, tb;
 
-	if (a->key[0] == AGG_BUCKET) {
+	if (a->type == AGG_BUCKET) {
 		ta = key_start_time(a);
 		tb = key_start_time(b);
 		if (ta != tb)
 			return ta < tb ? -1 : 1;
 	}
-	if (a->key[1] != b->key[1])
-		return a->key[1] < b->key[1] ? -1 : 1;
-	for (i = 0; i < nfields[a->key[0]]; i++) {
+	if (ka[1] != kb[1])
+		return ka[1] < kb[1] ? -1 : 1;
+	for (i = 0; i < nfields[a->type]; i++) {
 		la = (size_t)p[0] | (size_t)p[1] << 8;
 		lb = (size_t)q[0] | (size_t)q[1] << 8;
 		if ((c = memcmp(p + 2, q + 2, la < lb ? la : lb)) != 0)
