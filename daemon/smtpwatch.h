@@ -790,7 +790,7 @@ void	 store_setup(void);
 int	 store_open(const char *, const struct sw_storeopt *,
 	    struct sw_store **);
 void	 store_close(struct sw_store *);
-struct sqlite3	*store_db(const struct sw_store *);
+struct sqlite3	*store_db(struct sw_store *);
 void	 store_event(struct sw_store *, const struct sw_event *);
 void	 store_position(struct sw_store *, const struct sw_checkpoint *);
 int	 store_commit(struct sw_store *);

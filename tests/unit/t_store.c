@@ -903,6 +903,65 @@ test_pair(void)
 	store_close(st);
 }
 
+/* 1 when a step of sql's query plan says what (a substring). */
+static int
+plan_uses(sqlite3 *db, const char *sql, const char *what)
+{
+	sqlite3_stmt	*s;
+	char		 q[512];
+	const char	*d;
+	int		 found = 0;
+
+	snprintf(q, sizeof(q), "EXPLAIN QUERY PLAN %s", sql);
+	if (!CHECK_INT(sqlite3_prepare_v2(db, q, -1, &s, NULL), SQLITE_OK))
+		return -1;
+	while (sqlite3_step(s) == SQLITE_ROW)
+		if ((d = (const char *)sqlite3_column_text(s, 3)) != NULL &&
+		    strstr(d, what) != NULL)
+			found = 1;
+	sqlite3_finalize(s);
+	return found;
+}
+
+/*
+ * scan's database in memory is loaded without the index of pairs by
+ * address; store_db(), which its listings read through, makes it first,
+ * and address_totals counts the same with it as a file does.
+ */
+static void
+test_memory(void)
+{
+	struct sw_store	*st = NULL;
+	sqlite3		*db;
+	static const char idx[] = "SELECT count(*) FROM sqlite_schema WHERE "
+	    "name = 'account_addrs_addr'";
+
+	CHECK_INT(store_open(SW_STORE_MEMORY, &opt, &st), 0);
+	if (st == NULL)
+		return;
+	put(st, sev(SW_EV_FAILURE, "alice", 5, "198.51.100.1", T0));
+	put(st, sev(SW_EV_FAILURE, "bob", 3, "198.51.100.1", T0 + 1));
+	put(st, sev(SW_EV_SUCCESS, "bob", 3, "198.51.100.2", T0 + 2));
+	CHECK_INT(store_commit(st), 0);
+	CHECK_INT(qint(st->db, idx, NULL, 0), 0);
+	put(st, sev(SW_EV_FAILURE, "carol", 5, "198.51.100.1", T0 + 3));
+	CHECK_INT(store_commit(st), 0);
+	CHECK_INT(store_pair_succeeded(st, "mx1", "bob", 3, "198.51.100.2"),
+	    1);
+	db = store_db(st);
+	CHECK_INT(qint(db, idx, NULL, 0), 1);
+	CHECK_INT(qint(db, "SELECT accounts FROM address_totals WHERE "
+	    "addr = '198.51.100.1'", NULL, 0), 3);
+	CHECK_INT(plan_uses(db, "SELECT * FROM address_totals",
+	    "USING INDEX account_addrs_addr"), 1);
+	CHECK_INT(store_db(st) == db, 1);
+	put(st, sev(SW_EV_FAILURE, "dave", 4, "198.51.100.1", T0 + 4));
+	CHECK_INT(store_commit(st), 0);		/* the index kept up */
+	CHECK_INT(qint(db, "SELECT accounts FROM address_totals WHERE "
+	    "addr = '198.51.100.1'", NULL, 0), 4);
+	store_close(st);
+}
+
 /* Every pair as "account addr failures successes;", in that order. */
 static const char *
 pair_rows(sqlite3 *db)
@@ -2117,6 +2176,7 @@ main(void)
 	test_relay_state();
 	test_pair();
 	test_pair_ids();
+	test_memory();
 	test_wal();
 	test_read_errors();
 	test_checkpoints();
