@@ -3591,13 +3591,17 @@ store_open(const char *path, const struct sw_storeopt *opt,
 
 /*
  * The connection, for readers in the same process (scan's listings),
- * with every index of the schema (store_memory()).
+ * with every index of the schema (store_memory()).  The one it makes
+ * holds each pair's failures too, which a file's cannot afford to keep
+ * up: address_totals then counts an address's accounts without reading
+ * the pairs themselves (storm-1m's first 200k lines: 2332.5M -> 2291.0M
+ * instructions).
  */
 sqlite3 *
 store_db(struct sw_store *st)
 {
 	if (st->noaddrindex && store_exec(st, "CREATE INDEX "
-	    "account_addrs_addr ON account_addrs (addr)",
+	    "account_addrs_addr ON account_addrs (addr, failures)",
 	    "cannot index the addresses of accounts") == 0)
 		st->noaddrindex = 0;
 	return st->db;

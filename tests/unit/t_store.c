@@ -955,7 +955,7 @@ test_memory(void)
 	CHECK_INT(qint(db, "SELECT accounts FROM address_totals WHERE "
 	    "addr = '198.51.100.1'", NULL, 0), 3);
 	CHECK_INT(plan_uses(db, "SELECT * FROM address_totals",
-	    "USING INDEX account_addrs_addr"), 1);
+	    "USING COVERING INDEX account_addrs_addr"), 1);
 	CHECK_INT(store_db(st) == db, 1);
 	put(st, sev(SW_EV_FAILURE, "dave", 4, "198.51.100.1", T0 + 4));
 	CHECK_INT(store_commit(st), 0);		/* the index kept up */
