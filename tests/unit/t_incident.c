@@ -1364,6 +1364,73 @@ test_group4(void)
 	CHECK_STR(net, "203.0.1");
 }
 
+/* The IPv6 network of a (16 bytes) as inet_ntop and snprintf write it. */
+static void
+ref_group6(const unsigned char *addr, long bits, char *out, size_t size)
+{
+	unsigned char	 a[16];
+	char		 text[INET6_ADDRSTRLEN];
+	int		 i;
+
+	memcpy(a, addr, sizeof(a));
+	for (i = 0; i < 16; i++)
+		if (i * 8 >= bits)
+			a[i] = 0;
+		else if (i * 8 + 8 > bits)
+			a[i] &= (unsigned char)(0xff << (8 - (bits - i * 8)));
+	inet_ntop(AF_INET6, a, text, sizeof(text));
+	snprintf(out, size, "%s/%ld", text, bits);
+}
+
+/*
+ * engine_group()'s way for IPv6 networks (net_group6) writes what
+ * inet_ntop and snprintf write, at every prefix length group-ipv6
+ * allows: random addresses whose words are often zero, so that runs of
+ * zeros of every length and place are compressed, or not, as inet_ntop
+ * does; and cut as snprintf cuts when out is small.
+ */
+static void
+test_group6(void)
+{
+	struct sw_alertopt	 o;
+	unsigned char		 a[16];
+	char			 addr[INET6_ADDRSTRLEN], want[SW_NET_MAX];
+	char			 net[SW_NET_MAX];
+	size_t			 i, size;
+	uint32_t		 x = 4321;
+	int			 k;
+	long			 bits;
+
+	opt_defaults(&o);
+	for (i = 0; i < 3000; i++) {
+		for (k = 0; k < 8; k++) {
+			x = x * 1103515245u + 12345u;
+			a[2 * k] = (x >> 16) % 3 == 0 ? 0 : (unsigned char)(x >> 24);
+			a[2 * k + 1] = (x >> 16) % 3 == 0 ? 0 :
+			    (x >> 20) % 4 == 0 ? (unsigned char)(x >> 8) & 15 :
+			    (unsigned char)(x >> 8);
+		}
+		if (i < 2)
+			memset(a, i == 0 ? 0 : 0xff, sizeof(a));
+		if (inet_ntop(AF_INET6, a, addr, sizeof(addr)) == NULL ||
+		    strchr(addr, '.') != NULL)
+			continue;	/* ::a.b.c.d: not a network here */
+		for (bits = 1; bits <= 128; bits++) {
+			o.group_ipv6 = bits;
+			ref_group6(a, bits, want, sizeof(want));
+			CHECK_INT(engine_group(&o, addr, net, sizeof(net)),
+			    bits < 128 ? 1 : 0);
+			CHECK_STR(net, bits < 128 ? want : addr);
+		}
+		o.group_ipv6 = 64;
+		for (size = 1; size < 24; size += 5) {
+			ref_group6(a, 64, want, size);
+			CHECK_INT(engine_group(&o, addr, net, size), 1);
+			CHECK_STR(net, want);
+		}
+	}
+}
+
 static void
 test_network(void)
 {
@@ -1860,6 +1927,7 @@ main(int argc, char *argv[])
 	test_times();
 	test_exhaustion();
 	test_group4();
+	test_group6();
 	test_network();
 	test_budget();
 	test_capacity();
