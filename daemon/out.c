@@ -215,11 +215,18 @@ out_table_init(struct out_table *t, const struct out_col *cols, size_t n)
 		out_table_add(t, xstrdup(cols[i].head));
 }
 
-/* Appends the next cell, which the table then owns. */
+/*
+ * Appends the next cell, which the table then owns.  The array doubles:
+ * grown a cell at a time, scan's report of a million random accounts
+ * copied it over and over.
+ */
 void
 out_table_add(struct out_table *t, char *s)
 {
-	t->cells = xreallocarray(t->cells, t->ncells + 1, sizeof(char *));
+	if (t->ncells == t->cap) {
+		t->cap = t->cap == 0 ? 64 : t->cap * 2;
+		t->cells = xreallocarray(t->cells, t->cap, sizeof(char *));
+	}
 	t->cells[t->ncells++] = s;
 }
 
@@ -238,7 +245,8 @@ out_table_num(struct out_table *t, int isnull, long long v)
 
 /*
  * A row from the current row of st, column by column as the table's
- * columns name them (each must exist): NULL and empty text are "-".
+ * columns name them (each must exist, looked up at st's first row): NULL
+ * and empty text are "-".
  */
 void
 out_table_row(struct out_table *t, sqlite3_stmt *st, time_t now)
@@ -247,8 +255,14 @@ out_table_row(struct out_table *t, sqlite3_stmt *st, time_t now)
 	size_t	 i;
 	int	 c;
 
+	if (t->colst != st) {
+		t->colidx = xreallocarray(t->colidx, t->ncols, sizeof(int));
+		for (i = 0; i < t->ncols; i++)
+			t->colidx[i] = out_column(st, t->cols[i].name);
+		t->colst = st;
+	}
 	for (i = 0; i < t->ncols; i++) {
-		c = out_column(st, t->cols[i].name);
+		c = t->colidx[i];
 		if (sqlite3_column_type(st, c) == SQLITE_NULL) {
 			out_table_add(t, xstrdup("-"));
 			continue;
@@ -307,6 +321,12 @@ out_width(const char *s)
 	int		 w;
 
 	while (len > 0) {
+		if ((unsigned char)*s < 0x80) {	/* wcwidth: 1, or -1 as 1 */
+			n++;
+			s++;
+			len--;
+			continue;
+		}
 		if ((k = utf8_char(s, len, &cp)) == 0) {
 			k = 1;
 			w = 1;
@@ -386,5 +406,8 @@ out_table_free(struct out_table *t)
 		free(t->cells[i]);
 	free(t->cells);
 	t->cells = NULL;
-	t->ncells = 0;
+	t->ncells = t->cap = 0;
+	free(t->colidx);
+	t->colidx = NULL;
+	t->colst = NULL;
 }

@@ -1222,7 +1222,9 @@ struct out_table {			/* cells row by row, header first */
 	const struct out_col *cols;
 	size_t		 ncols;
 	char		**cells;
-	size_t		 ncells;
+	size_t		 ncells, cap;
+	int		*colidx;	/* cols' result columns in ... */
+	const void	*colst;		/* ... this statement's rows */
 };
 void	 out_span(char *, size_t, long long);
 const char	*out_count(char *, size_t, long long, const char *,
