@@ -384,6 +384,7 @@ struct sw_storeopt {
 					   delete after a jump of the log's
 					   time; 0 or 100: any */
 	long long	 limit;		/* bytes the file is kept under; 0: none */
+	int		 nobuckets;	/* no windowed buckets: scan's */
 };
 
 /* A network to ignore: an address and a prefix length. */

@@ -1072,13 +1072,18 @@ bucket_start(const struct sw_store *st, time_t t)
 	return r < 0 ? t - r - w : t - r;
 }
 
-/* Adds ev to the bucket of (scope, key) holding its time. */
+/*
+ * Adds ev to the bucket of (scope, key) holding its time; none in a
+ * store whose windowed counts nobody reads (scan's).
+ */
 static void
 bucket_event(struct sw_store *st, const struct sw_event *ev,
     const struct evf *f, enum scope scope, const struct field *kf)
 {
 	struct key	 k;
 
+	if (st->opt.nobuckets)
+		return;
 	key_start(&k, AGG_BUCKET, scope);
 	key_add(&k, &f->host);
 	key_add(&k, kf);

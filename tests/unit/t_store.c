@@ -31,7 +31,7 @@
 #define DAY	86400
 
 static char	 tmpdir[] = "/tmp/t_store.XXXXXX";
-static const struct sw_storeopt	 opt = { 90 * DAY, 60, 2 * DAY, 0, 0, 0 };
+static const struct sw_storeopt	 opt = { 90 * DAY, 60, 2 * DAY, 0, 0, 0, 0 };
 static const struct sw_diagnosis	 diag_pw = { .id = "wrong-password" };
 static const struct sw_diagnosis	 diag_relay = { .id = "relay-auth" };
 static const time_t	 T0 = 1764300000;	/* 2025-11-28 03:20 UTC */
@@ -928,16 +928,19 @@ plan_uses(sqlite3 *db, const char *sql, const char *what)
  * address, and without checking foreign keys (nothing is deleted from
  * it); store_db(), which its listings read through, makes the index
  * first, and address_totals counts the same with it as a file does.
+ * scan makes no windowed buckets either (nobuckets): the totals stay.
  */
 static void
 test_memory(void)
 {
-	struct sw_store	*st = NULL;
-	sqlite3		*db;
+	struct sw_store		*st = NULL;
+	struct sw_storeopt	 o = opt;
+	sqlite3			*db;
 	static const char idx[] = "SELECT count(*) FROM sqlite_schema WHERE "
 	    "name = 'account_addrs_addr'";
 
-	CHECK_INT(store_open(SW_STORE_MEMORY, &opt, &st), 0);
+	o.nobuckets = 1;
+	CHECK_INT(store_open(SW_STORE_MEMORY, &o, &st), 0);
 	if (st == NULL)
 		return;
 	put(st, sev(SW_EV_FAILURE, "alice", 5, "198.51.100.1", T0));
@@ -961,6 +964,10 @@ test_memory(void)
 	CHECK_INT(store_commit(st), 0);		/* the index kept up */
 	CHECK_INT(qint(db, "SELECT accounts FROM address_totals WHERE "
 	    "addr = '198.51.100.1'", NULL, 0), 4);
+	CHECK_INT(qint(db, "SELECT failures FROM address_totals WHERE "
+	    "addr = '198.51.100.1'", NULL, 0), 4);
+	CHECK_INT(qint(db, ACC("failures"), "bob", 3), 1);
+	CHECK_INT(qint(db, "SELECT count(*) FROM buckets", NULL, 0), 0);
 	store_close(st);
 }
 
@@ -1571,7 +1578,7 @@ test_refuse(void)
 static void
 test_expire(void)
 {
-	struct sw_storeopt	 keep = { 0, 60, 0, 2 * DAY, 0, 0 }, o = opt;
+	struct sw_storeopt	 keep = { 0, 60, 0, 2 * DAY, 0, 0, 0 }, o = opt;
 	struct sw_store		*st;
 	sqlite3			*db;
 	time_t			 now = T0 + 200 * DAY;
