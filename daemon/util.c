@@ -212,6 +212,13 @@ str_vis(char *dst, size_t dstsize, const char *s, size_t len)
 		return 0;
 	for (i = 0; i < len; i += k) {
 		c = (unsigned char)s[i];
+		if (c >= 0x20 && c < 0x7f && c != '\\') {	/* vis_keep()'s 1 */
+			if (o + 1 >= dstsize)
+				break;
+			dst[o++] = (char)c;
+			k = 1;
+			continue;
+		}
 		if ((k = vis_keep(s + i, len - i, vis_ascii)) > 0) {
 			memcpy(tmp, s + i, k);
 			tn = k;
