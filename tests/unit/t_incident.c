@@ -1295,20 +1295,28 @@ test_exhaustion(void)
  * from 3 addresses of one /64 is a brute force from that network, not a
  * distributed one, and its entry says so.
  */
+/* Keeps the first bits of the n bytes at a, zeroes the others. */
+static void
+ref_mask(unsigned char *a, int n, long bits)
+{
+	int	 i;
+
+	for (i = 0; i < n; i++)
+		if (i * 8 >= bits)
+			a[i] = 0;
+		else if (i * 8 + 8 > bits)
+			a[i] &= (unsigned char)(0xff << (8 - (bits - i * 8)));
+}
+
 /* The IPv4 network of addr as inet_pton and inet_ntop make it. */
 static void
 ref_group4(const char *addr, long bits, char *out, size_t size)
 {
 	unsigned char	 a[4];
 	char		 text[INET_ADDRSTRLEN];
-	int		 i;
 
 	CHECK_INT(inet_pton(AF_INET, addr, a), 1);
-	for (i = 0; i < 4; i++)
-		if (i * 8 >= bits)
-			a[i] = 0;
-		else if (i * 8 + 8 > bits)
-			a[i] &= (unsigned char)(0xff << (8 - (bits - i * 8)));
+	ref_mask(a, 4, bits);
 	inet_ntop(AF_INET, a, text, sizeof(text));
 	snprintf(out, size, "%s/%ld", text, bits);
 }
@@ -1369,17 +1377,16 @@ static void
 ref_group6(const unsigned char *addr, long bits, char *out, size_t size)
 {
 	unsigned char	 a[16];
-	char		 text[INET6_ADDRSTRLEN];
-	int		 i;
+	char		 text[INET6_ADDRSTRLEN], full[SW_NET_MAX];
+	size_t		 n;
 
 	memcpy(a, addr, sizeof(a));
-	for (i = 0; i < 16; i++)
-		if (i * 8 >= bits)
-			a[i] = 0;
-		else if (i * 8 + 8 > bits)
-			a[i] &= (unsigned char)(0xff << (8 - (bits - i * 8)));
+	ref_mask(a, 16, bits);
 	inet_ntop(AF_INET6, a, text, sizeof(text));
-	snprintf(out, size, "%s/%ld", text, bits);
+	snprintf(full, sizeof(full), "%s/%ld", text, bits);
+	n = strlen(full) < size ? strlen(full) : size - 1;	/* as snprintf */
+	memcpy(out, full, n);
+	out[n] = '\0';
 }
 
 /*
