@@ -1785,7 +1785,8 @@ store_rollup(struct sw_store *st)
 {
 	time_t	 before = rollup_before(st, st->newest);
 
-	if (before <= st->rolled || st->opt.bucket_width >= ROLLUP_WIDTH)
+	if (before <= st->rolled || st->opt.bucket_width >= ROLLUP_WIDTH ||
+	    st->opt.nobuckets)
 		return;
 	st->rolled = before;
 	(void)rollup_run(st, before);
