@@ -138,6 +138,10 @@ $(B)/seccomp-run: tests/sandbox/seccomp-run.c | $(B)
 novs:
 	@$(MAKE) --no-print-directory B=$(B)/novs VECTORSCAN=no $(B)/novs/smtpwatchctl
 
+# The unit tests and the sandbox's helper alone: `make check` builds them
+# with clang too (clang-build), as it builds the programs.
+units: $(UNITS:%=$(B)/%) $(DUNITS:%=$(B)/%) $(B)/t_relay $(B)/seccomp-run
+
 tests: all novs $(UNITS:%=$(B)/%) $(UNITS:%=$(B)/asan/%) $(B)/asan/smtpwatchctl \
 	$(DUNITS:%=$(B)/%) $(B)/asan/t_incident $(B)/asan/smtpwatchd \
 	$(B)/t_relay $(B)/asan/t_relay \
@@ -310,4 +314,4 @@ deb:
 	@sh contrib/deps deb
 	dpkg-buildpackage -us -uc -b
 
-.PHONY: all deb novs tests deps check check-next run bench install uninstall lint clean fuzz fuzz-build FORCE
+.PHONY: all deb novs tests units deps check check-next run bench install uninstall lint clean fuzz fuzz-build FORCE

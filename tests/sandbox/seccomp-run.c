@@ -82,8 +82,10 @@ load_restrictions(void)
 
 	if ((ctx = seccomp_init(SCMP_ACT_ALLOW)) == NULL)
 		die("seccomp_init", ENOMEM);
-	rule(ctx, EAFNOSUPPORT, SCMP_SYS(socket), SCMP_A0(SCMP_CMP_NE, AF_UNIX));
-	rule(ctx, EAFNOSUPPORT, SCMP_SYS(socketpair), SCMP_A0(SCMP_CMP_NE, AF_UNIX));
+	rule(ctx, EAFNOSUPPORT, SCMP_SYS(socket),
+	    SCMP_A0(SCMP_CMP_NE, AF_UNIX, 0));
+	rule(ctx, EAFNOSUPPORT, SCMP_SYS(socketpair),
+	    SCMP_A0(SCMP_CMP_NE, AF_UNIX, 0));
 	rule(ctx, EPERM, SCMP_SYS(mmap), SCMP_A2(SCMP_CMP_MASKED_EQ,
 	    PROT_EXEC | PROT_WRITE, PROT_EXEC | PROT_WRITE));
 	rule(ctx, EPERM, SCMP_SYS(mprotect), SCMP_A2(SCMP_CMP_MASKED_EQ,
