@@ -361,6 +361,21 @@ net_digits(char *p, unsigned int n)
 }
 
 /*
+ * The fast paths' answer: the len bytes of text at s into out, and rc;
+ * -2 when out is too small for them, for the general path to cut them as
+ * snprintf does.
+ */
+static int
+net_put(char *out, size_t size, const char *s, size_t len, int rc)
+{
+	if (len >= size)
+		return -2;
+	memcpy(out, s, len);
+	out[len] = '\0';
+	return rc;
+}
+
+/*
  * engine_group() for a dotted quad q (the text addr, read by addr_quad),
  * without inet_pton, inet_ntop or stdio: a storm groups an address or
  * two for every failure.  The same text and answer as the general path;
@@ -371,15 +386,10 @@ net_group4(const unsigned char q[4], long bits, const char *addr,
     char *out, size_t size)
 {
 	char	 buf[sizeof("255.255.255.255/32")], *p = buf;
-	size_t	 len;
 	int	 i;
 
-	if (bits >= 32) {
-		if ((len = strlen(addr)) >= size)
-			return -2;
-		memcpy(out, addr, len + 1);
-		return 0;
-	}
+	if (bits >= 32)
+		return net_put(out, size, addr, strlen(addr), 0);
 	for (i = 0; i < 4; i++) {
 		if (i > 0)
 			*p++ = '.';
@@ -393,20 +403,16 @@ net_group4(const unsigned char q[4], long bits, const char *addr,
 	}
 	*p++ = '/';
 	p = net_digits(p, (unsigned int)bits);
-	if ((size_t)(p - buf) >= size)
-		return -2;
-	memcpy(out, buf, (size_t)(p - buf));
-	out[p - buf] = '\0';
-	return 1;
+	return net_put(out, size, buf, (size_t)(p - buf), 1);
 }
 
 /*
  * engine_group() for an IPv6 network a of at most 96 bits, without
  * inet_ntop or stdio: inet_ntop's text (RFC 5952: the first longest run
  * of two or more zero words written "::", the others in lowercase hex
- * without leading zeros) and "/bits", cut to size as snprintf cuts.  Its
- * last two words are zero, so inet_ntop's dotted forms (::a.b.c.d,
- * ::ffff:a.b.c.d) cannot arise; -2 for a longer prefix, which the
+ * without leading zeros) and "/bits"; -2 when out is too small for it.
+ * Its last two words are zero, so inet_ntop's dotted forms (::a.b.c.d,
+ * ::ffff:a.b.c.d) cannot arise; -2 for a longer prefix too, which the
  * general path writes.  inet_ntop and snprintf took 4k instructions an
  * address, a storm's engine groups one for every failure.
  */
@@ -418,7 +424,6 @@ net_group6(const unsigned char a[16], long bits, char *out, size_t size)
 	char			*p = buf;
 	unsigned int		 w[8];
 	int			 i, sh, base = -1, len = 0, cur = 0, run = 0;
-	size_t			 n;
 
 	if (bits > 96)
 		return -2;
@@ -450,12 +455,7 @@ net_group6(const unsigned char a[16], long bits, char *out, size_t size)
 		*p++ = ':';
 	*p++ = '/';
 	p = net_digits(p, (unsigned int)bits);
-	if (size > 0) {
-		n = (size_t)(p - buf) < size ? (size_t)(p - buf) : size - 1;
-		memcpy(out, buf, n);
-		out[n] = '\0';
-	}
-	return 1;
+	return net_put(out, size, buf, (size_t)(p - buf), 1);
 }
 
 /*
