@@ -103,13 +103,13 @@ front_anchor(const struct sw_extract *x)
 	return best;
 }
 
-/* Adds the literal s, of len bytes, reporting bit. */
+/* Adds the literal s (a C string), reporting bit b. */
 static void
 front_add(const char **lit, size_t *len, uint64_t *bit, size_t *n,
-    const char *s, size_t slen, uint64_t b)
+    const char *s, uint64_t b)
 {
 	lit[*n] = s;
-	len[*n] = slen;
+	len[*n] = strlen(s);
 	bit[*n] = b;
 	(*n)++;
 }
@@ -126,6 +126,7 @@ front_compile(const struct sw_rules *rs, uint64_t **bit, uint64_t *rules)
 	hs_compile_error_t	*err = NULL;
 	const char		**lit, *a;
 	size_t			*len, i, n = 0;
+	uint64_t		 b;
 	size_t			 max = rs->nextracts +
 				     sizeof(front_fixed) / sizeof(front_fixed[0]);
 	unsigned int		*ids;
@@ -136,8 +137,7 @@ front_compile(const struct sw_rules *rs, uint64_t **bit, uint64_t *rules)
 	*bit = xcalloc(max, sizeof(**bit));
 	*rules = 0;
 	for (i = 0; front_fixed[i] != NULL; i++)
-		front_add(lit, len, *bit, &n, front_fixed[i],
-		    strlen(front_fixed[i]), 0);
+		front_add(lit, len, *bit, &n, front_fixed[i], 0);
 	for (i = 0; i < rs->nextracts; i++) {
 		if (rs->extracts[i].ignore)
 			continue;
@@ -146,10 +146,9 @@ front_compile(const struct sw_rules *rs, uint64_t **bit, uint64_t *rules)
 			    rs->extracts[i].id);
 			goto out;
 		}
-		front_add(lit, len, *bit, &n, a, strlen(a),
-		    i < 64 ? (uint64_t)1 << i : 0);
-		if (i < 64)
-			*rules |= (uint64_t)1 << i;
+		b = i < 64 ? (uint64_t)1 << i : 0;
+		front_add(lit, len, *bit, &n, a, b);
+		*rules |= b;
 	}
 	for (i = 0; i < n; i++)
 		ids[i] = (unsigned int)i;
