@@ -26,10 +26,10 @@ VECTORSCAN ?= $(shell pkg-config --exists libhs 2>/dev/null && echo yes || echo 
 VS_CFLAGS = $(if $(filter yes,$(VECTORSCAN)),-DSW_VECTORSCAN $(shell pkg-config --cflags libhs 2>/dev/null))
 VS_LIBS	 = $(if $(filter yes,$(VECTORSCAN)),$(shell pkg-config --libs libhs 2>/dev/null))
 # Recursive (=) so pkg-config runs after `deps` has installed it.
-SW_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARNINGS) \
+SW_CFLAGS = -std=c11 -D_GNU_SOURCE -pthread $(WARNINGS) \
 	   -DSW_DATADIR='"$(DATADIR)"' -DSW_SYSCONFDIR='"$(SYSCONFDIR)"' \
 	   $(shell pkg-config --cflags $(PKGS) libcurl 2>/dev/null) $(VS_CFLAGS)
-SW_LDLIBS = -lev $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(VS_LIBS)
+SW_LDLIBS = -pthread -lev $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(VS_LIBS)
 # check-relay --live loads libcurl with dlopen (daemon/relaylive.c): its
 # headers (pkg-config's cflags above) are needed to build, the library
 # only to run --live; nothing links it.
@@ -38,7 +38,7 @@ SAN	 = -fsanitize=address,undefined -fno-omit-frame-pointer \
 
 B	 = build
 CORE	 = log util lines parse join rules match front conf corpus wire recent \
-	   held relayset valset
+	   held relayset valset ckpt
 CTL	 = $(CORE) journal store feed attrib incident alert count out scan \
 	   ctldb ctlsock status metrics spawn relayconf relayexim relaycheck \
 	   relaylive smtpwatchctl

@@ -385,6 +385,9 @@ struct sw_storeopt {
 					   time; 0 or 100: any */
 	long long	 limit;		/* bytes the file is kept under; 0: none */
 	int		 nobuckets;	/* no windowed buckets: scan's */
+	int		 ckthread;	/* the WAL checkpointed in a thread
+					   of its own (ckpt.c): the
+					   daemon's */
 };
 
 /* A network to ignore: an address and a prefix length. */
@@ -794,6 +797,8 @@ void	 store_close(struct sw_store *);
 struct sqlite3	*store_db(struct sw_store *);
 void	 store_event(struct sw_store *, const struct sw_event *);
 void	 store_position(struct sw_store *, const struct sw_checkpoint *);
+int	 store_write(struct sw_store *);
+void	 store_tidy(struct sw_store *);
 int	 store_commit(struct sw_store *);
 size_t	 store_batched(const struct sw_store *);
 int	 store_full(const struct sw_store *, size_t);
@@ -1048,6 +1053,18 @@ int		 engine_reset(struct sw_engine *, const char *, size_t,
 		    const char *);
 int		 engine_group(const struct sw_alertopt *, const char *, char *,
 		    size_t);
+
+/*
+ * ckpt.c: the daemon's WAL checkpointer, a thread with a connection of
+ * its own.
+ */
+struct sw_ckpt;
+struct sw_ckpt	*ckpt_start(const char *, char *, size_t);
+void		 ckpt_request(struct sw_ckpt *);
+void		 ckpt_wait(struct sw_ckpt *);
+void		 ckpt_stat(struct sw_ckpt *, unsigned long *, unsigned long *,
+		    char *, size_t);
+void		 ckpt_stop(struct sw_ckpt *);
 
 /*
  * valset.c: sets of distinct 64-bit values, which hold 32-bit ids of

@@ -131,6 +131,7 @@ sw_load(struct smtpwatch *sw, struct sw_conf **confp, struct sw_rules **rsp)
 	if (conf_load(sw->conffile, sw->given, &conf) == -1)
 		return -1;
 	rules_nojit = !conf->jit;
+	conf->store.ckthread = 1;	/* the loop never waits for fsync */
 	rc = sw->nrules > 0 ? rules_load(sw->rules, sw->nrules, rsp) :
 	    rules_load(conf->rules, conf->nrules, rsp);
 	if (rc == -1) {
@@ -348,7 +349,7 @@ sw_commit_batch(struct smtpwatch *sw)
 	}
 	engine_save(sw->engine);
 	pending = store_pending(sw->store);
-	if (store_commit(sw->store) == -1) {
+	if (store_write(sw->store) == -1) {
 		sw->commit_errors++;
 		if (!sw->failing)
 			sw->retry = RETRY_MIN;
@@ -370,7 +371,6 @@ sw_commit_batch(struct smtpwatch *sw)
 		sw->failing = 0;
 		sw_start_reading(sw);
 	}
-	sw_expire(sw, now);
 	sw_status(sw);
 	return 0;
 }
@@ -382,6 +382,8 @@ sw_commit_batch(struct smtpwatch *sw)
  * between the writing and the second commit writes those alerts again
  * at the next start, a crash before the writing writes them then: an
  * alert is written after its batch is committed, and never lost.
+ * What may take a while comes after the alerts: the store's roll-up,
+ * folding and checkpoint (store_tidy()), then retention (sw_expire()).
  * Returns 0, or -1 when the batch was not committed.
  */
 static void
@@ -399,6 +401,8 @@ sw_commit(struct smtpwatch *sw)
 		return -1;
 	if (outbox_send(sw->outbox, sw_hook, sw) > 0)
 		(void)sw_commit_batch(sw);	/* or by the retry */
+	store_tidy(sw->store);
+	sw_expire(sw, time(NULL));
 	return 0;
 }
 

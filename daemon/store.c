@@ -20,6 +20,10 @@
  * limit, the rows least worth keeping are folded into a row per client
  * network (store_fold()).  A commit finds the file deleted under it
  * (store_file_check()) and writes it anew from the open connection.
+ * The daemon commits with store_write() and leaves what follows a
+ * commit (roll-up, folding, the WAL's checkpoint: store_tidy()) until
+ * it wrote the batch's alerts; its WAL is checkpointed by a thread of
+ * its own (ckpt.c), never in the loop.
  */
 
 #include <sys/socket.h>
@@ -294,6 +298,8 @@ struct sw_store {
 	int		 lost;		/* it is gone, not written anew: said */
 	int		 isnew;		/* made by this store_open() */
 	int		 walpages;	/* frames in the WAL: store_walhook() */
+	struct sw_ckpt	*ckpt;		/* the checkpointer, or NULL */
+	int		 untidy;	/* committed since store_tidy() */
 	long long	 pagesize;
 	int		 over;		/* cannot fold under the limit: said */
 	long long	 floor;		/* the size a fold could not go under */
@@ -1796,12 +1802,12 @@ store_rollup(struct sw_store *st)
  * Writes the batch and the positions in one transaction.  Returns 0 and
  * empties the batch; or -1, having written nothing and kept the batch
  * whole for the next call.  A run of failures is logged once.  A file
- * deleted under the store is first written anew (store_file_check());
- * after the commit, a file over three quarters of its limit is folded
- * (store_fold()) and the WAL checkpointed every WAL_PAGES frames.
+ * deleted under the store is first written anew (store_file_check()).
+ * What follows a commit is store_tidy()'s: the daemon writes the
+ * alerts the batch decided first.
  */
 int
-store_commit(struct sw_store *st)
+store_write(struct sw_store *st)
 {
 	if (!store_pending(st))
 		return 0;
@@ -1823,8 +1829,34 @@ store_commit(struct sw_store *st)
 	if (st->failing)
 		log_info("%s: writable again", st->path);
 	st->failing = 0;
+	st->untidy = 1;
+	return 0;
+}
+
+/*
+ * After the commits since the last call, if any: buckets rolled up into
+ * hours when the log's time passed a whole hour, a file over three
+ * quarters of its limit folded (store_fold()), the WAL checkpointed
+ * every WAL_PAGES frames.  Each may take a while (the fold seconds, the
+ * checkpoint in the loop an fdatasync()).
+ */
+void
+store_tidy(struct sw_store *st)
+{
+	if (!st->untidy)
+		return;
+	st->untidy = 0;
 	store_rollup(st);
 	store_bound(st);
+}
+
+/* store_write(), then store_tidy(). */
+int
+store_commit(struct sw_store *st)
+{
+	if (store_write(st) == -1)
+		return -1;
+	store_tidy(st);
 	return 0;
 }
 
@@ -2977,7 +3009,10 @@ store_walhook(void *arg, sqlite3 *db, const char *name, int pages)
  * Copies the WAL into the file: every WAL_PAGES frames (16 MiB of 4 KiB
  * pages; an eighth of the limit when that is less), after the folding
  * (never before it, so the file never holds what is folded); truncate
- * also empties it.
+ * also empties it.  With a checkpointer (the daemon's) its thread
+ * copies them while the loop goes on, and the WAL starts again at the
+ * first commit after it copied every frame; a truncation waits for it,
+ * then checkpoints here.
  */
 static void
 store_checkpoint(struct sw_store *st, int truncate)
@@ -2990,6 +3025,12 @@ store_checkpoint(struct sw_store *st, int truncate)
 	if (strcmp(st->path, SW_STORE_MEMORY) == 0 ||
 	    (!truncate && st->walpages < max))
 		return;
+	if (st->ckpt != NULL && !truncate) {
+		ckpt_request(st->ckpt);
+		return;
+	}
+	if (st->ckpt != NULL)
+		ckpt_wait(st->ckpt);
 	if (sqlite3_wal_checkpoint_v2(st->db, NULL, truncate ?
 	    SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE, NULL,
 	    NULL) == SQLITE_OK)
@@ -3349,6 +3390,7 @@ store_copy(struct sw_store *st, const char *tmp, int *pages)
 }
 
 static int	 store_attach(struct sw_store *, int);
+static void	 store_ckpt_stop(struct sw_store *);
 
 /*
  * The file (which 0), its WAL (1) or shared memory (2) was deleted
@@ -3368,6 +3410,8 @@ store_recreate(struct sw_store *st, int which)
 	char		 tmp[4096];
 	int		 i, pages = 0, on = 1;
 
+	store_ckpt_stop(st);	/* on the old file; store_attach()
+				   starts one on the new */
 	snprintf(tmp, sizeof(tmp), "%s.new", st->path);
 	if (store_copy(st, tmp, &pages) == 0 &&
 	    rename(tmp, st->path) == -1) {
@@ -3490,6 +3534,43 @@ store_memory(struct sw_store *st)
 }
 
 /*
+ * The checkpointer of a store that asks for one (opt.ckthread), on the
+ * file just connected to.  Without it (said) the store checkpoints in
+ * the loop, as it can.
+ */
+static void
+store_ckpt(struct sw_store *st)
+{
+	char	 err[256];
+
+	if (!st->opt.ckthread || st->ckpt != NULL)
+		return;
+	if ((st->ckpt = ckpt_start(st->path, err, sizeof(err))) == NULL)
+		log_warnx("%s: cannot checkpoint in a thread of its own (%s): "
+		    "checkpointing between events", st->path, err);
+}
+
+/* Stops the checkpointer, saying what it did. */
+static void
+store_ckpt_stop(struct sw_store *st)
+{
+	unsigned long	 runs, failed;
+	char		 err[128];
+
+	if (st->ckpt == NULL)
+		return;
+	ckpt_stat(st->ckpt, &runs, &failed, err, sizeof(err));
+	if (failed > 0)
+		log_warnx("%s: %lu of %lu checkpoints of the WAL failed, the "
+		    "last with: %s", st->path, failed, runs, err);
+	else
+		log_debug("%s: the WAL checkpointed %lu times by its thread",
+		    st->path, runs);
+	ckpt_stop(st->ckpt);
+	st->ckpt = NULL;
+}
+
+/*
  * What a store needs beyond its statements: the sw_net() function of
  * store_fold(), the page size, and for a file the WAL hook (the store
  * checkpoints itself: store_checkpoint()), the WAL's size once
@@ -3518,6 +3599,7 @@ store_extras(struct sw_store *st)
 		log_warnx("%s: cannot limit the WAL's size (%s)", st->path,
 		    sqlite3_errmsg(st->db));
 	store_ids(st);
+	store_ckpt(st);
 	return 0;
 }
 
@@ -3562,13 +3644,18 @@ store_newest(struct sw_store *st)
  * (later, SQLite refuses them and keeps its defaults: the same results,
  * a little slower).  No memory statistics: smtpwatch reads none, and
  * keeping them took a mutex at each of SQLite's allocations, 7 % of an
- * upsert (1.2k of 17k instructions, callgrind).  Connections are opened
- * SQLITE_OPEN_NOMUTEX: each is used by the one thread there is.
+ * upsert (1.2k of 17k instructions, callgrind).  No page cache
+ * allocated in one block of 20 pages when a connection first reads
+ * (88 KiB, which sqlite3_db_release_memory() cannot give back): each
+ * page is allocated when needed.  Connections are opened
+ * SQLITE_OPEN_NOMUTEX: each is used by one thread only (the daemon's
+ * checkpointer has its own: ckpt.c).
  */
 void
 store_setup(void)
 {
 	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	(void)sqlite3_config(SQLITE_CONFIG_PAGECACHE, (void *)NULL, 0, 0);
 }
 
 /*
@@ -3637,6 +3724,7 @@ store_close(struct sw_store *st)
 
 	if (st == NULL)
 		return;
+	store_ckpt_stop(st);	/* the store's connection closes last */
 	batch_clear(st, BATCH_FREE);
 	free(st->pos);
 	strv_free(st->diags, st->ndiags);

@@ -1280,7 +1280,8 @@ def reload_database(w):
     on stderr, READY=1 again, and the lines after it counted in the old
     database.  The same path while another connection holds the write
     lock: the reload succeeds, for the open database is kept (a second
-    open would wait for the lock and fail), on one descriptor.  A new
+    open would wait for the lock and fail), on its two descriptors (the
+    store's connection and its checkpointer's, daemon/ckpt.c).  A new
     path that works: the daemon switches to it, reads the log from its
     start there (no checkpoint yet, start-at beginning) and lets the old
     file go."""
@@ -1306,14 +1307,14 @@ def reload_database(w):
     eq(account_failures(old), {alice: 3}, 'accounts in the old database after the failed reload')
     if os.path.exists(os.path.dirname(missing)):
         fail('the failed reload made %s' % os.path.dirname(missing))
-    eq(db_fds(d, old), 1, 'descriptors on the old database')
+    eq(db_fds(d, old), 2, 'descriptors on the old database')
 
     d.write_conf(good)
     lock = sqlite3.connect(old, isolation_level=None)
     try:
         lock.execute('BEGIN IMMEDIATE')
         reloaded(d, d.hup(), 'the same database, locked by another connection')
-        eq(db_fds(d, old), 1, 'descriptors on the database after a reload that kept it')
+        eq(db_fds(d, old), 2, 'descriptors on the database after a reload that kept it')
         lock.execute('COMMIT')
     finally:
         lock.close()

@@ -143,7 +143,10 @@ def fails(user, n, ip, sec=0):
 def service(w):
     log = w.path('mail.log')
     adm_log(log, fails('alice@example.com', 2, '203.0.113.5'))
-    d = sandboxed(w, [log], ['adm', 'systemd-journal'], extra='poll-interval 1h')
+    # database-limit 1M: the WAL is checkpointed every 32 frames, by the
+    # checkpointer's thread (daemon/ckpt.c), under the filter too.
+    d = sandboxed(w, [log], ['adm', 'systemd-journal'],
+                  extra='poll-interval 1h\ndatabase-limit 1M')
     d.start()
     j = Journal(d)
     d.wait_caught_up()
@@ -169,6 +172,9 @@ def service(w):
              % (out.stdout, out.stderr))
     eq(os.stat(d.db).st_uid, NOBODY, 'owner of the database')
     d.term()
+    m = re.search(r'the WAL checkpointed (\d+) times by its thread', d.err_text())
+    if m is None or int(m.group(1)) < 1:
+        fail('no checkpoint by the checkpointer\'s thread:\n%s' % d.tail())
     for bad in ('inotify', 'Operation not permitted', 'Bad system call'):
         if bad in d.err_text():
             fail('the sandboxed daemon said %r:\n%s' % (bad, d.tail()))

@@ -246,7 +246,7 @@ engine_done(struct sw_engine *e)
 static struct sw_store *
 store_new(const char *name)
 {
-	struct sw_storeopt	 opt = { 0, 60, 86400, 0, 0, 0, 0 };
+	struct sw_storeopt	 opt = { 0, 60, 86400, 0, 0, 0, 0, 0 };
 	struct sw_store		*st;
 	char			 path[128];
 

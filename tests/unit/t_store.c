@@ -31,7 +31,7 @@
 #define DAY	86400
 
 static char	 tmpdir[] = "/tmp/t_store.XXXXXX";
-static const struct sw_storeopt	 opt = { 90 * DAY, 60, 2 * DAY, 0, 0, 0, 0 };
+static const struct sw_storeopt	 opt = { 90 * DAY, 60, 2 * DAY, 0, 0, 0, 0, 0 };
 static const struct sw_diagnosis	 diag_pw = { .id = "wrong-password" };
 static const struct sw_diagnosis	 diag_relay = { .id = "relay-auth" };
 static const time_t	 T0 = 1764300000;	/* 2025-11-28 03:20 UTC */
@@ -1062,6 +1062,62 @@ test_wal(void)
 	store_close(st);
 }
 
+/*
+ * The daemon's checkpointer (ckpt.c): asked once the WAL holds
+ * WAL_PAGES frames, not before; its thread copies them into the file
+ * (waited for here, where the loop goes on), and the first commit after
+ * starts the WAL again.  Closing, the store's connection is the last
+ * and removes the WAL; the file holds every count.
+ */
+static void
+test_wal_thread(void)
+{
+	struct sw_storeopt	 o = opt;
+	struct sw_store		*st;
+	sqlite3			*db;
+	struct stat		 sb;
+	char			 name[32], addr[32];
+	unsigned long		 runs = 0, failed = 1;
+	char			 err[128];
+	int			 i, k, n = 0, most = 0, asked = 0, copied = 0;
+
+	o.ckthread = 1;
+	if ((st = open_ok("walt.db", &o)) == NULL)
+		return;
+	CHECK(st->ckpt != NULL);
+	for (i = 0; i < 1000 && !copied; i++) {
+		for (k = 0; k < 200; k++, n++) {
+			snprintf(name, sizeof(name), "u%d-%d@example.com", i, k);
+			snprintf(addr, sizeof(addr), "10.%d.%d.%d", i % 250,
+			    k, (i + k) % 250);
+			put(st, sev(SW_EV_FAILURE, name, strlen(name), addr,
+			    T0 + i * 60 + k % 60));
+		}
+		if (!CHECK_INT(store_commit(st), 0))
+			break;
+		if (asked && st->walpages < WAL_PAGES / 4)
+			copied = 1;
+		else if (st->walpages >= WAL_PAGES) {
+			asked = 1;
+			ckpt_wait(st->ckpt);
+		} else if (st->walpages > most)
+			most = st->walpages;
+	}
+	CHECK(copied);
+	CHECK(most >= WAL_PAGES / 4 * 3);
+	if (st->ckpt != NULL)
+		ckpt_stat(st->ckpt, &runs, &failed, err, sizeof(err));
+	CHECK(runs >= 1);
+	CHECK_INT(failed, 0);
+	store_close(st);
+	CHECK(stat(path("walt.db-wal"), &sb) == -1 && errno == ENOENT);
+	db = other_open("walt.db");
+	CHECK_INT(qint(db, "SELECT sum(failures) FROM account_totals", NULL,
+	    0), n);
+	CHECK_STR(qstr(db, "PRAGMA quick_check", NULL, 0), "ok");
+	sqlite3_close(db);
+}
+
 /* The readers report an SQLite error as -1. */
 static void
 test_read_errors(void)
@@ -1578,7 +1634,7 @@ test_refuse(void)
 static void
 test_expire(void)
 {
-	struct sw_storeopt	 keep = { 0, 60, 0, 2 * DAY, 0, 0, 0 }, o = opt;
+	struct sw_storeopt	 keep = { 0, 60, 0, 2 * DAY, 0, 0, 0, 0 }, o = opt;
 	struct sw_store		*st;
 	sqlite3			*db;
 	time_t			 now = T0 + 200 * DAY;
@@ -1911,7 +1967,7 @@ test_net(void)
  * that logged in is kept.
  */
 static void
-test_fold(void)
+test_fold(int thread)
 {
 	struct sw_storeopt	 o = opt;
 	struct sw_store		*st;
@@ -1922,8 +1978,10 @@ test_fold(void)
 	int			 i, n = 0;
 
 	o.limit = 3 << 18;
-	if ((st = open_ok("fold.db", &o)) == NULL)
+	o.ckthread = thread;
+	if ((st = open_ok(thread ? "fold-t.db" : "fold.db", &o)) == NULL)
 		return;
+	CHECK_INT(st->ckpt != NULL, thread);
 	db = st->db;
 	CHECK_INT(qint(db, "PRAGMA auto_vacuum", NULL, 0), 2);
 	store_caught_up(st);
@@ -1987,7 +2045,7 @@ test_fold(void)
 	CHECK_INT(qint(db, "SELECT count(*) FROM folds WHERE network = "
 	    "'203.0.113.0/24'", NULL, 0), 0);
 	store_close(st);
-	db = other_open("fold.db");
+	db = other_open(thread ? "fold-t.db" : "fold.db");
 	CHECK_STR(qstr(db, "PRAGMA quick_check", NULL, 0), "ok");
 	sqlite3_close(db);
 }
@@ -2084,23 +2142,57 @@ inode(const char *p)
 }
 
 /*
+ * The store's checkpointer copies the WAL of the file at the path: five
+ * commits, a checkpoint asked for and waited for, and the commit after
+ * it starts the WAL again (fewer frames than the five).
+ */
+static void
+ckpt_copies(struct sw_store *st)
+{
+	unsigned long	 runs0, runs, failed;
+	char		 err[128];
+	int		 i, before;
+
+	if (!CHECK(st->ckpt != NULL))
+		return;
+	for (i = 0; i < 5; i++) {
+		put(st, sev(SW_EV_FAILURE, "w", 1, "192.0.2.9", T0 + 9));
+		CHECK_INT(store_commit(st), 0);
+	}
+	before = st->walpages;
+	ckpt_stat(st->ckpt, &runs0, &failed, err, sizeof(err));
+	st->walpages = WAL_PAGES;
+	store_checkpoint(st, 0);
+	ckpt_wait(st->ckpt);
+	ckpt_stat(st->ckpt, &runs, &failed, err, sizeof(err));
+	CHECK_INT(runs, runs0 + 1);
+	CHECK_INT(failed, 0);
+	put(st, sev(SW_EV_FAILURE, "w", 1, "192.0.2.9", T0 + 9));
+	CHECK_INT(store_commit(st), 0);
+	CHECK(st->walpages < before);
+}
+
+/*
  * The file (then the WAL and shared memory alone) deleted under an open
  * store: the next commit writes it anew from the connection, with every
  * count and position, and uses it; reopened, it holds them all.  A
  * file put at the path instead is left alone.
  */
 static void
-test_deleted(void)
+test_deleted(int thread)
 {
+	struct sw_storeopt	 o = opt;
 	struct sw_store		*st;
 	struct sw_checkpoint	 a, got;
+	const char		*name = thread ? "gone-t.db" : "gone.db";
 	char			 p[256], q[300], said[512];
 	ino_t			 ino;
 	int			 fd;
 
-	if ((st = open_ok("gone.db", &opt)) == NULL)
+	o.ckthread = thread;
+	if ((st = open_ok(name, &o)) == NULL)
 		return;
-	snprintf(p, sizeof(p), "%s", path("gone.db"));
+	snprintf(p, sizeof(p), "%s", path(name));
 	put(st, sev(SW_EV_FAILURE, "a", 1, "192.0.2.1", T0));
 	cp_fill(&a, "/var/log/mail.log", 1);
 	store_position(st, &a);
@@ -2134,11 +2226,13 @@ test_deleted(void)
 	CHECK_INT(store_commit(st), 0);
 	CHECK(inode(p) != ino);
 	CHECK(inode(q) != 0);			/* a new shared memory */
+	if (thread)
+		ckpt_copies(st);
 	store_close(st);
-	if ((st = open_ok("gone.db", &opt)) == NULL)
+	if ((st = open_ok(name, &opt)) == NULL)
 		return;
 	CHECK_INT(qint(st->db, "SELECT sum(failures) FROM account_totals",
-	    NULL, 0), 3);
+	    NULL, 0), 3 + (thread ? 6 : 0));	/* ckpt_copies()' six */
 	CHECK_INT(qint(st->db, "PRAGMA auto_vacuum", NULL, 0), 2);
 	CHECK_INT(store_load(st, "/var/log/mail.log", &got), 1);
 	CHECK_INT(got.offset, a.offset);
@@ -2156,7 +2250,7 @@ test_deleted(void)
 	log_capture(NULL, 0);
 	CHECK(strstr(said, "another file was put at the path") != NULL);
 	CHECK_INT(qint(st->db, "SELECT sum(failures) FROM account_totals",
-	    NULL, 0), 4);
+	    NULL, 0), 4 + (thread ? 6 : 0));
 	store_close(st);
 	CHECK_INT(inode(p) != 0, 1);
 	{
@@ -2187,6 +2281,7 @@ main(void)
 	test_pair_ids();
 	test_memory();
 	test_wal();
+	test_wal_thread();
 	test_read_errors();
 	test_checkpoints();
 	test_busy();
@@ -2204,10 +2299,12 @@ main(void)
 	test_rollup();
 	test_rollup_age();
 	test_net();
-	test_fold();
+	test_fold(0);
+	test_fold(1);	/* truncations wait for the checkpointer */
 	test_checks();
 	test_unfoldable();
-	test_deleted();
+	test_deleted(0);
+	test_deleted(1);	/* a checkpointer on the new file */
 	nftw(tmpdir, check_rm, 8, FTW_DEPTH | FTW_PHYS);
 	return check_done();
 }
