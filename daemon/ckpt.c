@@ -60,6 +60,7 @@ struct sw_ckpt {
 	sqlite3		*db;
 	int		 walfd;		/* the WAL, for sync_file_range() */
 	long		 pagesize;	/* the system's */
+	long long	 upto;		/* the WAL's bytes when asked */
 	int		 asked;		/* a checkpoint asked for */
 	int		 busy;		/* one running */
 	int		 stop;
@@ -69,26 +70,30 @@ struct sw_ckpt {
 };
 
 /*
- * Writes the WAL out up to the page its end is on, and waits: not that
- * page, which the loop's next commit writes to (a frame is its page and
- * 24 bytes) and would wait for while it is being written.
+ * Writes the WAL out, up to the page its frames ended on when the
+ * checkpoint was asked for, and waits: not that page, which the loop's
+ * next commit writes to (a frame is its page and 24 bytes; after the
+ * WAL started again, somewhere in the file) and would wait for while it
+ * is being written.
  */
 static void
-ckpt_flush(struct sw_ckpt *c)
+ckpt_flush(struct sw_ckpt *c, long long upto)
 {
 #ifdef SYNC_FILE_RANGE_WRITE
 	struct stat	 sb;
-	off_t		 end;
+	long long	 end;
 
 	if (c->walfd == -1 || fstat(c->walfd, &sb) == -1)
 		return;
-	end = sb.st_size - sb.st_size % c->pagesize;
+	end = upto < sb.st_size ? upto : sb.st_size;
+	end -= end % c->pagesize;
 	if (end > 0)
 		(void)sync_file_range(c->walfd, 0, end,
 		    SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
 		    SYNC_FILE_RANGE_WAIT_AFTER);
 #else
 	(void)c;
+	(void)upto;
 #endif
 }
 
@@ -98,11 +103,11 @@ ckpt_flush(struct sw_ckpt *c)
  * is not a failure: another process checkpoints the same WAL.
  */
 static void
-ckpt_run(struct sw_ckpt *c)
+ckpt_run(struct sw_ckpt *c, long long upto)
 {
 	int	 rc;
 
-	ckpt_flush(c);
+	ckpt_flush(c, upto);
 	rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
 	    NULL, NULL);
 	pthread_mutex_lock(&c->mu);
@@ -119,6 +124,7 @@ static void *
 ckpt_main(void *arg)
 {
 	struct sw_ckpt	*c = arg;
+	long long	 upto;
 
 	pthread_mutex_lock(&c->mu);
 	for (;;) {
@@ -128,8 +134,9 @@ ckpt_main(void *arg)
 			break;
 		c->asked = 0;
 		c->busy = 1;
+		upto = c->upto;
 		pthread_mutex_unlock(&c->mu);
-		ckpt_run(c);
+		ckpt_run(c, upto);
 		pthread_mutex_lock(&c->mu);
 		c->busy = 0;
 		if (!c->asked)
@@ -243,13 +250,17 @@ ckpt_start(const char *path, char *err, size_t errlen)
 	return c;
 }
 
-/* Asks for a checkpoint; nothing when one is asked for or runs. */
+/*
+ * Asks for a checkpoint of a WAL whose frames end at byte upto; nothing
+ * when one is asked for or runs.
+ */
 void
-ckpt_request(struct sw_ckpt *c)
+ckpt_request(struct sw_ckpt *c, long long upto)
 {
 	pthread_mutex_lock(&c->mu);
 	if (!c->asked && !c->busy) {
 		c->asked = 1;
+		c->upto = upto;
 		pthread_cond_signal(&c->wake);
 	}
 	pthread_mutex_unlock(&c->mu);

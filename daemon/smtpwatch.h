@@ -1060,7 +1060,7 @@ int		 engine_group(const struct sw_alertopt *, const char *, char *,
  */
 struct sw_ckpt;
 struct sw_ckpt	*ckpt_start(const char *, char *, size_t);
-void		 ckpt_request(struct sw_ckpt *);
+void		 ckpt_request(struct sw_ckpt *, long long);
 void		 ckpt_wait(struct sw_ckpt *);
 void		 ckpt_stat(struct sw_ckpt *, unsigned long *, unsigned long *,
 		    char *, size_t);

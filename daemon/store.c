@@ -3025,8 +3025,8 @@ store_checkpoint(struct sw_store *st, int truncate)
 	if (strcmp(st->path, SW_STORE_MEMORY) == 0 ||
 	    (!truncate && st->walpages < max))
 		return;
-	if (st->ckpt != NULL && !truncate) {
-		ckpt_request(st->ckpt);
+	if (st->ckpt != NULL && !truncate) {	/* the header, the frames */
+		ckpt_request(st->ckpt, 32 + st->walpages * (st->pagesize + 24));
 		return;
 	}
 	if (st->ckpt != NULL)
