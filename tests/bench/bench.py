@@ -342,7 +342,8 @@ def latency(w):
     d.term()
     lat = sorted(int(e['__REALTIME_TIMESTAMP']) / 1e6 - sent[e['SMTPWATCH_RELAY']]
                  for e in got)
-    return lat[len(lat) // 2], lat[min(len(lat) - 1, int(len(lat) * 0.99))], len(lat)
+    return (lat[len(lat) // 2], lat[min(len(lat) - 1, int(len(lat) * 0.99))], len(lat),
+            lat[-1])
 
 
 PEER_PACKAGES = ('fail2ban', 'sshguard')
@@ -432,6 +433,23 @@ def main():
     print('bench: written to %s' % OUT)
 
 
+LATENCY_PROSE = (
+    'Each of these lines opens an incident and alerts at once: its batch is '
+    'committed, the alert written, the outbox\'s row emptied by a second commit.  '
+    'About every 250 alerts the WAL reaches 4000 frames and is checkpointed.  '
+    'Until 2026-12-07 (seventh session) the checkpoint ran in the event loop, '
+    'and its fdatasync() of 16 MB of WAL (14 to 18 ms here) held back the four '
+    'lines after the one whose commit checkpointed (17.7..20.7, 13, 8 and 3 ms).  '
+    'Since then a thread of its own checkpoints (daemon/ckpt.c), having written '
+    'the WAL out with sync_file_range(2) up to the page the loop appends to '
+    '(with that page too, the loop\'s next write waited 5 to 8 ms for it), and '
+    'no line stands out after a checkpoint.  Five runs of each side by side '
+    '(ba9c7c2 against e227ce1): p99 0.73..1.67 ms against 0.68..0.93 ms, the '
+    'largest delay 17.7..20.7 ms against 1.8..4.4 ms, on lines no checkpoint '
+    'was near: what is left of the tail is this VM.',
+)
+
+
 def database_target(r):
     """The storm database after catch-up (and its expiry) and after
     retention: the target is about storm-10m; without it (BENCH_LARGE=0)
@@ -469,10 +487,11 @@ def targets(r, sizes):
         rows.append(('daemon catch-up, storm', '>= 1M lines/s', rate(n, c[0]) + ' lines/s',
                      n / c[0] >= 1e6))
     rows += database_target(r)
-    p50, p99, _ = r['latency']
-    rows.append(('append -> journal entry', 'p50 <= 2 ms, p99 <= 10 ms',
-                 'p50 %.1f ms, p99 %.1f ms' % (p50 * 1000, p99 * 1000),
-                 p50 <= 0.002 and p99 <= 0.010))
+    # p50 from issue 8; p99 "stays <= 1 ms" from issue 20 (issue 8 had 10)
+    p50, p99 = r['latency'][:2]
+    rows.append(('append -> journal entry', 'p50 <= 2 ms, p99 <= 1 ms',
+                 'p50 %.1f ms, p99 %.2f ms' % (p50 * 1000, p99 * 1000),
+                 p50 <= 0.002 and p99 <= 0.001))
     hwm = [v[3] for v in r['catchup'].values()]
     rows.append(('daemon peak RSS', '<= 8 MB, flat in file size',
                  '%.1f..%.1f MB' % (min(hwm) / 1024, max(hwm) / 1024), max(hwm) <= 8 * 1024))
@@ -535,10 +554,12 @@ def targets(r, sizes):
           '(callgrind, the first 200k lines of storm-1m, 2.56G instructions at the '
           'start of 2026-12-07\'s sixth session, 2.16G at its end): SQLite '
           '24 % (the account x address pairs 18 %, 15k instructions each), matching '
-          '19 % (PCRE2 12 %: a failure often passes a rule\'s literals and fails its '
-          'pattern before the next rule matches: every Postfix failure line runs '
-          'the trouble rule\'s pattern, which fails on its reply, before the '
-          'failure rule\'s), the engine 14 %, the report 13 %, '
+          '19 % (PCRE2 12 %: a failure may pass a rule\'s literals and fail its '
+          'pattern before the next rule matches; until 2026-12-07\'s seventh '
+          'session every Postfix failure line ran the trouble rule\'s pattern '
+          'first, which failed on its reply: the failure rule now comes first and '
+          'leaves the trouble rule exactly its replies, 2.16G -> 2.06G), the '
+          'engine 14 %, the report 13 %, '
           'the front end 12 %, the batch 6 %.  What the sixth session took off: '
           'FNV-1a on every name and address for the tables in memory (5 %: a hash '
           'of eight bytes a step, hash_mem(), and a track\'s key hashed once), the '
@@ -618,7 +639,12 @@ def targets(r, sizes):
           'held 10,000 events of storm-1m instead of 7,200, 50 commits instead '
           'of 72, 352 MB written instead of 460 and a tenth faster, but a peak '
           'of private memory 0.5 MB higher; the batch is 1.5 MiB instead, as '
-          'many events as before, for a peak 0.6 MB lower in the same time.  A '
+          'many events as before, for a peak 0.6 MB lower in the same time.  '
+          'Since 2026-12-07 (seventh session) the WAL is checkpointed by a '
+          'thread of its own (daemon/ckpt.c, see the latency), which on these '
+          'two cores overlaps the catch-up: storm-1m side by side, seven runs '
+          'each on a busy VM, a median of 4.46 -> 3.76 s (3.79..5.63 -> '
+          '3.49..5.10 s), the same private memory at its peak.  A '
           'WAL of 8000 frames instead of 4000 wrote another 8 % less, no '
           'faster (three runs each): not built.',
           '- **database**: a storm\'s account x address pairs are the rest of the '
@@ -688,7 +714,14 @@ def targets(r, sizes):
           '2026-12-07 (sixth session) the batch\'s aggregates take what their '
           'table keeps and the batch 1.5 MiB (see catch-up): storm-1m\'s peak '
           '12.4..12.5 -> 11.6..12.0 MB, postfix-1m\'s 8.2 -> 7.9 MB, in the same '
-          'time.  The batch and SQLite\'s cache buy the catch-up\'s speed; they '
+          'time.  Since 2026-12-07 (seventh session) the daemon holds a second '
+          'connection, its checkpointer\'s (daemon/ckpt.c): with SQLite\'s '
+          'defaults it took 132 KiB at rest (its lookaside, and a block of 20 '
+          'pages of cache SQLite allocates at a connection\'s first read); '
+          'without its lookaside and with no such block for any connection '
+          '(SQLITE_CONFIG_PAGECACHE 0) the daemon at rest holds what it held '
+          'before (1764 KiB side by side).  The batch and SQLite\'s cache buy '
+          'the catch-up\'s speed; they '
           'are what stands between that peak and 8 MB.']
     return L
 
@@ -793,12 +826,15 @@ def write(r, sizes):
         for limit, (dt, big, end, folded, folds) in a.items():
             L.append('| %s | %.1f | %.1f MB | %.1f MB | %d | %d |' % (
                 limit if limit != '0' else 'none', dt, big / 1e6, end / 1e6, folded, folds))
-    p50, p99, n = r['latency']
+    p50, p99, n = r['latency'][:3]
     L.append('')
     L.append('## Append to journal entry')
     L.append('')
-    L.append('relay-rejected, %d appends one after the other: p50 %.1f ms, p99 %.1f ms.' % (
-        n, p50 * 1000, p99 * 1000))
+    L.append('relay-rejected, %d appends one after the other: p50 %.2f ms, p99 %.2f ms%s.' % (
+        n, p50 * 1000, p99 * 1000,
+        ', max %.1f ms' % (r['latency'][3] * 1000) if len(r['latency']) > 3 else ''))
+    L.append('')
+    L.append(' '.join(LATENCY_PROSE))
     if r['peers']:
         L.append('')
         L.append('## Peers on postfix-1m')
