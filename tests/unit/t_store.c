@@ -29,6 +29,7 @@
 #include "check.h"
 
 #define DAY	86400
+#define WAL_BATCH	200	/* failures a commit of the WAL tests */
 
 static char	 tmpdir[] = "/tmp/t_store.XXXXXX";
 static const struct sw_storeopt	 opt = { 90 * DAY, 60, 2 * DAY, 0, 0, 0, 0, 0 };
@@ -1027,6 +1028,23 @@ test_pair_ids(void)
 	store_close(st);
 }
 
+/* Batch i of the WAL tests: 200 failures of new accounts, committed. */
+static int
+wal_batch(struct sw_store *st, int i)
+{
+	char	 name[32], addr[32];
+	int	 k;
+
+	for (k = 0; k < WAL_BATCH; k++) {
+		snprintf(name, sizeof(name), "u%d-%d@example.com", i, k);
+		snprintf(addr, sizeof(addr), "10.%d.%d.%d", i % 250, k,
+		    (i + k) % 250);
+		put(st, sev(SW_EV_FAILURE, name, strlen(name), addr,
+		    T0 + i * 60 + k % 60));
+	}
+	return CHECK_INT(store_commit(st), 0);
+}
+
 /*
  * The WAL is copied into the file once it holds WAL_PAGES frames, not
  * before three quarters of them (a page several commits write goes into
@@ -1036,20 +1054,12 @@ static void
 test_wal(void)
 {
 	struct sw_store	*st;
-	char		 name[32], addr[32];
-	int		 i, k, most = 0, copied = 0;
+	int		 i, most = 0, copied = 0;
 
 	if ((st = open_ok("wal.db", &opt)) == NULL)
 		return;
 	for (i = 0; i < 1000 && !copied; i++) {
-		for (k = 0; k < 200; k++) {
-			snprintf(name, sizeof(name), "u%d-%d@example.com", i, k);
-			snprintf(addr, sizeof(addr), "10.%d.%d.%d", i % 250,
-			    k, (i + k) % 250);
-			put(st, sev(SW_EV_FAILURE, name, strlen(name), addr,
-			    T0 + i * 60 + k % 60));
-		}
-		if (!CHECK_INT(store_commit(st), 0))
+		if (!wal_batch(st, i))
 			break;
 		if (st->walpages == 0 && i > 0)
 			copied = 1;
@@ -1076,24 +1086,16 @@ test_wal_thread(void)
 	struct sw_store		*st;
 	sqlite3			*db;
 	struct stat		 sb;
-	char			 name[32], addr[32];
 	unsigned long		 runs = 0, failed = 1;
 	char			 err[128];
-	int			 i, k, n = 0, most = 0, asked = 0, copied = 0;
+	int			 i, most = 0, asked = 0, copied = 0;
 
 	o.ckthread = 1;
 	if ((st = open_ok("walt.db", &o)) == NULL)
 		return;
 	CHECK(st->ckpt != NULL);
 	for (i = 0; i < 1000 && !copied; i++) {
-		for (k = 0; k < 200; k++, n++) {
-			snprintf(name, sizeof(name), "u%d-%d@example.com", i, k);
-			snprintf(addr, sizeof(addr), "10.%d.%d.%d", i % 250,
-			    k, (i + k) % 250);
-			put(st, sev(SW_EV_FAILURE, name, strlen(name), addr,
-			    T0 + i * 60 + k % 60));
-		}
-		if (!CHECK_INT(store_commit(st), 0))
+		if (!wal_batch(st, i))
 			break;
 		if (asked && st->walpages < WAL_PAGES / 4)
 			copied = 1;
@@ -1113,7 +1115,7 @@ test_wal_thread(void)
 	CHECK(stat(path("walt.db-wal"), &sb) == -1 && errno == ENOENT);
 	db = other_open("walt.db");
 	CHECK_INT(qint(db, "SELECT sum(failures) FROM account_totals", NULL,
-	    0), n);
+	    0), i * WAL_BATCH);
 	CHECK_STR(qstr(db, "PRAGMA quick_check", NULL, 0), "ok");
 	sqlite3_close(db);
 }
