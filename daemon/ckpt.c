@@ -138,9 +138,9 @@ ckpt_main(void *arg)
 		pthread_mutex_unlock(&c->mu);
 		ckpt_run(c, upto);
 		pthread_mutex_lock(&c->mu);
-		c->busy = 0;
-		if (!c->asked)
-			pthread_cond_broadcast(&c->idle);
+		c->busy = 0;	/* nothing was asked meanwhile: see
+				   ckpt_request() */
+		pthread_cond_broadcast(&c->idle);
 	}
 	pthread_mutex_unlock(&c->mu);
 	return NULL;

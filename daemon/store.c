@@ -59,6 +59,8 @@
 #define HELD_TEXT	(SW_HELD_MAX * 21 + 1)
 #define APPLICATION_ID	0x534d5457	/* "SMTW": PRAGMA application_id */
 #define DEV_VERSIONS	3	/* user_version of the builds before 0.1 */
+#define WAL_HEADER	32	/* bytes before the WAL's first frame */
+#define WAL_FRAME_HEADER 24	/* bytes before each frame's page */
 #define WAL_PAGES	4000	/* frames in the WAL before a checkpoint: a
 				   storm's commit writes about 1000, and a
 				   page written by several commits is copied
@@ -3025,8 +3027,9 @@ store_checkpoint(struct sw_store *st, int truncate)
 	if (strcmp(st->path, SW_STORE_MEMORY) == 0 ||
 	    (!truncate && st->walpages < max))
 		return;
-	if (st->ckpt != NULL && !truncate) {	/* the header, the frames */
-		ckpt_request(st->ckpt, 32 + st->walpages * (st->pagesize + 24));
+	if (st->ckpt != NULL && !truncate) {
+		ckpt_request(st->ckpt, WAL_HEADER + st->walpages *
+		    (WAL_FRAME_HEADER + st->pagesize));
 		return;
 	}
 	if (st->ckpt != NULL)
