@@ -66,7 +66,8 @@ struct sw_ckpt {
 	int		 stop;
 	unsigned long	 runs;		/* checkpoints run */
 	unsigned long	 failed;	/* of them, failed */
-	char		 err[128];	/* why the last one failed */
+	int		 failing;	/* the last one failed */
+	char		 err[128];	/* why the last failed one did */
 };
 
 /*
@@ -99,8 +100,8 @@ ckpt_flush(struct sw_ckpt *c, long long upto)
 
 /*
  * Runs one passive checkpoint, the WAL written out first; the result is
- * counted, and said when the store closes (store_close()).  SQLITE_BUSY
- * is not a failure: another process checkpoints the same WAL.
+ * counted, for the store to say (store_ckpt_poll()).  SQLITE_BUSY is
+ * not a failure: another process checkpoints the same WAL.
  */
 static void
 ckpt_run(struct sw_ckpt *c, long long upto)
@@ -112,9 +113,10 @@ ckpt_run(struct sw_ckpt *c, long long upto)
 	    NULL, NULL);
 	pthread_mutex_lock(&c->mu);
 	c->runs++;
-	if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+	c->failing = rc != SQLITE_OK && rc != SQLITE_BUSY;
+	if (c->failing) {
 		c->failed++;
-		snprintf(c->err, sizeof(c->err), "%s", sqlite3_errmsg(c->db));
+		snprintf(c->err, sizeof(c->err), "%s", sqlite3_errstr(rc));
 	}
 	pthread_mutex_unlock(&c->mu);
 }
@@ -277,17 +279,17 @@ ckpt_wait(struct sw_ckpt *c)
 }
 
 /*
- * The checkpoints run so far, of them those that failed, and why the
- * last failed one did (into err, errlen bytes).
+ * The checkpoints run so far, of them those that failed, whether the
+ * last one did, and why the last failed one did.
  */
 void
-ckpt_stat(struct sw_ckpt *c, unsigned long *runs, unsigned long *failed,
-    char *err, size_t errlen)
+ckpt_stat(struct sw_ckpt *c, struct sw_ckpt_stat *cs)
 {
 	pthread_mutex_lock(&c->mu);
-	*runs = c->runs;
-	*failed = c->failed;
-	snprintf(err, errlen, "%s", c->err);
+	cs->runs = c->runs;
+	cs->failed = c->failed;
+	cs->failing = c->failing;
+	snprintf(cs->err, sizeof(cs->err), "%s", c->err);
 	pthread_mutex_unlock(&c->mu);
 }
 

@@ -327,6 +327,9 @@ mx_counters(struct mx *m, const struct ctl_status *ds)
 		offsetof(struct ctl_status, batches) },
 	    { "commit_errors", "Commits that failed (the batch is kept and "
 		"retried).", offsetof(struct ctl_status, commit_errors) },
+	    { "checkpoint_errors", "Checkpoints of the WAL that failed (it "
+		"grows until one succeeds).",
+		offsetof(struct ctl_status, checkpoint_errors) },
 	    { "alerts_folded", "Journal entries folded into a minute's "
 		"summary (alerts-per-minute).",
 		offsetof(struct ctl_status, folded_entries) },

@@ -801,6 +801,7 @@ int	 store_write(struct sw_store *);
 void	 store_tidy(struct sw_store *);
 int	 store_commit(struct sw_store *);
 size_t	 store_batched(const struct sw_store *);
+unsigned long	 store_checkpoint_errors(struct sw_store *);
 int	 store_full(const struct sw_store *, size_t);
 int	 store_load(struct sw_store *, const char *, struct sw_checkpoint *);
 int	 store_expire(struct sw_store *, time_t);
@@ -1059,11 +1060,15 @@ int		 engine_group(const struct sw_alertopt *, const char *, char *,
  * its own.
  */
 struct sw_ckpt;
+struct sw_ckpt_stat {
+	unsigned long	 runs, failed;	/* checkpoints run, of them failed */
+	int		 failing;	/* the last one failed */
+	char		 err[128];	/* why the last failed one did */
+};
 struct sw_ckpt	*ckpt_start(const char *, char *, size_t);
 void		 ckpt_request(struct sw_ckpt *, long long);
 void		 ckpt_wait(struct sw_ckpt *);
-void		 ckpt_stat(struct sw_ckpt *, unsigned long *, unsigned long *,
-		    char *, size_t);
+void		 ckpt_stat(struct sw_ckpt *, struct sw_ckpt_stat *);
 void		 ckpt_stop(struct sw_ckpt *);
 
 /*
@@ -1135,6 +1140,7 @@ struct ctl_status {
 	struct sw_text	 database;
 	unsigned long long	 batch, incidents;
 	unsigned long long	 lines, events, batches, commit_errors, alerts;
+	unsigned long long	 checkpoint_errors;	/* of the WAL */
 	unsigned long long	 folded_entries, folded_incidents;
 	int			 summarising;	/* client-incidents reached */
 	/* counted since the daemon started, for metrics.c's counters */

@@ -301,6 +301,11 @@ struct sw_store {
 	int		 isnew;		/* made by this store_open() */
 	int		 walpages;	/* frames in the WAL: store_walhook() */
 	struct sw_ckpt	*ckpt;		/* the checkpointer, or NULL */
+	unsigned long	 ckseen, ckruns;	/* its failures counted below,
+					   its checkpoints seen */
+	unsigned long	 ckfailed;	/* checkpoints failed, every thread
+					   and the store's own */
+	unsigned long	 ckrun;		/* of them, since the last success */
 	int		 untidy;	/* committed since store_tidy() */
 	long long	 pagesize;
 	int		 over;		/* cannot fold under the limit: said */
@@ -3008,6 +3013,55 @@ store_walhook(void *arg, sqlite3 *db, const char *name, int pages)
 }
 
 /*
+ * Says when checkpoints start failing (n more failed, the last one
+ * failed when failing; err says why) and when one succeeds again: the
+ * WAL grows meanwhile, since every commit asks again.  Once a run, not
+ * at each: a full disk fails them all.
+ */
+static void
+store_ckpt_note(struct sw_store *st, unsigned long n, int failing,
+    const char *err)
+{
+	if (n > 0 && st->ckrun == 0)
+		log_warnx("%s: the WAL cannot be copied into the database "
+		    "(%s): it grows until a checkpoint succeeds", st->path,
+		    err);
+	st->ckfailed += n;
+	st->ckrun += n;
+	if (!failing && st->ckrun > 0) {
+		log_info("%s: the WAL is copied into the database again, "
+		    "after %lu failed checkpoint%s", st->path, st->ckrun,
+		    st->ckrun == 1 ? "" : "s");
+		st->ckrun = 0;
+	}
+}
+
+/* What the checkpointer did since the last look, said. */
+static void
+store_ckpt_poll(struct sw_store *st)
+{
+	struct sw_ckpt_stat	 cs;
+
+	if (st->ckpt == NULL)
+		return;
+	ckpt_stat(st->ckpt, &cs);
+	if (cs.failed > st->ckseen ||
+	    (st->ckrun > 0 && cs.runs > st->ckruns && !cs.failing))
+		store_ckpt_note(st, cs.failed - st->ckseen, cs.failing,
+		    cs.err);
+	st->ckseen = cs.failed;
+	st->ckruns = cs.runs;
+}
+
+/* The checkpoints that failed since the store was opened. */
+unsigned long
+store_checkpoint_errors(struct sw_store *st)
+{
+	store_ckpt_poll(st);
+	return st->ckfailed;
+}
+
+/*
  * Copies the WAL into the file: every WAL_PAGES frames (16 MiB of 4 KiB
  * pages; an eighth of the limit when that is less), after the folding
  * (never before it, so the file never holds what is folded); truncate
@@ -3020,7 +3074,9 @@ static void
 store_checkpoint(struct sw_store *st, int truncate)
 {
 	long long	 max = WAL_PAGES;
+	int		 rc;
 
+	store_ckpt_poll(st);	/* what the thread did since */
 	/* a small limit: the WAL at most an eighth of it */
 	if (st->opt.limit > 0 && st->opt.limit / 8 / st->pagesize < max)
 		max = st->opt.limit / 8 / st->pagesize;
@@ -3034,10 +3090,14 @@ store_checkpoint(struct sw_store *st, int truncate)
 	}
 	if (st->ckpt != NULL)
 		ckpt_wait(st->ckpt);
-	if (sqlite3_wal_checkpoint_v2(st->db, NULL, truncate ?
+	rc = sqlite3_wal_checkpoint_v2(st->db, NULL, truncate ?
 	    SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE, NULL,
-	    NULL) == SQLITE_OK)
+	    NULL);
+	if (rc == SQLITE_OK)
 		st->walpages = 0;
+	if (rc != SQLITE_BUSY)
+		store_ckpt_note(st, rc != SQLITE_OK, rc != SQLITE_OK,
+		    sqlite3_errstr(rc));
 }
 
 /*
@@ -3557,20 +3617,21 @@ store_ckpt(struct sw_store *st)
 static void
 store_ckpt_stop(struct sw_store *st)
 {
-	unsigned long	 runs, failed;
-	char		 err[128];
+	struct sw_ckpt_stat	 cs;
 
 	if (st->ckpt == NULL)
 		return;
-	ckpt_stat(st->ckpt, &runs, &failed, err, sizeof(err));
-	if (failed > 0)
+	store_ckpt_poll(st);
+	ckpt_stat(st->ckpt, &cs);
+	if (cs.failed > 0)
 		log_warnx("%s: %lu of %lu checkpoints of the WAL failed, the "
-		    "last with: %s", st->path, failed, runs, err);
+		    "last with: %s", st->path, cs.failed, cs.runs, cs.err);
 	else
 		log_debug("%s: the WAL checkpointed %lu times by its thread",
-		    st->path, runs);
+		    st->path, cs.runs);
 	ckpt_stop(st->ckpt);
 	st->ckpt = NULL;
+	st->ckseen = st->ckruns = 0;	/* a new thread counts from 0 */
 }
 
 /*

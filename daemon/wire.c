@@ -55,6 +55,8 @@ static const struct wline status_lines[] = {
 	{ "counter", "events", { { W_U64, S(events) } } },
 	{ "counter", "batches", { { W_U64, S(batches) } } },
 	{ "counter", "commit_errors", { { W_U64, S(commit_errors) } } },
+	{ "counter", "checkpoint_errors", { { W_U64,
+	    S(checkpoint_errors) } } },
 	{ "counter", "alerts", { { W_U64, S(alerts) } } },
 	{ "counter", "folded_entries", { { W_U64, S(folded_entries) } } },
 	{ "counter", "folded_incidents", { { W_U64, S(folded_incidents) } } },

@@ -271,7 +271,8 @@ def incident(w):
                  'top_addresses', 'relays', 'storage', 'hourly', 'now', 'exit'], 'keys')
     eq(sorted(j['daemon']), sorted(['version', 'pid', 'started', 'uptime', 'rules', 'database',
                                     'batch', 'committed', 'lines', 'events', 'batches',
-                                    'commit_errors', 'alerts', 'incidents', 'summarising',
+                                    'commit_errors', 'checkpoint_errors', 'alerts',
+                                    'incidents', 'summarising',
                                     'folded_entries', 'folded_incidents']), 'daemon keys')
     eq(j['daemon']['incidents'], len(inc), 'daemon: open incidents in the engine')
     eq((j['daemon']['summarising'], j['daemon']['folded_entries'],
@@ -335,7 +336,8 @@ PROMTOOL_DEBS = os.path.join(ROOT, 'build', 'promtool')
 # Counters: the daemon's, since it started; each only goes up while it runs.
 COUNTERS = ('smtpwatch_lines_read_total', 'smtpwatch_events_total',
             'smtpwatch_alerts_total', 'smtpwatch_batches_total',
-            'smtpwatch_commit_errors_total', 'smtpwatch_failures_total',
+            'smtpwatch_commit_errors_total', 'smtpwatch_checkpoint_errors_total',
+            'smtpwatch_failures_total',
             'smtpwatch_successes_total', 'smtpwatch_incidents_opened_total',
             'smtpwatch_alerts_folded_total', 'smtpwatch_incidents_folded_total')
 # Gauges printed only when the daemon answered.
@@ -603,6 +605,7 @@ def exposition(w):
     if opened.get('account', 0) < 1 or opened.get('relay', 0) != 1 or opened.get('backend') != 1:
         fail('not an account, a relay and a back-end incident: %r' % opened)
     eq(samples(m, 'smtpwatch_commit_errors_total'), {(): 0}, 'commit errors')
+    eq(samples(m, 'smtpwatch_checkpoint_errors_total'), {(): 0}, 'checkpoint errors')
     for name in ('smtpwatch_batches_total', 'smtpwatch_alerts_total'):
         if samples(m, name)[()] < 1:
             fail('%s: %r' % (name, m[name]['samples']))

@@ -9,12 +9,15 @@
  * fails calls AFTER to AFTER+COUNT-1 (from 1; COUNT defaults to 1, 0
  * for every call from AFTER on) of CALL with ERROR, then lets them
  * through again: the fault clears.  CALL is pread, read,
- * inotify_add_watch, sqlite3_step, sd_journal_sendv or malloc; ERROR an
- * errno name (EIO, ENOSPC, ENOMEM, ECONNREFUSED), for sqlite3_step
- * BUSY, FULL or IOERR, or KILL: the daemon gets SIGKILL at that call,
- * before it is made (a kill -9 at an exact point).  At exit the calls
- * made and failed are written to stderr as "fault: CALL calls N failed
- * M", so that a test knows how far to walk the countdown.
+ * inotify_add_watch, sqlite3_step, sqlite3_wal_checkpoint_v2,
+ * sd_journal_sendv or malloc; ERROR an errno name (EIO, ENOSPC, ENOMEM,
+ * ECONNREFUSED), for the two SQLite calls BUSY, FULL or IOERR, or KILL:
+ * the daemon gets SIGKILL at that call, before it is made (a kill -9 at
+ * an exact point).  At exit the calls made and failed are written to
+ * stderr as "fault: CALL calls N failed M", so that a test knows how
+ * far to walk the countdown.  The checkpointer's thread makes most
+ * sqlite3_wal_checkpoint_v2 calls, the loop the others (folding), never
+ * at the same time: the loop waits for the thread first (ckpt_wait()).
  */
 
 #include <errno.h>
@@ -27,11 +30,12 @@
 
 #include <sqlite3.h>
 
-enum call { F_PREAD, F_READ, F_WATCH, F_STEP, F_SEND, F_MALLOC, F_N };
+enum call { F_PREAD, F_READ, F_WATCH, F_STEP, F_CKPT, F_SEND, F_MALLOC,
+    F_N };
 
 static const char *const names[F_N] = {
 	"pread", "read", "inotify_add_watch", "sqlite3_step",
-	"sd_journal_sendv", "malloc"
+	"sqlite3_wal_checkpoint_v2", "sd_journal_sendv", "malloc"
 };
 
 struct fault {
@@ -50,6 +54,8 @@ ssize_t	__real_pread(int, void *, size_t, off_t);
 ssize_t	__real_read(int, void *, size_t);
 int	__real_inotify_add_watch(int, const char *, uint32_t);
 int	__real_sqlite3_step(sqlite3_stmt *);
+int	__real_sqlite3_wal_checkpoint_v2(sqlite3 *, const char *, int, int *,
+	    int *);
 int	__real_sd_journal_sendv_with_location(const char *, const char *,
 	    const char *, const struct iovec *, int);
 void   *__real_malloc(size_t);
@@ -58,6 +64,8 @@ ssize_t	__wrap_pread(int, void *, size_t, off_t);
 ssize_t	__wrap_read(int, void *, size_t);
 int	__wrap_inotify_add_watch(int, const char *, uint32_t);
 int	__wrap_sqlite3_step(sqlite3_stmt *);
+int	__wrap_sqlite3_wal_checkpoint_v2(sqlite3 *, const char *, int, int *,
+	    int *);
 int	__wrap_sd_journal_sendv_with_location(const char *, const char *,
 	    const char *, const struct iovec *, int);
 void   *__wrap_malloc(size_t);
@@ -178,6 +186,15 @@ __wrap_sqlite3_step(sqlite3_stmt *s)
 	if (fault_hit(F_STEP))
 		return faults[F_STEP].err;
 	return __real_sqlite3_step(s);
+}
+
+int
+__wrap_sqlite3_wal_checkpoint_v2(sqlite3 *db, const char *name, int mode,
+    int *log, int *done)
+{
+	if (fault_hit(F_CKPT))
+		return faults[F_CKPT].err;
+	return __real_sqlite3_wal_checkpoint_v2(db, name, mode, log, done);
 }
 
 /* sd-journal.h turns sd_journal_sendv() into this one. */

@@ -16,6 +16,7 @@ The `real` group mounts: run it as root in a mount namespace of its own
 Usage: python3 tests/fault/test_fault.py [TEST|GROUP ...]
 """
 
+import json
 import os
 import re
 import shutil
@@ -28,7 +29,7 @@ sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'daemon'))
 
-from harness import (ROOT, Daemon, Journal, account_failures, append,  # noqa: E402
+from harness import (CTL, ROOT, Daemon, Journal, account_failures, append,  # noqa: E402
                      ensure_journald, eq, fail, pf_fail, pf_relay_fail, run_tests)
 from test_daemon import bulk, fails, merge, touch  # noqa: E402
 
@@ -266,6 +267,69 @@ def malloc_at_load(w):
                 after, n, p.returncode, p.stderr[-2000:]))
     if failed_once == 0:
         fail('no malloc failure was noticed in %d calls' % n)
+
+
+@test('inject')
+def checkpoint_fails(w):
+    """The checkpointer's first two checkpoints fail (SQLITE_IOERR), with
+    database-limit 1M (a checkpoint every 32 frames): the daemon says so
+    while it runs, once, then that the WAL is copied again when the third
+    succeeds; status (text and JSON) and the metrics count the two; at
+    stop it sums them up; every count is in the database."""
+    log = w.path('mail.log')
+    touch(log)
+    d = fault_daemon(w, [log], 'sqlite3_wal_checkpoint_v2:IOERR:1:2', 'ckfail',
+                     extra_conf='database-limit 1M\ncontrol %s' % w.path('control.sock'))
+    d.start()
+    want = {}
+    for i in range(200):
+        data, got = bulk(400, 100 + i, accounts=400, start_sec=i * 400)
+        append(log, data)
+        d.wait_caught_up()
+        want = merge(want, got)
+        if 'copied into the database again' in d.err_text():
+            break
+    text = d.err_text()
+    warned = re.findall(r'the WAL cannot be copied into the database \(([^)]*)\): '
+                        r'it grows until a checkpoint succeeds', text)
+    eq(len(warned), 1, 'warnings that checkpoints fail, while running\n' + d.tail())
+    if 'disk I/O error' not in warned[0]:
+        fail('the warning does not say why: %r' % warned[0])
+    if not re.search(r'the WAL is copied into the database again, after 2 failed '
+                     r'checkpoints', text):
+        fail('no word that checkpoints succeed again after 2 failures\n' + d.tail())
+    if text.index('cannot be copied') > text.index('copied into the database again'):
+        fail('the recovery said before the failure\n' + d.tail())
+    out = ctl_status(d)
+    if not re.search(r'^  wal +2 checkpoints of the WAL failed', out, re.M):
+        fail('status does not count the failed checkpoints:\n' + out)
+    eq(json.loads(ctl_status(d, '--json'))['daemon']['checkpoint_errors'], 2,
+       'status --json checkpoint_errors')
+    m = ctl(d, 'metrics')
+    if not re.search(r'^smtpwatch_checkpoint_errors_total 2$', m, re.M):
+        fail('metrics do not count the failed checkpoints:\n' + m[-2000:])
+    d.term()
+    no_sanitizer(d)
+    if not re.search(r'2 of \d+ checkpoints of the WAL failed, the last with: disk I/O error',
+                     d.err_text()):
+        fail('no sum of the failed checkpoints at stop\n' + d.tail())
+    eq(calls(d, 'sqlite3_wal_checkpoint_v2')[1], 2, 'checkpoints failed by the fault')
+    eq(account_failures(d.db), want, 'accounts')
+
+
+def ctl(d, *args):
+    """smtpwatchctl ARGS with d's configuration: its standard output."""
+    r = subprocess.run([CTL, '-f', d.conf, '--rules', os.path.join(ROOT, 'rules')] +
+                       list(args), stdin=subprocess.DEVNULL, capture_output=True,
+                       env=dict(os.environ, LC_ALL='C', TZ='UTC'), timeout=60)
+    if r.returncode not in (0, 1):
+        fail('smtpwatchctl %s: exit %d\n%s' % (' '.join(args), r.returncode,
+                                               r.stderr.decode()[-2000:]))
+    return r.stdout.decode()
+
+
+def ctl_status(d, *args):
+    return ctl(d, 'status', *args)
 
 
 # ================================================================ real
