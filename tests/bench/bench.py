@@ -646,7 +646,18 @@ def targets(r, sizes):
           'each on a busy VM, a median of 4.46 -> 3.76 s (3.79..5.63 -> '
           '3.49..5.10 s), the same private memory at its peak.  A '
           'WAL of 8000 frames instead of 4000 wrote another 8 % less, no '
-          'faster (three runs each): not built.',
+          'faster (three runs each): not built.  Since 2026-12-08 (eighth '
+          'session) SQLite\'s page cache is 1 MiB, not 2: storm-1m reads 1043 MB '
+          'instead of 926 from the file system\'s cache (29k more reads of 4 '
+          'KiB, some 60 ms), a few percent at most in the noise of this VM '
+          '(medians of six alternating runs: 3.51 -> 3.45 s of CPU with the '
+          'cache set by the environment, 3.87 -> 3.98 s with the build), '
+          'postfix-1m the same (ten runs each), storm-10m 57.4 -> 52.5 s (a run '
+          'each).  store_write() takes 51 % of storm-1m\'s catch-up (1.70 of '
+          '3.32 s, 140 commits) and about 30 % of postfix-1m\'s (0.12 of 0.41 '
+          's): a thread committing while the loop reads on could at best reach '
+          'about 0.59M and 3.4M lines/s, short of both targets, for a second '
+          'batch and outbox in flight: not built.',
           '- **database**: a storm\'s account x address pairs are the rest of the '
           'file (storm-10m: 25 MB of its 38 MB, one row per account and address '
           'that failed it, with an index by address), and they stay while the '
@@ -720,9 +731,18 @@ def targets(r, sizes):
           'pages of cache SQLite allocates at a connection\'s first read); '
           'without its lookaside and with no such block for any connection '
           '(SQLITE_CONFIG_PAGECACHE 0) the daemon at rest holds what it held '
-          'before (1764 KiB side by side).  The batch and SQLite\'s cache buy '
-          'the catch-up\'s speed; they '
-          'are what stands between that peak and 8 MB.']
+          'before (1764 KiB side by side).  Since 2026-12-08 (eighth session) '
+          'SQLite\'s page cache is 1 MiB (see catch-up): storm-1m\'s peak '
+          '11.6..12.1 -> 10.6..11.1 MB, storm-10m\'s 12.7 -> 11.6 MB; 500 KiB '
+          'took 0.3 MB more off for 4 % more CPU.  Right '
+          'after a storm\'s catch-up, before the expiry gives memory back, the '
+          'daemon holds about 9 MB (the tracks, the messages held back, the '
+          'incidents, the cache and the batch\'s chunk); the peak adds some 2 '
+          'MB of a commit\'s alerts, their row and SQLite\'s record of it, '
+          'which an outbox row moved instead of copied did not visibly lower '
+          '(with no alerts at all the peak was 0.95 MB lower).  The batch and '
+          'SQLite\'s cache buy the catch-up\'s speed; with the engine\'s state '
+          'they are what stands between that peak and 8 MB.']
     return L
 
 

@@ -235,6 +235,7 @@ test_fresh(void)
 	    APPLICATION_ID);
 	CHECK_INT(qint(st->db, "PRAGMA foreign_keys", NULL, 0), 1);
 	CHECK_STR(qstr(st->db, "PRAGMA journal_mode", NULL, 0), "wal");
+	CHECK_INT(qint(st->db, "PRAGMA cache_size", NULL, 0), -1024);
 	check_views(st->db);
 	objects = qint(st->db, "SELECT count(*) FROM sqlite_schema", NULL, 0);
 	CHECK(objects > 10);
