@@ -3629,6 +3629,7 @@ store_ckpt_stop(struct sw_store *st)
 
 	if (st->ckpt == NULL)
 		return;
+	ckpt_wait(st->ckpt);	/* the last one counted too */
 	store_ckpt_poll(st);
 	ckpt_stat(st->ckpt, &cs);
 	if (cs.failed > 0)
