@@ -285,6 +285,11 @@ mx_daemon(struct mx *m, const struct ctl_status *ds)
 	    "1 while client-incidents is reached and client incidents are "
 	    "folded into summaries.");
 	fprintf(fp, "smtpwatch_summarising %d\n", ds->summarising != 0);
+	mx_head(fp, "smtpwatch_checkpoint_failing", "gauge",
+	    "1 while checkpoints of the WAL fail (it grows until one "
+	    "succeeds).");
+	fprintf(fp, "smtpwatch_checkpoint_failing %d\n",
+	    ds->checkpoint_failing != 0);
 	if (ds->nsources == 0)
 		return;
 	mx_head(fp, "smtpwatch_source_lag_bytes", "gauge",

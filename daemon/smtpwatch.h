@@ -801,7 +801,7 @@ int	 store_write(struct sw_store *);
 void	 store_tidy(struct sw_store *);
 int	 store_commit(struct sw_store *);
 size_t	 store_batched(const struct sw_store *);
-unsigned long	 store_checkpoint_errors(struct sw_store *);
+unsigned long	 store_checkpoint_errors(struct sw_store *, int *);
 int	 store_full(const struct sw_store *, size_t);
 int	 store_load(struct sw_store *, const char *, struct sw_checkpoint *);
 int	 store_expire(struct sw_store *, time_t);
@@ -1143,6 +1143,7 @@ struct ctl_status {
 	unsigned long long	 checkpoint_errors;	/* of the WAL */
 	unsigned long long	 folded_entries, folded_incidents;
 	int			 summarising;	/* client-incidents reached */
+	int			 checkpoint_failing;	/* the last one failed */
 	/* counted since the daemon started, for metrics.c's counters */
 	unsigned long long	 failures[SW_DIR_NDIRS], successes[SW_DIR_NDIRS];
 	unsigned long long	 opened[SW_INC_NKINDS];	/* incidents */

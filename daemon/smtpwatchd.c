@@ -1353,7 +1353,8 @@ ctl_status(void *arg, const struct sw_ctl_arg *a, size_t na, FILE *fp,
 	cs.committed = sw->committed;
 	cs.batches = sw->batches;
 	cs.commit_errors = sw->commit_errors;
-	cs.checkpoint_errors = store_checkpoint_errors(sw->store);
+	cs.checkpoint_errors = store_checkpoint_errors(sw->store,
+	    &cs.checkpoint_failing);
 	engine_stat(sw->engine, &es);
 	cs.alerts = sw->alerts + es.alerts;
 	cs.incidents = es.open;

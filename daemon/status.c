@@ -131,12 +131,14 @@ st_daemon(struct st_ctx *c, const struct ctl_status *st)
 			fprintf(fp, "%lld", (long long)st->committed);
 		fprintf(fp, ",\"lines\":%llu,\"events\":%llu,\"batches\":%llu,"
 		    "\"commit_errors\":%llu,\"checkpoint_errors\":%llu,"
+		    "\"checkpoint_failing\":%s,"
 		    "\"alerts\":%llu,\"incidents\":%llu,"
 		    "\"summarising\":%s,\"folded_entries\":%llu,"
 		    "\"folded_incidents\":%llu}",
 		    st->lines, st->events, st->batches, st->commit_errors,
-		    st->checkpoint_errors, st->alerts, st->incidents,
-		    st->summarising ? "true" : "false",
+		    st->checkpoint_errors,
+		    st->checkpoint_failing ? "true" : "false", st->alerts,
+		    st->incidents, st->summarising ? "true" : "false",
 		    st->folded_entries, st->folded_incidents);
 		return;
 	}
@@ -170,11 +172,12 @@ st_daemon(struct st_ctx *c, const struct ctl_status *st)
 	    out_count(n[4], sizeof(n[4]), (long long)st->alerts, "alert",
 	    "alerts"));
 	if (st->checkpoint_errors > 0)
-		fprintf(fp, "  wal        %s of the WAL failed (it grows until "
-		    "one succeeds: see the daemon's log)\n",
+		fprintf(fp, "  wal        %s of the WAL failed, %s\n",
 		    out_count(n[0], sizeof(n[0]),
 		    (long long)st->checkpoint_errors, "checkpoint",
-		    "checkpoints"));
+		    "checkpoints"), st->checkpoint_failing ?
+		    "failing now: it grows until one succeeds (see the "
+		    "daemon's log)" : "copied into the database again since");
 	if (st->summarising || st->folded_entries > 0 ||
 	    st->folded_incidents > 0)
 		fprintf(fp, "  folded     %s%llu incident%s and %llu alert%s "

@@ -3061,11 +3061,15 @@ store_ckpt_poll(struct sw_store *st)
 	st->ckruns = cs.runs;
 }
 
-/* The checkpoints that failed since the store was opened. */
+/*
+ * The checkpoints that failed since the store was opened; *failing
+ * says whether the last one did (the WAL grows until one succeeds).
+ */
 unsigned long
-store_checkpoint_errors(struct sw_store *st)
+store_checkpoint_errors(struct sw_store *st, int *failing)
 {
 	store_ckpt_poll(st);
+	*failing = st->ckrun > 0;
 	return st->ckfailed;
 }
 

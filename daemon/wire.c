@@ -62,6 +62,7 @@ static const struct wline status_lines[] = {
 	{ "counter", "folded_incidents", { { W_U64, S(folded_incidents) } } },
 	{ "incidents", NULL, { { W_U64, S(incidents) } } },
 	{ "summarising", NULL, { { W_INT, S(summarising) } } },
+	{ "checkpoint_failing", NULL, { { W_INT, S(checkpoint_failing) } } },
 	/* by direction: server, client; by kind: relay, account, address,
 	   backend (the order of enum sw_dir and enum sw_inc_kind) */
 	{ "counter", "failures", { { W_U64, S(failures[SW_DIR_SERVER]) },

@@ -271,7 +271,8 @@ def incident(w):
                  'top_addresses', 'relays', 'storage', 'hourly', 'now', 'exit'], 'keys')
     eq(sorted(j['daemon']), sorted(['version', 'pid', 'started', 'uptime', 'rules', 'database',
                                     'batch', 'committed', 'lines', 'events', 'batches',
-                                    'commit_errors', 'checkpoint_errors', 'alerts',
+                                    'commit_errors', 'checkpoint_errors',
+                                    'checkpoint_failing', 'alerts',
                                     'incidents', 'summarising',
                                     'folded_entries', 'folded_incidents']), 'daemon keys')
     eq(j['daemon']['incidents'], len(inc), 'daemon: open incidents in the engine')
@@ -342,6 +343,7 @@ COUNTERS = ('smtpwatch_lines_read_total', 'smtpwatch_events_total',
             'smtpwatch_alerts_folded_total', 'smtpwatch_incidents_folded_total')
 # Gauges printed only when the daemon answered.
 DAEMON_GAUGES = ('smtpwatch_daemon_start_time_seconds', 'smtpwatch_summarising',
+                 'smtpwatch_checkpoint_failing',
                  'smtpwatch_last_commit_timestamp_seconds',
                  'smtpwatch_source_lag_bytes', 'smtpwatch_source_lag_seconds')
 # Gauges from the database, printed whether or not the daemon answered.
@@ -606,6 +608,7 @@ def exposition(w):
         fail('not an account, a relay and a back-end incident: %r' % opened)
     eq(samples(m, 'smtpwatch_commit_errors_total'), {(): 0}, 'commit errors')
     eq(samples(m, 'smtpwatch_checkpoint_errors_total'), {(): 0}, 'checkpoint errors')
+    eq(samples(m, 'smtpwatch_checkpoint_failing'), {(): 0}, 'checkpoints failing')
     for name in ('smtpwatch_batches_total', 'smtpwatch_alerts_total'):
         if samples(m, name)[()] < 1:
             fail('%s: %r' % (name, m[name]['samples']))

@@ -274,19 +274,19 @@ def checkpoint_fails(w):
     """The checkpointer's first two checkpoints fail (SQLITE_IOERR), with
     database-limit 1M (a checkpoint every 32 frames): the daemon says so
     while it runs, once, then that the WAL is copied again when the third
-    succeeds; status (text and JSON) and the metrics count the two; at
-    stop it sums them up; every count is in the database."""
+    succeeds; status (text and JSON) and the metrics count the two and
+    say the WAL is copied again; at stop it sums them up; every count is
+    in the database.  Then every checkpoint fails: status and the
+    metrics say they fail now."""
     log = w.path('mail.log')
     touch(log)
+    conf = 'database-limit 1M\ncontrol %s' % w.path('control.sock')
     d = fault_daemon(w, [log], 'sqlite3_wal_checkpoint_v2:IOERR:1:2', 'ckfail',
-                     extra_conf='database-limit 1M\ncontrol %s' % w.path('control.sock'))
+                     extra_conf=conf)
     d.start()
     want = {}
     for i in range(200):
-        data, got = bulk(400, 100 + i, accounts=400, start_sec=i * 400)
-        append(log, data)
-        d.wait_caught_up()
-        want = merge(want, got)
+        want = merge(want, checkpoint_round(d, log, i))
         if 'copied into the database again' in d.err_text():
             break
     text = d.err_text()
@@ -300,14 +300,7 @@ def checkpoint_fails(w):
         fail('no word that checkpoints succeed again after 2 failures\n' + d.tail())
     if text.index('cannot be copied') > text.index('copied into the database again'):
         fail('the recovery said before the failure\n' + d.tail())
-    out = ctl_status(d)
-    if not re.search(r'^  wal +2 checkpoints of the WAL failed', out, re.M):
-        fail('status does not count the failed checkpoints:\n' + out)
-    eq(json.loads(ctl_status(d, '--json'))['daemon']['checkpoint_errors'], 2,
-       'status --json checkpoint_errors')
-    m = ctl(d, 'metrics')
-    if not re.search(r'^smtpwatch_checkpoint_errors_total 2$', m, re.M):
-        fail('metrics do not count the failed checkpoints:\n' + m[-2000:])
+    checkpoint_status(d, 2, False)
     d.term()
     no_sanitizer(d)
     if not re.search(r'2 of \d+ checkpoints of the WAL failed, the last with: disk I/O error',
@@ -315,6 +308,50 @@ def checkpoint_fails(w):
         fail('no sum of the failed checkpoints at stop\n' + d.tail())
     eq(calls(d, 'sqlite3_wal_checkpoint_v2')[1], 2, 'checkpoints failed by the fault')
     eq(account_failures(d.db), want, 'accounts')
+
+    d.extra_env = {'SW_FAULT': 'sqlite3_wal_checkpoint_v2:IOERR:1:0'}
+    mark = d.err_mark()
+    d.start()
+    for i in range(200, 400):
+        want = merge(want, checkpoint_round(d, log, i))
+        if 'cannot be copied' in d.err_text(mark):
+            break
+    checkpoint_status(d, None, True)
+    d.term()
+    no_sanitizer(d)
+    if 'copied into the database again' in d.err_text(mark):
+        fail('checkpoints said to succeed while every one fails\n' + d.tail())
+    eq(account_failures(d.db), want, 'accounts, every checkpoint failing')
+
+
+def checkpoint_round(d, log, i):
+    """400 lines appended and read (within stamp()'s day); their
+    {account: failures}."""
+    data, got = bulk(400, 100 + i, accounts=400, start_sec=i % 40 * 400)
+    append(log, data)
+    d.wait_caught_up()
+    return got
+
+
+def checkpoint_status(d, failed, failing):
+    """status (text and JSON) and the metrics say failed checkpoints
+    failed (None: at least one) and whether they fail now."""
+    j = json.loads(ctl_status(d, '--json'))['daemon']
+    n = j['checkpoint_errors']
+    if (failed is None and n < 1) or (failed is not None and n != failed):
+        fail('status --json checkpoint_errors %d, want %s' % (n, failed or 'some'))
+    eq(j['checkpoint_failing'], failing, 'status --json checkpoint_failing')
+    out = ctl_status(d)
+    tail = ('failing now: it grows until one succeeds' if failing else
+            'copied into the database again since')
+    rx = r'^  wal +%d checkpoints? of the WAL failed, %s' % (n, re.escape(tail))
+    if not re.search(rx, out, re.M):
+        fail('status does not say %d checkpoints failed, %s:\n%s' % (n, tail, out))
+    m = ctl(d, 'metrics')
+    for line in ('smtpwatch_checkpoint_errors_total %d' % n,
+                 'smtpwatch_checkpoint_failing %d' % failing):
+        if not re.search(r'^%s$' % line, m, re.M):
+            fail('metrics without %r:\n%s' % (line, m[-2000:]))
 
 
 def ctl(d, *args):
