@@ -3053,8 +3053,7 @@ store_ckpt_poll(struct sw_store *st)
 	if (st->ckpt == NULL)
 		return;
 	ckpt_stat(st->ckpt, &cs);
-	if (cs.failed > st->ckseen ||
-	    (st->ckrun > 0 && cs.runs > st->ckruns && !cs.failing))
+	if (cs.runs > st->ckruns)	/* each failure is a run */
 		store_ckpt_note(st, cs.failed - st->ckseen, cs.failing,
 		    cs.err);
 	st->ckseen = cs.failed;
