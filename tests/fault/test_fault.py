@@ -29,9 +29,11 @@ sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'daemon'))
 
-from harness import (CTL, ROOT, Daemon, Journal, account_failures, append,  # noqa: E402
+from harness import (ROOT, Daemon, Journal, account_failures, append,  # noqa: E402
                      ensure_journald, eq, fail, pf_fail, pf_relay_fail, run_tests)
+from test_alerts import ctl_status  # noqa: E402
 from test_daemon import bulk, fails, merge, touch  # noqa: E402
+from test_storage import ctl  # noqa: E402
 
 FAULT_BIN = os.path.join(ROOT, 'build', 'fault', 'smtpwatchd')
 TESTS = {}
@@ -347,26 +349,12 @@ def checkpoint_status(d, failed, failing):
     rx = r'^  wal +%d checkpoints? of the WAL failed, %s' % (n, re.escape(tail))
     if not re.search(rx, out, re.M):
         fail('status does not say %d checkpoints failed, %s:\n%s' % (n, tail, out))
-    m = ctl(d, 'metrics')
+    rc, m, err = ctl(d, 'metrics')
+    eq(rc, 0, 'smtpwatchctl metrics exit status\n' + err)
     for line in ('smtpwatch_checkpoint_errors_total %d' % n,
                  'smtpwatch_checkpoint_failing %d' % failing):
         if not re.search(r'^%s$' % line, m, re.M):
             fail('metrics without %r:\n%s' % (line, m[-2000:]))
-
-
-def ctl(d, *args):
-    """smtpwatchctl ARGS with d's configuration: its standard output."""
-    r = subprocess.run([CTL, '-f', d.conf, '--rules', os.path.join(ROOT, 'rules')] +
-                       list(args), stdin=subprocess.DEVNULL, capture_output=True,
-                       env=dict(os.environ, LC_ALL='C', TZ='UTC'), timeout=60)
-    if r.returncode not in (0, 1):
-        fail('smtpwatchctl %s: exit %d\n%s' % (' '.join(args), r.returncode,
-                                               r.stderr.decode()[-2000:]))
-    return r.stdout.decode()
-
-
-def ctl_status(d, *args):
-    return ctl(d, 'status', *args)
 
 
 # ================================================================ real
