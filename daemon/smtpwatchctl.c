@@ -231,12 +231,16 @@ ctl_fatal(const char *fmt, ...)
 	exit(3);
 }
 
-/* Loads the configuration and the rules the options name. */
+/*
+ * Loads the configuration and the rules the options name, compiled as
+ * the daemon compiles them (pcre-jit no: for the interpreter alone).
+ */
 static int
 ctl_load(struct ctl *c)
 {
 	if (conf_load(c->conffile, c->conf_given, &c->conf) == -1)
 		return -1;
+	rules_nojit = !c->conf->jit;
 	if (c->nrules > 0)
 		return rules_load(c->rules, c->nrules, &c->rs);
 	return rules_load(c->conf->rules, c->conf->nrules, &c->rs);
