@@ -39,7 +39,7 @@ SAN	 = -fsanitize=address,undefined -fno-omit-frame-pointer \
 B	 = build
 CORE	 = log util lines parse join rules match front conf corpus wire recent \
 	   held relayset valset ckpt
-CTL	 = $(CORE) journal store feed attrib incident alert count out scan \
+CTL	 = $(CORE) journal store feed attrib incident alert count out evq scan \
 	   ctldb ctlsock status metrics spawn relayconf relayexim relaycheck \
 	   relaylive smtpwatchctl
 DAEMON	 = $(CORE) tail journal store notify hook feed attrib incident alert count \

@@ -44,6 +44,7 @@ struct scan {
 	FILE			*out;
 	struct sw_store		*store;	/* in memory; NULL with --events */
 	struct sw_count		*count;
+	struct sw_evq		*evq;	/* the thread counting; NULL: this */
 	struct sw_feed		*feed;	/* of the source being read */
 	const char		*file;
 	unsigned long long	 lines, records, dups, ignored, missed, cut;
@@ -59,6 +60,9 @@ struct scan {
 	int			 files;
 	int			 failed;	/* the store could not write */
 };
+
+static void	scan_count(void *, const struct sw_event *);
+static void	scan_mark(void *);
 
 /*
  * A scan printing to out, with the rules rs and the options of conf
@@ -97,6 +101,7 @@ scan_new(const struct sw_rules *rs, const struct sw_conf *conf,
 	}
 	s->count = count_new(rs, &conf->alert, s->store, NULL, NULL);
 	s->match.relays = count_relays(s->count);
+	s->evq = evq_new(scan_count, scan_mark, s);
 	return s;
 }
 
@@ -105,6 +110,7 @@ scan_free(struct scan *s)
 {
 	if (s == NULL)
 		return;
+	evq_end(s->evq);
 	feed_free(s->feed);
 	count_free(s->count);
 	store_close(s->store);
@@ -230,6 +236,24 @@ scan_commit(struct scan *s)
 		s->failed = 1;
 }
 
+/* Counts one event; a full batch is written. */
+static void
+scan_count(void *arg, const struct sw_event *ev)
+{
+	struct scan	*s = arg;
+
+	count_event(s->count, ev);
+	if (store_batched(s->store) >= SCAN_BATCH)
+		scan_commit(s);
+}
+
+/* The end of a source, among its events: what it counted is written. */
+static void
+scan_mark(void *arg)
+{
+	scan_commit(arg);
+}
+
 /*
  * Only the events of the logs' time from since up to until (0: no
  * bound) are counted and shown: --since and --until.
@@ -249,7 +273,10 @@ scan_outside(const struct scan *s, const struct sw_event *ev)
 	    (s->until != 0 && ev->when >= s->until);
 }
 
-/* feed.c hands every event here: counted the daemon's way. */
+/*
+ * feed.c hands every event here: counted the daemon's way, by the
+ * thread of s->evq when there is one.
+ */
 static void
 scan_event(void *arg, const struct sw_event *ev)
 {
@@ -263,9 +290,10 @@ scan_event(void *arg, const struct sw_event *ev)
 		s->kinds[ev->kind]++;
 	if (s->count == NULL)
 		return;
-	count_event(s->count, ev);
-	if (store_batched(s->store) >= SCAN_BATCH)
-		scan_commit(s);
+	if (s->evq != NULL)
+		evq_put(s->evq, ev);
+	else
+		scan_count(s, ev);
 }
 
 /* ... and every record: the coverage, --events and --missed. */
@@ -339,7 +367,10 @@ scan_feed_end(struct scan *s)
 	feed_tail_cb.end(s->feed);
 	feed_free(s->feed);
 	s->feed = NULL;
-	scan_commit(s);
+	if (s->evq != NULL)
+		evq_mark(s->evq);
+	else
+		scan_commit(s);
 }
 
 static void
@@ -443,6 +474,8 @@ scan_finish(struct scan *s)
 {
 	if (s->count == NULL)
 		return 0;
+	evq_end(s->evq);	/* every event counted */
+	s->evq = NULL;
 	if (engine_tick(count_engine(s->count), time(NULL)))
 		scan_commit(s);
 	scan_commit(s);

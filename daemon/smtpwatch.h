@@ -1349,6 +1349,15 @@ int	 status_print(const struct status_opt *);
 /* metrics.c: smtpwatchctl metrics, the Prometheus text format. */
 int	 status_metrics(const struct status_opt *);
 
+/* evq.c: events handed in order to a thread that counts them (scan). */
+struct sw_evq;
+typedef void	(*sw_evq_event_cb)(void *, const struct sw_event *);
+typedef void	(*sw_evq_mark_cb)(void *);
+struct sw_evq	*evq_new(sw_evq_event_cb, sw_evq_mark_cb, void *);
+void		 evq_put(struct sw_evq *, const struct sw_event *);
+void		 evq_mark(struct sw_evq *);
+void		 evq_end(struct sw_evq *);
+
 /* scan.c: offline analysis of existing logs (smtpwatchctl scan). */
 #define SCAN_EVENTS	0x01		/* print every event */
 #define SCAN_JSON	0x02		/* ... as JSON */

@@ -135,6 +135,26 @@ def corpus():
     return b'\n'.join(lines) + b'\n'
 
 
+def write_logs(tmp, more=()):
+    """The logs above, and gen-maillog's (with more: (name, its
+    arguments)), written in tmp: {name: path}."""
+    logs = {}
+    for name, data in (('corpus', corpus()), ('tricky', tricky())):
+        logs[name] = os.path.join(tmp, name + '.log')
+        with open(logs[name], 'wb') as f:
+            f.write(data)
+    for name, args in (('postfix', ['-f', 'postfix', '-n', '200000', '-s', '3']),
+                       ('exim', ['-f', 'exim', '--exim-log', 'mainlog', '-n', '50000', '-s', '4']),
+                       ('mixed', ['-f', 'mixed', '-n', '100000', '-s', '5',
+                                  '--hostile-rate', '0.01']),
+                       ('rfc3339', ['-f', 'mixed', '-t', 'rfc3339', '-n', '50000', '-s', '6'])
+                       ) + tuple(more):
+        logs[name] = os.path.join(tmp, name + '.log')
+        subprocess.run([sys.executable, GEN] + args + ['-o', logs[name]],
+                       check=True, capture_output=True)
+    return logs
+
+
 def run(ctl, rules, args, path, front):
     env = dict(os.environ, TZ='UTC')
     if not front:
@@ -150,19 +170,7 @@ def main(argv):
         return 2
     ctl, novs, rules = argv
     tmp = tempfile.mkdtemp(prefix='smtpwatch-front.')
-    logs = {}
-    for name, data in (('corpus', corpus()), ('tricky', tricky())):
-        logs[name] = os.path.join(tmp, name + '.log')
-        with open(logs[name], 'wb') as f:
-            f.write(data)
-    for name, args in (('postfix', ['-f', 'postfix', '-n', '200000', '-s', '3']),
-                       ('exim', ['-f', 'exim', '--exim-log', 'mainlog', '-n', '50000', '-s', '4']),
-                       ('mixed', ['-f', 'mixed', '-n', '100000', '-s', '5',
-                                  '--hostile-rate', '0.01']),
-                       ('rfc3339', ['-f', 'mixed', '-t', 'rfc3339', '-n', '50000', '-s', '6'])):
-        logs[name] = os.path.join(tmp, name + '.log')
-        subprocess.run([sys.executable, GEN] + args + ['-o', logs[name]],
-                       check=True, capture_output=True)
+    logs = write_logs(tmp)
     passed = failed = 0
     for name, path in logs.items():
         for args in (['--json'], ['--events'], ['--missed']):

@@ -16,6 +16,8 @@ Figures, each the median of several runs with the spread (min..max):
     interpreter   the same scan with pcre-jit no (the unit forbids JIT)
     per-line      the same scan with SMTPWATCH_FRONT=no: every line parsed
                   and matched, as a build without Vectorscan does
+    one thread    the same scan with SMTPWATCH_SCAN_THREAD=no: the events
+                  counted in the thread that reads the lines
     catch-up      smtpwatchd, start-at beginning, from its start until the
                   checkpoint stands at the end of the file: lines/s, peak
                   RSS (VmHWM), private memory then (RssAnon) and its peak
@@ -128,11 +130,13 @@ def median(argv, runs=RUNS, stdin_path=None):
     return statistics.median(ts), min(ts), max(ts), rss
 
 
-def scan_figures(path, lines, size, runs, conf=None, front=True):
+def scan_figures(path, lines, size, runs, conf=None, front=True, thread=True):
     argv = [CTL, '--rules', RULES] + (['-f', conf] if conf else []) + \
         ['scan', '--no-progress', path]
     if not front:
         argv = ['env', 'SMTPWATCH_FRONT=no'] + argv
+    if not thread:
+        argv = ['env', 'SMTPWATCH_SCAN_THREAD=no'] + argv
     return median(argv, runs)
 
 
@@ -403,7 +407,8 @@ def rate(n, s):
 
 
 def main():
-    results = {'scan': {}, 'interp': {}, 'perline': {}, 'grep': {}, 'catchup': {}}
+    results = {'scan': {}, 'interp': {}, 'perline': {}, 'onethread': {}, 'grep': {},
+               'catchup': {}}
     sizes = {}
     with Workdir('bench') as w:
         conf = w.path('nojit.conf')
@@ -421,6 +426,8 @@ def main():
             if lines <= 1000000:
                 results['perline'][name] = scan_figures(path, lines, size, runs,
                                                         front=False)
+                results['onethread'][name] = scan_figures(path, lines, size, runs,
+                                                          thread=False)
             print('bench: %s: daemon catch-up' % name, flush=True)
             results['catchup'][name] = catch_up(w, name, path, lines)
         if ATTACK > 0:
@@ -795,7 +802,10 @@ def write(r, sizes):
         s, i = r['scan']['postfix-1m'], r['interp']['postfix-1m']
         L.append('')
         L.append('PCRE2 interpreter (pcre-jit no, as under MemoryDenyWriteExecute=yes) on '
-                 'postfix-1m: %.3f s against %.3f s with JIT (%.2f times).' % (i[0], s[0], i[0] / s[0]))
+                 'postfix-1m: %.3f s against %.3f s with JIT (%.2f times).  Until '
+                 '2026-12-08 (ninth session) smtpwatchctl compiled its rules with JIT '
+                 'whatever pcre-jit said, and this figure compared JIT with JIT '
+                 '(1.04 times, 2026-12-08\'s first run).' % (i[0], s[0], i[0] / s[0]))
     if r.get('perline'):
         L.append('')
         L.append('Without the front end (SMTPWATCH_FRONT=no: every line parsed and '
@@ -803,6 +813,14 @@ def write(r, sizes):
                      '%s %.3f s against %.3f s (%.2f times)' % (
                          n, p[0], r['scan'][n][0], p[0] / r['scan'][n][0])
                      for n, p in r['perline'].items()) + '.')
+    if r.get('onethread'):
+        L.append('')
+        L.append('Counting in the thread that reads (SMTPWATCH_SCAN_THREAD=no; since '
+                 '2026-12-08, ninth session, scan counts in a second thread, '
+                 'daemon/evq.c): ' + '; '.join(
+                     '%s %.3f s against %.3f s (%.2f times)' % (
+                         n, p[0], r['scan'][n][0], p[0] / r['scan'][n][0])
+                     for n, p in r['onethread'].items()) + '.')
     L.append('')
     L.append('## smtpwatchd catch-up (start-at beginning, into SQLite)')
     L.append('')
