@@ -21,7 +21,9 @@ Figures, each the median of several runs with the spread (min..max):
     catch-up      smtpwatchd, start-at beginning, from its start until the
                   checkpoint stands at the end of the file: lines/s, peak
                   RSS (VmHWM), private memory then (RssAnon) and its peak
-                  during the catch-up (read every 5 ms), database size
+                  during the catch-up (read every 5 ms), database size;
+                  on postfix-1m and storm-1m also with pcre-jit no, as
+                  the unit runs it (MemoryDenyWriteExecute=yes)
     latency       a relay-rejected line appended to a followed log until
                   its entry is in the journal (__REALTIME_TIMESTAMP, as
                   journald received it): p50, p99 over BENCH_APPENDS (1000),
@@ -176,14 +178,15 @@ class AnonPeak(threading.Thread):
         return self.peak
 
 
-def catch_up_once(w, name, path, run):
+def catch_up_once(w, name, path, run, extra_conf=''):
     """smtpwatchd from start to the checkpoint at the end of path, into
     a new database: (s, VmHWM KiB, RssAnon KiB, the daemon, RssAnon's
     sampled peak KiB).  The figures but the peak are taken after the
     expiry that follows the catch-up (not timed): it rolls the buckets
     older than bucket-rollup into hours."""
     d = Daemon(w, [path], asan=False, binary=BIN, start_at='beginning',
-               batch_interval=None, name='bench-%s-%d' % (name, run))
+               batch_interval=None, name='bench-%s-%d' % (name, run),
+               extra_conf=extra_conf)
     mark = d.err_mark()
     t0 = time.perf_counter()
     d.start()
@@ -232,6 +235,20 @@ def catch_up(w, name, path, lines):
     size = os.path.getsize(d.db)
     after = retention(d) if name.startswith('storm') else None
     return statistics.median(ts), min(ts), max(ts), hwm, size, after, anon, peak
+
+
+def catch_up_interp(w, name, path):
+    """(median s, min s, max s) of the catch-up with pcre-jit no, as the
+    unit runs it (MemoryDenyWriteExecute=yes leaves PCRE2 no JIT), each
+    run on a new database."""
+    ts = []
+    for run in range(CATCHUP_RUNS):
+        dt, _, _, d, _ = catch_up_once(w, name + '-interp', path, run, 'pcre-jit no')
+        ts.append(dt)
+        for suffix in ('', '-wal', '-shm'):
+            if os.path.exists(d.db + suffix):
+                os.unlink(d.db + suffix)
+    return statistics.median(ts), min(ts), max(ts)
 
 
 def db_in_use(db):
@@ -408,7 +425,7 @@ def rate(n, s):
 
 def main():
     results = {'scan': {}, 'interp': {}, 'perline': {}, 'onethread': {}, 'grep': {},
-               'catchup': {}}
+               'catchup': {}, 'catchup_interp': {}}
     sizes = {}
     with Workdir('bench') as w:
         conf = w.path('nojit.conf')
@@ -430,6 +447,8 @@ def main():
                                                           thread=False)
             print('bench: %s: daemon catch-up' % name, flush=True)
             results['catchup'][name] = catch_up(w, name, path, lines)
+            if name in ('postfix-1m', 'storm-1m'):
+                results['catchup_interp'][name] = catch_up_interp(w, name, path)
         if ATTACK > 0:
             results['attack'] = attack(w)
         print('bench: latency over %d appends' % APPENDS, flush=True)
@@ -850,6 +869,14 @@ def write(r, sizes):
                  'every row quiet for an hour before the last line goes, by the log\'s time): '
                  + '; '.join(after) + '.  The freed pages go back to the file system '
                  '(auto_vacuum = INCREMENTAL).')
+    if r.get('catchup_interp'):
+        L.append('')
+        L.append('With `pcre-jit no`, as the unit runs the daemon (MemoryDenyWriteExecute=yes '
+                 'leaves PCRE2 its interpreter; the figures above are with JIT): ' + '; '.join(
+                     '%s %.2f s (%.2f..%.2f) against %.2f s, %s lines/s (%.2f times)' % (
+                         n, c[0], c[1], c[2], r['catchup'][n][0], rate(sizes[n][0], c[0]),
+                         c[0] / r['catchup'][n][0])
+                     for n, c in r['catchup_interp'].items()) + '.')
     if r.get('attack'):
         logsize, a = r['attack']
         L.append('')
