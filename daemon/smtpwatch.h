@@ -246,7 +246,8 @@ struct sw_rules {
  * match.c: one event, fixed size so matching never allocates.  Strings are
  * NUL-terminated; account keeps its length since Exim's octal escapes can
  * decode to any byte.  Every string but addr is attacker-typed on the
- * server side: escape it wherever it is printed.
+ * server side: escape it wherever it is printed.  evq.c packs each field
+ * by name: a new one goes there too.
  */
 #define SW_EVF_CUT	0x01		/* a field or the line was cut */
 #define SW_EVF_ACCOUNT	0x02		/* the account is known */
