@@ -20,6 +20,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -65,6 +68,22 @@ static void	scan_count(void *, const struct sw_event *);
 static void	scan_mark(void *);
 
 /*
+ * One malloc arena for both threads.  glibc gives the counting thread an
+ * arena of its own, where the database in memory, the engine and the
+ * batch grow, and the reading thread's keeps what the report makes at
+ * the end: storm-10m's scan peaked at 86.7 MB of RSS with two, 75.2 MB
+ * with one (74.7 MB in one thread), in the same time.  The reading thread
+ * allocates next to nothing while the other counts.
+ */
+static void
+scan_malloc_setup(void)
+{
+#ifdef __GLIBC__
+	(void)mallopt(M_ARENA_MAX, 1);
+#endif
+}
+
+/*
  * A scan printing to out, with the rules rs and the options of conf
  * (both must outlive it).  NULL when the database in memory cannot be
  * made (said).
@@ -101,6 +120,7 @@ scan_new(const struct sw_rules *rs, const struct sw_conf *conf,
 	}
 	s->count = count_new(rs, &conf->alert, s->store, NULL, NULL);
 	s->match.relays = count_relays(s->count);
+	scan_malloc_setup();
 	s->evq = evq_new(scan_count, scan_mark, s);
 	return s;
 }
