@@ -8,6 +8,10 @@
  * incidents, field for field, that smtpwatchctl accounts, addresses,
  * relays and incidents show once a daemon has read the same lines into a
  * new database.  Alerts are counted on the incidents but sent nowhere.
+ * The events are counted in a second thread (evq.c), in the order of
+ * the lines, while this one reads and matches on; the end of each
+ * source is a mark among them, where the batch is written as it is
+ * without that thread (SMTPWATCH_SCAN_THREAD=no).
  * What is scan's own is the coverage of the reading: lines, records,
  * events by kind, Exim's syslog copies, known look-alikes, lines about
  * AUTH that no rule read, lines cut, rsyslog's "message repeated N times"
