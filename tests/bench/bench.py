@@ -597,7 +597,7 @@ def targets(r, sizes):
           'networks written by inet_ntop and snprintf.  Each event makes about '
           'five aggregates in the batch, has its address grouped into its network '
           '(a dotted quad read and written without inet_pton or stdio), and is '
-          'diagnosed from the matcher\'s memo of its last eight kinds of event '
+          'diagnosed from the matcher\'s memo of its last 32 kinds of event '
           '(direction, kind, rule, reply: a storm\'s failures share a reply), 3 %.  '
           'Since 2026-12-08 (ninth session) reading and matching run in one thread '
           'and counting (attribution, the engine, the store in memory) in a second '
