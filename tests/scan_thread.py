@@ -11,10 +11,9 @@ Usage: tests/scan_thread.py CTL RULESDIR
    the lines written to trip a line-skipping reader (front_same.py's),
    gen-maillog's Postfix, Exim mainlog, mixed and RFC 3339 logs, and a
    storm (half the lines failures: the counting thread is the slower
-   one, the reader waits for free blocks, and scan's batch is written
-   many times on the way).  Then all of them in one scan, with standard
-   input among them (each source's end is a mark in the queue, where
-   scan commits), with and without --since and --until.
+   one, and the reader waits for free blocks).  Then all of them in one
+   scan, with standard input among them (each source's end is a mark in
+   the queue, where scan commits), with and without --since and --until.
 2. The storm's first lines under valgrind's DRD: a second thread is
    made and joined, and DRD finds no data race.
 3. The same under memcheck, with `pcre-jit no` (which smtpwatchctl must
