@@ -99,14 +99,21 @@ evq_len(const struct sw_event *ev, int i)
 	return n;
 }
 
+/* Queues b for the counting thread; called with q->mu held. */
+static void
+evq_queue(struct sw_evq *q, struct evq_block *b)
+{
+	q->full[(q->head + q->nfull) % EVQ_NBLOCKS] = b;
+	q->nfull++;
+	pthread_cond_signal(&q->filled);
+}
+
 /* Hands the block being filled to the counting thread; takes a free one. */
 static void
 evq_push(struct sw_evq *q)
 {
 	pthread_mutex_lock(&q->mu);
-	q->full[(q->head + q->nfull) % EVQ_NBLOCKS] = q->cur;
-	q->nfull++;
-	pthread_cond_signal(&q->filled);
+	evq_queue(q, q->cur);
 	while (q->nspare == 0)
 		pthread_cond_wait(&q->freed, &q->mu);
 	q->cur = q->spare[--q->nspare];
@@ -303,8 +310,7 @@ evq_end(struct sw_evq *q)
 		return;
 	pthread_mutex_lock(&q->mu);
 	if (q->cur->used > 0) {
-		q->full[(q->head + q->nfull) % EVQ_NBLOCKS] = q->cur;
-		q->nfull++;
+		evq_queue(q, q->cur);
 		q->cur = NULL;
 	}
 	q->done = 1;
