@@ -215,6 +215,13 @@ def at_rest(w):
     return rest
 
 
+def db_remove(db):
+    """Removes a database and its WAL and shared memory, for the next run."""
+    for suffix in ('', '-wal', '-shm'):
+        if os.path.exists(db + suffix):
+            os.unlink(db + suffix)
+
+
 def catch_up(w, name, path, lines):
     """(median s, min s, max s, max VmHWM KiB, database bytes, database
     bytes after retention or None, max RssAnon KiB, max sampled peak
@@ -229,9 +236,7 @@ def catch_up(w, name, path, lines):
         anon = max(anon, a)
         peak = max(peak, p)
         if run < runs - 1:
-            for suffix in ('', '-wal', '-shm'):
-                if os.path.exists(d.db + suffix):
-                    os.unlink(d.db + suffix)
+            db_remove(d.db)
     size = os.path.getsize(d.db)
     after = retention(d) if name.startswith('storm') else None
     return statistics.median(ts), min(ts), max(ts), hwm, size, after, anon, peak
@@ -245,9 +250,7 @@ def catch_up_interp(w, name, path):
     for run in range(CATCHUP_RUNS):
         dt, _, _, d, _ = catch_up_once(w, name + '-interp', path, run, 'pcre-jit no')
         ts.append(dt)
-        for suffix in ('', '-wal', '-shm'):
-            if os.path.exists(d.db + suffix):
-                os.unlink(d.db + suffix)
+        db_remove(d.db)
     return statistics.median(ts), min(ts), max(ts)
 
 
