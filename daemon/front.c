@@ -14,6 +14,9 @@
  * (parse_exim_msg() reads a prefix only there), not by a pattern, whose
  * compiler took 5 ms more at each rules load and left 2 MB more of the
  * library's pages in memory.
+ * A literal that holds another is left out, the other reporting its
+ * rules too: Vectorscan reports every occurrence of every literal, and
+ * a storm's failure line held six (front_collapse()).
  * One pass over the buffer finds them all; a line with none of them can
  * match no rule and is counted without its envelope being parsed.  A
  * line with some is read, and the rules whose literal it lacks are
@@ -115,6 +118,51 @@ front_add(const char **lit, size_t *len, uint64_t *bit, size_t *n,
 }
 
 /*
+ * The shortest literal found within literal i (the first of those of
+ * the same length, an earlier one when equal to it), or i when none is.
+ */
+static size_t
+front_within(const char **lit, const size_t *len, size_t n, size_t i)
+{
+	size_t	 j, best = i;
+
+	for (j = 0; j < n; j++)
+		if (j != i && (len[j] < len[best] ||
+		    (len[j] == len[best] && j < best)) &&
+		    memmem(lit[i], len[i], lit[j], len[j]) != NULL)
+			best = j;
+	return best;
+}
+
+/*
+ * Keeps only the literals that hold no other, each reporting the rules
+ * of those that hold it: a line with "authentication failed:" has
+ * "uthenticat" too, and Vectorscan reports every literal found, each
+ * occurrence at a cost (a storm's failure line held six).  The matcher
+ * then tries a few more rules on a line read, each ruled out by its own
+ * literals first.  Returns how many are kept, in the same order.
+ */
+static size_t
+front_collapse(const char **lit, size_t *len, uint64_t *bit, size_t n)
+{
+	size_t	 i, k = 0, *to = xcalloc(n, sizeof(*to));
+
+	for (i = 0; i < n; i++)		/* the shortest holds no other */
+		to[i] = front_within(lit, len, n, i);
+	for (i = 0; i < n; i++)
+		if (to[i] != i)
+			bit[to[i]] |= bit[i];
+	for (i = 0; i < n; i++)
+		if (to[i] == i) {
+			lit[k] = lit[i];
+			len[k] = len[i];
+			bit[k++] = bit[i];
+		}
+	free(to);
+	return k;
+}
+
+/*
  * Compiles the literals; NULL (said why) when it cannot.  A rule's
  * literal reports the rule's bit (*bit, per literal id): the first 64
  * rules have one (*rules), any other is never ruled out.
@@ -150,6 +198,9 @@ front_compile(const struct sw_rules *rs, uint64_t **bit, uint64_t *rules)
 		front_add(lit, len, *bit, &n, a, b);
 		*rules |= b;
 	}
+	i = n;
+	n = front_collapse(lit, len, *bit, n);
+	log_debug("front end: %zu literals of %zu", n, i);
 	for (i = 0; i < n; i++)
 		ids[i] = (unsigned int)i;
 	if (hs_compile_lit_multi(lit, NULL, ids, len, (unsigned int)n,

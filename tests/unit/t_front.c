@@ -5,7 +5,9 @@
  * lines that touch stay apart; front_skip() passes over a line without a
  * hit and, for a line read, sets *miss to the rules none of whose
  * literals it holds (an ignore rule, with no literal, is never among
- * them); then a real Vectorscan pass over a buffer.  Without Vectorscan
+ * them); only the literals that hold no other are compiled, each
+ * reporting the rules of those that hold it; then a real Vectorscan
+ * pass over a buffer.  Without Vectorscan
  * every line is read and nothing is passed over.
  */
 
@@ -101,10 +103,41 @@ out:
 	frontdb_free(rs.front);
 }
 
+/*
+ * Literals that hold another go, their rules reported by the shortest
+ * they hold; one equal to an earlier one goes too.
+ */
+static void
+t_collapse(void)
+{
+	const char	*lit[] = { "uthenticat", "authentication failed:",
+			    "authentication failed", "SASL",
+			    "(SASL authentication failed;", "uthenticat",
+			    "gamma", "message repeated " };
+	size_t		 len[8], i, n;
+	uint64_t	 bit[] = { 0, 1, 2, 0, 4, 8, 16, 0 };
+
+	for (i = 0; i < 8; i++)
+		len[i] = strlen(lit[i]);
+	n = front_collapse(lit, len, bit, 8);
+	if (!CHECK_INT(n, 4))
+		return;
+	CHECK_STR(lit[0], "uthenticat");
+	CHECK_INT(bit[0], 1 | 2 | 8);
+	CHECK_STR(lit[1], "SASL");
+	CHECK_INT(bit[1], 4);	/* the shortest it holds */
+	CHECK_STR(lit[2], "gamma");
+	CHECK_INT(bit[2], 16);
+	CHECK_STR(lit[3], "message repeated ");
+	CHECK_INT(len[3], 17);
+	CHECK_INT(bit[3], 0);
+}
+
 int
 main(void)
 {
 	t_spans();
+	t_collapse();
 	t_scan();
 	return check_done();
 }
