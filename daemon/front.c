@@ -44,11 +44,12 @@
 #include <hs.h>
 
 /*
- * A candidate line, [a, b) in the stream, and the rules whose literal
- * was found in it (bit i for the rule extracts[i]).
+ * A literal found: the stream offset of its last byte, and the rules it
+ * reports (bit i for the rule extracts[i]).  Its line is the one that
+ * holds that byte; front_skip() finds it there.
  */
-struct front_span {
-	uint64_t	 a, b;
+struct front_found {
+	uint64_t	 at;
 	uint64_t	 hit;
 };
 
@@ -71,10 +72,8 @@ struct sw_front {
 	const uint64_t	*bit;		/* the database's */
 	uint64_t	 rules;
 	uint64_t	 lo, hi;	/* the chunk: [lo, hi) in the stream */
-	const char	*p;		/* its bytes, while scanning */
-	uint64_t	 linebeg, lineend;	/* the last candidate line */
-	struct front_span *v;
-	size_t		 n, size, next;	/* spans, room, lookup cursor */
+	struct front_found *v;
+	size_t		 n, size, next;	/* found, room, lookup cursor */
 	int		 unsorted;
 };
 
@@ -283,91 +282,58 @@ front_free(struct sw_front *fe)
 	free(fe);
 }
 
-/*
- * Adds the line [a, b) with the rules hit, merged with the last span
- * when it is the same line.
- */
+/* A literal found whose last byte is at stream offset at. */
 static void
-front_span(struct sw_front *fe, uint64_t a, uint64_t b, uint64_t hit)
+front_add_found(struct sw_front *fe, uint64_t at, uint64_t hit)
 {
-	struct front_span	*l = fe->n > 0 ? &fe->v[fe->n - 1] : NULL;
+	struct front_found	*l = fe->n > 0 ? &fe->v[fe->n - 1] : NULL;
 
-	if (l != NULL && a >= l->a && a < l->b) {
+	if (l != NULL && l->at == at) {
 		l->hit |= hit;
 		return;
 	}
-	if (l != NULL && a < l->a)
+	if (l != NULL && at < l->at)
 		fe->unsorted = 1;
 	if (fe->n == fe->size) {
 		fe->size = fe->size ? 2 * fe->size : 64;
 		fe->v = xreallocarray(fe->v, fe->size, sizeof(*fe->v));
 	}
-	fe->v[fe->n].a = a;
-	fe->v[fe->n].b = b;
+	fe->v[fe->n].at = at;
 	fe->v[fe->n].hit = hit;
 	fe->n++;
 }
 
-/* Start of the line holding byte at (chunk-relative), or 0. */
-static size_t
-front_bol(const char *p, size_t at)
-{
-	const char	*nl;
-
-	if (at == 0)
-		return 0;
-	nl = memrchr(p, '\n', at);
-	return nl == NULL ? 0 : (size_t)(nl - p) + 1;
-}
-
-/* A match ends at offset to: its line is read. */
+/*
+ * A match ends at offset to: its line is read.  Where that line begins
+ * and ends is left to front_skip(), which is told: looking for its
+ * newlines here, before and after, cost two searches a line found.
+ */
 static int
 front_hit(unsigned int id, unsigned long long from, unsigned long long to,
     unsigned int flags, void *ctx)
 {
 	struct sw_front	*fe = ctx;
-	size_t		 len = (size_t)(fe->hi - fe->lo), bol, eol;
-	const char	*nl;
 
 	(void)from;
 	(void)flags;
-	if (to == 0)
-		return 0;
-	if (fe->lo + to > fe->linebeg && fe->lo + to <= fe->lineend) {
-		fe->v[fe->n - 1].hit |= fe->bit[id];	/* the line just taken */
-		return 0;
-	}
-	bol = front_bol(fe->p, (size_t)to - 1);
-	nl = memchr(fe->p + to, '\n', len - (size_t)to);
-	eol = nl == NULL ? len : (size_t)(nl - fe->p) + 1;
-	fe->linebeg = fe->lo + bol;
-	fe->lineend = fe->lo + eol;
-	front_span(fe, fe->lo + bol, fe->lo + eol, fe->bit[id]);
+	if (to > 0)
+		front_add_found(fe, fe->lo + to - 1, fe->bit[id]);
 	return 0;
 }
 
 static int
 front_cmp(const void *a, const void *b)
 {
-	const struct front_span	*x = a, *y = b;
+	const struct front_found	*x = a, *y = b;
 
-	return x->a < y->a ? -1 : x->a > y->a;
+	return x->at < y->at ? -1 : x->at > y->at;
 }
 
-/* Sorts the spans and merges those of the same line. */
+/* Sorts the literals found by offset. */
 static void
 front_sort(struct sw_front *fe)
 {
-	size_t	 i, k = 0;
-
 	qsort(fe->v, fe->n, sizeof(*fe->v), front_cmp);
-	for (i = 1; i < fe->n; i++) {
-		if (fe->v[i].a < fe->v[k].b)
-			fe->v[k].hit |= fe->v[i].hit;
-		else
-			fe->v[++k] = fe->v[i];
-	}
-	fe->n = fe->n > 0 ? k + 1 : 0;
 	fe->unsorted = 0;
 }
 
@@ -382,8 +348,6 @@ front_chunk(struct sw_front *fe, const char *p, size_t n, uint64_t off)
 	fe->unsorted = 0;
 	fe->lo = off;
 	fe->hi = off + n;
-	fe->p = p;
-	fe->linebeg = fe->lineend = off;
 	if (n == 0 || n > UINT32_MAX ||
 	    hs_scan(fe->db, p, (unsigned int)n, 0, fe->scratch, front_hit,
 	    fe) != HS_SUCCESS) {
@@ -392,7 +356,6 @@ front_chunk(struct sw_front *fe, const char *p, size_t n, uint64_t off)
 	}
 	if (fe->unsorted)
 		front_sort(fe);
-	fe->p = NULL;
 }
 
 /*
@@ -406,13 +369,18 @@ int
 front_skip(struct sw_front *fe, uint64_t start, uint64_t next,
     uint64_t *miss)
 {
+	uint64_t	 hit = 0;
+	size_t		 i;
+
 	*miss = 0;
 	if (fe == NULL || start < fe->lo || next > fe->hi)
 		return 0;
-	while (fe->next < fe->n && fe->v[fe->next].b <= start)
+	while (fe->next < fe->n && fe->v[fe->next].at < start)
 		fe->next++;
-	if (fe->next < fe->n && fe->v[fe->next].a <= start) {
-		*miss = fe->rules & ~fe->v[fe->next].hit;
+	for (i = fe->next; i < fe->n && fe->v[i].at < next; i++)
+		hit |= fe->v[i].hit;
+	if (i > fe->next) {
+		*miss = fe->rules & ~hit;
 		return 0;
 	}
 	*miss = fe->rules;

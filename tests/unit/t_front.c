@@ -1,7 +1,7 @@
 /*
  * t_front.c -- front.c, which lines of a read buffer the matcher reads
- * and which rules it may pass over in them: a line hit more than once is
- * one span with every rule hit, whether the hits come in order or not;
+ * and which rules it may pass over in them: a line takes every literal
+ * found whose last byte it holds, whether they come in order or not;
  * lines that touch stay apart; front_skip() passes over a line without a
  * hit and, for a line read, sets *miss to the rules none of whose
  * literals it holds (an ignore rule, with no literal, is never among
@@ -17,9 +17,13 @@
 
 #ifdef SW_VECTORSCAN
 
-/* Spans added out of order and twice for a line, then sorted. */
+/*
+ * Literals found out of order, two at one offset, then sorted: each
+ * line [0, 10), [10, 20), [20, 30), [30, 40) takes those whose last
+ * byte it holds, and lines that touch stay apart.
+ */
 static void
-t_spans(void)
+t_found(void)
 {
 	struct sw_front	 fe;
 	uint64_t	 miss;
@@ -28,16 +32,19 @@ t_spans(void)
 	fe.lo = 0;
 	fe.hi = 40;
 	fe.rules = 31;
-	front_span(&fe, 10, 20, 1);
-	front_span(&fe, 10, 20, 4);		/* the same line: merged */
-	front_span(&fe, 20, 30, 2);		/* touching: a span of its own */
-	front_span(&fe, 0, 10, 8);		/* before the last */
-	front_span(&fe, 20, 30, 16);		/* again, not the last */
+	front_add_found(&fe, 12, 1);
+	front_add_found(&fe, 12, 4);		/* the same offset: merged */
+	front_add_found(&fe, 20, 2);		/* the next line's first byte */
+	front_add_found(&fe, 9, 8);		/* before the last: the
+						   first line's last byte */
+	front_add_found(&fe, 29, 16);
 	CHECK_INT(fe.n, 4);
 	CHECK(fe.unsorted);
 	front_sort(&fe);
-	CHECK_INT(fe.n, 3);
+	CHECK(!fe.unsorted);
 	CHECK_INT(front_skip(&fe, 0, 10, &miss), 0);
+	CHECK_INT(miss, 31 & ~8);
+	CHECK_INT(front_skip(&fe, 0, 10, &miss), 0);	/* asked again */
 	CHECK_INT(miss, 31 & ~8);
 	CHECK_INT(front_skip(&fe, 10, 20, &miss), 0);
 	CHECK_INT(miss, 31 & ~5);
@@ -136,7 +143,7 @@ t_collapse(void)
 int
 main(void)
 {
-	t_spans();
+	t_found();
 	t_collapse();
 	t_scan();
 	return check_done();
