@@ -339,19 +339,30 @@ out_width(const char *s)
 	return n;
 }
 
+/* n blanks, written a run at a time (a column of long names is wide). */
+static void
+out_blanks(FILE *fp, size_t n)
+{
+	static const char	 blanks[] = "                                ";
+	size_t			 k;
+
+	for (; n > 0; n -= k) {
+		k = n < sizeof(blanks) - 1 ? n : sizeof(blanks) - 1;
+		fwrite(blanks, 1, k, fp);
+	}
+}
+
 /* s, then blanks up to width w (or before it, right). */
 static void
 out_pad(FILE *fp, const char *s, size_t w, int right)
 {
 	size_t	 n = out_width(s);
 
-	if (right)
-		for (; n < w; n++)
-			fputc(' ', fp);
+	if (right && n < w)
+		out_blanks(fp, w - n);
 	fputs(s, fp);
-	if (!right)
-		for (; n < w; n++)
-			fputc(' ', fp);
+	if (!right && n < w)
+		out_blanks(fp, w - n);
 }
 
 /*
