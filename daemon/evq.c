@@ -94,7 +94,8 @@ evq_len(const struct sw_event *ev, int i)
 	size_t	 size = evq_strs[i].size, n;
 
 	n = strnlen((const char *)ev + evq_strs[i].off, size - 1);
-	if (i == 1 && ev->accountlen > n && ev->accountlen < size)
+	if (evq_strs[i].off == offsetof(struct sw_event, account) &&
+	    ev->accountlen > n && ev->accountlen < size)
 		n = ev->accountlen;
 	return n;
 }
