@@ -172,7 +172,7 @@ front_compile(const struct sw_rules *rs, uint64_t **bit, uint64_t *rules)
 	hs_database_t		*db = NULL;
 	hs_compile_error_t	*err = NULL;
 	const char		**lit, *a;
-	size_t			*len, i, n = 0;
+	size_t			*len, i, n = 0, all;
 	uint64_t		 b;
 	size_t			 max = rs->nextracts +
 				     sizeof(front_fixed) / sizeof(front_fixed[0]);
@@ -197,9 +197,9 @@ front_compile(const struct sw_rules *rs, uint64_t **bit, uint64_t *rules)
 		front_add(lit, len, *bit, &n, a, b);
 		*rules |= b;
 	}
-	i = n;
-	n = front_collapse(lit, len, *bit, n);
-	log_debug("front end: %zu literals of %zu", n, i);
+	all = n;
+	n = front_collapse(lit, len, *bit, all);
+	log_debug("front end: %zu literals of %zu", n, all);
 	for (i = 0; i < n; i++)
 		ids[i] = (unsigned int)i;
 	if (hs_compile_lit_multi(lit, NULL, ids, len, (unsigned int)n,
@@ -304,9 +304,9 @@ front_add_found(struct sw_front *fe, uint64_t at, uint64_t hit)
 }
 
 /*
- * A match ends at offset to: its line is read.  Where that line begins
- * and ends is left to front_skip(), which is told: looking for its
- * newlines here, before and after, cost two searches a line found.
+ * A match ends at offset to: its line is read.  front_skip() finds that
+ * line as the lines are split; searching here for the newlines before
+ * and after the match cost two searches for each line found.
  */
 static int
 front_hit(unsigned int id, unsigned long long from, unsigned long long to,
